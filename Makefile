@@ -1,0 +1,37 @@
+# The project's entry points. `make test` is what CI runs (.ci/run) and what a user runs.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV := .venv
+BAZEL ?= bazel
+
+.PHONY: help setup test lint format lock clean
+
+help:
+	@echo "make setup   install everything this project needs (idempotent)"
+	@echo "make test    setup, then every Bazel test and the linters"
+	@echo "make lint    ruff check and format check"
+	@echo "make format  ruff format and fix"
+	@echo "make lock    re-pin requirements.lock from requirements.in"
+
+setup:
+	@tools/setup.sh
+
+test: setup
+	$(BAZEL) test //...
+	$(MAKE) --no-print-directory lint
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+lock:
+	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 requirements.in -o requirements.lock
+
+clean:
+	$(BAZEL) clean
+	find api \( -name '*_pb2.py' -o -name '*_pb2.pyi' -o -name '*_pb2_grpc.py' \) -delete
+	rm -f $(VENV)/.protos-generated

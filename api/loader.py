@@ -1,0 +1,220 @@
+"""The one way resources enter the mesh: YAML documents to validated, typed resources.
+
+The config store, istioctl and every server call this module, so a resource refused in one
+place is refused everywhere with the same message. A document is refused when its header,
+metadata or spec has an error; a stream with any refused document returns nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+from google.protobuf import json_format
+
+from api.kinds import ALL, KindSet
+from api.resource import Metadata, Resource
+from api.validation import specs
+from api.validation.names import check_label, is_dns1123_label, is_dns1123_subdomain
+from api.validation.result import FieldPath, Problem, ValidationResult
+from api.validation.structure import check_message, type_name
+
+_TOP_LEVEL = {"apiVersion", "kind", "metadata", "spec", "status"}
+_METADATA_FIELDS = {
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "uid",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DocumentError:
+    """Everything wrong with one document of one source."""
+
+    source: str  # a file name, or "<stdin>", "<request>"
+    document: int  # 1-based position in the stream
+    resource: str  # "VirtualService default/reviews", or "" when unknown
+    problems: tuple[Problem, ...]
+
+    def __str__(self) -> str:
+        where = f"{self.source}: document {self.document}"
+        if self.resource:
+            where += f" ({self.resource})"
+        return "\n".join(f"{where}: {problem}" for problem in self.problems)
+
+
+class LoadError(ValueError):
+    """One or more documents were refused; nothing from the stream was accepted."""
+
+    def __init__(self, errors: Iterable[DocumentError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+def load_file(path: str | pathlib.Path, *, kinds: KindSet = ALL) -> list[Resource]:
+    path = pathlib.Path(path)
+    return load_text(path.read_text(), source=str(path), kinds=kinds)
+
+
+def load_text(
+    text: str, *, source: str = "<input>", kinds: KindSet = ALL, namespace: str | None = None
+) -> list[Resource]:
+    """Every document of a YAML (or JSON) stream as a resource; raises LoadError."""
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as error:
+        line = ""
+        mark = getattr(error, "problem_mark", None)
+        if mark is not None:
+            line = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = Problem("", f"not valid YAML{line}: {getattr(error, 'problem', error)}")
+        raise LoadError([DocumentError(source, 1, "", (problem,))]) from None
+    resources, errors = [], []
+    for index, document in enumerate(documents, start=1):
+        if document is None:
+            continue  # an empty document, e.g. after a trailing '---'
+        try:
+            resources.append(
+                load_object(document, kinds=kinds, namespace=namespace, source=source, index=index)
+            )
+        except LoadError as error:
+            errors.extend(error.errors)
+    if errors:
+        raise LoadError(errors)
+    return resources
+
+
+def load_object(
+    document: Any,
+    *,
+    kinds: KindSet = ALL,
+    namespace: str | None = None,
+    source: str = "<input>",
+    index: int = 1,
+) -> Resource:
+    """One decoded document (a dict) as a validated resource; raises LoadError.
+
+    `namespace` fills in a missing metadata.namespace (as `kubectl -n` does) and must agree
+    with one that is present.
+    """
+    result = ValidationResult()
+    label = ""
+    resource = _build(document, kinds, namespace, result)
+    if isinstance(document, dict):
+        meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+        name = meta.get("name", "")
+        ns = meta.get("namespace") or namespace or "default"
+        kind = document.get("kind", "")
+        label = f"{kind} {ns}/{name}" if kind and name else ""
+    if resource is not None:
+        specs.validate(resource, result)
+    if not result.ok:
+        raise LoadError([DocumentError(source, index, label, tuple(result.errors))])
+    assert resource is not None
+    return resource
+
+
+def _build(
+    document: Any, kinds: KindSet, namespace: str | None, result: ValidationResult
+) -> Resource | None:
+    if not isinstance(document, dict):
+        result.error("", f"a resource must be an object, got {type_name(document)}")
+        return None
+    for key in document:
+        if key not in _TOP_LEVEL:
+            result.error(str(key), f"unknown top-level field {key!r}")
+    api_version, kind = document.get("apiVersion"), document.get("kind")
+    if not kind:
+        result.error("kind", "missing: every resource needs a kind")
+    if not api_version:
+        result.error("apiVersion", "missing: every resource needs an apiVersion")
+    if not kind or not api_version:
+        return None
+    schema = kinds.by_kind(str(api_version), str(kind))
+    if schema is None:
+        known = kinds.kinds_of_version(str(api_version))
+        hint = f" (kinds of {api_version}: {', '.join(known)})" if known else ""
+        result.error("kind", f"unknown kind {kind!r} of apiVersion {api_version!r}{hint}")
+        return None
+    metadata = _metadata(document.get("metadata"), namespace, result)
+    spec_data = document.get("spec")
+    if spec_data is None:
+        spec_data = {}
+    spec = schema.new_spec()
+    spec_path = FieldPath("spec")
+    spec_data = check_message(spec_data, spec.DESCRIPTOR, spec_path, result)
+    if not result.ok or metadata is None:
+        return None
+    try:
+        json_format.ParseDict(spec_data, spec)
+    except json_format.ParseError as error:
+        result.error("spec", str(error))
+        return None
+    return Resource(schema=schema, metadata=metadata, spec=spec)
+
+
+def _metadata(data: Any, namespace: str | None, result: ValidationResult) -> Metadata | None:
+    path = FieldPath("metadata")
+    if not isinstance(data, dict):
+        result.error(path, "missing: every resource needs metadata with a name")
+        return None
+    ok = True
+    for key in data:
+        if key not in _METADATA_FIELDS:
+            result.error(path / str(key), f"unknown metadata field {key!r}")
+            ok = False
+    name = data.get("name")
+    if not isinstance(name, str) or not is_dns1123_subdomain(name):
+        result.error(
+            path / "name",
+            f"{name!r} is not a valid name: lowercase letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit",
+        )
+        ok = False
+    ns = data.get("namespace")
+    if ns is None:
+        ns = namespace or "default"
+    elif namespace is not None and ns != namespace:
+        result.error(
+            path / "namespace", f"is {ns!r} but the request is for namespace {namespace!r}"
+        )
+        ok = False
+    if not isinstance(ns, str) or not is_dns1123_label(ns):
+        result.error(path / "namespace", f"{ns!r} is not a valid namespace name")
+        ok = False
+    maps = {}
+    for field in ("labels", "annotations"):
+        value = data.get(field) or {}
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            result.error(path / field, "must map strings to strings")
+            ok = False
+            value = {}
+        maps[field] = value
+    for key, value in maps["labels"].items():
+        problem = check_label(key, value)
+        if problem:
+            result.error(path / "labels" / key, problem)
+            ok = False
+    if not ok:
+        return None
+    generation = data.get("generation", 0)
+    return Metadata(
+        name=name,
+        namespace=ns,
+        labels=dict(maps["labels"]),
+        annotations=dict(maps["annotations"]),
+        resource_version=str(data.get("resourceVersion", "")),
+        generation=generation if isinstance(generation, int) else 0,
+        creation_timestamp=str(data.get("creationTimestamp", "")),
+        uid=str(data.get("uid", "")),
+    )

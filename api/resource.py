@@ -1,0 +1,111 @@
+"""A Kubernetes-style resource whose spec is a typed proto message."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+import yaml
+from google.protobuf import descriptor, json_format, message
+
+from api.kinds import KindSchema
+
+
+@dataclasses.dataclass(frozen=True)
+class Metadata:
+    name: str
+    namespace: str = "default"
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    resource_version: str = ""
+    generation: int = 0
+    creation_timestamp: str = ""
+    uid: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if self.labels:
+            out["labels"] = dict(self.labels)
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.resource_version:
+            out["resourceVersion"] = self.resource_version
+        if self.generation:
+            out["generation"] = self.generation
+        if self.creation_timestamp:
+            out["creationTimestamp"] = self.creation_timestamp
+        if self.uid:
+            out["uid"] = self.uid
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Resource:
+    schema: KindSchema
+    metadata: Metadata
+    spec: message.Message
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What identifies the resource in a store: (kind, namespace, name)."""
+        return (self.schema.kind, self.metadata.namespace, self.metadata.name)
+
+    def describe(self) -> str:
+        return f"{self.schema.kind} {self.metadata.namespace}/{self.metadata.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "apiVersion": self.schema.api_version,
+            "kind": self.schema.kind,
+            "metadata": self.metadata.to_dict(),
+            "spec": spec_to_dict(self.spec),
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def with_metadata(self, **changes: Any) -> Resource:
+        return dataclasses.replace(self, metadata=dataclasses.replace(self.metadata, **changes))
+
+
+def spec_to_dict(spec: message.Message) -> dict[str, Any]:
+    """A spec as users write it: lowerCamelCase names, short durations ('0.5s', not '0.500s')."""
+    data = json_format.MessageToDict(spec, preserving_proto_field_name=False)
+    return _shorten_durations(data, spec.DESCRIPTOR)
+
+
+def _shorten_durations(data: Any, desc: descriptor.Descriptor) -> Any:
+    if desc.full_name == "google.protobuf.Duration" and isinstance(data, str):
+        return _short_duration(data)
+    if not isinstance(data, dict):
+        return data
+    for field in desc.fields:
+        if field.json_name not in data or field.message_type is None:
+            continue
+        value = data[field.json_name]
+        if field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            if value_field.message_type is not None:
+                data[field.json_name] = {
+                    k: _shorten_durations(v, value_field.message_type) for k, v in value.items()
+                }
+        elif field.is_repeated:
+            data[field.json_name] = [_shorten_durations(v, field.message_type) for v in value]
+        else:
+            data[field.json_name] = _shorten_durations(value, field.message_type)
+    return data
+
+
+def _short_duration(text: str) -> str:
+    match = re.fullmatch(r"(-?\d+)\.(\d+)s", text)
+    if not match:
+        return text
+    fraction = match.group(2).rstrip("0")
+    return f"{match.group(1)}.{fraction}s" if fraction else f"{match.group(1)}s"
+
+
+def dump_yaml(resources: list[Resource]) -> str:
+    """Many resources as one multi-document YAML stream."""
+    return yaml.safe_dump_all([r.to_dict() for r in resources], sort_keys=False)
+

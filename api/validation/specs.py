@@ -1,0 +1,35 @@
+"""Dispatch: the semantic validator of each kind's spec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from api.validation import networking, policy, security
+from api.validation.result import FieldPath, ValidationResult
+
+if TYPE_CHECKING:
+    from api.resource import Resource
+
+Validator = Callable[..., None]
+
+VALIDATORS: dict[str, Validator] = {
+    "istio.networking.v1alpha3.VirtualService": networking.validate_virtual_service,
+    "istio.networking.v1alpha3.DestinationRule": networking.validate_destination_rule,
+    "istio.networking.v1alpha3.Gateway": networking.validate_gateway,
+    "istio.networking.v1alpha3.ServiceEntry": networking.validate_service_entry,
+    "istio.networking.v1alpha3.WorkloadEntry": networking.validate_workload_entry,
+    "istio.networking.v1alpha3.Sidecar": networking.validate_sidecar,
+    "istio.security.v1beta1.PeerAuthentication": security.validate_peer_authentication,
+    "istio.security.v1beta1.AuthorizationPolicy": security.validate_authorization_policy,
+    "istio.security.v1beta1.RequestAuthentication": security.validate_request_authentication,
+    "istio.policy.v1beta1.Rule": policy.validate_rule,
+    "istio.policy.v1beta1.Handler": policy.validate_handler,
+    "istio.policy.v1beta1.Instance": policy.validate_instance,
+    "istio.policy.v1beta1.AttributeManifest": policy.validate_attribute_manifest,
+}
+
+
+def validate(resource: Resource, out: ValidationResult) -> None:
+    """Adds the problems of a resource's spec to `out`; every kind must have a validator."""
+    VALIDATORS[resource.schema.message](resource.spec, FieldPath("spec"), out)

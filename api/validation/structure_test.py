@@ -1,0 +1,60 @@
+"""The shape check: Go-style durations, integer forms, and normalization for the parser."""
+
+import pytest
+
+from api.networking.v1alpha3 import destination_rule_pb2
+from api.validation.result import FieldPath, ValidationResult
+from api.validation.structure import check_message, parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "proto"),
+    [
+        ("7s", "7s"),
+        ("0.5s", "0.500000000s"),
+        ("30ms", "0.030000000s"),
+        ("5m", "300s"),
+        ("1h30m", "5400s"),
+        ("1.5h", "5400s"),
+        ("250us", "0.000250000s"),
+        ("-2s", "-2s"),
+    ],
+)
+def test_go_durations_become_seconds(text: str, proto: str):
+    assert parse_duration(text) == proto
+
+
+@pytest.mark.parametrize("text", ["", "5", "5 seconds", "s", "1d", "1.2.3s"])
+def test_malformed_durations(text: str):
+    assert parse_duration(text) is None
+
+
+def test_normalizes_nested_durations_and_integer_strings():
+    out = ValidationResult()
+    data = {
+        "host": "reviews",
+        "trafficPolicy": {
+            "connectionPool": {"tcp": {"connectTimeout": "30ms", "maxConnections": "100"}},
+            "outlierDetection": {"interval": "5m", "baseEjectionTime": "15m"},
+        },
+    }
+    normalized = check_message(
+        data, destination_rule_pb2.DestinationRule.DESCRIPTOR, FieldPath("spec"), out
+    )
+    assert out.ok, out.problems
+    policy = normalized["trafficPolicy"]
+    assert policy["connectionPool"]["tcp"]["connectTimeout"] == "0.030000000s"
+    assert policy["outlierDetection"]["interval"] == "300s"
+
+
+def test_out_of_range_integer():
+    out = ValidationResult()
+    check_message(
+        {"connectionPool": {"tcp": {"maxConnections": 2**40}}},
+        destination_rule_pb2.TrafficPolicy.DESCRIPTOR,
+        FieldPath("spec"),
+        out,
+    )
+    assert [str(p) for p in out.errors] == [
+        "spec.connectionPool.tcp.maxConnections: 1099511627776 is out of range [-2147483648, 2147483647]"
+    ]

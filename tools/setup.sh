@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what the project needs on this machine, and nothing twice:
+#   Debian packages (Bazel), the virtual environment from requirements.lock, generated protos.
+# Every step checks first, so a second run on a ready machine takes about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(bazel-bootstrap)
+VENV=.venv
+UV_VERSION=$(sed -n "s/^uv==//p" requirements.lock)
+
+log() { printf 'setup: %s\n' "$*"; }
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || { echo "setup: Python 3.11 or newer is required as python3" >&2; exit 1; }
+  python3 -m venv "$VENV"
+fi
+[ -x "$VENV/bin/uv" ] || "$VENV/bin/python" -m pip install -q "uv==$UV_VERSION"
+
+# Sync the environment to the lock only when the lock changed since the last sync.
+lock_sum=$(sha256sum requirements.lock | cut -d' ' -f1)
+if [ "$(cat "$VENV/.lock-synced" 2>/dev/null)" != "$lock_sum" ]; then
+  log "installing Python packages from requirements.lock"
+  "$VENV/bin/uv" pip sync --quiet --python "$VENV/bin/python" requirements.lock
+  echo "$lock_sum" > "$VENV/.lock-synced"
+fi
+
+# Generated Python for the protos, beside them, for plain `python`/`pytest` use (Bazel
+# generates its own copy in bazel-bin). Regenerated when any proto changed.
+proto_sum=$(find api tools/protoc -name '*.proto' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$VENV/.protos-generated" 2>/dev/null)" != "$proto_sum" ]; then
+  log "generating Python from the protos"
+  find api \( -name '*_pb2.py' -o -name '*_pb2.pyi' -o -name '*_pb2_grpc.py' \) -delete
+  "$VENV/bin/python" tools/protoc/protoc.py --generate-tree .
+  echo "$proto_sum" > "$VENV/.protos-generated"
+fi
