@@ -108,4 +108,3 @@ def _short_duration(text: str) -> str:
 def dump_yaml(resources: list[Resource]) -> str:
     """Many resources as one multi-document YAML stream."""
     return yaml.safe_dump_all([r.to_dict() for r in resources], sort_keys=False)
-

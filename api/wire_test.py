@@ -4,6 +4,10 @@ The expected bytes are written out by hand from Istio's protos, so a renumbered 
 here even if our own round trips still agree with themselves.
 """
 
+import yaml
+from google.protobuf import json_format
+
+from api.mesh.v1alpha1 import config_pb2
 from api.mixer.v1 import attributes_pb2, check_pb2, service_pb2
 from api.networking.v1alpha3 import virtual_service_pb2
 from api.security.v1alpha1 import ca_pb2
@@ -48,3 +52,27 @@ def test_virtual_service_fields():
     assert route.SerializeToString() == b"\n\x07\n\x01r\x12\x02v1\x10P"
     vs = virtual_service_pb2.VirtualService(hosts=["r"], gateways=["g"])
     assert vs.SerializeToString() == b"\n\x01r\x12\x01g"
+
+
+def test_mesh_config_reads_istio_yaml():
+    mesh = json_format.ParseDict(
+        yaml.safe_load(
+            """
+            accessLogFile: /dev/stdout
+            enableTracing: true
+            defaultConfig:
+              discoveryAddress: 127.0.0.1:15012
+              proxyAdminPort: 15000
+              statusPort: 15020
+              drainDuration: 45s
+            outboundTrafficPolicy: {mode: ALLOW_ANY}
+            defaultHttpRetryPolicy: {attempts: 2, retryOn: "connect-failure"}
+            """
+        ),
+        config_pb2.MeshConfig(),
+    )
+    assert mesh.default_config.discovery_address == "127.0.0.1:15012"
+    assert mesh.default_config.drain_duration.seconds == 45
+    # MeshConfig reuses the networking types, as Istio's does.
+    retry = mesh.default_http_retry_policy
+    assert retry.DESCRIPTOR.full_name == "istio.networking.v1alpha3.HTTPRetry"
