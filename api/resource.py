@@ -46,14 +46,6 @@ class Resource:
     metadata: Metadata
     spec: message.Message
 
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """What identifies the resource in a store: (kind, namespace, name)."""
-        return (self.schema.kind, self.metadata.namespace, self.metadata.name)
-
-    def describe(self) -> str:
-        return f"{self.schema.kind} {self.metadata.namespace}/{self.metadata.name}"
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "apiVersion": self.schema.api_version,
@@ -64,9 +56,6 @@ class Resource:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def with_metadata(self, **changes: Any) -> Resource:
-        return dataclasses.replace(self, metadata=dataclasses.replace(self.metadata, **changes))
 
 
 def spec_to_dict(spec: message.Message) -> dict[str, Any]:
