@@ -11,7 +11,7 @@ import yaml
 from api import loader
 from api.resource import dump_yaml
 
-BOOKINFO = pathlib.Path(__file__).with_name("testdata") / "bookinfo"
+BOOKINFO = pathlib.Path(__file__).parent.parent / "samples" / "bookinfo" / "networking"
 SAMPLES = sorted(BOOKINFO.glob("*.yaml"))
 
 
