@@ -1,0 +1,132 @@
+"""PushContext: one immutable view of the mesh that a whole push generates from.
+
+Built from a snapshot of the config store whenever config changes, then shared
+read-only by every generator for every proxy (Istio's `model.PushContext`). Nothing
+here talks to the network: the caller hands in resources, generators read indexes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+
+from api.resource import Resource
+from pilot.model import hostname
+from pilot.model.service import DOMAIN_SUFFIX, Service, labels_match
+from pilot.registry.serviceentry import ServiceIndex, build_index
+
+MESH_GATEWAY = "mesh"
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshOptions:
+    domain_suffix: str = DOMAIN_SUFFIX
+    connect_timeout: float = 10.0  # seconds, MeshConfig connectTimeout
+    root_namespace: str = "istio-system"
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundVirtualService:
+    """A VirtualService with its hosts and gateways resolved to full names."""
+
+    resource: Resource
+    hosts: tuple[str, ...]
+    gateways: frozenset[str]
+
+    @property
+    def namespace(self) -> str:
+        return self.resource.metadata.namespace
+
+
+@dataclasses.dataclass(frozen=True)
+class PushContext:
+    mesh: MeshOptions
+    index: ServiceIndex
+    virtual_services: tuple[BoundVirtualService, ...]
+    destination_rules: Mapping[str, Resource]  # by resolved host
+    gateways: tuple[Resource, ...]
+    sidecars: tuple[Resource, ...]
+    version: str = ""
+
+    @property
+    def services(self) -> Mapping[str, Service]:
+        return self.index.services
+
+    def resolve(self, host: str, namespace: str) -> str:
+        return hostname.resolve_short_name(host, namespace, self.mesh.domain_suffix)
+
+    def virtual_services_for(self, gateway: str) -> list[BoundVirtualService]:
+        """VirtualServices bound to a gateway (`<ns>/<name>`) or to the mesh's sidecars."""
+        return [vs for vs in self.virtual_services if gateway in vs.gateways]
+
+    def destination_rule(self, host: str) -> Resource | None:
+        rule = self.destination_rules.get(host)
+        if rule is not None:
+            return rule
+        # A wildcard rule (`*.example.com`) covers hosts it matches; most specific first.
+        for pattern in hostname.sorted_hosts(h for h in self.destination_rules if "*" in h):
+            if hostname.matches(pattern, host):
+                return self.destination_rules[pattern]
+        return None
+
+    def gateways_for(self, labels: Mapping[str, str]) -> list[Resource]:
+        return [g for g in self.gateways if labels_match(dict(g.spec.selector), labels)]
+
+    def sidecar_for(self, namespace: str, labels: Mapping[str, str]) -> Resource | None:
+        """The Sidecar scoping a workload: one selecting it, else its namespace's default."""
+        in_namespace = [s for s in self.sidecars if s.metadata.namespace == namespace]
+        for sidecar in in_namespace:
+            selector = sidecar.spec.workload_selector
+            if selector.labels and labels_match(dict(selector.labels), labels):
+                return sidecar
+        return next((s for s in in_namespace if not s.spec.workload_selector.labels), None)
+
+
+def build_push_context(
+    configs: Mapping[str, Sequence[Resource]], mesh: MeshOptions | None = None, version: str = ""
+) -> PushContext:
+    """`configs` maps a kind name (`VirtualService`, ...) to every resource of that kind."""
+    mesh = mesh or MeshOptions()
+
+    def of(kind: str) -> list[Resource]:
+        return sorted(configs.get(kind, ()), key=_order)
+
+    index = build_index(of("ServiceEntry"), of("WorkloadEntry"))
+    return PushContext(
+        mesh=mesh,
+        index=index,
+        virtual_services=tuple(_bind(vs, mesh) for vs in of("VirtualService")),
+        destination_rules=_by_host(of("DestinationRule"), mesh),
+        gateways=tuple(of("Gateway")),
+        sidecars=tuple(of("Sidecar")),
+        version=version,
+    )
+
+
+def _bind(vs: Resource, mesh: MeshOptions) -> BoundVirtualService:
+    namespace = vs.metadata.namespace
+    gateways = [
+        g if g == MESH_GATEWAY or "/" in g else f"{namespace}/{g}" for g in vs.spec.gateways
+    ]
+    return BoundVirtualService(
+        resource=vs,
+        hosts=tuple(
+            hostname.resolve_short_name(h, namespace, mesh.domain_suffix) for h in vs.spec.hosts
+        ),
+        gateways=frozenset(gateways or [MESH_GATEWAY]),
+    )
+
+
+def _by_host(rules: Iterable[Resource], mesh: MeshOptions) -> dict[str, Resource]:
+    by_host: dict[str, Resource] = {}
+    for rule in rules:
+        host = hostname.resolve_short_name(
+            rule.spec.host, rule.metadata.namespace, mesh.domain_suffix
+        )
+        by_host.setdefault(host, rule)  # the oldest rule for a host wins, as in Istio
+    return by_host
+
+
+def _order(resource: Resource) -> tuple[str, str, str]:
+    m = resource.metadata
+    return (m.creation_timestamp or "", m.namespace, m.name)

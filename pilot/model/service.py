@@ -1,0 +1,106 @@
+"""The service model every registry feeds and every generator reads.
+
+Istio's `pilot/pkg/model/service.go` in dataclasses: a Service is a hostname with ports;
+an Endpoint is one workload address serving one of those ports. Registries build these
+from their platform; nothing here knows where they came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+
+DOMAIN_SUFFIX = "cluster.local"
+
+# The label a workload with a sidecar carries (Istio's own convention): mesh traffic to it
+# goes through the sidecar's inbound listener rather than straight to the app.
+TLS_MODE_LABEL = "security.istio.io/tlsMode"
+
+
+class Protocol(enum.Enum):
+    HTTP = "HTTP"
+    HTTP2 = "HTTP2"
+    GRPC = "GRPC"
+    HTTPS = "HTTPS"
+    TLS = "TLS"
+    TCP = "TCP"
+    MONGO = "Mongo"
+    REDIS = "Redis"
+    MYSQL = "MySQL"
+    UDP = "UDP"
+
+    @classmethod
+    def parse(cls, text: str) -> Protocol:
+        """Case-insensitive, as Istio's ParseProtocol; anything unknown is plain TCP."""
+        for member in cls:
+            if member.value.lower() == text.lower():
+                return member
+        return cls.TCP
+
+    @property
+    def is_http(self) -> bool:
+        return self in (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC)
+
+    @property
+    def is_http2(self) -> bool:
+        return self in (Protocol.HTTP2, Protocol.GRPC)
+
+
+class Resolution(enum.Enum):
+    CLIENT_SIDE_LB = "ClientSideLB"  # the proxy picks an endpoint it learned over EDS
+    DNS_LB = "DNSLB"  # Envoy resolves the hostname itself
+    PASSTHROUGH = "Passthrough"  # forward to wherever the caller was going
+
+
+@dataclasses.dataclass(frozen=True)
+class Port:
+    name: str
+    number: int
+    protocol: Protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class Service:
+    hostname: str
+    namespace: str
+    ports: tuple[Port, ...]
+    address: str = "0.0.0.0"
+    resolution: Resolution = Resolution.CLIENT_SIDE_LB
+    mesh_external: bool = False
+    service_accounts: tuple[str, ...] = ()
+
+    def port(self, number: int) -> Port | None:
+        return next((p for p in self.ports if p.number == number), None)
+
+    def port_named(self, name: str) -> Port | None:
+        return next((p for p in self.ports if p.name == name), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """One workload address serving one service port (Istio's ServiceInstance)."""
+
+    hostname: str
+    service_port: Port
+    address: str
+    port: int  # the workload's own port, which may differ from the service port
+    labels: Mapping[str, str]
+    namespace: str
+    service_account: str = ""
+    workload_name: str = ""
+    locality: str = ""
+    weight: int = 0
+
+    @property
+    def has_sidecar(self) -> bool:
+        return self.labels.get(TLS_MODE_LABEL) == "istio"
+
+
+def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """True when every key/value of `selector` is in `labels` (an empty selector matches all)."""
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def spiffe_identity(namespace: str, service_account: str, trust_domain: str = DOMAIN_SUFFIX) -> str:
+    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"

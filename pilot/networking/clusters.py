@@ -1,0 +1,200 @@
+"""CDS: outbound clusters per service port and subset, inbound clusters per local port.
+
+Istio's `cluster.go`: `outbound|<port>|<subset>|<host>` with EDS, load balancing,
+connection pools and outlier detection from the DestinationRule (subset settings
+override the rule's, port-level settings override both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from api.networking.v1alpha3 import destination_rule_pb2 as dr_pb2
+from pilot.model.push_context import PushContext
+from pilot.model.service import Endpoint, Resolution, Service
+from pilot.networking import names
+from pilot.networking.durations import duration
+
+_HTTP2_OPTIONS = {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "explicit_http_config": {"http2_protocol_options": {}},
+    }
+}
+_LB_POLICY = {
+    dr_pb2.LoadBalancerSettings.ROUND_ROBIN: "ROUND_ROBIN",
+    dr_pb2.LoadBalancerSettings.LEAST_CONN: "LEAST_REQUEST",
+    dr_pb2.LoadBalancerSettings.LEAST_REQUEST: "LEAST_REQUEST",
+    dr_pb2.LoadBalancerSettings.RANDOM: "RANDOM",
+    dr_pb2.LoadBalancerSettings.UNSPECIFIED: "LEAST_REQUEST",  # Istio's default since 1.14
+}
+
+
+def outbound_clusters(push: PushContext, services: Iterable[Service]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for service in services:
+        rule = push.destination_rule(service.hostname)
+        spec: dr_pb2.DestinationRule | None = rule.spec if rule is not None else None
+        for port in service.ports:
+            base = spec.traffic_policy if spec is not None else None
+            out.append(_outbound(push, service, port.number, "", base))
+            for subset in spec.subsets if spec is not None else ():
+                policy = _merge(
+                    base, subset.traffic_policy if subset.HasField("traffic_policy") else None
+                )
+                out.append(_outbound(push, service, port.number, subset.name, policy))
+    return out
+
+
+def inbound_clusters(endpoints: Iterable[Endpoint]) -> list[dict[str, Any]]:
+    """One static cluster per port the local app serves, straight to the app."""
+    seen: dict[int, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        if endpoint.port in seen:
+            continue
+        cluster = {
+            "name": names.inbound_cluster(endpoint.port),
+            "type": "STATIC",
+            "connect_timeout": "10s",
+            "load_assignment": {
+                "cluster_name": names.inbound_cluster(endpoint.port),
+                "endpoints": [{"lb_endpoints": [_lb_endpoint(endpoint.address, endpoint.port)]}],
+            },
+        }
+        if endpoint.service_port.protocol.is_http2:
+            cluster["typed_extension_protocol_options"] = _HTTP2_OPTIONS
+        seen[endpoint.port] = cluster
+    return list(seen.values())
+
+
+def blackhole_cluster() -> dict[str, Any]:
+    return {"name": names.BLACKHOLE_CLUSTER, "type": "STATIC", "connect_timeout": "10s"}
+
+
+def _outbound(
+    push: PushContext,
+    service: Service,
+    port: int,
+    subset: str,
+    policy: dr_pb2.TrafficPolicy | None,
+) -> dict[str, Any]:
+    name = names.outbound_cluster(service.hostname, port, subset)
+    cluster: dict[str, Any] = {
+        "name": name,
+        "connect_timeout": f"{push.mesh.connect_timeout}s",
+    }
+    if service.resolution is Resolution.DNS_LB:
+        cluster["type"] = "STRICT_DNS"
+        cluster["dns_lookup_family"] = "V4_ONLY"
+        cluster["load_assignment"] = {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [_lb_endpoint(service.hostname, port)]}],
+        }
+    elif service.resolution is Resolution.PASSTHROUGH:
+        cluster["type"] = "ORIGINAL_DST"
+        cluster["lb_policy"] = "CLUSTER_PROVIDED"
+    else:
+        cluster["type"] = "EDS"
+        cluster["eds_cluster_config"] = {
+            "service_name": name,
+            "eds_config": {"ads": {}, "resource_api_version": "V3"},
+        }
+    service_port = service.port(port)
+    if service_port is not None and service_port.protocol.is_http2:
+        cluster["typed_extension_protocol_options"] = _HTTP2_OPTIONS
+    policy = _for_port(policy, port)
+    if policy is not None:
+        _apply_policy(cluster, policy)
+    elif service.resolution is not Resolution.PASSTHROUGH:
+        cluster["lb_policy"] = _LB_POLICY[dr_pb2.LoadBalancerSettings.UNSPECIFIED]
+    return cluster
+
+
+def _apply_policy(cluster: dict[str, Any], policy: dr_pb2.TrafficPolicy) -> None:
+    lb = policy.load_balancer
+    if cluster["type"] != "ORIGINAL_DST":
+        simple = (
+            lb.simple
+            if lb.WhichOneof("lb_policy") == "simple"
+            else dr_pb2.LoadBalancerSettings.UNSPECIFIED
+        )
+        cluster["lb_policy"] = _LB_POLICY.get(simple, "LEAST_REQUEST")
+        if lb.WhichOneof("lb_policy") == "consistent_hash":
+            cluster["lb_policy"] = (
+                "MAGLEV" if lb.consistent_hash.HasField("maglev") else "RING_HASH"
+            )
+    pool = policy.connection_pool
+    if policy.HasField("connection_pool"):
+        thresholds: dict[str, Any] = {}
+        if pool.tcp.max_connections:
+            thresholds["max_connections"] = pool.tcp.max_connections
+        if pool.http.http1_max_pending_requests:
+            thresholds["max_pending_requests"] = pool.http.http1_max_pending_requests
+        if pool.http.http2_max_requests:
+            thresholds["max_requests"] = pool.http.http2_max_requests
+        if pool.http.max_retries:
+            thresholds["max_retries"] = pool.http.max_retries
+        if thresholds:
+            cluster["circuit_breakers"] = {"thresholds": [thresholds]}
+        if pool.tcp.HasField("connect_timeout"):
+            cluster["connect_timeout"] = duration(pool.tcp.connect_timeout)
+    if policy.HasField("outlier_detection"):
+        cluster["outlier_detection"] = _outlier(policy.outlier_detection)
+
+
+def _outlier(od: dr_pb2.OutlierDetection) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if od.HasField("consecutive_5xx_errors"):
+        out["consecutive_5xx"] = od.consecutive_5xx_errors.value
+    elif od.consecutive_errors:
+        out["consecutive_gateway_failure"] = od.consecutive_errors
+        out["consecutive_5xx"] = 0
+    if od.HasField("consecutive_gateway_errors"):
+        out["consecutive_gateway_failure"] = od.consecutive_gateway_errors.value
+        out["enforcing_consecutive_gateway_failure"] = 100
+    if od.HasField("interval"):
+        out["interval"] = duration(od.interval)
+    if od.HasField("base_ejection_time"):
+        out["base_ejection_time"] = duration(od.base_ejection_time)
+    if od.max_ejection_percent:
+        out["max_ejection_percent"] = od.max_ejection_percent
+    out["enforcing_success_rate"] = 0  # Istio turns success-rate ejection off
+    return out
+
+
+def _merge(
+    base: dr_pb2.TrafficPolicy | None, override: dr_pb2.TrafficPolicy | None
+) -> dr_pb2.TrafficPolicy | None:
+    """Subset settings replace the rule's settings field by field (Istio's MergeTrafficPolicy)."""
+    if override is None:
+        return base
+    if base is None:
+        return override
+    merged = dr_pb2.TrafficPolicy()
+    merged.CopyFrom(base)
+    for field in ("load_balancer", "connection_pool", "outlier_detection", "tls"):
+        if override.HasField(field):
+            getattr(merged, field).CopyFrom(getattr(override, field))
+    if override.port_level_settings:
+        del merged.port_level_settings[:]
+        merged.port_level_settings.extend(override.port_level_settings)
+    return merged
+
+
+def _for_port(policy: dr_pb2.TrafficPolicy | None, port: int) -> dr_pb2.TrafficPolicy | None:
+    if policy is None:
+        return None
+    for level in policy.port_level_settings:
+        if level.port.number == port:
+            merged = dr_pb2.TrafficPolicy()
+            merged.CopyFrom(policy)
+            for field in ("load_balancer", "connection_pool", "outlier_detection", "tls"):
+                if level.HasField(field):
+                    getattr(merged, field).CopyFrom(getattr(level, field))
+            return merged
+    return policy
+
+
+def _lb_endpoint(address: str, port: int) -> dict[str, Any]:
+    return {"endpoint": {"address": {"socket_address": {"address": address, "port_value": port}}}}

@@ -1,0 +1,291 @@
+"""VirtualService HTTP routes to Envoy routes (Istio's `route/route.go`).
+
+Pure functions from one VirtualService HTTPRoute to Envoy `Route` dicts in the v3 JSON
+form; `routes.py` assembles them into RouteConfigurations and parses them once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from api.networking.v1alpha3 import virtual_service_pb2 as vs_pb2
+from pilot.model.push_context import PushContext
+from pilot.networking import names
+from pilot.networking.durations import duration
+
+FAULT_FILTER = "envoy.filters.http.fault"
+_FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
+_PREVIOUS_HOSTS = (
+    "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+)
+
+# Istio 1.3+ retries every route twice on connection-level failures unless told otherwise.
+_DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+_REDIRECT_CODES = {
+    301: "MOVED_PERMANENTLY",
+    302: "FOUND",
+    303: "SEE_OTHER",
+    307: "TEMPORARY_REDIRECT",
+    308: "PERMANENT_REDIRECT",
+}
+
+# Decides whether a match clause applies to the proxy being configured (sourceLabels,
+# gateways, port): those are resolved at generation time, never sent to Envoy.
+MatchFilter = Callable[[vs_pb2.HTTPMatchRequest], bool]
+
+
+def translate(
+    route: vs_pb2.HTTPRoute,
+    *,
+    namespace: str,
+    push: PushContext,
+    applies: MatchFilter,
+    index: int,
+) -> list[dict[str, Any]]:
+    """One Envoy route per match clause that applies here (all share the action)."""
+    action = _action(route, namespace, push)
+    matches = [m for m in route.match if applies(m)] if route.match else [None]
+    if route.match and not matches:
+        return []
+    out = []
+    for match in matches:
+        envoy_route: dict[str, Any] = {
+            "name": route.name or f"route-{index}",
+            "match": _match(match),
+            **action,
+        }
+        out.append(envoy_route)
+    return out
+
+
+def default_route(cluster: str) -> dict[str, Any]:
+    """The route a service gets when no VirtualService speaks for it."""
+    return {
+        "name": "default",
+        "match": {"prefix": "/"},
+        "route": {"cluster": cluster, "timeout": "0s", "retry_policy": _retry_policy(None)},
+    }
+
+
+def _match(match: vs_pb2.HTTPMatchRequest | None) -> dict[str, Any]:
+    if match is None:
+        return {"prefix": "/"}
+    out: dict[str, Any] = {}
+    uri = match.uri.WhichOneof("match_type")
+    if uri == "exact":
+        out["path"] = match.uri.exact
+    elif uri == "prefix":
+        out["prefix"] = match.uri.prefix
+    elif uri == "regex":
+        out["safe_regex"] = {"regex": match.uri.regex}
+    else:
+        out["prefix"] = "/"
+    if match.ignore_uri_case:
+        out["case_sensitive"] = False
+    headers = [_header(name, value) for name, value in sorted(match.headers.items())]
+    headers += [
+        {**_header(name, value), "invert_match": True}
+        for name, value in sorted(match.without_headers.items())
+    ]
+    for pseudo, field in (
+        (":method", "method"),
+        (":authority", "authority"),
+        (":scheme", "scheme"),
+    ):
+        if match.HasField(field):
+            headers.append(_header(pseudo, getattr(match, field)))
+    if headers:
+        out["headers"] = headers
+    if match.query_params:
+        out["query_parameters"] = [
+            {"name": name, "string_match": _string_match(value)}
+            if value.WhichOneof("match_type")
+            else {"name": name, "present_match": True}
+            for name, value in sorted(match.query_params.items())
+        ]
+    return out
+
+
+def _header(name: str, value: vs_pb2.StringMatch) -> dict[str, Any]:
+    if not value.WhichOneof("match_type"):
+        return {"name": name, "present_match": True}
+    return {"name": name, "string_match": _string_match(value)}
+
+
+def _string_match(value: vs_pb2.StringMatch) -> dict[str, Any]:
+    kind = value.WhichOneof("match_type")
+    if kind == "regex":
+        return {"safe_regex": {"regex": value.regex}}
+    return {kind: getattr(value, kind)}
+
+
+def _action(route: vs_pb2.HTTPRoute, namespace: str, push: PushContext) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if route.HasField("redirect"):
+        out["redirect"] = _redirect(route.redirect)
+    elif route.HasField("direct_response"):
+        body = route.direct_response.body
+        out["direct_response"] = {"status": route.direct_response.status}
+        if body.WhichOneof("specifier") == "string":
+            out["direct_response"]["body"] = {"inline_string": body.string}
+    else:
+        out["route"] = _forward(route, namespace, push)
+    fault = _fault(route.fault) if route.HasField("fault") else None
+    if fault:
+        out["typed_per_filter_config"] = {FAULT_FILTER: fault}
+    out.update(_header_operations(route.headers))
+    return out
+
+
+def _forward(route: vs_pb2.HTTPRoute, namespace: str, push: PushContext) -> dict[str, Any]:
+    destinations = list(route.route)
+    clusters = [names.cluster_for(d.destination, namespace, push) for d in destinations]
+    out: dict[str, Any] = {}
+    if len(clusters) == 1:
+        out["cluster"] = clusters[0]
+    else:
+        out["weighted_clusters"] = {
+            "clusters": [
+                {"name": cluster, "weight": d.weight, **_header_operations(d.headers)}
+                for cluster, d in zip(clusters, destinations, strict=True)
+                if d.weight > 0
+            ]
+        }
+    out["timeout"] = duration(route.timeout) if route.HasField("timeout") else "0s"
+    retry = _retry_policy(route.retries if route.HasField("retries") else None)
+    if retry is not None:
+        out["retry_policy"] = retry
+    if route.HasField("rewrite"):
+        if route.rewrite.uri:
+            out["prefix_rewrite"] = route.rewrite.uri
+        if route.rewrite.authority:
+            out["host_rewrite_literal"] = route.rewrite.authority
+        if route.rewrite.HasField("uri_regex_rewrite"):
+            out["regex_rewrite"] = {
+                "pattern": {"regex": route.rewrite.uri_regex_rewrite.match},
+                "substitution": route.rewrite.uri_regex_rewrite.rewrite,
+            }
+    mirrors = list(route.mirrors)
+    if route.HasField("mirror"):
+        mirrors.insert(
+            0, vs_pb2.HTTPMirrorPolicy(destination=route.mirror, percentage=route.mirror_percentage)
+        )
+    if mirrors:
+        out["request_mirror_policies"] = [
+            {
+                "cluster": names.cluster_for(m.destination, namespace, push),
+                **(
+                    {"runtime_fraction": {"default_value": _fraction(m.percentage.value)}}
+                    if m.HasField("percentage")
+                    else {}
+                ),
+            }
+            for m in mirrors
+        ]
+    return out
+
+
+def _retry_policy(retry: vs_pb2.HTTPRetry | None) -> dict[str, Any] | None:
+    if retry is not None and retry.attempts <= 0:
+        return None  # attempts: 0 switches retries off
+    policy: dict[str, Any] = {
+        "num_retries": retry.attempts if retry is not None else 2,
+        "retry_host_predicate": [
+            {
+                "name": "envoy.retry_host_predicates.previous_hosts",
+                "typed_config": {"@type": _PREVIOUS_HOSTS},
+            }
+        ],
+        "host_selection_retry_max_attempts": "5",
+    }
+    if retry is None or not retry.retry_on:
+        policy["retry_on"] = _DEFAULT_RETRY_ON
+        policy["retriable_status_codes"] = [503]
+    else:
+        conditions = [c.strip() for c in retry.retry_on.split(",") if c.strip()]
+        codes = [int(c) for c in conditions if c.isdigit()]
+        conditions = [c for c in conditions if not c.isdigit()]
+        if codes:
+            policy["retriable_status_codes"] = codes
+            conditions.append("retriable-status-codes")
+        policy["retry_on"] = ",".join(conditions)
+    if retry is not None and retry.HasField("per_try_timeout"):
+        policy["per_try_timeout"] = duration(retry.per_try_timeout)
+    if retry is not None and retry.HasField("backoff"):
+        policy["retry_back_off"] = {"base_interval": duration(retry.backoff)}
+    return policy
+
+
+def _fault(fault: vs_pb2.HTTPFaultInjection) -> dict[str, Any] | None:
+    out: dict[str, Any] = {"@type": _FAULT_TYPE}
+    if fault.HasField("delay"):
+        delay = fault.delay
+        if delay.WhichOneof("http_delay_type") == "fixed_delay":
+            out["delay"] = {
+                "fixed_delay": duration(delay.fixed_delay),
+                "percentage": _percentage(
+                    delay.percentage.value, delay.HasField("percentage"), delay.percent
+                ),
+            }
+    if fault.HasField("abort"):
+        abort = fault.abort
+        percentage = _percentage(abort.percentage.value, abort.HasField("percentage"), 0)
+        kind = abort.WhichOneof("error_type")
+        if kind == "http_status":
+            out["abort"] = {"http_status": abort.http_status, "percentage": percentage}
+        elif kind == "grpc_status":
+            out["abort"] = {"grpc_status": _grpc_code(abort.grpc_status), "percentage": percentage}
+    return out if len(out) > 1 else None
+
+
+def _percentage(value: float, has_value: bool, legacy_percent: int) -> dict[str, Any]:
+    if has_value:
+        return _fraction(value)
+    if legacy_percent:
+        return {"numerator": legacy_percent, "denominator": "HUNDRED"}
+    return {"numerator": 100, "denominator": "HUNDRED"}
+
+
+def _fraction(percent: float) -> dict[str, Any]:
+    # Istio keeps four decimals of a percentage: per-million resolution.
+    return {"numerator": round(percent * 10_000), "denominator": "MILLION"}
+
+
+def _redirect(redirect: vs_pb2.HTTPRedirect) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if redirect.uri:
+        out["path_redirect"] = redirect.uri
+    if redirect.authority:
+        out["host_redirect"] = redirect.authority
+    if redirect.scheme:
+        out["scheme_redirect"] = redirect.scheme
+    if redirect.WhichOneof("redirect_port") == "port":
+        out["port_redirect"] = redirect.port
+    if redirect.redirect_code:
+        out["response_code"] = _REDIRECT_CODES[redirect.redirect_code]
+    return out
+
+
+def _header_operations(headers: vs_pb2.Headers) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for direction, ops in (("request", headers.request), ("response", headers.response)):
+        add = [
+            {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+            for k, v in sorted(ops.set.items())
+        ] + [
+            {"header": {"key": k, "value": v}, "append_action": "APPEND_IF_EXISTS_OR_ADD"}
+            for k, v in sorted(ops.add.items())
+        ]
+        if add:
+            out[f"{direction}_headers_to_add"] = add
+        if ops.remove:
+            out[f"{direction}_headers_to_remove"] = list(ops.remove)
+    return out
+
+
+def _grpc_code(status: str) -> int:
+    code = grpc.StatusCode.__members__.get(status.upper(), grpc.StatusCode.UNKNOWN)
+    return code.value[0]

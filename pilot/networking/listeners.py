@@ -1,0 +1,133 @@
+"""LDS: the sidecar's outbound (HTTP proxy) and inbound listeners, and gateway listeners."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pilot.model.service import Endpoint
+from pilot.networking import names
+
+HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_ROUTER = {
+    "name": "envoy.filters.http.router",
+    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+}
+_FAULT = {
+    "name": "envoy.filters.http.fault",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
+    },
+}
+_ACCESS_LOG = [
+    {
+        "name": "envoy.access_loggers.stdout",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
+        },
+    }
+]
+_ADS = {"ads": {}, "resource_api_version": "V3"}
+
+
+def gateway_listen_port(server_port: int) -> int:
+    """Ports below 1024 need root: like Istio's gateway pods, 80 listens on 8080 and so on."""
+    return server_port + 8000 if server_port < 1024 else server_port
+
+
+def sidecar_listeners(ip: str, inbound: Iterable[Endpoint]) -> list[dict[str, Any]]:
+    outbound = _listener(
+        names.VIRTUAL_OUTBOUND,
+        ip,
+        names.OUTBOUND_PORT,
+        "OUTBOUND",
+        _hcm(
+            f"outbound_0.0.0.0_{names.OUTBOUND_PORT}",
+            rds=names.HTTP_PROXY_ROUTE,
+            filters=[_FAULT, _ROUTER],
+        ),
+    )
+    inbound_hcm = _hcm(
+        f"inbound_0.0.0.0_{names.INBOUND_PORT}",
+        route_config=_inbound_routes(list(inbound)),
+        filters=[_ROUTER],
+    )
+    return [
+        outbound,
+        _listener(names.VIRTUAL_INBOUND, ip, names.INBOUND_PORT, "INBOUND", inbound_hcm),
+    ]
+
+
+def gateway_listener(ip: str, server_port: int) -> dict[str, Any]:
+    port = gateway_listen_port(server_port)
+    hcm = _hcm(
+        f"outbound_0.0.0.0_{port}",
+        rds=names.gateway_route(port),
+        filters=[_FAULT, _ROUTER],
+        edge=True,
+    )
+    return _listener(f"0.0.0.0_{port}", ip, port, "OUTBOUND", hcm)
+
+
+def _inbound_routes(endpoints: list[Endpoint]) -> dict[str, Any]:
+    """Route inbound requests to the app's port, chosen by the port in the Host header.
+
+    Without iptables there is no original destination port, so the Host (`reviews:9080`)
+    says which of the app's ports a caller meant; anything else goes to the first port.
+    """
+    ports = sorted({e.port for e in endpoints})
+    hosts = [
+        {
+            "name": f"inbound|http|{port}",
+            "domains": [f"*:{port}"],
+            "routes": [_inbound_route(port)],
+        }
+        for port in ports
+    ]
+    if ports:
+        hosts.append(
+            {"name": "inbound|http|default", "domains": ["*"], "routes": [_inbound_route(ports[0])]}
+        )
+    return {"name": names.INBOUND_ROUTE, "virtual_hosts": hosts, "validate_clusters": False}
+
+
+def _inbound_route(port: int) -> dict[str, Any]:
+    return {
+        "name": "default",
+        "match": {"prefix": "/"},
+        "route": {"cluster": names.inbound_cluster(port), "timeout": "0s"},
+    }
+
+
+def _listener(name: str, ip: str, port: int, direction: str, hcm: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": ip, "port_value": port}},
+        "traffic_direction": direction,
+        "filter_chains": [{"filters": [hcm]}],
+    }
+
+
+def _hcm(
+    stat_prefix: str,
+    *,
+    filters: list[dict[str, Any]],
+    rds: str | None = None,
+    route_config: dict[str, Any] | None = None,
+    edge: bool = False,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "@type": HCM_TYPE,
+        "stat_prefix": stat_prefix,
+        "http_filters": filters,
+        "access_log": _ACCESS_LOG,
+        "use_remote_address": edge,
+        # Envoy makes an x-request-id when a request has none; sidecars are not the edge,
+        # so they keep the one the caller sent and traces join up.
+        "generate_request_id": True,
+    }
+    if rds is not None:
+        config["rds"] = {"route_config_name": rds, "config_source": _ADS}
+    else:
+        config["route_config"] = route_config
+    return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}

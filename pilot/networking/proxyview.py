@@ -1,0 +1,24 @@
+"""What the generators need to know about the proxy they configure.
+
+The xDS layer parses Envoy's node into its own richer type; generators depend only on
+this narrow view so `networking` never imports `xds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+
+class ProxyView(Protocol):
+    @property
+    def type(self) -> str: ...  # "sidecar" or "router"
+
+    @property
+    def ip(self) -> str: ...
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...

@@ -1,0 +1,126 @@
+"""RDS: the sidecar's HTTP proxy route table and the gateways' route tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from api.networking.v1alpha3 import virtual_service_pb2 as vs_pb2
+from pilot.model import hostname
+from pilot.model.push_context import MESH_GATEWAY, BoundVirtualService, PushContext
+from pilot.model.service import Service, labels_match
+from pilot.networking import httproute, names
+from pilot.networking.proxyview import ProxyView
+
+_BLACKHOLE_HOST = {
+    # Hosts outside the service registry go nowhere (Istio's REGISTRY_ONLY), with a 502.
+    "name": "block_all",
+    "domains": ["*"],
+    "routes": [{"name": "block_all", "match": {"prefix": "/"}, "direct_response": {"status": 502}}],
+}
+
+
+def sidecar_routes(
+    proxy: ProxyView, push: PushContext, services: Iterable[Service]
+) -> dict[str, Any]:
+    """One virtual host per (service, HTTP port), named every way a caller may name it."""
+    used: set[str] = set()
+    hosts = []
+    mesh_vss = push.virtual_services_for(MESH_GATEWAY)
+    for service in sorted(services, key=lambda s: hostname.sort_key(s.hostname)):
+        http_ports = [p for p in service.ports if p.protocol.is_http]
+        for port in http_ports:
+            bare = port.number == 80 or len(http_ports) == 1
+            same_namespace = service.namespace == proxy.namespace
+            domains = [
+                d
+                for d in hostname.aliases(service.hostname, port.number, include_bare=bare)
+                if d not in used and (same_namespace or not _is_short(d, service.hostname))
+            ]
+            if not domains:
+                continue
+            used.update(domains)
+            vs = _first_match(mesh_vss, service.hostname)
+            routes = _vs_routes(vs, proxy, push, port.number, MESH_GATEWAY) if vs else []
+            if vs is None:
+                routes = [
+                    httproute.default_route(names.outbound_cluster(service.hostname, port.number))
+                ]
+            hosts.append(
+                {"name": f"{service.hostname}:{port.number}", "domains": domains, "routes": routes}
+            )
+    hosts.append(_BLACKHOLE_HOST)
+    return {"name": names.HTTP_PROXY_ROUTE, "virtual_hosts": hosts, "validate_clusters": False}
+
+
+def gateway_routes(
+    proxy: ProxyView, push: PushContext, listen_port: int, server_port: int
+) -> dict[str, Any]:
+    """Virtual hosts of every VirtualService bound to a Gateway server on this port."""
+    used: set[str] = set()
+    hosts = []
+    for gateway in push.gateways_for(proxy.labels):
+        gateway_name = f"{gateway.metadata.namespace}/{gateway.metadata.name}"
+        for server in gateway.spec.servers:
+            if server.port.number != server_port or server.port.protocol.upper() not in (
+                "HTTP",
+                "HTTP2",
+            ):
+                continue
+            server_hosts = [h.split("/", 1)[-1] for h in server.hosts]
+            for vs in push.virtual_services_for(gateway_name):
+                for host in vs.resource.spec.hosts:
+                    if not any(hostname.matches(host, h) for h in server_hosts):
+                        continue
+                    domains = [
+                        d
+                        for d in ([host] if host == "*" else [host, f"{host}:{listen_port}"])
+                        if d not in used
+                    ]
+                    if not domains:
+                        continue
+                    used.update(domains)
+                    hosts.append(
+                        {
+                            "name": f"{host}:{listen_port}",
+                            "domains": domains,
+                            "routes": _vs_routes(vs, proxy, push, server_port, gateway_name),
+                        }
+                    )
+    return {
+        "name": names.gateway_route(listen_port),
+        "virtual_hosts": hosts,
+        "validate_clusters": False,
+    }
+
+
+def _vs_routes(
+    vs: BoundVirtualService, proxy: ProxyView, push: PushContext, port: int, gateway: str
+) -> list[dict[str, Any]]:
+    def applies(match: vs_pb2.HTTPMatchRequest) -> bool:
+        return (
+            (not match.port or match.port == port)
+            and labels_match(dict(match.source_labels), proxy.labels)
+            and (not match.gateways or gateway in _qualified(match.gateways, vs.namespace))
+            and (not match.source_namespace or match.source_namespace == proxy.namespace)
+        )
+
+    routes: list[dict[str, Any]] = []
+    for i, http in enumerate(vs.resource.spec.http):
+        routes += httproute.translate(
+            http, namespace=vs.namespace, push=push, applies=applies, index=i
+        )
+    return routes
+
+
+def _qualified(gateways: Iterable[str], namespace: str) -> set[str]:
+    return {g if g == MESH_GATEWAY or "/" in g else f"{namespace}/{g}" for g in gateways}
+
+
+def _first_match(vss: list[BoundVirtualService], host: str) -> BoundVirtualService | None:
+    return next((vs for vs in vss if any(hostname.matches(h, host) for h in vs.hosts)), None)
+
+
+def _is_short(domain: str, fqdn: str) -> bool:
+    """Whether a domain is the namespace-relative short name (`reviews`, `reviews:9080`)."""
+    return domain.split(":")[0] == fqdn.split(".")[0] and "." in fqdn
