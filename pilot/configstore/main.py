@@ -1,0 +1,89 @@
+"""config-store: the embedded Kubernetes-style config API server, persisted in SQLite.
+
+    python pilot/configstore/main.py [--address 127.0.0.1] [--port 8001] [--db config-store.db]
+
+Logs to stderr, one line when ready; SIGTERM or SIGINT ends every watch, lets writes in flight
+finish and closes the database.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+if __name__ == "__main__" and not __package__:
+    # Run as a script, Python puts this folder first on sys.path; imports are rooted at the
+    # repository root (and a folder of module names could shadow the standard library).
+    sys.path[0] = str(pathlib.Path(__file__).absolute().parents[2])
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+
+from pilot.configstore.server import ConfigStoreServer, Options
+
+log = logging.getLogger("config-store")
+
+
+def parse_args(argv: list[str]) -> Options:
+    parser = argparse.ArgumentParser(prog="config-store", description=__doc__.splitlines()[0])
+    parser.add_argument("--address", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8001, help="port to listen on (0: any free)")
+    parser.add_argument("--db", default="config-store.db", help="the SQLite database file")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=10_000,
+        help="events kept for watches resuming from a resourceVersion",
+    )
+    args = parser.parse_args(argv)
+    db = pathlib.Path(args.db)
+    # Under `bazel run` the working directory is the runfiles tree; relative paths mean the
+    # user's directory.
+    if not db.is_absolute() and os.environ.get("BUILD_WORKING_DIRECTORY"):
+        db = pathlib.Path(os.environ["BUILD_WORKING_DIRECTORY"]) / db
+    return Options(address=args.address, port=args.port, db=db, history=args.history)
+
+
+async def serve(options: Options) -> None:
+    server = ConfigStoreServer(options=options)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "ready: serving %s (db %s, resourceVersion %d)",
+        server.url,
+        options.db,
+        server.store.resource_version,
+    )
+    try:
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await server.stop()
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(serve(options))
+    except OSError as error:
+        log.error("cannot serve on %s:%d: %s", options.address, options.port, error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Bookinfo's productpage: the web page and JSON API in front of details, reviews and ratings.
+
+    python samples/bookinfo/src/productpage/productpage.py [--address 127.0.0.1] [--port 9080]
+
+Upstreams are named `http://<svc><.SERVICES_DOMAIN>:9080` (`DETAILS_HOSTNAME`,
+`REVIEWS_HOSTNAME`, `RATINGS_HOSTNAME`, `<SVC>_SERVICE_PORT` override) and reached through
+`http_proxy` when it is set: in the mesh, the sidecar Envoy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable, as pytest and Bazel already do.
+    sys.path.insert(0, str(Path(__file__).absolute().parents[4]))
+
+from aiohttp import web
+
+from samples.bookinfo.src.common import server
+from samples.bookinfo.src.common.headers import forward_headers
+from samples.bookinfo.src.common.upstream import new_client_session
+from samples.bookinfo.src.productpage import templates
+from samples.bookinfo.src.productpage.backends import BackendClient, Backends, Result
+from samples.bookinfo.src.productpage.products import PRODUCTS
+
+SERVICE = "productpage"
+# 0.2-0.8 kept the signed-in user in this cookie; routing rules of that era matched it.
+USER_COOKIE = "user"
+HTML = "text/html"
+
+_BACKENDS = web.AppKey("backends", Backends)
+_CLIENT = web.AppKey("client", BackendClient)
+
+
+def _user(request: web.Request) -> str:
+    return request.cookies.get(USER_COOKIE, "")
+
+
+def _outbound_headers(request: web.Request) -> dict[str, str]:
+    """The propagated headers, with `end-user` naming the signed-in user (Istio 1.0+)."""
+    headers = forward_headers(request.headers)
+    user = _user(request)
+    if user:
+        headers["end-user"] = user
+    return headers
+
+
+def _json(result: Result) -> web.Response:
+    return web.json_response(result.body, status=result.status)
+
+
+async def _index(request: web.Request) -> web.Response:
+    page = templates.render_index(user=_user(request), topology=request.app[_BACKENDS].topology())
+    return web.Response(text=page, content_type=HTML)
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.Response(text="Product page is healthy")
+
+
+async def _login(request: web.Request) -> web.Response:
+    form = await request.post()
+    username = form.get("username")
+    response = web.Response(status=302, headers={"Location": "/productpage"})
+    if isinstance(username, str) and username:
+        response.set_cookie(USER_COOKIE, username, path="/")
+    return response
+
+
+async def _logout(request: web.Request) -> web.Response:
+    response = web.Response(status=302, headers={"Location": "/productpage"})
+    response.del_cookie(USER_COOKIE, path="/")
+    return response
+
+
+async def _product_page(request: web.Request) -> web.Response:
+    product = PRODUCTS[0]
+    headers = _outbound_headers(request)
+    client = request.app[_CLIENT]
+    details = await client.get_details(product.id, headers)
+    reviews = await client.get_reviews(product.id, headers)
+    page = templates.render_product_page(
+        user=_user(request), product=product, details=details, reviews=reviews
+    )
+    return web.Response(text=page, content_type=HTML)
+
+
+async def _api_products(request: web.Request) -> web.Response:
+    return web.json_response([product.to_json() for product in PRODUCTS])
+
+
+async def _api_product(request: web.Request) -> web.Response:
+    client = request.app[_CLIENT]
+    return _json(await client.get_details(request.match_info["id"], _outbound_headers(request)))
+
+
+async def _api_reviews(request: web.Request) -> web.Response:
+    client = request.app[_CLIENT]
+    return _json(await client.get_reviews(request.match_info["id"], _outbound_headers(request)))
+
+
+async def _api_ratings(request: web.Request) -> web.Response:
+    client = request.app[_CLIENT]
+    return _json(await client.get_ratings(request.match_info["id"], _outbound_headers(request)))
+
+
+async def _client(app: web.Application) -> AsyncIterator[None]:
+    async with new_client_session() as session:
+        app[_CLIENT] = BackendClient(backends=app[_BACKENDS], session=session)
+        yield
+
+
+def build_app(backends: Backends | None = None) -> web.Application:
+    app = web.Application()
+    app[_BACKENDS] = backends or Backends.from_env(os.environ)
+    app.cleanup_ctx.append(_client)
+    app.router.add_get("/", _index)
+    app.router.add_get("/index.html", _index)
+    app.router.add_get("/health", _health)
+    app.router.add_post("/login", _login)
+    app.router.add_get("/logout", _logout)
+    app.router.add_get("/productpage", _product_page)
+    app.router.add_get("/api/v1/products", _api_products)
+    app.router.add_get("/api/v1/products/{id}", _api_product)
+    app.router.add_get("/api/v1/products/{id}/reviews", _api_reviews)
+    app.router.add_get("/api/v1/products/{id}/ratings", _api_ratings)
+    return app
+
+
+if __name__ == "__main__":
+    sys.exit(server.main(SERVICE, build_app))
