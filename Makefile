@@ -4,17 +4,33 @@ SHELL := /bin/bash
 VENV := .venv
 BAZEL ?= bazel
 
-.PHONY: help setup test lint format lock clean
+.PHONY: help setup bookinfo down status test lint format lock clean
 
 help:
-	@echo "make setup   install everything this project needs (idempotent)"
-	@echo "make test    setup, then every Bazel test and the linters"
-	@echo "make lint    ruff check and format check"
-	@echo "make format  ruff format and fix"
-	@echo "make lock    re-pin requirements.lock from requirements.in"
+	@echo "make bookinfo  start the mesh with Bookinfo on this machine; prints the URL"
+	@echo "make down      stop every process make bookinfo started"
+	@echo "make status    list the mesh's processes"
+	@echo "make setup     install everything this project needs (idempotent)"
+	@echo "make test      setup, then every Bazel test and the linters"
+	@echo "make lint      ruff check and format check"
+	@echo "make format    ruff format and fix"
+	@echo "make lock      re-pin requirements.lock from requirements.in"
 
 setup:
 	@tools/setup.sh
+
+# The local mesh: config store, Pilot, Bookinfo's pods (app + pilot-agent + Envoy) and an
+# ingress gateway, each pod on its own loopback address. Logs and state go to run/.
+MESH := PYTHONPATH=$(CURDIR) $(VENV)/bin/python -m tools.local.main
+
+bookinfo: setup
+	@$(MESH) up
+
+down:
+	@if [ -x $(VENV)/bin/python ]; then $(MESH) down; fi
+
+status:
+	@if [ -x $(VENV)/bin/python ]; then $(MESH) status; fi
 
 test: setup
 	$(BAZEL) test //...

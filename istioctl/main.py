@@ -3,8 +3,11 @@
     istioctl [--config-store URL] [-n NS] apply|create|replace -f FILE
     istioctl get KIND [NAME...] [-n NS | -A] [-o short|yaml|json]
     istioctl delete KIND NAME... | delete -f FILE
+    istioctl proxy-status [POD]
+    istioctl proxy-config cluster|listener|route|endpoint POD
 
-Commands come in groups, one module each under istioctl/cmd/ (config.py: the config verbs).
+Commands come in groups, one module each under istioctl/cmd/ (config.py: the config verbs;
+proxy.py: proxy-status and proxy-config).
 A module joins the CLI by being listed in COMMAND_GROUPS: its `add_commands(subparsers,
 parents)` adds its subcommands, each with `set_defaults(handler=...)`, an `async (args) -> int`.
 """
@@ -25,7 +28,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from istioctl.cmd import config
+from istioctl.cmd import config, proxy
 from pkg.kube import errors
 
 DEFAULT_CONFIG_STORE = "http://127.0.0.1:8001"
@@ -40,7 +43,7 @@ class CommandGroup(Protocol):
     ) -> None: ...
 
 
-COMMAND_GROUPS: tuple[CommandGroup, ...] = (config,)
+COMMAND_GROUPS: tuple[CommandGroup, ...] = (config, proxy)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,16 +56,24 @@ def table(resources: Sequence[Resource], *, all_namespaces: bool, now: datetime.
     columns = _COLUMNS.get(resources[0].schema.kind, [])
     header = ["NAMESPACE"] if all_namespaces else []
     header += ["NAME", *(title for title, _ in columns), "AGE"]
-    rows = [header]
+    rows = []
     for resource in resources:
         meta = resource.metadata
         row = [meta.namespace] if all_namespaces else []
         row += [meta.name, *(cell(resource.spec) for _, cell in columns)]
         row.append(age(meta.creation_timestamp, now))
         rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return grid(header, rows)
+
+
+def grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns three spaces apart, kubectl's table layout."""
+    lines = [list(header), *(list(row) for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = [
+        "   ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
+    ]
+    return "\n".join(line.rstrip() for line in text) + "\n"
 
 
 def as_yaml(resources: Sequence[Resource]) -> str:

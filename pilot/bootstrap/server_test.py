@@ -1,0 +1,84 @@
+"""pilot-discovery wired to a real config store, driven by a scripted ADS client."""
+
+import asyncio
+import contextlib
+import urllib.request
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.route.v3 import route_pb2
+
+from api import loader
+from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
+from pilot.configstore.testing import StoreThread
+from pilot.networking import generator
+from pilot.networking.testing import BOOKINFO, workload_entries
+from pilot.xds.testing import AdsDriver, node, run_async, unpack
+from pkg.kube.client import ConfigClient
+
+NODE = "sidecar~127.0.1.2~productpage-v1.default~default.svc.cluster.local"
+META = {"NAMESPACE": "default", "LABELS": {"app": "productpage", "version": "v1"}}
+
+
+@contextlib.asynccontextmanager
+async def discovery(store_url: str):
+    server = DiscoveryServer(
+        DiscoveryOptions(
+            config_store=store_url, grpc_address="127.0.0.1:0", http_address="127.0.0.1:0"
+        )
+    )
+    task = asyncio.create_task(server.run())
+    try:
+        async with asyncio.timeout(10):
+            await server.ready.wait()
+        yield server
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _apply(url: str, *resources) -> None:
+    async with ConfigClient(url) as client:
+        for resource in resources:
+            await client.create(resource)
+
+
+def test_serves_bookinfo_and_pushes_a_route_change(tmp_path):
+    with StoreThread(tmp_path / "store.db") as store:
+
+        @run_async
+        async def scenario():
+            await _apply(
+                store.url,
+                *loader.load_file(BOOKINFO / "platform/local/bookinfo.yaml"),
+                *loader.load_file(BOOKINFO / "networking/destination-rule-all.yaml"),
+                *workload_entries(),
+            )
+            async with (
+                discovery(store.url) as server,
+                AdsDriver.grpc(server.grpc_address, node(NODE, metadata=META)) as ads,
+            ):
+                ready = await asyncio.to_thread(
+                    urllib.request.urlopen, f"http://{server.http_address}/ready"
+                )
+                assert ready.status == 200
+                clusters = await ads.request_response_ack(generator.CLUSTER)
+                names = {c.name for c in unpack(clusters, cluster_pb2.Cluster)}
+                assert "outbound|9080|v3|reviews.default.svc.cluster.local" in names
+                first = await ads.request_response_ack(generator.ROUTE, ["http_proxy"])
+
+                # A VirtualService written to the store reaches the proxy as a new route table.
+                await _apply(
+                    store.url,
+                    *loader.load_file(BOOKINFO / "networking/virtual-service-reviews-v3.yaml"),
+                )
+                pushed = await ads.expect_response(generator.ROUTE)
+                assert pushed.version_info != first.version_info
+                (table,) = unpack(pushed, route_pb2.RouteConfiguration)
+                reviews = next(v for v in table.virtual_hosts if v.name.startswith("reviews."))
+                assert (
+                    reviews.routes[0].route.cluster
+                    == "outbound|9080|v3|reviews.default.svc.cluster.local"
+                )
+
+        scenario()

@@ -1,0 +1,67 @@
+"""pilot-discovery: Pilot's process. Serves Envoy config over ADS from the config store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
+from pilot.model.push_context import MeshOptions
+
+
+def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
+    parser = argparse.ArgumentParser(prog="pilot-discovery", description=__doc__)
+    parser.add_argument("command", nargs="?", default="discovery", choices=["discovery"])
+    parser.add_argument("--config-store", default="http://127.0.0.1:8001", help="config store URL")
+    parser.add_argument(
+        "--grpc-address", default="127.0.0.1:15010", help="plaintext xDS (ADS) address"
+    )
+    parser.add_argument(
+        "--http-address", default="127.0.0.1:15014", help="readiness and debug address"
+    )
+    parser.add_argument("--domain", default="cluster.local", help="DNS domain suffix of services")
+    parser.add_argument(
+        "--debounce-after", type=float, default=0.1, help="quiet period before a push, seconds"
+    )
+    parser.add_argument(
+        "--debounce-max", type=float, default=1.0, help="longest delay of a push, seconds"
+    )
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    return DiscoveryOptions(
+        config_store=args.config_store,
+        grpc_address=args.grpc_address,
+        http_address=args.http_address,
+        debounce_after=args.debounce_after,
+        debounce_max=args.debounce_max,
+        mesh=MeshOptions(domain_suffix=args.domain),
+    )
+
+
+async def serve(options: DiscoveryOptions) -> None:
+    server = DiscoveryServer(options)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await server.run()
+    logging.getLogger("pilot.discovery").info("pilot-discovery stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    asyncio.run(serve(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Bookinfo's traffic-management samples, applied with istioctl, checked through the gateway.
+
+One real mesh for the module: config store, Pilot, six Bookinfo pods each with its
+pilot-agent and Envoy, and the ingress gateway. Each test applies the samples it needs
+and removes what it added, leaving destination-rule-all and the gateway in place.
+"""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+from tests.e2e.meshtest import MeshUnderTest
+
+SUBNET = "127.0.3"
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory):
+    with MeshUnderTest(tmp_path_factory.mktemp("mesh"), SUBNET) as mesh:
+        mesh.apply("destination-rule-all")
+        yield mesh
+
+
+@pytest.fixture(autouse=True)
+def restore_default(mesh):
+    yield
+    # Every sample's VirtualServices are named after the service, so removing by name
+    # returns to the default (no VirtualService) whatever the test applied.
+    before = mesh.pushes()
+    result = mesh.istioctl(
+        "delete", "virtualservice", "productpage", "reviews", "ratings", "details", check=False
+    )
+    if "deleted" in result.stdout:
+        mesh.wait_synced(after=before)
+
+
+def test_gateway_serves_the_product_page_and_nothing_else(mesh):
+    page = mesh.page()
+    assert page.status == 200
+    assert "The Comedy of Errors" in page.body
+    assert "William Shakespeare" in page.body  # from details, through two sidecars
+    assert mesh.page(path="/not-routed").status == 404
+
+
+def test_without_rules_every_reviews_version_answers(mesh):
+    assert set(mesh.versions(30)) == {"v1", "v2", "v3"}
+
+
+def test_all_v1(mesh):
+    mesh.apply("virtual-service-all-v1")
+    assert mesh.versions(50) == {"v1": 50}
+
+
+def test_reviews_test_v2_sends_jason_to_v2(mesh):
+    mesh.apply("virtual-service-all-v1", "virtual-service-reviews-test-v2")
+    assert mesh.versions(20, user="jason") == {"v2": 20}
+    assert mesh.versions(20) == {"v1": 20}
+    assert mesh.versions(10, user="someone") == {"v1": 10}
+
+
+def test_reviews_80_20(mesh):
+    mesh.apply("virtual-service-all-v1", "virtual-service-reviews-80-20")
+    seen = mesh.versions(200)
+    assert set(seen) == {"v1", "v2"}
+    assert 140 <= seen["v1"] <= 180, seen  # 70% to 90% of 200
+
+
+def test_reviews_90_10(mesh):
+    mesh.apply("virtual-service-all-v1", "virtual-service-reviews-90-10")
+    seen = mesh.versions(200)
+    assert set(seen) <= {"v1", "v2"}
+    assert 160 <= seen["v1"] <= 196, seen
+
+
+def test_reviews_50_v3(mesh):
+    mesh.apply("virtual-service-all-v1", "virtual-service-reviews-50-v3")
+    seen = mesh.versions(60)
+    assert set(seen) == {"v1", "v3"}, seen
+
+
+def test_reviews_v2_v3(mesh):
+    mesh.apply("virtual-service-all-v1", "virtual-service-reviews-v2-v3")
+    assert set(mesh.versions(40)) == {"v2", "v3"}
+
+
+def test_reviews_v3(mesh):
+    mesh.apply("virtual-service-all-v1", "virtual-service-reviews-v3")
+    assert mesh.versions(30) == {"v3": 30}
+
+
+def test_ratings_delay_for_jason(mesh):
+    mesh.apply(
+        "virtual-service-all-v1",
+        "virtual-service-reviews-test-v2",
+        "virtual-service-ratings-test-delay",
+    )
+    # Measured where the delay is injected: ratings, called from reviews v2's sidecar.
+    status, _, seconds = mesh.through_sidecar(
+        "reviews-v2", "http://ratings:9080/ratings/0", {"end-user": "jason"}
+    )
+    assert status == 200 and seconds >= 7.0, seconds
+    status, _, seconds = mesh.through_sidecar("reviews-v2", "http://ratings:9080/ratings/0")
+    assert status == 200 and seconds < 7.0, seconds
+    # As Istio's docs say: productpage gives up on reviews (3 s, twice) before v2 gets its ratings.
+    page = mesh.page(user="jason")
+    assert "Sorry, product reviews are currently unavailable for this book." in page.body
+    assert page.seconds >= 6.0
+    assert mesh.page().reviews_version == "v1"
+
+
+def test_ratings_abort_for_jason(mesh):
+    mesh.apply(
+        "virtual-service-all-v1",
+        "virtual-service-reviews-test-v2",
+        "virtual-service-ratings-test-abort",
+    )
+    jason = mesh.page(user="jason")
+    assert jason.reviews_version == "v2"
+    assert "Ratings service is currently unavailable" in jason.body
+    status, _, _ = mesh.through_sidecar(
+        "reviews-v2", "http://ratings:9080/ratings/0", {"end-user": "jason"}
+    )
+    assert status == 500
+    assert "currently unavailable" not in mesh.page().body
+
+
+def test_removing_a_rule_restores_the_default(mesh):
+    mesh.apply("virtual-service-all-v1", "virtual-service-reviews-v3")
+    assert mesh.versions(10) == {"v3": 10}
+    mesh.delete("virtual-service-reviews-v3")
+    assert set(mesh.versions(30)) == {"v1", "v2", "v3"}
+
+
+def test_invalid_virtual_service_is_refused_and_changes_nothing(mesh, tmp_path):
+    mesh.apply("virtual-service-all-v1")
+    before = {
+        p["pod"]: {t: s["version_acked"] for t, s in p["types"].items()}
+        for p in mesh.syncz()["proxies"]
+    }
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: networking.istio.io/v1alpha3\n"
+        "kind: VirtualService\n"
+        "metadata: {name: reviews}\n"
+        "spec:\n"
+        "  hosts: [reviews]\n"
+        "  http:\n"
+        "  - route:\n"
+        "    - destination: {host: reviews, subset: v2}\n"
+        "      weight: 60\n"
+        "    - destination: {host: reviews, subset: v3}\n"
+        "      weight: 30\n"
+    )
+    result = mesh.istioctl("apply", "-f", str(bad), check=False)
+    assert result.returncode == 1
+    assert "weight" in result.stderr and "100" in result.stderr, result.stderr
+    # The store itself refuses it too (a client that skips istioctl's own check).
+    code, status = _put_raw(mesh, yaml.safe_load(bad.read_text()))
+    assert code == 422 and status["reason"] == "Invalid"
+    assert "spec.http[0].route" in status["message"] and "100" in status["message"], status
+    # The store still has all-v1's rule, and no proxy was sent anything new.
+    stored = mesh.istioctl("get", "virtualservice", "reviews", "-o", "yaml").stdout
+    assert "subset: v1" in stored
+    after = {
+        p["pod"]: {t: s["version_acked"] for t, s in p["types"].items()}
+        for p in mesh.syncz()["proxies"]
+    }
+    assert after == before
+    assert mesh.versions(10) == {"v1": 10}
+
+
+def _put_raw(mesh, document):
+    """PUT a document to the store as any HTTP client could, unchecked; (code, Status)."""
+    url = f"{mesh.topology.config_store_url}/apis/networking.istio.io/v1alpha3/namespaces/default/virtualservices/reviews"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        document["metadata"]["resourceVersion"] = json.load(response)["metadata"]["resourceVersion"]
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(document).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)

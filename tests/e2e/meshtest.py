@@ -1,0 +1,161 @@
+"""Test support: a whole local mesh for a test module, and the checks users make on it.
+
+Each test module brings up its own mesh (config store, Pilot, Bookinfo pods with real
+agents and Envoys, ingress gateway) on its own loopback subnet, exactly as `make bookinfo`
+does, and takes it down afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from tools.local.mesh import Mesh
+from tools.local.topology import ROOT, Topology
+
+NETWORKING = ROOT / "samples/bookinfo/networking"
+_SERVED_BY = re.compile(r"Reviews served by: (reviews-v\d)")
+
+
+@dataclasses.dataclass
+class Page:
+    status: int
+    body: str
+    seconds: float
+
+    @property
+    def reviews_version(self) -> str | None:
+        """`v1`, `v2` or `v3`, from the page, cross-checked against the stars it shows."""
+        found = _SERVED_BY.search(self.body)
+        if found is None:
+            return None
+        version = found.group(1).removeprefix("reviews-")
+        stars = {"v1": None, "v2": "black", "v3": "red"}[version]
+        if "Ratings service is currently unavailable" in self.body:
+            stars = None
+        colors = set(re.findall(r'<font color="(\w+)">', self.body))
+        assert colors == ({stars} if stars else set()), f"{version} page shows star colors {colors}"
+        return version
+
+
+class MeshUnderTest:
+    def __init__(self, run_dir: pathlib.Path, subnet: str) -> None:
+        self.topology = Topology(run_dir=run_dir, subnet=subnet, control_address=f"{subnet}.100")
+        self.mesh = Mesh(self.topology, ready_timeout=90)
+
+    def __enter__(self) -> MeshUnderTest:
+        try:
+            asyncio.run(self.mesh.up())
+        except BaseException:
+            self.dump_logs()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:
+            self.dump_logs()
+        self.mesh.down()
+
+    def dump_logs(self, lines: int = 30) -> None:
+        for log in sorted(self.topology.log_dir.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            print(f"--- {log.name} ---", *tail, sep="\n", file=sys.stderr)
+
+    # istioctl, as a user runs it.
+
+    def istioctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = dict(
+            os.environ, PYTHONPATH=str(ROOT), ISTIO_CONFIG_STORE=self.topology.config_store_url
+        )
+        env["ISTIO_PILOT"] = self.topology.pilot_http_url
+        result = subprocess.run(
+            [sys.executable, "-m", "istioctl.main", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"istioctl {' '.join(args)} failed ({result.returncode}): {result.stderr}"
+            )
+        return result
+
+    def apply(self, *samples: str) -> None:
+        """Apply samples by name, then wait until every proxy has acknowledged the push."""
+        before = self.pushes()
+        args = [a for sample in samples for a in ("-f", str(NETWORKING / f"{sample}.yaml"))]
+        self.istioctl("apply", *args)
+        self.wait_synced(after=before)
+
+    def delete(self, *samples: str) -> None:
+        before = self.pushes()
+        args = [a for sample in samples for a in ("-f", str(NETWORKING / f"{sample}.yaml"))]
+        self.istioctl("delete", *args)
+        self.wait_synced(after=before)
+
+    # Pilot's view.
+
+    def syncz(self) -> dict:
+        with urllib.request.urlopen(
+            f"{self.topology.pilot_http_url}/debug/syncz", timeout=5
+        ) as response:
+            return json.load(response)
+
+    def pushes(self) -> int:
+        return self.syncz()["counters"]["pushes"]
+
+    def wait_synced(self, after: int, timeout: float = 15.0) -> None:
+        """Until Pilot has pushed since `after` and every proxy acknowledged every type."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.syncz()
+            states = {t["state"] for p in status["proxies"] for t in p["types"].values()}
+            if status["counters"]["pushes"] > after and states <= {"SYNCED", "NOT SENT"}:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"proxies not synced within {timeout}s: {self.syncz()}")
+
+    # Requests, as a browser makes them.
+
+    def page(self, user: str | None = None, path: str = "/productpage") -> Page:
+        request = urllib.request.Request(f"http://{self.topology.gateway_address}:8080{path}")
+        if user:
+            request.add_header("Cookie", f"user={user}")
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body, status = response.read().decode(), response.status
+        except urllib.error.HTTPError as error:
+            body, status = error.read().decode(errors="replace"), error.code
+        return Page(status, body, time.monotonic() - started)
+
+    def versions(self, count: int, user: str | None = None) -> collections.Counter[str | None]:
+        return collections.Counter(self.page(user).reviews_version for _ in range(count))
+
+    def through_sidecar(
+        self, pod: str, url: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, str, float]:
+        """A request an app in `pod` would make: to its own sidecar, as its HTTP proxy."""
+        address = self.topology.pod_address(self.topology.pod(pod))
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({"http": f"http://{address}:15001"})
+        )
+        request = urllib.request.Request(url, headers=headers or {})
+        started = time.monotonic()
+        try:
+            with opener.open(request, timeout=30) as response:
+                return response.status, response.read().decode(), time.monotonic() - started
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace"), time.monotonic() - started

@@ -1,0 +1,63 @@
+"""The local platform's command line: `up` (make bookinfo), `down` (make down), `status`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import pathlib
+import sys
+
+from tools.local import launcher
+from tools.local.mesh import Mesh
+from tools.local.topology import ROOT, Topology
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mesh", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--run-dir", type=pathlib.Path, default=ROOT / "run", help="logs and state")
+    parser.add_argument("--subnet", default="127.0.1", help="pods get <subnet>.1, .2, ...")
+    parser.add_argument("--control-address", default="127.0.0.1", help="config store and Pilot")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="mesh: %(message)s")
+    mesh = Mesh(
+        Topology(
+            run_dir=args.run_dir.resolve(), subnet=args.subnet, control_address=args.control_address
+        )
+    )
+    topology = mesh.topology
+
+    if args.command == "down":
+        running = mesh.running()
+        killed = mesh.down()
+        print(
+            f"stopped {len(running)} processes"
+            + (f" (killed: {', '.join(killed)})" if killed else "")
+        )
+        return 0
+    if args.command == "status":
+        state = launcher.read_state(topology.run_dir)
+        for proc in state:
+            print(f"{proc.name:28} pid {proc.pid:<8} {'running' if proc.alive() else 'STOPPED'}")
+        if not state:
+            print("the mesh is not running")
+        return 0
+    try:
+        started = asyncio.run(mesh.up())
+    except launcher.LaunchError as error:
+        print(f"mesh: {error}", file=sys.stderr)
+        return 1
+    print(
+        ("Bookinfo is up" if started else "Bookinfo is already running")
+        + f"; logs in {topology.log_dir}"
+    )
+    print(
+        f"config store: {topology.config_store_url}   Pilot: {topology.pilot_http_url}/debug/syncz"
+    )
+    print(f"Open {topology.productpage_url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The local mesh as one object: bring Bookinfo up on this machine, or take it down.
+
+Used by `make bookinfo` / `make down` (through `main.py`) and by the end-to-end tests,
+so both run exactly the same processes the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import socket
+import time
+import urllib.request
+
+from api import loader
+from api.resource import Resource
+from pkg.kube import errors
+from pkg.kube.client import ConfigClient
+from tools.local import launcher
+from tools.local.topology import ROOT, Topology
+
+log = logging.getLogger("mesh")
+
+# What `make bookinfo` applies: Bookinfo's services and the ingress gateway routes.
+BOOKINFO_CONFIG = (
+    ROOT / "samples/bookinfo/platform/local/bookinfo.yaml",
+    ROOT / "samples/bookinfo/networking/bookinfo-gateway.yaml",
+)
+
+
+class Mesh:
+    def __init__(self, topology: Topology, *, ready_timeout: float = 60.0) -> None:
+        self.topology = topology
+        self.ready_timeout = ready_timeout
+
+    def running(self) -> list[launcher.Started]:
+        return [s for s in launcher.read_state(self.topology.run_dir) if s.alive()]
+
+    async def up(self) -> bool:
+        """Start what is not running; True if it started anything. Raises LaunchError."""
+        state = launcher.read_state(self.topology.run_dir)
+        if state and all(s.alive() for s in state):
+            await self._wait_serving()
+            return False
+        if state:
+            log.info("some processes of the last run are gone; restarting the mesh")
+            launcher.stop(self.topology.run_dir)
+        self._check_ports_free()
+        specs = self.topology.processes()
+        started: dict[str, launcher.Started] = {}
+        try:
+            for stage in sorted({s.stage for s in specs}):
+                batch = [s for s in specs if s.stage == stage]
+                for spec in batch:
+                    started[spec.name] = launcher.start(self.topology, spec)
+                launcher.record(self.topology.run_dir, started.values())
+                await launcher.wait_ready(batch, started, self.ready_timeout)
+                if stage == 1:
+                    await self.apply_files(*BOOKINFO_CONFIG)
+            await self._wait_serving()
+        except BaseException:
+            launcher.stop(self.topology.run_dir)
+            raise
+        return True
+
+    async def restart(self, name: str) -> None:
+        """Start one process of the topology again (after it died), and wait until it is ready."""
+        spec = next(s for s in self.topology.processes() if s.name == name)
+        state = {s.name: s for s in launcher.read_state(self.topology.run_dir)}
+        if name in state and state[name].alive():
+            raise launcher.LaunchError(f"{name} is still running (pid {state[name].pid})")
+        state[name] = launcher.start(self.topology, spec)
+        launcher.record(self.topology.run_dir, state.values())
+        await launcher.wait_ready([spec], state, self.ready_timeout)
+
+    def down(self) -> list[str]:
+        return launcher.stop(self.topology.run_dir)
+
+    async def apply_files(self, *paths: object) -> list[Resource]:
+        resources = [r for path in paths for r in loader.load_file(path)]
+        async with ConfigClient(self.topology.config_store_url) as client:
+            for resource in resources:
+                await apply(client, resource)
+        return resources
+
+    async def _wait_serving(self) -> None:
+        """The page through the gateway, the check a user would make."""
+        deadline = time.monotonic() + self.ready_timeout
+        url = self.topology.productpage_url
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                status = await asyncio.to_thread(_get_status, url)
+                if status == 200:
+                    return
+                last = f"HTTP {status}"
+            except OSError as error:
+                last = str(error)
+            await asyncio.sleep(0.2)
+        raise launcher.LaunchError(
+            f"{url} did not answer 200 within {self.ready_timeout:.0f}s (last: {last})"
+        )
+
+    def _check_ports_free(self) -> None:
+        busy = []
+        for spec in self.topology.processes():
+            host_port = spec.ready_url.split("/")[2]
+            host, port = host_port.rsplit(":", 1)
+            with contextlib.closing(socket.socket()) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((host, int(port)))
+                except OSError:
+                    busy.append(f"{host}:{port} ({spec.name})")
+        if busy:
+            raise launcher.LaunchError(
+                "addresses already in use by something else: "
+                + ", ".join(busy)
+                + ". Is another mesh running?"
+            )
+
+
+async def apply(client: ConfigClient, resource: Resource) -> Resource:
+    """Create, or update whatever is there (`kubectl apply` without the merge)."""
+    try:
+        return await client.create(resource)
+    except errors.AlreadyExists:
+        current = await client.get(
+            resource.schema, resource.metadata.name, resource.metadata.namespace
+        )
+        metadata = dataclasses.replace(
+            resource.metadata, resource_version=current.metadata.resource_version
+        )
+        return await client.update(dataclasses.replace(resource, metadata=metadata))
+
+
+def _get_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5.0) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code

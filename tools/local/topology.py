@@ -1,0 +1,198 @@
+"""What the local platform runs for Bookinfo: every process, its command line and readiness.
+
+A pod is an address on the loopback network (`<subnet>.N`) holding an app, its
+`pilot-agent` and the agent's Envoy, just as a Kubernetes pod holds containers; the
+control plane (config store, Pilot) listens on its own address. Tests pick another
+subnet and control address so they never collide with a user's running mesh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+PYTHON = sys.executable
+STORE_PORT = 8001
+XDS_PORT = 15010
+PILOT_HTTP_PORT = 15014
+AGENT_STATUS_PORT = 15020
+APP_PORT = 9080
+GATEWAY_PORT = 8080  # Gateway port 80, as Istio's ingress gateway pods listen on 8080
+
+
+@dataclasses.dataclass(frozen=True)
+class Pod:
+    name: str
+    app: str
+    version: str
+    host: int  # the last octet of the pod's address
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def service_account(self) -> str:
+        return f"bookinfo-{self.app}"
+
+
+# The six Bookinfo workloads, as Istio's bookinfo.yaml deploys them.
+BOOKINFO_PODS = (
+    Pod("productpage-v1", "productpage", "v1", 2),
+    Pod("details-v1", "details", "v1", 3),
+    Pod("reviews-v1", "reviews", "v1", 4, (("ENABLE_RATINGS", "false"),)),
+    Pod("reviews-v2", "reviews", "v2", 5, (("ENABLE_RATINGS", "true"), ("STAR_COLOR", "black"))),
+    Pod("reviews-v3", "reviews", "v3", 6, (("ENABLE_RATINGS", "true"), ("STAR_COLOR", "red"))),
+    Pod("ratings-v1", "ratings", "v1", 7),
+)
+GATEWAY_HOST = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    argv: tuple[str, ...]
+    ready_url: str
+    stage: int  # started (and stopped, in reverse) stage by stage
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Topology:
+    run_dir: pathlib.Path
+    subnet: str = "127.0.1"
+    control_address: str = "127.0.0.1"
+    pods: tuple[Pod, ...] = BOOKINFO_PODS
+
+    @property
+    def config_store_url(self) -> str:
+        return f"http://{self.control_address}:{STORE_PORT}"
+
+    @property
+    def pilot_http_url(self) -> str:
+        return f"http://{self.control_address}:{PILOT_HTTP_PORT}"
+
+    @property
+    def gateway_address(self) -> str:
+        return f"{self.subnet}.{GATEWAY_HOST}"
+
+    @property
+    def productpage_url(self) -> str:
+        return f"http://{self.gateway_address}:{GATEWAY_PORT}/productpage"
+
+    def pod_address(self, pod: Pod) -> str:
+        return f"{self.subnet}.{pod.host}"
+
+    def pod(self, name: str) -> Pod:
+        return next(p for p in self.pods if p.name == name)
+
+    @property
+    def log_dir(self) -> pathlib.Path:
+        return self.run_dir / "logs"
+
+    def control_plane(self) -> list[ProcessSpec]:
+        return [
+            ProcessSpec(
+                "config-store",
+                (
+                    PYTHON, "-m", "pilot.configstore.main",
+                    "--address", self.control_address, "--port", str(STORE_PORT),
+                    "--db", str(self.run_dir / "config-store.db"),
+                ),
+                f"{self.config_store_url}/healthz",
+                stage=0,
+            ),
+            ProcessSpec(
+                "pilot-discovery",
+                (
+                    PYTHON, "-m", "pilot.cmd.discovery",
+                    "--config-store", self.config_store_url,
+                    "--grpc-address", f"{self.control_address}:{XDS_PORT}",
+                    "--http-address", f"{self.control_address}:{PILOT_HTTP_PORT}",
+                ),
+                f"{self.pilot_http_url}/ready",
+                stage=1,
+            ),
+        ]  # fmt: skip
+
+    def workloads(self) -> list[ProcessSpec]:
+        """Apps (stage 2), their agents and the ingress gateway (stage 3)."""
+        specs = []
+        for pod in self.pods:
+            ip = self.pod_address(pod)
+            env = (
+                *pod.env,
+                ("SERVICE_VERSION", pod.version),
+                ("POD_NAME", pod.name),
+                # The sidecar's outbound listener is the app's HTTP proxy.
+                ("http_proxy", f"http://{ip}:15001"),
+            )
+            specs.append(
+                ProcessSpec(
+                    pod.name,
+                    (
+                        PYTHON, str(ROOT / "samples/bookinfo/src" / pod.app / f"{pod.app}.py"),
+                        "--address", ip, "--port", str(APP_PORT),
+                    ),
+                    f"http://{ip}:{APP_PORT}/health",
+                    stage=2,
+                    env=env,
+                )
+            )  # fmt: skip
+            specs.append(
+                self._agent(
+                    f"{pod.name}-proxy", "sidecar", ip, pod.name, "default",
+                    f"app={pod.app},version={pod.version}", pod.service_account, f"http={APP_PORT}",
+                )
+            )  # fmt: skip
+        specs.append(
+            self._agent(
+                "istio-ingressgateway", "router", self.gateway_address, "istio-ingressgateway",
+                "istio-system", "app=istio-ingressgateway,istio=ingressgateway",
+                "istio-ingressgateway-service-account", "",
+            )
+        )  # fmt: skip
+        return specs
+
+    def _agent(
+        self,
+        name: str,
+        kind: str,
+        ip: str,
+        pod: str,
+        namespace: str,
+        labels: str,
+        sa: str,
+        ports: str,
+    ) -> ProcessSpec:
+        argv = [
+            PYTHON, "-m", "proxy.agent.main", "proxy", kind,
+            "--ip", ip, "--pod", pod, "--namespace", namespace, "--labels", labels,
+            "--service-account", sa,
+            "--discovery-address", f"{self.control_address}:{XDS_PORT}",
+            "--config-store", self.config_store_url,
+            "--run-dir", str(self.run_dir / "pods" / pod),
+            "--drain-duration", "2s",
+        ]  # fmt: skip
+        if ports:
+            argv += ["--ports", ports]
+        if kind == "router":
+            argv.append("--register")
+        return ProcessSpec(
+            name, tuple(argv), f"http://{ip}:{AGENT_STATUS_PORT}/healthz/ready", stage=3
+        )
+
+    def processes(self) -> list[ProcessSpec]:
+        return self.control_plane() + self.workloads()
+
+
+def base_env() -> dict[str, str]:
+    """The environment every process starts from: the repo importable, no stray proxies."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")
+    }
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
