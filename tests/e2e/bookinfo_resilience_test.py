@@ -51,6 +51,13 @@ def _synced_proxies(mesh, timeout=20.0):
         time.sleep(0.1)
 
 
+def test_bringing_the_mesh_up_again_starts_no_twins(mesh):
+    before = {p.name: p.pid for p in mesh.mesh.running()}
+    assert len(before) == 15
+    assert asyncio.run(mesh.mesh.up()) is False
+    assert {p.name: p.pid for p in mesh.mesh.running()} == before
+
+
 def test_proxy_status_lists_every_proxy_synced(mesh):
     assert _synced_proxies(mesh) == PROXIES
     out = mesh.istioctl("proxy-status").stdout

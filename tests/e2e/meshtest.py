@@ -65,6 +65,25 @@ class MeshUnderTest:
         if exc[0] is not None:
             self.dump_logs()
         self.mesh.down()
+        left = self.leftovers()
+        if left:
+            raise AssertionError(f"processes left after down: {left}")
+
+    def leftovers(self) -> list[str]:
+        """Live processes of this mesh (by its run folder or pod addresses in their command line)."""
+        marks = (str(self.topology.run_dir), f"{self.topology.subnet}.")
+        found = []
+        for proc in pathlib.Path("/proc").glob("[0-9]*"):
+            try:
+                cmdline = (
+                    (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z" and any(mark in cmdline for mark in marks):
+                found.append(f"{proc.name}: {cmdline.strip()}")
+        return found
 
     def dump_logs(self, lines: int = 30) -> None:
         for log in sorted(self.topology.log_dir.glob("*.log")):
