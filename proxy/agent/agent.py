@@ -1,0 +1,75 @@
+"""One pod's agent: bootstrap, status server, Envoy and registration, owned by one TaskGroup.
+
+Start order: the bootstrap is written, the status server listens (so probes get a reason, not
+a refused connection), Envoy starts, and the WorkloadEntry is created. Stop order is the
+reverse of what traffic needs: leave the mesh first (readiness 503, WorkloadEntry deleted, so
+Pilot stops sending traffic here), then drain and stop Envoy, then close the status server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+
+from proxy.agent import bootstrap
+from proxy.agent.admin import AdminClient
+from proxy.agent.options import AgentOptions
+from proxy.agent.readiness import ReadinessOptions
+from proxy.agent.registration import Registrar, RegistrationOptions
+from proxy.agent.status import StatusOptions, StatusServer
+from proxy.agent.supervisor import EnvoyOptions, EnvoySupervisor
+
+log = logging.getLogger("pilot-agent")
+
+
+class Agent:
+    def __init__(self, *, options: AgentOptions, environ: Mapping[str, str] | None = None) -> None:
+        self._options = options
+        self._environ = dict(os.environ if environ is None else environ)
+        self.envoy = EnvoySupervisor(options=EnvoyOptions.for_agent(options))
+        self.registrar = (
+            Registrar(options=RegistrationOptions.for_agent(options)) if options.register else None
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Runs until `stop` is set, then shuts down in order; raises if a part fails."""
+        options = self._options
+        bootstrap.write_bootstrap(options, self._environ)
+        log.info("wrote %s for node %s", options.bootstrap_path, bootstrap.node_id(options))
+        async with AdminClient(options.admin_url) as admin:
+            status = StatusServer(
+                options=StatusOptions(
+                    ip=options.ip,
+                    port=options.status_port,
+                    readiness=ReadinessOptions(proxy_type=options.proxy_type, ip=options.ip),
+                ),
+                admin=admin,
+            )
+            await status.start()
+            log.info("status server on %s:%d", options.ip, status.port)
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self.envoy.run(), name="envoy")
+                    registering = None
+                    if self.registrar is not None:
+                        registering = tasks.create_task(self.registrar.register(), name="register")
+                    await stop.wait()
+                    log.info("stopping: leaving the mesh, then draining envoy")
+                    status.mark_shutting_down()
+                    if registering is not None:
+                        registering.cancel()  # still retrying, or done: either way over
+                        await asyncio.wait({registering})
+                    await self._leave_mesh()
+                    await self.envoy.stop()
+            finally:
+                # Also when a part failed or a second signal cut the drain short.
+                status.mark_shutting_down()
+                await self._leave_mesh()
+                await status.stop()
+        log.info("stopped")
+
+    async def _leave_mesh(self) -> None:
+        if self.registrar is not None:
+            await self.registrar.deregister()  # does nothing once done

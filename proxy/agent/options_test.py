@@ -1,0 +1,94 @@
+import pathlib
+
+import pytest
+
+from proxy.agent import options
+
+
+def test_parse_a_sidecar_command_line() -> None:
+    parsed = options.parse_args(
+        [
+            "proxy",
+            "sidecar",
+            "--ip",
+            "127.0.1.5",
+            "--pod",
+            "reviews-v1",
+            "--labels",
+            "app=reviews,version=v1",
+            "--service-account",
+            "bookinfo-reviews",
+            "--ports",
+            "http=9080,grpc=9090",
+            "--run-dir",
+            "/tmp/pods/reviews-v1",
+            "--drain-duration",
+            "1m30s",
+            "--envoy-binary",
+            "/bin/true",
+        ]
+    )
+    assert parsed.proxy_type == "sidecar"
+    assert parsed.labels == {"app": "reviews", "version": "v1"}
+    assert parsed.ports == {"http": 9080, "grpc": 9090}
+    assert parsed.drain_duration == 90.0
+    assert parsed.register is True  # on by default for sidecars
+    assert parsed.envoy_binary == pathlib.Path("/bin/true")
+    assert parsed.discovery_address == "127.0.0.1:15010"
+    assert parsed.config_store == "http://127.0.0.1:8001"
+    assert parsed.cluster_id == "Kubernetes"
+    assert parsed.concurrency == 1
+    assert parsed.bootstrap_path == pathlib.Path("/tmp/pods/reviews-v1/envoy-rev.json")
+    assert parsed.envoy_log_path == pathlib.Path("/tmp/pods/reviews-v1/envoy.log")
+    assert parsed.admin_url == "http://127.0.1.5:15000"
+
+
+def test_routers_do_not_register_unless_asked() -> None:
+    base = ["proxy", "router", "--ip", "127.0.1.9", "--pod", "gw", "--run-dir", "/tmp/gw"]
+    assert options.parse_args(base).register is False
+    assert options.parse_args([*base, "--register"]).register is True
+    sidecar = ["proxy", "sidecar", "--ip", "127.0.1.9", "--pod", "p", "--run-dir", "/tmp/p"]
+    assert options.parse_args([*sidecar, "--no-register"]).register is False
+
+
+def test_default_envoy_is_the_packaged_binary() -> None:
+    parsed = options.parse_args(["proxy", "sidecar", "--ip=1.2.3.4", "--pod=p", "--run-dir=/r"])
+    assert parsed.envoy_binary.name == "envoy"
+    assert parsed.envoy_binary.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5s", 5.0), ("500ms", 0.5), ("1m30s", 90.0), ("2.5s", 2.5), ("0s", 0.0)]
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert options.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "s", "5 s", "-1s", "5sx"])
+def test_parse_duration_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        options.parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--ports=http=99999", "is not a port number"),
+        ("--ports=http", "expected key=value"),
+        ("--labels=app", "expected key=value"),
+        ("--drain-duration=soon", "not a duration"),
+        ("--envoy-binary=/nonexistent/envoy", "is not an executable file"),
+    ],
+)
+def test_bad_flags_exit_with_a_usage_error(
+    flag: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        options.parse_args(["proxy", "sidecar", "--ip=1.2.3.4", "--pod=p", "--run-dir=/r", flag])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_proxy_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="proxy type"):
+        options.AgentOptions(proxy_type="ingress", ip="1.2.3.4", pod="p", run_dir=pathlib.Path())
