@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
     )
     parser.add_argument("--domain", default="cluster.local", help="DNS domain suffix of services")
     parser.add_argument(
-        "--debounce-after", type=float, default=0.1, help="quiet period before a push, seconds"
+        "--debounce-after", type=float, default=0.02, help="quiet period before a push, seconds"
     )
     parser.add_argument(
         "--debounce-max", type=float, default=1.0, help="longest delay of a push, seconds"

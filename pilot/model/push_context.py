@@ -8,6 +8,7 @@ here talks to the network: the caller hands in resources, generators read indexe
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 
 from api.resource import Resource
@@ -47,6 +48,9 @@ class PushContext:
     gateways: tuple[Resource, ...]
     sidecars: tuple[Resource, ...]
     version: str = ""
+    # Generated resources shared by every proxy that would get the same ones in this push
+    # (generator.py keys each entry by everything it was built from); dropped with the push.
+    memo: dict[object, object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def services(self) -> Mapping[str, Service]:
@@ -68,6 +72,16 @@ class PushContext:
             if hostname.matches(pattern, host):
                 return self.destination_rules[pattern]
         return None
+
+    @functools.cached_property
+    def uses_source_labels(self) -> bool:
+        """Whether any mesh route depends on the calling workload's labels."""
+        return any(
+            match.source_labels
+            for vs in self.virtual_services
+            for http in vs.resource.spec.http
+            for match in http.match
+        )
 
     def gateways_for(self, labels: Mapping[str, str]) -> list[Resource]:
         return [g for g in self.gateways if labels_match(dict(g.spec.selector), labels)]

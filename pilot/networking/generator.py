@@ -8,7 +8,7 @@ fails in Pilot with a clear message instead of being NACKed by every Envoy.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -38,6 +38,7 @@ ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 
 Resources = list[tuple[str, message.Message]]
+T = TypeVar("T")
 
 
 def generate(
@@ -56,34 +57,51 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Sequence[str]) -> Re
 
 
 def build_clusters(proxy: ProxyView, push: PushContext, _: Sequence[str]) -> Resources:
-    dicts = clusters.outbound_clusters(push, visible_services(proxy, push))
+    services = visible_services(proxy, push)
+
+    def shared() -> Resources:
+        dicts = [*clusters.outbound_clusters(push, services), clusters.blackhole_cluster()]
+        return [_parse(d, cluster_pb2.Cluster()) for d in dicts]
+
+    resources = list(_memo(push, ("cds", _scope_key(services, push)), shared))
     if proxy.type != "router":
-        dicts += clusters.inbound_clusters(push.index.endpoints_at(proxy.ip))
-    dicts.append(clusters.blackhole_cluster())
-    return [_parse(d, cluster_pb2.Cluster()) for d in dicts]
+        inbound = clusters.inbound_clusters(push.index.endpoints_at(proxy.ip))
+        resources += [_parse(d, cluster_pb2.Cluster()) for d in inbound]
+    return resources
 
 
 def build_routes(proxy: ProxyView, push: PushContext, requested: Sequence[str]) -> Resources:
+    wanted = set(requested)
     if proxy.type == "router":
         dicts = [
             routes.gateway_routes(proxy, push, listeners.gateway_listen_port(port), port)
             for port in _gateway_ports(proxy, push)
         ]
-    else:
-        dicts = [routes.sidecar_routes(proxy, push, visible_services(proxy, push))]
-    wanted = set(requested)
-    return [
-        _parse(d, route_pb2.RouteConfiguration())
-        for d in dicts
-        if not wanted or d["name"] in wanted
-    ]
+        return [
+            _parse(d, route_pb2.RouteConfiguration())
+            for d in dicts
+            if not wanted or d["name"] in wanted
+        ]
+    services = visible_services(proxy, push)
+    # A sidecar's table depends on its namespace (short names, sourceNamespace matches),
+    # what it may see, and its labels only where some route matches on sourceLabels.
+    labels = frozenset(proxy.labels.items()) if push.uses_source_labels else None
+    key = ("rds", proxy.namespace, labels, _scope_key(services, push))
+    table = _memo(
+        push,
+        key,
+        lambda: [
+            _parse(routes.sidecar_routes(proxy, push, services), route_pb2.RouteConfiguration())
+        ],
+    )
+    return [r for r in table if not wanted or r[0] in wanted]
 
 
 def build_endpoints(_: ProxyView, push: PushContext, requested: Sequence[str]) -> Resources:
-    return [
-        _parse(endpoints.load_assignment(name, push), endpoint_pb2.ClusterLoadAssignment())
-        for name in requested
-    ]
+    def assignment(name: str) -> tuple[str, message.Message]:
+        return _parse(endpoints.load_assignment(name, push), endpoint_pb2.ClusterLoadAssignment())
+
+    return [_memo(push, ("eds", name), lambda name=name: assignment(name)) for name in requested]
 
 
 GENERATORS: dict[str, Callable[[ProxyView, PushContext, Sequence[str]], Resources]] = {
@@ -123,6 +141,22 @@ def _gateway_ports(proxy: ProxyView, push: PushContext) -> list[int]:
         if server.port.protocol.upper() in ("HTTP", "HTTP2")
     }
     return sorted(ports)
+
+
+def _memo(push: PushContext, key: tuple[object, ...], build: Callable[[], T]) -> T:
+    """Build once per push what every proxy with the same key gets; share the messages."""
+    try:
+        return push.memo[key]  # type: ignore[return-value]
+    except KeyError:
+        value = push.memo[key] = build()
+        return value
+
+
+def _scope_key(services: list[Service], push: PushContext) -> tuple[str, ...] | None:
+    """None when a proxy sees every service (the common case), else the hostnames it sees."""
+    if len(services) == len(push.services):
+        return None
+    return tuple(sorted(s.hostname for s in services))
 
 
 def _parse(data: dict[str, Any], target: message.Message) -> tuple[str, message.Message]:

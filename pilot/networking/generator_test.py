@@ -174,3 +174,50 @@ spec:
     clusters = _as_dicts(generator.build_clusters(sidecar("reviews-v2"), push, []))
     outbound = {n for n in clusters if n.startswith("outbound")}
     assert outbound == {"outbound|9080||ratings.default.svc.cluster.local"}
+
+
+def test_proxies_that_would_get_the_same_config_share_it_within_a_push():
+    push = bookinfo_push(*ROUTE_SAMPLES)
+    a, b = sidecar("reviews-v1"), sidecar("reviews-v2")
+    shared_a = {n: m for n, m in generator.build_clusters(a, push, []) if n.startswith("outbound")}
+    shared_b = {n: m for n, m in generator.build_clusters(b, push, []) if n.startswith("outbound")}
+    assert all(shared_a[n] is shared_b[n] for n in shared_a)
+    assert generator.build_routes(a, push, [])[0][1] is generator.build_routes(b, push, [])[0][1]
+    # A new push builds anew: nothing generated from old config survives a change.
+    assert (
+        generator.build_routes(a, bookinfo_push(*ROUTE_SAMPLES), [])[0][1]
+        is not generator.build_routes(a, push, [])[0][1]
+    )
+
+
+def test_routes_matching_source_labels_are_built_per_workload():
+    (vs,) = loader.load_text(
+        """
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - match: [{sourceLabels: {app: reviews, version: v2}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
+    route: [{destination: {host: ratings, subset: v1}}]
+  - route: [{destination: {host: ratings, subset: v1}}]
+""",
+        source="test",
+    )
+    push = bookinfo_push(*ROUTE_SAMPLES, extra=[vs])
+
+    def ratings_routes(pod):
+        (route,) = _as_dicts(generator.build_routes(sidecar(pod), push, [])).values()
+        return next(v for v in route["virtual_hosts"] if v["name"].startswith("ratings."))["routes"]
+
+    assert len(ratings_routes("reviews-v2")) == 2
+    assert len(ratings_routes("reviews-v3")) == 1
+
+
+def test_endpoints_are_built_once_per_push_and_cluster():
+    push = bookinfo_push(*ROUTE_SAMPLES)
+    names = ["outbound|9080|v1|reviews.default.svc.cluster.local"]
+    first = generator.build_endpoints(sidecar("productpage-v1"), push, names)
+    assert generator.build_endpoints(sidecar("ratings-v1"), push, names)[0][1] is first[0][1]

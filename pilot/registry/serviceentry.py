@@ -42,7 +42,7 @@ def build_index(
     service_entries: Iterable[Resource], workload_entries: Iterable[Resource]
 ) -> ServiceIndex:
     """Every host of every ServiceEntry becomes a Service; the first entry to claim a host wins."""
-    workloads = sorted(workload_entries, key=_order)
+    workloads = _WorkloadIndex(sorted(workload_entries, key=_order))
     services: dict[str, Service] = {}
     endpoints: dict[tuple[str, int], tuple[Endpoint, ...]] = {}
     for entry in sorted(service_entries, key=_order):
@@ -78,17 +78,32 @@ def services_of(entry: Resource) -> list[Service]:
     ]
 
 
+class _WorkloadIndex:
+    """WorkloadEntries by namespace and by each label, so a selector looks at few of them."""
+
+    def __init__(self, workloads: list[Resource]) -> None:
+        self._by_namespace: dict[str, list[Resource]] = {}
+        self._by_label: dict[tuple[str, str, str], list[Resource]] = {}
+        for workload in workloads:
+            namespace = workload.metadata.namespace
+            self._by_namespace.setdefault(namespace, []).append(workload)
+            for key, value in workload.spec.labels.items():
+                self._by_label.setdefault((namespace, key, value), []).append(workload)
+
+    def select(self, namespace: str, selector: dict[str, str]) -> list[Resource]:
+        """In creation order, as the unindexed scan would return them."""
+        candidates = [self._by_label.get((namespace, k, v), []) for k, v in selector.items()]
+        pool = min(candidates, key=len) if candidates else self._by_namespace.get(namespace, [])
+        return [w for w in pool if labels_match(selector, w.spec.labels)]
+
+
 def _selected_workloads(
-    spec: service_entry_pb2.ServiceEntry, namespace: str, workloads: list[Resource]
+    spec: service_entry_pb2.ServiceEntry, namespace: str, workloads: _WorkloadIndex
 ) -> list[tuple[workload_entry_pb2.WorkloadEntry, str]]:
     """Inline endpoints, or the namespace's WorkloadEntries the selector picks."""
     if spec.HasField("workload_selector"):
         selector = dict(spec.workload_selector.labels)
-        return [
-            (w.spec, w.metadata.name)
-            for w in workloads
-            if w.metadata.namespace == namespace and labels_match(selector, w.spec.labels)
-        ]
+        return [(w.spec, w.metadata.name) for w in workloads.select(namespace, selector)]
     return [(e, "") for e in spec.endpoints]
 
 
