@@ -9,7 +9,6 @@ refused one is printed and the others still go through, and the exit status is 1
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import sys
 from collections.abc import Sequence
@@ -22,7 +21,6 @@ from pkg.kube import errors
 from pkg.kube.client import ConfigClient
 
 # How many times apply re-reads and retries when another writer got in between.
-APPLY_ATTEMPTS = 5
 
 
 def add_commands(
@@ -106,44 +104,14 @@ async def _create(client: ConfigClient, resource: Resource) -> str:
     return "created"
 
 
+async def _apply(client: ConfigClient, resource: Resource) -> str:
+    return await client.apply(resource)
+
+
 async def _replace(client: ConfigClient, resource: Resource) -> str:
     # A resourceVersion in the file (from `get -o yaml`) makes this conditional, as in kubectl.
     await client.update(resource)
     return "replaced"
-
-
-async def _apply(client: ConfigClient, resource: Resource) -> str:
-    """Create, or update from the version just read; retry when another writer got in first."""
-    schema, meta = resource.schema, resource.metadata
-    last: errors.ApiError | None = None
-    for _ in range(APPLY_ATTEMPTS):
-        try:
-            current = await client.get(schema, meta.name, meta.namespace)
-        except errors.NotFound:
-            try:
-                await client.create(resource)
-                return "created"
-            except errors.AlreadyExists as error:
-                last = error
-                continue
-        if _same(current, resource):
-            return "unchanged"
-        versioned = dataclasses.replace(meta, resource_version=current.metadata.resource_version)
-        try:
-            await client.update(dataclasses.replace(resource, metadata=versioned))
-            return "configured"
-        except (errors.Conflict, errors.NotFound) as error:
-            last = error
-    assert last is not None
-    raise last
-
-
-def _same(current: Resource, wanted: Resource) -> bool:
-    return (
-        current.spec == wanted.spec
-        and current.metadata.labels == wanted.metadata.labels
-        and current.metadata.annotations == wanted.metadata.annotations
-    )
 
 
 async def _get(args: argparse.Namespace) -> int:

@@ -101,6 +101,37 @@ class ConfigClient:
         data = await self._request("PATCH", path, body=patch, content_type=MERGE_PATCH)
         return self._decode(schema, data)
 
+    async def apply(self, resource: Resource, *, attempts: int = 5) -> str:
+        """Create, or update from the version just read (`kubectl apply` without the merge).
+
+        Returns "created", "configured" or "unchanged"; retries when another writer got in
+        between the read and the write.
+        """
+        schema, meta = resource.schema, resource.metadata
+        last: errors.ApiError | None = None
+        for _ in range(attempts):
+            try:
+                current = await self.get(schema, meta.name, meta.namespace)
+            except errors.NotFound:
+                try:
+                    await self.create(resource)
+                    return "created"
+                except errors.AlreadyExists as error:
+                    last = error
+                    continue
+            if _same(current, resource):
+                return "unchanged"
+            versioned = dataclasses.replace(
+                meta, resource_version=current.metadata.resource_version
+            )
+            try:
+                await self.update(dataclasses.replace(resource, metadata=versioned))
+                return "configured"
+            except (errors.Conflict, errors.NotFound) as error:
+                last = error
+        assert last is not None
+        raise last
+
     async def delete(self, schema: KindSchema, name: str, namespace: str = "default") -> None:
         await self._request("DELETE", _item_path(schema, namespace, name))
 
@@ -234,3 +265,11 @@ def _why(error: BaseException, timeout: float) -> str:
     if isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return "the connection was closed before the answer was complete"
     return str(error) or type(error).__name__
+
+
+def _same(current: Resource, wanted: Resource) -> bool:
+    return (
+        current.spec == wanted.spec
+        and current.metadata.labels == wanted.metadata.labels
+        and current.metadata.annotations == wanted.metadata.annotations
+    )

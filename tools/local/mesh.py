@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import socket
 import time
@@ -16,7 +15,6 @@ import urllib.request
 
 from api import loader
 from api.resource import Resource
-from pkg.kube import errors
 from pkg.kube.client import ConfigClient
 from tools.local import launcher
 from tools.local.topology import ROOT, Topology
@@ -82,7 +80,7 @@ class Mesh:
         resources = [r for path in paths for r in loader.load_file(path)]
         async with ConfigClient(self.topology.config_store_url) as client:
             for resource in resources:
-                await apply(client, resource)
+                await client.apply(resource)
         return resources
 
     async def _wait_serving(self) -> None:
@@ -120,20 +118,6 @@ class Mesh:
                 + ", ".join(busy)
                 + ". Is another mesh running?"
             )
-
-
-async def apply(client: ConfigClient, resource: Resource) -> Resource:
-    """Create, or update whatever is there (`kubectl apply` without the merge)."""
-    try:
-        return await client.create(resource)
-    except errors.AlreadyExists:
-        current = await client.get(
-            resource.schema, resource.metadata.name, resource.metadata.namespace
-        )
-        metadata = dataclasses.replace(
-            resource.metadata, resource_version=current.metadata.resource_version
-        )
-        return await client.update(dataclasses.replace(resource, metadata=metadata))
 
 
 def _get_status(url: str) -> int:
