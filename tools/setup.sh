@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(bazel-bootstrap)
+APT_PACKAGES=(bazel-bootstrap redis-server)
 VENV=.venv
 UV_VERSION=$(sed -n "s/^uv==//p" requirements.lock)
 
