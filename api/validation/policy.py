@@ -2,14 +2,53 @@
 
 from __future__ import annotations
 
+import functools
+import pathlib
 import re
+import types
+from collections.abc import Mapping
 
 from api.validation.result import FieldPath, ValidationResult
+from pkg.lang import vocabulary
+from pkg.lang.compiler import compile_expression
+from pkg.lang.errors import LangError
+from pkg.lang.types import ValueType
 
-_ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+# Istio's own names have capitals after the first letter (source.serviceAccount).
+_ATTRIBUTE_NAME = re.compile(r"^[a-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+
+STANDARD_VOCABULARY = (
+    pathlib.Path(__file__).parent.parent / "policy" / "v1beta1" / "attributes.yaml"
+)
+
+# Params of the compiled-in templates that hold expressions: (single fields, maps of them).
+_EXPRESSION_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "listentry": (("value",), ()),
+    "metric": (("value",), ("dimensions",)),
+    "quota": ((), ("dimensions",)),
+    "logentry": (("severity", "timestamp"), ("variables",)),
+}
+
+
+@functools.cache
+def standard_vocabulary() -> Mapping[str, ValueType]:
+    """Istio's attribute vocabulary (api/policy/v1beta1/attributes.yaml), read once."""
+    return types.MappingProxyType(vocabulary.load(STANDARD_VOCABULARY))
+
+
+def check_expression(
+    text: str, path: FieldPath, out: ValidationResult, *, want: ValueType | None = None
+) -> None:
+    """`text` must parse and type-check against the standard vocabulary."""
+    try:
+        compile_expression(text, standard_vocabulary(), want=want)
+    except LangError as error:
+        out.error(path, str(error))
 
 
 def validate_rule(spec, path: FieldPath, out: ValidationResult) -> None:
+    if spec.match.strip():  # empty: the rule always applies
+        check_expression(spec.match, path / "match", out, want=ValueType.BOOL)
     for index, action in enumerate(spec.actions):
         action_path = path / "actions" / index
         if not action.handler:
@@ -27,6 +66,32 @@ def validate_handler(spec, path: FieldPath, out: ValidationResult) -> None:
 def validate_instance(spec, path: FieldPath, out: ValidationResult) -> None:
     if not spec.template and not spec.compiled_template:
         out.error(path / "template", "an instance needs a template")
+    if not spec.HasField("params"):
+        return
+    singles, maps = _EXPRESSION_PARAMS.get(spec.compiled_template, ((), ()))
+    params = spec.params.fields
+    params_path = path / "params"
+    for name in singles:
+        if name in params:
+            _check_param(params[name], params_path / name, out)
+    for name in maps:
+        if name not in params:
+            continue
+        value = params[name]
+        if value.WhichOneof("kind") != "struct_value":
+            out.error(params_path / name, "want a map of expressions")
+            continue
+        for key, entry in sorted(value.struct_value.fields.items()):
+            _check_param(entry, params_path / name / key, out)
+
+
+def _check_param(value, path: FieldPath, out: ValidationResult) -> None:
+    """An expression param: a string to check, or a plain number or bool (a constant)."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        check_expression(value.string_value, path, out)
+    elif kind in ("struct_value", "list_value"):
+        out.error(path, "want an expression (a string)")
 
 
 def validate_attribute_manifest(spec, path: FieldPath, out: ValidationResult) -> None:

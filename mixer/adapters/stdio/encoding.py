@@ -1,0 +1,102 @@
+"""Log lines as Istio's stdio adapter writes them (zap's JSON and console encoders).
+
+JSON: `{"level":"info","time":"2018-07-30T12:00:00.000000Z","instance":"accesslog...",
+<fields>}` with the fields after the three header keys, in the order given (the handler
+sorts variables by name, as Istio does). Console: `<time>\t<level>\t<instance>\t{fields}`.
+Values are written as zap writes Go values: durations as Go durations (`6.5ms`), times in
+the same format as `time`, IP addresses dotted, other bytes base64, NaN and infinities as
+strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def format_time(moment: datetime.datetime) -> str:
+    """UTC with microseconds, as Istio's stdio formatDate: 2006-01-02T15:04:05.000000Z."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode_line(
+    *,
+    level: str,
+    moment: datetime.datetime,
+    instance: str,
+    fields: Sequence[tuple[str, Any]],
+    as_json: bool,
+) -> str:
+    """One output line, newline included."""
+    body = {str(name): jsonable(value) for name, value in fields}
+    if not as_json:
+        tail = f"\t{json.dumps(body, separators=(', ', ': '))}" if body else ""
+        return f"{format_time(moment)}\t{level}\t{instance}{tail}\n"
+    head = json.dumps(
+        {"level": level, "time": format_time(moment), "instance": instance},
+        separators=(",", ":"),
+    )
+    if not body:
+        return head + "\n"
+    # Spliced rather than merged: a variable called `level` must not hide the real level
+    # (zap writes both keys; a JSON reader keeps the last).
+    return f"{head[:-1]},{json.dumps(body, separators=(',', ':'))[1:]}\n"
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as something json.dumps writes the way zap writes the Go value."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    if isinstance(value, datetime.timedelta):
+        return go_duration(value)
+    if isinstance(value, datetime.datetime):
+        return format_time(value)
+    if isinstance(value, bytes | bytearray):
+        if len(value) in (4, 16):  # how IP_ADDRESS attributes travel
+            return str(ipaddress.ip_address(bytes(value)))
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def go_duration(delta: datetime.timedelta) -> str:
+    """A duration as Go's time.Duration.String() writes it: 0s, 250µs, 6.5ms, 1m30s, 1h0m0s."""
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if micros == 0:
+        return "0s"
+    sign = "-" if micros < 0 else ""
+    micros = abs(micros)
+    if micros < 1_000:
+        return f"{sign}{micros}µs"
+    if micros < 1_000_000:
+        return f"{sign}{_fraction(micros, 1_000)}ms"
+    hours, rest = divmod(micros, 3_600_000_000)
+    minutes, rest = divmod(rest, 60_000_000)
+    seconds = _fraction(rest, 1_000_000) + "s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{seconds}"
+    if minutes:
+        return f"{sign}{minutes}m{seconds}"
+    return f"{sign}{seconds}"
+
+
+def _fraction(amount: int, unit: int) -> str:
+    whole, part = divmod(amount, unit)
+    if not part:
+        return str(whole)
+    digits = len(str(unit)) - 1
+    return f"{whole}.{part:0{digits}d}".rstrip("0")

@@ -1,0 +1,89 @@
+"""Lines and values written the way Istio's stdio adapter (zap) writes them."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+
+import pytest
+
+from mixer.adapters.stdio.encoding import encode_line, format_time, go_duration, jsonable
+
+WHEN = datetime.datetime(2018, 7, 30, 12, 0, 1, 5, tzinfo=datetime.UTC)
+
+
+def test_time_is_utc_with_microseconds():
+    assert format_time(WHEN) == "2018-07-30T12:00:01.000005Z"
+    plus_two = datetime.timezone(datetime.timedelta(hours=2))
+    assert format_time(datetime.datetime(2018, 7, 30, 14, 0, tzinfo=plus_two)) == (
+        "2018-07-30T12:00:00.000000Z"
+    )
+    assert format_time(datetime.datetime(2018, 7, 30)) == "2018-07-30T00:00:00.000000Z"
+
+
+def test_json_line_header_then_fields_in_order():
+    line = encode_line(
+        level="info", moment=WHEN, instance="i", fields=[("b", 1), ("a", "x")], as_json=True
+    )
+    assert (
+        line
+        == '{"level":"info","time":"2018-07-30T12:00:01.000005Z","instance":"i","b":1,"a":"x"}\n'
+    )
+    assert encode_line(level="warn", moment=WHEN, instance="i", fields=[], as_json=True) == (
+        '{"level":"warn","time":"2018-07-30T12:00:01.000005Z","instance":"i"}\n'
+    )
+
+
+def test_a_variable_named_like_a_header_key_does_not_hide_it():
+    line = encode_line(
+        level="error", moment=WHEN, instance="i", fields=[("level", "fake")], as_json=True
+    )
+    assert line.startswith('{"level":"error",') and line.endswith(',"level":"fake"}\n')
+
+
+def test_console_line():
+    line = encode_line(
+        level="info", moment=WHEN, instance="i", fields=[("a", 1), ("b", "x")], as_json=False
+    )
+    assert line == '2018-07-30T12:00:01.000005Z\tinfo\ti\t{"a": 1, "b": "x"}\n'
+    assert encode_line(level="info", moment=WHEN, instance="i", fields=[], as_json=False) == (
+        "2018-07-30T12:00:01.000005Z\tinfo\ti\n"
+    )
+
+
+def test_non_ascii_text_stays_valid_json():
+    line = encode_line(
+        level="info", moment=WHEN, instance="i", fields=[("u", "żółw")], as_json=True
+    )
+    assert json.loads(line)["u"] == "żółw"
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        (None, None),
+        (True, True),
+        (7, 7),
+        (0.5, 0.5),
+        (float("nan"), "NaN"),
+        (float("-inf"), "-Inf"),
+        ("s", "s"),
+        (datetime.timedelta(milliseconds=2, microseconds=500), "2.5ms"),
+        (WHEN, "2018-07-30T12:00:01.000005Z"),
+        (bytes([127, 0, 0, 1]), "127.0.0.1"),
+        (ipaddress.ip_address("10.1.1.1"), "10.1.1.1"),
+        (b"\x00\x01", "AAE="),
+        ({"app": "reviews", "n": 1}, {"app": "reviews", "n": 1}),
+        ((1, "a"), [1, "a"]),
+    ],
+)
+def test_values(value, written):
+    assert jsonable(value) == written
+
+
+def test_go_duration():
+    assert go_duration(datetime.timedelta(0)) == "0s"
+    assert go_duration(datetime.timedelta(microseconds=999)) == "999µs"
+    assert go_duration(datetime.timedelta(seconds=61, milliseconds=5)) == "1m1.005s"
+    assert go_duration(datetime.timedelta(hours=2, minutes=3)) == "2h3m0s"
