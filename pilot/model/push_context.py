@@ -24,6 +24,7 @@ class MeshOptions:
     domain_suffix: str = DOMAIN_SUFFIX
     connect_timeout: float = 10.0  # seconds, MeshConfig connectTimeout
     root_namespace: str = "istio-system"
+    trust_domain: str = "cluster.local"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,8 @@ class PushContext:
     destination_rules: Mapping[str, Resource]  # by resolved host
     gateways: tuple[Resource, ...]
     sidecars: tuple[Resource, ...]
+    peer_authentications: tuple[Resource, ...] = ()
+    authorization_policies: tuple[Resource, ...] = ()
     version: str = ""
     # Generated resources shared by every proxy that would get the same ones in this push
     # (generator.py keys each entry by everything it was built from); dropped with the push.
@@ -113,6 +116,8 @@ def build_push_context(
         destination_rules=_by_host(of("DestinationRule"), mesh),
         gateways=tuple(of("Gateway")),
         sidecars=tuple(of("Sidecar")),
+        peer_authentications=tuple(of("PeerAuthentication")),
+        authorization_policies=tuple(of("AuthorizationPolicy")),
         version=version,
     )
 

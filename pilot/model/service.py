@@ -14,7 +14,8 @@ from collections.abc import Mapping
 DOMAIN_SUFFIX = "cluster.local"
 
 # The label a workload with a sidecar carries (Istio's own convention): mesh traffic to it
-# goes through the sidecar's inbound listener rather than straight to the app.
+# goes through the sidecar's inbound listener rather than straight to the app, and its
+# value says whether that sidecar holds Istio certificates (`istio`) or not (`disabled`).
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
 
 
@@ -94,6 +95,11 @@ class Endpoint:
 
     @property
     def has_sidecar(self) -> bool:
+        """Fronted by a sidecar (label `istio`: with Istio certificates; `disabled`: without)."""
+        return TLS_MODE_LABEL in self.labels
+
+    @property
+    def speaks_istio_mtls(self) -> bool:
         return self.labels.get(TLS_MODE_LABEL) == "istio"
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from api.networking.v1alpha3 import destination_rule_pb2 as dr_pb2
 from pilot.model.push_context import PushContext
-from pilot.model.service import Endpoint, Resolution, Service
-from pilot.networking import names
+from pilot.model.service import Endpoint, Resolution, Service, spiffe_identity
+from pilot.networking import names, security
 from pilot.networking.durations import duration
 
 _HTTP2_OPTIONS = {
@@ -31,19 +31,22 @@ _LB_POLICY = {
 }
 
 
-def outbound_clusters(push: PushContext, services: Iterable[Service]) -> list[dict[str, Any]]:
+def outbound_clusters(
+    push: PushContext, services: Iterable[Service], *, mtls: bool = False
+) -> list[dict[str, Any]]:
+    """`mtls`: the calling proxy holds Istio certificates, so it may originate mutual TLS."""
     out: list[dict[str, Any]] = []
     for service in services:
         rule = push.destination_rule(service.hostname)
         spec: dr_pb2.DestinationRule | None = rule.spec if rule is not None else None
         for port in service.ports:
             base = spec.traffic_policy if spec is not None else None
-            out.append(_outbound(push, service, port.number, "", base))
+            out.append(_outbound(push, service, port.number, "", base, mtls))
             for subset in spec.subsets if spec is not None else ():
                 policy = _merge(
                     base, subset.traffic_policy if subset.HasField("traffic_policy") else None
                 )
-                out.append(_outbound(push, service, port.number, subset.name, policy))
+                out.append(_outbound(push, service, port.number, subset.name, policy, mtls))
     return out
 
 
@@ -78,6 +81,7 @@ def _outbound(
     port: int,
     subset: str,
     policy: dr_pb2.TrafficPolicy | None,
+    mtls: bool,
 ) -> dict[str, Any]:
     name = names.outbound_cluster(service.hostname, port, subset)
     cluster: dict[str, Any] = {
@@ -108,7 +112,39 @@ def _outbound(
         _apply_policy(cluster, policy)
     elif service.resolution is not Resolution.PASSTHROUGH:
         cluster["lb_policy"] = _LB_POLICY[dr_pb2.LoadBalancerSettings.UNSPECIFIED]
+    if mtls and not service.mesh_external:
+        _apply_mtls(cluster, push, service, port, subset, policy)
     return cluster
+
+
+def _apply_mtls(
+    cluster: dict[str, Any],
+    push: PushContext,
+    service: Service,
+    port: int,
+    subset: str,
+    policy: dr_pb2.TrafficPolicy | None,
+) -> None:
+    """ISTIO_MUTUAL from the DestinationRule, else auto mTLS: TLS to exactly the endpoints
+    whose sidecar holds Istio certificates and accepts mTLS (EDS marks them), plaintext to
+    the others. The server must prove one of the identities the service's workloads run as."""
+    identities = {
+        spiffe_identity(e.namespace, e.service_account, push.mesh.trust_domain)
+        for e in push.index.endpoints_of(service.hostname, port)
+        if e.service_account
+    }
+    identities |= {
+        i if i.startswith("spiffe://") else f"spiffe://{i}" for i in service.service_accounts
+    }
+    tls = security.upstream_tls(security.sni(port, subset, service.hostname), identities)
+    mode = policy.tls.mode if policy is not None and policy.HasField("tls") else None
+    if mode == dr_pb2.ClientTLSSettings.ISTIO_MUTUAL:
+        cluster["transport_socket"] = tls
+    elif mode is None:
+        cluster["transport_socket_matches"] = [
+            {"name": "tlsMode-istio", "match": {"tlsMode": "istio"}, "transport_socket": tls},
+            {"name": "tlsMode-disabled", "match": {}, "transport_socket": security.RAW_BUFFER},
+        ]
 
 
 def _apply_policy(cluster: dict[str, Any], policy: dr_pb2.TrafficPolicy) -> None:

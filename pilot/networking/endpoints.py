@@ -6,7 +6,7 @@ from typing import Any
 
 from pilot.model.push_context import PushContext
 from pilot.model.service import Endpoint, labels_match
-from pilot.networking import names
+from pilot.networking import names, security
 
 
 def load_assignment(cluster: str, push: PushContext) -> dict[str, Any]:
@@ -23,7 +23,9 @@ def load_assignment(cluster: str, push: PushContext) -> dict[str, Any]:
             ]
     by_locality: dict[str, list[dict[str, Any]]] = {}
     for endpoint in endpoints:
-        by_locality.setdefault(endpoint.locality, []).append(_lb_endpoint(endpoint))
+        by_locality.setdefault(endpoint.locality, []).append(
+            _lb_endpoint(endpoint, _accepts_mtls(push, endpoint))
+        )
     return {
         "cluster_name": cluster,
         "endpoints": [
@@ -33,18 +35,34 @@ def load_assignment(cluster: str, push: PushContext) -> dict[str, Any]:
     }
 
 
-def _lb_endpoint(endpoint: Endpoint) -> dict[str, Any]:
+def _accepts_mtls(push: PushContext, endpoint: Endpoint) -> bool:
+    """Auto mTLS: the endpoint's sidecar has certificates and its policy is not DISABLE."""
+    if not endpoint.speaks_istio_mtls:
+        return False
+    mode = security.peer_mode(
+        push.peer_authentications,
+        endpoint.namespace,
+        endpoint.labels,
+        endpoint.port,
+        push.mesh.root_namespace,
+    )
+    return mode != security.DISABLE
+
+
+def _lb_endpoint(endpoint: Endpoint, mtls: bool) -> dict[str, Any]:
     # A workload with a sidecar is reached through its inbound listener, never the app port.
     port = names.INBOUND_PORT if endpoint.has_sidecar else endpoint.port
+    metadata: dict[str, Any] = {
+        "istio": {"workload": f"{endpoint.workload_name};{endpoint.namespace}"}
+    }
+    if mtls:
+        # Picks the cluster's `tlsMode-istio` transport socket for this endpoint.
+        metadata["envoy.transport_socket_match"] = {"tlsMode": "istio"}
     out: dict[str, Any] = {
         "endpoint": {
             "address": {"socket_address": {"address": endpoint.address, "port_value": port}}
         },
-        "metadata": {
-            "filter_metadata": {
-                "istio": {"workload": f"{endpoint.workload_name};{endpoint.namespace}"},
-            }
-        },
+        "metadata": {"filter_metadata": metadata},
     }
     if endpoint.weight:
         out["load_balancing_weight"] = endpoint.weight

@@ -18,18 +18,22 @@ from envoy.config.route.v3 import route_pb2
 # Imported for their side effect: json_format resolves an `@type` only for loaded modules.
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2  # noqa: F401
 from envoy.extensions.filters.http.fault.v3 import fault_pb2  # noqa: F401
+from envoy.extensions.filters.http.rbac.v3 import rbac_pb2  # noqa: F401
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2  # noqa: F401
 from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
     http_connection_manager_pb2,
 )
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2  # noqa: F401
+from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2  # noqa: F401
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2  # noqa: F401
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
 from google.protobuf import json_format, message
 
 from pilot.model import hostname
 from pilot.model.push_context import PushContext
 from pilot.model.service import Service
-from pilot.networking import clusters, endpoints, listeners, routes
+from pilot.networking import clusters, endpoints, listeners, routes, security
 from pilot.networking.proxyview import ProxyView
 
 LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
@@ -52,18 +56,46 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Sequence[str]) -> Re
     if proxy.type == "router":
         dicts = [listeners.gateway_listener(proxy.ip, port) for port in _gateway_ports(proxy, push)]
     else:
-        dicts = listeners.sidecar_listeners(proxy.ip, push.index.endpoints_at(proxy.ip))
+        inbound = push.index.endpoints_at(proxy.ip)
+        mode = security.DISABLE
+        if security.has_sds(proxy.metadata):
+            port = inbound[0].port if inbound else None
+            mode = security.peer_mode(
+                push.peer_authentications,
+                proxy.namespace,
+                proxy.labels,
+                port,
+                push.mesh.root_namespace,
+            )
+        authz = security.rbac_filters(
+            push.authorization_policies,
+            proxy.namespace,
+            proxy.labels,
+            push.mesh.root_namespace,
+            push.mesh.trust_domain,
+        )
+        dicts = listeners.sidecar_listeners(
+            proxy.ip,
+            inbound,
+            mtls_mode=mode,
+            trust_domain=push.mesh.trust_domain,
+            authz_filters=authz,
+        )
     return [_parse(d, listener_pb2.Listener()) for d in dicts]
 
 
 def build_clusters(proxy: ProxyView, push: PushContext, _: Sequence[str]) -> Resources:
     services = visible_services(proxy, push)
+    mtls = security.has_sds(proxy.metadata)
 
     def shared() -> Resources:
-        dicts = [*clusters.outbound_clusters(push, services), clusters.blackhole_cluster()]
+        dicts = [
+            *clusters.outbound_clusters(push, services, mtls=mtls),
+            clusters.blackhole_cluster(),
+        ]
         return [_parse(d, cluster_pb2.Cluster()) for d in dicts]
 
-    resources = list(_memo(push, ("cds", _scope_key(services, push)), shared))
+    resources = list(_memo(push, ("cds", mtls, _scope_key(services, push)), shared))
     if proxy.type != "router":
         inbound = clusters.inbound_clusters(push.index.endpoints_at(proxy.ip))
         resources += [_parse(d, cluster_pb2.Cluster()) for d in inbound]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pilot.model.service import Endpoint
-from pilot.networking import names
+from pilot.networking import names, security
 
 HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 _ROUTER = {
@@ -28,6 +28,12 @@ _ACCESS_LOG = [
     }
 ]
 _ADS = {"ads": {}, "resource_api_version": "V3"}
+_TLS_INSPECTOR = {
+    "name": "envoy.filters.listener.tls_inspector",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+    },
+}
 
 
 def gateway_listen_port(server_port: int) -> int:
@@ -35,27 +41,58 @@ def gateway_listen_port(server_port: int) -> int:
     return server_port + 8000 if server_port < 1024 else server_port
 
 
-def sidecar_listeners(ip: str, inbound: Iterable[Endpoint]) -> list[dict[str, Any]]:
+def sidecar_listeners(
+    ip: str,
+    inbound: Iterable[Endpoint],
+    *,
+    mtls_mode: str = security.DISABLE,
+    trust_domain: str = "cluster.local",
+    authz_filters: Sequence[dict[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    """The outbound listener (the app's HTTP proxy) and the inbound listener in front of the app.
+
+    `mtls_mode` is the workload's PeerAuthentication mode, already DISABLE for a proxy that
+    has no certificates: STRICT takes only mutual TLS, PERMISSIVE tells TLS from plaintext
+    per connection (the TLS inspector) and takes both.
+    """
     outbound = _listener(
         names.VIRTUAL_OUTBOUND,
         ip,
         names.OUTBOUND_PORT,
         "OUTBOUND",
-        _hcm(
-            f"outbound_0.0.0.0_{names.OUTBOUND_PORT}",
-            rds=names.HTTP_PROXY_ROUTE,
-            filters=[_FAULT, _ROUTER],
-        ),
+        [
+            {
+                "filters": [
+                    _hcm(
+                        f"outbound_0.0.0.0_{names.OUTBOUND_PORT}",
+                        rds=names.HTTP_PROXY_ROUTE,
+                        filters=[_FAULT, _ROUTER],
+                    )
+                ]
+            }
+        ],
     )
-    inbound_hcm = _hcm(
-        f"inbound_0.0.0.0_{names.INBOUND_PORT}",
-        route_config=_inbound_routes(list(inbound)),
-        filters=[_ROUTER],
-    )
-    return [
-        outbound,
-        _listener(names.VIRTUAL_INBOUND, ip, names.INBOUND_PORT, "INBOUND", inbound_hcm),
-    ]
+    routes = _inbound_routes(list(inbound))
+    filters = [*authz_filters, _ROUTER]
+    stat_prefix = f"inbound_0.0.0.0_{names.INBOUND_PORT}"
+    plaintext = {"filters": [_hcm(stat_prefix, route_config=routes, filters=filters)]}
+    mutual = {
+        "filters": [_hcm(stat_prefix, route_config=routes, filters=filters, client_certs=True)],
+        "transport_socket": security.downstream_tls(trust_domain),
+    }
+    if mtls_mode == security.STRICT:
+        chains = [mutual]
+    elif mtls_mode == security.PERMISSIVE:
+        chains = [
+            {**mutual, "filter_chain_match": {"transport_protocol": "tls"}},
+            {**plaintext, "filter_chain_match": {"transport_protocol": "raw_buffer"}},
+        ]
+    else:
+        chains = [plaintext]
+    inbound_listener = _listener(names.VIRTUAL_INBOUND, ip, names.INBOUND_PORT, "INBOUND", chains)
+    if mtls_mode == security.PERMISSIVE:
+        inbound_listener["listener_filters"] = [_TLS_INSPECTOR]
+    return [outbound, inbound_listener]
 
 
 def gateway_listener(ip: str, server_port: int) -> dict[str, Any]:
@@ -66,7 +103,7 @@ def gateway_listener(ip: str, server_port: int) -> dict[str, Any]:
         filters=[_FAULT, _ROUTER],
         edge=True,
     )
-    return _listener(f"0.0.0.0_{port}", ip, port, "OUTBOUND", hcm)
+    return _listener(f"0.0.0.0_{port}", ip, port, "OUTBOUND", [{"filters": [hcm]}])
 
 
 def _inbound_routes(endpoints: list[Endpoint]) -> dict[str, Any]:
@@ -99,12 +136,14 @@ def _inbound_route(port: int) -> dict[str, Any]:
     }
 
 
-def _listener(name: str, ip: str, port: int, direction: str, hcm: dict[str, Any]) -> dict[str, Any]:
+def _listener(
+    name: str, ip: str, port: int, direction: str, chains: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "name": name,
         "address": {"socket_address": {"address": ip, "port_value": port}},
         "traffic_direction": direction,
-        "filter_chains": [{"filters": [hcm]}],
+        "filter_chains": chains,
     }
 
 
@@ -115,6 +154,7 @@ def _hcm(
     rds: str | None = None,
     route_config: dict[str, Any] | None = None,
     edge: bool = False,
+    client_certs: bool = False,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
         "@type": HCM_TYPE,
@@ -126,6 +166,10 @@ def _hcm(
         # so they keep the one the caller sent and traces join up.
         "generate_request_id": True,
     }
+    if client_certs:
+        # The app learns who called: the peer's SPIFFE id in x-forwarded-client-cert.
+        config["forward_client_cert_details"] = "SANITIZE_SET"
+        config["set_current_client_cert_details"] = {"uri": True}
     if rds is not None:
         config["rds"] = {"route_config_name": rds, "config_source": _ADS}
     else:

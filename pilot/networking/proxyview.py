@@ -7,7 +7,7 @@ this narrow view so `networking` never imports `xds`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class ProxyView(Protocol):
@@ -22,3 +22,6 @@ class ProxyView(Protocol):
 
     @property
     def labels(self) -> Mapping[str, str]: ...
+
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...  # Envoy node metadata (SDS, NAMESPACE, ...)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from api import loader
 from api.resource import Resource
@@ -34,6 +35,7 @@ class FakeProxy:
     ip: str
     namespace: str = "default"
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def sidecar(pod: str) -> FakeProxy:

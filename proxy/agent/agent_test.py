@@ -151,7 +151,7 @@ def test_registers_and_restarts_a_killed_envoy(tmp_path: pathlib.Path) -> None:
             await testing.eventually(agent.is_ready, what="readiness")
             entry = agent.store.objects()[f"{ENTRIES}/reviews-v1"]
             assert entry["spec"]["address"] == agent.ip
-            assert entry["spec"]["labels"]["security.istio.io/tlsMode"] == "istio"
+            assert entry["spec"]["labels"]["security.istio.io/tlsMode"] == "disabled"  # no SDS
             first = agent.envoy_pid()
             assert first is not None
             os.kill(first, signal.SIGKILL)

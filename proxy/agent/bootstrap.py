@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import pathlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ ISTIO_META_PREFIX = "ISTIO_META_"
 
 # Reserved static cluster names (Istio's own).
 XDS_CLUSTER = "xds-grpc"
+SDS_CLUSTER = "sds-grpc"
 PROMETHEUS_CLUSTER = "prometheus_stats"
 AGENT_CLUSTER = "agent"
 
@@ -122,6 +124,9 @@ def node_metadata(options: AgentOptions, environ: Mapping[str, str]) -> dict[str
             "PROXY_CONFIG": proxy_config(options),
         }
     )
+    if options.sds_socket:
+        # Tells Pilot this Envoy can get certificates, so it may be sent TLS config.
+        metadata["SDS"] = "true"
     return metadata
 
 
@@ -173,6 +178,22 @@ def xds_cluster(discovery_address: str) -> dict[str, Any]:
         }
     )
     return cluster
+
+
+def sds_cluster(socket: pathlib.Path) -> dict[str, Any]:
+    """The node agent's SDS server on its Unix socket, the cluster Pilot's TLS configs name."""
+    return {
+        "name": SDS_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": _HTTP2_OPTIONS,
+        "load_assignment": {
+            "cluster_name": SDS_CLUSTER,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": {"pipe": {"path": str(socket)}}}}]}
+            ],
+        },
+    }
 
 
 def _http_listener(
@@ -269,6 +290,7 @@ def build_bootstrap(
                 _static_cluster(PROMETHEUS_CLUSTER, options.ip, options.proxy_admin_port),
                 _static_cluster(AGENT_CLUSTER, options.ip, options.status_port),
                 xds_cluster(options.discovery_address),
+                *([sds_cluster(options.sds_socket)] if options.sds_socket else []),
             ],
             "listeners": [
                 _http_listener(

@@ -179,3 +179,13 @@ def test_envoy_accepts_the_bootstrap(tmp_path: pathlib.Path) -> None:
     assert "deprecated" not in (result.stdout + result.stderr).lower().replace(
         "fail_on_any_deprecated_feature", ""
     )
+
+
+def test_with_a_node_agent_envoy_gets_the_sds_cluster_and_tells_pilot(tmp_path) -> None:
+    config = bootstrap.build_bootstrap(_options(sds_socket=tmp_path / "sds.sock"), {})
+    _parse(config)
+    (sds,) = [c for c in config["static_resources"]["clusters"] if c["name"] == "sds-grpc"]
+    endpoint = sds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["pipe"]["path"] == str(tmp_path / "sds.sock")
+    assert config["node"]["metadata"]["SDS"] == "true"
+    assert "SDS" not in bootstrap.build_bootstrap(_options(), {})["node"]["metadata"]

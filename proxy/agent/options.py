@@ -50,6 +50,9 @@ class AgentOptions:
     status_port: int = STATUS_PORT
     envoy_status_port: int = ENVOY_STATUS_PORT
     envoy_prometheus_port: int = ENVOY_PROMETHEUS_PORT
+    # The node agent's SDS socket: with it, Envoy gets Istio certificates and the pod
+    # speaks mutual TLS; without it, the pod is in the mesh in plaintext only.
+    sds_socket: pathlib.Path | None = None
 
     def __post_init__(self) -> None:
         if self.proxy_type not in PROXY_TYPES:
@@ -134,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--envoy-binary", type=pathlib.Path, default=None)
     proxy.add_argument("--status-port", type=int, default=STATUS_PORT)
     proxy.add_argument("--proxy-admin-port", type=int, default=PROXY_ADMIN_PORT)
+    proxy.add_argument(
+        "--sds-socket", type=pathlib.Path, default=None, help="the node agent's SDS socket (mTLS)"
+    )
     return parser
 
 
@@ -162,6 +168,7 @@ def parse_args(argv: list[str] | None = None) -> AgentOptions:
             register=args.proxy_type == "sidecar" if args.register is None else args.register,
             proxy_admin_port=args.proxy_admin_port,
             status_port=args.status_port,
+            sds_socket=args.sds_socket,
             **extra,
         )
     except ValueError as error:

@@ -2,8 +2,9 @@
 
 On one machine there is no Kubernetes to tell Pilot that a pod exists, so the workload
 registers itself in the config store, as Istio's VM auto-registration does. The label
-`security.istio.io/tlsMode: istio` marks that a sidecar fronts the workload (Istio's own
-convention: Pilot sends mesh traffic to the sidecar's inbound port).
+`security.istio.io/tlsMode` marks that a sidecar fronts the workload (Pilot sends mesh
+traffic to the sidecar's inbound port): `istio` when the sidecar holds Istio certificates
+and can take mutual TLS (Istio's own value), `disabled` when it cannot.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class RegistrationOptions:
     min_backoff: float = 0.2
     max_backoff: float = 5.0
     deregister_timeout: float = 5.0  # stop must not hang on a store that is down
+    mtls: bool = False  # the sidecar holds Istio certificates (its agent has an SDS socket)
 
     @classmethod
     def for_agent(cls, options: AgentOptions) -> RegistrationOptions:
@@ -47,12 +49,13 @@ class RegistrationOptions:
             labels=dict(options.labels),
             service_account=options.service_account,
             ports=dict(options.ports),
+            mtls=options.sds_socket is not None,
         )
 
 
 def workload_entry(options: RegistrationOptions) -> Resource:
     """The WorkloadEntry for this pod, validated as any user's resource is."""
-    labels = {**options.labels, TLS_MODE_LABEL: "istio"}
+    labels = {**options.labels, TLS_MODE_LABEL: "istio" if options.mtls else "disabled"}
     return loader.load_object(
         {
             "apiVersion": "networking.istio.io/v1alpha3",

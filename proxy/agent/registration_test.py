@@ -45,7 +45,7 @@ def with_store(scenario: Callable[[testing.FakeStore], Awaitable[None]]) -> None
 
 
 def test_workload_entry_follows_istio() -> None:
-    entry = workload_entry(_options()).to_dict()
+    entry = workload_entry(_options(mtls=True)).to_dict()
     labels = {"app": "reviews", "version": "v1", "security.istio.io/tlsMode": "istio"}
     assert entry == {
         "apiVersion": "networking.istio.io/v1alpha3",
@@ -58,6 +58,11 @@ def test_workload_entry_follows_istio() -> None:
             "serviceAccount": "bookinfo-reviews",
         },
     }
+
+
+def test_a_sidecar_without_certificates_is_marked_so() -> None:
+    entry = workload_entry(_options()).to_dict()
+    assert entry["spec"]["labels"]["security.istio.io/tlsMode"] == "disabled"
 
 
 def test_an_invalid_label_is_refused_at_once() -> None:

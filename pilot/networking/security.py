@@ -1,0 +1,359 @@
+"""Mutual TLS and authorization: PeerAuthentication, DestinationRule TLS, AuthorizationPolicy.
+
+Certificates never pass through Pilot: Envoy fetches them over SDS from the node agent
+(the `sds-grpc` cluster of its bootstrap) as `default` (its own key and chain) and
+`ROOTCA` (the trust bundle), Istio's names. Pilot only says where TLS is used and what
+each side must present and accept. A proxy whose agent has no SDS (node metadata `SDS`)
+gets no TLS at all: it could never obtain a certificate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from api.resource import Resource
+from api.security.v1beta1 import authorization_pb2, peer_authentication_pb2
+from pilot.model.service import labels_match
+
+SDS_CLUSTER = "sds-grpc"
+STRICT, PERMISSIVE, DISABLE = "STRICT", "PERMISSIVE", "DISABLE"
+_MODES = {
+    peer_authentication_pb2.PeerAuthentication.MutualTLS.DISABLE: DISABLE,
+    peer_authentication_pb2.PeerAuthentication.MutualTLS.PERMISSIVE: PERMISSIVE,
+    peer_authentication_pb2.PeerAuthentication.MutualTLS.STRICT: STRICT,
+}
+_TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+RAW_BUFFER = {
+    "name": "envoy.transport_sockets.raw_buffer",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"
+    },
+}
+TLS_MODE_LABEL = "security.istio.io/tlsMode"
+
+
+def has_sds(metadata: Mapping[str, Any]) -> bool:
+    return str(metadata.get("SDS", "")).lower() == "true"
+
+
+def peer_mode(
+    policies: Sequence[Resource],
+    namespace: str,
+    labels: Mapping[str, str],
+    port: int | None,
+    root_namespace: str,
+) -> str:
+    """The effective PeerAuthentication mode for a workload (port), Istio's precedence:
+    a policy selecting the workload, else its namespace's, else the mesh's; PERMISSIVE by default.
+    UNSET inherits from the next level up."""
+    levels = [
+        [p for p in policies if p.metadata.namespace == namespace and _selects(p, labels)],
+        [
+            p
+            for p in policies
+            if p.metadata.namespace == namespace and not p.spec.selector.match_labels
+        ],
+        [
+            p
+            for p in policies
+            if p.metadata.namespace == root_namespace and not p.spec.selector.match_labels
+        ],
+    ]
+    for level in levels:
+        for policy in level:  # the oldest of a level wins (the caller sorts by age)
+            spec: peer_authentication_pb2.PeerAuthentication = policy.spec
+            if port is not None and port in spec.port_level_mtls:
+                mode = _MODES.get(spec.port_level_mtls[port].mode)
+                if mode:
+                    return mode
+            mode = _MODES.get(spec.mtls.mode)
+            if mode:
+                return mode
+    return PERMISSIVE
+
+
+def _selects(policy: Resource, labels: Mapping[str, str]) -> bool:
+    selector = dict(policy.spec.selector.match_labels)
+    return bool(selector) and labels_match(selector, labels)
+
+
+def sds_secret(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "sds_config": {
+            "api_config_source": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                "grpc_services": [{"envoy_grpc": {"cluster_name": SDS_CLUSTER}}],
+                "set_node_on_first_message_only": True,
+            },
+            "resource_api_version": "V3",
+        },
+    }
+
+
+def downstream_tls(trust_domain: str) -> dict[str, Any]:
+    """Server side: present our cert, require a client cert from the mesh's trust domain."""
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": _TLS_TYPE + "DownstreamTlsContext",
+            "require_client_certificate": True,
+            "common_tls_context": {
+                "tls_certificate_sds_secret_configs": [sds_secret("default")],
+                "combined_validation_context": {
+                    "default_validation_context": {
+                        "match_typed_subject_alt_names": [
+                            {"san_type": "URI", "matcher": {"prefix": f"spiffe://{trust_domain}/"}}
+                        ]
+                    },
+                    "validation_context_sds_secret_config": sds_secret("ROOTCA"),
+                },
+                "alpn_protocols": ["istio", "h2", "http/1.1"],
+            },
+        },
+    }
+
+
+def upstream_tls(sni: str, identities: Iterable[str]) -> dict[str, Any]:
+    """Client side: present our cert, accept only a server holding one of `identities`."""
+    sans = [{"san_type": "URI", "matcher": {"exact": i}} for i in sorted(set(identities))]
+    validation: dict[str, Any] = {"match_typed_subject_alt_names": sans} if sans else {}
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": _TLS_TYPE + "UpstreamTlsContext",
+            "sni": sni,
+            "common_tls_context": {
+                "tls_certificate_sds_secret_configs": [sds_secret("default")],
+                "combined_validation_context": {
+                    "default_validation_context": validation,
+                    "validation_context_sds_secret_config": sds_secret("ROOTCA"),
+                },
+                "alpn_protocols": ["istio"],
+            },
+        },
+    }
+
+
+def sni(port: int, subset: str, hostname: str) -> str:
+    return f"outbound_.{port}_.{subset}_.{hostname}"
+
+
+# Authorization.
+
+RBAC_TYPE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+_ACTIONS = {
+    authorization_pb2.AuthorizationPolicy.ALLOW: "ALLOW",
+    authorization_pb2.AuthorizationPolicy.DENY: "DENY",
+}
+
+
+def rbac_filters(
+    policies: Sequence[Resource],
+    namespace: str,
+    labels: Mapping[str, str],
+    root_namespace: str,
+    trust_domain: str,
+) -> list[dict[str, Any]]:
+    """Envoy RBAC filters for the policies that apply to a workload: DENY first, then ALLOW.
+
+    With any ALLOW policy, a request no ALLOW rule matches is denied (Istio's semantics);
+    with none, everything not denied is allowed.
+    """
+    applying = [
+        p
+        for p in policies
+        if (
+            p.metadata.namespace == namespace
+            and (not p.spec.selector.match_labels or _selects(p, labels))
+        )
+        or (p.metadata.namespace == root_namespace and not p.spec.selector.match_labels)
+    ]
+    filters = []
+    for action in ("DENY", "ALLOW"):
+        chosen = [p for p in applying if _ACTIONS.get(p.spec.action) == action]
+        if not chosen:
+            continue
+        envoy_policies = {
+            f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _rule(
+                rule, trust_domain
+            )
+            for p in chosen
+            for i, rule in enumerate(p.spec.rules)
+        }
+        filters.append(
+            {
+                "name": "envoy.filters.http.rbac",
+                "typed_config": {
+                    "@type": RBAC_TYPE,
+                    "rules": {"action": action, "policies": envoy_policies},
+                },
+            }
+        )
+    return filters
+
+
+def _rule(rule: authorization_pb2.Rule, trust_domain: str) -> dict[str, Any]:
+    principals = [_source(f.source, trust_domain) for f in getattr(rule, "from")] or [{"any": True}]
+    permissions = [_operation(t.operation) for t in rule.to] or [{"any": True}]
+    conditions = [_condition(c, trust_domain) for c in rule.when]
+    permission = _or(permissions)
+    principal = _or(principals)
+    if conditions:
+        # `when` conditions on the source go with the principal, the rest with the request.
+        source_conditions = [c for c, is_source in conditions if is_source]
+        request_conditions = [c for c, is_source in conditions if not is_source]
+        if request_conditions:
+            permission = {"and_rules": {"rules": [permission, *request_conditions]}}
+        if source_conditions:
+            principal = {"and_ids": {"ids": [principal, *source_conditions]}}
+    return {"permissions": [permission], "principals": [principal]}
+
+
+def _source(source: authorization_pb2.Source, trust_domain: str) -> dict[str, Any]:
+    ids: list[dict[str, Any]] = []
+    if source.principals:
+        ids.append(_or_ids([_principal(p) for p in source.principals]))
+    if source.not_principals:
+        ids.append({"not_id": _or_ids([_principal(p) for p in source.not_principals])})
+    if source.namespaces:
+        ids.append(_or_ids([_namespace(n, trust_domain) for n in source.namespaces]))
+    if source.not_namespaces:
+        ids.append(
+            {"not_id": _or_ids([_namespace(n, trust_domain) for n in source.not_namespaces])}
+        )
+    if source.ip_blocks:
+        ids.append(_or_ids([{"direct_remote_ip": _cidr(b)} for b in source.ip_blocks]))
+    if source.not_ip_blocks:
+        ids.append(
+            {"not_id": _or_ids([{"direct_remote_ip": _cidr(b)} for b in source.not_ip_blocks])}
+        )
+    if not ids:
+        return {"any": True}
+    return ids[0] if len(ids) == 1 else {"and_ids": {"ids": ids}}
+
+
+def _operation(operation: authorization_pb2.Operation) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = []
+    for values, negate, build in (
+        (operation.methods, False, _method),
+        (operation.not_methods, True, _method),
+        (operation.paths, False, _path),
+        (operation.not_paths, True, _path),
+        (operation.hosts, False, _host),
+        (operation.not_hosts, True, _host),
+        (operation.ports, False, _port),
+        (operation.not_ports, True, _port),
+    ):
+        if values:
+            matched = _or([build(v) for v in values])
+            rules.append({"not_rule": matched} if negate else matched)
+    if not rules:
+        return {"any": True}
+    return rules[0] if len(rules) == 1 else {"and_rules": {"rules": rules}}
+
+
+def _condition(
+    condition: authorization_pb2.Condition, trust_domain: str
+) -> tuple[dict[str, Any], bool]:
+    """(matcher, whether it is about the source); keys as Istio's AuthorizationPolicy defines them."""
+    key = condition.key
+    header = re.fullmatch(r"request\.headers\[(.+)\]", key)
+
+    def values(build: Any, source: bool) -> tuple[dict[str, Any], bool]:
+        matcher = (
+            _or_ids([build(v) for v in condition.values])
+            if source
+            else _or([build(v) for v in condition.values])
+        )
+        if condition.not_values:
+            negated = (
+                _or_ids([build(v) for v in condition.not_values])
+                if source
+                else _or([build(v) for v in condition.not_values])
+            )
+            negation = {"not_id": negated} if source else {"not_rule": negated}
+            if not condition.values:
+                return negation, source
+            return (
+                {"and_ids": {"ids": [matcher, negation]}}
+                if source
+                else {"and_rules": {"rules": [matcher, negation]}}
+            ), source
+        return matcher, source
+
+    if header:
+        name = header.group(1).strip("\"'")
+        return values(lambda v: {"header": {"name": name, "string_match": _string(v)}}, False)
+    if key == "source.principal":
+        return values(_principal, True)
+    if key == "source.namespace":
+        return values(lambda n: _namespace(n, trust_domain), True)
+    if key == "source.ip":
+        return values(lambda b: {"direct_remote_ip": _cidr(b)}, True)
+    if key == "destination.port":
+        return values(_port, False)
+    raise ValueError(f"AuthorizationPolicy condition key {key!r} is not supported")
+
+
+def _principal(value: str) -> dict[str, Any]:
+    return {
+        "authenticated": {"principal_name": _string(f"spiffe://{value}" if value != "*" else "*")}
+    }
+
+
+def _namespace(namespace: str, trust_domain: str) -> dict[str, Any]:
+    return {
+        "authenticated": {
+            "principal_name": {
+                "safe_regex": {
+                    "regex": f"spiffe://{re.escape(trust_domain)}/ns/{re.escape(namespace)}/.*"
+                }
+            }
+        }
+    }
+
+
+def _method(method: str) -> dict[str, Any]:
+    return {"header": {"name": ":method", "string_match": _string(method)}}
+
+
+def _path(path: str) -> dict[str, Any]:
+    return {"url_path": {"path": _string(path)}}
+
+
+def _host(host: str) -> dict[str, Any]:
+    return {
+        "header": {"name": ":authority", "string_match": {**_string(host), "ignore_case": True}}
+    }
+
+
+def _port(port: str) -> dict[str, Any]:
+    return {"destination_port": int(port)}
+
+
+def _string(value: str) -> dict[str, Any]:
+    """Istio's string forms: `*` anything, `prefix*`, `*suffix`, else exact."""
+    if value == "*":
+        return {"safe_regex": {"regex": ".+"}}
+    if value.endswith("*"):
+        return {"prefix": value[:-1]}
+    if value.startswith("*"):
+        return {"suffix": value[1:]}
+    return {"exact": value}
+
+
+def _cidr(block: str) -> dict[str, Any]:
+    address, _, length = block.partition("/")
+    return {"address_prefix": address, "prefix_len": int(length or (128 if ":" in address else 32))}
+
+
+def _or(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return rules[0] if len(rules) == 1 else {"or_rules": {"rules": rules}}
+
+
+def _or_ids(ids: list[dict[str, Any]]) -> dict[str, Any]:
+    return ids[0] if len(ids) == 1 else {"or_ids": {"ids": ids}}
