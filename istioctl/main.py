@@ -4,7 +4,8 @@
     istioctl get KIND [NAME...] [-n NS | -A] [-o short|yaml|json]
     istioctl delete KIND NAME... | delete -f FILE
     istioctl proxy-status [POD]
-    istioctl proxy-config cluster|listener|route|endpoint POD
+    istioctl proxy-config cluster|listener|route|endpoint|secret POD
+    istioctl authn tls-check CLIENT-POD SERVER-POD
 
 Commands come in groups, one module each under istioctl/cmd/ (config.py: the config verbs;
 proxy.py: proxy-status and proxy-config).
@@ -28,7 +29,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from istioctl.cmd import config, proxy
+from istioctl.cmd import authn, config, proxy
 from pkg.kube import errors
 
 DEFAULT_CONFIG_STORE = "http://127.0.0.1:8001"
@@ -43,7 +44,7 @@ class CommandGroup(Protocol):
     ) -> None: ...
 
 
-COMMAND_GROUPS: tuple[CommandGroup, ...] = (config, proxy)
+COMMAND_GROUPS: tuple[CommandGroup, ...] = (config, proxy, authn)
 
 
 def build_parser() -> argparse.ArgumentParser:

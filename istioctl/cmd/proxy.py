@@ -59,6 +59,10 @@ def add_commands(
         ("listener", "listeners"),
         ("route", "route tables and their virtual hosts"),
         ("endpoint", "endpoints Envoy balances over, with health"),
+        (
+            "secret",
+            "the certificates Envoy holds (from the node agent over SDS): identity, validity",
+        ),
     ):
         sub = kinds.add_parser(kind, aliases=[kind + "s"], parents=parents, help=summary)
         sub.add_argument("pod", help="<pod>[.<namespace>]")
@@ -120,8 +124,8 @@ async def _proxy_config(args: argparse.Namespace) -> int:
     pod, namespace = _target(args)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         try:
-            address = await _pod_address(session, args, pod, namespace)
-            data = await _admin(session, address, args.config_type)
+            address = await pod_address(session, args, pod, namespace)
+            data = await admin_config(session, address, args.config_type)
         except ProxyError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
@@ -135,7 +139,12 @@ async def _proxy_config(args: argparse.Namespace) -> int:
 
 
 def _target(args: argparse.Namespace) -> tuple[str, str]:
-    pod, dot, namespace = args.pod.partition(".")
+    return split_pod(args.pod, args)
+
+
+def split_pod(target: str, args: argparse.Namespace) -> tuple[str, str]:
+    """`<pod>[.<namespace>]`, the namespace defaulting to -n, then `default`."""
+    pod, dot, namespace = target.partition(".")
     return pod, (namespace if dot else getattr(args, "namespace", None) or "default")
 
 
@@ -156,7 +165,7 @@ async def _pilot_status(session: aiohttp.ClientSession, pilot: str) -> dict[str,
         ) from None
 
 
-async def _pod_address(
+async def pod_address(
     session: aiohttp.ClientSession, args: argparse.Namespace, pod: str, namespace: str
 ) -> str:
     try:
@@ -178,9 +187,18 @@ async def _pod_address(
     return entry.spec.address
 
 
-async def _admin(session: aiohttp.ClientSession, address: str, config_type: str) -> dict[str, Any]:
+async def admin_config(
+    session: aiohttp.ClientSession, address: str, config_type: str
+) -> dict[str, Any]:
     if config_type == "endpoint":
         path, params = "/clusters", {"format": "json"}
+    elif config_type == "secret":
+        path, params = "/certs", {}
+    elif config_type == "endpoint-config":
+        path, params = (
+            "/config_dump",
+            {"resource": "dynamic_endpoint_configs", "include_eds": "true"},
+        )
     else:
         resource = {
             "cluster": "dynamic_active_clusters",
@@ -319,4 +337,52 @@ def _endpoints(
     return items, render
 
 
-_VIEWS = {"cluster": _clusters, "listener": _listeners, "route": _routes, "endpoint": _endpoints}
+def _secrets(
+    data: dict[str, Any],
+) -> tuple[list[dict[str, Any]], Callable[[list[dict[str, Any]]], str]]:
+    """Envoy's /certs: every certificate in use, as the workload's chain and the trusted roots."""
+    items = []
+    for entry in data.get("certificates", []):
+        for kind, certs in (
+            ("Cert Chain", entry.get("cert_chain") or []),
+            ("ROOTCA", entry.get("ca_cert") or []),
+        ):
+            for cert in certs:
+                sans = [next(iter(san.values())) for san in cert.get("subject_alt_names", [])]
+                items.append(
+                    {
+                        "raw": cert,
+                        "kind": kind,
+                        "identity": ", ".join(sans) or "-",
+                        "serial": cert.get("serial_number", ""),
+                        "not_before": cert.get("valid_from", ""),
+                        "not_after": cert.get("expiration_time", ""),
+                    }
+                )
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for item in items:  # every TLS context lists the same certificates again
+        key = (item["kind"], item["serial"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+
+    def render(rows: list[dict[str, Any]]) -> str:
+        return grid(
+            ["RESOURCE", "IDENTITY", "SERIAL NUMBER", "NOT BEFORE", "NOT AFTER"],
+            [
+                [i["kind"], i["identity"], i["serial"], i["not_before"], i["not_after"]]
+                for i in rows
+            ],
+        )
+
+    return unique, render
+
+
+_VIEWS = {
+    "cluster": _clusters,
+    "listener": _listeners,
+    "route": _routes,
+    "endpoint": _endpoints,
+    "secret": _secrets,
+}

@@ -1,0 +1,107 @@
+"""istio-ca's command line: flags named after Citadel's, durations written as Go writes them."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import pathlib
+import re
+
+_UNITS = {
+    "ms": datetime.timedelta(milliseconds=1),
+    "s": datetime.timedelta(seconds=1),
+    "m": datetime.timedelta(minutes=1),
+    "h": datetime.timedelta(hours=1),
+    "d": datetime.timedelta(days=1),  # not Go's, but days are how certificate TTLs are said
+}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+@dataclasses.dataclass(frozen=True)
+class CaOptions:
+    ca_dir: pathlib.Path
+    tokens: pathlib.Path
+    # TLS gRPC; Citadel's port. Callers authenticate with a bearer token.
+    address: str = "127.0.0.1:8060"
+    # TLS gRPC that requires a client certificate chaining to the root: renewal with an
+    # existing workload certificate. Empty disables it. (A separate listener because grpcio
+    # cannot ask for a client certificate without requiring it; see server.py.)
+    mtls_address: str = "127.0.0.1:8062"
+    health_address: str = "127.0.0.1:8061"  # HTTP: /ready, /metrics
+    trust_domain: str = "cluster.local"
+    workload_cert_ttl: datetime.timedelta = datetime.timedelta(hours=24)
+    max_workload_cert_ttl: datetime.timedelta = datetime.timedelta(days=90)
+    self_signed_ca_cert_ttl: datetime.timedelta = datetime.timedelta(days=3650)
+    key_type: str = "ec"  # of a generated self-signed root: "ec" (P-256) or "rsa" (2048)
+    server_cert_ttl: datetime.timedelta = datetime.timedelta(days=365)
+
+
+def parse_duration(text: str) -> datetime.timedelta:
+    """`24h`, `2160h`, `1h30m`, `90s`, `500ms`, `90d`; a bare number is seconds."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return datetime.timedelta(seconds=float(text))
+    if not text or _PART.sub("", text):
+        raise ValueError(f"invalid duration {text!r}; want e.g. 24h, 1h30m, 90s")
+    return sum((float(n) * _UNITS[unit] for n, unit in _PART.findall(text)), datetime.timedelta())
+
+
+def _duration(text: str) -> datetime.timedelta:
+    try:
+        value = parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if value <= datetime.timedelta():
+        raise argparse.ArgumentTypeError(f"duration {text!r} must be positive")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[CaOptions, str]:
+    """The options and the log level."""
+    parser = argparse.ArgumentParser(
+        prog="istio_ca", description="The mesh's certificate authority (Citadel)."
+    )
+    parser.add_argument("--ca-dir", type=pathlib.Path, required=True, help=_CA_DIR_HELP)
+    parser.add_argument(
+        "--tokens",
+        type=pathlib.Path,
+        required=True,
+        help="YAML list of {token, identities: [spiffe patterns]} the CA accepts as bearers",
+    )
+    parser.add_argument("--address", default=CaOptions.address, help="TLS gRPC address")
+    parser.add_argument(
+        "--mtls-address",
+        default=CaOptions.mtls_address,
+        help="TLS gRPC address requiring a client certificate (renewal); '' disables",
+    )
+    parser.add_argument(
+        "--health-address", default=CaOptions.health_address, help="HTTP /ready and /metrics"
+    )
+    parser.add_argument("--trust-domain", default=CaOptions.trust_domain)
+    parser.add_argument("--workload-cert-ttl", type=_duration, default="24h")
+    parser.add_argument("--max-workload-cert-ttl", type=_duration, default="2160h")
+    parser.add_argument("--self-signed-ca-cert-ttl", type=_duration, default="87600h")
+    parser.add_argument("--key-type", choices=["ec", "rsa"], default=CaOptions.key_type)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    options = CaOptions(
+        ca_dir=args.ca_dir,
+        tokens=args.tokens,
+        address=args.address,
+        mtls_address=args.mtls_address,
+        health_address=args.health_address,
+        trust_domain=args.trust_domain,
+        workload_cert_ttl=args.workload_cert_ttl,
+        max_workload_cert_ttl=args.max_workload_cert_ttl,
+        self_signed_ca_cert_ttl=args.self_signed_ca_cert_ttl,
+        key_type=args.key_type,
+    )
+    return options, args.log_level
+
+
+_CA_DIR_HELP = (
+    "CA directory: with ca-cert.pem, ca-key.pem, root-cert.pem and cert-chain.pem (Istio's "
+    "cacerts) the CA signs as that intermediate; otherwise ca-cert.pem + ca-key.pem are "
+    "loaded, or a self-signed root is generated there"
+)

@@ -1,0 +1,115 @@
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from security.ca.csr import csr_for, new_key
+from security.ca.errors import Refusal
+from security.ca.identity import SpiffeId
+from security.ca.request import parse_csr
+from security.ca.testing import tampered_csr
+
+TD = "cluster.local"
+A = "spiffe://cluster.local/ns/default/sa/a"
+
+
+def _csr(key, names, extensions=()):
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    if names is not None:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=True)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _refused(csr_pem):
+    with pytest.raises(Refusal) as e:
+        parse_csr(csr_pem, TD)
+    return e.value
+
+
+def test_a_good_csr_yields_its_key_and_identities():
+    key = new_key()
+    parsed = parse_csr(csr_for(key, [A, A, "spiffe://cluster.local/ns/default/sa/b"]), TD)
+    assert parsed.public_key.public_numbers() == key.public_key().public_numbers()
+    assert parsed.identities == (
+        SpiffeId.parse(A),
+        SpiffeId.parse("spiffe://cluster.local/ns/default/sa/b"),
+    )
+
+
+def test_rsa_csrs_are_accepted():
+    parsed = parse_csr(csr_for(new_key("rsa"), A), TD)
+    assert isinstance(parsed.public_key, rsa.RSAPublicKey)
+
+
+@pytest.mark.parametrize(
+    ("csr_pem", "message"),
+    [
+        ("", "invalid CSR: the request has no CSR"),
+        ("garbage", "invalid CSR: "),
+        (
+            "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+            "invalid CSR: ",
+        ),
+    ],
+)
+def test_garbage_is_an_invalid_argument(csr_pem, message):
+    refusal = _refused(csr_pem)
+    assert refusal.code.name == "INVALID_ARGUMENT"
+    assert refusal.message.startswith(message)
+
+
+def test_a_csr_changed_after_signing_is_refused():
+    forged = tampered_csr(csr_for(new_key(), A), b"sa/a", b"sa/b")
+    refusal = _refused(forged)
+    assert refusal.code.name == "INVALID_ARGUMENT"
+    assert refusal.message == "invalid CSR: the signature does not verify with its public key"
+
+
+def test_a_csr_without_san_is_refused():
+    refusal = _refused(_csr(new_key(), None))
+    assert refusal.code.name == "INVALID_ARGUMENT"
+    assert refusal.message.startswith("invalid CSR: no subject alternative name")
+    assert "spiffe://cluster.local/ns/<namespace>/sa/<account>" in refusal.message
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (x509.DNSName("evil.example.com"), "subject alternative name DNS:evil.example.com"),
+        (x509.UniformResourceIdentifier("https://example.com"), "is not a SPIFFE URI"),
+        (x509.UniformResourceIdentifier("spiffe://cluster.local/ns/a"), "is not of the form"),
+    ],
+)
+def test_only_spiffe_uris_may_be_asked_for(name, message):
+    refusal = _refused(_csr(new_key(), [x509.UniformResourceIdentifier(A), name]))
+    assert refusal.code.name == "INVALID_ARGUMENT"
+    assert message in refusal.message
+
+
+def test_another_trust_domain_is_refused_naming_ours():
+    refusal = _refused(csr_for(new_key(), "spiffe://evil.org/ns/default/sa/a"))
+    assert refusal.code.name == "INVALID_ARGUMENT"
+    assert refusal.message == (
+        "identity spiffe://evil.org/ns/default/sa/a is outside this CA's trust domain "
+        "'cluster.local'"
+    )
+
+
+def test_weak_keys_are_refused():
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    assert "RSA key of 1024 bits" in _refused(csr_for(small, A)).message
+    p521 = ec.generate_private_key(ec.SECP521R1())
+    assert "EC curve secp521r1 not supported" in _refused(csr_for(p521, A)).message
+
+
+def test_requested_extensions_other_than_the_san_are_ignored():
+    # A CSR may ask to be a CA; parsing keeps only the key and the identities.
+    asks_for_ca = _csr(
+        new_key(),
+        [x509.UniformResourceIdentifier(A)],
+        [x509.BasicConstraints(ca=True, path_length=None)],
+    )
+    parsed = parse_csr(asks_for_ca, TD)
+    assert parsed.identities == (SpiffeId.parse(A),)
