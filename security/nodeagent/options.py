@@ -1,0 +1,121 @@
+"""The node agent's command line, parsed into one options dataclass.
+
+    python -m security.nodeagent.main --ca-address 127.0.0.1:8060 --ca-root root-cert.pem \
+        --token-file token [--sds-socket PATH] [--trust-domain cluster.local] [--ttl 24h] \
+        [--grace-ratio 0.5] [--key-type ec|rsa] [--status-address 127.0.0.1:15030]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import pathlib
+import re
+
+from security.nodeagent import keys
+from security.nodeagent.cache import DEFAULT_TTL
+from security.nodeagent.identity import DEFAULT_TRUST_DOMAIN
+
+DEFAULT_RUN_DIR = pathlib.Path("run/nodeagent")
+DEFAULT_STATUS_ADDRESS = "127.0.0.1:15030"
+DEFAULT_CA_ADDRESS = "127.0.0.1:8060"  # Citadel's gRPC port
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NodeAgentOptions:
+    ca_address: str = DEFAULT_CA_ADDRESS
+    ca_root: pathlib.Path  # the CA's root certificate: verifies the CA, first ROOTCA
+    token_file: pathlib.Path | None = None  # bearer token sent to the CA
+    ca_server_name: str | None = None  # TLS name of the CA if not its address's host
+    run_dir: pathlib.Path = DEFAULT_RUN_DIR
+    sds_socket: pathlib.Path | None = None  # default <run_dir>/sds/sds.sock
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
+    ttl: float = DEFAULT_TTL
+    grace_ratio: float = 0.5
+    key_type: keys.KeyType = keys.KeyType.EC
+    status_address: str = DEFAULT_STATUS_ADDRESS  # port 0 picks a free one (tests)
+
+    @property
+    def socket_path(self) -> pathlib.Path:
+        return self.sds_socket or self.run_dir / "sds" / "sds.sock"
+
+    @property
+    def status_host_port(self) -> tuple[str, int]:
+        return split_host_port(self.status_address)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go-style duration ('24h', '90s', '1h30m', '500ms') or a bare number."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    position, total = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if not text or position != len(text):
+        raise ValueError(f"not a duration: {text!r} (expected e.g. '24h', '90s', '500ms')")
+    return total
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected host:port, not {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="node_agent",
+        description="Gets workload certificates from the CA and serves them to Envoy over SDS.",
+    )
+    parser.add_argument("--ca-address", default=DEFAULT_CA_ADDRESS, help="the CA's host:port")
+    parser.add_argument("--ca-root", type=pathlib.Path, required=True, help="root-cert.pem")
+    parser.add_argument("--token-file", type=pathlib.Path, help="bearer token for the CA")
+    parser.add_argument("--ca-server-name", help="TLS name to expect from the CA")
+    parser.add_argument("--run-dir", type=pathlib.Path, default=DEFAULT_RUN_DIR)
+    parser.add_argument("--sds-socket", type=pathlib.Path, help="default <run-dir>/sds/sds.sock")
+    parser.add_argument("--trust-domain", default=DEFAULT_TRUST_DOMAIN)
+    parser.add_argument("--ttl", default="24h", help="requested certificate lifetime")
+    parser.add_argument(
+        "--grace-ratio",
+        type=float,
+        default=0.5,
+        help="renew when this fraction of the lifetime is left (Istio's grace period ratio)",
+    )
+    parser.add_argument("--key-type", choices=[k.value for k in keys.KeyType], default="ec")
+    parser.add_argument("--status-address", default=DEFAULT_STATUS_ADDRESS)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> NodeAgentOptions:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        split_host_port(args.ca_address)
+        options = NodeAgentOptions(
+            ca_address=args.ca_address,
+            ca_root=args.ca_root,
+            token_file=args.token_file,
+            ca_server_name=args.ca_server_name,
+            run_dir=args.run_dir,
+            sds_socket=args.sds_socket,
+            trust_domain=args.trust_domain,
+            ttl=parse_duration(args.ttl),
+            grace_ratio=args.grace_ratio,
+            key_type=keys.KeyType(args.key_type),
+            status_address=args.status_address,
+        )
+        options.status_host_port  # noqa: B018 - validates the address
+        if not 0 < options.grace_ratio < 1:
+            raise ValueError(f"--grace-ratio must be between 0 and 1, not {options.grace_ratio}")
+        if options.ttl < 1:
+            raise ValueError(f"--ttl must be at least 1s, not {args.ttl}")
+    except ValueError as error:
+        parser.error(str(error))
+    return options

@@ -1,0 +1,84 @@
+import pathlib
+
+import pytest
+
+from security.nodeagent import keys
+from security.nodeagent.options import parse_args, parse_duration
+
+
+def test_defaults() -> None:
+    options = parse_args(["--ca-root", "root-cert.pem"])
+    assert options.ca_address == "127.0.0.1:8060"
+    assert options.ca_root == pathlib.Path("root-cert.pem")
+    assert options.token_file is None
+    assert options.trust_domain == "cluster.local"
+    assert options.ttl == 24 * 3600
+    assert options.grace_ratio == 0.5
+    assert options.key_type is keys.KeyType.EC
+    assert options.socket_path == pathlib.Path("run/nodeagent/sds/sds.sock")
+    assert options.status_host_port == ("127.0.0.1", 15030)
+
+
+def test_every_flag() -> None:
+    options = parse_args(
+        [
+            "--ca-address=ca.local:15012",
+            "--ca-root=/etc/cacerts/root-cert.pem",
+            "--token-file=/var/run/secrets/tokens/istio-token",
+            "--ca-server-name=istiod.istio-system.svc",
+            "--run-dir=/tmp/agent",
+            "--sds-socket=/tmp/sds/socket",
+            "--trust-domain=example.org",
+            "--ttl=90m",
+            "--grace-ratio=0.25",
+            "--key-type=rsa",
+            "--status-address=127.0.1.9:0",
+        ]
+    )
+    assert options.ca_address == "ca.local:15012"
+    assert options.token_file == pathlib.Path("/var/run/secrets/tokens/istio-token")
+    assert options.ca_server_name == "istiod.istio-system.svc"
+    assert options.socket_path == pathlib.Path("/tmp/sds/socket")
+    assert options.trust_domain == "example.org"
+    assert options.ttl == 5400
+    assert options.grace_ratio == 0.25
+    assert options.key_type is keys.KeyType.RSA
+    assert options.status_host_port == ("127.0.1.9", 0)
+
+
+def test_socket_defaults_under_the_run_dir() -> None:
+    options = parse_args(["--ca-root=r", "--run-dir=/tmp/x"])
+    assert options.socket_path == pathlib.Path("/tmp/x/sds/sds.sock")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        [],
+        ["--ttl=soon"],
+        ["--ttl=0s"],
+        ["--grace-ratio=1.5"],
+        ["--key-type=dsa"],
+        ["--ca-address=nohost"],
+        ["--status-address=:x"],
+    ],
+)
+def test_bad_flags_exit_with_usage(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    args = flags if flags == [] else ["--ca-root=r", *flags]
+    with pytest.raises(SystemExit) as raised:
+        parse_args(args)
+    assert raised.value.code == 2
+    assert "usage: node_agent" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("24h", 86400), ("90s", 90), ("1h30m", 5400), ("500ms", 0.5), ("2d", 172800), ("30", 30)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_bad_duration() -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("1x")
