@@ -49,8 +49,10 @@ class Page:
 
 
 class MeshUnderTest:
-    def __init__(self, run_dir: pathlib.Path, subnet: str) -> None:
-        self.topology = Topology(run_dir=run_dir, subnet=subnet, control_address=f"{subnet}.100")
+    def __init__(self, run_dir: pathlib.Path, subnet: str, **options: object) -> None:
+        self.topology = Topology(
+            run_dir=run_dir, subnet=subnet, control_address=f"{subnet}.100", **options
+        )
         self.mesh = Mesh(self.topology, ready_timeout=90)
 
     def __enter__(self) -> MeshUnderTest:
@@ -111,16 +113,17 @@ class MeshUnderTest:
             )
         return result
 
-    def apply(self, *samples: str) -> None:
-        """Apply samples by name, then wait until every proxy has acknowledged the push."""
+    def apply(self, *samples: str | pathlib.Path) -> None:
+        """Apply samples (networking sample names, or paths), then wait until every proxy
+        has acknowledged the push."""
         before = self.pushes()
-        args = [a for sample in samples for a in ("-f", str(NETWORKING / f"{sample}.yaml"))]
+        args = [a for sample in samples for a in ("-f", str(_sample_path(sample)))]
         self.istioctl("apply", *args)
         self.wait_synced(after=before)
 
-    def delete(self, *samples: str) -> None:
+    def delete(self, *samples: str | pathlib.Path) -> None:
         before = self.pushes()
-        args = [a for sample in samples for a in ("-f", str(NETWORKING / f"{sample}.yaml"))]
+        args = [a for sample in samples for a in ("-f", str(_sample_path(sample)))]
         self.istioctl("delete", *args)
         self.wait_synced(after=before)
 
@@ -163,6 +166,9 @@ class MeshUnderTest:
     def versions(self, count: int, user: str | None = None) -> collections.Counter[str | None]:
         return collections.Counter(self.page(user).reviews_version for _ in range(count))
 
+    def log(self, name: str) -> str:
+        return (self.topology.log_dir / f"{name}.log").read_text(errors="replace")
+
     def through_sidecar(
         self, pod: str, url: str, headers: dict[str, str] | None = None
     ) -> tuple[int, str, float]:
@@ -178,3 +184,7 @@ class MeshUnderTest:
                 return response.status, response.read().decode(), time.monotonic() - started
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(errors="replace"), time.monotonic() - started
+
+
+def _sample_path(sample: str | pathlib.Path) -> pathlib.Path:
+    return sample if isinstance(sample, pathlib.Path) else NETWORKING / f"{sample}.yaml"

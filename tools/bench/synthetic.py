@@ -45,6 +45,7 @@ class ProxySpec:
     namespace: str
     labels: Mapping[str, str]
     pod: str
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # no SDS: plaintext
 
     @property
     def node_id(self) -> str:

@@ -9,9 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import pathlib
+import secrets
 import socket
 import time
 import urllib.request
+
+import yaml
 
 from api import loader
 from api.resource import Resource
@@ -46,6 +51,7 @@ class Mesh:
             log.info("some processes of the last run are gone; restarting the mesh")
             launcher.stop(self.topology.run_dir)
         self._check_ports_free()
+        write_credentials(self.topology)
         specs = self.topology.processes()
         started: dict[str, launcher.Started] = {}
         try:
@@ -118,6 +124,24 @@ class Mesh:
                 + ", ".join(busy)
                 + ". Is another mesh running?"
             )
+
+
+def write_credentials(topology: Topology) -> None:
+    """The node agent's token and the CA's token table (the local stand-in for Kubernetes
+    service-account tokens): the node agent may ask for any identity of the trust domain,
+    as it vouches for the pods of its machine. A new token each time the mesh starts."""
+    token = secrets.token_urlsafe(32)
+    topology.node_agent_token.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _write_private(topology.node_agent_token, token + "\n")
+    table = [{"token": token, "identities": ["spiffe://cluster.local/ns/*/sa/*"]}]
+    _write_private(topology.ca_tokens, yaml.safe_dump(table))
+
+
+def _write_private(path: pathlib.Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def _get_status(url: str) -> int:

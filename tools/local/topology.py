@@ -19,6 +19,10 @@ STORE_PORT = 8001
 XDS_PORT = 15010
 PILOT_HTTP_PORT = 15014
 AGENT_STATUS_PORT = 15020
+CA_PORT = 8060  # Citadel's
+CA_HEALTH_PORT = 8061
+CA_MTLS_PORT = 8062
+NODE_AGENT_STATUS_PORT = 15030
 APP_PORT = 9080
 GATEWAY_PORT = 8080  # Gateway port 80, as Istio's ingress gateway pods listen on 8080
 
@@ -63,6 +67,7 @@ class Topology:
     subnet: str = "127.0.1"
     control_address: str = "127.0.0.1"
     pods: tuple[Pod, ...] = BOOKINFO_PODS
+    cert_ttl: str = "24h"  # workload certificates' lifetime; the node agent renews at half
 
     @property
     def config_store_url(self) -> str:
@@ -90,6 +95,22 @@ class Topology:
     def log_dir(self) -> pathlib.Path:
         return self.run_dir / "logs"
 
+    @property
+    def ca_dir(self) -> pathlib.Path:
+        return self.run_dir / "ca"
+
+    @property
+    def sds_socket(self) -> pathlib.Path:
+        return self.run_dir / "nodeagent" / "sds" / "sds.sock"
+
+    @property
+    def node_agent_token(self) -> pathlib.Path:
+        return self.run_dir / "nodeagent" / "token"
+
+    @property
+    def ca_tokens(self) -> pathlib.Path:
+        return self.run_dir / "ca-tokens.yaml"
+
     def control_plane(self) -> list[ProcessSpec]:
         return [
             ProcessSpec(
@@ -111,6 +132,33 @@ class Topology:
                     "--http-address", f"{self.control_address}:{PILOT_HTTP_PORT}",
                 ),
                 f"{self.pilot_http_url}/ready",
+                stage=1,
+            ),
+            ProcessSpec(
+                "istio-ca",
+                (
+                    PYTHON, "-m", "security.ca.main",
+                    "--ca-dir", str(self.ca_dir), "--tokens", str(self.ca_tokens),
+                    "--address", f"{self.control_address}:{CA_PORT}",
+                    "--mtls-address", f"{self.control_address}:{CA_MTLS_PORT}",
+                    "--health-address", f"{self.control_address}:{CA_HEALTH_PORT}",
+                ),
+                f"http://{self.control_address}:{CA_HEALTH_PORT}/ready",
+                stage=0,
+            ),
+            ProcessSpec(
+                "node-agent",
+                (
+                    PYTHON, "-m", "security.nodeagent.main",
+                    "--ca-address", f"{self.control_address}:{CA_PORT}",
+                    "--ca-root", str(self.ca_dir / "root-cert.pem"),
+                    "--token-file", str(self.node_agent_token),
+                    "--run-dir", str(self.run_dir / "nodeagent"),
+                    "--sds-socket", str(self.sds_socket),
+                    "--status-address", f"{self.control_address}:{NODE_AGENT_STATUS_PORT}",
+                    "--ttl", self.cert_ttl,
+                ),
+                f"http://{self.control_address}:{NODE_AGENT_STATUS_PORT}/ready",
                 stage=1,
             ),
         ]  # fmt: skip
@@ -173,6 +221,9 @@ class Topology:
             "--config-store", self.config_store_url,
             "--run-dir", str(self.run_dir / "pods" / pod),
             "--drain-duration", "2s",
+            # Certificates from the node agent: every pod speaks Istio mTLS (auto mTLS,
+            # PERMISSIVE unless a PeerAuthentication says otherwise), as Istio 1.5+ does.
+            "--sds-socket", str(self.sds_socket),
         ]  # fmt: skip
         if ports:
             argv += ["--ports", ports]

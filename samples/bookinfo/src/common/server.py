@@ -32,17 +32,34 @@ class ServeOptions:
 
 
 class AccessLogger(AbstractAccessLogger):
-    """One line per request: method, path, status and the mesh's request id."""
+    """One line per request: method, path, status, the mesh's request id and, when the
+    caller came over mutual TLS, its identity (the sidecar's x-forwarded-client-cert)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
-            "%s %s %d x-request-id=%s %.1fms",
+            "%s %s %d x-request-id=%s peer=%s %.1fms",
             request.method,
             request.raw_path,
             response.status,
             request.headers.get("x-request-id", "-"),
+            peer_identity(request.headers.get("x-forwarded-client-cert", "")) or "-",
             time * 1000,
         )
+
+
+def peer_identity(xfcc: str) -> str:
+    """The caller's URI SAN from Envoy's x-forwarded-client-cert (`By=...;URI=spiffe://...`).
+
+    The last element is the hop nearest to us: the sidecar that terminated the caller's TLS.
+    """
+    if not xfcc:
+        return ""
+    last = xfcc.split(",")[-1]
+    for field in last.split(";"):
+        key, _, value = field.partition("=")
+        if key.strip().lower() == "uri":
+            return value.strip().strip('"')
+    return ""
 
 
 def parse_args(service: str, argv: Sequence[str] | None = None) -> ServeOptions:

@@ -85,3 +85,10 @@ def test_sigterm_finishes_in_flight_requests_and_exits_zero(
     log = slow_service.log_text()
     assert "slow stopping" in log
     assert "GET /slow 200 x-request-id=slow-1" in log
+
+
+def test_peer_identity_comes_from_the_nearest_hop_of_xfcc():
+    xfcc = "By=spiffe://cluster.local/ns/default/sa/a;Hash=ab;URI=spiffe://cluster.local/ns/default/sa/x,By=spiffe://cluster.local/ns/default/sa/bookinfo-ratings;Hash=cd;URI=spiffe://cluster.local/ns/default/sa/bookinfo-reviews"
+    assert server.peer_identity(xfcc) == "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"
+    assert server.peer_identity("") == ""
+    assert server.peer_identity("By=x;Hash=y") == ""
