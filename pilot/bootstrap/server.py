@@ -20,6 +20,7 @@ import grpc
 from aiohttp import web
 
 from api.kinds import PILOT
+from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, authorize
 from pilot.model.push_context import MeshOptions, PushContext, build_push_context
 from pilot.networking import generator
 from pilot.xds.debug import debug_routes
@@ -45,6 +46,7 @@ class DiscoveryOptions:
     debounce_after: float = 0.02
     debounce_max: float = 1.0
     mesh: MeshOptions = dataclasses.field(default_factory=MeshOptions)
+    secure: SecureXdsOptions | None = None  # the mutual-TLS xDS port (15012), if any
 
 
 class DiscoveryServer:
@@ -56,7 +58,10 @@ class DiscoveryServer:
             self._generate,
             debounce_after=options.debounce_after,
             debounce_max=options.debounce_max,
+            authorize=authorize(options.mesh.trust_domain),
         )
+        self.serving_cert = ServingCertificate(options.secure) if options.secure else None
+        self.secure_address = options.secure.address if options.secure else ""
         self._push: PushContext | None = None
         self._push_version = 0
         self._stale = True
@@ -79,6 +84,13 @@ class DiscoveryServer:
                 await self._informer.synced.wait()
                 log.info("config synced from %s", self.options.config_store)
                 tasks.create_task(self.xds.run(), name="xds-push")
+                if self.serving_cert is not None:
+                    await self.serving_cert.obtain()
+                    port = grpc_server.add_secure_port(
+                        self.options.secure.address, self.serving_cert.credentials()
+                    )
+                    self.secure_address = f"{_split(self.options.secure.address)[0]}:{port}"
+                    tasks.create_task(self.serving_cert.run(), name="serving-cert")
                 await grpc_server.start()
                 host, port = _split(self.options.http_address)
                 await runner.setup()
@@ -86,8 +98,9 @@ class DiscoveryServer:
                 self.http_address = "{}:{}".format(*runner.addresses[0][:2])
                 self.ready.set()
                 log.info(
-                    "pilot-discovery ready: xDS on %s, HTTP on %s",
+                    "pilot-discovery ready: xDS on %s%s, HTTP on %s",
                     self.grpc_address,
+                    f" and {self.secure_address} (mutual TLS)" if self.serving_cert else "",
                     self.http_address,
                 )
         finally:

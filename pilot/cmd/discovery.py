@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import pathlib
 import signal
 import sys
 
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
+from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
 
 
@@ -30,8 +32,20 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
     parser.add_argument(
         "--debounce-max", type=float, default=1.0, help="longest delay of a push, seconds"
     )
+    parser.add_argument(
+        "--secure-grpc-address",
+        default="",
+        help="mutual-TLS xDS address (Istio's 15012); needs the CA flags",
+    )
+    parser.add_argument(
+        "--ca-address", default="127.0.0.1:8060", help="the CA, for Pilot's own certificate"
+    )
+    parser.add_argument("--ca-root", type=pathlib.Path, help="the CA's root-cert.pem")
+    parser.add_argument("--token-file", type=pathlib.Path, help="Pilot's token for the CA")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
+    if args.secure_grpc_address and not (args.ca_root and args.token_file):
+        parser.error("--secure-grpc-address needs --ca-root and --token-file")
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -44,6 +58,14 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         debounce_after=args.debounce_after,
         debounce_max=args.debounce_max,
         mesh=MeshOptions(domain_suffix=args.domain),
+        secure=SecureXdsOptions(
+            address=args.secure_grpc_address,
+            ca_address=args.ca_address,
+            ca_root=args.ca_root,
+            token_file=args.token_file,
+        )
+        if args.secure_grpc_address
+        else None,
     )
 
 

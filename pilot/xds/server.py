@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -31,7 +31,10 @@ from pilot.xds.debounce import Debouncer, PushRequest
 from pilot.xds.proxy import InvalidNodeError, Proxy, parse_node
 from pilot.xds.status import ConnectionStatus, Counters
 
-__all__ = ["Generate", "XdsServer"]
+__all__ = ["Authorize", "Generate", "XdsServer"]
+
+# (proxy, URI SANs of its client certificate) -> why it is refused, or None to accept.
+Authorize = Callable[[Proxy, Sequence[str]], str | None]
 
 log = logging.getLogger("pilot.xds")
 
@@ -43,8 +46,10 @@ class XdsServer:
         *,
         debounce_after: float = 0.1,
         debounce_max: float = 1.0,
+        authorize: Authorize | None = None,
     ) -> None:
         self._generate = generate
+        self._authorize = authorize
         self._debouncer = Debouncer(debounce_after, debounce_max)
         self._pushed = asyncio.Event()  # set whenever push() queues something
         self._connections: dict[str, Connection] = {}
@@ -62,10 +67,15 @@ class XdsServer:
             _AdsServicer(self), grpc_server
         )
 
-    async def serve(self, transport: Transport, peer: str = "") -> None:
+    async def serve(
+        self, transport: Transport, peer: str = "", peer_identities: Sequence[str] | None = None
+    ) -> None:
         """Serve one ADS stream until the client closes it or the server stops.
 
-        Raises InvalidNodeError if the first request does not identify a proxy.
+        `peer_identities`: the URI SANs of the client's certificate on a mutual-TLS port
+        (None on a plaintext one); the `authorize` hook then decides whether that peer may
+        speak for the proxy its node names. Raises InvalidNodeError if the first request does
+        not identify a proxy, PermissionError if the peer may not be that proxy.
         """
         if self._closing:
             raise ConnectionRefusedError("xDS server is shutting down")
@@ -78,6 +88,12 @@ class XdsServer:
             self.counters.rejected_streams += 1
             log.warning("refusing ADS stream from %s: %s", peer or "?", error)
             raise
+        if peer_identities is not None and self._authorize is not None:
+            refusal = self._authorize(proxy, peer_identities)
+            if refusal:
+                self.counters.rejected_streams += 1
+                log.warning("refusing ADS stream from %s: %s", peer or "?", refusal)
+                raise PermissionError(refusal)
         conn = Connection(
             f"{proxy.node_id}-{next(self._ids)}",
             proxy,
@@ -214,9 +230,15 @@ class _AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self, request_iterator: Any, context: grpc.aio.ServicerContext
     ) -> None:
         try:
-            await self._xds.serve(_GrpcTransport(context), peer=context.peer())
+            await self._xds.serve(
+                _GrpcTransport(context),
+                peer=context.peer(),
+                peer_identities=_peer_identities(context),
+            )
         except InvalidNodeError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except PermissionError as error:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
         except ConnectionRefusedError as error:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
 
@@ -226,3 +248,12 @@ class _AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         await context.abort(
             grpc.StatusCode.UNIMPLEMENTED, "delta xDS is not served; use state of the world"
         )
+
+
+def _peer_identities(context: grpc.aio.ServicerContext) -> list[str] | None:
+    """URI SANs of the peer's verified client certificate; None when the port is plaintext."""
+    auth = context.auth_context()
+    if auth.get("transport_security_type") != [b"ssl"]:
+        return None
+    sans = auth.get("x509_subject_alternative_name", [])
+    return [san.decode() for san in sans if san.startswith(b"spiffe://")]

@@ -164,8 +164,12 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def xds_cluster(discovery_address: str) -> dict[str, Any]:
-    """Pilot's ADS endpoint: HTTP/2 (gRPC), STATIC for an IP, STRICT_DNS for a host name."""
+def xds_cluster(discovery_address: str, tls_identity: str | None = None) -> dict[str, Any]:
+    """Pilot's ADS endpoint: HTTP/2 (gRPC), STATIC for an IP, STRICT_DNS for a host name.
+
+    With `tls_identity`, mutual TLS: Envoy presents its workload certificate (SDS `default`)
+    and accepts only a Pilot proving that SPIFFE id under the mesh's root (SDS `ROOTCA`).
+    """
     host, port = split_host_port(discovery_address)
     cluster = _static_cluster(XDS_CLUSTER, host, port)
     cluster.update(
@@ -177,7 +181,41 @@ def xds_cluster(discovery_address: str) -> dict[str, Any]:
             "upstream_connection_options": {"tcp_keepalive": {"keepalive_time": 300}},
         }
     )
+    if tls_identity:
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "common_tls_context": {
+                    "tls_certificate_sds_secret_configs": [_sds_secret("default")],
+                    "combined_validation_context": {
+                        "default_validation_context": {
+                            "match_typed_subject_alt_names": [
+                                {"san_type": "URI", "matcher": {"exact": tls_identity}}
+                            ]
+                        },
+                        "validation_context_sds_secret_config": _sds_secret("ROOTCA"),
+                    },
+                    "alpn_protocols": ["h2"],
+                },
+            },
+        }
     return cluster
+
+
+def _sds_secret(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "sds_config": {
+            "api_config_source": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                "grpc_services": [{"envoy_grpc": {"cluster_name": SDS_CLUSTER}}],
+                "set_node_on_first_message_only": True,
+            },
+            "resource_api_version": "V3",
+        },
+    }
 
 
 def sds_cluster(socket: pathlib.Path) -> dict[str, Any]:
@@ -289,7 +327,10 @@ def build_bootstrap(
             "clusters": [
                 _static_cluster(PROMETHEUS_CLUSTER, options.ip, options.proxy_admin_port),
                 _static_cluster(AGENT_CLUSTER, options.ip, options.status_port),
-                xds_cluster(options.discovery_address),
+                xds_cluster(
+                    options.discovery_address,
+                    tls_identity=options.xds_identity if options.xds_tls else None,
+                ),
                 *([sds_cluster(options.sds_socket)] if options.sds_socket else []),
             ],
             "listeners": [

@@ -53,10 +53,17 @@ class AgentOptions:
     # The node agent's SDS socket: with it, Envoy gets Istio certificates and the pod
     # speaks mutual TLS; without it, the pod is in the mesh in plaintext only.
     sds_socket: pathlib.Path | None = None
+    # Talk to Pilot over mutual TLS (its 15012 port) with the workload's own certificate.
+    xds_tls: bool = False
+    xds_identity: str = "spiffe://cluster.local/ns/istio-system/sa/istiod"  # what Pilot must prove
 
     def __post_init__(self) -> None:
         if self.proxy_type not in PROXY_TYPES:
             raise ValueError(f"proxy type must be one of {PROXY_TYPES}, not {self.proxy_type!r}")
+        if self.xds_tls and self.sds_socket is None:
+            raise ValueError(
+                "--xds-tls needs --sds-socket: Envoy's certificate comes from the node agent"
+            )
 
     @property
     def bootstrap_path(self) -> pathlib.Path:
@@ -140,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument(
         "--sds-socket", type=pathlib.Path, default=None, help="the node agent's SDS socket (mTLS)"
     )
+    proxy.add_argument(
+        "--xds-tls",
+        action="store_true",
+        help="reach Pilot over mutual TLS (its 15012 port) with the workload's certificate",
+    )
     return parser
 
 
@@ -169,6 +181,7 @@ def parse_args(argv: list[str] | None = None) -> AgentOptions:
             proxy_admin_port=args.proxy_admin_port,
             status_port=args.status_port,
             sds_socket=args.sds_socket,
+            xds_tls=args.xds_tls,
             **extra,
         )
     except ValueError as error:

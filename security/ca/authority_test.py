@@ -6,9 +6,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pkg.ca.csr import new_key
 from security.ca import cadir
 from security.ca.authority import CertificateAuthority, IssuePolicy
-from security.ca.csr import new_key
 from security.ca.identity import SpiffeId
 
 ID = SpiffeId.parse("spiffe://cluster.local/ns/default/sa/a")

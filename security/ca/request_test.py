@@ -3,7 +3,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from security.ca.csr import csr_for, new_key
+from pkg.ca.csr import csr_for, new_key
 from security.ca.errors import Refusal
 from security.ca.identity import SpiffeId
 from security.ca.request import parse_csr

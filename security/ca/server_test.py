@@ -10,10 +10,7 @@ from cryptography import x509
 from cryptography.x509 import verification
 
 from api.security.v1alpha1 import ca_pb2, ca_pb2_grpc
-from security.ca import cadir
-from security.ca.authority import CertificateAuthority, IssuePolicy
-from security.ca.bundle import CaConfigError, Mode, build_bundle, key_pem
-from security.ca.client import (
+from pkg.ca.client import (
     CaClient,
     CaError,
     CaInvalidRequest,
@@ -24,7 +21,10 @@ from security.ca.client import (
     create_certificate,
     error_for,
 )
-from security.ca.csr import csr_for, new_key
+from pkg.ca.csr import csr_for, new_key
+from security.ca import cadir
+from security.ca.authority import CertificateAuthority, IssuePolicy
+from security.ca.bundle import CaConfigError, Mode, build_bundle, key_pem
 from security.ca.identity import SpiffeId
 from security.ca.testing import (
     issue_once,

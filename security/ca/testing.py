@@ -26,10 +26,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from pkg.ca.client import ClientCert, create_certificate
+from pkg.ca.csr import PrivateKey, csr_for, new_key
 from security.ca import cadir
 from security.ca.bundle import SigningKey, key_pem, pem
-from security.ca.client import ClientCert, create_certificate
-from security.ca.csr import PrivateKey, csr_for, new_key
 from security.ca.options import CaOptions
 from security.ca.server import CaServer
 

@@ -1,7 +1,7 @@
 """The CA as the secret cache sees it: a `Signer`, and the real one over gRPC.
 
 `CaClient` calls `istio.v1.auth.IstioCertificateService/CreateCertificate` through the CA's
-own client (`security.ca.client.create_certificate`): TLS verified against the CA's root, the
+own client (`pkg.ca.client.create_certificate`): TLS verified against the CA's root, the
 caller's token as `authorization: Bearer <token>`. Every call reads the token file (projected
 tokens rotate) and the root file (an operator may replace it) and opens a fresh channel, so an
 attempt after a CA outage connects at once, paced by the agent's own back-off rather than by
@@ -15,7 +15,7 @@ import dataclasses
 import pathlib
 from typing import Protocol
 
-from security.ca import client as ca_client
+from pkg.ca import client as ca_client
 
 DEFAULT_TIMEOUT = 10.0
 

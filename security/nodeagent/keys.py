@@ -11,7 +11,7 @@ import enum
 
 from cryptography.hazmat.primitives import serialization
 
-from security.ca import csr
+from pkg.ca import csr
 
 PrivateKey = csr.PrivateKey
 

@@ -81,6 +81,14 @@ def test_certificates_carry_spiffe_identities_and_chain_to_the_plugged_root(mesh
     assert isinstance(operator.root, x509.Certificate)
 
 
+def test_sidecars_reach_pilot_over_mutual_tls(mesh):
+    for pod in ("productpage-v1", "ratings-v1"):
+        address = mesh.topology.pod_address(mesh.topology.pod(pod))
+        stats = _get(f"http://{address}:15000/stats?filter=^cluster.xds-grpc.ssl.handshake$")
+        assert int(stats.split(":")[1]) >= 1, stats
+    assert "(mutual TLS)" in mesh.log("pilot-discovery")
+
+
 def test_permissive_by_default_takes_mesh_mtls_and_outside_plaintext(mesh):
     out = mesh.istioctl("authn", "tls-check", "productpage-v1", "reviews-v1").stdout
     assert out.splitlines()[1].split()[1:] == ["AUTO", "(mTLS)", "PERMISSIVE", "OK", "(mTLS)"]

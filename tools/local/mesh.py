@@ -131,14 +131,18 @@ def write_credentials(topology: Topology) -> None:
     service-account tokens): the node agent may ask for any identity of the trust domain,
     as it vouches for the pods of its machine. A new token each time the mesh starts."""
     token = secrets.token_urlsafe(32)
-    topology.node_agent_token.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     _write_private(topology.node_agent_token, token + "\n")
-    table = [{"token": token, "identities": ["spiffe://cluster.local/ns/*/sa/*"]}]
+    pilot = secrets.token_urlsafe(32)
+    _write_private(topology.pilot_token, pilot + "\n")
+    table = [
+        {"token": token, "identities": ["spiffe://cluster.local/ns/*/sa/*"]},
+        {"token": pilot, "identities": ["spiffe://cluster.local/ns/istio-system/sa/istiod"]},
+    ]
     _write_private(topology.ca_tokens, yaml.safe_dump(table))
 
 
 def _write_private(path: pathlib.Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)

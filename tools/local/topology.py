@@ -17,6 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 PYTHON = sys.executable
 STORE_PORT = 8001
 XDS_PORT = 15010
+SECURE_XDS_PORT = 15012
 PILOT_HTTP_PORT = 15014
 AGENT_STATUS_PORT = 15020
 CA_PORT = 8060  # Citadel's
@@ -108,6 +109,10 @@ class Topology:
         return self.run_dir / "nodeagent" / "token"
 
     @property
+    def pilot_token(self) -> pathlib.Path:
+        return self.run_dir / "pilot" / "token"
+
+    @property
     def ca_tokens(self) -> pathlib.Path:
         return self.run_dir / "ca-tokens.yaml"
 
@@ -130,6 +135,11 @@ class Topology:
                     "--config-store", self.config_store_url,
                     "--grpc-address", f"{self.control_address}:{XDS_PORT}",
                     "--http-address", f"{self.control_address}:{PILOT_HTTP_PORT}",
+                    # Sidecars reach Pilot over mutual TLS; 15010 stays for tools.
+                    "--secure-grpc-address", f"{self.control_address}:{SECURE_XDS_PORT}",
+                    "--ca-address", f"{self.control_address}:{CA_PORT}",
+                    "--ca-root", str(self.ca_dir / "root-cert.pem"),
+                    "--token-file", str(self.pilot_token),
                 ),
                 f"{self.pilot_http_url}/ready",
                 stage=1,
@@ -217,7 +227,7 @@ class Topology:
             PYTHON, "-m", "proxy.agent.main", "proxy", kind,
             "--ip", ip, "--pod", pod, "--namespace", namespace, "--labels", labels,
             "--service-account", sa,
-            "--discovery-address", f"{self.control_address}:{XDS_PORT}",
+            "--discovery-address", f"{self.control_address}:{SECURE_XDS_PORT}", "--xds-tls",
             "--config-store", self.config_store_url,
             "--run-dir", str(self.run_dir / "pods" / pod),
             "--drain-duration", "2s",
