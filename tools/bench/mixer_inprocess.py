@@ -1,0 +1,211 @@
+"""Mixer's request path without gRPC: the benchmark's config set and requests, in this process.
+
+The config set is compiled with `build_snapshot` (the adapters are real: the access log
+goes to a file, the metrics to a registry of their own) and handed to a `MixerServer` that
+is never started, whose `check` and `report` are then called directly: what Mixer's own
+Python costs per request, to set against the CPU a served request costs (gRPC and asyncio
+included) and against `null_mixer.py`'s (gRPC and asyncio alone).
+
+Every measure runs once untimed, then `repeats` times interleaved with the others, and
+keeps its fastest run: on a shared machine a slow spell then hits every measure alike
+instead of one of them. The access log's writer thread is drained before each run so its
+writes do not compete with the run for the interpreter.
+
+Two "what if" figures time changes Mixer does not have, emulated here without touching
+its code, to size them: Report through only the rules that have a REPORT instance
+(`Dispatcher.report` evaluates every rule's match for every attribute set, policy rules
+included), and the attribute type check with an exact-type fast path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import gc
+import logging
+import pathlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import prometheus_client
+
+from mixer.adapter import api as adapter_api
+from mixer.attribute.bag import Bag, TrackingBag
+from mixer.attribute.compressed import decode_check, decode_report
+from mixer.runtime.snapshot import Snapshot, build_snapshot
+from mixer.server.attribute_types import type_errors
+from mixer.server.server import MixerOptions, MixerServer, standard_types
+from mixer.template.templates import Variety
+from pkg.lang.types import ValueType
+from tools.bench import mixer_workload
+
+Call = Callable[[], Awaitable[object]]
+
+# The Python type a decoded attribute of each declared type has (what decoding produces).
+_DECODED_TYPES: Mapping[ValueType, type] = {
+    ValueType.STRING: str,
+    ValueType.DNS_NAME: str,
+    ValueType.EMAIL_ADDRESS: str,
+    ValueType.URI: str,
+    ValueType.INT64: int,
+    ValueType.DOUBLE: float,
+    ValueType.BOOL: bool,
+    ValueType.TIMESTAMP: datetime.datetime,
+    ValueType.DURATION: datetime.timedelta,
+    ValueType.STRING_MAP: dict,
+    ValueType.IP_ADDRESS: bytes,
+}
+
+
+async def run_us(call: Call, calls: int) -> float:
+    """Microseconds a call over `calls` calls."""
+    gc.collect()  # a collection owed by an earlier run must not land in this one
+    started = time.perf_counter()
+    for _ in range(calls):
+        await call()
+    return (time.perf_counter() - started) / calls * 1e6
+
+
+async def best_us(
+    measures: Mapping[str, tuple[Call, int]],
+    repeats: int,
+    between: Callable[[], Awaitable[None]] | None = None,
+) -> dict[str, float]:
+    """Per measure (call, calls a run): the fastest of `repeats` interleaved runs, in µs."""
+    for call, calls in measures.values():
+        await run_us(call, max(calls // 10, 1))  # warm up, untimed
+    best = dict.fromkeys(measures, float("inf"))
+    for _ in range(repeats):
+        for name, (call, calls) in measures.items():
+            if between is not None:
+                await between()
+            best[name] = min(best[name], await run_us(call, calls))
+    return {name: round(us, 1) for name, us in best.items()}
+
+
+def only_rules_with(snapshot: Snapshot, variety: Variety) -> Snapshot:
+    """`snapshot` without the rules that have no instance of `variety`."""
+    kept = tuple(
+        rule
+        for rule in snapshot.rules
+        if any(i.template.variety is variety for a in rule.actions for i in a.instances)
+    )
+    return dataclasses.replace(snapshot, rules=kept)
+
+
+def exact_type_check(bag: Bag, exact: Mapping[str, type], types: Mapping[str, ValueType]) -> list:
+    """The server's type check with a fast path: a decoded value of exactly the declared
+    type passes on one lookup; anything else gets the full check."""
+    problems: list[str] = []
+    for name, value in bag.items():
+        wanted = exact.get(name)
+        if wanted is not None and type(value) is not wanted:
+            problems += type_errors({name: value}, types)
+    return problems
+
+
+async def measure(
+    rules: int,
+    folder: pathlib.Path,
+    *,
+    report_sets: int,
+    calls: int = 1000,
+    repeats: int = 5,
+) -> dict[str, Any]:
+    """Microseconds per Check (whole and by step) and per Report, for config set `rules`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    configs: dict[str, list[Any]] = {}
+    for resource in mixer_workload.config_set(rules, folder / "access.log"):
+        configs.setdefault(resource.schema.kind, []).append(resource)
+    env = adapter_api.Env(
+        logger=logging.getLogger("mixer.adapter"), metrics=prometheus_client.CollectorRegistry()
+    )
+    snapshot = await build_snapshot(1, configs, base_types=standard_types(), env=env)
+    if snapshot.errors:
+        raise RuntimeError(f"config set {rules}: {snapshot.errors[:3]}")
+    # Never started: no config store is contacted, only check() and report() are called.
+    server = MixerServer(MixerOptions(config_store="http://127.0.0.1:9"))
+    server.snapshot = snapshot
+    # The same, with only the rules a Report can use (shares the handlers).
+    reporting = MixerServer(MixerOptions(config_store="http://127.0.0.1:9"))
+    reporting.snapshot = only_rules_with(snapshot, Variety.REPORT)
+    app = mixer_workload.destination_app(rules)
+    check = mixer_workload.check_request(app)
+    report = mixer_workload.report_request(app, report_sets)
+    bag = decode_check(check)
+    bags = decode_report(report)
+    types = snapshot.types
+    exact = {name: _DECODED_TYPES[t] for name, t in types.items() if t in _DECODED_TYPES}
+    flushable = [e.handler for e in snapshot.handlers.values() if hasattr(e.handler, "flush")]
+
+    async def drain_access_log() -> None:
+        for handler in flushable:
+            await handler.flush()
+
+    async def whole_check() -> None:
+        await server.check(check)
+
+    async def decode() -> None:
+        decode_check(check)
+
+    async def type_check() -> None:
+        type_errors({name: bag.get(name)[0] for name in bag.names()}, types)
+
+    async def type_check_exact() -> None:
+        exact_type_check(bag, exact, types)
+
+    async def dispatch() -> None:
+        await server.dispatcher.check(snapshot, TrackingBag(bag))
+
+    async def dispatch_and_references() -> None:
+        tracking = TrackingBag(bag)
+        await server.dispatcher.check(snapshot, tracking)
+        tracking.referenced_attributes()
+
+    async def whole_report() -> None:
+        await server.report(report)
+
+    async def report_type_check() -> None:
+        for one in bags:
+            type_errors({name: one.get(name)[0] for name in one.names()}, types)
+
+    async def report_type_check_exact() -> None:
+        for one in bags:
+            exact_type_check(one, exact, types)
+
+    async def report_rules_with_report_instances() -> None:
+        await reporting.report(report)
+
+    report_calls = max(calls // 10, 1)
+    try:
+        answer = await server.check(check)
+        figures: dict[str, Any] = {"check_answer": answer.precondition.status.code}
+        timed = await best_us(
+            {
+                "check_us": (whole_check, calls),
+                "decode_us": (decode, calls),
+                "type_check_us": (type_check, calls),
+                "dispatch_us": (dispatch, calls),
+                "dispatch_and_referenced_attributes_us": (dispatch_and_references, calls),
+                "report_us": (whole_report, report_calls),
+                "report_type_check_us": (report_type_check, report_calls),
+                "what_if_type_check_exact_types_us": (type_check_exact, calls),
+                "what_if_report_type_check_exact_types_us": (
+                    report_type_check_exact,
+                    report_calls,
+                ),
+                "what_if_report_only_report_rules_us": (
+                    report_rules_with_report_instances,
+                    report_calls,
+                ),
+            },
+            repeats,
+            between=drain_access_log,
+        )
+        figures.update(timed)
+        figures["report_us_per_attribute_set"] = round(timed["report_us"] / report_sets, 1)
+        return figures
+    finally:
+        for entry in snapshot.handlers.values():
+            await entry.handler.close()
