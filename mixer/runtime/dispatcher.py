@@ -50,7 +50,7 @@ class Dispatcher:
     async def check(self, snapshot: Snapshot, bag: Any) -> adapter_api.CheckResult:
         self.counters.checks += 1
         results: list[adapter_api.CheckResult] = []
-        for rule in self._matching(snapshot, bag):
+        for rule in self._matching(snapshot, bag, Variety.CHECK):
             for action in rule.actions:
                 for instance in action.instances:
                     if instance.template.variety is not Variety.CHECK:
@@ -67,7 +67,7 @@ class Dispatcher:
     ) -> adapter_api.QuotaResult:
         """A quota no rule speaks for is granted in full, as Istio does."""
         self.counters.quotas += 1
-        for rule in self._matching(snapshot, bag):
+        for rule in self._matching(snapshot, bag, Variety.QUOTA):
             for action in rule.actions:
                 for instance in action.instances:
                     if instance.template.variety is not Variety.QUOTA or not _names(
@@ -86,7 +86,7 @@ class Dispatcher:
         self.counters.reports += 1
         batches: dict[tuple[str, str], tuple[HandlerEntry, list[Any]]] = {}
         for bag in bags:
-            for rule in self._matching(snapshot, bag):
+            for rule in self._matching(snapshot, bag, Variety.REPORT):
                 for action in rule.actions:
                     for instance in action.instances:
                         if instance.template.variety is not Variety.REPORT:
@@ -102,7 +102,7 @@ class Dispatcher:
         ]
         await asyncio.gather(*calls)
 
-    def _matching(self, snapshot: Snapshot, bag: Any) -> list[CompiledRule]:
+    def _matching(self, snapshot: Snapshot, bag: Any, variety: Variety) -> list[CompiledRule]:
         namespace = None
         for name in _NAMESPACE_ATTRIBUTES:
             value, found = bag.get(name)
@@ -110,7 +110,7 @@ class Dispatcher:
                 namespace = value
                 break
         matched = []
-        for rule in snapshot.rules_for(namespace):
+        for rule in snapshot.rules_for(namespace, variety):
             if rule.match is None:
                 matched.append(rule)
                 continue

@@ -11,6 +11,7 @@ Broken pieces are left out with their error recorded, never the whole snapshot.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from api.resource import Resource
 from mixer.adapter import api as adapter_api
 from mixer.adapter.inventory import ADAPTERS
 from mixer.runtime import refs
-from mixer.template.templates import TEMPLATES, FieldKind, Template
+from mixer.template.templates import TEMPLATES, FieldKind, Template, Variety
 from pkg.lang.compiler import Expression, compile_expression
 from pkg.lang.errors import LangError
 from pkg.lang.types import ValueType
@@ -81,6 +82,11 @@ class CompiledRule:
     match: Expression | None  # None: every request
     actions: tuple[CompiledAction, ...]
 
+    @functools.cached_property
+    def varieties(self) -> frozenset[Variety]:
+        """Which requests the rule can act on: a check-only rule never needs evaluating for a Report."""
+        return frozenset(i.template.variety for a in self.actions for i in a.instances)
+
 
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
@@ -91,11 +97,26 @@ class Snapshot:
     errors: tuple[str, ...]
     default_namespace: str = DEFAULT_NAMESPACE
 
-    def rules_for(self, destination_namespace: str | None) -> list[CompiledRule]:
-        """Rules of the default namespace apply to all traffic, others to their namespace's."""
-        return [
-            r for r in self.rules if r.namespace in (self.default_namespace, destination_namespace)
-        ]
+    # Per (namespace, variety): built once per snapshot, read by every request.
+    _selected: dict[tuple[str | None, Variety], tuple[CompiledRule, ...]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def rules_for(
+        self, destination_namespace: str | None, variety: Variety
+    ) -> tuple[CompiledRule, ...]:
+        """Rules of the default namespace apply to all traffic, others to their namespace's;
+        only rules with an action of this variety (a check-only rule is never evaluated for a Report)."""
+        key = (destination_namespace, variety)
+        rules = self._selected.get(key)
+        if rules is None:
+            rules = self._selected[key] = tuple(
+                r
+                for r in self.rules
+                if r.namespace in (self.default_namespace, destination_namespace)
+                and variety in r.varieties
+            )
+        return rules
 
 
 EMPTY = Snapshot(id=0, types={}, rules=(), handlers={}, errors=())

@@ -172,10 +172,7 @@ class MixerServer:
 
     def decode_checked(self, request: check_pb2.CheckRequest) -> Any:
         bag = decode_check(request)
-        problems = type_errors(
-            {name: bag.get(name)[0] for name in bag.names()},
-            self.snapshot.types or self._base_types,
-        )
+        problems = type_errors(bag.items(), self.snapshot.types or self._base_types)
         if problems:
             raise AttributeDecodeError("; ".join(problems))
         return bag
@@ -217,7 +214,7 @@ class MixerServer:
         bags = decode_report(request)
         types = snapshot.types or self._base_types
         for i, bag in enumerate(bags):
-            problems = type_errors({name: bag.get(name)[0] for name in bag.names()}, types)
+            problems = type_errors(bag.items(), types)
             if problems:
                 raise AttributeDecodeError(f"attributes[{i}]: " + "; ".join(problems))
         await self.dispatcher.report(snapshot, bags)
