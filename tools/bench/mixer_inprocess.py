@@ -101,7 +101,7 @@ def exact_type_check(bag: Bag, exact: Mapping[str, type], types: Mapping[str, Va
     for name, value in bag.items():
         wanted = exact.get(name)
         if wanted is not None and type(value) is not wanted:
-            problems += type_errors({name: value}, types)
+            problems += type_errors([(name, value)], types)
     return problems
 
 
@@ -150,7 +150,7 @@ async def measure(
         decode_check(check)
 
     async def type_check() -> None:
-        type_errors({name: bag.get(name)[0] for name in bag.names()}, types)
+        type_errors(bag.items(), types)
 
     async def type_check_exact() -> None:
         exact_type_check(bag, exact, types)
@@ -168,7 +168,7 @@ async def measure(
 
     async def report_type_check() -> None:
         for one in bags:
-            type_errors({name: one.get(name)[0] for name in one.names()}, types)
+            type_errors(one.items(), types)
 
     async def report_type_check_exact() -> None:
         for one in bags:
