@@ -137,6 +137,9 @@ class CertificateAuthority:
             )
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            # A leaf's subject may equal its issuer's (both O=<trust domain>); the key ids tell
+            # path builders such as OpenSSL it is not self-signed.
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(
                     self.bundle.key.public_key()  # type: ignore[arg-type]

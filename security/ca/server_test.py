@@ -2,6 +2,7 @@
 renewal over mTLS, and the health endpoint."""
 
 import datetime
+import subprocess
 
 import aiohttp
 import grpc
@@ -72,6 +73,23 @@ async def test_self_signed_issuance_over_tls(tmp_path):
         assert _lifetime(leaf) == datetime.timedelta(hours=1)
         assert _verify(issued.chain, root).subjects == [x509.UniformResourceIdentifier(A)]
         assert ca.authority.issued == 1
+        # OpenSSL's path builder too: the leaf's subject equals the root's, only the key ids
+        # tell it the leaf is not self-signed.
+        (tmp_path / "root.pem").write_bytes(root_pem)
+        (tmp_path / "leaf.pem").write_text(issued.chain[0])
+        openssl = subprocess.run(
+            [
+                "openssl",
+                "verify",
+                "-CAfile",
+                str(tmp_path / "root.pem"),
+                str(tmp_path / "leaf.pem"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert openssl.returncode == 0, openssl.stdout + openssl.stderr
 
         # The CA's own certificate verifies for its service name, not just its IP.
         again = await create_certificate(

@@ -37,7 +37,6 @@ import aiohttp
 from api import loader
 from pkg.kube.client import ConfigClient
 from tools.bench import benchmesh, loadgen, report
-from tools.local.mesh import apply
 
 NAME = "latency"
 GATEWAY_PORT = 8080
@@ -126,7 +125,7 @@ async def run(bench: benchmesh.BenchMesh, args: argparse.Namespace) -> dict[str,
     results: dict[str, Any] = {}
     [route] = loader.load_text(GATEWAY_ROUTE, source="latency.py")
     async with ConfigClient(bench.topology.config_store_url) as client:
-        await apply(client, route)
+        await client.apply(route)
         try:
             for path in paths(bench):
                 if args.only and path.name not in args.only:

@@ -52,14 +52,18 @@ def workload_serial(certs: Mapping[str, Any], identity: str | None = None) -> st
     for entry in certs.get("certificates", []):
         for cert in entry.get("cert_chain", []) or []:
             uris = [
-                san.get("uri", "") for san in cert.get("subject_alt_names", []) or [] if "uri" in san
+                san.get("uri", "")
+                for san in cert.get("subject_alt_names", []) or []
+                if "uri" in san
             ]
             if any(u == identity if identity else u.startswith("spiffe://") for u in uris):
                 return str(cert.get("serial_number", ""))
     return None
 
 
-def identity_status(secrets: Iterable[Mapping[str, Any]], identity: str) -> Mapping[str, Any] | None:
+def identity_status(
+    secrets: Iterable[Mapping[str, Any]], identity: str
+) -> Mapping[str, Any] | None:
     """The node agent's entry for `identity` in `/debug/secrets` (None when it holds none)."""
     return next((s for s in secrets if s.get("identity") == identity), None)
 
