@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from pkg.lang.types import format_duration
+
 
 def to_number(value: Any) -> float:
     """The sample value of an instance value; a duration counts in seconds (as Istio does)."""
@@ -47,7 +49,7 @@ def label_value(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime.timedelta):
-        return go_duration(value)
+        return format_duration(value)
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.UTC)
@@ -57,32 +59,3 @@ def label_value(value: Any) -> str:
     if isinstance(value, Mapping):
         return "&".join(f"{k}={label_value(v)}" for k, v in sorted(value.items()))
     return str(value)
-
-
-def go_duration(delta: datetime.timedelta) -> str:
-    """A duration as Go's time.Duration.String() writes it: 0s, 250µs, 6.5ms, 1m30s, 1h0m0s."""
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    if micros == 0:
-        return "0s"
-    sign = "-" if micros < 0 else ""
-    micros = abs(micros)
-    if micros < 1_000:
-        return f"{sign}{micros}µs"
-    if micros < 1_000_000:
-        return f"{sign}{_fraction(micros, 1_000)}ms"
-    hours, rest = divmod(micros, 3_600_000_000)
-    minutes, rest = divmod(rest, 60_000_000)
-    seconds = _fraction(rest, 1_000_000) + "s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{seconds}"
-    if minutes:
-        return f"{sign}{minutes}m{seconds}"
-    return f"{sign}{seconds}"
-
-
-def _fraction(amount: int, unit: int) -> str:
-    whole, part = divmod(amount, unit)
-    if not part:
-        return str(whole)
-    digits = len(str(unit)) - 1
-    return f"{whole}.{part:0{digits}d}".rstrip("0")

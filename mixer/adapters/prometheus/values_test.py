@@ -7,7 +7,8 @@ import ipaddress
 
 import pytest
 
-from mixer.adapters.prometheus.values import go_duration, label_value, to_number
+from mixer.adapters.prometheus.values import label_value, to_number
+from pkg.lang.types import format_duration
 
 
 def test_numbers():
@@ -57,4 +58,4 @@ def test_label_values_read_like_istios(value, text):
     ],
 )
 def test_go_durations(delta, text):
-    assert go_duration(delta) == text
+    assert format_duration(delta) == text

@@ -18,6 +18,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pkg.lang.types import format_duration
+
 
 def format_time(moment: datetime.datetime) -> str:
     """UTC with microseconds, as Istio's stdio formatDate: 2006-01-02T15:04:05.000000Z."""
@@ -59,7 +61,7 @@ def jsonable(value: Any) -> Any:
             return value
         return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
     if isinstance(value, datetime.timedelta):
-        return go_duration(value)
+        return format_duration(value)
     if isinstance(value, datetime.datetime):
         return format_time(value)
     if isinstance(value, bytes | bytearray):
@@ -71,32 +73,3 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
     return str(value)
-
-
-def go_duration(delta: datetime.timedelta) -> str:
-    """A duration as Go's time.Duration.String() writes it: 0s, 250µs, 6.5ms, 1m30s, 1h0m0s."""
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    if micros == 0:
-        return "0s"
-    sign = "-" if micros < 0 else ""
-    micros = abs(micros)
-    if micros < 1_000:
-        return f"{sign}{micros}µs"
-    if micros < 1_000_000:
-        return f"{sign}{_fraction(micros, 1_000)}ms"
-    hours, rest = divmod(micros, 3_600_000_000)
-    minutes, rest = divmod(rest, 60_000_000)
-    seconds = _fraction(rest, 1_000_000) + "s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{seconds}"
-    if minutes:
-        return f"{sign}{minutes}m{seconds}"
-    return f"{sign}{seconds}"
-
-
-def _fraction(amount: int, unit: int) -> str:
-    whole, part = divmod(amount, unit)
-    if not part:
-        return str(whole)
-    digits = len(str(unit)) - 1
-    return f"{whole}.{part:0{digits}d}".rstrip("0")

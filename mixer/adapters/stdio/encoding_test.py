@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from mixer.adapters.stdio.encoding import encode_line, format_time, go_duration, jsonable
+from mixer.adapters.stdio.encoding import encode_line, format_time, jsonable
+from pkg.lang.types import format_duration
 
 WHEN = datetime.datetime(2018, 7, 30, 12, 0, 1, 5, tzinfo=datetime.UTC)
 
@@ -82,8 +83,8 @@ def test_values(value, written):
     assert jsonable(value) == written
 
 
-def test_go_duration():
-    assert go_duration(datetime.timedelta(0)) == "0s"
-    assert go_duration(datetime.timedelta(microseconds=999)) == "999µs"
-    assert go_duration(datetime.timedelta(seconds=61, milliseconds=5)) == "1m1.005s"
-    assert go_duration(datetime.timedelta(hours=2, minutes=3)) == "2h3m0s"
+def test_format_duration():
+    assert format_duration(datetime.timedelta(0)) == "0s"
+    assert format_duration(datetime.timedelta(microseconds=999)) == "999µs"
+    assert format_duration(datetime.timedelta(seconds=61, milliseconds=5)) == "1m1.005s"
+    assert format_duration(datetime.timedelta(hours=2, minutes=3)) == "2h3m0s"
