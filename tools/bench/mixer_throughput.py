@@ -448,7 +448,16 @@ async def rule_set(rules: int, run_dir: pathlib.Path, args: argparse.Namespace) 
             figures["report"]["saturation"] = await saturation(
                 mixer.mixer, client, client.report, args.concurrency, args.duration
             )
-        await asyncio.sleep(1.0)  # the access log's writer thread catches up
+        # The access log's writer thread may lag behind under load: wait (bounded) for it.
+        sent = (
+            sum(figures["report"][m]["ok"] for m in ("fixed_rate", "saturation")) * args.report_sets
+        )
+        deadline = time.monotonic() + 15
+        while (
+            count_lines(_access_log(run_dir, rules)) - sets_before[1] < sent
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.1)
         loaded_memory = procmem.read_memory(mixer.mixer.pid).to_json()
         status = await mixer.status()
         resources = mixer.resources
