@@ -422,8 +422,9 @@ async def test_grpc_stop_ends_open_streams_cleanly():
         assert xds.connections() == []
         # New streams are refused while stopping.
         async with AdsDriver.grpc(harness.target, node()) as late:
-            await late.request(res.LISTENER)
+            # The refusal may already end the stream while the request is being written.
             with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await late.request(res.LISTENER)
                 await late.call.read()
             assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
 
