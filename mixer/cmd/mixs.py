@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 
 from mixer.server.server import MixerOptions, MixerServer
+from pkg.aio.signals import serve_until_signalled
 
 
 def parse_args(argv: list[str] | None = None) -> MixerOptions:
@@ -47,13 +46,7 @@ def parse_args(argv: list[str] | None = None) -> MixerOptions:
 
 
 async def serve(options: MixerOptions) -> None:
-    server = MixerServer(options)
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await server.run()
+    await serve_until_signalled(MixerServer(options).run())
     logging.getLogger("mixer").info("mixs stopped")
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import pathlib
-import signal
 import sys
 
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
+from pkg.aio.signals import serve_until_signalled
 
 
 def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
@@ -70,13 +69,7 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
 
 
 async def serve(options: DiscoveryOptions) -> None:
-    server = DiscoveryServer(options)
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await server.run()
+    await serve_until_signalled(DiscoveryServer(options).run())
     logging.getLogger("pilot.discovery").info("pilot-discovery stopped")
 
 
