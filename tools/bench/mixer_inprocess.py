@@ -11,16 +11,12 @@ keeps its fastest run: on a shared machine a slow spell then hits every measure 
 instead of one of them. The access log's writer thread is drained before each run so its
 writes do not compete with the run for the interpreter.
 
-Two "what if" figures time changes Mixer does not have, emulated here without touching
-its code, to size them: Report through only the rules that have a REPORT instance
-(`Dispatcher.report` evaluates every rule's match for every attribute set, policy rules
-included), and the attribute type check with an exact-type fast path.
+(Two "what if" figures once sized changes Mixer did not have: Report through only the
+rules with a REPORT instance, and an exact-type attribute check. Mixer has both now.)
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
 import gc
 import logging
 import pathlib
@@ -31,31 +27,14 @@ from typing import Any
 import prometheus_client
 
 from mixer.adapter import api as adapter_api
-from mixer.attribute.bag import Bag, TrackingBag
+from mixer.attribute.bag import TrackingBag
 from mixer.attribute.compressed import decode_check, decode_report
-from mixer.runtime.snapshot import Snapshot, build_snapshot
+from mixer.runtime.snapshot import build_snapshot
 from mixer.server.attribute_types import type_errors
 from mixer.server.server import MixerOptions, MixerServer, standard_types
-from mixer.template.templates import Variety
-from pkg.lang.types import ValueType
 from tools.bench import mixer_workload
 
 Call = Callable[[], Awaitable[object]]
-
-# The Python type a decoded attribute of each declared type has (what decoding produces).
-_DECODED_TYPES: Mapping[ValueType, type] = {
-    ValueType.STRING: str,
-    ValueType.DNS_NAME: str,
-    ValueType.EMAIL_ADDRESS: str,
-    ValueType.URI: str,
-    ValueType.INT64: int,
-    ValueType.DOUBLE: float,
-    ValueType.BOOL: bool,
-    ValueType.TIMESTAMP: datetime.datetime,
-    ValueType.DURATION: datetime.timedelta,
-    ValueType.STRING_MAP: dict,
-    ValueType.IP_ADDRESS: bytes,
-}
 
 
 async def run_us(call: Call, calls: int) -> float:
@@ -84,27 +63,6 @@ async def best_us(
     return {name: round(us, 1) for name, us in best.items()}
 
 
-def only_rules_with(snapshot: Snapshot, variety: Variety) -> Snapshot:
-    """`snapshot` without the rules that have no instance of `variety`."""
-    kept = tuple(
-        rule
-        for rule in snapshot.rules
-        if any(i.template.variety is variety for a in rule.actions for i in a.instances)
-    )
-    return dataclasses.replace(snapshot, rules=kept)
-
-
-def exact_type_check(bag: Bag, exact: Mapping[str, type], types: Mapping[str, ValueType]) -> list:
-    """The server's type check with a fast path: a decoded value of exactly the declared
-    type passes on one lookup; anything else gets the full check."""
-    problems: list[str] = []
-    for name, value in bag.items():
-        wanted = exact.get(name)
-        if wanted is not None and type(value) is not wanted:
-            problems += type_errors([(name, value)], types)
-    return problems
-
-
 async def measure(
     rules: int,
     folder: pathlib.Path,
@@ -127,16 +85,12 @@ async def measure(
     # Never started: no config store is contacted, only check() and report() are called.
     server = MixerServer(MixerOptions(config_store="http://127.0.0.1:9"))
     server.snapshot = snapshot
-    # The same, with only the rules a Report can use (shares the handlers).
-    reporting = MixerServer(MixerOptions(config_store="http://127.0.0.1:9"))
-    reporting.snapshot = only_rules_with(snapshot, Variety.REPORT)
     app = mixer_workload.destination_app(rules)
     check = mixer_workload.check_request(app)
     report = mixer_workload.report_request(app, report_sets)
     bag = decode_check(check)
     bags = decode_report(report)
     types = snapshot.types
-    exact = {name: _DECODED_TYPES[t] for name, t in types.items() if t in _DECODED_TYPES}
     flushable = [e.handler for e in snapshot.handlers.values() if hasattr(e.handler, "flush")]
 
     async def drain_access_log() -> None:
@@ -151,9 +105,6 @@ async def measure(
 
     async def type_check() -> None:
         type_errors(bag.items(), types)
-
-    async def type_check_exact() -> None:
-        exact_type_check(bag, exact, types)
 
     async def dispatch() -> None:
         await server.dispatcher.check(snapshot, TrackingBag(bag))
@@ -170,13 +121,6 @@ async def measure(
         for one in bags:
             type_errors(one.items(), types)
 
-    async def report_type_check_exact() -> None:
-        for one in bags:
-            exact_type_check(one, exact, types)
-
-    async def report_rules_with_report_instances() -> None:
-        await reporting.report(report)
-
     report_calls = max(calls // 10, 1)
     try:
         answer = await server.check(check)
@@ -190,15 +134,6 @@ async def measure(
                 "dispatch_and_referenced_attributes_us": (dispatch_and_references, calls),
                 "report_us": (whole_report, report_calls),
                 "report_type_check_us": (report_type_check, report_calls),
-                "what_if_type_check_exact_types_us": (type_check_exact, calls),
-                "what_if_report_type_check_exact_types_us": (
-                    report_type_check_exact,
-                    report_calls,
-                ),
-                "what_if_report_only_report_rules_us": (
-                    report_rules_with_report_instances,
-                    report_calls,
-                ),
             },
             repeats,
             between=drain_access_log,

@@ -636,12 +636,6 @@ def print_rule_set(entry: dict[str, Any]) -> None:
         f"{inside['report_us']} ({inside['report_us_per_attribute_set']} a set, type check "
         f"{inside['report_type_check_us']})"
     )
-    print(
-        f"  what if (us): type check with exact types: Check "
-        f"{inside['what_if_type_check_exact_types_us']}, Report "
-        f"{inside['what_if_report_type_check_exact_types_us']}; Report through only the "
-        f"rules with report instances {inside['what_if_report_only_report_rules_us']}"
-    )
     if entry["unexpected_check_answers"]:
         print(f"  UNEXPECTED Check answers: {entry['unexpected_check_answers']}")
 
