@@ -103,23 +103,52 @@ async def wait_ready(
 
 
 def stop(run_dir: pathlib.Path, *, grace: float = 10.0) -> list[str]:
-    """Stop everything the state file lists, last stage first; returns what had to be killed."""
+    """Stop everything the state file lists, last stage first; returns what had to be killed.
+
+    Returns only when no process of any listed group is left: a group leader can be gone while
+    its children (an agent's Envoy) are still on their way out.
+    """
     started = read_state(run_dir)
     killed: list[str] = []
     for stage in sorted({s.stage for s in started}, reverse=True):
         group = [s for s in started if s.stage == stage and s.alive()]
         for proc in group:
             _signal_group(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(p.alive() for p in group):
-            time.sleep(0.05)
+        _wait_gone(group, grace)
         for proc in group:
             # The whole group: an agent's Envoy goes with it even if the agent is gone.
-            if _signal_group(proc.pid, signal.SIGKILL) and proc.alive():
+            if _group_members(proc.pid) and _signal_group(proc.pid, signal.SIGKILL):
                 killed.append(proc.name)
+        if not _wait_gone(group, _KILL_WAIT):
+            log.warning("still running after SIGKILL: %s", ", ".join(p.name for p in group))
     with contextlib.suppress(FileNotFoundError):
         (run_dir / "state.json").unlink()
     return killed
+
+
+_KILL_WAIT = 5.0  # seconds for SIGKILLed processes to leave the process table
+
+
+def _wait_gone(group: list[Started], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(p.alive() or _group_members(p.pid) for p in group):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes whose process group is `pgid`."""
+    members = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
 
 
 def record(run_dir: pathlib.Path, started: Iterable[Started]) -> None:
