@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from tests.e2e.meshtest import MeshUnderTest
+from tests.e2e.meshtest import MeshUnderTest, loopback_subnet
 
-SUBNET = "127.0.4"
+SUBNET = loopback_subnet(4)
 PROXIES = {
     "productpage-v1.default",
     "details-v1.default",

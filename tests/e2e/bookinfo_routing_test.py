@@ -12,9 +12,9 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.e2e.meshtest import MeshUnderTest
+from tests.e2e.meshtest import MeshUnderTest, loopback_subnet
 
-SUBNET = "127.0.3"
+SUBNET = loopback_subnet(3)
 
 
 @pytest.fixture(scope="module")

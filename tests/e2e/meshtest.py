@@ -27,6 +27,15 @@ NETWORKING = ROOT / "samples/bookinfo/networking"
 _SERVED_BY = re.compile(r"Reviews served by: (reviews-v\d)")
 
 
+def loopback_subnet(third: int) -> str:
+    """The /24 a test module's mesh lives on: 127.<MESH_TEST_NET>.<third>.
+
+    MESH_TEST_NET (default 0) moves a whole suite to other loopback addresses, so two
+    checkouts can run their end-to-end tests side by side without meeting.
+    """
+    return f"127.{int(os.environ.get('MESH_TEST_NET', '0'))}.{third}"
+
+
 @dataclasses.dataclass
 class Page:
     status: int

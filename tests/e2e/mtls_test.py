@@ -16,9 +16,9 @@ import pytest
 from cryptography import x509
 
 from security.ca.testing import write_plugged_in
-from tests.e2e.meshtest import ROOT, MeshUnderTest
+from tests.e2e.meshtest import ROOT, MeshUnderTest, loopback_subnet
 
-SUBNET = "127.0.5"
+SUBNET = loopback_subnet(5)
 SECURITY = ROOT / "samples/bookinfo/security"
 
 
