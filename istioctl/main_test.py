@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from api import loader
-from api.resource import Resource
 from istioctl import main as istioctl
 from pilot.configstore.testing import StoreThread
+from pkg.config import loader
+from pkg.config.resource import Resource
 
 ROOT = pathlib.Path(__file__).absolute().parents[1]
 BOOKINFO = ROOT / "samples" / "bookinfo" / "networking"

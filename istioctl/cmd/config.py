@@ -13,10 +13,10 @@ import datetime
 import sys
 from collections.abc import Sequence
 
-from api import loader
-from api.kinds import ALL, KindSchema
-from api.resource import Resource
 from istioctl.cmd import printing, sources
+from pkg.config import loader
+from pkg.config.kinds import ALL, KindSchema
+from pkg.config.resource import Resource
 from pkg.kube import errors
 from pkg.kube.client import ConfigClient
 

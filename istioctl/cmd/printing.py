@@ -9,8 +9,8 @@ from typing import Any
 
 from google.protobuf import message
 
-from api.kinds import KindSchema
-from api.resource import Resource, dump_yaml
+from pkg.config.kinds import KindSchema
+from pkg.config.resource import Resource, dump_yaml
 
 _Column = tuple[str, Callable[[message.Message], str]]
 

@@ -6,9 +6,9 @@ import datetime
 
 import pytest
 
-from api import loader
-from api.kinds import ALL
 from istioctl.cmd import printing
+from pkg.config import loader
+from pkg.config.kinds import ALL
 
 NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.UTC)
 

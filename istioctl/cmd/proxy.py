@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 
-from api.kinds import ALL
 from istioctl.cmd.printing import grid
+from pkg.config.kinds import ALL
 from pkg.kube import errors
 from pkg.kube.client import ConfigClient
 

@@ -13,10 +13,10 @@ from typing import Any, TextIO
 
 import yaml
 
-from api import loader
-from api.kinds import ALL, KindSchema
-from api.resource import Resource
-from api.validation.result import Problem
+from pkg.config import loader
+from pkg.config.kinds import ALL, KindSchema
+from pkg.config.resource import Resource
+from pkg.config.validation.result import Problem
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from api import loader
 from istioctl.cmd import sources
+from pkg.config import loader
 
 
 def vs(name: str, **meta: str) -> dict:

@@ -16,8 +16,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from api.validation.structure import parse_duration, type_name
 from mixer.adapter.api import ConfigError
+from pkg.config.validation.structure import parse_duration, type_name
 
 _SECONDS = re.compile(r"^(-?)(\d+)(?:\.(\d{1,9}))?s$")
 

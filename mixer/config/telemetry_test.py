@@ -16,12 +16,12 @@ import pytest
 from google.protobuf import json_format
 from prometheus_client.parser import text_string_to_metric_families
 
-from api import loader
-from api.resource import Resource
 from mixer.adapter.api import AdapterInfo, Env
 from mixer.adapters.prometheus import prometheus
 from mixer.adapters.stdio import stdio
 from mixer.template.templates import LogEntry, Metric
+from pkg.config import loader
+from pkg.config.resource import Resource
 from pkg.lang import vocabulary
 from pkg.lang.bag import DictBag
 from pkg.lang.compiler import compile_expression

@@ -19,11 +19,11 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from api.resource import Resource
 from mixer.adapter import api as adapter_api
 from mixer.adapter.inventory import ADAPTERS
 from mixer.runtime import refs
 from mixer.template.templates import TEMPLATES, FieldKind, Template, Variety
+from pkg.config.resource import Resource
 from pkg.lang.compiler import Expression, compile_expression
 from pkg.lang.errors import LangError
 from pkg.lang.types import ValueType

@@ -5,12 +5,12 @@ import logging
 
 import prometheus_client
 
-from api import loader
 from mixer.adapter import api as adapter_api
 from mixer.runtime.snapshot import build_snapshot
 from mixer.server.server import standard_types
 from mixer.server.testing import POLICY, TELEMETRY
 from mixer.template.templates import Variety
+from pkg.config import loader
 
 SCOPED = """
 apiVersion: config.istio.io/v1alpha2

@@ -22,8 +22,6 @@ import prometheus_client
 from aiohttp import web
 from google.protobuf import duration_pb2
 
-from api import loader
-from api.kinds import MIXER
 from api.mixer.v1 import check_pb2, report_pb2, service_pb2_grpc
 from mixer.adapter import api as adapter_api
 from mixer.attribute.bag import TrackingBag
@@ -32,6 +30,8 @@ from mixer.attribute.dictionary import AttributeDecodeError
 from mixer.runtime.dispatcher import Dispatcher
 from mixer.runtime.snapshot import DEFAULT_NAMESPACE, EMPTY, Snapshot, build_snapshot
 from mixer.server.attribute_types import type_errors
+from pkg.config import loader
+from pkg.config.kinds import MIXER
 from pkg.kube.client import ConfigClient
 from pkg.kube.informer import Informer
 from pkg.lang.types import ValueType

@@ -12,10 +12,10 @@ from typing import Any
 
 import grpc
 
-from api import loader
 from api.mixer.v1 import check_pb2, report_pb2, service_pb2_grpc
 from mixer.attribute.compressed import encode, encode_report
 from mixer.server.server import MixerOptions, MixerServer
+from pkg.config import loader
 from pkg.kube.client import ConfigClient
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent

@@ -19,13 +19,13 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from api.kinds import PILOT
 from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, authorize
 from pilot.model.push_context import MeshOptions, PushContext, build_push_context
 from pilot.networking import generator
 from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
+from pkg.config.kinds import PILOT
 from pkg.kube.client import ConfigClient
 from pkg.kube.informer import Informer
 

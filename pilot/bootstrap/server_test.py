@@ -7,12 +7,12 @@ import urllib.request
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.route.v3 import route_pb2
 
-from api import loader
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.configstore.testing import StoreThread
 from pilot.networking import generator
 from pilot.networking.testing import BOOKINFO, workload_entries
 from pilot.xds.testing import AdsDriver, node, run_async, unpack
+from pkg.config import loader
 from pkg.kube.client import ConfigClient
 
 NODE = "sidecar~127.0.1.2~productpage-v1.default~default.svc.cluster.local"

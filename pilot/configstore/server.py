@@ -22,10 +22,10 @@ from typing import Any
 
 from aiohttp import web
 
-from api.kinds import ALL, KindSchema, KindSet
 from pilot.configstore import status
 from pilot.configstore.store import Store, StoreOptions
 from pilot.configstore.watch import Overflowed
+from pkg.config.kinds import ALL, KindSchema, KindSet
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from api import loader
 from pilot.configstore.server import ConfigStoreServer, Options, serving
+from pkg.config import loader
 
 GROUP = "/apis/networking.istio.io/v1alpha3"
 VS_DEFAULT = f"{GROUP}/namespaces/default/virtualservices"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.kinds import KindSchema
-from api.loader import LoadError
+from pkg.config.kinds import KindSchema
+from pkg.config.loader import LoadError
 
 
 class StatusError(Exception):

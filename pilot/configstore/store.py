@@ -22,13 +22,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from api import loader
-from api.kinds import ALL, KindSchema, KindSet
-from api.resource import Resource, spec_to_dict
 from pilot.configstore import status
 from pilot.configstore.mergepatch import merge_patch
 from pilot.configstore.storage import Row, Storage
 from pilot.configstore.watch import ADDED, DELETED, MODIFIED, Event, EventLog, Subscription
+from pkg.config import loader
+from pkg.config.kinds import ALL, KindSchema, KindSet
+from pkg.config.resource import Resource, spec_to_dict
 
 log = logging.getLogger(__name__)
 

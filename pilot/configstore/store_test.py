@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from api.kinds import ALL
 from pilot.configstore import status
 from pilot.configstore.store import Store, StoreOptions
 from pilot.configstore.watch import Overflowed
+from pkg.config.kinds import ALL
 
 VS = ALL.by_name("virtualservice")
 DR = ALL.by_name("destinationrule")

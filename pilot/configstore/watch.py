@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from api.kinds import KindSchema
+from pkg.config.kinds import KindSchema
 
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"

@@ -11,10 +11,10 @@ import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 
-from api.resource import Resource
 from pilot.model import hostname
 from pilot.model.service import DOMAIN_SUFFIX, Service, labels_match
 from pilot.registry.serviceentry import ServiceIndex, build_index
+from pkg.config.resource import Resource
 
 MESH_GATEWAY = "mesh"
 

@@ -1,8 +1,8 @@
 from google.protobuf import json_format
 
-from api import loader
 from pilot.networking import generator, names
 from pilot.networking.testing import FakeProxy, bookinfo_push, sidecar
+from pkg.config import loader
 
 ROUTE_SAMPLES = ["destination-rule-all", "bookinfo-gateway"]
 

@@ -13,9 +13,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from api.resource import Resource
 from api.security.v1beta1 import authorization_pb2, peer_authentication_pb2
 from pilot.model.service import labels_match
+from pkg.config.resource import Resource
 
 SDS_CLUSTER = "sds-grpc"
 STRICT, PERMISSIVE, DISABLE = "STRICT", "PERMISSIVE", "DISABLE"

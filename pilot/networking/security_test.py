@@ -4,9 +4,9 @@ import dataclasses
 
 from google.protobuf import json_format
 
-from api import loader
 from pilot.networking import generator
 from pilot.networking.testing import FakeProxy, bookinfo_push, sidecar, workload_entries
+from pkg.config import loader
 
 WITH_SDS = {"SDS": "true"}
 

@@ -7,9 +7,9 @@ import pathlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from api import loader
-from api.resource import Resource
 from pilot.model.push_context import PushContext, build_push_context
+from pkg.config import loader
+from pkg.config.resource import Resource
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 BOOKINFO = ROOT / "samples" / "bookinfo"

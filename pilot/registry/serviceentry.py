@@ -12,8 +12,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 
 from api.networking.v1alpha3 import service_entry_pb2, workload_entry_pb2
-from api.resource import Resource
 from pilot.model.service import Endpoint, Port, Protocol, Resolution, Service, labels_match
+from pkg.config.resource import Resource
 
 _RESOLUTION = {
     service_entry_pb2.ServiceEntry.NONE: Resolution.PASSTHROUGH,

@@ -1,6 +1,6 @@
-from api import loader
 from pilot.model.service import Protocol, Resolution
 from pilot.registry.serviceentry import build_index
+from pkg.config import loader
 
 ENTRIES = """
 apiVersion: networking.istio.io/v1alpha3

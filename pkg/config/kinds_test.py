@@ -2,8 +2,8 @@
 
 import pytest
 
-from api import kinds
-from api.validation import specs
+from pkg.config import kinds
+from pkg.config.validation import specs
 
 
 @pytest.mark.parametrize("schema", list(kinds.ALL), ids=str)

@@ -15,12 +15,12 @@ from typing import Any
 import yaml
 from google.protobuf import json_format
 
-from api.kinds import ALL, KindSet
-from api.resource import Metadata, Resource
-from api.validation import specs
-from api.validation.names import check_label, is_dns1123_label, is_dns1123_subdomain
-from api.validation.result import FieldPath, Problem, ValidationResult
-from api.validation.structure import check_message, type_name
+from pkg.config.kinds import ALL, KindSet
+from pkg.config.resource import Metadata, Resource
+from pkg.config.validation import specs
+from pkg.config.validation.names import check_label, is_dns1123_label, is_dns1123_subdomain
+from pkg.config.validation.result import FieldPath, Problem, ValidationResult
+from pkg.config.validation.structure import check_message, type_name
 
 _TOP_LEVEL = {"apiVersion", "kind", "metadata", "spec", "status"}
 _METADATA_FIELDS = {

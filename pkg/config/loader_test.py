@@ -8,10 +8,10 @@ import textwrap
 import pytest
 import yaml
 
-from api import loader
-from api.resource import dump_yaml
+from pkg.config import loader
+from pkg.config.resource import dump_yaml
 
-BOOKINFO = pathlib.Path(__file__).parent.parent / "samples" / "bookinfo" / "networking"
+BOOKINFO = pathlib.Path(__file__).parents[2] / "samples" / "bookinfo" / "networking"
 SAMPLES = sorted(BOOKINFO.glob("*.yaml"))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from google.protobuf import descriptor, json_format, message
 
-from api.kinds import KindSchema
+from pkg.config.kinds import KindSchema
 
 
 @dataclasses.dataclass(frozen=True)

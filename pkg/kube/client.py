@@ -18,9 +18,9 @@ from typing import Any
 
 import aiohttp
 
-from api import loader
-from api.kinds import ALL, KindSchema, KindSet
-from api.resource import Resource
+from pkg.config import loader
+from pkg.config.kinds import ALL, KindSchema, KindSet
+from pkg.config.resource import Resource
 from pkg.kube import errors
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from api import loader
-from api.kinds import ALL
 from api.networking.v1alpha3 import virtual_service_pb2
-from api.resource import Metadata, Resource
 from pilot.configstore.server import ConfigStoreServer, Options, serving
+from pkg.config import loader
+from pkg.config.kinds import ALL
+from pkg.config.resource import Metadata, Resource
 from pkg.kube import errors
 from pkg.kube.client import ConfigClient, WatchEvent
 

@@ -18,8 +18,8 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 
-from api.kinds import KindSchema
-from api.resource import Resource
+from pkg.config.kinds import KindSchema
+from pkg.config.resource import Resource
 from pkg.kube import errors
 from pkg.kube.client import ConfigClient, WatchEvent
 

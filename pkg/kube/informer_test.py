@@ -9,10 +9,10 @@ import pathlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from api import loader
-from api.kinds import ALL, KindSchema
-from api.resource import Resource
 from pilot.configstore.server import ConfigStoreServer, Options
+from pkg.config import loader
+from pkg.config.kinds import ALL, KindSchema
+from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient, WatchEvent
 from pkg.kube.informer import Backoff, Informer
 

@@ -13,8 +13,8 @@ import asyncio
 import dataclasses
 import logging
 
-from api import loader
-from api.resource import Resource
+from pkg.config import loader
+from pkg.config.resource import Resource
 from pkg.kube import errors
 from pkg.kube.client import ConfigClient
 from proxy.agent.backoff import Backoff

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from api import loader
+from pkg.config import loader
 from proxy.agent import testing
 from proxy.agent.registration import Registrar, RegistrationOptions, workload_entry
 

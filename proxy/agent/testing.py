@@ -29,7 +29,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import any_pb2, message
 
-from api import kinds
+from pkg.config import kinds
 from proxy.agent import options as agent_options
 
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"

@@ -36,7 +36,7 @@ from typing import Any
 
 import aiohttp
 
-from api import loader
+from pkg.config import loader
 from pkg.kube.client import ConfigClient
 from tools.bench import benchmesh, report
 from tools.bench.stats import Summary

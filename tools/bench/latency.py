@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from api import loader
+from pkg.config import loader
 from pkg.kube.client import ConfigClient
 from tools.bench import benchmesh, loadgen, report
 

@@ -54,7 +54,7 @@ import grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.mixer.v1 import check_pb2, report_pb2
-from api.resource import Resource
+from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from tools.bench import (
     benchmesh,

@@ -28,10 +28,10 @@ import json
 import pathlib
 from typing import Any
 
-from api import loader
 from api.mixer.v1 import check_pb2, report_pb2
-from api.resource import Resource
 from mixer.attribute.compressed import encode, encode_report
+from pkg.config import loader
+from pkg.config.resource import Resource
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 TELEMETRY = ROOT / "mixer/config/telemetry.yaml"

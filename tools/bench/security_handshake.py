@@ -38,10 +38,10 @@ from typing import Any
 import aiohttp
 from cryptography import x509
 
-from api import loader
-from api.resource import Resource
 from pkg.ca.client import create_certificate
 from pkg.ca.csr import csr_for, key_pem, new_key
+from pkg.config import loader
+from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from tools.bench import benchmesh, loadgen, procmem, security_parse
 from tools.bench.security_mesh import (

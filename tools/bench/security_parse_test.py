@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from api import loader
+from pkg.config import loader
 from tools.bench import security_parse as parse
 
 READY_LOG = (

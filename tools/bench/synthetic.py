@@ -14,8 +14,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from api import loader
-from api.resource import Resource
+from pkg.config import loader
+from pkg.config.resource import Resource
 
 GROUP = "networking.istio.io/v1alpha3"
 NAMESPACES = 10

@@ -40,10 +40,10 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 
-from api.resource import Resource
 from pilot.model.push_context import PushContext, build_push_context
 from pilot.networking import generator
 from pilot.xds.testing import AdsDriver, node, unpack
+from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from tools.bench import benchmesh, procmem, report, synthetic
 from tools.bench.stats import median

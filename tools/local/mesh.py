@@ -18,8 +18,8 @@ import urllib.request
 
 import yaml
 
-from api import loader
-from api.resource import Resource
+from pkg.config import loader
+from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from tools.local import launcher
 from tools.local.topology import ROOT, Topology

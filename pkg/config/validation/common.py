@@ -9,8 +9,8 @@ from __future__ import annotations
 import re2
 from google.protobuf import duration_pb2
 
-from api.validation.names import check_hostname, check_label, is_ip
-from api.validation.result import FieldPath, ValidationResult
+from pkg.config.validation.names import check_hostname, check_label, is_ip
+from pkg.config.validation.result import FieldPath, ValidationResult
 
 MIN_DURATION_SECONDS = 0.001  # Istio refuses timeouts and intervals under a millisecond
 

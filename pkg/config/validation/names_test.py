@@ -1,4 +1,4 @@
-from api.validation import names
+from pkg.config.validation import names
 
 
 def test_dns1123():

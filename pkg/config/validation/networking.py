@@ -6,7 +6,7 @@ refused here, before the resource is stored.
 
 from __future__ import annotations
 
-from api.validation.common import (
+from pkg.config.validation.common import (
     check_address,
     check_duration,
     check_host,
@@ -17,8 +17,8 @@ from api.validation.common import (
     check_regex,
     check_unique,
 )
-from api.validation.names import is_dns1123_label, is_header_name
-from api.validation.result import FieldPath, ValidationResult
+from pkg.config.validation.names import is_dns1123_label, is_header_name
+from pkg.config.validation.result import FieldPath, ValidationResult
 
 MESH_GATEWAY = "mesh"
 RETRY_ON = {

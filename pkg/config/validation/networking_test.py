@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from api import loader
+from pkg.config import loader
 
 
 def load(kind: str, spec: dict, name: str = "x"):

@@ -8,7 +8,7 @@ import re
 import types
 from collections.abc import Mapping
 
-from api.validation.result import FieldPath, ValidationResult
+from pkg.config.validation.result import FieldPath, ValidationResult
 from pkg.lang import vocabulary
 from pkg.lang.compiler import compile_expression
 from pkg.lang.errors import LangError
@@ -18,7 +18,7 @@ from pkg.lang.types import ValueType
 _ATTRIBUTE_NAME = re.compile(r"^[a-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 
 STANDARD_VOCABULARY = (
-    pathlib.Path(__file__).parent.parent / "policy" / "v1beta1" / "attributes.yaml"
+    pathlib.Path(__file__).parents[3] / "api" / "policy" / "v1beta1" / "attributes.yaml"
 )
 
 # Params of the compiled-in templates that hold expressions: (single fields, maps of them).

@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from api import loader
-from api.validation import policy
+from pkg.config import loader
+from pkg.config.validation import policy
 from pkg.lang.types import ValueType
 
 DENY_REVIEWS_V3 = """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from api.validation.common import check_labels, check_port
-from api.validation.result import FieldPath, ValidationResult
+from pkg.config.validation.common import check_labels, check_port
+from pkg.config.validation.result import FieldPath, ValidationResult
 
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 

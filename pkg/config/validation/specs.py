@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from api.validation import networking, policy, security
-from api.validation.result import FieldPath, ValidationResult
+from pkg.config.validation import networking, policy, security
+from pkg.config.validation.result import FieldPath, ValidationResult
 
 if TYPE_CHECKING:
-    from api.resource import Resource
+    from pkg.config.resource import Resource
 
 Validator = Callable[..., None]
 

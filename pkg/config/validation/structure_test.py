@@ -3,8 +3,8 @@
 import pytest
 
 from api.networking.v1alpha3 import destination_rule_pb2
-from api.validation.result import FieldPath, ValidationResult
-from api.validation.structure import check_message, parse_duration
+from pkg.config.validation.result import FieldPath, ValidationResult
+from pkg.config.validation.structure import check_message, parse_duration
 
 
 @pytest.mark.parametrize(
