@@ -204,10 +204,16 @@ async def test_bad_input_is_refused_with_the_spec_codes_and_changes_nothing(tmp_
         assert (bind.status, bind.body["error"]) == (422, "InstanceNotFound")
         no_plan = await osb.call("DELETE", f"{PATH}/x", params={"service_id": testing.SERVICE_ID})
         assert no_plan.status == 400
-        bad_identity = await osb.get(
-            f"{PATH}/x", headers={"X-Broker-API-Originating-Identity": "k8s %%%"}
+        bad_identity = await osb.call(
+            "DELETE",
+            f"{PATH}/x",
+            params={"service_id": testing.SERVICE_ID, "plan_id": testing.MONTHLY},
+            headers={"X-Broker-API-Originating-Identity": "k8s %%%"},
         )
         assert bad_identity.status == 400
+        # Reads ignore it: who asked is recorded for changes only.
+        ignored = await osb.get(f"{PATH}/x", headers={"X-Broker-API-Originating-Identity": "k8s"})
+        assert ignored.status == 404
 
         echoed = await osb.get("/v2/catalog", headers={"X-Broker-API-Request-Identity": "req-42"})
         assert echoed.headers["X-Broker-API-Request-Identity"] == "req-42"

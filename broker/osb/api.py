@@ -80,7 +80,10 @@ def make_app(
 ) -> web.Application:
     """The OSB API of `broker`; with `ready`, also GET /ready (no credentials needed) for
     the platform's health checks: 200 when ready() holds, 503 before."""
-    app = web.Application(client_max_size=MAX_BODY)
+    # Every request goes through _serve, whatever aiohttp's router made of its path: ids are
+    # matched on the raw path, so an id holding an encoded '/' (%2F) or newline is still one
+    # path segment.
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_osb])
     app[_BROKER] = broker
     app[_AUTH] = auth
     if ready is not None:
@@ -91,10 +94,16 @@ def make_app(
             return web.json_response({"ready": ok}, status=200 if ok else 503)
 
         app.router.add_get("/ready", readiness)
-    # One route for everything: ids are matched on the raw path so that an id holding an
-    # encoded '/' (%2F) is still one path segment.
-    app.router.add_route("*", "/{tail:.*}", _serve)
     return app
+
+
+@web.middleware
+async def _osb(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if request.rel_url.raw_path == "/ready" and request.method == "GET":
+        return await handler(request)
+    return await _serve(request)
 
 
 async def _serve(request: web.Request) -> web.StreamResponse:
@@ -121,12 +130,16 @@ async def _dispatch(request: web.Request) -> web.Response:
         raise errors.ServiceUnavailable("the broker is starting; try again in a moment")
     operation, ids = _route(request)
     request[_INFO] = model.RequestInfo(api_version=version, username=username)
+    # Who asked matters for what changes, and is recorded with it; reads ignore the header.
+    origin = None
+    if request.method != "GET":
+        origin = parse.originating_identity(
+            request.headers.get("X-Broker-API-Originating-Identity")
+        )
     info = model.RequestInfo(
         api_version=version,
         username=username,
-        originating_identity=parse.originating_identity(
-            request.headers.get("X-Broker-API-Originating-Identity")
-        ),
+        originating_identity=origin,
         request_identity=request.headers.get(REQUEST_IDENTITY, ""),
     )
     request[_INFO] = info  # for the log line, whatever the answer
