@@ -1,10 +1,12 @@
-"""Making the mesh hold what an instance's record says it should own.
+"""Making the mesh hold what the broker's records say.
 
-`converge` reads the record, writes every desired resource and deletes the recorded ones no
-longer desired (all of them once the instance is being deprovisioned), then reads the record
-again: if anyone changed it meanwhile (another request, another broker), it goes round again.
-Whoever writes a record last therefore also converges last, so the resources never stay
-behind a record, however requests interleave.
+`converge(instance_id)` reads every instance record, writes what the instance should own
+(fence, ALLOW policy, templates; nothing once it is being deprovisioned) and deletes the
+recorded resources no longer wanted, refreshes the fences of the other instances of the same
+service and the broker's mesh-wide fence (both depend on what is bound elsewhere), then
+reads the records again: if any changed meanwhile (another request, another broker), it goes
+round again. Whoever writes a record last therefore also converges last, so the mesh never
+stays behind the records, however requests interleave.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 from api.broker.v1alpha1 import service_instance_pb2
 from broker import names, resources
 from broker.osb import errors
-from broker.records import Operation, Records
+from broker.records import Operation, Records, Stored
 from pkg.config.resource import Resource
 from pkg.kube import errors as kube_errors
 from pkg.kube.client import ConfigClient
@@ -24,49 +26,80 @@ log = logging.getLogger("broker")
 ATTEMPTS = 10
 
 
+def leaving(record: service_instance_pb2.ServiceInstance) -> bool:
+    """Deprovisioned, or being deprovisioned: it owns nothing and admits no one any more."""
+    op = record.last_operation
+    return record.deprovisioned or (
+        op.type == Operation.DEPROVISION and op.state == Operation.IN_PROGRESS
+    )
+
+
+def _service(record: service_instance_pb2.ServiceInstance) -> tuple:
+    target = record.target
+    return (target.namespace, tuple(sorted(target.workload_labels.items())))
+
+
+def _versions(stored: list[Stored]) -> dict[str, str]:
+    return {s.metadata.name: s.metadata.resource_version for s in stored}
+
+
 class Converger:
     def __init__(self, client: ConfigClient, records: Records, settings: resources.Settings):
         self._client = client
         self._records = records
         self.settings = settings
 
-    async def converge(self, instance_id: str) -> None:
+    async def converge(self, instance_id: str | None = None) -> None:
+        """The instance's resources (none: only the broker's fence), until records hold still."""
         for _ in range(ATTEMPTS):
-            stored = await self._records.instance(instance_id)
-            if stored is None:
-                return
-            await self._apply(instance_id, stored.spec)
-            again = await self._records.instance(instance_id)
-            if again is None or again.metadata.resource_version == stored.metadata.resource_version:
+            listed = await self._records.instances()
+            live = [s.spec for s in listed if not leaving(s.spec)]
+            mine = next((s.spec for s in listed if s.spec.instance_id == instance_id), None)
+            if mine is not None:
+                siblings = [r for r in live if _service(r) == _service(mine)]
+                admitted = {i for r in siblings for i in r.bound_identities}
+                await self._apply(instance_id or "", mine, admitted)
+                for sibling in siblings:
+                    if sibling.instance_id != instance_id:
+                        fence = self.desired(sibling.instance_id, sibling, admitted)[0]
+                        await self._put(fence, sibling.instance_id)
+            bound = {i for r in live for i in r.bound_identities}
+            await self._put(resources.broker_fence(bound, self.settings), None)
+            if _versions(await self._records.instances()) == _versions(listed):
                 return
         raise errors.ConcurrencyError(
-            f"instance {instance_id!r} kept changing while its resources were written; try again"
+            f"the broker's records kept changing while {instance_id!r}'s resources were "
+            "written; try again"
         )
 
-    async def _apply(self, instance_id: str, record: service_instance_pb2.ServiceInstance) -> None:
-        op = record.last_operation
-        leaving = record.deprovisioned or (
-            op.type == Operation.DEPROVISION and op.state == Operation.IN_PROGRESS
-        )
-        wanted = [] if leaving else self.desired(instance_id, record)
+    async def _apply(
+        self, instance_id: str, record: service_instance_pb2.ServiceInstance, admitted: set[str]
+    ) -> None:
+        wanted = [] if leaving(record) else self.desired(instance_id, record, admitted)
         for resource in wanted:
-            await self._put(instance_id, resource)
+            await self._put(resource, instance_id)
         keep = {resources.key(r) for r in resources.refs(wanted)}
         for ref in record.resources:
             if resources.key(ref) not in keep:
                 await self.remove(instance_id, ref)
 
     def desired(
-        self, instance_id: str, record: service_instance_pb2.ServiceInstance
+        self,
+        instance_id: str,
+        record: service_instance_pb2.ServiceInstance,
+        admitted: set[str] | None = None,
     ) -> list[Resource]:
-        return resources.desired(instance_id, record, record.provisioning, self.settings)
+        return resources.desired(
+            instance_id, record, record.provisioning, self.settings, admitted or set()
+        )
 
     def desired_refs(
         self, instance_id: str, record: service_instance_pb2.ServiceInstance
     ) -> list[service_instance_pb2.OwnedResource]:
         return resources.refs(self.desired(instance_id, record))
 
-    async def _put(self, instance_id: str, resource: Resource) -> None:
+    async def _put(self, resource: Resource, instance_id: str | None) -> None:
+        """Create or update `resource`, unless the name is taken by something not ours."""
         meta = resource.metadata
         try:
             current = await self._client.get(resource.schema, meta.name, meta.namespace)
@@ -74,8 +107,8 @@ class Converger:
             current = None
         if current is not None and not _owned_by(current, instance_id):
             raise errors.Conflict(
-                f"{resource.schema.kind} {meta.namespace}/{meta.name} exists and is not this "
-                "instance's; the broker leaves it alone",
+                f"{resource.schema.kind} {meta.namespace}/{meta.name} exists and is not the "
+                "broker's; the broker leaves it alone",
                 error="ResourceNotOwned",
             )
         await self._client.apply(resource)
@@ -96,5 +129,9 @@ class Converger:
             await self._client.delete(schema, ref.name, ref.namespace)
 
 
-def _owned_by(resource: Resource, instance_id: str) -> bool:
-    return resource.metadata.labels.get(names.INSTANCE_LABEL) == names.instance_key(instance_id)
+def _owned_by(resource: Resource, instance_id: str | None) -> bool:
+    """The instance's (by its label), or, for instance None, the broker's own."""
+    labels = resource.metadata.labels
+    if instance_id is None:
+        return labels.get(names.MANAGED_BY) == names.BROKER and names.INSTANCE_LABEL not in labels
+    return labels.get(names.INSTANCE_LABEL) == names.instance_key(instance_id)

@@ -52,6 +52,11 @@ class MeshBroker:
             return await self._instances.last_operation(request)
         return await self._bindings.last_operation(request)
 
+    async def fence(self) -> None:
+        """Writes the broker's mesh-wide fence (refusing every binding identity not bound)."""
+        with translated():
+            await self._ctx.converger.converge()
+
     async def resume(self) -> int:
         """Starts again, in the background, every operation a previous run left IN_PROGRESS
         (the broker stopped or died during it). Returns how many."""

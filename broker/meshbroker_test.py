@@ -26,10 +26,16 @@ def _identity(platform: str, value: dict) -> str:
     return f"{platform} {base64.b64encode(json.dumps(value).encode()).decode()}"
 
 
-async def _fence(store_url: str, instance_id: str):
+async def _fence(store_url: str, instance_id: str | None):
+    """The instance's fence, or (None) the broker's mesh-wide one."""
+    name, namespace = (
+        (names.owned(instance_id, "fence"), "default")
+        if instance_id is not None
+        else ("istio-broker-fence", "istio-system")
+    )
     async with ConfigClient(store_url) as client:
         try:
-            return await client.get(AUTHORIZATION_POLICY, names.owned(instance_id, "fence"))
+            return await client.get(AUTHORIZATION_POLICY, name, namespace)
         except kube_errors.NotFound:
             return None
 
@@ -82,6 +88,7 @@ async def test_lifecycle_leaves_exactly_the_policy_it_needs_in_the_mesh(tmp_path
 
         fence = await _fence(broker.store_url, "inst-1")
         assert list(_not_principals(fence)) == [spiffe.removeprefix("spiffe://")]
+        assert _not_principals(await _fence(broker.store_url, None)) == _not_principals(fence)
         again = await osb.bind("inst-1", "b-1", bind_resource={"app_guid": "app-1"})
         assert again.status == 200 and again.body == bound.body  # the same credentials
         got = await osb.get(f"{PATH}/inst-1/service_bindings/b-1")
@@ -98,7 +105,8 @@ async def test_lifecycle_leaves_exactly_the_policy_it_needs_in_the_mesh(tmp_path
         unbound = await osb.unbind("inst-1", "b-1")
         assert (unbound.status, unbound.body) == (200, {})
         fence = await _fence(broker.store_url, "inst-1")
-        assert list(_not_principals(fence)) == []  # revoked
+        assert list(_not_principals(fence)) == []  # revoked, here and mesh-wide
+        assert _not_principals(await _fence(broker.store_url, None)) == []
         assert (await osb.get(f"{PATH}/inst-1/service_bindings/b-1")).status == 404
         assert (await osb.unbind("inst-1", "b-1")).status == 410
         # The key went with the binding.
@@ -109,6 +117,8 @@ async def test_lifecycle_leaves_exactly_the_policy_it_needs_in_the_mesh(tmp_path
         gone = await osb.deprovision("inst-1")
         assert (gone.status, gone.body) == (200, {})
         assert await _fence(broker.store_url, "inst-1") is None
+        # The broker's own fence stays: the revoked certificate is refused everywhere still.
+        assert await _fence(broker.store_url, None) is not None
         assert (await osb.get(f"{PATH}/inst-1")).status == 404
         assert (await osb.deprovision("inst-1")).status == 410
         assert (await osb.get(f"{PATH}/inst-1/last_operation")).status == 410
@@ -363,6 +373,32 @@ async def _assert_consistent(store_url: str, instance_id: str) -> None:
     assert set(record.bound_identities) == admitted
     fence = next(p for p in policies if p.metadata.name.endswith("-fence"))
     assert {f"spiffe://{p}" for p in _not_principals(fence)} == admitted
+    broker_fence = await _fence(store_url, None)
+    assert {f"spiffe://{p}" for p in _not_principals(broker_fence)} == admitted
+
+
+@run_async(timeout=90)
+async def test_instances_of_one_service_admit_each_others_bindings_there_and_only_there(tmp_path):
+    async with testing.running_broker(tmp_path) as broker, broker.client() as osb:
+        await _ready_catalog(broker, osb)
+        assert (await osb.provision("one")).status == 201
+        assert (await osb.provision("two", plan_id=testing.YEARLY)).status == 201
+        assert (await osb.bind("one", "b")).status == 201
+        assert (await osb.bind("two", "b", plan_id=testing.YEARLY)).status == 201
+        first = names.spiffe_id("cluster.local", "istio-broker", "one", "b").removeprefix(
+            "spiffe://"
+        )
+        second = names.spiffe_id("cluster.local", "istio-broker", "two", "b").removeprefix(
+            "spiffe://"
+        )
+        # Both fences on productpage let both bindings through (DENY policies add up).
+        for instance_id in ("one", "two"):
+            assert _not_principals(await _fence(broker.store_url, instance_id)) == sorted(
+                [first, second]
+            )
+        assert (await osb.deprovision("one")).status == 200
+        assert _not_principals(await _fence(broker.store_url, "two")) == [second]
+        assert _not_principals(await _fence(broker.store_url, None)) == [second]
 
 
 @run_async(timeout=90)

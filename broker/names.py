@@ -45,18 +45,13 @@ def owned(instance_id: str, what: str = "") -> str:
 
 
 def service_account(instance_id: str, binding_id: str) -> str:
-    """The binding's service account: its instance's key first, so one prefix covers all the
-    identities an instance could ever hand out."""
+    """The binding's service account: `osb-` (every binding identity starts so, which the
+    broker's fences match by prefix), its instance's key, its own."""
     return f"osb-{instance_key(instance_id)}-{binding_key(instance_id, binding_id)}"
 
 
 def spiffe_id(trust_domain: str, namespace: str, instance_id: str, binding_id: str) -> str:
     return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account(instance_id, binding_id)}"
-
-
-def instance_principals(trust_domain: str, namespace: str, instance_id: str) -> str:
-    """Every principal of the instance's bindings, as an AuthorizationPolicy prefix match."""
-    return f"{trust_domain}/ns/{namespace}/sa/osb-{instance_key(instance_id)}-*"
 
 
 def principal(spiffe: str) -> str:

@@ -24,6 +24,7 @@ class BrokerOptions:
     # Where the broker keeps its records, and the namespace of binding identities.
     namespace: str = "istio-broker"
     trust_domain: str = "cluster.local"
+    root_namespace: str = "istio-system"  # Istio's: where mesh-wide policies live
     # How long deprovisioned instances and unbound bindings still answer 410 to pollers.
     tombstone_ttl: datetime.timedelta = datetime.timedelta(hours=1)
     sweep_interval: float = 60.0
@@ -72,6 +73,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[BrokerOptions, str]:
     )
     parser.add_argument("--trust-domain", default=BrokerOptions.trust_domain)
     parser.add_argument(
+        "--root-namespace",
+        default=BrokerOptions.root_namespace,
+        help="the mesh's root namespace, where the broker's mesh-wide fence goes",
+    )
+    parser.add_argument(
         "--tombstone-ttl",
         type=_duration,
         default="1h",
@@ -89,6 +95,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BrokerOptions, str]:
         ca_address=args.ca_address,
         namespace=args.namespace,
         trust_domain=args.trust_domain,
+        root_namespace=args.root_namespace,
         tombstone_ttl=args.tombstone_ttl,
     )
     return options, args.log_level

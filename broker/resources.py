@@ -1,11 +1,17 @@
-"""The mesh resources an instance owns, as a pure function of its record and its plan.
+"""The mesh resources the broker owns, as pure functions of its records.
 
-Every instance gets one AuthorizationPolicy, the fence: DENY, on the service's workloads,
-for every identity the instance could hand out (a prefix of service accounts) except the
-ones bound now. It touches no other caller, so it is safe on any service, and it is what
-makes unbinding revoke a certificate that is still within its validity. Plans may add an
-ALLOW policy for the bound identities (for services that ALLOW policies lock down), and a
-ServiceEntry and a VirtualService copied from the plan's templates.
+Binding identities all live in the broker's namespace (`<td>/ns/<namespace>/sa/osb-...`), so
+AuthorizationPolicies can fence them by prefix without touching any other caller:
+
+- the broker's fence (one, mesh-wide in the root namespace): DENY every binding identity that
+  is not bound now. Unbinding or deprovisioning therefore revokes a certificate everywhere,
+  though it is still within its validity;
+- an instance's fence (one per instance, on its service's workloads): DENY every binding
+  identity not bound to an instance of that service, so that at a service only its own
+  bindings get in;
+- plans may add an ALLOW policy for the instance's bound identities (for services that ALLOW
+  policies lock down, as Istio's allow-nothing posture does), and a ServiceEntry and a
+  VirtualService copied from the plan's templates.
 """
 
 from __future__ import annotations
@@ -27,22 +33,23 @@ OWNABLE: tuple[KindSchema, ...] = tuple(
 )
 
 
+BROKER_FENCE = "istio-broker-fence"
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     trust_domain: str
     namespace: str  # where binding identities live (and the broker's records)
+    root_namespace: str = "istio-system"  # where mesh-wide policies live
+
+    @property
+    def identities(self) -> str:
+        """Every binding identity, as an AuthorizationPolicy principal prefix."""
+        return f"{self.trust_domain}/ns/{self.namespace}/sa/osb-*"
 
 
-def desired(
-    instance_id: str,
-    record: service_instance_pb2.ServiceInstance,
-    provisioning: service_plan_pb2.Provisioning,
-    settings: Settings,
-) -> list[Resource]:
-    target = record.target
-    bound = sorted(names.principal(i) for i in record.bound_identities)
-    selector = {"match_labels": dict(target.workload_labels)}
-    fence = authorization_pb2.AuthorizationPolicy(
+def _fence(selector: dict | None, admitted: Iterable[str], settings: Settings):
+    return authorization_pb2.AuthorizationPolicy(
         selector=selector,
         action=authorization_pb2.AuthorizationPolicy.DENY,
         rules=[
@@ -50,18 +57,40 @@ def desired(
                 "from": [
                     {
                         "source": {
-                            "principals": [
-                                names.instance_principals(
-                                    settings.trust_domain, settings.namespace, instance_id
-                                )
-                            ],
-                            "not_principals": bound,
+                            "principals": [settings.identities],
+                            "not_principals": sorted({names.principal(i) for i in admitted}),
                         }
                     }
                 ]
             }
         ],
     )
+
+
+def broker_fence(bound: Iterable[str], settings: Settings) -> Resource:
+    """The mesh-wide DENY of every binding identity not bound now (`bound`: SPIFFE ids)."""
+    assert AUTHORIZATION_POLICY is not None
+    metadata = Metadata(
+        name=BROKER_FENCE,
+        namespace=settings.root_namespace,
+        labels={names.MANAGED_BY: names.BROKER},
+    )
+    return Resource(AUTHORIZATION_POLICY, metadata, _fence(None, bound, settings))
+
+
+def desired(
+    instance_id: str,
+    record: service_instance_pb2.ServiceInstance,
+    provisioning: service_plan_pb2.Provisioning,
+    settings: Settings,
+    admitted: Iterable[str] = (),
+) -> list[Resource]:
+    """What the instance owns. `admitted`: the identities bound to any instance of the same
+    service (its own included), which the instance's fence lets through."""
+    target = record.target
+    bound = sorted(names.principal(i) for i in record.bound_identities)
+    selector = {"match_labels": dict(target.workload_labels)}
+    fence = _fence(selector, {*admitted, *record.bound_identities}, settings)
     resources = [_resource(AUTHORIZATION_POLICY, instance_id, "fence", target.namespace, fence)]
     if provisioning.allow_policy:
         allow = authorization_pb2.AuthorizationPolicy(

@@ -28,8 +28,11 @@ def _plain(resource) -> dict:
     return resource.to_dict()
 
 
-def test_every_instance_gets_a_fence_that_refuses_its_unbound_identities():
-    (fence,) = resources.desired("inst", _record(BOUND), service_plan_pb2.Provisioning(), SETTINGS)
+def test_every_instance_gets_a_fence_on_its_service_for_identities_bound_elsewhere():
+    sibling = names.spiffe_id("cluster.local", "istio-broker", "other-instance", "b")
+    (fence,) = resources.desired(
+        "inst", _record(BOUND), service_plan_pb2.Provisioning(), SETTINGS, admitted={sibling}
+    )
     body = _plain(fence)
     key = names.instance_key("inst")
     assert body["metadata"]["name"] == f"osb-{key}-fence"
@@ -46,16 +49,34 @@ def test_every_instance_gets_a_fence_that_refuses_its_unbound_identities():
                 "from": [
                     {
                         "source": {
-                            "principals": [f"cluster.local/ns/istio-broker/sa/osb-{key}-*"],
-                            "notPrincipals": [BOUND.removeprefix("spiffe://")],
+                            "principals": ["cluster.local/ns/istio-broker/sa/osb-*"],
+                            "notPrincipals": sorted(
+                                [BOUND.removeprefix("spiffe://"), sibling.removeprefix("spiffe://")]
+                            ),
                         }
                     }
                 ]
             }
         ],
     }
-    # The binding's identity falls under its instance's prefix.
+    # Every binding identity falls under the fences' prefix.
     assert names.service_account("inst", "b1").startswith(f"osb-{key}-")
+
+
+def test_the_broker_fence_is_mesh_wide_and_admits_only_what_is_bound():
+    fence = resources.broker_fence({BOUND}, SETTINGS).to_dict()
+    assert (fence["metadata"]["namespace"], fence["metadata"]["name"]) == (
+        "istio-system",
+        "istio-broker-fence",
+    )
+    assert fence["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "istio-broker"}
+    assert "selector" not in fence["spec"]  # every workload of the mesh
+    assert fence["spec"]["rules"][0]["from"][0]["source"] == {
+        "principals": ["cluster.local/ns/istio-broker/sa/osb-*"],
+        "notPrincipals": [BOUND.removeprefix("spiffe://")],
+    }
+    empty = resources.broker_fence(set(), SETTINGS).to_dict()
+    assert "notPrincipals" not in empty["spec"]["rules"][0]["from"][0]["source"]
 
 
 def test_allow_policy_admits_bound_identities_and_nobody_when_none_are():

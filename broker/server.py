@@ -48,7 +48,9 @@ class BrokerServer:
 
             view = MeshView(client)
             records = Records(client, options.namespace)
-            settings = resources.Settings(options.trust_domain, options.namespace)
+            settings = resources.Settings(
+                options.trust_domain, options.namespace, options.root_namespace
+            )
             context = Context(
                 records=records,
                 view=view,
@@ -92,11 +94,13 @@ class BrokerServer:
                 await runner.cleanup()
 
     async def _resume(self) -> None:
+        """Operations a previous run left in progress, and the broker's mesh-wide fence."""
         assert self.broker is not None
         delay = 0.2
         while True:
             try:
                 await self.broker.resume()
+                await self.broker.fence()
                 return
             except errors.OsbError as error:
                 log.warning("cannot resume operations yet: %s; retrying", error.description)
