@@ -26,7 +26,7 @@ spec:
 def _build(*texts: str, paths: tuple[pathlib.Path, ...] = ()) -> catalog.CatalogIndex:
     resources = [r for p in paths for r in loader.load_file(p)]
     resources += [r for t in texts for r in loader.load_text(t)]
-    by_kind = {"ServiceClass": [], "ServicePlan": [], "ServiceEntry": []}
+    by_kind: dict[str, list] = {"ServiceClass": [], "ServicePlan": [], "ServiceEntry": []}
     for r in resources:
         by_kind[r.schema.kind].append(r)
     return catalog.build(by_kind["ServiceClass"], by_kind["ServicePlan"], by_kind["ServiceEntry"])

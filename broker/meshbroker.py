@@ -60,32 +60,28 @@ class MeshBroker:
     async def resume(self) -> int:
         """Starts again, in the background, every operation a previous run left IN_PROGRESS
         (the broker stopped or died during it). Returns how many."""
+        instances = {
+            Operation.PROVISION: self._instances._finish_provision,
+            Operation.UPDATE: self._instances._finish_update,
+            Operation.DEPROVISION: self._instances._finish_deprovision,
+        }
+        bindings = {
+            Operation.BIND: self._bindings._finish_bind,
+            Operation.UNBIND: self._bindings._finish_unbind,
+        }
         count = 0
         with translated():
             for stored in await self._ctx.records.instances():
                 op = stored.spec.last_operation
-                if op.state != Operation.IN_PROGRESS:
-                    continue
-                instance_id = stored.spec.instance_id
-                finisher = {
-                    Operation.PROVISION: self._instances._finish_provision,
-                    Operation.UPDATE: self._instances._finish_update,
-                    Operation.DEPROVISION: self._instances._finish_deprovision,
-                }.get(op.type)
-                if finisher is not None:
-                    self._ctx.background(op.id, finisher(instance_id, op.id))
+                if op.state == Operation.IN_PROGRESS and op.type in instances:
+                    work = instances[op.type](stored.spec.instance_id, op.id)
+                    self._ctx.background(op.id, work)
                     count += 1
             for stored in await self._ctx.records.bindings():
-                op = stored.spec.last_operation
-                if op.state != Operation.IN_PROGRESS:
-                    continue
-                spec = stored.spec
-                finisher = {
-                    Operation.BIND: self._bindings._finish_bind,
-                    Operation.UNBIND: self._bindings._finish_unbind,
-                }.get(op.type)
-                if finisher is not None:
-                    self._ctx.background(op.id, finisher(spec.instance_id, spec.binding_id, op.id))
+                op, spec = stored.spec.last_operation, stored.spec
+                if op.state == Operation.IN_PROGRESS and op.type in bindings:
+                    work = bindings[op.type](spec.instance_id, spec.binding_id, op.id)
+                    self._ctx.background(op.id, work)
                     count += 1
         if count:
             log.info("resuming %d operation(s) left in progress", count)
@@ -139,3 +135,7 @@ def _old_tombstone(spec, cutoff: datetime.datetime) -> bool:
     gone = getattr(spec, "deprovisioned", False) or getattr(spec, "unbound", False)
     finished = parse_time(spec.last_operation.finished)
     return bool(gone) and finished is not None and finished <= cutoff
+
+
+def _conforms(broker: MeshBroker) -> model.ServiceBroker:
+    return broker  # mypy checks that MeshBroker is what the HTTP layer drives

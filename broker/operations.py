@@ -13,7 +13,12 @@ from broker.osb import model
 from broker.records import Operation, now
 
 
-def start(kind: int, info: model.RequestInfo | None, *, asynchronous: bool) -> Operation:
+def start(
+    kind: service_instance_pb2.Operation.Type,
+    info: model.RequestInfo | None,
+    *,
+    asynchronous: bool,
+) -> Operation:
     """A new operation, IN_PROGRESS, with an id to hand to the platform."""
     type_name = Operation.Type.Name(kind).lower()
     return Operation(

@@ -20,8 +20,15 @@ from pkg.config.resource import Metadata, Resource
 from pkg.kube import errors
 from pkg.kube.client import ConfigClient
 
-INSTANCE = ALL.by_kind("broker.istio.io/v1alpha1", "ServiceInstance")
-BINDING = ALL.by_kind("broker.istio.io/v1alpha1", "ServiceBinding")
+
+def _kind(kind: str) -> KindSchema:
+    schema = ALL.by_kind("broker.istio.io/v1alpha1", kind)
+    assert schema is not None, f"{kind} missing from kinds.yaml"
+    return schema
+
+
+INSTANCE = _kind("ServiceInstance")
+BINDING = _kind("ServiceBinding")
 Operation = service_instance_pb2.Operation
 
 
@@ -50,11 +57,11 @@ class Records:
         self.namespace = namespace
 
     async def instance(self, instance_id: str) -> Stored | None:
-        return await self._get(_schema(INSTANCE), names.instance_record(instance_id), instance_id)
+        return await self._get(INSTANCE, names.instance_record(instance_id), instance_id)
 
     async def binding(self, instance_id: str, binding_id: str) -> Stored | None:
         stored = await self._get(
-            _schema(BINDING), names.binding_record(instance_id, binding_id), instance_id
+            BINDING, names.binding_record(instance_id, binding_id), instance_id
         )
         if stored is not None and stored.spec.binding_id != binding_id:
             return None  # a key collision: another binding's record
@@ -73,15 +80,13 @@ class Records:
         self, instance_id: str, spec: service_instance_pb2.ServiceInstance
     ) -> Stored:
         """Raises errors.AlreadyExists if a record is there already."""
-        return await self._create(
-            _schema(INSTANCE), names.instance_record(instance_id), instance_id, spec
-        )
+        return await self._create(INSTANCE, names.instance_record(instance_id), instance_id, spec)
 
     async def create_binding(
         self, instance_id: str, binding_id: str, spec: service_binding_pb2.ServiceBinding
     ) -> Stored:
         return await self._create(
-            _schema(BINDING), names.binding_record(instance_id, binding_id), instance_id, spec
+            BINDING, names.binding_record(instance_id, binding_id), instance_id, spec
         )
 
     async def _create(self, schema: KindSchema, name: str, instance_id: str, spec) -> Stored:
@@ -92,26 +97,24 @@ class Records:
     async def update(self, stored: Stored, spec) -> Stored:
         """Replaces the record's spec if nobody wrote it since `stored` was read; raises
         errors.Conflict (changed) or errors.NotFound (deleted) otherwise."""
-        schema = _schema(
-            INSTANCE if isinstance(spec, service_instance_pb2.ServiceInstance) else BINDING
-        )
+        schema = INSTANCE if isinstance(spec, service_instance_pb2.ServiceInstance) else BINDING
         updated = await self._client.update(Resource(schema, stored.metadata, spec))
         return Stored(updated.metadata, updated.spec)
 
     async def delete(self, stored: Stored) -> None:
-        schema = _schema(
+        schema = (
             INSTANCE if isinstance(stored.spec, service_instance_pb2.ServiceInstance) else BINDING
         )
         with contextlib.suppress(errors.NotFound):
             await self._client.delete(schema, stored.metadata.name, self.namespace)
 
     async def instances(self) -> list[Stored]:
-        listed = await self._client.list(_schema(INSTANCE), self.namespace)
+        listed = await self._client.list(INSTANCE, self.namespace)
         return [Stored(r.metadata, r.spec) for r in listed.items]
 
     async def bindings(self, instance_id: str | None = None) -> list[Stored]:
         """Every binding record (of one instance, when given)."""
-        listed = await self._client.list(_schema(BINDING), self.namespace)
+        listed = await self._client.list(BINDING, self.namespace)
         return [
             Stored(r.metadata, r.spec)
             for r in listed.items
@@ -123,8 +126,3 @@ class Records:
             yield stored
         for stored in await self.bindings():
             yield stored
-
-
-def _schema(schema: KindSchema | None) -> KindSchema:
-    assert schema is not None, "broker kinds missing from kinds.yaml"
-    return schema

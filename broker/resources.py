@@ -25,12 +25,16 @@ from broker import names
 from pkg.config.kinds import ALL, KindSchema
 from pkg.config.resource import Metadata, Resource
 
-AUTHORIZATION_POLICY = ALL.by_kind("security.istio.io/v1beta1", "AuthorizationPolicy")
-SERVICE_ENTRY = ALL.by_kind("networking.istio.io/v1alpha3", "ServiceEntry")
-VIRTUAL_SERVICE = ALL.by_kind("networking.istio.io/v1alpha3", "VirtualService")
-OWNABLE: tuple[KindSchema, ...] = tuple(
-    s for s in (AUTHORIZATION_POLICY, SERVICE_ENTRY, VIRTUAL_SERVICE) if s is not None
-)
+
+def _kind(api_version: str, kind: str) -> KindSchema:
+    schema = ALL.by_kind(api_version, kind)
+    assert schema is not None, f"{kind} missing from kinds.yaml"
+    return schema
+
+
+AUTHORIZATION_POLICY = _kind("security.istio.io/v1beta1", "AuthorizationPolicy")
+SERVICE_ENTRY = _kind("networking.istio.io/v1alpha3", "ServiceEntry")
+VIRTUAL_SERVICE = _kind("networking.istio.io/v1alpha3", "VirtualService")
 
 
 BROKER_FENCE = "istio-broker-fence"
@@ -69,7 +73,6 @@ def _fence(selector: dict | None, admitted: Iterable[str], settings: Settings):
 
 def broker_fence(bound: Iterable[str], settings: Settings) -> Resource:
     """The mesh-wide DENY of every binding identity not bound now (`bound`: SPIFFE ids)."""
-    assert AUTHORIZATION_POLICY is not None
     metadata = Metadata(
         name=BROKER_FENCE,
         namespace=settings.root_namespace,
@@ -115,10 +118,7 @@ def desired(
     return resources
 
 
-def _resource(
-    schema: KindSchema | None, instance_id: str, what: str, namespace: str, spec
-) -> Resource:
-    assert schema is not None
+def _resource(schema: KindSchema, instance_id: str, what: str, namespace: str, spec) -> Resource:
     copy = schema.new_spec()
     copy.CopyFrom(spec)
     metadata = Metadata(

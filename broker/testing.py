@@ -81,6 +81,7 @@ class Running:
 
 
 def write_files(directory: pathlib.Path, ca_root: pathlib.Path) -> dict[str, pathlib.Path]:
+    """The broker's credentials file and CA token, beside the CA's root: its file options."""
     directory.mkdir(parents=True, exist_ok=True)
     credentials = directory / "credentials"
     credentials.write_text(f"{USER}:{PASSWORD}\n")
@@ -113,12 +114,14 @@ async def running_broker(
         ca_root = tmp_path / "ca-run" / "ca" / "root-cert.pem"
         files = write_files(tmp_path / "broker", ca_root)
         options = BrokerOptions(
+            credentials=files["credentials"],
+            ca_root=files["ca_root"],
+            ca_token_file=files["ca_token_file"],
             address="127.0.0.1",
             port=0,
             config_store=store_url,
             ca_address=ca.address,
             namespace=namespace,
-            **files,
             **overrides,
         )
         server = BrokerServer(options)
