@@ -39,8 +39,13 @@ def _service(record: service_instance_pb2.ServiceInstance) -> tuple:
     return (target.namespace, tuple(sorted(target.workload_labels.items())))
 
 
-def _versions(stored: list[Stored]) -> dict[str, str]:
-    return {s.metadata.name: s.metadata.resource_version for s in stored}
+def _inputs(stored: list[Stored], instance_id: str | None) -> tuple:
+    """What a converge of `instance_id` writes depends on: its own record, and who is bound
+    (to its service, for its fence and its siblings'; anywhere, for the broker's fence)."""
+    own = next((s for s in stored if s.spec.instance_id == instance_id), None)
+    live = [s.spec for s in stored if not leaving(s.spec)]
+    bound = frozenset((_service(r), i) for r in live for i in r.bound_identities)
+    return (own.metadata.resource_version if own else None, bound)
 
 
 class Converger:
@@ -50,27 +55,35 @@ class Converger:
         self.settings = settings
 
     async def converge(self, instance_id: str | None = None) -> None:
-        """The instance's resources (none: only the broker's fence), until records hold still."""
+        """The instance's resources (none: only the broker's fence), until what they are made
+        of holds still."""
         for _ in range(ATTEMPTS):
             listed = await self._records.instances()
-            live = [s.spec for s in listed if not leaving(s.spec)]
-            mine = next((s.spec for s in listed if s.spec.instance_id == instance_id), None)
-            if mine is not None:
-                siblings = [r for r in live if _service(r) == _service(mine)]
-                admitted = {i for r in siblings for i in r.bound_identities}
-                await self._apply(instance_id or "", mine, admitted)
-                for sibling in siblings:
-                    if sibling.instance_id != instance_id:
-                        fence = self.desired(sibling.instance_id, sibling, admitted)[0]
-                        await self._put(fence, sibling.instance_id)
-            bound = {i for r in live for i in r.bound_identities}
-            await self._put(resources.broker_fence(bound, self.settings), None)
-            if _versions(await self._records.instances()) == _versions(listed):
+            await self._write(instance_id, [s.spec for s in listed])
+            if _inputs(await self._records.instances(), instance_id) == _inputs(
+                listed, instance_id
+            ):
                 return
         raise errors.ConcurrencyError(
             f"the broker's records kept changing while {instance_id!r}'s resources were "
             "written; try again"
         )
+
+    async def _write(
+        self, instance_id: str | None, records: list[service_instance_pb2.ServiceInstance]
+    ) -> None:
+        live = [r for r in records if not leaving(r)]
+        mine = next((r for r in records if r.instance_id == instance_id), None)
+        if mine is not None:
+            siblings = [r for r in live if _service(r) == _service(mine)]
+            admitted = {i for r in siblings for i in r.bound_identities}
+            await self._apply(mine.instance_id, mine, admitted)
+            for sibling in siblings:
+                if sibling.instance_id != instance_id:
+                    fence = self.desired(sibling.instance_id, sibling, admitted)[0]
+                    await self._put(fence, sibling.instance_id)
+        bound = {i for r in live for i in r.bound_identities}
+        await self._put(resources.broker_fence(bound, self.settings), None)
 
     async def _apply(
         self, instance_id: str, record: service_instance_pb2.ServiceInstance, admitted: set[str]

@@ -308,6 +308,11 @@ class BrokerProcess:
     def log(self) -> str:
         return "".join(self._lines)
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "not started"
+        return self._process.pid
+
     def start(self, timeout: float = 30.0) -> BrokerProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
