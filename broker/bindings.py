@@ -8,13 +8,10 @@ converger makes the mesh match, then the binding's operation is settled.
 
 from __future__ import annotations
 
-import datetime
 import logging
 
-from cryptography import x509
-
 from api.broker.v1alpha1 import service_binding_pb2, service_instance_pb2
-from broker import names, operations, target
+from broker import credentials, names, operations
 from broker.operations import finish, running, struct
 from broker.osb import errors, model
 from broker.records import Operation, Stored
@@ -386,48 +383,15 @@ class Bindings:
         record: service_binding_pb2.ServiceBinding,
         instance: service_instance_pb2.ServiceInstance,
     ) -> model.BindingView:
-        found = instance.target
-        port = found.ports[0] if found.ports else 0
-        web = found.protocol.startswith(("HTTP", "GRPC")) or not found.protocol
-        scheme = "http" if web else "tcp"
-        creds = record.credentials
-        credentials = {
-            "uri": f"{scheme}://{found.host}:{port}" if port else f"{scheme}://{found.host}",
-            "host": found.host,
-            "port": port,
-            "spiffe_id": record.spiffe_id,
-            "certificate": creds.certificate_chain,
-            "private_key": creds.private_key,
-            "ca_certificate": creds.root_certificate,
-            "server_identities": target.server_identities(
-                found,
-                self._ctx.view.workload_entries(),
-                self._ctx.view.service_entries(),
-                self._ctx.settings.trust_domain,
-            ),
-            "expires_at": creds.expires_at,
-        }
-        endpoints = (
-            (model.Endpoint(found.host, tuple(str(p) for p in found.ports)),) if found.ports else ()
-        )
-        return model.BindingView(
-            credentials=credentials,
-            endpoints=endpoints,
-            expires_at=creds.expires_at or None,
-            renew_before=_renew_before(creds.certificate_chain),
+        return credentials.binding_view(
+            record,
+            instance.target,
+            self._ctx.view.workload_entries(),
+            self._ctx.view.service_entries(),
+            self._ctx.settings.trust_domain,
         )
 
 
 def _restartable(record: service_binding_pb2.ServiceBinding) -> bool:
     op = record.last_operation
     return record.unbound or (op.type == Operation.BIND and op.state == Operation.FAILED)
-
-
-def _renew_before(chain: str) -> str | None:
-    """Half way through the certificate's life, as the node agent renews."""
-    if not chain:
-        return None
-    leaf = x509.load_pem_x509_certificate(chain.encode())
-    start, end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
-    half = start + (end - start) / 2
-    return half.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -402,6 +402,27 @@ async def test_instances_of_one_service_admit_each_others_bindings_there_and_onl
 
 
 @run_async(timeout=90)
+async def test_an_annotated_service_entry_is_offered_and_provisioned_with_its_default_plan(
+    tmp_path,
+):
+    annotated = testing.PRODUCTPAGE.replace(
+        "metadata: {name: productpage, namespace: default}",
+        'metadata: {name: productpage, namespace: default, annotations: {"broker.istio.io/catalog": "true"}}',
+    )
+    async with testing.running_broker(tmp_path) as broker, broker.client() as osb:
+        await testing.apply(broker.store_url, annotated)
+        catalog = await testing.wait_catalog(osb, lambda c: len(c["services"]) == 1)
+        (service,) = catalog["services"]
+        assert service["name"] == "productpage.default"
+        (plan,) = service["plans"]
+        assert plan["name"] == "default"
+        created = await osb.provision("opted-in", service_id=service["id"], plan_id=plan["id"])
+        assert created.status == 201
+        bound = await osb.bind("opted-in", "b", service_id=service["id"], plan_id=plan["id"])
+        assert bound.body["credentials"]["host"] == "productpage.default.svc.cluster.local"
+
+
+@run_async(timeout=90)
 async def test_state_survives_a_restart_of_the_broker(tmp_path):
     async with serving(StoreOptions(port=0, db=tmp_path / "store.db")) as store:
         async with (

@@ -3,7 +3,7 @@
 Bodies are the spec's Error object: `error` (one camel-case word naming the condition; the
 spec fixes AsyncRequired, ConcurrencyError, RequiresApp and MaintenanceInfoConflict),
 `description` (what, where and why, for a person), and for failed operations
-`instance_usable` / `update_repeatable`.
+`instance_usable` / `update_repeatable`. (RequiresApp never arises: bindings need no app.)
 """
 
 from __future__ import annotations
@@ -107,10 +107,6 @@ class AsyncRequired(Unprocessable):
 
 class ConcurrencyError(Unprocessable):
     error = "ConcurrencyError"
-
-
-class RequiresApp(Unprocessable):
-    error = "RequiresApp"
 
 
 class MaintenanceInfoConflict(Unprocessable):
