@@ -15,6 +15,7 @@ from broker.records import BINDING, INSTANCE
 from broker.resources import AUTHORIZATION_POLICY
 from pilot.configstore.server import Options as StoreOptions
 from pilot.configstore.server import serving
+from pilot.configstore.testing import StoreProcess
 from pkg.kube import errors as kube_errors
 from pkg.kube.client import ConfigClient
 from pkg.testing.aio import run_async
@@ -444,6 +445,41 @@ async def test_state_survives_a_restart_of_the_broker(tmp_path):
                 assert (await osb.unbind("keep", "b")).status == 200
                 assert (await osb.deprovision("keep")).status == 200
             assert await _fence(store.url, "keep") is None
+
+
+@run_async(timeout=90)
+async def test_a_ca_that_does_not_answer_is_a_503_and_leaves_no_binding_behind(tmp_path):
+    async with (
+        testing.running_broker(tmp_path, ca_address="127.0.0.1:1") as broker,
+        broker.client() as osb,
+    ):
+        await _ready_catalog(broker, osb)
+        assert (await osb.provision("i")).status == 201
+        refused = await osb.bind("i", "b")
+        assert (refused.status, refused.body["error"]) == (503, "ServiceUnavailable")
+        assert "the CA did not issue a certificate" in refused.body["description"]
+        assert (await osb.get(f"{PATH}/i/service_bindings/b")).status == 404
+        assert _not_principals(await _fence(broker.store_url, "i")) == []
+        async with ConfigClient(broker.store_url) as client:
+            assert (await client.list(BINDING, "istio-broker")).items == []
+
+
+@run_async(timeout=90)
+async def test_a_config_store_that_is_gone_is_a_503_not_a_500(tmp_path):
+    store = await asyncio.to_thread(StoreProcess(tmp_path / "store.db").start)
+    try:
+        async with (
+            testing.running_broker(tmp_path, store_url=store.url) as broker,
+            broker.client() as osb,
+        ):
+            await _ready_catalog(broker, osb)
+            await asyncio.to_thread(store.kill)
+            answer = await osb.provision("i")
+            assert (answer.status, answer.body["error"]) == (503, "ServiceUnavailable")
+            assert "cannot reach the config store" in answer.body["description"]
+            assert (await osb.get(f"{PATH}/i")).status == 503
+    finally:
+        await asyncio.to_thread(store.kill)
 
 
 @run_async(timeout=90)

@@ -113,16 +113,19 @@ async def running_broker(
         )
         ca_root = tmp_path / "ca-run" / "ca" / "root-cert.pem"
         files = write_files(tmp_path / "broker", ca_root)
+        settings: dict[str, Any] = {
+            "address": "127.0.0.1",
+            "port": 0,
+            "config_store": store_url,
+            "ca_address": ca.address,
+            "namespace": namespace,
+            **overrides,
+        }
         options = BrokerOptions(
             credentials=files["credentials"],
             ca_root=files["ca_root"],
             ca_token_file=files["ca_token_file"],
-            address="127.0.0.1",
-            port=0,
-            config_store=store_url,
-            ca_address=ca.address,
-            namespace=namespace,
-            **overrides,
+            **settings,
         )
         server = BrokerServer(options)
         task = asyncio.create_task(server.run(), name="broker")

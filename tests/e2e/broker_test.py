@@ -236,7 +236,13 @@ def test_a_platform_binds_productpage_and_the_binding_works_in_the_mesh_until_un
         policies = mesh.istioctl("get", "authorizationpolicies", "-A").stdout
         assert "osb-" not in policies  # the instance's own are gone
         assert "istio-broker-fence" in policies  # the broker's stays, so the app stays out
-        mesh.wait_synced(after=mesh.pushes() - 1)
+        # Once productpage's sidecar has dropped the instance's policy, the broker's own
+        # (mesh-wide) fence still refuses the revoked certificate.
+        dump = f"http://{pod}:15000/config_dump"
+        _until(
+            lambda: "istio-broker-fence" in (text := _get(dump)[1]) and "policy[osb-" not in text,
+            what="productpage's sidecar has only the broker's fence",
+        )
         assert _get(page)[0] == 403
         # Everyone else was never affected.
         assert mesh.page().status == 200
