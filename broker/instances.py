@@ -203,6 +203,12 @@ class Instances:
                     ):
                         return model.OperationResult(model.Outcome.ACCEPTED, operation=op.id)
                     raise errors.ConcurrencyError(_busy(request.instance_id, op))
+                if op.type == Operation.PROVISION and op.state == Operation.FAILED:
+                    raise errors.Unprocessable(
+                        f"instance {request.instance_id!r} failed to provision "
+                        f"({op.description}); deprovision it, or provision it again",
+                        error="InstanceNotUsable",
+                    )
                 plan_id = request.plan_id or record.plan_id
                 entry = index.plan(record.service_id, plan_id)
                 if entry is None and request.plan_id is not None:

@@ -137,6 +137,11 @@ async def test_an_asynchronous_provision_without_a_workload_fails_and_can_be_rem
             "instance_usable": False,
         }
         assert accepted.status == 202
+        assert (await osb.bind("lonely", "b", **_ids(), params=INCOMPLETE)).status == 422
+        update = await osb.call(
+            "PATCH", f"{PATH}/lonely", {"service_id": "ratings-service"}, params=INCOMPLETE
+        )
+        assert (update.status, update.body["error"]) == (422, "InstanceNotUsable")
         # The platform's orphan mitigation: deprovision removes what it made.
         leaving = await osb.deprovision("lonely", **_ids(), **INCOMPLETE)
         assert leaving.status == 202
