@@ -124,3 +124,4 @@ def _load(path: pathlib.Path) -> KindSet:
 ALL = _load(_KINDS_FILE)
 PILOT = ALL.in_set("pilot")
 MIXER = ALL.in_set("mixer")
+BROKER = ALL.in_set("broker")

@@ -29,7 +29,13 @@ def test_lookups_by_what_users_type():
 def test_named_sets():
     assert {s.kind for s in kinds.MIXER} == {"rule", "handler", "instance", "attributemanifest"}
     assert "VirtualService" in {s.kind for s in kinds.PILOT}
-    assert len(kinds.PILOT) + len(kinds.MIXER) == len(kinds.ALL)
+    assert {s.kind for s in kinds.BROKER} == {
+        "ServiceClass",
+        "ServicePlan",
+        "ServiceInstance",
+        "ServiceBinding",
+    }
+    assert len(kinds.PILOT) + len(kinds.MIXER) + len(kinds.BROKER) == len(kinds.ALL)
 
 
 def test_a_kind_declared_twice_is_refused():

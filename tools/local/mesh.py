@@ -137,9 +137,14 @@ def write_credentials(topology: Topology) -> None:
     _write_private(topology.node_agent_token, token + "\n")
     pilot = secrets.token_urlsafe(32)
     _write_private(topology.pilot_token, pilot + "\n")
+    # The broker mints binding identities in its own namespace, and nothing else.
+    broker = secrets.token_urlsafe(32)
+    _write_private(topology.broker_token, broker + "\n")
+    _write_private(topology.broker_credentials, f"platform:{secrets.token_urlsafe(16)}\n")
     table = [
         {"token": token, "identities": ["spiffe://cluster.local/ns/*/sa/*"]},
         {"token": pilot, "identities": ["spiffe://cluster.local/ns/istio-system/sa/istiod"]},
+        {"token": broker, "identities": ["spiffe://cluster.local/ns/istio-broker/sa/*"]},
     ]
     _write_private(topology.ca_tokens, yaml.safe_dump(table))
 

@@ -24,6 +24,7 @@ CA_PORT = 8060  # Citadel's
 CA_HEALTH_PORT = 8061
 CA_MTLS_PORT = 8062
 NODE_AGENT_STATUS_PORT = 15030
+BROKER_PORT = 9999  # the Open Service Broker API
 APP_PORT = 9080
 GATEWAY_PORT = 8080  # Gateway port 80, as Istio's ingress gateway pods listen on 8080
 
@@ -116,6 +117,19 @@ class Topology:
     def ca_tokens(self) -> pathlib.Path:
         return self.run_dir / "ca-tokens.yaml"
 
+    @property
+    def broker_url(self) -> str:
+        return f"http://{self.control_address}:{BROKER_PORT}"
+
+    @property
+    def broker_credentials(self) -> pathlib.Path:
+        """`username:password` a platform signs in to the broker with (curl -u takes it)."""
+        return self.run_dir / "broker" / "credentials"
+
+    @property
+    def broker_token(self) -> pathlib.Path:
+        return self.run_dir / "broker" / "ca-token"
+
     def control_plane(self) -> list[ProcessSpec]:
         return [
             ProcessSpec(
@@ -169,6 +183,20 @@ class Topology:
                     "--ttl", self.cert_ttl,
                 ),
                 f"http://{self.control_address}:{NODE_AGENT_STATUS_PORT}/ready",
+                stage=1,
+            ),
+            ProcessSpec(
+                "broker",
+                (
+                    PYTHON, "-m", "broker.main",
+                    "--address", self.control_address, "--port", str(BROKER_PORT),
+                    "--config-store", self.config_store_url,
+                    "--ca-address", f"{self.control_address}:{CA_PORT}",
+                    "--ca-root", str(self.ca_dir / "root-cert.pem"),
+                    "--ca-token-file", str(self.broker_token),
+                    "--credentials", str(self.broker_credentials),
+                ),
+                f"{self.broker_url}/ready",
                 stage=1,
             ),
         ]  # fmt: skip

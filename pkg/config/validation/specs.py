@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pkg.config.validation import networking, policy, security
+from pkg.config.validation import broker, networking, policy, security
 from pkg.config.validation.result import FieldPath, ValidationResult
 
 if TYPE_CHECKING:
@@ -27,6 +27,10 @@ VALIDATORS: dict[str, Validator] = {
     "istio.policy.v1beta1.Handler": policy.validate_handler,
     "istio.policy.v1beta1.Instance": policy.validate_instance,
     "istio.policy.v1beta1.AttributeManifest": policy.validate_attribute_manifest,
+    "istio.broker.v1alpha1.ServiceClass": broker.validate_service_class,
+    "istio.broker.v1alpha1.ServicePlan": broker.validate_service_plan,
+    "istio.broker.v1alpha1.ServiceInstance": broker.validate_service_instance,
+    "istio.broker.v1alpha1.ServiceBinding": broker.validate_service_binding,
 }
 
 
