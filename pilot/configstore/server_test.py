@@ -141,7 +141,8 @@ def test_refusals_are_kubernetes_statuses(tmp_path):
         assert conflict["message"].startswith(
             'Operation cannot be fulfilled on virtualservices.networking.istio.io "reviews": '
         )
-        code, not_json = await call(http, "POST", VS_DEFAULT, data=b"{nope")
+        json_type = {"Content-Type": "application/json"}
+        code, not_json = await call(http, "POST", VS_DEFAULT, data=b"{nope", headers=json_type)
         assert (code, not_json["reason"]) == (400, "BadRequest")
         code, wrong_type = await call(
             http, "PATCH", f"{VS_DEFAULT}/reviews", data=b"{}", headers={"Content-Type": "text/x"}

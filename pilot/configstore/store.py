@@ -23,7 +23,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pilot.configstore import status
-from pilot.configstore.mergepatch import merge_patch
+from pilot.configstore.options import DEFAULT, DEFAULT_DELETE, DeleteOptions, WriteOptions
+from pilot.configstore.selectors import EVERYTHING, Selector
 from pilot.configstore.storage import Row, Storage
 from pilot.configstore.watch import ADDED, DELETED, MODIFIED, Event, EventLog, Subscription
 from pkg.config import loader
@@ -63,6 +64,7 @@ class Store:
         """Opens (or creates) the database and loads every committed object."""
         self._storage = await self._run(Storage, self._options.db)
         version, rows = await self._run(self._storage.load)
+        moved: list[tuple[Row, Row]] = []
         for row in rows:
             schema = self._kinds.by_kind(row.api_version, row.kind)
             if schema is None:
@@ -70,7 +72,17 @@ class Store:
                     "ignoring stored %s %s/%s: unknown kind", row.kind, row.namespace, row.name
                 )
                 continue
-            self._objects[schema][(row.namespace, row.name)] = row.body
+            body = row.body
+            if row.api_version != schema.api_version:
+                # Written when another version was the stored one: keep it at today's.
+                body = {**body, "apiVersion": schema.api_version}
+                moved.append(
+                    (row, dataclasses.replace(row, api_version=schema.api_version, body=body))
+                )
+            self._objects[schema][(row.namespace, row.name)] = body
+        if moved:
+            await self._run(self._storage.move, moved)
+            log.info("moved %d stored objects to their kinds' stored versions", len(moved))
         self._version = version
         self._log = EventLog(
             start=version,
@@ -97,12 +109,15 @@ class Store:
 
     # Reads: from memory, never waiting for a write in progress.
 
-    def list(self, schema: KindSchema, namespace: str | None) -> tuple[list[_Object], int]:
-        """The kind's objects (in one namespace, or all), sorted, and the store's version."""
+    def list(
+        self, schema: KindSchema, namespace: str | None, selector: Selector = EVERYTHING
+    ) -> tuple[list[_Object], int]:
+        """The kind's objects (in one namespace, or all) that the selector matches, sorted, and
+        the store's version."""
         items = [
             obj
             for (ns, _), obj in sorted(self._objects[schema].items())
-            if namespace is None or ns == namespace
+            if (namespace is None or ns == namespace) and selector.matches(obj)
         ]
         return items, self._version
 
@@ -113,13 +128,19 @@ class Store:
         return found
 
     def watch(
-        self, schema: KindSchema, namespace: str | None, resource_version: str
+        self,
+        schema: KindSchema,
+        namespace: str | None,
+        resource_version: str,
+        selector: Selector = EVERYTHING,
     ) -> Subscription:
         """A subscription to the kind's changes, starting as Kubernetes does.
 
         "" or "0": an ADDED event for every current object, then live changes. "N": the kept
         events after N, then live changes; 410 Expired when N is older than the kept history
         (or newer than the store, e.g. a client of a store whose database was replaced).
+        With a selector, an object that starts matching arrives as ADDED and one that stops
+        matching as DELETED, as from a real API server.
         """
         if resource_version in ("", "0"):
             items, _ = self.list(schema, namespace)
@@ -127,7 +148,7 @@ class Store:
                 Event(ADDED, schema, obj["metadata"]["namespace"], _version_of(obj), obj)
                 for obj in items
             ]
-            return self._log.subscribe(schema, namespace, initial)
+            return self._log.subscribe(schema, namespace, initial, selector)
         try:
             since = int(resource_version)
         except ValueError:
@@ -138,7 +159,7 @@ class Store:
             raise status.expired(
                 f"resource version {since} is newer than the store's ({self._version}); list again"
             )
-        return self._log.subscribe(schema, namespace, self._log.since(since))
+        return self._log.subscribe(schema, namespace, self._log.since(since), selector)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._log.unsubscribe(subscription)
@@ -153,61 +174,133 @@ class Store:
 
     # Writes: validated, serialized, durable before they are visible.
 
-    async def create(self, schema: KindSchema, namespace: str, body: Any) -> _Object:
+    async def create(
+        self,
+        schema: KindSchema,
+        namespace: str,
+        body: Any,
+        options: WriteOptions = DEFAULT,
+    ) -> _Object:
         resource = self._admit(schema, namespace, None, body)
-        return await self._serialized(lambda: self._create(resource))
+        return await self._serialized(lambda: self._create(resource, options))
 
-    async def update(self, schema: KindSchema, namespace: str, name: str, body: Any) -> _Object:
+    async def update(
+        self,
+        schema: KindSchema,
+        namespace: str,
+        name: str,
+        body: Any,
+        options: WriteOptions = DEFAULT,
+    ) -> _Object:
         """Replaces an object; a resourceVersion in the body must match the stored one (409)."""
         resource = self._admit(schema, namespace, name, body)
-        return await self._serialized(lambda: self._replace(resource))
+        return await self._serialized(lambda: self._replace(resource, options))
 
-    async def patch(self, schema: KindSchema, namespace: str, name: str, patch: Any) -> _Object:
-        """Applies a JSON merge patch; the result is validated and stored like an update."""
-        if not isinstance(patch, dict):
-            raise status.bad_request("a merge patch must be a JSON object")
+    async def patch(
+        self,
+        schema: KindSchema,
+        namespace: str,
+        name: str,
+        mutate: Callable[[_Object], Any],
+        options: WriteOptions = DEFAULT,
+    ) -> _Object:
+        """Stores `mutate(current)`, validated like an update, the lock held in between.
+
+        `mutate` applies the request's patch (merge or JSON patch) and raises a Status error
+        when it cannot; it sees the stored object and must not change it.
+        """
 
         async def apply() -> _Object:
-            merged = merge_patch(self.get(schema, namespace, name), patch)
-            return await self._replace(self._admit(schema, namespace, name, merged))
+            patched = mutate(self.get(schema, namespace, name))
+            return await self._replace(self._admit(schema, namespace, name, patched), options)
 
         return await self._serialized(apply)
 
-    async def delete(self, schema: KindSchema, namespace: str, name: str) -> _Object:
-        """Removes an object; returns its last state, stamped with the deletion's version."""
+    async def delete(
+        self,
+        schema: KindSchema,
+        namespace: str,
+        name: str,
+        options: DeleteOptions = DEFAULT_DELETE,
+    ) -> _Object:
+        """Removes an object; returns its last state, stamped with the deletion's version.
 
-        async def remove() -> _Object:
-            current = self.get(schema, namespace, name)
-            version = self._version + 1
-            assert self._storage is not None
-            await self._run(
-                self._storage.delete, schema.api_version, schema.kind, namespace, name, version
+        A dry run returns the object as it is, and removes nothing.
+        """
+        return await self._serialized(lambda: self._remove(schema, namespace, name, options))
+
+    async def delete_collection(
+        self,
+        schema: KindSchema,
+        namespace: str,
+        selector: Selector,
+        options: DeleteOptions = DEFAULT_DELETE,
+    ) -> list[_Object]:
+        """Removes every object of the namespace the selector matches, one write (and one
+        DELETED event) each, as Kubernetes does; returns them as `delete` does."""
+
+        async def remove_all() -> list[_Object]:
+            matching, _ = self.list(schema, namespace, selector)
+            removed = []
+            for obj in matching:
+                meta = obj["metadata"]
+                removed.append(await self._remove(schema, namespace, meta["name"], options))
+            return removed
+
+        return await self._serialized(remove_all)
+
+    async def _remove(
+        self, schema: KindSchema, namespace: str, name: str, options: DeleteOptions
+    ) -> _Object:
+        current = self.get(schema, namespace, name)
+        meta = current["metadata"]
+        if options.uid and options.uid != meta.get("uid"):
+            raise status.conflict(
+                schema,
+                name,
+                f"Precondition failed: UID in precondition: {options.uid}, UID in object meta: "
+                f"{meta.get('uid', '')}",
             )
-            del self._objects[schema][(namespace, name)]
-            self._version = version
-            gone = {**current, "metadata": {**current["metadata"], "resourceVersion": str(version)}}
-            self._log.append(Event(DELETED, schema, namespace, version, gone))
-            return gone
+        if options.resource_version and options.resource_version != meta["resourceVersion"]:
+            raise status.conflict(
+                schema,
+                name,
+                f"Precondition failed: ResourceVersion in precondition: "
+                f"{options.resource_version}, ResourceVersion in object meta: "
+                f"{meta['resourceVersion']}",
+            )
+        if options.dry_run:
+            return current
+        version = self._version + 1
+        assert self._storage is not None
+        await self._run(
+            self._storage.delete, schema.api_version, schema.kind, namespace, name, version
+        )
+        del self._objects[schema][(namespace, name)]
+        self._version = version
+        gone = {**current, "metadata": {**meta, "resourceVersion": str(version)}}
+        self._log.append(Event(DELETED, schema, namespace, version, gone, previous=current))
+        return gone
 
-        return await self._serialized(remove)
-
-    async def _create(self, resource: Resource) -> _Object:
+    async def _create(self, resource: Resource, options: WriteOptions) -> _Object:
         schema, meta = resource.schema, resource.metadata
         if (meta.namespace, meta.name) in self._objects[schema]:
             raise status.already_exists(schema, meta.name)
         version = self._version + 1
         stored = dataclasses.replace(
             meta,
-            resource_version=str(version),
+            # A dry run spends no version: its answer has none, as on a real server.
+            resource_version="" if options.dry_run else str(version),
             generation=1,
             creation_timestamp=_now(),
             uid=str(uuid.uuid4()),
         )
         obj = dataclasses.replace(resource, metadata=stored).to_dict()
-        await self._commit(schema, obj, version, ADDED)
+        if not options.dry_run:
+            await self._commit(schema, obj, version, ADDED, None)
         return obj
 
-    async def _replace(self, resource: Resource) -> _Object:
+    async def _replace(self, resource: Resource, options: WriteOptions) -> _Object:
         schema, meta = resource.schema, resource.metadata
         current = self.get(schema, meta.namespace, meta.name)
         current_meta = current["metadata"]
@@ -229,16 +322,25 @@ class Store:
         version = self._version + 1
         stored = dataclasses.replace(
             meta,
-            resource_version=str(version),
+            # A dry run answers with the version the object has: none is spent.
+            resource_version=current_meta["resourceVersion"] if options.dry_run else str(version),
             generation=current_meta.get("generation", 1) + (1 if spec_changed else 0),
             creation_timestamp=current_meta.get("creationTimestamp", ""),
             uid=current_meta.get("uid", ""),
         )
         obj = dataclasses.replace(resource, metadata=stored).to_dict()
-        await self._commit(schema, obj, version, MODIFIED)
+        if not options.dry_run:
+            await self._commit(schema, obj, version, MODIFIED, current)
         return obj
 
-    async def _commit(self, schema: KindSchema, obj: _Object, version: int, kind: str) -> None:
+    async def _commit(
+        self,
+        schema: KindSchema,
+        obj: _Object,
+        version: int,
+        kind: str,
+        previous: _Object | None,
+    ) -> None:
         meta = obj["metadata"]
         assert self._storage is not None, "the store is not open"
         row = Row(schema.api_version, schema.kind, meta["namespace"], meta["name"], version, obj)
@@ -246,7 +348,7 @@ class Store:
         # Durable now: make it visible, then tell the watchers.
         self._objects[schema][(meta["namespace"], meta["name"])] = obj
         self._version = version
-        self._log.append(Event(kind, schema, meta["namespace"], version, obj))
+        self._log.append(Event(kind, schema, meta["namespace"], version, obj, previous=previous))
 
     async def _serialized(self, write: Callable[[], Awaitable[_T]]) -> _T:
         async def locked() -> _T:
@@ -271,6 +373,8 @@ class Store:
         body = dict(body)
         api_version = body.setdefault("apiVersion", schema.api_version)
         kind = body.setdefault("kind", schema.kind)
+        if self._kinds.by_kind(str(api_version), str(kind)) is schema:
+            body["apiVersion"] = api_version = schema.api_version  # any served version is one
         if api_version != schema.api_version:
             raise status.bad_request(
                 f"the API version in the data ({api_version}) does not match the expected API "

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pilot.configstore import status
+from pilot.configstore.mergepatch import merge_patch
 from pilot.configstore.store import Store, StoreOptions
 from pilot.configstore.watch import Overflowed
 from pkg.config.kinds import ALL
@@ -131,18 +132,13 @@ def test_invalid_object_is_refused_with_the_loaders_message(tmp_path):
 def test_patch_merges_and_validates(tmp_path):
     async def scenario(store: Store) -> None:
         await store.create(VS, "default", vs(labels={"app": "reviews"}))
-        patched = await store.patch(
-            VS, "default", "reviews", {"metadata": {"labels": {"version": "v1", "app": None}}}
-        )
+        relabel = {"metadata": {"labels": {"version": "v1", "app": None}}}
+        patched = await store.patch(VS, "default", "reviews", lambda o: merge_patch(o, relabel))
         assert patched["metadata"]["labels"] == {"version": "v1"}
         assert patched["spec"]["hosts"] == ["reviews"]
         with pytest.raises(status.StatusError) as refused:
-            await store.patch(
-                VS,
-                "default",
-                "reviews",
-                {"spec": {"http": [{"route": [{"destination": {"host": "r"}, "weight": -1}]}]}},
-            )
+            bad = {"spec": {"http": [{"route": [{"destination": {"host": "r"}, "weight": -1}]}]}}
+            await store.patch(VS, "default", "reviews", lambda o: merge_patch(o, bad))
         assert refused.value.code == 422
         assert store.get(VS, "default", "reviews") == patched
 

@@ -1,0 +1,193 @@
+"""The REST verbs of every kind: list, watch, get, create, update, patch, delete, deletecollection.
+
+One handler serves every path under /apis/<group>/<version>/ and /api/<version>/ (see paths.py),
+so a kind added to the registry is served with no code here. Objects are converted to the
+version the path names on the way out, and to the stored one on the way in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from pilot.configstore import codec, conversion, options, paths, selectors, status
+from pilot.configstore.mergepatch import merge_patch
+from pilot.configstore.store import Store
+from pilot.configstore.watch import Overflowed
+
+STORE: web.AppKey[Store] = web.AppKey("store", Store)
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    store = request.app[STORE]
+    target = paths.from_request(request, store.kinds)
+    collection = target.name is None
+    match request.method, collection:
+        case "GET", True:
+            return await _list_or_watch(request, target)
+        case "POST", True if target.namespace is not None:
+            return await _create(request, target)
+        case "DELETE", True if target.namespace is not None:
+            return await _delete_collection(request, target)
+        case "GET", False:
+            return await _get(request, target)
+        case "PUT", False:
+            return await _update(request, target)
+        case "PATCH", False:
+            return await _patch(request, target)
+        case "DELETE", False:
+            return await _delete(request, target)
+    raise status.StatusError(
+        405, "MethodNotAllowed", f"{request.method} is not supported on {request.path}"
+    )
+
+
+def _selector(request: web.Request) -> selectors.Selector:
+    try:
+        return selectors.parse(
+            request.query.get("labelSelector", ""), request.query.get("fieldSelector", "")
+        )
+    except selectors.SelectorError as error:
+        raise status.bad_request(str(error)) from None
+
+
+def _out(target: paths.Target, obj: dict[str, Any]) -> dict[str, Any]:
+    return conversion.outgoing(obj, target.schema, target.version)
+
+
+def _list(target: paths.Target, items: list[dict[str, Any]], version: int) -> dict[str, Any]:
+    return {
+        "apiVersion": target.api_version,
+        "kind": f"{target.schema.kind}List",
+        "metadata": {"resourceVersion": str(version)},
+        "items": [_out(target, o) for o in items],
+    }
+
+
+async def _list_or_watch(request: web.Request, target: paths.Target) -> web.StreamResponse:
+    selector = _selector(request)
+    if request.query.get("watch", "").lower() in ("true", "1"):
+        return await _watch(request, target, selector)
+    items, version = request.app[STORE].list(target.schema, target.namespace, selector)
+    return codec.respond(request, _list(target, items, version))
+
+
+async def _watch(
+    request: web.Request, target: paths.Target, selector: selectors.Selector
+) -> web.StreamResponse:
+    """Newline-delimited JSON events on one chunked response, until the client or server ends it."""
+    store = request.app[STORE]
+    subscription = store.watch(
+        target.schema, target.namespace, request.query.get("resourceVersion", ""), selector
+    )
+    try:
+        timeout = _timeout_seconds(request)
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            async with asyncio.timeout(timeout):
+                while batch := await subscription.next_batch():
+                    lines = "".join(
+                        json.dumps({"type": e.type, "object": _out(target, e.object)}) + "\n"
+                        for e in batch
+                    )
+                    await response.write(lines.encode())
+        except TimeoutError:
+            pass  # timeoutSeconds: end the stream cleanly, as Kubernetes does
+        except Overflowed:
+            gone = status.expired("the watch fell too far behind; list again")
+            event = {"type": "ERROR", "object": gone.to_dict()}
+            await response.write((json.dumps(event) + "\n").encode())
+        with contextlib.suppress(ConnectionError):
+            await response.write_eof()
+        return response
+    finally:
+        store.unsubscribe(subscription)
+
+
+def _timeout_seconds(request: web.Request) -> float | None:
+    raw = request.query.get("timeoutSeconds")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise status.bad_request(f"invalid timeoutSeconds {raw!r}") from None
+
+
+def _write_options(request: web.Request, kind: str, *, apply: bool = False) -> options.WriteOptions:
+    user_agent = request.headers.get("User-Agent", "")
+    return options.write_options(request.query, user_agent, kind=kind, apply=apply)
+
+
+async def _get(request: web.Request, target: paths.Target) -> web.Response:
+    assert target.namespace is not None and target.name is not None
+    obj = request.app[STORE].get(target.schema, target.namespace, target.name)
+    return codec.respond(request, _out(target, obj))
+
+
+async def _create(request: web.Request, target: paths.Target) -> web.Response:
+    assert target.namespace is not None
+    write = _write_options(request, "CreateOptions")
+    body = conversion.incoming(await codec.read(request), target.schema, target.version)
+    obj = await request.app[STORE].create(target.schema, target.namespace, body, write)
+    return codec.respond(request, _out(target, obj), code=201)
+
+
+async def _update(request: web.Request, target: paths.Target) -> web.Response:
+    assert target.namespace is not None and target.name is not None
+    write = _write_options(request, "UpdateOptions")
+    body = conversion.incoming(await codec.read(request), target.schema, target.version)
+    store = request.app[STORE]
+    obj = await store.update(target.schema, target.namespace, target.name, body, write)
+    return codec.respond(request, _out(target, obj))
+
+
+async def _patch(request: web.Request, target: paths.Target) -> web.Response:
+    assert target.namespace is not None and target.name is not None
+    media = codec.content_type(request)
+    if media != codec.MERGE_PATCH:
+        raise codec.unsupported((codec.MERGE_PATCH,))
+    write = _write_options(request, "PatchOptions")
+    patch = await codec.read(request, (codec.MERGE_PATCH,))
+    if not isinstance(patch, dict):
+        raise status.bad_request("a merge patch must be a JSON object")
+
+    def mutate(current: dict[str, Any]) -> Any:
+        patched = merge_patch(_out(target, current), patch)
+        return conversion.incoming(patched, target.schema, target.version)
+
+    store = request.app[STORE]
+    obj = await store.patch(target.schema, target.namespace, target.name, mutate, write)
+    return codec.respond(request, _out(target, obj))
+
+
+async def _delete_options(request: web.Request) -> options.DeleteOptions:
+    body = None
+    if request.can_read_body:
+        raw = await request.read()
+        if raw.strip():
+            body = codec.decode(raw, yaml_body=codec.content_type(request) == codec.YAML)
+    return options.delete_options(request.query, body)
+
+
+async def _delete(request: web.Request, target: paths.Target) -> web.Response:
+    assert target.namespace is not None and target.name is not None
+    deletion = await _delete_options(request)
+    store = request.app[STORE]
+    obj = await store.delete(target.schema, target.namespace, target.name, deletion)
+    return codec.respond(request, _out(target, obj))
+
+
+async def _delete_collection(request: web.Request, target: paths.Target) -> web.Response:
+    assert target.namespace is not None
+    selector = _selector(request)
+    deletion = await _delete_options(request)
+    store = request.app[STORE]
+    removed = await store.delete_collection(target.schema, target.namespace, selector, deletion)
+    return codec.respond(request, _list(target, removed, store.resource_version))
