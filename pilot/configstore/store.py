@@ -18,6 +18,7 @@ import dataclasses
 import datetime
 import logging
 import pathlib
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _Object = dict[str, Any]
+# generateName: Kubernetes' suffix of 5 characters from an alphabet without vowels (no words)
+# or look-alike digits, on a prefix cut so the name stays within 63 characters.
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SUFFIX_LENGTH = 5
+_MAX_NAME = 63
+_NAME_ATTEMPTS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +188,11 @@ class Store:
         body: Any,
         options: WriteOptions = DEFAULT,
     ) -> _Object:
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        if isinstance(meta, dict) and not meta.get("name") and meta.get("generateName"):
+            return await self._serialized(
+                lambda: self._create_generated(schema, namespace, body, options)
+            )
         resource = self._admit(schema, namespace, None, body)
         return await self._serialized(lambda: self._create(resource, options))
 
@@ -192,7 +204,23 @@ class Store:
         body: Any,
         options: WriteOptions = DEFAULT,
     ) -> _Object:
-        """Replaces an object; a resourceVersion in the body must match the stored one (409)."""
+        """Replaces an object at the resourceVersion the body carries (409 when it is stale).
+
+        As for custom resources on a real server, there is no unconditional update: a body
+        without a resourceVersion is refused (422), so no write can undo one it never saw.
+        """
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        if isinstance(meta, dict) and not meta.get("resourceVersion"):
+            # After the checks a real server makes first: the name, then that it exists.
+            if meta.get("name", name) == name:
+                self.get(schema, namespace, name)
+                raise status.invalid_field(
+                    schema,
+                    name,
+                    "metadata.resourceVersion",
+                    "Invalid value: 0x0: must be specified for an update",
+                    kind=schema.plural,
+                )
         resource = self._admit(schema, namespace, name, body)
         return await self._serialized(lambda: self._replace(resource, options))
 
@@ -281,6 +309,19 @@ class Store:
         gone = {**current, "metadata": {**meta, "resourceVersion": str(version)}}
         self._log.append(Event(DELETED, schema, namespace, version, gone, previous=current))
         return gone
+
+    async def _create_generated(
+        self, schema: KindSchema, namespace: str, body: dict[str, Any], options: WriteOptions
+    ) -> _Object:
+        """A create whose name the store makes from metadata.generateName, under the lock, so
+        the name it picks is free when it is written."""
+        prefix = str(body["metadata"]["generateName"])[: _MAX_NAME - _SUFFIX_LENGTH]
+        for _ in range(_NAME_ATTEMPTS):
+            name = prefix + "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+            if (namespace, name) not in self._objects[schema]:
+                break
+        named = {**body, "metadata": {**body["metadata"], "name": name}}
+        return await self._create(self._admit(schema, namespace, None, named), options)
 
     async def _create(self, resource: Resource, options: WriteOptions) -> _Object:
         schema, meta = resource.schema, resource.metadata

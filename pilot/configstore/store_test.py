@@ -61,7 +61,9 @@ def test_create_sets_server_metadata(tmp_path):
 def test_update_bumps_generation_only_when_the_spec_changes(tmp_path):
     async def scenario(store: Store) -> None:
         created = await store.create(VS, "default", vs())
-        relabeled = await store.update(VS, "default", "reviews", vs(labels={"app": "reviews"}))
+        relabeled = await store.update(
+            VS, "default", "reviews", vs(labels={"app": "reviews"}, resourceVersion="1")
+        )
         assert relabeled["metadata"]["resourceVersion"] == "2"
         assert relabeled["metadata"]["generation"] == 1
         assert relabeled["metadata"]["uid"] == created["metadata"]["uid"]
@@ -69,16 +71,75 @@ def test_update_bumps_generation_only_when_the_spec_changes(tmp_path):
             relabeled["metadata"]["creationTimestamp"] == created["metadata"]["creationTimestamp"]
         )
         rerouted = await store.update(
-            VS, "default", "reviews", vs(subset="v2", labels={"app": "reviews"})
+            VS,
+            "default",
+            "reviews",
+            vs(subset="v2", labels={"app": "reviews"}, resourceVersion="2"),
         )
         assert rerouted["metadata"]["generation"] == 2
         assert rerouted["metadata"]["resourceVersion"] == "3"
         # The same object again: no write, no new version.
         same = await store.update(
-            VS, "default", "reviews", vs(subset="v2", labels={"app": "reviews"})
+            VS,
+            "default",
+            "reviews",
+            vs(subset="v2", labels={"app": "reviews"}, resourceVersion="3"),
         )
         assert same == rerouted
         assert store.resource_version == 3
+
+    run(tmp_path / "db", scenario)
+
+
+def test_an_update_must_name_the_version_it_replaces(tmp_path):
+    async def scenario(store: Store) -> None:
+        await store.create(VS, "default", vs())
+        with pytest.raises(status.StatusError) as refused:
+            await store.update(VS, "default", "reviews", vs(subset="v2"))
+        assert (refused.value.code, refused.value.reason) == (422, "Invalid")
+        assert refused.value.message == (
+            'virtualservices.networking.istio.io "reviews" is invalid: '
+            "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+        )
+        with pytest.raises(status.StatusError) as missing:
+            await store.update(VS, "default", "ratings", vs("ratings"))
+        assert missing.value.code == 404  # as on a real server, "not there" comes first
+        assert store.resource_version == 1
+
+    run(tmp_path / "db", scenario)
+
+
+def test_generate_name(tmp_path):
+    async def scenario(store: Store) -> None:
+        body = vs()
+        body["metadata"] = {"generateName": "reviews-"}
+        first = await store.create(VS, "default", body)
+        second = await store.create(VS, "default", body)
+        for made in (first, second):
+            name = made["metadata"]["name"]
+            assert made["metadata"]["generateName"] == "reviews-"
+            assert name.startswith("reviews-") and len(name) == len("reviews-") + 5
+            assert set(name[len("reviews-") :]) <= set("bcdfghjklmnpqrstvwxz2456789")
+        assert first["metadata"]["name"] != second["metadata"]["name"]
+        long = vs()
+        long["metadata"] = {"generateName": "x" * 80}
+        assert len((await store.create(VS, "default", long))["metadata"]["name"]) == 63
+
+    run(tmp_path / "db", scenario)
+
+
+def test_annotations_are_capped_at_256_kib(tmp_path):
+    async def scenario(store: Store) -> None:
+        at_cap = {"a": "x" * (256 * 1024 - 1)}
+        await store.create(VS, "default", vs(annotations=at_cap))
+        over = {"a": "x" * (256 * 1024)}
+        with pytest.raises(status.StatusError) as refused:
+            await store.create(VS, "default", vs("ratings", annotations=over))
+        assert refused.value.code == 422
+        assert "metadata.annotations: Too long: must have at most 262144 bytes" in (
+            refused.value.message
+        )
+        assert store.resource_version == 1
 
     run(tmp_path / "db", scenario)
 
@@ -103,7 +164,7 @@ def test_refusals(tmp_path):
             await store.create(VS, "default", vs("x", namespace="other"))
         assert wrong_ns.value.code == 400
         with pytest.raises(status.StatusError) as wrong_name:
-            await store.update(VS, "default", "reviews", vs("ratings"))
+            await store.update(VS, "default", "reviews", vs("ratings", resourceVersion="1"))
         assert wrong_name.value.code == 400
         assert store.resource_version == 1
 
