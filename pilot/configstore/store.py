@@ -210,17 +210,20 @@ class Store:
         without a resourceVersion is refused (422), so no write can undo one it never saw.
         """
         meta = body.get("metadata") if isinstance(body, dict) else None
-        if isinstance(meta, dict) and not meta.get("resourceVersion"):
-            # After the checks a real server makes first: the name, then that it exists.
-            if meta.get("name", name) == name:
-                self.get(schema, namespace, name)
-                raise status.invalid_field(
-                    schema,
-                    name,
-                    "metadata.resourceVersion",
-                    "Invalid value: 0x0: must be specified for an update",
-                    kind=schema.plural,
-                )
+        # After the checks a real server makes first: the name, then that the object exists.
+        if (
+            isinstance(meta, dict)
+            and not meta.get("resourceVersion")
+            and meta.get("name", name) == name
+        ):
+            self.get(schema, namespace, name)
+            raise status.invalid_field(
+                schema,
+                name,
+                "metadata.resourceVersion",
+                "Invalid value: 0x0: must be specified for an update",
+                kind=schema.plural,
+            )
         resource = self._admit(schema, namespace, name, body)
         return await self._serialized(lambda: self._replace(resource, options))
 
