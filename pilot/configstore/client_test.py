@@ -205,3 +205,79 @@ def test_delete_preconditions(objects: client.CustomObjectsApi, ns: str):
     )
     objects.delete_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "kept", body=current)
     assert listed(objects, ns) == set()
+
+
+APPLY = "application/apply-patch+yaml"
+
+
+def test_patches_by_content_type(objects: client.CustomObjectsApi, ns: str):
+    create(objects, ns, vs("reviews"))
+    patched = objects.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        ns,
+        PLURAL,
+        "reviews",
+        [{"op": "add", "path": "/spec/gateways", "value": ["mesh"]}],
+        _content_type="application/json-patch+json",
+    )
+    assert patched["spec"]["gateways"] == ["mesh"]
+    with pytest.raises(client.ApiException) as strategic:
+        objects.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            ns,
+            PLURAL,
+            "reviews",
+            {"spec": {}},
+            _content_type="application/strategic-merge-patch+json",
+        )
+    assert strategic.value.status == 415
+    # Server-side apply: the first apply creates, a second manager conflicts, force takes.
+    created = objects.patch_namespaced_custom_object_with_http_info(
+        GROUP, VERSION, ns, PLURAL, "ratings", vs("ratings"), field_manager="a", _content_type=APPLY
+    )
+    assert (
+        created[1] == 201
+    )  # (data, status, headers): an apply that creates answers Created, as Kubernetes'
+    applied = objects.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "ratings")
+    assert [m["manager"] for m in applied["metadata"]["managedFields"]] == ["a"]
+    with pytest.raises(client.ApiException) as conflict:
+        objects.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            ns,
+            PLURAL,
+            "ratings",
+            vs("ratings", subset="v2"),
+            field_manager="b",
+            _content_type=APPLY,
+        )
+    status = json.loads(conflict.value.body)
+    assert (conflict.value.status, status["reason"]) == (409, "Conflict")
+    assert status["message"] == 'Apply failed with 1 conflict: conflict with "a": .spec.http'
+    assert status["details"]["causes"] == [
+        {"reason": "FieldManagerConflict", "message": 'conflict with "a"', "field": ".spec.http"}
+    ]
+    forced = objects.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        ns,
+        PLURAL,
+        "ratings",
+        vs("ratings", subset="v2"),
+        field_manager="b",
+        force=True,
+        _content_type=APPLY,
+    )
+    entries = {m["manager"]: m["fieldsV1"] for m in forced["metadata"]["managedFields"]}
+    assert entries == {
+        "a": {"f:spec": {"f:hosts": {}}},
+        "b": {"f:spec": {"f:hosts": {}, "f:http": {}}},
+    }
+    with pytest.raises(client.ApiException) as no_manager:
+        objects.patch_namespaced_custom_object(
+            GROUP, VERSION, ns, PLURAL, "ratings", vs("ratings"), _content_type=APPLY
+        )
+    assert no_manager.value.status == 422
+    assert "fieldManager: Required value" in json.loads(no_manager.value.body)["message"]

@@ -247,3 +247,117 @@ def test_diff_shows_the_change_and_leaves_the_object(
     assert new.returncode == 1
     assert re.search(r"^\+\s+name: ratings$", new.stdout, re.M), new.stdout
     assert rows(store, ns) == [("VirtualService", "reviews")]
+
+
+def managers(kubectl: Kubectl, name: str) -> dict[str, set[str]]:
+    """Each manager of the object and the top-level spec fields it owns."""
+    out = kubectl.run("get", "vs", name, "-o", "json", "--show-managed-fields").stdout
+    return {
+        f"{e['manager']}/{e['operation']}": {
+            key[2:] for key in e["fieldsV1"].get("f:spec", {}) if key.startswith("f:")
+        }
+        for e in json.loads(out)["metadata"].get("managedFields", [])
+    }
+
+
+def test_server_side_apply_with_two_managers_and_a_conflict(
+    kubectl: Kubectl, store: StoreProcess, ns: str
+):
+    def apply(manager: str, obj: dict[str, Any], *extra: str) -> Any:
+        return kubectl.run(
+            "apply",
+            NO_OPENAPI,
+            "--server-side",
+            f"--field-manager={manager}",
+            *extra,
+            "-f",
+            "-",
+            input=documents(obj),
+            check=False,
+        )
+
+    first = apply("alice", vs("reviews"))
+    assert first.stdout.strip() == "virtualservice.networking.istio.io/reviews serverside-applied"
+    # Bob applies the same routes and adds gateways: no conflict, the routes are co-owned.
+    shared = vs("reviews")
+    shared["spec"]["gateways"] = ["mesh"]
+    assert apply("bob", shared).returncode == 0
+    assert managers(kubectl, "reviews") == {
+        "alice/Apply": {"hosts", "http"},
+        "bob/Apply": {"gateways", "hosts", "http"},
+    }
+    # Bob changes the routes Alice also owns: a conflict, and nothing changes.
+    before = get(store, f"{GROUP}/namespaces/{ns}/virtualservices/reviews")
+    conflicting = vs("reviews", subset="v2")
+    conflicting["spec"]["gateways"] = ["mesh"]
+    refused = apply("bob", conflicting)
+    assert refused.returncode == 1
+    assert 'Apply failed with 1 conflict: conflict with "alice": .spec.http' in refused.stderr
+    assert "--force-conflicts" in refused.stderr  # kubectl recognised the conflict's causes
+    assert get(store, f"{GROUP}/namespaces/{ns}/virtualservices/reviews") == before
+    # Forced, Bob takes the routes; Alice keeps only what nobody changed.
+    assert apply("bob", conflicting, "--force-conflicts").returncode == 0
+    assert managers(kubectl, "reviews") == {
+        "alice/Apply": {"hosts"},
+        "bob/Apply": {"gateways", "hosts", "http"},
+    }
+    got = get(store, f"{GROUP}/namespaces/{ns}/virtualservices/reviews")
+    assert got["spec"]["http"][0]["route"][0]["destination"]["subset"] == "v2"
+    # Bob stops applying gateways: they go, as nobody else owns them.
+    assert apply("bob", vs("reviews", subset="v2")).returncode == 0
+    assert "gateways" not in get(store, f"{GROUP}/namespaces/{ns}/virtualservices/reviews")["spec"]
+    # An update by kubectl patch takes the field from the appliers, and names itself so.
+    kubectl.run("patch", "vs", "reviews", "--type=merge", "-p", '{"spec":{"hosts":["r2"]}}')
+    again = apply("alice", vs("reviews", subset="v2"))
+    assert again.returncode == 1
+    assert (
+        'Apply failed with 1 conflict: conflict with "kubectl-patch" using '
+        "networking.istio.io/v1: .spec.hosts"
+    ) in again.stderr
+
+
+def test_json_patch(kubectl: Kubectl, store: StoreProcess, ns: str):
+    kubectl.run("apply", NO_OPENAPI, "-f", "-", input=documents(vs("reviews")))
+    patch = json.dumps(
+        [
+            {"op": "add", "path": "/spec/gateways", "value": ["mesh"]},
+            {"op": "replace", "path": "/spec/http/0/route/0/destination/subset", "value": "v3"},
+            {"op": "add", "path": "/metadata/labels", "value": {"app": "reviews"}},
+        ]
+    )
+    kubectl.run("patch", "vs", "reviews", "--type=json", "-p", patch)
+    got = get(store, f"{GROUP}/namespaces/{ns}/virtualservices/reviews")
+    assert got["spec"]["gateways"] == ["mesh"]
+    assert got["spec"]["http"][0]["route"][0]["destination"]["subset"] == "v3"
+    assert got["metadata"]["labels"] == {"app": "reviews"}
+    failed = kubectl.run(
+        "patch",
+        "vs",
+        "reviews",
+        "--type=json",
+        "-p",
+        '[{"op":"remove","path":"/spec/gateways"},{"op":"test","path":"/spec/hosts/0","value":"x"}]',
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert "the JSON patch does not apply" in failed.stderr
+    # All or nothing: the remove before the failed test did not happen.
+    assert get(store, f"{GROUP}/namespaces/{ns}/virtualservices/reviews") == got
+    invalid = kubectl.run(
+        "patch",
+        "vs",
+        "reviews",
+        "--type=json",
+        "-p",
+        '[{"op":"add","path":"/spec/http/0/timeout","value":"soon"}]',
+        check=False,
+    )
+    assert invalid.returncode == 1 and "spec.http[0].timeout" in invalid.stderr
+    strategic = kubectl.run(
+        "patch", "vs", "reviews", "--type=strategic", "-p", '{"spec":{}}', check=False
+    )
+    assert strategic.returncode == 1
+    assert (
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    ) in strategic.stderr

@@ -29,6 +29,7 @@ class WriteOptions:
     dry_run: bool = False
     field_manager: str = ""  # who takes ownership; from the query or the User-Agent
     force: bool = False  # server-side apply only
+    api_version: str = ""  # the version the request was made at; managedFields record it
 
 
 @dataclasses.dataclass(frozen=True)

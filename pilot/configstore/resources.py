@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from typing import Any
 
 from aiohttp import web
 
-from pilot.configstore import codec, conversion, options, paths, selectors, status
-from pilot.configstore.mergepatch import merge_patch
+from pilot.configstore import codec, conversion, options, patches, paths, selectors, status
 from pilot.configstore.store import Store
 from pilot.configstore.watch import Overflowed
 
@@ -120,9 +120,12 @@ def _timeout_seconds(request: web.Request) -> float | None:
         raise status.bad_request(f"invalid timeoutSeconds {raw!r}") from None
 
 
-def _write_options(request: web.Request, kind: str, *, apply: bool = False) -> options.WriteOptions:
+def _write_options(
+    request: web.Request, target: paths.Target, kind: str, *, apply: bool = False
+) -> options.WriteOptions:
     user_agent = request.headers.get("User-Agent", "")
-    return options.write_options(request.query, user_agent, kind=kind, apply=apply)
+    write = options.write_options(request.query, user_agent, kind=kind, apply=apply)
+    return dataclasses.replace(write, api_version=target.api_version)
 
 
 async def _get(request: web.Request, target: paths.Target) -> web.Response:
@@ -133,7 +136,7 @@ async def _get(request: web.Request, target: paths.Target) -> web.Response:
 
 async def _create(request: web.Request, target: paths.Target) -> web.Response:
     assert target.namespace is not None
-    write = _write_options(request, "CreateOptions")
+    write = _write_options(request, target, "CreateOptions")
     body = conversion.incoming(await codec.read(request), target.schema, target.version)
     obj = await request.app[STORE].create(target.schema, target.namespace, body, write)
     return codec.respond(request, _out(target, obj), code=201)
@@ -141,7 +144,7 @@ async def _create(request: web.Request, target: paths.Target) -> web.Response:
 
 async def _update(request: web.Request, target: paths.Target) -> web.Response:
     assert target.namespace is not None and target.name is not None
-    write = _write_options(request, "UpdateOptions")
+    write = _write_options(request, target, "UpdateOptions")
     body = conversion.incoming(await codec.read(request), target.schema, target.version)
     store = request.app[STORE]
     obj = await store.update(target.schema, target.namespace, target.name, body, write)
@@ -151,19 +154,22 @@ async def _update(request: web.Request, target: paths.Target) -> web.Response:
 async def _patch(request: web.Request, target: paths.Target) -> web.Response:
     assert target.namespace is not None and target.name is not None
     media = codec.content_type(request)
-    if media != codec.MERGE_PATCH:
-        raise codec.unsupported((codec.MERGE_PATCH,))
-    write = _write_options(request, "PatchOptions")
-    patch = await codec.read(request, (codec.MERGE_PATCH,))
-    if not isinstance(patch, dict):
-        raise status.bad_request("a merge patch must be a JSON object")
+    if media not in codec.PATCH_TYPES:
+        raise codec.unsupported(codec.PATCH_TYPES)
+    apply = media == codec.APPLY_PATCH
+    write = _write_options(request, target, "PatchOptions", apply=apply)
+    body = await codec.read(request, codec.PATCH_TYPES)
+    store, schema = request.app[STORE], target.schema
+    if apply:
+        config = conversion.incoming(body, schema, target.version)
+        obj, created = await store.apply(schema, target.namespace, target.name, config, write)
+        return codec.respond(request, _out(target, obj), code=201 if created else 200)
+    patch = patches.applier(media, body)
 
     def mutate(current: dict[str, Any]) -> Any:
-        patched = merge_patch(_out(target, current), patch)
-        return conversion.incoming(patched, target.schema, target.version)
+        return conversion.incoming(patch(_out(target, current)), schema, target.version)
 
-    store = request.app[STORE]
-    obj = await store.patch(target.schema, target.namespace, target.name, mutate, write)
+    obj = await store.patch(schema, target.namespace, target.name, mutate, write)
     return codec.respond(request, _out(target, obj))
 
 

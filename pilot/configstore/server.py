@@ -4,14 +4,17 @@ Paths, bodies and errors are a Kubernetes API server's, so pkg/kube's client, ku
 official `kubernetes` client work against it unchanged:
 
     /apis/<group>/<version>/namespaces/<ns>/<plural>          GET list|watch, POST, DELETE (collection)
-    /apis/<group>/<version>/namespaces/<ns>/<plural>/<name>   GET, PUT, PATCH, DELETE
+    /apis/<group>/<version>/namespaces/<ns>/<plural>/<name>   GET, PUT, PATCH (merge, JSON,
+                                                              apply), DELETE
     /apis/<group>/<version>/<plural>                          GET list|watch, all namespaces
     /api/<version>/...                                        the same for the core group
     /version, /api, /apis, /apis/<group>, /apis/<group>/<version>   discovery (discovery.py)
     /healthz
 
 One module per concern: resources.py (the verbs), paths.py, codec.py (bodies in and out),
-selectors.py, options.py (dry runs, field managers), conversion.py (versions), discovery.py.
+selectors.py, options.py (dry runs, field managers), conversion.py (versions), discovery.py,
+patches.py (merge, JSON patch), apply.py and managedfields.py (server-side apply), admission.py
+and objects.py (what a write stores), store.py (memory, SQLite, watch events).
 """
 
 from __future__ import annotations

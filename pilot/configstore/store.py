@@ -15,22 +15,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import datetime
 import logging
 import pathlib
 import secrets
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pilot.configstore import status
+from pilot.configstore import admission, apply, managedfields, objects, status
 from pilot.configstore.options import DEFAULT, DEFAULT_DELETE, DeleteOptions, WriteOptions
 from pilot.configstore.selectors import EVERYTHING, Selector
 from pilot.configstore.storage import Row, Storage
 from pilot.configstore.watch import ADDED, DELETED, MODIFIED, Event, EventLog, Subscription
-from pkg.config import loader
 from pkg.config.kinds import ALL, KindSchema, KindSet
-from pkg.config.resource import Resource, spec_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -182,19 +178,15 @@ class Store:
     # Writes: validated, serialized, durable before they are visible.
 
     async def create(
-        self,
-        schema: KindSchema,
-        namespace: str,
-        body: Any,
-        options: WriteOptions = DEFAULT,
+        self, schema: KindSchema, namespace: str, body: Any, options: WriteOptions = DEFAULT
     ) -> _Object:
         meta = body.get("metadata") if isinstance(body, dict) else None
         if isinstance(meta, dict) and not meta.get("name") and meta.get("generateName"):
             return await self._serialized(
                 lambda: self._create_generated(schema, namespace, body, options)
             )
-        resource = self._admit(schema, namespace, None, body)
-        return await self._serialized(lambda: self._create(resource, options))
+        admitted = admission.admit(self._kinds, schema, namespace, None, body)
+        return await self._serialized(lambda: self._create(admitted, options))
 
     async def update(
         self,
@@ -224,8 +216,8 @@ class Store:
                 "Invalid value: 0x0: must be specified for an update",
                 kind=schema.plural,
             )
-        resource = self._admit(schema, namespace, name, body)
-        return await self._serialized(lambda: self._replace(resource, options))
+        admitted = admission.admit(self._kinds, schema, namespace, name, body)
+        return await self._serialized(lambda: self._replace(admitted, options))
 
     async def patch(
         self,
@@ -241,11 +233,38 @@ class Store:
         when it cannot; it sees the stored object and must not change it.
         """
 
-        async def apply() -> _Object:
+        async def write() -> _Object:
             patched = mutate(self.get(schema, namespace, name))
-            return await self._replace(self._admit(schema, namespace, name, patched), options)
+            admitted = admission.admit(self._kinds, schema, namespace, name, patched)
+            return await self._replace(admitted, options)
 
-        return await self._serialized(apply)
+        return await self._serialized(write)
+
+    async def apply(
+        self,
+        schema: KindSchema,
+        namespace: str,
+        name: str,
+        config: Any,
+        options: WriteOptions = DEFAULT,
+    ) -> tuple[_Object, bool]:
+        """Server-side apply of `config` by options.field_manager; (object, created)."""
+        config = apply.check_config(schema, config)
+        api_version = options.api_version or schema.api_version
+
+        async def write() -> tuple[_Object, bool]:
+            live = self._objects[schema].get((namespace, name))
+            planned = apply.plan(
+                live, config, manager=options.field_manager, api_version=api_version
+            )
+            admitted = admission.admit(self._kinds, schema, namespace, name, planned.merged)
+            if live is None:
+                return await self._create(admitted, options, [planned.applier]), True
+            new = admitted.resource.to_dict()
+            managers = apply.reconcile(live, new, planned, force=options.force, schema=schema)
+            return await self._replace(admitted, options, managers), False
+
+        return await self._serialized(write)
 
     async def delete(
         self,
@@ -320,59 +339,50 @@ class Store:
         the name it picks is free when it is written."""
         prefix = str(body["metadata"]["generateName"])[: _MAX_NAME - _SUFFIX_LENGTH]
         for _ in range(_NAME_ATTEMPTS):
-            name = prefix + "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+            name = prefix + "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
             if (namespace, name) not in self._objects[schema]:
                 break
         named = {**body, "metadata": {**body["metadata"], "name": name}}
-        return await self._create(self._admit(schema, namespace, None, named), options)
+        admitted = admission.admit(self._kinds, schema, namespace, None, named)
+        return await self._create(admitted, options)
 
-    async def _create(self, resource: Resource, options: WriteOptions) -> _Object:
-        schema, meta = resource.schema, resource.metadata
+    async def _create(
+        self,
+        admitted: admission.Admitted,
+        options: WriteOptions,
+        managers: list[managedfields.Manager] | None = None,
+    ) -> _Object:
+        schema, meta = admitted.resource.schema, admitted.resource.metadata
         if (meta.namespace, meta.name) in self._objects[schema]:
             raise status.already_exists(schema, meta.name)
         version = self._version + 1
-        stored = dataclasses.replace(
-            meta,
-            # A dry run spends no version: its answer has none, as on a real server.
-            resource_version="" if options.dry_run else str(version),
-            generation=1,
-            creation_timestamp=_now(),
-            uid=str(uuid.uuid4()),
-        )
-        obj = dataclasses.replace(resource, metadata=stored).to_dict()
+        obj = objects.created(admitted, options, version, managers)
         if not options.dry_run:
             await self._commit(schema, obj, version, ADDED, None)
         return obj
 
-    async def _replace(self, resource: Resource, options: WriteOptions) -> _Object:
-        schema, meta = resource.schema, resource.metadata
+    async def _replace(
+        self,
+        admitted: admission.Admitted,
+        options: WriteOptions,
+        managers: list[managedfields.Manager] | None = None,
+    ) -> _Object:
+        schema, meta = admitted.resource.schema, admitted.resource.metadata
         current = self.get(schema, meta.namespace, meta.name)
-        current_meta = current["metadata"]
-        if meta.resource_version and meta.resource_version != current_meta["resourceVersion"]:
+        if (
+            meta.resource_version
+            and meta.resource_version != current["metadata"]["resourceVersion"]
+        ):
             raise status.conflict(
                 schema,
                 meta.name,
                 "the object has been modified; please apply your changes to the latest "
                 "version and try again",
             )
-        spec = spec_to_dict(resource.spec)
-        spec_changed = spec != current.get("spec", {})
-        if (
-            not spec_changed
-            and meta.labels == current_meta.get("labels", {})
-            and meta.annotations == current_meta.get("annotations", {})
-        ):
-            return current  # nothing changed: no write, no event, same version (as Kubernetes)
         version = self._version + 1
-        stored = dataclasses.replace(
-            meta,
-            # A dry run answers with the version the object has: none is spent.
-            resource_version=current_meta["resourceVersion"] if options.dry_run else str(version),
-            generation=current_meta.get("generation", 1) + (1 if spec_changed else 0),
-            creation_timestamp=current_meta.get("creationTimestamp", ""),
-            uid=current_meta.get("uid", ""),
-        )
-        obj = dataclasses.replace(resource, metadata=stored).to_dict()
+        obj = objects.replaced(admitted, current, options, version, managers)
+        if obj is None:
+            return current
         if not options.dry_run:
             await self._commit(schema, obj, version, MODIFIED, current)
         return obj
@@ -406,56 +416,6 @@ class Store:
     async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    def _admit(self, schema: KindSchema, namespace: str, name: str | None, body: Any) -> Resource:
-        """The body as a validated resource of `schema` at the request's path, or a Status error.
-
-        Disagreements with the path are the client's bug (400); problems in the object itself
-        are the loader's (422, its message verbatim), and nothing is stored.
-        """
-        if not isinstance(body, dict):
-            raise status.bad_request("the request body must be a JSON object")
-        body = dict(body)
-        api_version = body.setdefault("apiVersion", schema.api_version)
-        kind = body.setdefault("kind", schema.kind)
-        if self._kinds.by_kind(str(api_version), str(kind)) is schema:
-            body["apiVersion"] = api_version = schema.api_version  # any served version is one
-        if api_version != schema.api_version:
-            raise status.bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API "
-                f"version ({schema.api_version})"
-            )
-        if kind != schema.kind:
-            raise status.bad_request(
-                f"the kind in the data ({kind}) does not match the expected kind ({schema.kind})"
-            )
-        meta = body.get("metadata")
-        if meta is None and name is not None:
-            meta = {}
-        if isinstance(meta, dict):
-            meta = dict(meta)
-            if meta.get("namespace", namespace) != namespace:
-                raise status.bad_request(
-                    "the namespace of the provided object does not match the namespace sent on "
-                    "the request"
-                )
-            if name is not None and meta.setdefault("name", name) != name:
-                raise status.bad_request(
-                    f"the name of the object ({meta['name']}) does not match the name on the "
-                    f"URL ({name})"
-                )
-            body["metadata"] = meta
-        try:
-            return loader.load_object(
-                body, kinds=self._kinds, namespace=namespace, source="<request>"
-            )
-        except loader.LoadError as error:
-            shown = name or (meta.get("name") if isinstance(meta, dict) else None) or ""
-            raise status.invalid(schema, str(shown), error) from None
-
 
 def _version_of(obj: _Object) -> int:
     return int(obj["metadata"]["resourceVersion"])
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
