@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
 from pilot.configstore import managedfields, status
 from pkg.config import loader
 from pkg.config.kinds import KindSchema, KindSet
-from pkg.config.resource import Resource
+from pkg.config.resource import Resource, spec_to_dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +23,14 @@ class Admitted:
     # The managedFields the request carried: None when it sent none (the stored ones go on),
     # [] when it cleared them (`[{}]`).
     managers: list[managedfields.Manager] | None
+    written: Any = None  # the spec as the request wrote it
+
+    def spec(self) -> dict[str, Any]:
+        """The spec to store: the canonical proto3 JSON, with the default values the request
+        wrote kept (proto3 drops `location: MESH_EXTERNAL`, the first enum value; Kubernetes
+        keeps what was written, and kubectl apply would otherwise find a change every time)."""
+        canonical = spec_to_dict(self.resource.spec)
+        return with_written_defaults(canonical, self.written, self.resource.spec.DESCRIPTOR)
 
 
 def admit(
@@ -72,4 +82,47 @@ def admit(
         resource = loader.load_object(body, kinds=kinds, namespace=namespace, source="<request>")
     except loader.LoadError as error:
         raise status.invalid(schema, shown, error) from None
-    return Admitted(resource, managers)
+    return Admitted(resource, managers, body.get("spec"))
+
+
+def with_written_defaults(canonical: Any, written: Any, desc: Descriptor) -> Any:
+    if not isinstance(canonical, dict) or not isinstance(written, dict):
+        return canonical
+    out = dict(canonical)
+    fields = {f.json_name: f for f in desc.fields}
+    fields.update({f.name: f for f in desc.fields})
+    for key, value in written.items():
+        field = fields.get(key)
+        if field is None or value is None:
+            continue
+        name = field.json_name
+        if name not in out:
+            out[name] = _as_written(field, value)
+            continue
+        message = field.message_type
+        if message is None or message.full_name.startswith("google.protobuf."):
+            continue
+        if message.GetOptions().map_entry:
+            value_type = message.fields_by_name["value"].message_type
+            if value_type is not None and isinstance(value, dict):
+                out[name] = {
+                    k: with_written_defaults(v, value.get(k), value_type)
+                    for k, v in out[name].items()
+                }
+        elif field.is_repeated:
+            if isinstance(value, list) and len(value) == len(out[name]):
+                out[name] = [
+                    with_written_defaults(c, w, message)
+                    for c, w in zip(out[name], value, strict=True)
+                ]
+        else:
+            out[name] = with_written_defaults(out[name], value, message)
+    return out
+
+
+def _as_written(field: FieldDescriptor, value: Any) -> Any:
+    """A value proto3 JSON left out (a default, an empty list), in its canonical spelling."""
+    if field.enum_type is not None and not field.is_repeated and isinstance(value, int):
+        found = field.enum_type.values_by_number.get(value)
+        return found.name if found is not None else value
+    return value

@@ -281,3 +281,44 @@ def test_patches_by_content_type(objects: client.CustomObjectsApi, ns: str):
         )
     assert no_manager.value.status == 422
     assert "fieldManager: Required value" in json.loads(no_manager.value.body)["message"]
+
+
+def test_one_object_at_every_served_version(
+    objects: client.CustomObjectsApi, store: StoreProcess, ns: str
+):
+    created = create(objects, ns, vs("reviews"))
+    path = f"{store.url}/apis/{GROUP}/v1beta1/namespaces/{ns}/{PLURAL}"
+    with WatchRecorder(path) as watch:
+        for version in ("v1alpha3", "v1beta1"):
+            read = objects.get_namespaced_custom_object(GROUP, version, ns, PLURAL, "reviews")
+            assert read["apiVersion"] == f"{GROUP}/{version}"
+            assert (read["metadata"], read["spec"]) == (created["metadata"], created["spec"])
+        # Written at v1alpha3, read at v1 and watched at v1beta1.
+        older = objects.get_namespaced_custom_object(GROUP, "v1alpha3", ns, PLURAL, "reviews")
+        older["spec"]["gateways"] = ["mesh"]
+        objects.replace_namespaced_custom_object(GROUP, "v1alpha3", ns, PLURAL, "reviews", older)
+        events = watch.wait_for(lambda e: e["type"] == "MODIFIED")
+    assert {e["object"]["apiVersion"] for e in events} == {f"{GROUP}/v1beta1"}
+    now = objects.get_namespaced_custom_object(GROUP, "v1", ns, PLURAL, "reviews")
+    assert now["spec"]["gateways"] == ["mesh"]
+    # managedFields remember the version each manager wrote at.
+    assert {m["apiVersion"] for m in now["metadata"]["managedFields"]} == {
+        f"{GROUP}/v1",
+        f"{GROUP}/v1alpha3",
+    }
+    with pytest.raises(client.ApiException) as mismatch:
+        create(objects, ns, {**vs("x"), "apiVersion": f"{GROUP}/v1alpha3"})
+    assert mismatch.value.status == 400  # posted to the v1 path
+
+
+def test_a_replace_without_a_resource_version_is_refused(objects: client.CustomObjectsApi, ns: str):
+    create(objects, ns, vs("reviews"))
+    with pytest.raises(client.ApiException) as refused:
+        objects.replace_namespaced_custom_object(
+            GROUP, VERSION, ns, PLURAL, "reviews", vs("reviews", subset="v2")
+        )
+    assert refused.value.status == 422
+    assert json.loads(refused.value.body)["message"] == (
+        'virtualservices.networking.istio.io "reviews" is invalid: metadata.resourceVersion: '
+        "Invalid value: 0x0: must be specified for an update"
+    )

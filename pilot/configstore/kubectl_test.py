@@ -26,8 +26,6 @@ from pilot.configstore.testing import (
 ROOT = pathlib.Path(__file__).absolute().parents[2]
 SAMPLES = ROOT / "samples" / "bookinfo" / "networking"
 GROUP = "/apis/networking.istio.io/v1"
-# Until the store serves OpenAPI, kubectl cannot validate on its side.
-NO_OPENAPI = "--validate=false"
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +82,6 @@ def rows(store: StoreProcess, namespace: str) -> list[tuple[str, str]]:
 def labeled(kubectl: Kubectl) -> None:
     kubectl.run(
         "apply",
-        NO_OPENAPI,
         "-f",
         "-",
         input=documents(
@@ -119,7 +116,6 @@ def test_field_selectors_and_every_namespace(kubectl: Kubectl, ns: str):
     labeled(kubectl)
     kubectl.run(
         "apply",
-        NO_OPENAPI,
         "-n",
         f"{ns}-2",
         "-f",
@@ -163,14 +159,13 @@ def test_delete_with_a_selector_deletes_exactly_the_matches(
 
 
 def test_server_dry_runs_change_nothing(kubectl: Kubectl, store: StoreProcess, ns: str):
-    kubectl.run("apply", NO_OPENAPI, "-f", "-", input=documents(vs("kept")))
+    kubectl.run("apply", "-f", "-", input=documents(vs("kept")))
     before = get(store, f"{GROUP}/namespaces/{ns}/virtualservices/kept")
     version = store_version(store)
     with WatchRecorder(f"{store.url}{GROUP}/namespaces/{ns}/virtualservices") as watch:
         watch.wait_for(lambda e: e["object"]["metadata"]["name"] == "kept")
         created = kubectl.run(
             "apply",
-            NO_OPENAPI,
             "--dry-run=server",
             "-f",
             "-",
@@ -182,16 +177,13 @@ def test_server_dry_runs_change_nothing(kubectl: Kubectl, store: StoreProcess, n
         )
         changed = kubectl.run(
             "apply",
-            NO_OPENAPI,
             "--dry-run=server",
             "-f",
             "-",
             input=documents(vs("kept", subset="v2")),
         )
         assert "configured (server dry run)" in changed.stdout
-        kubectl.run(
-            "create", NO_OPENAPI, "--dry-run=server", "-f", "-", input=documents(vs("other"))
-        )
+        kubectl.run("create", "--dry-run=server", "-f", "-", input=documents(vs("other")))
         kubectl.run(
             "patch",
             "vs",
@@ -203,7 +195,6 @@ def test_server_dry_runs_change_nothing(kubectl: Kubectl, store: StoreProcess, n
         )
         kubectl.run(
             "replace",
-            NO_OPENAPI,
             "--dry-run=server",
             "-f",
             "-",
@@ -219,7 +210,7 @@ def test_server_dry_runs_change_nothing(kubectl: Kubectl, store: StoreProcess, n
         assert store_version(store) == version
         assert rows(store, ns) == [("VirtualService", "kept")]
         # The first event after the dry runs is the real write made now: they sent none.
-        kubectl.run("apply", NO_OPENAPI, "-f", "-", input=documents(vs("sentinel")))
+        kubectl.run("apply", "-f", "-", input=documents(vs("sentinel")))
         events = watch.wait_for(lambda e: e["object"]["metadata"]["name"] == "sentinel")
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
         ("ADDED", "kept"),
@@ -230,7 +221,7 @@ def test_server_dry_runs_change_nothing(kubectl: Kubectl, store: StoreProcess, n
 def test_diff_shows_the_change_and_leaves_the_object(
     kubectl: Kubectl, store: StoreProcess, ns: str
 ):
-    kubectl.run("apply", NO_OPENAPI, "-f", "-", input=documents(vs("reviews")))
+    kubectl.run("apply", "-f", "-", input=documents(vs("reviews")))
     before = get(store, f"{GROUP}/namespaces/{ns}/virtualservices/reviews")
     version = store_version(store)
     same = kubectl.run("diff", "-f", "-", input=documents(vs("reviews")))
@@ -266,7 +257,6 @@ def test_server_side_apply_with_two_managers_and_a_conflict(
     def apply(manager: str, obj: dict[str, Any], *extra: str) -> Any:
         return kubectl.run(
             "apply",
-            NO_OPENAPI,
             "--server-side",
             f"--field-manager={manager}",
             *extra,
@@ -317,7 +307,7 @@ def test_server_side_apply_with_two_managers_and_a_conflict(
 
 
 def test_json_patch(kubectl: Kubectl, store: StoreProcess, ns: str):
-    kubectl.run("apply", NO_OPENAPI, "-f", "-", input=documents(vs("reviews")))
+    kubectl.run("apply", "-f", "-", input=documents(vs("reviews")))
     patch = json.dumps(
         [
             {"op": "add", "path": "/spec/gateways", "value": ["mesh"]},
@@ -361,3 +351,149 @@ def test_json_patch(kubectl: Kubectl, store: StoreProcess, ns: str):
         "the body of the request was in an unknown format - accepted media types include: "
         "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
     ) in strategic.stderr
+
+
+def test_apply_validates_on_kubectls_side_from_the_openapi(
+    kubectl: Kubectl, store: StoreProcess, ns: str
+):
+    sample = (SAMPLES / "virtual-service-all-v1.yaml").read_text()
+    applied = kubectl.run("apply", "-f", "-", input=sample)
+    assert "virtualservice.networking.istio.io/reviews created" in applied.stdout
+    misspelt = sample.replace("subset: v1", "subsett: v1", 1)
+    refused = kubectl.run(
+        "apply", "-f", "-", input=misspelt.replace("productpage", "other"), check=False
+    )
+    assert refused.returncode == 1
+    assert 'unknown field "subsett"' in refused.stderr
+    assert "error validating data" in refused.stderr  # kubectl's own check, before any request
+    assert ("VirtualService", "other") not in rows(store, ns)
+
+
+def test_explain_prints_the_proto_comments(kubectl: Kubectl):
+    http = kubectl.run("explain", "virtualservice.spec.http").stdout
+    assert "KIND:       VirtualService" in http
+    assert "VERSION:    v1" in http
+    assert "FIELD: http <[]Object>" in http
+    assert "Ordered HTTP rules; first match wins." in http
+    assert re.search(r"^  match\s+<\[\]Object>$", http, re.M)
+    assert "OR-ed list of match blocks." in http
+    hosts = kubectl.run("explain", "vs.spec.hosts").stdout
+    assert "FIELD: hosts <[]string>" in hosts
+    assert "Destination hosts (DNS names, optionally wildcarded, or IPs)." in hosts
+    older = kubectl.run("explain", "destinationrules", "--api-version=networking.istio.io/v1alpha3")
+    assert "VERSION:    v1alpha3" in older.stdout
+    assert re.search(r"^  spec\s+<Object>$", older.stdout, re.M)
+
+
+def test_edit(kubectl: Kubectl, store: StoreProcess, ns: str, tmp_path: pathlib.Path):
+    kubectl.run("apply", "-f", "-", input=documents(vs("reviews")))
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/subset: v1/subset: v2/' \"$1\"\n")
+    editor.chmod(0o755)
+    edited = kubectl.run("edit", "vs", "reviews", env={"EDITOR": str(editor)})
+    assert edited.stdout.strip() == "virtualservice.networking.istio.io/reviews edited"
+    got = get(store, f"{GROUP}/namespaces/{ns}/virtualservices/reviews")
+    assert got["spec"]["http"][0]["route"][0]["destination"]["subset"] == "v2"
+    assert "kubectl-edit" in {m["manager"] for m in got["metadata"]["managedFields"]}
+
+
+def test_a_v1_document_reads_back_at_every_version(kubectl: Kubectl):
+    kubectl.run("apply", "-f", "-", input=documents(vs("reviews", {"app": "reviews"})))
+    stored = json.loads(
+        kubectl.run("get", "virtualservices.v1.networking.istio.io", "reviews", "-o", "json").stdout
+    )
+    for version in ("v1alpha3", "v1beta1"):
+        out = kubectl.run(
+            "get", f"virtualservices.{version}.networking.istio.io", "reviews", "-o", "json"
+        ).stdout
+        read = json.loads(out)
+        assert read["apiVersion"] == f"networking.istio.io/{version}"
+        assert read["spec"] == stored["spec"]
+        assert read["metadata"]["uid"] == stored["metadata"]["uid"]
+    # And the other way: a v1beta1 security document, read at v1.
+    policy = {
+        "apiVersion": "security.istio.io/v1beta1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "default"},
+        "spec": {"mtls": {"mode": "STRICT"}},
+    }
+    kubectl.run("apply", "-f", "-", input=documents(policy))
+    read = json.loads(
+        kubectl.run(
+            "get", "peerauthentications.v1.security.istio.io", "default", "-o", "json"
+        ).stdout
+    )
+    assert (read["apiVersion"], read["spec"]) == (
+        "security.istio.io/v1",
+        {"mtls": {"mode": "STRICT"}},
+    )
+
+
+def test_get_shows_istios_columns(kubectl: Kubectl, ns: str):
+    gateway = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "gw"},
+        "spec": {
+            "selector": {"istio": "ingressgateway"},
+            "servers": [
+                {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}
+            ],
+        },
+    }
+    routed = vs("reviews")
+    routed["spec"]["gateways"] = ["gw", "mesh"]
+    entry = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "httpbin"},
+        "spec": {
+            "hosts": ["httpbin.org"],
+            "location": "MESH_EXTERNAL",
+            "resolution": "DNS",
+            "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+        },
+    }
+    rule = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "reviews"},
+        "spec": {"host": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]},
+    }
+    kubectl.run("apply", "-f", "-", input=documents(gateway, routed, entry, rule))
+
+    def table(*args: str) -> list[list[str]]:
+        return [
+            re.split(r"\s{2,}", line.strip())
+            for line in kubectl.run("get", *args).stdout.splitlines()
+        ]
+
+    assert table("vs") == [
+        ["NAME", "GATEWAYS", "HOSTS", "AGE"],
+        ["reviews", '["gw","mesh"]', '["reviews"]', table("vs")[1][3]],
+    ]
+    assert re.fullmatch(r"\d+s", table("vs")[1][3])
+    assert table("dr")[0] == ["NAME", "HOST", "AGE"] and table("dr")[1][:2] == [
+        "reviews",
+        "reviews",
+    ]
+    assert table("gateway")[0] == ["NAME", "AGE"]
+    assert table("se")[0] == ["NAME", "HOSTS", "LOCATION", "RESOLUTION", "AGE"]
+    assert table("se")[1][:4] == ["httpbin", '["httpbin.org"]', "MESH_EXTERNAL", "DNS"]
+    everywhere = table("vs", "-A", "--field-selector", f"metadata.namespace={ns}")
+    assert everywhere[0] == ["NAMESPACE", "NAME", "GATEWAYS", "HOSTS", "AGE"]
+    assert everywhere[1][:2] == [ns, "reviews"]
+    by_category = kubectl.run("get", "istio-io", "-o", "name").stdout.split()
+    assert set(by_category) >= {
+        "virtualservice.networking.istio.io/reviews",
+        "gateway.networking.istio.io/gw",
+        "serviceentry.networking.istio.io/httpbin",
+        "destinationrule.networking.istio.io/reviews",
+    }
+
+
+def test_create_with_generate_name(kubectl: Kubectl, ns: str):
+    generated = vs("unused")
+    generated["metadata"] = {"generateName": "reviews-"}
+    made = kubectl.run("create", "-f", "-", input=documents(generated)).stdout.strip()
+    assert re.fullmatch(r"virtualservice\.networking\.istio\.io/reviews-[a-z0-9]{5} created", made)

@@ -14,7 +14,6 @@ from typing import Any
 from pilot.configstore import managedfields
 from pilot.configstore.admission import Admitted
 from pilot.configstore.options import WriteOptions
-from pkg.config.resource import spec_to_dict
 
 _Object = dict[str, Any]
 
@@ -38,7 +37,7 @@ def created(
         creation_timestamp=now(),
         uid=str(uuid.uuid4()),
     )
-    obj = dataclasses.replace(resource, metadata=stored).to_dict()
+    obj = {**dataclasses.replace(resource, metadata=stored).to_dict(), "spec": admitted.spec()}
     if managers is None:
         managers = managedfields.record_update(
             admitted.managers or [],
@@ -64,7 +63,8 @@ def replaced(
     """
     resource = admitted.resource
     current_meta = current["metadata"]
-    spec_changed = spec_to_dict(resource.spec) != current.get("spec", {})
+    spec = admitted.spec()
+    spec_changed = spec != current.get("spec", {})
     stored = dataclasses.replace(
         resource.metadata,
         # A dry run answers with the version the object has: none is spent.
@@ -73,7 +73,7 @@ def replaced(
         creation_timestamp=current_meta.get("creationTimestamp", ""),
         uid=current_meta.get("uid", ""),
     )
-    obj = dataclasses.replace(resource, metadata=stored).to_dict()
+    obj = {**dataclasses.replace(resource, metadata=stored).to_dict(), "spec": spec}
     if managers is None:
         base = admitted.managers
         if base is None:

@@ -15,7 +15,16 @@ from typing import Any
 
 from aiohttp import web
 
-from pilot.configstore import codec, conversion, options, patches, paths, selectors, status
+from pilot.configstore import (
+    codec,
+    conversion,
+    options,
+    patches,
+    paths,
+    selectors,
+    status,
+    table,
+)
 from pilot.configstore.store import Store
 from pilot.configstore.watch import Overflowed
 
@@ -68,16 +77,36 @@ def _list(target: paths.Target, items: list[dict[str, Any]], version: int) -> di
     }
 
 
+def _shown(target: paths.Target, obj: dict[str, Any], view: table.View | None, **kw: Any) -> Any:
+    """One object as the client asked to see it: itself, a Table row, or its metadata."""
+    obj = _out(target, obj)
+    if view is None:
+        return obj
+    if view.kind == "Table":
+        version = obj["metadata"].get("resourceVersion", "")
+        return table.table(target.schema, [obj], view, version, **kw)
+    return table.partial(obj, view)
+
+
 async def _list_or_watch(request: web.Request, target: paths.Target) -> web.StreamResponse:
     selector = _selector(request)
+    view = table.negotiate(request)
     if request.query.get("watch", "").lower() in ("true", "1"):
-        return await _watch(request, target, selector)
+        return await _watch(request, target, selector, view)
     items, version = request.app[STORE].list(target.schema, target.namespace, selector)
-    return codec.respond(request, _list(target, items, version))
+    listed = [_out(target, o) for o in items]
+    if view is None:
+        return codec.respond(request, _list(target, listed, version))
+    if view.kind == "Table":
+        return web.json_response(table.table(target.schema, listed, view, str(version)))
+    return web.json_response(table.partial_list(listed, view, str(version)))
 
 
 async def _watch(
-    request: web.Request, target: paths.Target, selector: selectors.Selector
+    request: web.Request,
+    target: paths.Target,
+    selector: selectors.Selector,
+    view: table.View | None,
 ) -> web.StreamResponse:
     """Newline-delimited JSON events on one chunked response, until the client or server ends it."""
     store = request.app[STORE]
@@ -89,14 +118,16 @@ async def _watch(
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         await response.prepare(request)
+        first = True  # a Table's columns come with the first event only, as on Kubernetes
         try:
             async with asyncio.timeout(timeout):
                 while batch := await subscription.next_batch():
-                    lines = "".join(
-                        json.dumps({"type": e.type, "object": _out(target, e.object)}) + "\n"
-                        for e in batch
-                    )
-                    await response.write(lines.encode())
+                    lines = []
+                    for event in batch:
+                        shown = _shown(target, event.object, view, headers=first)
+                        lines.append(json.dumps({"type": event.type, "object": shown}) + "\n")
+                        first = False
+                    await response.write("".join(lines).encode())
         except TimeoutError:
             pass  # timeoutSeconds: end the stream cleanly, as Kubernetes does
         except Overflowed:
@@ -131,6 +162,9 @@ def _write_options(
 async def _get(request: web.Request, target: paths.Target) -> web.Response:
     assert target.namespace is not None and target.name is not None
     obj = request.app[STORE].get(target.schema, target.namespace, target.name)
+    view = table.negotiate(request)
+    if view is not None:
+        return web.json_response(_shown(target, obj, view))
     return codec.respond(request, _out(target, obj))
 
 

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from pilot.configstore import codec, discovery, resources, status
+from pilot.configstore import codec, discovery, openapidocs, resources, status
 from pilot.configstore.store import Store, StoreOptions
 from pkg.config.kinds import ALL, KindSet
 
@@ -112,6 +112,7 @@ def make_app(store: Store) -> web.Application:
 
     app.on_shutdown.append(end_watches)
     discovery.add_routes(app)
+    openapidocs.add_routes(app, store.kinds)
     app.router.add_route("*", "/apis/{group}/{version}/{rest:.+}", resources.handle)
     app.router.add_route("*", "/api/{version}/{rest:.+}", resources.handle)
     app.router.add_get("/healthz", _healthz)

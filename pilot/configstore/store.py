@@ -260,7 +260,7 @@ class Store:
             admitted = admission.admit(self._kinds, schema, namespace, name, planned.merged)
             if live is None:
                 return await self._create(admitted, options, [planned.applier]), True
-            new = admitted.resource.to_dict()
+            new = {**admitted.resource.to_dict(), "spec": admitted.spec()}
             managers = apply.reconcile(live, new, planned, force=options.force, schema=schema)
             return await self._replace(admitted, options, managers), False
 

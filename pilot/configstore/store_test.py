@@ -298,3 +298,30 @@ async def _next_within(subscription: Any, seconds: float) -> list[Any]:
             return await subscription.next_batch()
     except TimeoutError:
         return []
+
+
+def test_defaults_the_request_wrote_are_kept(tmp_path):
+    # proto3 JSON leaves out the first value of an enum; Kubernetes keeps what was written.
+    se = ALL.by_name("serviceentry")
+
+    async def scenario(store: Store) -> None:
+        body = {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "ServiceEntry",
+            "metadata": {"name": "httpbin"},
+            "spec": {
+                "hosts": ["httpbin.org"],
+                "location": 0,
+                "resolution": "NONE",
+                "ports": [{"number": 80, "name": "http", "protocol": "HTTP", "targetPort": 0}],
+            },
+        }
+        created = await store.create(se, "default", body)
+        assert created["spec"]["location"] == "MESH_EXTERNAL"  # written as a number
+        assert created["spec"]["resolution"] == "NONE"
+        assert created["spec"]["ports"][0]["targetPort"] == 0
+        body["metadata"]["resourceVersion"] = created["metadata"]["resourceVersion"]
+        assert await store.update(se, "default", "httpbin", body) == created  # no change
+        assert store.resource_version == 1
+
+    run(tmp_path / "db", scenario)
