@@ -173,10 +173,20 @@ class Kubectl:
     kubectl's output, so a test's assertion shows what kubectl said.
     """
 
-    def __init__(self, server: str, home: pathlib.Path, *, namespace: str = "default") -> None:
+    def __init__(
+        self,
+        server: str,
+        home: pathlib.Path,
+        *,
+        namespace: str = "default",
+        kubeconfig: pathlib.Path | None = None,
+    ) -> None:
+        """A kubeconfig for `server` in `home`, or the given one (e.g. the launcher's)."""
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
-        self.kubeconfig = write_kubeconfig(home / "kubeconfig", server, namespace=namespace)
+        self.kubeconfig = kubeconfig or write_kubeconfig(
+            home / "kubeconfig", server, namespace=namespace
+        )
 
     def run(
         self,
