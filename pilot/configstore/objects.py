@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import secrets
 import uuid
 from typing import Any
 
-from pilot.configstore import managedfields
+from pilot.configstore import managedfields, status
 from pilot.configstore.admission import Admitted
-from pilot.configstore.options import WriteOptions
+from pilot.configstore.options import DeleteOptions, WriteOptions
+from pkg.config.kinds import KindSchema
 
 _Object = dict[str, Any]
+# generateName: Kubernetes' suffix of 5 characters from an alphabet without vowels (no words)
+# or look-alike digits, on a prefix cut so the name stays within 63 characters.
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SUFFIX_LENGTH = 5
+_MAX_NAME = 63
+_NAME_ATTEMPTS = 8
 
 
 def created(
@@ -87,6 +95,38 @@ def replaced(
         )
     obj = managedfields.stamp(obj, managers)
     return None if _unversioned(obj) == _unversioned(current) else obj
+
+
+def generated_name(generate_name: str, taken: set[str]) -> str:
+    """A name made from metadata.generateName that `taken` does not hold (as far as a few
+    tries go; the create then says AlreadyExists, as Kubernetes' would)."""
+    prefix = generate_name[: _MAX_NAME - _SUFFIX_LENGTH]
+    name = ""
+    for _ in range(_NAME_ATTEMPTS):
+        name = prefix + "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
+        if name not in taken:
+            break
+    return name
+
+
+def check_preconditions(schema: KindSchema, current: _Object, options: DeleteOptions) -> None:
+    """A delete's preconditions, refused (409) as Kubernetes words it."""
+    meta = current["metadata"]
+    if options.uid and options.uid != meta.get("uid"):
+        raise status.conflict(
+            schema,
+            meta["name"],
+            f"Precondition failed: UID in precondition: {options.uid}, UID in object meta: "
+            f"{meta.get('uid', '')}",
+        )
+    if options.resource_version and options.resource_version != meta["resourceVersion"]:
+        raise status.conflict(
+            schema,
+            meta["name"],
+            f"Precondition failed: ResourceVersion in precondition: "
+            f"{options.resource_version}, ResourceVersion in object meta: "
+            f"{meta['resourceVersion']}",
+        )
 
 
 def _unversioned(obj: _Object) -> _Object:

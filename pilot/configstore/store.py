@@ -17,7 +17,6 @@ import concurrent.futures
 import dataclasses
 import logging
 import pathlib
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -32,12 +31,6 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _Object = dict[str, Any]
-# generateName: Kubernetes' suffix of 5 characters from an alphabet without vowels (no words)
-# or look-alike digits, on a prefix cut so the name stays within 63 characters.
-_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-_SUFFIX_LENGTH = 5
-_MAX_NAME = 63
-_NAME_ATTEMPTS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,21 +297,7 @@ class Store:
     ) -> _Object:
         current = self.get(schema, namespace, name)
         meta = current["metadata"]
-        if options.uid and options.uid != meta.get("uid"):
-            raise status.conflict(
-                schema,
-                name,
-                f"Precondition failed: UID in precondition: {options.uid}, UID in object meta: "
-                f"{meta.get('uid', '')}",
-            )
-        if options.resource_version and options.resource_version != meta["resourceVersion"]:
-            raise status.conflict(
-                schema,
-                name,
-                f"Precondition failed: ResourceVersion in precondition: "
-                f"{options.resource_version}, ResourceVersion in object meta: "
-                f"{meta['resourceVersion']}",
-            )
+        objects.check_preconditions(schema, current, options)
         if options.dry_run:
             return current
         version = self._version + 1
@@ -337,11 +316,8 @@ class Store:
     ) -> _Object:
         """A create whose name the store makes from metadata.generateName, under the lock, so
         the name it picks is free when it is written."""
-        prefix = str(body["metadata"]["generateName"])[: _MAX_NAME - _SUFFIX_LENGTH]
-        for _ in range(_NAME_ATTEMPTS):
-            name = prefix + "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
-            if (namespace, name) not in self._objects[schema]:
-                break
+        taken = {name for ns, name in self._objects[schema] if ns == namespace}
+        name = objects.generated_name(str(body["metadata"]["generateName"]), taken)
         named = {**body, "metadata": {**body["metadata"], "name": name}}
         admitted = admission.admit(self._kinds, schema, namespace, None, named)
         return await self._create(admitted, options)
