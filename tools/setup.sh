@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(bazel-bootstrap redis-server)
+# The config store's tests drive the real kubectl: Debian's when the machine has none of its own.
+command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 VENV=.venv
 UV_VERSION=$(sed -n "s/^uv==//p" requirements.lock)
 

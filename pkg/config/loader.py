@@ -25,6 +25,7 @@ from pkg.config.validation.structure import check_message, type_name
 _TOP_LEVEL = {"apiVersion", "kind", "metadata", "spec", "status"}
 _METADATA_FIELDS = {
     "name",
+    "generateName",
     "namespace",
     "labels",
     "annotations",
@@ -32,7 +33,10 @@ _METADATA_FIELDS = {
     "generation",
     "creationTimestamp",
     "uid",
+    "managedFields",  # the server's record of field owners; checked and kept by the store
 }
+# Kubernetes' cap on all of an object's annotations together (keys and values, in bytes).
+TOTAL_ANNOTATION_SIZE = 256 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,11 +209,25 @@ def _metadata(data: Any, namespace: str | None, result: ValidationResult) -> Met
         if problem:
             result.error(path / "labels" / key, problem)
             ok = False
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in maps["annotations"].items())
+    if size > TOTAL_ANNOTATION_SIZE:
+        result.error(
+            path / "annotations", f"Too long: must have at most {TOTAL_ANNOTATION_SIZE} bytes"
+        )
+        ok = False
+    generate_name = data.get("generateName", "")
+    if not isinstance(generate_name, str):
+        result.error(path / "generateName", "must be a string")
+        ok = False
+    if not isinstance(data.get("managedFields", []), list):
+        result.error(path / "managedFields", "must be a list of managed fields entries")
+        ok = False
     if not ok:
         return None
     generation = data.get("generation", 0)
     return Metadata(
         name=name,
+        generate_name=generate_name,
         namespace=ns,
         labels=dict(maps["labels"]),
         annotations=dict(maps["annotations"]),

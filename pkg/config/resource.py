@@ -22,9 +22,13 @@ class Metadata:
     generation: int = 0
     creation_timestamp: str = ""
     uid: str = ""
+    generate_name: str = ""  # the prefix the server made `name` from, when it did
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        out: dict[str, Any] = {"name": self.name}
+        if self.generate_name:
+            out["generateName"] = self.generate_name
+        out["namespace"] = self.namespace
         if self.labels:
             out["labels"] = dict(self.labels)
         if self.annotations:

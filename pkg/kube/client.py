@@ -85,13 +85,30 @@ class ConfigClient:
         )
         return self._decode(schema, data)
 
-    async def update(self, resource: Resource) -> Resource:
-        """Replaces the object (PUT); a set metadata.resource_version must still be current."""
+    async def update(self, resource: Resource, *, attempts: int = 5) -> Resource:
+        """Replaces the object (PUT); a set metadata.resource_version must still be current.
+
+        Without one the replace is unconditional, as `kubectl replace` makes it: the current
+        version is read and sent (the server refuses a PUT without one), and a write that got
+        in between is overwritten on a retry.
+        """
         schema, meta = resource.schema, resource.metadata
-        data = await self._request(
-            "PUT", _item_path(schema, meta.namespace, meta.name), body=resource.to_dict()
-        )
-        return self._decode(schema, data)
+        path = _item_path(schema, meta.namespace, meta.name)
+        if meta.resource_version:
+            return self._decode(schema, await self._request("PUT", path, body=resource.to_dict()))
+        last: errors.ApiError | None = None
+        for _ in range(attempts):
+            current = await self.get(schema, meta.name, meta.namespace)
+            versioned = dataclasses.replace(
+                meta, resource_version=current.metadata.resource_version
+            )
+            body = dataclasses.replace(resource, metadata=versioned).to_dict()
+            try:
+                return self._decode(schema, await self._request("PUT", path, body=body))
+            except errors.Conflict as error:
+                last = error
+        assert last is not None
+        raise last
 
     async def patch(
         self, schema: KindSchema, name: str, patch: dict[str, Any], namespace: str = "default"

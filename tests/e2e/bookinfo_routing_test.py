@@ -12,7 +12,8 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.e2e.meshtest import MeshUnderTest, loopback_subnet
+from pilot.configstore.testing import Kubectl
+from tests.e2e.meshtest import NETWORKING, MeshUnderTest, loopback_subnet
 
 SUBNET = loopback_subnet(3)
 
@@ -188,3 +189,17 @@ def _put_raw(mesh, document):
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
+
+
+def test_kubectl_with_the_kubeconfig_the_launcher_wrote(mesh, tmp_path):
+    kubectl = Kubectl("", tmp_path / "home", kubeconfig=mesh.topology.kubeconfig)
+    samples = NETWORKING
+    for sample in ("virtual-service-all-v1.yaml", "virtual-service-reviews-v3.yaml"):
+        before = mesh.pushes()
+        kubectl.run("apply", "-f", str(samples / sample))
+        mesh.wait_synced(after=before)
+    assert mesh.versions(20) == {"v3": 20}
+    table = kubectl.run("get", "vs", "bookinfo", "reviews").stdout.splitlines()
+    assert table[0].split() == ["NAME", "GATEWAYS", "HOSTS", "AGE"]
+    assert table[1].split()[:3] == ["bookinfo", '["bookinfo-gateway"]', '["*"]']
+    assert table[2].split()[:2] == ["reviews", '["reviews"]']  # no gateways: an empty cell

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"config store: {topology.config_store_url}   Pilot: {topology.pilot_http_url}/debug/syncz"
     )
+    print(f"kubectl --kubeconfig {topology.kubeconfig} get virtualservices")
     print(f"Open {topology.productpage_url}")
     return 0
 

@@ -21,6 +21,7 @@ import yaml
 from pkg.config import loader
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
+from pkg.kube.kubeconfig import write_kubeconfig
 from tools.local import launcher
 from tools.local.topology import ROOT, Topology
 
@@ -55,6 +56,7 @@ class Mesh:
             launcher.stop(self.topology.run_dir)
         self._check_ports_free()
         write_credentials(self.topology)
+        write_kubeconfig(self.topology.kubeconfig, self.topology.config_store_url)
         specs = self.topology.processes()
         started: dict[str, launcher.Started] = {}
         try:

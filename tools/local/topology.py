@@ -76,6 +76,11 @@ class Topology:
         return f"http://{self.control_address}:{STORE_PORT}"
 
     @property
+    def kubeconfig(self) -> pathlib.Path:
+        """What kubectl and the kubernetes client need to reach the store (`--kubeconfig`)."""
+        return self.run_dir / "kubeconfig"
+
+    @property
     def pilot_http_url(self) -> str:
         return f"http://{self.control_address}:{PILOT_HTTP_PORT}"
 
