@@ -21,9 +21,8 @@ import urllib.parse
 from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any, TypeVar
 
-from pkg.config import loader
 from pkg.config.kinds import KindSchema, KindSet
-from pkg.config.resource import Resource
+from pkg.config.resource import Metadata, Resource
 from pkg.kube import errors
 
 log = logging.getLogger("pkg.kube")
@@ -131,15 +130,28 @@ def warnings(response: Response) -> list[str]:
 
 
 class Codec:
-    """Server objects to typed resources, through the shared loader (so they are validated)."""
+    """Server objects to typed resources.
 
-    def __init__(self, kinds: KindSet, source: str) -> None:
+    By default through the shared loader, so what a server (Pilot, Mixer) acts on is
+    validated, and an object that no longer validates (version skew) is refused. With
+    `validate=False` the server's word is taken, as kubectl takes it: a tool that shows what
+    the store holds shows every object that parses, and skips loading the validators.
+    """
+
+    def __init__(self, kinds: KindSet, source: str, *, validate: bool = True) -> None:
         self.kinds = kinds
         self.source = source
+        self.validate = validate
 
     def resource(self, schema: KindSchema, data: Any) -> Resource:
-        """A server object as a typed resource; raises loader.LoadError if it does not load."""
-        resource = loader.load_object(data, kinds=self.kinds, source=self.source)
+        """A server object as a typed resource; raises loader.LoadError (or, not validating,
+        errors.ApiError) if it does not load."""
+        if self.validate:
+            from pkg.config import loader
+
+            resource = loader.load_object(data, kinds=self.kinds, source=self.source)
+        else:
+            resource = _parse(self.kinds, data)
         if resource.schema != schema:
             raise errors.ApiError(
                 500, "InternalError", f"asked for a {schema.kind}, got a {resource.schema.kind}"
@@ -148,9 +160,14 @@ class Codec:
 
     def item(self, schema: KindSchema, data: Any) -> Resource | None:
         """Like resource(), but an object that no longer loads (version skew) is skipped, logged."""
+        skipped: tuple[type[Exception], ...] = (errors.ApiError,)
+        if self.validate:
+            from pkg.config.loader import LoadError
+
+            skipped += (LoadError,)
         try:
             return self.resource(schema, data)
-        except (loader.LoadError, errors.ApiError) as error:
+        except skipped as error:
             log.warning(
                 "skipping a %s from %s that does not load: %s", schema.kind, self.source, error
             )
@@ -176,6 +193,37 @@ class Codec:
             return None  # BOOKMARK, or a type from a newer server
         resource = self.item(schema, obj)
         return WatchEvent(kind, resource) if resource is not None else None
+
+
+def _parse(kinds: KindSet, data: Any) -> Resource:
+    """An object as the server sent it, parsed into the kind's proto without validation."""
+    from google.protobuf import json_format
+
+    if not isinstance(data, dict):
+        raise errors.ApiError(500, "InternalError", "the server sent an object that is not one")
+    schema = kinds.by_kind(str(data.get("apiVersion")), str(data.get("kind")))
+    if schema is None:
+        raise errors.ApiError(
+            500, "InternalError", f"unknown kind {data.get('kind')!r} of {data.get('apiVersion')!r}"
+        )
+    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    spec = schema.new_spec()
+    try:
+        json_format.ParseDict(data.get("spec") or {}, spec)
+    except json_format.ParseError as error:
+        raise errors.ApiError(500, "InternalError", f"spec: {error}") from None
+    generation = meta.get("generation", 0)
+    metadata = Metadata(
+        name=str(meta.get("name", "")),
+        namespace=str(meta.get("namespace") or "default"),
+        labels=dict(meta.get("labels") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+        resource_version=str(meta.get("resourceVersion", "")),
+        generation=generation if isinstance(generation, int) else 0,
+        creation_timestamp=str(meta.get("creationTimestamp", "")),
+        uid=str(meta.get("uid", "")),
+    )
+    return Resource(schema=schema, metadata=metadata, spec=spec)
 
 
 class WatchStream:

@@ -14,7 +14,6 @@ reached.
 from __future__ import annotations
 
 import http.client
-import socket
 import urllib.parse
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,6 +42,7 @@ class SyncConfigClient:
         token: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         on_warning: rest.WarningHandler | None = None,
+        validate: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         url = urllib.parse.urlsplit(self.base_url)
@@ -56,7 +56,7 @@ class SyncConfigClient:
         self._token = token
         self._ssl_context = ssl_context
         self._on_warning = on_warning
-        self._codec = rest.Codec(kinds, self.base_url)
+        self._codec = rest.Codec(kinds, self.base_url, validate=validate)
         self._connection: http.client.HTTPConnection | None = None
 
     def __enter__(self) -> SyncConfigClient:
@@ -155,19 +155,6 @@ class SyncConfigClient:
         return self._connection
 
     def _unreachable(self, error: BaseException) -> errors.Unavailable:
-        return errors.Unavailable.unreachable(self.base_url, why(error, self._timeout))
-
-
-def why(error: BaseException, timeout: float) -> str:
-    """A short reason a person can act on, instead of the socket error's repr."""
-    if isinstance(error, TimeoutError | socket.timeout):
-        return f"no answer within {timeout:g}s"
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, http.client.RemoteDisconnected | http.client.IncompleteRead):
-        return "the connection was closed before the answer was complete"
-    if isinstance(error, socket.gaierror):
-        return f"unknown host ({error.strerror})"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower() if error.strerror[:1].isupper() else error.strerror
-    return str(error) or type(error).__name__
+        return errors.Unavailable.unreachable(
+            self.base_url, errors.transport_reason(error, self._timeout)
+        )

@@ -7,8 +7,9 @@ the minimum, median and p90 wall times are printed. `get` reads from a real conf
 version only. For scale: the interpreter alone (`python -c pass`) and kubectl, where it is
 installed, for the same kind of work.
 
-`--root` measures another source tree (for a before/after comparison, a checkout of an
-older commit with its generated protos), with the same interpreter.
+`--baseline DIR` also runs the same commands from another source tree (a checkout of an
+older commit with its generated protos), with the same interpreter, alternating run by run
+with this tree's, so both meet the same load on a shared machine.
 """
 
 from __future__ import annotations
@@ -40,24 +41,33 @@ def run_once(argv: list[str], env: dict[str, str], cwd: pathlib.Path) -> tuple[f
 
 
 def measure(
-    argv: list[str], env: dict[str, str], cwd: pathlib.Path, runs: int
-) -> dict[str, Any] | None:
-    """Milliseconds over `runs` runs, or None when the command fails (absent in that tree)."""
-    for _ in range(2):
-        _, code = run_once(argv, env, cwd)
-        if code != 0:
-            return None
-    samples = []
+    argv: list[str], envs: dict[str, dict[str, str]], runs: int
+) -> dict[str, dict[str, Any] | None]:
+    """Per tree, milliseconds over `runs` runs (the trees taking turns), or None where the
+    command fails (absent in that tree)."""
+    working = {}
+    for tree, env in envs.items():
+        # Two warm-up runs: the bytecode cache is written, the files are in the page cache.
+        codes = [run_once(argv, env, pathlib.Path(env["PYTHONPATH"]))[1] for _ in range(2)]
+        if all(code == 0 for code in codes):
+            working[tree] = env
+    samples: dict[str, list[float]] = {tree: [] for tree in working}
     for _ in range(runs):
-        seconds, code = run_once(argv, env, cwd)
-        if code != 0:
-            return None
-        samples.append(seconds * 1e3)
+        for tree, env in working.items():
+            seconds, code = run_once(argv, env, pathlib.Path(env["PYTHONPATH"]))
+            if code == 0:
+                samples[tree].append(seconds * 1e3)
+    return {tree: _summary(samples.get(tree, [])) for tree in envs}
+
+
+def _summary(samples: list[float]) -> dict[str, Any] | None:
+    if not samples:
+        return None
     return {
         "min_ms": round(min(samples), 1),
         "p50_ms": round(percentile(samples, 50), 1),
         "p90_ms": round(percentile(samples, 90), 1),
-        "runs": runs,
+        "runs": len(samples),
     }
 
 
@@ -76,16 +86,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="measured runs per command")
     parser.add_argument(
-        "--root", type=pathlib.Path, default=ROOT, help="the source tree whose istioctl to run"
+        "--baseline",
+        type=pathlib.Path,
+        help="another source tree to measure alongside (e.g. a checkout of the last release)",
     )
-    parser.add_argument("--label", default="", help="a name for this tree in the result file")
     args = parser.parse_args(argv)
-    root = args.root.absolute()
 
     # The user's case: bytecode cached. (Some shells here export PYTHONDONTWRITEBYTECODE.)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(root)
-    env.pop("ISTIO_CONFIG_STORE", None)
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for name in ("ISTIO_CONFIG_STORE", "KUBECONFIG", "ISTIO_PILOT"):
+        base.pop(name, None)
+    trees = {"this": ROOT}
+    if args.baseline:
+        trees["baseline"] = args.baseline.absolute()
+    envs = {tree: {**base, "PYTHONPATH": str(root)} for tree, root in trees.items()}
     work = pathlib.Path(tempfile.mkdtemp(prefix="istioctl-startup-"))
     try:
         with StoreProcess(work / "store.db") as store:
@@ -93,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(
                 [*istioctl, "apply", "-f", str(SAMPLES / "destination-rule-all.yaml"),
                  "-f", str(SAMPLES / "virtual-service-all-v1.yaml")],
-                env=env, cwd=root, check=True, capture_output=True, timeout=60,
+                env=envs["this"], cwd=ROOT, check=True, capture_output=True, timeout=60,
             )  # fmt: skip
             commands: dict[str, list[str]] = {
                 "python -c pass": [sys.executable, "-c", "pass"],
@@ -111,18 +125,25 @@ def main(argv: list[str] | None = None) -> int:
                     kubectl, "--kubeconfig", config, "get", "--raw",
                     "/apis/networking.istio.io/v1alpha3/namespaces/default/virtualservices",
                 ]  # fmt: skip
-            figures = {name: measure(cmd, env, root, args.runs) for name, cmd in commands.items()}
+            figures = {name: measure(cmd, envs, args.runs) for name, cmd in commands.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    rows = [
-        [name, *(f[k] for k in ("min_ms", "p50_ms", "p90_ms"))] if f else [name, "-", "-", "-"]
-        for name, f in figures.items()
-    ]
-    print(f"istioctl start-up, {root} ({args.runs} runs each; '-': the command failed there)")
-    print(report.table(["command", "min ms", "p50 ms", "p90 ms"], rows))
-    name = "istioctl_startup" + (f"_{args.label}" if args.label else "")
-    path = report.write_result(name, {"root": str(root), "label": args.label, "commands": figures})
+    headers = ["command"]
+    for tree in trees:
+        headers += [f"{tree} min ms", f"{tree} p50 ms", f"{tree} p90 ms"]
+    rows = []
+    for name, by_tree in figures.items():
+        row: list[Any] = [name]
+        for tree in trees:
+            found = by_tree[tree]
+            row += [found[k] for k in ("min_ms", "p50_ms", "p90_ms")] if found else ["-"] * 3
+        rows.append(row)
+    where = ", ".join(f"{tree}: {root}" for tree, root in trees.items())
+    print(f"istioctl start-up ({where}; {args.runs} runs each, '-': the command failed there)")
+    print(report.table(headers, rows))
+    trees_json = {tree: str(root) for tree, root in trees.items()}
+    path = report.write_result("istioctl_startup", {"trees": trees_json, "commands": figures})
     print(f"written to {path}")
     return 0
 

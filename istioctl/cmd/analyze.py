@@ -1,0 +1,119 @@
+"""`analyze`: Istio's coded diagnostics over files and the live config store.
+Handler: istioctl/analyze/command.py."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from istioctl.cmd.handler import Ref
+
+LEVELS = ("Info", "Warning", "Error")
+
+
+def _level(text: str) -> str:
+    for level in LEVELS:
+        if text.lower() == level.lower():
+            return level
+    raise argparse.ArgumentTypeError(
+        f"{text!r} not a valid option, please choose from: {list(LEVELS)}"
+    )
+
+
+def _flag(text: str) -> bool:
+    if text.lower() in ("true", "t", "1", "yes"):
+        return True
+    if text.lower() in ("false", "f", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
+
+
+def add_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: Sequence[argparse.ArgumentParser],
+) -> None:
+    analyze = subparsers.add_parser(
+        "analyze",
+        parents=parents,
+        help="analyze Istio configuration and print validation messages",
+        description="Analyzes the live config store's resources, together with the files "
+        "given (as if applied over them), and prints Istio's coded messages (IST0101 ...). "
+        "Exit status 79 when a message reaches --failure-threshold, 65 when a file cannot "
+        "be parsed.",
+        epilog="examples: istioctl analyze | istioctl analyze -A | "
+        "istioctl analyze --use-kube=false a.yaml dir/ | istioctl analyze -L | "
+        "istioctl analyze -S 'IST0102=Namespace default'",
+    )
+    analyze.add_argument(
+        "files", nargs="*", metavar="file", help="files or directories; - for stdin"
+    )
+    analyze.add_argument(
+        "-L", "--list-analyzers", action="store_true", help="list the analyzers and exit"
+    )
+    analyze.add_argument(
+        "-k",
+        "--use-kube",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help="analyze the live config store too (default true; --use-kube=false: files only)",
+    )
+    analyze.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="analyze all namespaces"
+    )
+    analyze.add_argument(
+        "-o",
+        "--output",
+        type=str.lower,
+        choices=("log", "json", "yaml"),
+        default="log",
+        help="output format (default log)",
+    )
+    analyze.add_argument(
+        "-S",
+        "--suppress",
+        action="append",
+        default=[],
+        metavar="CODE=RESOURCE",
+        help="suppress a code on a resource, e.g. 'IST0102=Namespace default'; "
+        "'*' matches any part ('IST0101=VirtualService *.default'); repeatable",
+    )
+    analyze.add_argument(
+        "--failure-threshold",
+        type=_level,
+        default="Error",
+        metavar="LEVEL",
+        help=f"the level from which messages make a non-zero exit status: {list(LEVELS)} "
+        "(default Error)",
+    )
+    analyze.add_argument(
+        "--output-threshold",
+        type=_level,
+        default="Info",
+        metavar="LEVEL",
+        help=f"the level from which messages are printed: {list(LEVELS)} (default Info)",
+    )
+    analyze.add_argument(
+        "-R", "--recursive", action="store_true", help="read directories recursively"
+    )
+    analyze.add_argument(
+        "--color",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="BOOL",
+        help="color the levels (default: when stdout is a terminal and $TERM is not dumb)",
+    )
+    analyze.add_argument(
+        "--ignore-unknown",
+        action="store_true",
+        help="do not complain about input documents that cannot be parsed",
+    )
+    analyze.add_argument("-v", "--verbose", action="store_true", help="list the analyzers run")
+    analyze.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="config store timeout"
+    )
+    analyze.set_defaults(handler=Ref("istioctl.analyze.command", "analyze"))
