@@ -41,7 +41,7 @@ def test_help_builds_the_parser_only():
     assert code == 0
     assert heavy(modules, "asyncio", "aiohttp", "google", "yaml", "pkg", "dataclasses") == set()
     assert heavy(modules, "istioctl") == {"istioctl", "istioctl.main", *(
-        f"istioctl.cmd.{m}" for m in ("handler", "config", "analyze", "proxy", "experimental",
+        f"istioctl.cmd.{m}" for m in ("handler", "flags", "config", "analyze", "proxy", "experimental",
                                       "version", "dashboard", "bugreport")
     )} | {"istioctl.cmd"}  # fmt: skip
 

@@ -6,26 +6,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from istioctl.cmd.flags import LEVELS, add_boolean, level
 from istioctl.cmd.handler import Ref
-
-LEVELS = ("Info", "Warning", "Error")
-
-
-def _level(text: str) -> str:
-    for level in LEVELS:
-        if text.lower() == level.lower():
-            return level
-    raise argparse.ArgumentTypeError(
-        f"{text!r} not a valid option, please choose from: {list(LEVELS)}"
-    )
-
-
-def _flag(text: str) -> bool:
-    if text.lower() in ("true", "t", "1", "yes"):
-        return True
-    if text.lower() in ("false", "f", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
 
 
 def add_commands(
@@ -50,14 +32,11 @@ def add_commands(
     analyze.add_argument(
         "-L", "--list-analyzers", action="store_true", help="list the analyzers and exit"
     )
-    analyze.add_argument(
+    add_boolean(
+        analyze,
         "-k",
         "--use-kube",
-        type=_flag,
-        nargs="?",
-        const=True,
         default=True,
-        metavar="BOOL",
         help="analyze the live config store too (default true; --use-kube=false: files only)",
     )
     analyze.add_argument(
@@ -82,7 +61,7 @@ def add_commands(
     )
     analyze.add_argument(
         "--failure-threshold",
-        type=_level,
+        type=level,
         default="Error",
         metavar="LEVEL",
         help=f"the level from which messages make a non-zero exit status: {list(LEVELS)} "
@@ -90,7 +69,7 @@ def add_commands(
     )
     analyze.add_argument(
         "--output-threshold",
-        type=_level,
+        type=level,
         default="Info",
         metavar="LEVEL",
         help=f"the level from which messages are printed: {list(LEVELS)} (default Info)",
@@ -98,13 +77,10 @@ def add_commands(
     analyze.add_argument(
         "-R", "--recursive", action="store_true", help="read directories recursively"
     )
-    analyze.add_argument(
+    add_boolean(
+        analyze,
         "--color",
-        type=_flag,
-        nargs="?",
-        const=True,
         default=None,
-        metavar="BOOL",
         help="color the levels (default: when stdout is a terminal and $TERM is not dumb)",
     )
     analyze.add_argument(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from istioctl.cmd.analyze import _flag
+from istioctl.cmd.flags import boolean
 from istioctl.cmd.handler import Ref
 
 
@@ -24,7 +24,7 @@ def add_commands(
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--browser",
-        type=_flag,
+        type=boolean,
         nargs="?",
         const=True,
         default=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from istioctl.cmd.analyze import _flag
+from istioctl.cmd.flags import boolean
 from istioctl.cmd.handler import Ref
 
 
@@ -22,7 +22,7 @@ def add_commands(
     )
     version.add_argument(
         "--remote",
-        type=_flag,
+        type=boolean,
         nargs="?",
         const=True,
         default=True,
@@ -32,7 +32,7 @@ def add_commands(
     version.add_argument(
         "-s",
         "--short",
-        type=_flag,
+        type=boolean,
         nargs="?",
         const=True,
         default=True,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import re
 import urllib.parse
 from collections.abc import Callable, Generator, Iterable, Sequence
@@ -24,8 +23,6 @@ from typing import Any, TypeVar
 from pkg.config.kinds import KindSchema, KindSet
 from pkg.config.resource import Metadata, Resource
 from pkg.kube import errors
-
-log = logging.getLogger("pkg.kube")
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -168,7 +165,7 @@ class Codec:
         try:
             return self.resource(schema, data)
         except skipped as error:
-            log.warning(
+            _log().warning(
                 "skipping a %s from %s that does not load: %s", schema.kind, self.source, error
             )
             return None
@@ -185,7 +182,7 @@ class Codec:
             event = json.loads(line)
             kind, obj = event["type"], event["object"]
         except (ValueError, KeyError, TypeError):
-            log.warning("skipping a malformed watch event from %s: %.200r", self.source, line)
+            _log().warning("skipping a malformed watch event from %s: %.200r", self.source, line)
             return None
         if kind == "ERROR":
             raise errors.from_status(obj if isinstance(obj, dict) else {})
@@ -224,6 +221,13 @@ def _parse(kinds: KindSet, data: Any) -> Resource:
         uid=str(meta.get("uid", "")),
     )
     return Resource(schema=schema, metadata=metadata, spec=spec)
+
+
+def _log() -> Any:
+    # Imported when there is something to say: logging costs istioctl's start-up ~5 ms.
+    import logging
+
+    return logging.getLogger("pkg.kube")
 
 
 class WatchStream:
