@@ -89,6 +89,8 @@ def read_store(client: Any) -> list[Entry]:
     serves (a store that serves none of them answers 404, and those are skipped)."""
     entries = []
     for schema in ALL:
+        if not schema.group.endswith(ISTIO_KINDS_GROUP_SUFFIX):
+            continue  # Kubernetes' own kinds are read as objects, below
         for resource in client.list(schema).items:
             entries.append(_from_store(schema, resource))
     for kind, path in KUBERNETES_PATHS.items():

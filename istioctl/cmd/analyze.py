@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from istioctl.cmd.flags import LEVELS, add_boolean, level
+from istioctl.cmd.flags import LEVELS, add_boolean, duration, level
 from istioctl.cmd.handler import Ref
 
 
@@ -90,6 +90,10 @@ def add_commands(
     )
     analyze.add_argument("-v", "--verbose", action="store_true", help="list the analyzers run")
     analyze.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="config store timeout"
+        "--timeout",
+        type=duration,
+        default=30.0,
+        metavar="DURATION",
+        help="how long to wait for the config store (default 30s)",
     )
     analyze.set_defaults(handler=Ref("istioctl.analyze.command", "analyze"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from istioctl.cmd.flags import duration
 from istioctl.cmd.handler import Ref
 
 
@@ -39,6 +40,10 @@ def add_commands(
         "--filename", metavar="NAME", default="bug-report.tar.gz", help="the tarball's name"
     )
     report.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="per-request deadline"
+        "--timeout",
+        type=duration,
+        default=10.0,
+        metavar="DURATION",
+        help="each request's deadline (default 10s)",
     )
     report.set_defaults(handler=Ref("istioctl.mesh.bugreport", "bug_report"))

@@ -25,6 +25,19 @@ def level(text: str) -> str:
     )
 
 
+def duration(text: str) -> float:
+    """Seconds, from a Go duration (`30s`, `1m30s`, `500ms`) or a plain number of seconds."""
+    import re
+
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 30s, 1m30s, 500ms)")
+    unit = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * unit[u] for n, u in parts)
+
+
 def add_boolean(
     parser: argparse.ArgumentParser, *names: str, default: bool | None, help: str
 ) -> None:
