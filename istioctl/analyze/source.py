@@ -197,7 +197,7 @@ def _add(
     schema = ALL.by_kind(str(api_version), str(kind))
     if schema is None:
         return f"unknown kind {kind!r} of apiVersion {api_version!r}"
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         return "metadata.name is missing"
@@ -212,7 +212,7 @@ def _add(
     except loader.LoadError as refused:
         problems = tuple(str(p) for error in refused.errors for p in error.problems)
         spec = _lenient_spec(schema, data.get("spec"))
-    labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+    labels: dict[str, Any] = meta["labels"] if isinstance(meta.get("labels"), dict) else {}
     origin = Origin(
         kind=schema.kind,
         name=name,
@@ -247,7 +247,7 @@ def _kubernetes(
 ) -> Entry | None:
     if (group, kind) not in KUBERNETES_KINDS:
         return None
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         return None

@@ -44,7 +44,7 @@ def check(text: str, source: str, namespace: str | None) -> list[str]:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as error:
         return [f"failed to decode file {source}: {error}"]
-    found = []
+    found: list[str] = []
     for index, document in enumerate(documents, start=1):
         if document is None or not _is_istio(document):
             continue
@@ -52,8 +52,8 @@ def check(text: str, source: str, namespace: str | None) -> list[str]:
             loader.load_object(document, namespace=namespace, source=source, index=index)
         except loader.LoadError as refused:
             prefix = _prefix(document)
-            for error in refused.errors:
-                found.extend(f"{prefix} {problem}" for problem in error.problems)
+            for refusal in refused.errors:
+                found.extend(f"{prefix} {problem}" for problem in refusal.problems)
     return found
 
 
@@ -67,5 +67,7 @@ def _is_istio(document: Any) -> bool:
 def _prefix(document: Any) -> str:
     if not isinstance(document, dict):
         return "//:"
-    meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    meta: dict[str, Any] = (
+        document["metadata"] if isinstance(document.get("metadata"), dict) else {}
+    )
     return f"{document.get('kind') or ''}/{meta.get('namespace') or ''}/{meta.get('name') or ''}:"

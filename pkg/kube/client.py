@@ -12,7 +12,7 @@ synchronous client (pkg/kube/syncclient.py); this module moves the bytes over ai
 from __future__ import annotations
 
 import errno
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -102,7 +102,7 @@ class ConfigClient:
         resource_version: str = "",
         *,
         timeout_seconds: int | None = None,
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> AsyncGenerator[WatchEvent, None]:
         """The kind's changes after `resource_version` (or ADDED for every object, then changes).
 
         Ends when the server ends the stream; raises `Gone` when the version is older than the

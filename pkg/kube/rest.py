@@ -203,7 +203,7 @@ def _parse(kinds: KindSet, data: Any) -> Resource:
         raise errors.ApiError(
             500, "InternalError", f"unknown kind {data.get('kind')!r} of {data.get('apiVersion')!r}"
         )
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
     spec = schema.new_spec()
     try:
         json_format.ParseDict(data.get("spec") or {}, spec)

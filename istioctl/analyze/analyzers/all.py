@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from istioctl.analyze.analyzers import annotations as annotation
 from istioctl.analyze.analyzers import (
-    annotations,
     auth,
     destinationrule,
     gateway,
@@ -16,7 +16,7 @@ from istioctl.analyze.analyzers import (
 from istioctl.analyze.analyzers.base import Analyzer
 
 ANALYZERS: tuple[Analyzer, ...] = (
-    *annotations.ANALYZERS,
+    *annotation.ANALYZERS,
     *auth.ANALYZERS,
     *destinationrule.ANALYZERS,
     *gateway.ANALYZERS,
