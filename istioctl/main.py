@@ -41,18 +41,40 @@ EXIT_ERROR = 1
 EXIT_INCORRECT_USAGE = 64
 EXIT_INTERRUPTED = 130
 
-COMMAND_GROUPS = (
-    "istioctl.cmd.config",
-    "istioctl.cmd.analyze",
-    "istioctl.cmd.proxy",
-    "istioctl.cmd.experimental",
-    "istioctl.cmd.version",
-    "istioctl.cmd.dashboard",
-    "istioctl.cmd.bugreport",
+# Each group's module and the commands (and aliases) it adds: a command line naming one
+# builds only that group's parsers (building all of them is a tenth of `get`'s start-up).
+COMMAND_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("istioctl.cmd.config", ("apply", "create", "replace", "get", "delete", "validate")),
+    ("istioctl.cmd.analyze", ("analyze",)),
+    ("istioctl.cmd.proxy", ("proxy-status", "ps", "proxy-config", "pc", "authn")),
+    ("istioctl.cmd.experimental", ("experimental", "x", "exp")),
+    ("istioctl.cmd.version", ("version",)),
+    ("istioctl.cmd.dashboard", ("dashboard", "d", "dash")),
+    ("istioctl.cmd.bugreport", ("bug-report",)),
 )
+# The global flags that take a value, to find the command after them.
+_VALUED_FLAGS = {"--config-store", "-c", "--kubeconfig", "--context", "-n", "--namespace",
+                 "-i", "--istioNamespace", "--pilot"}  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command an argument list names: its first word that is not a global flag's."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUED_FLAGS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the group of `command` only (when it names one)."""
+    groups = [m for m, names in COMMAND_GROUPS if command in names] or [
+        m for m, _ in COMMAND_GROUPS
+    ]
     parser = argparse.ArgumentParser(
         prog="istioctl", description="Istio configuration command line utility."
     )
@@ -62,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     after = argparse.ArgumentParser(add_help=False)
     _add_global_flags(after, suppress=True)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for name in COMMAND_GROUPS:
+    for name in groups:
         group: CommandGroup = importlib.import_module(name)  # type: ignore[assignment]
         group.add_commands(subparsers, [after])
     return parser
@@ -106,7 +128,8 @@ def _add_global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_of(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:

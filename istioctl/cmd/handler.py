@@ -36,6 +36,12 @@ class Ref:
     def __repr__(self) -> str:
         return f"Ref({self.module!r}, {self.name!r})"
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ref) and (self.module, self.name) == (other.module, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.module, self.name))
+
     def resolve(self) -> Handler:
         handler: Handler = getattr(importlib.import_module(self.module), self.name)
         return handler
