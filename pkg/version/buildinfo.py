@@ -14,7 +14,7 @@ import platform
 from typing import Any
 
 VERSION = "0.1.0"  # keep in step with pyproject.toml
-ROOT = pathlib.Path(__file__).absolute().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[2]  # the source tree, also from runfiles
 
 
 @dataclasses.dataclass(frozen=True)
