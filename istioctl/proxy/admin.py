@@ -71,13 +71,22 @@ def split_pod(given: str, args: argparse.Namespace) -> tuple[str, str]:
 
 def pod_address(args: argparse.Namespace, pod: str, namespace: str) -> str:
     """Where the pod lives: from Pilot, or (Pilot away) from the pod's WorkloadEntry."""
+    pilot_error = None
     try:
         for proxy in pilot_status(args)["proxies"]:
             if proxy["pod"] == pod and proxy["namespace"] == namespace:
                 return str(proxy["ip"])
-    except ProxyError:
-        pass  # Pilot is away; the pod's WorkloadEntry still says where it lives
-    entry = workload_entry(args, pod, namespace)
+    except ProxyError as error:
+        pilot_error = error  # Pilot is away; the pod's WorkloadEntry still says where it lives
+    try:
+        entry = workload_entry(args, pod, namespace)
+    except errors.Unavailable as error:
+        if pilot_error is None:
+            raise ProxyError(f'pod "{pod}.{namespace}" is not connected to Pilot') from None
+        raise ProxyError(
+            f'cannot find pod "{pod}.{namespace}": neither Pilot nor the config store answers '
+            f"({pilot_error}; {error})"
+        ) from None
     if entry is None:
         raise ProxyError(
             f'pod "{pod}.{namespace}" not found (neither connected to Pilot nor registered)'
@@ -86,7 +95,8 @@ def pod_address(args: argparse.Namespace, pod: str, namespace: str) -> str:
 
 
 def workload_entry(args: argparse.Namespace, pod: str, namespace: str) -> Any:
-    """The pod's WorkloadEntry (the local platform's Pod), or None."""
+    """The pod's WorkloadEntry (the local platform's Pod), or None; raises
+    errors.Unavailable when the store cannot be reached."""
     from pkg.config.kinds import ALL
 
     schema = ALL.by_kind("networking.istio.io/v1alpha3", "WorkloadEntry")
@@ -94,7 +104,7 @@ def workload_entry(args: argparse.Namespace, pod: str, namespace: str) -> Any:
     with target.store_client(args, timeout=5) as client:
         try:
             return client.get(schema, pod, namespace)
-        except (errors.NotFound, errors.Unavailable):
+        except errors.NotFound:
             return None
 
 
