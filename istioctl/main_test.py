@@ -83,7 +83,11 @@ def test_get_short_table_and_kind_aliases(store, capsys):
         alias: cli(store, capsys, "get", alias)[1]
         for alias in ("vs", "virtualservice", "virtualservices", "VirtualService")
     }
-    assert len(set(outputs.values())) == 1
+    # The same table whatever the alias (but the AGE column, which a second may tick).
+    assert (
+        len({tuple(tuple(r.split()[:-1]) for r in out.splitlines()) for out in outputs.values()})
+        == 1
+    )
     table = outputs["vs"].splitlines()
     assert table[0].split() == ["NAME", "GATEWAYS", "HOSTS", "AGE"]
     assert [row.split()[0] for row in table[1:]] == ["details", "productpage", "ratings", "reviews"]
@@ -225,9 +229,9 @@ def test_an_unreachable_store_is_one_clear_line(capsys, tmp_path):
 
 
 def test_usage_errors_return_instead_of_exiting(capsys):
-    assert istioctl.main(["get"]) == 2
+    assert istioctl.main(["get"]) == 64  # Istio's ExitIncorrectUsage
     assert "required: kind" in capsys.readouterr().err
-    assert istioctl.main([]) == 2
+    assert istioctl.main([]) == 64
     assert istioctl.main(["--help"]) == 0
     assert "apply" in capsys.readouterr().out
 

@@ -28,6 +28,7 @@ from pilot.xds.server import XdsServer
 from pkg.config.kinds import PILOT
 from pkg.kube.client import ConfigClient
 from pkg.kube.informer import Informer
+from pkg.version import buildinfo
 
 log = logging.getLogger("pilot.discovery")
 
@@ -137,6 +138,7 @@ class DiscoveryServer:
     def _http_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/ready", self._handle_ready)
+        app.router.add_get("/version", self._handle_version)
         app.router.add_get("/debug/registryz", self._handle_registryz)
         app.router.add_get("/debug/endpointz", self._handle_endpointz)
         app.router.add_get("/debug/configz", self._handle_configz)
@@ -147,6 +149,10 @@ class DiscoveryServer:
         if self.ready.is_set():
             return web.Response(text="ready\n")
         return web.Response(status=503, text="config not synced\n")
+
+    async def _handle_version(self, _: web.Request) -> web.Response:
+        # istiod's /version: its BuildInfo, which `istioctl version` shows as the control plane's.
+        return web.json_response(buildinfo.get().to_json())
 
     async def _handle_registryz(self, _: web.Request) -> web.Response:
         services = [

@@ -11,48 +11,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
-
-from istioctl.cmd.printing import grid
-from istioctl.cmd.proxy import ProxyError, admin_config, pod_address, split_pod
+from istioctl.proxy.admin import ProxyError, admin_config, pod_address, split_pod
+from istioctl.resources.printing import grid
 
 
-def add_commands(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    parents: Sequence[argparse.ArgumentParser],
-) -> None:
-    authn = subparsers.add_parser(
-        "authn", parents=parents, help="authentication (mutual TLS) checks"
-    )
-    checks = authn.add_subparsers(title="checks", metavar="CHECK", required=True)
-    tls = checks.add_parser(
-        "tls-check",
-        parents=parents,
-        help="the TLS mode between a client pod and a server pod",
-        description=__doc__,
-    )
-    tls.add_argument("client", help="<pod>[.<namespace>] that makes the calls")
-    tls.add_argument("server", help="<pod>[.<namespace>] that receives them")
-    tls.add_argument(
-        "--pilot", metavar="URL", default=None, help="Pilot's HTTP address (default: $ISTIO_PILOT)"
-    )
-    tls.set_defaults(handler=_tls_check)
-
-
-async def _tls_check(args: argparse.Namespace) -> int:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        try:
-            client_ip = await pod_address(session, args, *split_pod(args.client, args))
-            server_ip = await pod_address(session, args, *split_pod(args.server, args))
-            clusters = await admin_config(session, client_ip, "cluster")
-            endpoints = await admin_config(session, client_ip, "endpoint-config")
-            listeners = await admin_config(session, server_ip, "listener")
-        except ProxyError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+def tls_check(args: argparse.Namespace) -> int:
+    try:
+        client_ip = pod_address(args, *split_pod(args.client, args))
+        server_ip = pod_address(args, *split_pod(args.server, args))
+        clusters = admin_config(client_ip, "cluster")
+        endpoints = admin_config(client_ip, "endpoint-config")
+        listeners = admin_config(server_ip, "listener")
+    except ProxyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     server_mode = _server_mode(listeners)
     rows = []
     for cluster_name, marked in _clusters_reaching(endpoints, server_ip):
@@ -71,8 +45,13 @@ async def _tls_check(args: argparse.Namespace) -> int:
 
 
 def _server_mode(dump: dict[str, Any]) -> str:
-    for entry in dump.get("configs", []):
-        listener = entry.get("active_state", {}).get("listener", {})
+    listeners = [e.get("active_state", {}).get("listener", {}) for e in dump.get("configs", [])]
+    return server_mode_of(listeners)
+
+
+def server_mode_of(listeners: list[dict[str, Any]]) -> str:
+    """STRICT, PERMISSIVE or DISABLE, as the inbound listener's filter chains enforce it."""
+    for listener in listeners:
         if listener.get("name") != "virtualInbound":
             continue
         chains = listener.get("filter_chains", [])

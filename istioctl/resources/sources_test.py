@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from istioctl.cmd import sources
+from istioctl.resources import sources
 from pkg.config import loader
 
 

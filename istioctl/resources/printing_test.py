@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from istioctl.cmd import printing
+from istioctl.resources import printing
 from pkg.config import loader
 from pkg.config.kinds import ALL
 

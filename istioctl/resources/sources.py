@@ -105,7 +105,9 @@ def _reference(document: Any, namespace: str | None) -> Reference | tuple[str, s
     """The reference, or (resource label, field path, reason) when the header is wrong."""
     if not isinstance(document, dict):
         return "", "", "a resource must be an object"
-    meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    meta: dict[str, Any] = (
+        document["metadata"] if isinstance(document.get("metadata"), dict) else {}
+    )
     name, kind = meta.get("name"), document.get("kind")
     ns = meta.get("namespace") or namespace or "default"
     label = f"{kind} {ns}/{name}" if kind and name else ""
