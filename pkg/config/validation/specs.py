@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pkg.config.validation import networking, policy, security
+from pkg.config.validation import mixerclient, networking, policy, security
 from pkg.config.validation.result import FieldPath, ValidationResult
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ VALIDATORS: dict[str, Validator] = {
     "istio.policy.v1beta1.Handler": policy.validate_handler,
     "istio.policy.v1beta1.Instance": policy.validate_instance,
     "istio.policy.v1beta1.AttributeManifest": policy.validate_attribute_manifest,
+    "istio.mixer.v1.config.client.QuotaSpec": mixerclient.validate_quota_spec,
+    "istio.mixer.v1.config.client.QuotaSpecBinding": mixerclient.validate_quota_spec_binding,
 }
 
 
