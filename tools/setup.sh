@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(bazel-bootstrap redis-server)
+# clang, lld, wasi-libc and libc++/libclang-rt for wasm32 build mixerclient and the proxies'
+# WebAssembly filters; libgtest-dev their C++ tests.
+APT_PACKAGES=(bazel-bootstrap redis-server clang lld wasi-libc libc++-14-dev-wasm32
+  libc++abi-14-dev-wasm32 libclang-rt-14-dev-wasm32 libgtest-dev)
 VENV=.venv
 UV_VERSION=$(sed -n "s/^uv==//p" requirements.lock)
 

@@ -72,8 +72,9 @@ def enabled(push: PushContext) -> bool:
 def add_to_listeners(
     proxy: ProxyView, push: PushContext, listeners: Sequence[dict[str, Any]]
 ) -> None:
-    """Puts the Mixer filter into every HTTP connection manager of `listeners` (in place),
-    after authorization and before fault injection and routing."""
+    """Puts the Mixer filter into every HTTP connection manager of `listeners` (the listener
+    dicts change; their filter lists are replaced), after authorization and before fault
+    injection and routing."""
     if not enabled(push):
         return
     inbound_filter = outbound_filter = None
@@ -89,15 +90,16 @@ def add_to_listeners(
                     inbound_filter = inbound_filter or http_filter(
                         push, inbound_config(proxy, push)
                     )
-                    _insert(filters, inbound_filter)
+                    config["http_filters"] = _with(filters, inbound_filter)
                 else:
                     outbound_filter = outbound_filter or http_filter(
                         push, outbound_config(proxy, push)
                     )
-                    _insert(filters, outbound_filter)
+                    config["http_filters"] = _with(filters, outbound_filter)
 
 
-def _insert(filters: list[dict[str, Any]], mixer: dict[str, Any]) -> None:
+def _with(filters: list[dict[str, Any]], mixer: dict[str, Any]) -> list[dict[str, Any]]:
+    """A new list (filter chains may share one): `filters` with `mixer` inserted."""
     position = next(
         (
             i
@@ -106,7 +108,7 @@ def _insert(filters: list[dict[str, Any]], mixer: dict[str, Any]) -> None:
         ),
         len(filters),
     )
-    filters.insert(position, mixer)
+    return [*filters[:position], mixer, *filters[position:]]
 
 
 def http_filter(push: PushContext, config: client_config_pb2.HttpClientConfig) -> dict[str, Any]:

@@ -116,6 +116,20 @@ def test_inbound_listeners_check_and_report_as_the_destination():
     assert not config.forward_attributes.attributes
 
 
+def test_every_filter_chain_of_an_mtls_listener_has_the_filter_once():
+    push = with_mesh(bookinfo_push())
+    proxy = dataclasses.replace(RATINGS, metadata={**RATINGS.metadata, "SDS": "true"})
+    listeners = {
+        name: json_format.MessageToDict(msg, preserving_proto_field_name=True)
+        for name, msg in generator.build_listeners(proxy, push, [])
+    }
+    chains = listeners["virtualInbound"]["filter_chains"]
+    assert len(chains) == 2  # PERMISSIVE: mutual TLS and plaintext
+    for chain in chains:
+        filters = chain["filters"][0]["typed_config"]["http_filters"]
+        assert [f["name"] for f in filters] == ["mixer", "envoy.filters.http.router"]
+
+
 def test_outbound_listeners_report_as_the_source_and_forward_its_attributes():
     push = with_mesh(bookinfo_push())
     filters = http_filters(PRODUCTPAGE, push, "virtualOutbound")

@@ -164,7 +164,7 @@ void AddReportAttributes(Host& host, Attributes* out) {
   // A server-side config names its own workload; a client learns the server's from EDS.
   if (!out->Has(attr::kDestinationWorkloadName)) {
     std::string workload;
-    if (GetStringProperty(host, {"upstream_host_metadata", "filter_metadata", "istio", "workload"},
+    if (GetStringProperty(host, {"xds", "upstream_host_metadata", "filter_metadata", "istio", "workload"},
                           &workload)) {
       AddWorkloadMetadata(workload, out);
     }

@@ -288,7 +288,7 @@ TEST_F(HttpFilterTest, OutboundForwardsItsAttributesAndReportsWithoutChecking) {
   host_.SetInt64({"request", "duration"}, 2500000);
   host_.SetInt64({"response", "flags"}, 0);
   host_.SetString({"upstream", "address"}, "127.0.1.5:15006");
-  host_.SetString({"upstream_host_metadata", "filter_metadata", "istio", "workload"},
+  host_.SetString({"xds", "upstream_host_metadata", "filter_metadata", "istio", "workload"},
                   "reviews-v2;default;reviews;v2;Kubernetes");
   host_.SetString({"upstream", "uri_san_peer_certificate"},
                   "spiffe://cluster.local/ns/default/sa/bookinfo-reviews");

@@ -194,7 +194,7 @@ void TcpStreamContext::Report(const char* event, int64_t now_nanos) {
       attributes_.SetInt64(attr::kDestinationPort, port);
       std::string workload;
       if (!attributes_.Has(attr::kDestinationWorkloadName) &&
-          GetStringProperty(host(), {"upstream_host_metadata", "filter_metadata", "istio", "workload"},
+          GetStringProperty(host(), {"xds", "upstream_host_metadata", "filter_metadata", "istio", "workload"},
                             &workload)) {
         AddWorkloadMetadata(workload, &attributes_);
       }
