@@ -78,6 +78,7 @@ class Topology:
     # Mixer in the request path: every sidecar and the gateway Check and Report through mixs.
     policy_check_fail_open: bool = False  # MeshConfig policyCheckFailOpen
     mixer_filter_wasm: str = ""  # the filter module; "" is the one Bazel built
+    mesh_config_extra: str = ""  # more MeshConfig YAML (e.g. "reportBatchMaxEntries: 1\n")
 
     @property
     def mixer_address(self) -> str:
@@ -102,6 +103,7 @@ class Topology:
             f"mixerCheckServer: {self.mixer_address}\n"
             f"mixerReportServer: {self.mixer_address}\n"
             f"policyCheckFailOpen: {str(self.policy_check_fail_open).lower()}\n"
+            f"{self.mesh_config_extra}"
         )
 
     @property
