@@ -50,3 +50,16 @@ if [ "$(cat "$VENV/.protos-generated" 2>/dev/null)" != "$proto_sum" ]; then
   "$VENV/bin/python" tools/protoc/protoc.py --generate-tree .
   echo "$proto_sum" > "$VENV/.protos-generated"
 fi
+
+# mixerclient's Python extension (its C++ core with the nanobind binding), built into the tree
+# for plain `python`/`pytest` use (Bazel builds its own in bazel-bin). Rebuilt when any of its
+# sources, the word list or the nanobind version changed.
+ext="mixerclient/python/_mixerclient$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+ext_sum=$( { find mixerclient -maxdepth 2 \( -name '*.cc' -o -name '*.h' -o -name '*.sh' -o -name 'gen_global_dictionary.py' \) \
+  ! -name '*_test.cc' -print0 | sort -z | xargs -0 sha256sum; sha256sum api/mixer/v1/global_dictionary.yaml;
+  grep '^nanobind==' requirements.lock; } | sha256sum | cut -d' ' -f1)
+if [ ! -f "$ext" ] || [ "$(cat "$VENV/.mixerclient-built" 2>/dev/null)" != "$ext_sum" ]; then
+  log "building the mixerclient Python extension"
+  mixerclient/python/build_extension.sh "$VENV/bin/python" "$ext"
+  echo "$ext_sum" > "$VENV/.mixerclient-built"
+fi
