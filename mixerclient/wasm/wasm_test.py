@@ -12,6 +12,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -40,12 +41,64 @@ ENVOY_WASI = {
 }
 
 
-def built(name: str) -> pathlib.Path:
-    """A Bazel output next to this file (runfiles), or built on demand for plain pytest."""
-    for base in (HERE, ROOT / "bazel-bin" / "mixerclient" / "wasm"):
-        if (base / name).exists():
-            return base / name
-    pytest.fail(f"{name} not built: run `bazel build //mixerclient/wasm:all`")
+# The same flags as BUILD.bazel's, for plain pytest runs without Bazel's outputs.
+WASM_FLAGS = ["--target=wasm32-wasi", "-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti"]
+NATIVE_FLAGS = ["-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti"]
+
+
+def compile_selftest(name: str, out_dir: pathlib.Path) -> pathlib.Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gen = out_dir / "gen"
+    (gen / "mixerclient").mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "mixerclient/gen_global_dictionary.py"),
+            str(ROOT / "api/mixer/v1/global_dictionary.yaml"),
+            "-o",
+            str(gen / "mixerclient/global_dictionary_data.inc"),
+        ],
+        check=True,
+        timeout=60,
+    )
+    sources = [
+        str(p)
+        for p in sorted((ROOT / "mixerclient").glob("*.cc"))
+        if not p.name.endswith("_test.cc")
+    ]
+    sources.append(str(HERE / "selftest.cc"))
+    flags = {
+        "selftest_native": NATIVE_FLAGS,
+        "selftest.wasm": [*WASM_FLAGS, "-Wl,--gc-sections"],
+        "selftest_reactor.wasm": [
+            *WASM_FLAGS,
+            "-DMIXERCLIENT_WASM_REACTOR",
+            "-mexec-model=reactor",
+            "-Wl,--gc-sections",
+            "-Wl,--strip-all",
+        ],
+    }[name]
+    out = out_dir / name
+    subprocess.run(
+        ["clang++", *flags, f"-I{ROOT}", f"-I{gen}", *sources, "-o", str(out)],
+        check=True,
+        timeout=600,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The Bazel output next to this file (runfiles, or bazel-bin after `bazel build`); under
+    plain pytest without them, compiled here with the same flags."""
+
+    def find(name: str) -> pathlib.Path:
+        for base in (HERE, ROOT / "bazel-bin" / "mixerclient" / "wasm"):
+            if (base / name).exists():
+                return base / name
+        return compile_selftest(name, tmp_path_factory.getbasetemp() / "mixerclient-wasm")
+
+    return find
 
 
 def run_node(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +114,7 @@ def run_node(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_wasm_build_prints_what_the_native_build_prints():
+def test_wasm_build_prints_what_the_native_build_prints(built):
     native = subprocess.run(
         [str(built("selftest_native"))], capture_output=True, text=True, timeout=60, check=False
     )
@@ -123,7 +176,7 @@ def wasm_imports(data: bytes) -> list[tuple[str, str]]:
     return imports
 
 
-def test_reactor_imports_only_what_envoys_wasm_host_provides():
+def test_reactor_imports_only_what_envoys_wasm_host_provides(built):
     data = built("selftest_reactor.wasm").read_bytes()
     imports = wasm_imports(data)
     assert imports, "a reactor using libc imports some WASI functions"
@@ -132,6 +185,6 @@ def test_reactor_imports_only_what_envoys_wasm_host_provides():
     assert b"mixerclient_selftest" in data and b"_initialize" in data
 
 
-def test_reactor_entry_point_runs_clean():
+def test_reactor_entry_point_runs_clean(built):
     result = run_node(str(built("selftest_reactor.wasm")), "--reactor", "mixerclient_selftest")
     assert result.returncode == 0, result.stdout + result.stderr
