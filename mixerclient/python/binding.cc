@@ -101,12 +101,18 @@ Value ToValue(nb::handle obj, const std::string& name) {
   }
   if (PyDict_Check(p) || nb::hasattr(obj, "items")) {
     StringMap map;
-    for (nb::handle item : obj.attr("items")()) {
-      nb::handle k = item[0], v = item[1];
+    const auto add = [&](nb::handle k, nb::handle v) {
       if (!PyUnicode_Check(k.ptr()) || !PyUnicode_Check(v.ptr())) {
         throw nb::type_error(("attribute '" + name + "': a string map needs str keys and values").c_str());
       }
       map.emplace(Utf8(k, "attribute '" + name + "' key"), Utf8(v, "attribute '" + name + "' value"));
+    };
+    if (PyDict_Check(p)) {
+      PyObject *k, *v;
+      Py_ssize_t pos = 0;
+      while (PyDict_Next(p, &pos, &k, &v)) add(k, v);
+    } else {
+      for (nb::handle item : obj.attr("items")()) add(item[0], item[1]);
     }
     return Value(std::move(map));
   }
@@ -120,11 +126,18 @@ Attributes ToAttributes(nb::handle mapping) {
   if (!PyDict_Check(mapping.ptr()) && !nb::hasattr(mapping, "items")) {
     throw nb::type_error("attributes must be a mapping of name -> value");
   }
-  for (nb::handle item : mapping.attr("items")()) {
-    nb::handle k = item[0];
+  const auto add = [&](nb::handle k, nb::handle v) {
     if (!PyUnicode_Check(k.ptr())) throw nb::type_error("attribute names must be str");
-    const std::string name = Utf8(k, "attribute name");
-    out.Set(name, ToValue(item[1], name));
+    std::string name = Utf8(k, "attribute name");
+    Value value = ToValue(v, name);
+    out.Set(name, std::move(value));
+  };
+  if (PyDict_Check(mapping.ptr())) {
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(mapping.ptr(), &pos, &k, &v)) add(k, v);
+  } else {
+    for (nb::handle item : mapping.attr("items")()) add(item[0], item[1]);
   }
   return out;
 }
@@ -216,7 +229,7 @@ class PyClient {
         client_(options, &transport_, fake_time != nullptr ? static_cast<const TimeSource*>(fake_time->source()) : &steady_) {}
 
   void Check(nb::handle attributes, const std::vector<std::pair<std::string, int64_t>>& quotas, nb::object done) {
-    const Attributes attrs = ToAttributes(attributes);
+    Attributes attrs = ToAttributes(attributes);
     std::vector<QuotaRequirement> requirements;
     for (const auto& [name, amount] : quotas) requirements.push_back(QuotaRequirement{name, amount});
     client_.Check(attrs, requirements, [done](const CheckResult& result) {
