@@ -17,16 +17,15 @@ std::string EncodeCheckRequest(const CheckRequest& message) {
   }
   if (message.global_word_count != 0) w.VarintField(2, message.global_word_count);
   if (!message.deduplication_id.empty()) w.BytesField(3, message.deduplication_id);
-  for (const auto& quota : message.quotas) {
-    const QuotaParams& params = quota.second;
+  codec::ForEachInWireOrder(message.quotas, [&](const std::string& name, const QuotaParams& params) {
     WriteMessage(w, 4, [&](WireWriter& entry) {
-      entry.BytesField(1, quota.first);
+      entry.BytesField(1, name);
       WriteMessage(entry, 2, [&](WireWriter& p) {
         if (params.amount != 0) p.Int64Field(1, params.amount);
         if (params.best_effort) p.BoolField(2, true);
       });
     });
-  }
+  });
   return out;
 }
 
@@ -185,12 +184,12 @@ std::string EncodeCheckResponse(const CheckResponse& message) {
   if (message.precondition) {
     WriteMessage(w, 2, [&](WireWriter& p) { WritePrecondition(p, *message.precondition); });
   }
-  for (const auto& quota : message.quotas) {
+  codec::ForEachInWireOrder(message.quotas, [&](const std::string& name, const QuotaResult& result) {
     WriteMessage(w, 3, [&](WireWriter& entry) {
-      entry.BytesField(1, quota.first);
-      WriteMessage(entry, 2, [&](WireWriter& q) { WriteQuotaResult(q, quota.second); });
+      entry.BytesField(1, name);
+      WriteMessage(entry, 2, [&](WireWriter& q) { WriteQuotaResult(q, result); });
     });
-  }
+  });
   return out;
 }
 

@@ -191,9 +191,9 @@ void Client::Check(const Attributes& attributes, const std::vector<QuotaRequirem
   });
 }
 
-void Client::Report(const Attributes& attributes) {
+void Client::Report(Attributes attributes) {
   ++state_->stats.total_report_calls;
-  state_->batch.Add(attributes, state_->global_word_count);
+  state_->batch.Add(std::move(attributes), state_->global_word_count);
 }
 
 void Client::Flush() { state_->batch.Flush(); }

@@ -70,7 +70,8 @@ class Client {
   // when the transport answers.
   void Check(const Attributes& attributes, const std::vector<QuotaRequirement>& quotas, CheckDone done);
 
-  void Report(const Attributes& attributes);
+  // Taken by value: pass an rvalue to save a copy (the batch keeps it for the next delta).
+  void Report(Attributes attributes);
 
   // Sends the pending report batch now.
   void Flush();

@@ -1,6 +1,7 @@
 // Encoding and decoding of Mixer's messages (messages.h) in the protobuf wire format.
 //
-// Encode* writes fields in field-number order, map entries in ascending key order, and omits
+// Encode* writes fields in field-number order, map entries in the order upb's deterministic
+// serialization uses (codec_internal.h: ForEachInWireOrder), and omits
 // proto3 defaults except inside map entries, which always carry key and value: the bytes are
 // exactly those of protobuf's deterministic serialization (proven against the Python protobuf
 // runtime by mixerclient/python/wire_property_test.py).

@@ -8,6 +8,12 @@
 namespace mixerclient {
 namespace codec {
 
+bool StringKeyBefore(const std::string& a, const std::string& b) {
+  const int c = std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()));
+  if (c != 0) return c < 0;
+  return a.size() > b.size();
+}
+
 Field ReadString(WireReader& r, WireType type, uint32_t field, std::string* out,
                  std::string* error) {
   const Field f = ReadBytes(r, type, out);
@@ -83,12 +89,12 @@ namespace {
 template <typename V, typename WriteValue>
 void WriteSint32Map(WireWriter& w, uint32_t field, const std::map<int32_t, V>& map,
                     WriteValue&& write_value) {
-  for (const auto& kv : map) {
+  ForEachInWireOrder(map, [&](int32_t key, const V& value) {
     WriteMessage(w, field, [&](WireWriter& entry) {
-      entry.Sint32Field(1, kv.first);
-      write_value(entry, kv.second);
+      entry.Sint32Field(1, key);
+      write_value(entry, value);
     });
-  }
+  });
 }
 
 // Reads one map entry into (*map)[key]; read_value(reader, type, value*, error) -> Field.
@@ -272,10 +278,9 @@ std::string EncodeAttributesMessage(const Attributes& attributes) {
   std::string out;
   WireWriter w(&out);
   using codec::WriteMessage;
-  for (const auto& attribute : attributes.values()) {
-    const Value& value = attribute.second;
+  codec::ForEachInWireOrder(attributes.values(), [&](const std::string& name, const Value& value) {
     WriteMessage(w, 1, [&](WireWriter& entry) {
-      entry.BytesField(1, attribute.first);
+      entry.BytesField(1, name);
       WriteMessage(entry, 2, [&](WireWriter& v) {
         switch (KindOf(value)) {
           case ValueKind::kString: v.BytesField(2, *std::get_if<std::string>(&value)); break;
@@ -291,18 +296,18 @@ std::string EncodeAttributesMessage(const Attributes& attributes) {
             break;
           case ValueKind::kStringMap:
             WriteMessage(v, 9, [&](WireWriter& m) {
-              for (const auto& kv : *std::get_if<StringMap>(&value)) {
+              codec::ForEachInWireOrder(*std::get_if<StringMap>(&value), [&](const std::string& k, const std::string& s) {
                 WriteMessage(m, 1, [&](WireWriter& e) {
-                  e.BytesField(1, kv.first);
-                  e.BytesField(2, kv.second);
+                  e.BytesField(1, k);
+                  e.BytesField(2, s);
                 });
-              }
+              });
             });
             break;
         }
       });
     });
-  }
+  });
   return out;
 }
 

@@ -2,7 +2,11 @@
 #ifndef MIXERCLIENT_CODEC_INTERNAL_H_
 #define MIXERCLIENT_CODEC_INTERNAL_H_
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <iterator>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -126,6 +130,31 @@ bool ParseCompressedAttributes(std::string_view data, CompressedAttributes* out,
                                std::string* error);
 bool ParseReferencedAttributes(std::string_view data, ReferencedAttributes* out,
                                std::string* error);
+
+// Map entries go on the wire in the order of the Python protobuf runtime's (upb's)
+// deterministic serialization, which the property tests hold us to. upb sorts the keys and
+// then writes the buffer back to front, so its order comes out as:
+//   int32/sint32 keys: descending as unsigned 32-bit values (-1 first, then -2, ..., then
+//   the largest positive key down to 0);
+//   string keys: bytewise, except that a string comes after the strings it is a prefix of
+//   (the end of a string sorts after every byte).
+template <typename V, typename Visit>
+void ForEachInWireOrder(const std::map<int32_t, V>& map, Visit&& visit) {
+  const auto zero = map.lower_bound(0);
+  for (auto it = std::make_reverse_iterator(zero); it != map.rend(); ++it) visit(it->first, it->second);
+  for (auto it = map.rbegin(); it != std::make_reverse_iterator(zero); ++it) visit(it->first, it->second);
+}
+
+bool StringKeyBefore(const std::string& a, const std::string& b);
+
+template <typename V, typename Compare, typename Visit>
+void ForEachInWireOrder(const std::map<std::string, V, Compare>& map, Visit&& visit) {
+  std::vector<const std::pair<const std::string, V>*> entries;
+  entries.reserve(map.size());
+  for (const auto& entry : map) entries.push_back(&entry);
+  std::sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) { return StringKeyBefore(a->first, b->first); });
+  for (const auto* entry : entries) visit(entry->first, entry->second);
+}
 
 // Writes message `field` holding `body(w)`.
 template <typename Body>

@@ -34,6 +34,24 @@ TEST(CodecTest, CheckRequestBytesAreProtobufs) {
   EXPECT_EQ(EncodeCheckRequest(back), EncodeCheckRequest(request));
 }
 
+TEST(CodecTest, MapEntriesFollowThePythonRuntimesDeterministicOrder) {
+  CompressedAttributes a;
+  for (int32_t k : {5, -1, 0, 300, -3}) a.int64s[k] = 1;
+  // -1, -3 (as unsigned: the largest), then 300, 5, 0.
+  EXPECT_EQ(Hex(EncodeCompressedAttributes(a)),
+            "1a0408011001" "1a0408051001" "1a0508d8041001" "1a04080a1001" "1a0408001001");
+  CheckRequest r;
+  for (const char* name : {"b", "a", "c", "ab", ""}) r.quotas[name].amount = 1;
+  std::string order;
+  for (size_t at = 0; (at = EncodeCheckRequest(r).find('\x0a', at)) != std::string::npos;) {
+    const std::string bytes = EncodeCheckRequest(r);
+    const size_t n = static_cast<unsigned char>(bytes[at + 1]);
+    order += "[" + bytes.substr(at + 2, n) + "]";
+    at += 2 + n;
+  }
+  EXPECT_EQ(order, "[ab][a][b][c][]");  // a prefix comes after the longer string
+}
+
 TEST(CodecTest, AnEmptySetMessageStillGoesOnTheWire) {
   CheckRequest request;
   EXPECT_EQ(EncodeCheckRequest(request), "");

@@ -45,24 +45,32 @@ int32_t MessageDictionary::Index(std::string_view word) {
 }
 
 int32_t MessageDictionary::MessageIndex(std::string_view word) {
-  std::string key(word);
-  auto it = index_.find(key);
+  auto it = index_.find(word);
   if (it != index_.end()) return it->second;
   const int32_t index = -static_cast<int32_t>(words_.size()) - 1;
-  words_.push_back(IsValidUtf8(word) ? key : ToValidUtf8(word));
-  index_.emplace(std::move(key), index);
+  if (IsValidUtf8(word)) {
+    words_.emplace_back(word);
+    index_.emplace(std::string_view(words_.back()), index);
+  } else {
+    words_.push_back(ToValidUtf8(word));
+    raw_words_.emplace_back(word);  // keyed by the bytes as given
+    index_.emplace(std::string_view(raw_words_.back()), index);
+  }
   return index;
 }
 
 std::vector<std::string> MessageDictionary::TakeWords() {
-  std::vector<std::string> out = std::move(words_);
+  std::vector<std::string> out;
+  out.reserve(words_.size());
+  for (std::string& w : words_) out.push_back(std::move(w));
   Clear();
   return out;
 }
 
 void MessageDictionary::Clear() {
-  words_.clear();
   index_.clear();
+  words_.clear();
+  raw_words_.clear();
 }
 
 bool LookupWord(int32_t index, const std::vector<std::string>& message_words,

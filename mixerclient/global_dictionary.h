@@ -9,6 +9,7 @@
 #define MIXERCLIENT_GLOBAL_DICTIONARY_H_
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -33,6 +34,10 @@ class GlobalDictionary {
 class MessageDictionary {
  public:
   explicit MessageDictionary(int32_t global_word_count) : global_count_(global_word_count) {}
+  MessageDictionary(const MessageDictionary&) = delete;
+  MessageDictionary& operator=(const MessageDictionary&) = delete;
+  MessageDictionary(MessageDictionary&&) = default;
+  MessageDictionary& operator=(MessageDictionary&&) = default;
 
   // The index a word travels as. A word that is not valid UTF-8 (proto3 strings must be, and
   // Mixer rejects a whole message otherwise) is added with each bad byte as U+FFFD.
@@ -41,14 +46,19 @@ class MessageDictionary {
   int32_t MessageIndex(std::string_view word);
 
   int32_t global_word_count() const { return global_count_; }
-  const std::vector<std::string>& words() const { return words_; }
+  size_t size() const { return words_.size(); }
+  std::vector<std::string> words() const { return {words_.begin(), words_.end()}; }
+  // The words, leaving the dictionary empty.
   std::vector<std::string> TakeWords();
   void Clear();
 
  private:
   int32_t global_count_;
-  std::vector<std::string> words_;
-  std::unordered_map<std::string, int32_t> index_;
+  // A deque: its strings never move, so the index can key on views of them (a lookup of a
+  // known word then allocates nothing).
+  std::deque<std::string> words_;
+  std::deque<std::string> raw_words_;  // the original bytes of words that were repaired
+  std::unordered_map<std::string_view, int32_t> index_;
 };
 
 // The word an index names, or false if it names none (out of either range).

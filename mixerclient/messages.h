@@ -1,8 +1,8 @@
 // Mixer's messages (package istio.mixer.v1, api/mixer/v1/*.proto) as plain structs.
 //
 // Field names and numbers follow the protos. Maps are std::map so that encoding is
-// deterministic (keys ascending, as protobuf's deterministic serialization orders them), and
-// singular message fields are std::optional because proto3 tracks their presence: an empty
+// deterministic (codec.h writes their entries in the order of the Python protobuf runtime's
+// deterministic serialization), and singular message fields are std::optional because proto3 tracks their presence: an empty
 // message that is set still goes on the wire. codec.h encodes and decodes them.
 #ifndef MIXERCLIENT_MESSAGES_H_
 #define MIXERCLIENT_MESSAGES_H_

@@ -14,33 +14,41 @@ bool ReportBatch::Due(int64_t now) const {
   return size() > 0 && now - started_nanos_ >= static_cast<int64_t>(options_.max_batch_time_ms) * kNanosPerMilli;
 }
 
-void ReportBatch::Add(const Attributes& attributes, int32_t global_word_count) {
+bool ReportBatch::Extends(const Attributes& attributes) const {
+  // Both are sorted by name: one merge walk.
+  auto next = attributes.values().begin();
+  const auto end = attributes.values().end();
+  for (const auto& old : previous_.values()) {
+    while (next != end && next->first < old.first) ++next;
+    if (next == end || next->first != old.first) return false;
+  }
+  return true;
+}
+
+void ReportBatch::Add(Attributes attributes, int32_t global_word_count) {
   const int64_t now = time_->NowNanos();
   if (Due(now)) Flush();
-  if (size() > 0) {
-    // A removal cannot be a delta: start over if any previous attribute is gone.
-    for (const auto& entry : previous_.values()) {
-      if (!attributes.Has(entry.first)) {
-        Flush();
-        break;
-      }
-    }
-  }
+  // A removal cannot be a delta: start over if any previous attribute is gone.
+  if (size() > 0 && !Extends(attributes)) Flush();
   if (size() == 0) {
     dict_ = MessageDictionary(global_word_count);
     request_.global_word_count = static_cast<uint32_t>(global_word_count);
     started_nanos_ = now;
   }
   CompressedAttributes& entry = request_.attributes.emplace_back();
-  const bool first = size() == 1;
-  for (const auto& [name, value] : attributes.values()) {
-    if (!first) {
-      const Value* old = previous_.Get(name);
-      if (old != nullptr && SameValue(*old, value)) continue;
+  if (size() == 1) {
+    for (const auto& [name, value] : attributes.values()) CompressAttribute(name, value, &dict_, &entry);
+  } else {
+    // Only what changed since the previous report; the walk is in step with previous_.
+    auto old = previous_.values().begin();
+    const auto old_end = previous_.values().end();
+    for (const auto& [name, value] : attributes.values()) {
+      while (old != old_end && old->first < name) ++old;
+      if (old != old_end && old->first == name && SameValue(old->second, value)) continue;
+      CompressAttribute(name, value, &dict_, &entry);
     }
-    CompressAttribute(name, value, &dict_, &entry);
   }
-  previous_ = attributes;
+  previous_ = std::move(attributes);
   if (size() >= std::max(1, options_.max_batch_entries) || options_.max_batch_time_ms <= 0) Flush();
 }
 

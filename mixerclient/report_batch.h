@@ -30,7 +30,7 @@ class ReportBatch {
   ReportBatch(const ReportOptions& options, const TimeSource* time, Send send);
 
   // `global_word_count` applies from the next batch on.
-  void Add(const Attributes& attributes, int32_t global_word_count);
+  void Add(Attributes attributes, int32_t global_word_count);
   // Sends the batch now, if it has anything.
   void Flush();
   // Sends the batch if it is due; returns milliseconds until it will be (-1: empty).
@@ -40,6 +40,8 @@ class ReportBatch {
 
  private:
   bool Due(int64_t now) const;
+  // Whether every attribute of the previous report is in `attributes` (a delta can follow).
+  bool Extends(const Attributes& attributes) const;
 
   ReportOptions options_;
   const TimeSource* time_;
