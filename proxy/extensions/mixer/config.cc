@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <set>
 
-#include "proxy/extensions/mixer/base64.h"
+#include "mixerclient/base64.h"
 #include "proxy/extensions/mixer/json.h"
 
 namespace mixer_filter {
@@ -283,7 +283,7 @@ bool ReadAttributes(const Json* json, const std::string& path, mixerclient::Attr
       if (const Json* v = value.Get("bytes_value")) {
         std::string encoded, decoded;
         if (!ReadString(v, where, &encoded, error)) return false;
-        if (!Base64Decode(encoded, &decoded)) return Fail(error, where, "bytesValue is not base64");
+        if (!mixerclient::Base64Decode(encoded, &decoded)) return Fail(error, where, "bytesValue is not base64");
         out->SetBytes(name, decoded);
         ++set;
       }

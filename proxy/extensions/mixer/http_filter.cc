@@ -4,7 +4,7 @@
 
 #include "mixerclient/codec.h"
 #include "proxy/extensions/mixer/attribute_names.h"
-#include "proxy/extensions/mixer/base64.h"
+#include "mixerclient/base64.h"
 #include "proxy/extensions/mixer/client_options.h"
 #include "proxy/extensions/mixer/http_attributes.h"
 #include "proxy/extensions/mixer/properties.h"
@@ -108,7 +108,7 @@ bool HttpRootContext::Configure(std::string_view json, std::string* error) {
   for (const auto& [name, service] : config->service_configs) {
     Attributes forward = config->forward_attributes;
     forward.Merge(service.forward_attributes);
-    if (!forward.empty()) forward_headers[name] = Base64Encode(mixerclient::EncodeAttributesMessage(forward));
+    if (!forward.empty()) forward_headers[name] = mixerclient::Base64Encode(mixerclient::EncodeAttributesMessage(forward));
   }
 
   const std::string* kind = config->mixer_attributes.GetString(attr::kContextReporterKind);
@@ -191,7 +191,7 @@ FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool) {
     if (!config.ignore_forwarded_attributes && service.config != nullptr) {
       std::string bytes;
       Attributes incoming;
-      if (Base64Decode(*forwarded, &bytes) &&
+      if (mixerclient::Base64Decode(*forwarded, &bytes) &&
           mixerclient::DecodeAttributesMessage(bytes, &incoming).ok()) {
         attributes_ = std::move(incoming);
       }

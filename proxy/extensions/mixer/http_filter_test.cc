@@ -4,7 +4,7 @@
 
 #include "mixerclient/codec.h"
 #include "mixerclient/compressor.h"
-#include "proxy/extensions/mixer/base64.h"
+#include "mixerclient/base64.h"
 #include "proxy/extensions/mixer/fake_host.h"
 
 namespace mixer_filter {
@@ -120,7 +120,7 @@ std::string Forwarded(const std::string& version) {
   forwarded.SetStringMap("source.labels", {{"app", "reviews"}, {"version", version}});
   forwarded.SetString("source.uid", "kubernetes://reviews-" + version + ".default");
   forwarded.SetString("context.reporter.kind", "outbound");  // static attributes win
-  return Base64Encode(mixerclient::EncodeAttributesMessage(forwarded));
+  return mixerclient::Base64Encode(mixerclient::EncodeAttributesMessage(forwarded));
 }
 
 TEST_F(HttpFilterTest, InboundCollectsForwardedStaticAndRequestAttributesAndPausesForCheck) {
@@ -271,7 +271,7 @@ TEST_F(HttpFilterTest, OutboundForwardsItsAttributesAndReportsWithoutChecking) {
   const std::string* header = host_.Header(HeaderMapType::kRequestHeaders, "x-istio-attributes");
   ASSERT_NE(header, nullptr);
   std::string bytes;
-  ASSERT_TRUE(Base64Decode(*header, &bytes));
+  ASSERT_TRUE(mixerclient::Base64Decode(*header, &bytes));
   Attributes forwarded;
   ASSERT_TRUE(mixerclient::DecodeAttributesMessage(bytes, &forwarded).ok());
   Attributes expected;
