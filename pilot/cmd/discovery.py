@@ -54,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         default="",
         help="path of the Mixer filter module (mixer_filter.wasm) on every proxy's machine",
     )
+    parser.add_argument(
+        "--disable-mixer-check-cache",
+        action="store_true",
+        help="proxies ask Mixer on every request (to measure what the check cache saves)",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     try:
@@ -79,7 +84,10 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         http_address=args.http_address,
         debounce_after=args.debounce_after,
         debounce_max=args.debounce_max,
-        mesh=mesh_options(args.domain, mesh_config, args.mixer_filter_wasm),
+        mesh=dataclasses.replace(
+            mesh_options(args.domain, mesh_config, args.mixer_filter_wasm),
+            mixer_check_cache=not args.disable_mixer_check_cache,
+        ),
         secure=SecureXdsOptions(
             address=args.secure_grpc_address,
             ca_address=args.ca_address,

@@ -32,6 +32,8 @@ class MeshOptions:
     )
     # Where every proxy's machine has the Mixer filter module (--mixer-filter-wasm).
     mixer_filter_wasm: str = ""
+    # Off only to measure what the filters' check cache saves (--disable-mixer-check-cache).
+    mixer_check_cache: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

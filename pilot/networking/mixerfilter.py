@@ -161,7 +161,7 @@ def inbound_config(proxy: ProxyView, push: PushContext) -> client_config_pb2.Htt
     if _is_ip(proxy.ip):
         attrs.attributes["destination.ip"].bytes_value = ipaddress.ip_address(proxy.ip).packed
     config = client_config_pb2.HttpClientConfig(
-        transport=transport(mesh, proxy), mixer_attributes=attrs
+        transport=transport(push, proxy), mixer_attributes=attrs
     )
     check_off = disable_policy_checks(mesh, proxy, inbound=True)
     report_off = not mesh.mixer_report_server or mesh.disable_mixer_http_reports
@@ -203,7 +203,7 @@ def outbound_config(proxy: ProxyView, push: PushContext) -> client_config_pb2.Ht
         {**source, "context.reporter.uid": uid, "context.reporter.kind": "outbound"}
     )
     config = client_config_pb2.HttpClientConfig(
-        transport=transport(mesh, proxy),
+        transport=transport(push, proxy),
         mixer_attributes=attrs,
         forward_attributes=_attributes(source),
         default_destination_service=DEFAULT_CONFIG,
@@ -224,7 +224,8 @@ def outbound_config(proxy: ProxyView, push: PushContext) -> client_config_pb2.Ht
     return config
 
 
-def transport(mesh: config_pb2.MeshConfig, proxy: ProxyView) -> client_config_pb2.TransportConfig:
+def transport(push: PushContext, proxy: ProxyView) -> client_config_pb2.TransportConfig:
+    mesh = push.mesh.mesh_config
     policy = client_config_pb2.NetworkFailPolicy(
         policy=client_config_pb2.NetworkFailPolicy.FAIL_OPEN
         if fail_open(mesh, proxy)
@@ -238,6 +239,7 @@ def transport(mesh: config_pb2.MeshConfig, proxy: ProxyView) -> client_config_pb
         check_cluster=cluster_name(mesh.mixer_check_server),
         report_cluster=cluster_name(mesh.mixer_report_server),
         disable_report_batch=mesh.disable_report_batch,
+        disable_check_cache=not push.mesh.mixer_check_cache,
         report_batch_max_entries=mesh.report_batch_max_entries,
     )
     if mesh.HasField("report_batch_max_time"):

@@ -255,3 +255,12 @@ def test_eds_tells_a_client_the_servers_workload_app_and_version():
     endpoint = assignment.endpoints[0].lb_endpoints[0]
     workload = endpoint.metadata.filter_metadata["istio"]["workload"]
     assert workload == "reviews-v2;default;reviews;v2;Kubernetes"
+
+
+def test_the_check_cache_is_on_unless_pilot_is_told_otherwise():
+    push = with_mesh(bookinfo_push())
+    assert not mixer_config(
+        http_filters(RATINGS, push, "virtualInbound")
+    ).transport.disable_check_cache
+    off = dataclasses.replace(push, mesh=dataclasses.replace(push.mesh, mixer_check_cache=False))
+    assert mixer_config(http_filters(RATINGS, off, "virtualInbound")).transport.disable_check_cache

@@ -76,6 +76,8 @@ class Topology:
     pods: tuple[Pod, ...] = BOOKINFO_PODS
     cert_ttl: str = "24h"  # workload certificates' lifetime; the node agent renews at half
     # Mixer in the request path: every sidecar and the gateway Check and Report through mixs.
+    mixer: bool = True  # False: mixs runs, but the mesh config names no Mixer (no filters)
+    mixer_check_cache: bool = True  # False: the filters ask mixs on every request (benchmarks)
     policy_check_fail_open: bool = False  # MeshConfig policyCheckFailOpen
     mixer_filter_wasm: str = ""  # the filter module; "" is the one Bazel built
     mesh_config_extra: str = ""  # more MeshConfig YAML (e.g. "reportBatchMaxEntries: 1\n")
@@ -99,10 +101,13 @@ class Topology:
     def mesh_config(self) -> str:
         """Istio's mesh config (MeshConfig YAML) Pilot starts with: policy checks on, one mixs
         for checks and reports."""
+        servers = (
+            f"mixerCheckServer: {self.mixer_address}\nmixerReportServer: {self.mixer_address}\n"
+            if self.mixer
+            else ""
+        )
         return (
-            f"mixerCheckServer: {self.mixer_address}\n"
-            f"mixerReportServer: {self.mixer_address}\n"
-            f"policyCheckFailOpen: {str(self.policy_check_fail_open).lower()}\n"
+            f"{servers}policyCheckFailOpen: {str(self.policy_check_fail_open).lower()}\n"
             f"{self.mesh_config_extra}"
         )
 
@@ -178,6 +183,7 @@ class Topology:
                     "--token-file", str(self.pilot_token),
                     "--mesh-config", str(self.mesh_config_path),
                     "--mixer-filter-wasm", self.mixer_filter_wasm or str(mixer_module.module_path()),
+                    *(() if self.mixer_check_cache else ("--disable-mixer-check-cache",)),
                 ),
                 f"{self.pilot_http_url}/ready",
                 stage=1,
