@@ -57,6 +57,7 @@ class Mesh:
         self._check_ports_free()
         write_credentials(self.topology)
         write_kubeconfig(self.topology.kubeconfig, self.topology.config_store_url)
+        self.topology.mesh_config_path.write_text(self.topology.mesh_config())
         specs = self.topology.processes()
         started: dict[str, launcher.Started] = {}
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pkg.config.validation import broker, networking, policy, security
+from pkg.config.validation import broker, mixerclient, networking, policy, security
 from pkg.config.validation.result import FieldPath, ValidationResult
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ VALIDATORS: dict[str, Validator] = {
     "istio.broker.v1alpha1.ServicePlan": broker.validate_service_plan,
     "istio.broker.v1alpha1.ServiceInstance": broker.validate_service_instance,
     "istio.broker.v1alpha1.ServiceBinding": broker.validate_service_binding,
+    "istio.mixer.v1.config.client.QuotaSpec": mixerclient.validate_quota_spec,
+    "istio.mixer.v1.config.client.QuotaSpecBinding": mixerclient.validate_quota_spec_binding,
 }
 
 
