@@ -22,12 +22,14 @@ from aiohttp import web
 from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, authorize
 from pilot.model.push_context import MeshOptions, PushContext, build_push_context
 from pilot.networking import generator
+from pilot.bootstrap.monitoring import register_push_context_metrics
 from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
 from pkg.config.kinds import PILOT
 from pkg.kube.client import ConfigClient
 from pkg.kube.informer import Informer
+from pkg.monitoring import CONTENT_TYPE, render
 from pkg.version import buildinfo
 
 log = logging.getLogger("pilot.discovery")
@@ -61,6 +63,7 @@ class DiscoveryServer:
             debounce_max=options.debounce_max,
             authorize=authorize(options.mesh.trust_domain),
         )
+        register_push_context_metrics(self.xds.metrics.registry, lambda: self._push)
         self.serving_cert = ServingCertificate(options.secure) if options.secure else None
         self.secure_address = options.secure.address if options.secure else ""
         self._push: PushContext | None = None
@@ -139,6 +142,7 @@ class DiscoveryServer:
         app = web.Application()
         app.router.add_get("/ready", self._handle_ready)
         app.router.add_get("/version", self._handle_version)
+        app.router.add_get("/metrics", self._handle_metrics)
         app.router.add_get("/debug/registryz", self._handle_registryz)
         app.router.add_get("/debug/endpointz", self._handle_endpointz)
         app.router.add_get("/debug/configz", self._handle_configz)
@@ -149,6 +153,11 @@ class DiscoveryServer:
         if self.ready.is_set():
             return web.Response(text="ready\n")
         return web.Response(status=503, text="config not synced\n")
+
+    async def _handle_metrics(self, _: web.Request) -> web.Response:
+        # istiod's monitoring endpoint (15014/metrics), in Istio's metric names.
+        body = render(self.xds.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def _handle_version(self, _: web.Request) -> web.Response:
         # istiod's /version: its BuildInfo, which `istioctl version` shows as the control plane's.

@@ -17,6 +17,7 @@ from typing import Protocol
 from envoy.service.discovery.v3 import discovery_pb2
 
 from pilot.xds import resources as res
+from pilot.xds.monitoring import XdsMetrics
 from pilot.xds.proxy import Proxy
 from pilot.xds.resources import Resource
 from pilot.xds.status import STATUS_TYPES, ConnectionStatus, Counters, TypeStatus
@@ -46,6 +47,7 @@ class Connection:
         generate: Generate,
         counters: Counters,
         peer: str = "",
+        metrics: XdsMetrics | None = None,
     ) -> None:
         self.conn_id = conn_id
         self.proxy = proxy
@@ -55,6 +57,8 @@ class Connection:
         self._transport = transport
         self._generate = generate
         self._counters = counters
+        self._metrics = metrics if metrics is not None else XdsMetrics()
+        self._push_since: float | None = None  # loop time of the oldest change not yet sent
         self._requested: set[str] = set()  # types a request asked to be answered
         self._push_types: set[str] | None = None  # None: no push pending; empty: all types
         self._wake = asyncio.Event()
@@ -69,6 +73,7 @@ class Connection:
         if request.HasField("error_detail"):
             # Counted and logged even when answered anyway (it named new resources).
             self._counters.nacks += 1
+            self._metrics.on_nack(decision.type_url)
             log.warning(
                 "NACK from %s (%s) for %s, nonce %s, still running version %r: %s",
                 self.proxy.node_id,
@@ -94,8 +99,13 @@ class Connection:
                     "%s %s: %s (%s)", self.conn_id, short, decision.action.value, decision.reason
                 )
 
-    def request_push(self, full: bool) -> None:
-        """Regenerate subscribed types (all if `full`, else endpoints) and send what changed."""
+    def request_push(self, full: bool, since: float | None = None) -> None:
+        """Regenerate subscribed types (all if `full`, else endpoints) and send what changed.
+
+        `since`: the loop time of the change behind the push, for pilot_proxy_convergence_time.
+        """
+        if since is not None and (self._push_since is None or since < self._push_since):
+            self._push_since = since
         types = set() if full else {res.ENDPOINT}
         if self._push_types is None:
             self._push_types = types
@@ -141,16 +151,20 @@ class Connection:
                 return
             requested, self._requested = self._requested, set()
             push_types, self._push_types = self._push_types, None
+            since, self._push_since = self._push_since, None
             for type_url in res.push_order(self.state.watches):
                 forced = type_url in requested
                 pushed = push_types is not None and (not push_types or type_url in push_types)
                 if (forced or pushed) and not self._closing:
                     await self._send_type(type_url, forced=forced)
+            if since is not None and not self._closing:
+                self._metrics.on_converged(asyncio.get_running_loop().time() - since)
 
     async def _send_type(self, type_url: str, *, forced: bool) -> None:
         watch = self.state.watches[type_url]
         if not watch.subscribed:
             return
+        started = asyncio.get_running_loop().time()
         resources = self._resources(watch)
         if resources is None:
             watch.owed = watch.owed or forced
@@ -161,8 +175,15 @@ class Connection:
         if not forced and not watch.owed and version == watch.version_sent:
             return
         response = self.state.record_sent(type_url, resources, version)
-        await self._write(response)
+        try:
+            await self._write(response)
+        except Exception:
+            self._metrics.on_send_error(type_url)
+            raise
         self._counters.responses += 1
+        self._metrics.on_sent(
+            type_url, asyncio.get_running_loop().time() - started, response.ByteSize()
+        )
         log.debug(
             "%s %s: sent version %s nonce %s (%d resources)",
             self.conn_id,
@@ -182,6 +203,7 @@ class Connection:
             # A generator bug must not end the stream: skip this type for this push, keep
             # the last config Envoy has.
             self._counters.generate_errors += 1
+            self._metrics.on_generate_error()
             log.exception(
                 "generating %s for %s failed; not sending it",
                 res.short_name(watch.type_url),

@@ -24,6 +24,7 @@ class PushRequest:
     reasons: list[str] = field(default_factory=list)
     affects: list[Affects] | None = field(default_factory=list)
     full: bool = False
+    first: float = 0.0  # when its first change arrived (loop time): convergence starts there
 
     def merge(self, reason: str, affects: Affects | None, full: bool) -> None:
         self.reasons.append(reason)
@@ -51,7 +52,7 @@ class Debouncer:
 
     def add(self, now: float, reason: str, affects: Affects | None, full: bool) -> None:
         if self._pending is None:
-            self._pending = PushRequest()
+            self._pending = PushRequest(first=now)
             self._first = now
         self._last = now
         self._pending.merge(reason, affects, full)

@@ -28,6 +28,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from pilot.xds.connection import Connection, Generate, Transport
 from pilot.xds.debounce import Debouncer, PushRequest
+from pilot.xds.monitoring import XdsMetrics
 from pilot.xds.proxy import InvalidNodeError, Proxy, parse_node
 from pilot.xds.status import ConnectionStatus, Counters
 
@@ -47,6 +48,7 @@ class XdsServer:
         debounce_after: float = 0.1,
         debounce_max: float = 1.0,
         authorize: Authorize | None = None,
+        metrics: XdsMetrics | None = None,
     ) -> None:
         self._generate = generate
         self._authorize = authorize
@@ -58,6 +60,8 @@ class XdsServer:
         self._streams_done = asyncio.Event()
         self._streams_done.set()
         self.counters = Counters()
+        self.metrics = metrics if metrics is not None else XdsMetrics()
+        self.metrics.watch_connections(lambda: len(self._connections))
 
     # Serving.
 
@@ -101,6 +105,7 @@ class XdsServer:
             self._generate,
             self.counters,
             peer=peer,
+            metrics=self.metrics,
         )
         self._connections[conn.conn_id] = conn
         self._streams_done.clear()
@@ -171,6 +176,7 @@ class XdsServer:
 
     def _push_now(self, request: PushRequest) -> None:
         self.counters.pushes += 1
+        self.metrics.on_push(request.reasons)
         targets = [c for c in self._connections.values() if self._affected(request, c)]
         log.info(
             "push %d (%s, %s) to %d of %d proxies: %s",
@@ -182,7 +188,7 @@ class XdsServer:
             "; ".join(request.reasons[:5]) + (" ..." if len(request.reasons) > 5 else ""),
         )
         for conn in targets:
-            conn.request_push(request.full)
+            conn.request_push(request.full, since=request.first)
 
     @staticmethod
     def _affected(request: PushRequest, conn: Connection) -> bool:
