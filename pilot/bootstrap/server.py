@@ -19,10 +19,10 @@ from typing import Any
 import grpc
 from aiohttp import web
 
+from pilot.bootstrap.monitoring import register_push_context_metrics
 from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, authorize
 from pilot.model.push_context import MeshOptions, PushContext, build_push_context
 from pilot.networking import generator
-from pilot.bootstrap.monitoring import register_push_context_metrics
 from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
