@@ -16,6 +16,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
 # Imported for their side effect: json_format resolves an `@type` only for loaded modules.
+from envoy.config.trace.v3 import zipkin_pb2  # noqa: F401
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2  # noqa: F401
 from envoy.extensions.filters.http.fault.v3 import fault_pb2  # noqa: F401
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2  # noqa: F401
@@ -33,7 +34,15 @@ from google.protobuf import json_format, message
 from pilot.model import hostname
 from pilot.model.push_context import PushContext
 from pilot.model.service import Service
-from pilot.networking import clusters, endpoints, listeners, mixerfilter, routes, security
+from pilot.networking import (
+    clusters,
+    endpoints,
+    listeners,
+    mixerfilter,
+    routes,
+    security,
+    tracing,
+)
 from pilot.networking.proxyview import ProxyView
 
 LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
@@ -82,6 +91,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Sequence[str]) -> Re
             authz_filters=authz,
         )
     mixerfilter.add_to_listeners(proxy, push, dicts)
+    tracing.apply_tracing(dicts, proxy, push.mesh.mesh_config)
     return [_parse(d, listener_pb2.Listener()) for d in dicts]
 
 
@@ -94,6 +104,7 @@ def build_clusters(proxy: ProxyView, push: PushContext, _: Sequence[str]) -> Res
             *clusters.outbound_clusters(push, services, mtls=mtls),
             clusters.blackhole_cluster(),
             *mixerfilter.clusters(push),
+            *tracing.collector_clusters(push.mesh.mesh_config),
         ]
         return [_parse(d, cluster_pb2.Cluster()) for d in dicts]
 
