@@ -22,7 +22,7 @@ from pkg.config import loader
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from pkg.kube.kubeconfig import write_kubeconfig
-from tools.local import launcher
+from tools.local import launcher, observability
 from tools.local.topology import ROOT, Topology
 
 log = logging.getLogger("mesh")
@@ -58,6 +58,8 @@ class Mesh:
         write_credentials(self.topology)
         write_kubeconfig(self.topology.kubeconfig, self.topology.config_store_url)
         self.topology.mesh_config_path.write_text(self.topology.mesh_config())
+        if self.topology.observability:
+            observability.write_configs(self.topology)
         specs = self.topology.processes()
         started: dict[str, launcher.Started] = {}
         try:
