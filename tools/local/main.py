@@ -8,7 +8,7 @@ import logging
 import pathlib
 import sys
 
-from tools.local import launcher
+from tools.local import launcher, observability
 from tools.local.mesh import Mesh
 from tools.local.topology import ROOT, Topology
 
@@ -56,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         f"config store: {topology.config_store_url}   Pilot: {topology.pilot_http_url}/debug/syncz"
     )
     print(f"kubectl --kubeconfig {topology.kubeconfig} get virtualservices")
+    if topology.observability:
+        print(f"Mesh graph: {observability.mesh_page_url(topology)}   (istioctl dashboard mesh)")
+        print(
+            f"Prometheus: {observability.prometheus_url(topology)}   (istioctl dashboard prometheus)"
+        )
+        print(
+            f"Traces:     {observability.zipkin_url(topology)}/api/v2/traces?serviceName=productpage"
+        )
     print(f"Open {topology.productpage_url}")
     return 0
 

@@ -63,14 +63,25 @@ class Mesh:
         specs = self.topology.processes()
         started: dict[str, launcher.Started] = {}
         try:
-            for stage in sorted({s.stage for s in specs}):
+            stages = sorted({s.stage for s in specs})
+            for stage in stages:
                 batch = [s for s in specs if s.stage == stage]
+                log.info(
+                    "stage %d of %d: starting %s",
+                    stage + 1,
+                    len(stages),
+                    ", ".join(s.name for s in batch),
+                )
                 for spec in batch:
                     started[spec.name] = launcher.start(self.topology, spec)
                 launcher.record(self.topology.run_dir, started.values())
-                await launcher.wait_ready(batch, started, self.ready_timeout)
+                await launcher.wait_ready(
+                    batch, started, self.ready_timeout, progress=lambda line: log.info("  %s", line)
+                )
                 if stage == 1:
+                    log.info("applying the install's config and Bookinfo's services and gateway")
                     await self.apply_files(*INSTALL_CONFIG, *BOOKINFO_CONFIG)
+            log.info("waiting for the product page through the gateway")
             await self._wait_serving()
         except BaseException:
             launcher.stop(self.topology.run_dir)
@@ -102,7 +113,11 @@ class Mesh:
         deadline = time.monotonic() + self.ready_timeout
         url = self.topology.productpage_url
         last = ""
+        next_report = time.monotonic() + launcher.SLOW_AFTER
         while time.monotonic() < deadline:
+            if time.monotonic() >= next_report:
+                log.info("  waiting for %s: %s", url, last or "no answer yet")
+                next_report += launcher.SLOW_EVERY
             try:
                 status = await asyncio.to_thread(_get_status, url)
                 if status == 200:

@@ -32,11 +32,15 @@ def queries(window: str) -> dict[str, str]:
 @dataclasses.dataclass(frozen=True)
 class Workload:
     app: str
-    version: str
+    version: str  # "" when the workload has none (a gateway); "unknown" reads as none
+
+    def __post_init__(self) -> None:
+        if self.version == UNKNOWN:
+            object.__setattr__(self, "version", "")
 
     @property
     def id(self) -> str:
-        return self.app if self.version in ("", UNKNOWN) else f"{self.app}-{self.version}"
+        return f"{self.app}-{self.version}" if self.version else self.app
 
 
 @dataclasses.dataclass
@@ -109,7 +113,7 @@ def build_graph(
     nodes: list[dict[str, Any]] = []
     for app in sorted({w.app for w in known}):
         versions = sorted((w for w in known if w.app == app), key=lambda w: w.version)
-        boxed = len(versions) > 1 or any(w.version not in ("", UNKNOWN) for w in versions)
+        boxed = any(w.version for w in versions)
         if boxed:
             nodes.append({"id": f"app:{app}", "app": app, "kind": "app", "label": app})
         for w in versions:

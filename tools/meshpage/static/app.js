@@ -9,7 +9,7 @@ const fmt = (v, digits = 2) => (v === null || v === undefined ? "–" : Number(v
 const pct = (v) => `${fmt(100 * v, 1)}%`;
 
 function edgeLabel(e) {
-  return `${fmt(e.rps)} rps · ${fmt(e.percent, 0)}%${e.mtls ? " 🔒" : ""}`;
+  return `${fmt(e.rps)} rps · ${fmt(e.percent, 0)}%${e.mtls ? " · mTLS" : ""}`;
 }
 
 function elements(graph) {
@@ -27,7 +27,6 @@ function elements(graph) {
 function makeGraph() {
   return cytoscape({
     container: document.getElementById("graph"),
-    wheelSensitivity: 0.3,
     style: [
       { selector: "node", style: { label: "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4,
           "background-color": "#2b7bb9", width: 26, height: 26 } },
@@ -88,7 +87,7 @@ function renderTables(graph) {
       errorRate: e.error_rate, mtls: e.mtls });
     const cells = [e.source, e.target, fmt(e.rps), `${fmt(e.percent, 1)}%`, pct(e.error_rate),
       e.p50_ms === null ? "–" : `${fmt(e.p50_ms, 1)} ms`, e.p99_ms === null ? "–" : `${fmt(e.p99_ms, 1)} ms`,
-      e.mtls ? "🔒 yes" : "no"];
+      e.mtls ? "yes" : "no"];
     cells.forEach((text, i) => {
       const td = document.createElement("td");
       td.textContent = text;
