@@ -163,6 +163,7 @@ def processes(topology: Topology) -> list[ProcessSpec]:
                 "--zipkin", zipkin_url(topology),
                 "--config-store", topology.config_store_url,
                 "--refresh", topology.scrape_interval,
+                "--window", topology.graph_window,
             ),
             f"{mesh_page_url(topology)}/healthz",
             stage=1,

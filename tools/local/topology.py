@@ -87,6 +87,7 @@ class Topology:
     # Prometheus, Zipkin and the mesh page (observability.py).
     observability: bool = True
     scrape_interval: str = "5s"
+    graph_window: str = "30s"  # the mesh page's rates are over this range
     trace_sampling: float = 100.0  # percent of requests traced (Istio's demo profile: 100)
 
     @property

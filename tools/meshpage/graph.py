@@ -50,6 +50,8 @@ class _Edge:
     rps: float = 0.0
     errors: float = 0.0  # requests per second answered 5xx
     mtls_rps: float = 0.0
+    series: int = 0  # label sets seen, and how many of them were mutual TLS: what an idle
+    mtls_series: int = 0  # edge (no requests in the window) is judged by
     p50: float | None = None
     p99: float | None = None
 
@@ -92,8 +94,10 @@ def build_graph(
         edge.rps += value
         if str(metric.get("response_code", "")).startswith("5"):
             edge.errors += value
+        edge.series += 1
         if metric.get("connection_security_policy") == "mutual_tls":
             edge.mtls_rps += value
+            edge.mtls_series += 1
     for key, field in (("p50", "p50"), ("p99", "p99")):
         for sample in results.get(key, []):
             value = _number(sample)
@@ -151,7 +155,9 @@ def build_graph(
                 "p50_ms": _round(edge.p50 * 1000 if edge.p50 is not None else None, 1),
                 "p99_ms": _round(edge.p99 * 1000 if edge.p99 is not None else None, 1),
                 # Kiali marks an edge secure when most of its traffic was mutual TLS.
-                "mtls": edge.rps > 0 and edge.mtls_rps / edge.rps >= 0.5,
+                "mtls": edge.mtls_rps / edge.rps >= 0.5
+                if edge.rps > 0
+                else edge.series > 0 and 2 * edge.mtls_series >= edge.series,
             }
         )
     return {"nodes": nodes, "edges": edge_list}

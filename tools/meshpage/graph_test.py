@@ -90,6 +90,12 @@ def test_nodes_are_versions_inside_app_boxes_and_idle_workloads_are_drawn():
     assert nodes["istio-ingressgateway"]["rps_out"] == 10.0
 
 
+def test_an_idle_edge_keeps_its_mtls_mark():
+    graph = build_graph({"requests": [edge("reviews", "v2", "ratings", "v1", 0.0)]})
+    (only,) = graph["edges"]
+    assert only["rps"] == 0.0 and only["mtls"]
+
+
 def test_broken_samples_are_skipped_not_fatal():
     graph = build_graph({"requests": [{"metric": {}}, {"value": [1, "x"]}], "p50": [{}]})
     assert graph["edges"] == [] and graph["nodes"] == []

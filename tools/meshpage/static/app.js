@@ -44,10 +44,47 @@ function makeGraph() {
   });
 }
 
-function layout(cy) {
-  const roots = cy.nodes("[kind = 'workload']").filter((n) => n.incomers("edge").length === 0 && n.outgoers("edge").length > 0);
-  cy.layout({ name: "breadthfirst", directed: true, roots: roots.length ? roots : undefined, spacingFactor: 1.1,
-    padding: 20, animate: false }).run();
+// Left to right in call order: each app one column further than its farthest caller, its
+// versions stacked inside its box. Deterministic, so a redraw never reshuffles the page.
+function positions(graph) {
+  const workloads = graph.nodes.filter((n) => n.kind === "workload");
+  const appOf = new Map(workloads.map((n) => [n.id, n.app]));
+  const apps = [...new Set(workloads.map((n) => n.app))].sort();
+  const depth = new Map(apps.map((a) => [a, 0]));
+  const calls = graph.edges.map((e) => [appOf.get(e.source), appOf.get(e.target)]).filter(([a, b]) => a && b && a !== b);
+  for (let round = 0; round < apps.length; round++) {
+    for (const [a, b] of calls) {
+      if (depth.get(b) < depth.get(a) + 1 && depth.get(a) + 1 < apps.length) depth.set(b, depth.get(a) + 1);
+    }
+  }
+  const called = new Set(calls.map(([, b]) => b));
+  const place = new Map();
+  const columns = new Map();
+  for (const app of apps) {
+    // An app nobody calls and that calls nobody (idle) goes last, out of the flow's way.
+    const d = calls.some(([a, b]) => a === app || b === app) || called.has(app) ? depth.get(app) : Math.max(0, ...depth.values()) + 1;
+    if (!columns.has(d)) columns.set(d, []);
+    columns.get(d).push(app);
+  }
+  for (const [d, column] of columns) {
+    let y = 0;
+    for (const app of column) {
+      const versions = workloads.filter((n) => n.app === app).sort((a, b) => a.version.localeCompare(b.version));
+      versions.forEach((n, i) => place.set(n.id, { x: 60 + 240 * d, y: y + 85 * i }));
+      y += 85 * versions.length + 60;
+    }
+    // Centre each column on the same middle line.
+    for (const app of column) {
+      for (const n of workloads.filter((w) => w.app === app)) place.get(n.id).y -= (y - 60) / 2;
+    }
+  }
+  return place;
+}
+
+function layout(cy, graph) {
+  const place = positions(graph);
+  cy.layout({ name: "preset", positions: (node) => place.get(node.id()) || { x: 0, y: 0 },
+    fit: true, padding: 30, animate: false }).run();
 }
 
 function update(graph) {
@@ -63,7 +100,7 @@ function update(graph) {
   });
   // Lay out again only when the set of nodes or edges changed; rates alone keep positions.
   const key = [...wanted.keys()].sort().join("|");
-  if (key !== state.layoutKey) { state.layoutKey = key; layout(cy); }
+  if (key !== state.layoutKey) { state.layoutKey = key; layout(cy, graph); }
 }
 
 function renderTables(graph) {
