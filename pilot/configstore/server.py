@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pilot.configstore import status
+from pilot.configstore import admission, status
 from pilot.configstore.store import Store, StoreOptions
 from pilot.configstore.watch import Overflowed
 from pkg.config.kinds import ALL, KindSchema, KindSet
@@ -101,7 +101,7 @@ async def serving(options: Options) -> AsyncIterator[ConfigStoreServer]:
 
 
 def make_app(store: Store) -> web.Application:
-    app = web.Application(middlewares=[_statuses])
+    app = web.Application(middlewares=[admission.feedback, _statuses])
     app[_STORE] = store
 
     async def end_watches(_: web.Application) -> None:
@@ -167,10 +167,7 @@ def _schema(request: web.Request) -> KindSchema:
 
 
 async def _body(request: web.Request) -> Any:
-    try:
-        return json.loads(await request.read())
-    except ValueError as error:
-        raise status.bad_request(f"the request body is not valid JSON: {error}") from None
+    return admission.decode_body(await request.read())
 
 
 async def _list_or_watch(request: web.Request) -> web.StreamResponse:

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pilot.configstore import status
+from pilot.configstore import admission, status
 from pilot.configstore.mergepatch import merge_patch
 from pilot.configstore.storage import Row, Storage
 from pilot.configstore.watch import ADDED, DELETED, MODIFIED, Event, EventLog, Subscription
@@ -296,13 +296,20 @@ class Store:
                     f"URL ({name})"
                 )
             body["metadata"] = meta
+        found: list[loader.DocumentError] = []
         try:
-            return loader.load_object(
-                body, kinds=self._kinds, namespace=namespace, source="<request>"
+            resource = loader.load_object(
+                body, kinds=self._kinds, namespace=namespace, source="<request>", warnings=found
             )
         except loader.LoadError as error:
             shown = name or (meta.get("name") if isinstance(meta, dict) else None) or ""
             raise status.invalid(schema, str(shown), error) from None
+        admission.warn(
+            f"{p.path}: {p.message}" if p.path else p.message
+            for document in found
+            for p in document.problems
+        )
+        return resource
 
 
 def _version_of(obj: _Object) -> int:

@@ -1,7 +1,8 @@
 """Fields Istio's API once had and removed: accepted with a warning, never silently.
 
 Files written for Istio 1.0-1.4 still carry them. Kubernetes drops a field its schema no longer
-has and warns (`Warning: unknown field "spec.http[0].websocketUpgrade"`); so do we, and where
+has and warns (`Warning: unknown field "spec.http[0].websocketUpgrade"`); so do we (the
+warning is `spec.http[0].websocketUpgrade: removed from Istio's API (...); ignored`), and where
 the field has a direct successor its value moves there (unless the successor is set too), so
 the route keeps doing what its author meant: `abort.percent: 10` must not become an abort of
 every request.
@@ -67,22 +68,14 @@ def replace_removed(
         entry, old = removed[key], value.pop(key)
         where = path / key
         if not entry.moves_to:
-            out.warn(
-                where, f'unknown field "{where}": removed from Istio\'s API ({entry.note}); ignored'
-            )
+            out.warn(where, f"removed from Istio's API ({entry.note}); ignored")
             continue
         new_path = FieldPath(".".join([path, *entry.moves_to]))
         moved = {entry.wraps: old} if entry.wraps else old
         if _put(value, entry.moves_to, moved):
-            out.warn(
-                where, f'unknown field "{where}": removed from Istio\'s API; read as {new_path}'
-            )
+            out.warn(where, f"removed from Istio's API; read as {new_path}")
         else:
-            out.warn(
-                where,
-                f'unknown field "{where}": removed from Istio\'s API; ignored, as {new_path} is '
-                "set too",
-            )
+            out.warn(where, f"removed from Istio's API; ignored, as {new_path} is set too")
     return value
 
 

@@ -218,7 +218,7 @@ def test_validate_virtual_service_unreachable_rules_are_warnings():
     [
         pytest.param(
             {"websocketUpgrade": True, **ROUTE[0]},
-            'unknown field "spec.http[0].websocketUpgrade": removed from Istio\'s API (websocket upgrades are done automatically since Istio 1.0); ignored',
+            "spec.http[0].websocketUpgrade: removed from Istio's API (websocket upgrades are done automatically since Istio 1.0); ignored",
             {},
             id="websocketUpgrade",
         ),
