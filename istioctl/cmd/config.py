@@ -1,7 +1,8 @@
 """Config commands, kubectl's verbs over the config store: apply, create, replace, get, delete.
 
 Files are validated locally with the shared loader before anything is sent; the store then
-validates again with the same code, so both refuse with one message. Each changed object is
+validates again with the same code, so both refuse with one message, and both warn alike
+(istioctl prints `Warning: ...` lines, as kubectl prints the store's Warning headers). Each changed object is
 reported as kubectl reports it (`virtualservice.networking.istio.io/reviews configured`); a
 refused one is printed and the others still go through, and the exit status is 1.
 """
@@ -75,13 +76,17 @@ def _add_files(parser: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 async def _write(args: argparse.Namespace) -> int:
+    warnings: list[loader.DocumentError] = []
     try:
         resources = sources.load_resources(
-            sources.read_sources(args.filename, sys.stdin), args.namespace
+            sources.read_sources(args.filename, sys.stdin), args.namespace, warnings
         )
     except (sources.SourceError, loader.LoadError) as error:
         print(error, file=sys.stderr)
         return 1
+    # As kubectl prints the store's Warning headers: the store would send these very ones.
+    for document in warnings:
+        print(printing.warning_lines(document), file=sys.stderr)
     write = {"apply": _apply, "create": _create, "replace": _replace}[args.verb]
     status = 0
     async with ConfigClient(args.config_store) as client:
