@@ -59,6 +59,7 @@ GRPC_STATUSES = frozenset(
         "UNAUTHENTICATED",
     }
 )
+ENVOY_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _HTTP_STATUSES = frozenset(s.value for s in http.HTTPStatus)
 _KB, _MB = 1024, 1024 * 1024
 
@@ -148,10 +149,14 @@ def check_redirect(redirect, path: FieldPath, out: ValidationResult) -> None:
         or redirect.WhichOneof("redirect_port")
     ):
         out.error(path, "redirect must specify URI, authority, scheme, or port")
-    if redirect.redirect_code and not 300 <= redirect.redirect_code <= 399:
-        out.error(
+    code = redirect.redirect_code
+    if code and not 300 <= code <= 399:
+        out.error(path / "redirectCode", f"{code} is not a valid redirect code, must be 3xx")
+    elif code and code not in ENVOY_REDIRECT_CODES:
+        out.warn(
             path / "redirectCode",
-            f"{redirect.redirect_code} is not a valid redirect code, must be 3xx",
+            f"Redirect Code {code} is not yet supported: Envoy redirects with 301, 302, 303, 307 "
+            "or 308, and this one answers 301",
         )
     if redirect.scheme and redirect.scheme not in ("http", "https"):
         out.error(path / "scheme", 'invalid redirect scheme, must be "http" or "https"')
