@@ -66,7 +66,7 @@ def _judge(doc: Document, *, map_versions: bool) -> tuple[str, str]:
     if served is None:
         return "kind not served", ""
     data = doc.data
-    if served != doc.api_version:
+    if ALL.by_kind(doc.api_version, doc.kind) is None:  # a version of it the store does not serve
         if not map_versions:
             return "version not served", doc.api_version
         data = {**data, "apiVersion": served}
