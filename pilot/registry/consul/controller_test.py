@@ -7,7 +7,7 @@ import consul.aio
 
 from pilot.registry.consul.client import ConsulAddress, PyConsulClient
 from pilot.registry.consul.controller import ConsulOptions, ConsulRegistry, next_index
-from pilot.registry.consul.testing import FakeConsul
+from pkg.testing.consul import FakeConsul
 from pkg.testing.aio import run_async
 from pkg.testing.wait import eventually
 

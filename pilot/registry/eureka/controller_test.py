@@ -7,7 +7,7 @@ from py_eureka_client import eureka_basic
 
 from pilot.registry.eureka.client import PyEurekaClient
 from pilot.registry.eureka.controller import EurekaOptions, EurekaRegistry
-from pilot.registry.eureka.testing import FakeEureka
+from pkg.testing.eureka import FakeEureka
 from pkg.testing.aio import run_async
 from pkg.testing.wait import eventually
 

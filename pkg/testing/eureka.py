@@ -23,11 +23,10 @@ import hashlib
 import json
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
-
-from pilot.registry.eureka.conversion import apps_hashcode
 
 PREFIX = "/eureka"
 _DATA_CENTER = "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo"
@@ -212,6 +211,14 @@ class FakeEureka:
         for application in doc["application"]:
             root.append(_application_xml(application))
         return ET.tostring(root, encoding="utf-8"), "application/xml"
+
+
+def apps_hashcode(statuses: Iterable[str]) -> str:
+    """Eureka's reconcile hash over the whole registry: `STATUS_count_` by status name."""
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return "".join(f"{status}_{count}_" for status, count in sorted(counts.items()))
 
 
 def _application_xml(application: dict[str, Any]) -> ET.Element:
