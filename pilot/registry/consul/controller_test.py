@@ -7,8 +7,8 @@ import consul.aio
 
 from pilot.registry.consul.client import ConsulAddress, PyConsulClient
 from pilot.registry.consul.controller import ConsulOptions, ConsulRegistry, next_index
-from pkg.testing.consul import FakeConsul
 from pkg.testing.aio import run_async
+from pkg.testing.consul import FakeConsul
 from pkg.testing.wait import eventually
 
 FAST = ConsulOptions(wait="2s", interval=0.01, backoff_min=0.05, backoff_max=0.2)

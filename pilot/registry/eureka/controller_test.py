@@ -7,8 +7,8 @@ from py_eureka_client import eureka_basic
 
 from pilot.registry.eureka.client import PyEurekaClient
 from pilot.registry.eureka.controller import EurekaOptions, EurekaRegistry
-from pkg.testing.eureka import FakeEureka
 from pkg.testing.aio import run_async
+from pkg.testing.eureka import FakeEureka
 from pkg.testing.wait import eventually
 
 FAST = EurekaOptions(interval=0.05, backoff_min=0.05, backoff_max=0.2)
