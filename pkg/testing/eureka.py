@@ -142,13 +142,10 @@ class FakeEureka:
         return web.Response(status=204)
 
     async def _heartbeat(self, request: web.Request) -> web.StreamResponse:
-        instance = self._find(request)
-        if instance is None:
+        # A renewal extends the lease; it never changes the status (a status override, e.g.
+        # an operator's DOWN, stays until removed), as Eureka's renewLease does.
+        if self._find(request) is None:
             return web.Response(status=404)
-        status = request.query.get("status")
-        if status and status != instance.get("status"):
-            instance["status"] = status
-            self._changed("MODIFIED", instance)
         return web.Response(status=200)
 
     async def _cancel(self, request: web.Request) -> web.StreamResponse:
