@@ -10,7 +10,7 @@ bound to the mesh and an ingress Gateway) is
 2. served by a real `pilot-discovery`: a config store and Pilot are started as
    `tools/local/topology.py` starts them (on 127.0.10.100), the config is written to the
    store with the ConfigClient, then --clients ADS clients (9 sidecars and 1 router by
-   default, `pilot/xds/testing.py`'s AdsDriver over gRPC) fetch and ACK CDS, EDS, LDS and
+   default, `pkg/xds/testing.py`'s XdsDriver over gRPC) fetch and ACK CDS, EDS, LDS and
    RDS; Pilot's VmRSS (/proc/<pid>/status) and PSS (smaps_rollup) are read empty, loaded,
    and with every client synced.
 
@@ -42,9 +42,10 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 
 from pilot.model.push_context import PushContext, build_push_context
 from pilot.networking import generator
-from pilot.xds.testing import AdsDriver, node, unpack
+from pilot.xds.testing import node
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
+from pkg.xds.testing import XdsDriver, unpack
 from tools.bench import benchmesh, procmem, report, synthetic
 from tools.bench.stats import median
 from tools.local import launcher
@@ -199,7 +200,7 @@ async def wait_pilot_has(pilot_url: str, count: int, timeout: float = 180) -> No
     await asyncio.sleep(1.5)  # past PILOT_DEBOUNCE_MAX: the last push is done
 
 
-async def sync_client(driver: AdsDriver, timeout: float) -> dict[str, int]:
+async def sync_client(driver: XdsDriver, timeout: float) -> dict[str, int]:
     """Fetch and ACK CDS, EDS, LDS, RDS as Envoy does at start-up; resources per type."""
     counts = {}
 
@@ -236,7 +237,7 @@ async def served(
         async with contextlib.AsyncExitStack() as stack:
             drivers = [
                 await stack.enter_async_context(
-                    AdsDriver.grpc(
+                    XdsDriver.ads(
                         target, node(p.node_id, cluster=p.pod, metadata={"LABELS": dict(p.labels)})
                     )
                 )
