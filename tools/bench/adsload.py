@@ -75,6 +75,7 @@ class Stream:
         self._clients = clients
         self._call: Any = None
         self.opened = False
+        self._writing = asyncio.Lock()  # the reader's ACKs and the benchmark's requests
         self._node_sent = False
         self.accepted: dict[str, str] = {}
         self.asked: dict[str, tuple[str, ...]] = {}
@@ -115,7 +116,8 @@ class Stream:
             request.node.CopyFrom(self.node)
             self._node_sent = True
         self.asked[type_url] = tuple(names)
-        await self._call.write(request)
+        async with self._writing:
+            await self._call.write(request)
 
     async def run(self) -> None:
         """Read until the stream ends; ACK each response, re-ask EDS/RDS when names moved."""

@@ -4,7 +4,8 @@ For each size, a synthetic mesh (`synthetic.py`: per service a ServiceEntry, 3
 WorkloadEntries v1..v3, a DestinationRule with 3 subsets; a VirtualService for every third,
 bound to the mesh and an ingress Gateway) is
 
-1. generated in this process: the time of `build_push_context`, and of each generator
+1. generated in this process: the time of building the push context (the ServiceEntry
+   registry from nothing, its index, `build_push_context`), and of each generator
    (CDS, LDS, RDS, and EDS for every EDS cluster CDS returned) for one sidecar and one
    router, each the median of --runs runs, with the number and encoded size of resources;
 2. served by a real `pilot-discovery`: a config store and Pilot are started as
@@ -40,7 +41,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 
-from pilot.model.push_context import PushContext, build_push_context
+from pilot.model.push_context import PushContext
+from pilot.networking.testing import push_of
 from pilot.networking import generator
 from pilot.xds.testing import node
 from pkg.config.resource import Resource
@@ -133,7 +135,7 @@ def generation(
 
 def in_process(resources: list[Resource], runs: int) -> dict[str, Any]:
     configs = synthetic.by_kind(resources)
-    push_timing, push = timed(lambda: build_push_context(configs), runs)
+    push_timing, push = timed(lambda: push_of(configs), runs)
     sidecar = synthetic.sidecars(len(push.services), 1)[0]
     return {
         "build_push_context": push_timing,
