@@ -69,6 +69,7 @@ class FakeConsul:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.requests: list[str] = []  # "GET /v1/catalog/services?index=3&wait=2s", in order
+        self.parked = 0  # blocking queries being held right now
 
     @property
     def url(self) -> str:
@@ -151,15 +152,19 @@ class FakeConsul:
         if waited_for is not None:
             wait = min(wait, _MAX_WAIT)
             deadline = asyncio.get_running_loop().time() + wait + random.uniform(0, wait / 16)
-            async with self._changed:
-                while answer()[0] <= waited_for:
-                    left = deadline - asyncio.get_running_loop().time()
-                    if left <= 0:
-                        break
-                    try:
-                        await asyncio.wait_for(self._changed.wait(), left)
-                    except TimeoutError:
-                        break
+            self.parked += 1
+            try:
+                async with self._changed:
+                    while answer()[0] <= waited_for:
+                        left = deadline - asyncio.get_running_loop().time()
+                        if left <= 0:
+                            break
+                        try:
+                            await asyncio.wait_for(self._changed.wait(), left)
+                        except TimeoutError:
+                            break
+            finally:
+                self.parked -= 1
         index, body = answer()
         return web.json_response(body, headers={"X-Consul-Index": str(max(index, 1))})
 

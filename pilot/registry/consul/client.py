@@ -64,10 +64,18 @@ class PyConsulClient:
     """CatalogClient on `consul.aio.Consul`; `timeout` bounds a call beyond its `wait`."""
 
     def __init__(self, address: ConsulAddress, *, timeout: float = 10.0) -> None:
-        self._consul = consul.aio.Consul(
-            host=address.host, port=address.port, scheme=address.scheme, token=address.token
-        )
+        self._address = address
         self._timeout = timeout
+        self._client: consul.aio.Consul | None = None  # made in the loop that uses it
+
+    @property
+    def _consul(self) -> consul.aio.Consul:
+        if self._client is None:
+            a = self._address
+            self._client = consul.aio.Consul(
+                host=a.host, port=a.port, scheme=a.scheme, token=a.token
+            )
+        return self._client
 
     async def services(self, index: int, wait: str) -> Indexed:
         result = await self._call(
@@ -84,7 +92,9 @@ class PyConsulClient:
         return result
 
     async def close(self) -> None:
-        await self._consul.close()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def _call(self, method: Any, blocking: str, *args: Any, **kwargs: Any) -> Indexed:
         limit = (

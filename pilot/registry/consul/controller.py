@@ -3,8 +3,8 @@
 One watch on `/v1/catalog/services` learns which services exist; each service then gets its
 own watch on `/v1/health/service/<name>`, because a health check that changes moves only that
 service's index, never the catalog's. Every answer replaces what is known of its service and
-the view is converted again (conversion.py); handlers run only when the view really changed
-(Consul may wake a blocking query for unrelated writes). Only instances whose checks all
+the view is converted again (conversion.py) and published; handlers hear only what really
+changed (Consul may wake a blocking query for unrelated writes). Only instances whose checks all
 pass get traffic.
 
 Consul's rules for blocking queries are followed as its documentation states them: indexes
@@ -24,11 +24,11 @@ from typing import Any
 
 from pilot.registry.consul import conversion
 from pilot.registry.consul.client import CatalogClient, ConsulUnavailable
+from pilot.registry.provider import Provider
+from pilot.registry.snapshot import SnapshotRegistry
 from pkg.aio.backoff import Backoff
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,27 +52,19 @@ class WatchStatus:
     healthy_instances: int
 
 
-class ConsulRegistry:
-    provider = "Consul"
+class ConsulRegistry(SnapshotRegistry):
+    provider = Provider.CONSUL.value
 
     def __init__(self, *, client: CatalogClient, options: ConsulOptions | None = None) -> None:
+        super().__init__()
         self._client = client
         self._options = options or ConsulOptions()
         self._entries: dict[str, Sequence[Mapping[str, Any]]] = {}  # health entries by service
         self._answered: set[str] = set()
         self._catalog_answered = False
-        self._view = conversion.CatalogView(services={}, endpoints={})
-        self._handlers: list[Handler] = []
         self._last_error = ""
         self._last_sync = 0.0
         self._failing: set[str] = set()  # watches whose last call failed
-
-    def append_handler(self, handler: Handler) -> None:
-        """`handler()` runs after every change of the view, in the order handlers were added."""
-        self._handlers.append(handler)
-
-    def view(self) -> conversion.CatalogView:
-        return self._view
 
     def has_synced(self) -> bool:
         """The catalog and every service in it have answered at least once."""
@@ -90,16 +82,19 @@ class ConsulRegistry:
             state=state,
             last_error=self._last_error,
             last_sync=self._last_sync,
-            services=len(self._view.services),
+            services=len(self.snapshot.services),
             instances=len(entries),
             healthy_instances=sum(conversion.is_passing(e) for e in entries),
         )
 
-    async def run(self) -> None:
-        """Watches until cancelled."""
+    async def run(self, *, started: asyncio.Event | None = None) -> None:
+        """Watches until cancelled; handlers are called from here too."""
         watches: dict[str, asyncio.Task[None]] = {}
         try:
             async with asyncio.TaskGroup() as group:
+                group.create_task(self._handlers.run(), name="consul-handlers")
+                if started is not None:
+                    started.set()
                 async for names in self._watch("catalog", self._client.services):
                     self._catalog_answered = True
                     for name in set(watches) - set(names):
@@ -151,16 +146,14 @@ class ConsulRegistry:
         self._failing.discard(name)
 
     def _convert(self) -> None:
-        passing = {
-            name: [conversion.from_health(e) for e in entries if conversion.is_passing(e)]
-            for name, entries in self._entries.items()
-        }
-        view = conversion.convert_catalog(passing)
-        if view == self._view:
-            return
-        self._view = view
-        for handler in self._handlers:
-            handler()
+        self.publish(
+            conversion.convert_catalog(
+                {
+                    name: [conversion.from_health(e) for e in entries]
+                    for name, entries in self._entries.items()
+                }
+            )
+        )
 
 
 def next_index(previous: int, answered: int, what: str = "") -> int:

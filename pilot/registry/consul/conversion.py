@@ -8,6 +8,9 @@ The rules are Istio's (`pilot/pkg/serviceregistry/consul/conversion.go`, 0.8-1.7
 - only tags shaped `key|value` become labels; any other tag is ignored with a warning;
 - `ServiceMeta["external"]` set makes the service mesh-external (Passthrough);
 - the datacenter is the instance's locality.
+Beyond Istio (which read the catalog and ignored health), instances come from the health
+endpoint and only those whose checks all pass become endpoints; a service whose instances
+all fail stays known, with no endpoints (callers get 503, not an unknown host).
 Consul answers in two shapes (the catalog's flat `ServiceName`/`ServiceTags` and the health
 endpoint's nested `Service.Service`/`Service.Tags`); both become one `ConsulInstance` first.
 """
@@ -20,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pilot.model.service import Endpoint, Port, Protocol, Resolution, Service
+from pilot.registry.snapshot import RegistrySnapshot
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ class ConsulInstance:
     tags: tuple[str, ...]
     meta: Mapping[str, str]
     datacenter: str
+    passing: bool = True  # every health check passes (catalog entries carry no checks)
 
 
 def from_catalog(entry: Mapping[str, Any]) -> ConsulInstance:
@@ -69,6 +74,7 @@ def from_health(entry: Mapping[str, Any]) -> ConsulInstance:
         tags=tuple(service.get("Tags") or ()),
         meta=dict(service.get("Meta") or {}),
         datacenter=node.get("Datacenter", ""),
+        passing=is_passing(entry),
     )
 
 
@@ -141,17 +147,12 @@ def convert_endpoint(service: Service, instance: ConsulInstance) -> Endpoint:
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class CatalogView:
-    """What the registry serves: services by hostname, endpoints by (hostname, port)."""
-
-    services: Mapping[str, Service]
-    endpoints: Mapping[tuple[str, int], tuple[Endpoint, ...]]
-
-
-def convert_catalog(instances_by_service: Mapping[str, Iterable[ConsulInstance]]) -> CatalogView:
-    """The whole view from each service's instances; a service with no instance is left out
-    (Consul keeps names whose last instance is gone, and a host with no port is no service)."""
+def convert_catalog(
+    instances_by_service: Mapping[str, Iterable[ConsulInstance]],
+) -> RegistrySnapshot:
+    """The whole view: a service for each name with instances, endpoints for passing ones.
+    (Consul keeps a name in its catalog after its last instance is gone: no instance, no
+    service.)"""
     services: dict[str, Service] = {}
     endpoints: dict[tuple[str, int], tuple[Endpoint, ...]] = {}
     for name in sorted(instances_by_service):
@@ -162,6 +163,8 @@ def convert_catalog(instances_by_service: Mapping[str, Iterable[ConsulInstance]]
         services[service.hostname] = service
         for port in service.ports:
             endpoints[(service.hostname, port.number)] = tuple(
-                convert_endpoint(service, i) for i in instances if i.port == port.number
+                convert_endpoint(service, i)
+                for i in instances
+                if i.passing and i.port == port.number
             )
-    return CatalogView(services=services, endpoints=endpoints)
+    return RegistrySnapshot(services=services, endpoints=endpoints)

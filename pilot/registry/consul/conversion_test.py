@@ -104,3 +104,17 @@ def test_the_catalog_view_leaves_out_services_without_instances():
     )
     assert list(view.services) == ["reviews.service.consul"]
     assert [e.address for e in view.endpoints[("reviews.service.consul", 9080)]] == ["10.0.0.4"]
+
+
+def test_an_instance_whose_checks_fail_is_no_endpoint_but_its_service_stays():
+    failing = conversion.from_health(
+        {
+            "Node": {"Node": "node-1", "Address": "10.0.0.1", "Datacenter": "dc1"},
+            "Service": {"ID": "r1", "Service": "reviews", "Tags": [], "Address": "10.0.0.4",
+                        "Meta": {}, "Port": 9080},
+            "Checks": [{"Status": "passing"}, {"Status": "critical"}],
+        }
+    )  # fmt: skip
+    view = conversion.convert_catalog({"reviews": [failing]})
+    assert list(view.services) == ["reviews.service.consul"]
+    assert view.endpoints[("reviews.service.consul", 9080)] == ()

@@ -9,8 +9,8 @@ computes over its whole registry: when it does not, the copy has drifted and the
 registry is read again, as Eureka's own clients do. A server that refuses deltas gets full
 reads, which cost a 304 when nothing changed.
 
-Only UP instances become endpoints (conversion.py); the view changes, and handlers run,
-only when the converted view differs. Eureka unreachable: the last view stays and reads
+Only UP instances become endpoints (conversion.py); handlers hear only what changed in the
+converted view. Eureka unreachable: the last view stays and reads
 back off until it answers.
 """
 
@@ -20,7 +20,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
 
 from pilot.registry.eureka import conversion
 from pilot.registry.eureka.client import (
@@ -29,11 +28,12 @@ from pilot.registry.eureka.client import (
     Registry,
     RegistryClient,
 )
+from pilot.registry.provider import Provider
+from pilot.registry.snapshot import SnapshotRegistry
 from pkg.aio.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[], None]
 _Key = tuple[str, str]  # (app, instanceId)
 
 
@@ -57,29 +57,22 @@ class PollStatus:
     delta_reads: int
 
 
-class EurekaRegistry:
-    provider = "Eureka"
+class EurekaRegistry(SnapshotRegistry):
+    provider = Provider.EUREKA.value
 
     def __init__(self, *, client: RegistryClient, options: EurekaOptions | None = None) -> None:
+        super().__init__()
         self._client = client
         self._options = options or EurekaOptions()
         self._instances: dict[_Key, conversion.EurekaInstance] = {}
         self._synced = False
         self._have_copy = False
         self._last_delta: tuple[str, str] | None = None
-        self._view = conversion.RegistryView(services={}, endpoints={})
-        self._handlers: list[Handler] = []
         self._last_error = ""
         self._last_sync = 0.0
         self._failing = False
         self._full_reads = 0
         self._delta_reads = 0
-
-    def append_handler(self, handler: Handler) -> None:
-        self._handlers.append(handler)
-
-    def view(self) -> conversion.RegistryView:
-        return self._view
 
     def has_synced(self) -> bool:
         return self._synced
@@ -90,14 +83,22 @@ class EurekaRegistry:
             state="unreachable" if self._failing else "synced" if self._synced else "syncing",
             last_error=self._last_error,
             last_sync=self._last_sync,
-            services=len(self._view.services),
+            services=len(self.snapshot.services),
             instances=len(instances),
             up_instances=sum(i.status == conversion.STATUS_UP for i in instances),
             full_reads=self._full_reads,
             delta_reads=self._delta_reads,
         )
 
-    async def run(self) -> None:
+    async def run(self, *, started: asyncio.Event | None = None) -> None:
+        """Polls until cancelled; handlers are called from here too."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._handlers.run(), name="eureka-handlers")
+            if started is not None:
+                started.set()
+            await self._poll_forever()
+
+    async def _poll_forever(self) -> None:
         backoff = Backoff(self._options.backoff_min, self._options.backoff_max, jitter=0.2)
         while True:
             try:
@@ -130,9 +131,10 @@ class EurekaRegistry:
         # A copy that drifted must be replaced even if the registry did not change since.
         full = await self._client.applications(if_changed=self._have_copy)
         self._full_reads += 1
-        if full is not None:  # None: 304, nothing changed since the last full read
-            self._instances = {(i.app, i.instance_id): i for i in full.instances}
-            self._have_copy = True
+        if full is None:  # a 304: nothing changed since the last full read
+            return self._answered(converted=False)
+        self._instances = {(i.app, i.instance_id): i for i in full.instances}
+        self._have_copy = True
         self._answered()
 
     def _apply_delta(self, delta: Registry) -> bool:
@@ -153,12 +155,8 @@ class EurekaRegistry:
         self._last_delta = stamp
         return True
 
-    def _answered(self) -> None:
+    def _answered(self, *, converted: bool = True) -> None:
         self._synced = True
         self._last_sync = time.time()
-        view = conversion.convert_applications(self._instances.values())
-        if view == self._view:
-            return
-        self._view = view
-        for handler in self._handlers:
-            handler()
+        if converted:
+            self.publish(conversion.convert_applications(self._instances.values()))

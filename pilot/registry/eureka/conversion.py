@@ -3,7 +3,9 @@
 The rules are Istio's (`pilot/pkg/serviceregistry/eureka/conversion.go`, 0.2-0.8):
 - the host is the instance's `hostName` (not its VIP); instances of every application that
   share a hostName make one service, in namespace `default`, VIP 0.0.0.0, client-side LB;
-- only instances whose status is UP count;
+- only instances whose status is UP become endpoints (Istio also dropped the service of a
+  host with no UP instance; here it stays known with no endpoints, so callers get a 503
+  rather than an unknown host while it is down);
 - an instance's ports are `port` and `securePort`, each only when enabled, named by the
   number; a service is left out when no instance has an enabled port;
 - the protocol comes from the metadata key `istio.protocol` (TCP when missing or unknown);
@@ -21,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pilot.model.service import Endpoint, Port, Protocol, Resolution, Service
+from pilot.registry.snapshot import RegistrySnapshot
 
 log = logging.getLogger(__name__)
 
@@ -78,24 +81,15 @@ def convert_ports(instance: EurekaInstance) -> tuple[Port, ...]:
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class RegistryView:
-    """Services by hostname, endpoints by (hostname, port)."""
-
-    services: Mapping[str, Service]
-    endpoints: Mapping[tuple[str, int], tuple[Endpoint, ...]]
-
-
-def convert_applications(instances: Iterable[EurekaInstance]) -> RegistryView:
-    up = sorted(
-        (i for i in instances if i.status == STATUS_UP and i.hostname and i.ports),
-        key=lambda i: (i.app, i.instance_id),
+def convert_applications(instances: Iterable[EurekaInstance]) -> RegistrySnapshot:
+    known = sorted(
+        (i for i in instances if i.hostname and i.ports), key=lambda i: (i.app, i.instance_id)
     )
     ports: dict[str, dict[int, Port]] = {}
-    for instance in up:
-        known = ports.setdefault(instance.hostname, {})
+    for instance in known:
+        by_number = ports.setdefault(instance.hostname, {})
         for port in convert_ports(instance):
-            first = known.setdefault(port.number, port)
+            first = by_number.setdefault(port.number, port)
             if first.protocol != port.protocol:
                 log.warning(
                     "eureka %s:%d has conflicting protocols %s and %s; keeping %s",
@@ -112,8 +106,10 @@ def convert_applications(instances: Iterable[EurekaInstance]) -> RegistryView:
         )
         for host, by_number in sorted(ports.items())
     }
-    endpoints: dict[tuple[str, int], list[Endpoint]] = {}
-    for instance in up:
+    endpoints: dict[tuple[str, int], list[Endpoint]] = {
+        (host, number): [] for host, by_number in ports.items() for number in by_number
+    }
+    for instance in (i for i in known if i.status == STATUS_UP):
         service = services[instance.hostname]
         for number in instance.ports:
             endpoints.setdefault((service.hostname, number), []).append(
@@ -127,7 +123,7 @@ def convert_applications(instances: Iterable[EurekaInstance]) -> RegistryView:
                     workload_name=instance.instance_id,
                 )
             )
-    return RegistryView(
+    return RegistrySnapshot(
         services=services, endpoints={key: tuple(eps) for key, eps in endpoints.items()}
     )
 

@@ -28,8 +28,10 @@ def test_only_up_instances_count():
     assert [e.address for e in view.endpoints[("reviews.bookinfo.eureka", 9080)]] == ["10.0.0.4"]
 
 
-def test_a_host_whose_instances_are_all_down_is_no_service():
-    assert conversion.convert_applications([_instance(status="DOWN")]).services == {}
+def test_a_host_whose_instances_are_all_down_stays_known_with_no_endpoints():
+    view = conversion.convert_applications([_instance(status="DOWN")])
+    assert list(view.services) == ["reviews.bookinfo.eureka"]
+    assert view.endpoints[("reviews.bookinfo.eureka", 9080)] == ()
 
 
 def test_enabled_ports_are_named_by_their_number_and_a_host_without_one_is_left_out():
