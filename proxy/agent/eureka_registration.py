@@ -6,6 +6,9 @@ answers a heartbeat with 404 (the lease was evicted, or Eureka restarted), as ev
 Eureka client does. The instance: app from the `app` label, hostName `<app>.<domain>` (the
 host Pilot's Eureka registry serves it under), the pod's address and app port, its labels
 as metadata and the port's protocol as `istio.protocol` (what Istio's Eureka adapter reads).
+Eureka writes metadata keys as XML element names, so a label whose key is not one (any
+`prefix/name` key, `security.istio.io/tlsMode` included) is left out: callers then reach
+the app directly, as they did in Istio's Eureka days, not through its sidecar.
 On stop the instance is marked DOWN first, so traffic leaves it, then cancelled.
 py-eureka-client's own EurekaClient runs its heartbeat on a thread that cannot be stopped
 cleanly, so this drives the client's documented functions from the agent's event loop.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import time
 import urllib.error
 
@@ -26,8 +30,8 @@ from proxy.agent.options import AgentOptions
 
 log = logging.getLogger("pilot-agent.eureka")
 
-TLS_MODE_LABEL = "security.istio.io/tlsMode"
 DOMAIN = "eureka"  # hostNames are <app>.eureka
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -50,7 +54,9 @@ class EurekaRegistration:
             raise ValueError("--registry Eureka needs the app's port (--ports http=9080)")
         name = next(iter(options.ports))
         app = options.labels.get("app") or options.pod
-        labels = {**options.labels, TLS_MODE_LABEL: "istio" if options.sds_socket else "disabled"}
+        labels = {k: v for k, v in options.labels.items() if _XML_NAME.fullmatch(k)}
+        for key in sorted(set(options.labels) - set(labels)):
+            log.warning("label %s is not an XML name: not sent to eureka as metadata", key)
         return cls(
             url=url,
             app=app.upper(),

@@ -24,11 +24,19 @@ def _options(url: str) -> EurekaRegistration:
 def test_the_instance_says_what_istios_eureka_adapter_reads():
     registration = _options("http://127.0.0.1:8761/eureka/")
     assert (registration.app, registration.hostname) == ("REVIEWS", "reviews.eureka")
-    assert registration.metadata == {
-        "app": "reviews", "version": "v1", "security.istio.io/tlsMode": "disabled",
-        "istio.protocol": "http",
-    }  # fmt: skip
+    assert registration.metadata == {"app": "reviews", "version": "v1", "istio.protocol": "http"}
     assert registration.instance_id == "127.0.1.4:reviews:9080"
+
+
+def test_labels_that_are_not_xml_names_are_not_sent_as_metadata():
+    agent = AgentOptions(
+        proxy_type="sidecar", ip="127.0.1.4", pod="reviews-v1", ports={"http": 9080},
+        labels={"app": "reviews", "app.kubernetes.io/name": "reviews", "2x": "y"},
+        run_dir=pathlib.Path("/nonexistent"), registry="Eureka", registry_url="http://e/eureka/",
+    )  # fmt: skip
+    assert set(EurekaRegistration.for_agent(agent, "http://e/eureka/").metadata) == {
+        "app", "istio.protocol"
+    }  # fmt: skip
 
 
 @run_async(timeout=30)
