@@ -16,7 +16,7 @@ _RUNFILES = pathlib.Path(__file__).absolute().parent / NAME
 _ROOT = pathlib.Path(__file__).resolve().parents[3]
 _BUILT = _ROOT / "bazel-bin/proxy/extensions/mixer" / NAME
 # bazel-bin follows the last build's configuration (`-c opt` moves it); the module is the
-# same in every one, so any configuration's output will do.
+# same in every one, so the newest output of any configuration is the one to use.
 _OUTPUTS = "bazel-out/*/bin/proxy/extensions/mixer/" + NAME
 BUILD_COMMAND = "bazel build //proxy/extensions/mixer:mixer_filter"
 
@@ -27,7 +27,7 @@ def module_path() -> pathlib.Path:
     candidates = (
         [pathlib.Path(override)]
         if override
-        else [_RUNFILES, _BUILT, *sorted(_ROOT.glob(_OUTPUTS), key=_newest_first)]
+        else [_RUNFILES, *sorted(_ROOT.glob(_OUTPUTS), key=_newest_first), _BUILT]
     )
     for candidate in candidates:
         if candidate.is_file():
