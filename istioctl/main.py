@@ -1,63 +1,91 @@
 """istioctl: the operator's command line.
 
-    istioctl [--config-store URL] [-n NS] apply|create|replace -f FILE
-    istioctl get KIND [NAME...] [-n NS | -A] [-o short|yaml|json]
-    istioctl delete KIND NAME... | delete -f FILE
-    istioctl proxy-status [POD]
-    istioctl proxy-config cluster|listener|route|endpoint|secret POD
-    istioctl authn tls-check CLIENT-POD SERVER-POD
+    istioctl apply|create|replace -f FILE     istioctl get KIND [NAME...] [-A] [-o yaml]
+    istioctl delete KIND NAME... | -f FILE    istioctl validate -f FILE
+    istioctl analyze [FILE...] [-A]           istioctl version [--remote] [--short] [-o json]
+    istioctl proxy-status [POD]               istioctl proxy-config cluster|listener|... POD
+    istioctl authn tls-check CLIENT SERVER    istioctl x describe pod POD
+    istioctl x authz check POD                istioctl dashboard envoy|controlz POD|prometheus|mesh
+    istioctl bug-report
 
-Commands come in groups, one module each under istioctl/cmd/ (config.py: the config verbs;
-proxy.py: proxy-status and proxy-config).
-A module joins the CLI by being listed in COMMAND_GROUPS: its `add_commands(subparsers,
-parents)` adds its subcommands, each with `set_defaults(handler=...)`, an `async (args) -> int`.
+Commands come in groups, one module each under istioctl/cmd/, listed in COMMAND_GROUPS:
+its `add_commands(subparsers, parents)` adds its subcommands, each naming its handler with
+`set_defaults(handler=Ref(module, function))`. Only the chosen command's handler module is
+imported, so `--help` loads nothing but argparse and a command only what it uses.
+
+Exit status as Istio's istioctl: 0, 1 for an error, 64 for incorrect usage, and the
+command's own codes (analyze: 79 when it finds issues, 65 when files do not parse).
 """
 
 from __future__ import annotations
 
-import pathlib
-import sys
-
-if __name__ == "__main__" and not __package__:
-    # Run as a script, Python puts this folder first on sys.path (where cmd/ would shadow the
-    # standard library's cmd); imports are rooted at the repository root.
-    sys.path[0] = str(pathlib.Path(__file__).absolute().parents[1])
-
 import argparse
-import asyncio
-import os
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+import importlib
+import sys
+import types
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from istioctl.cmd import authn, config, proxy
-from pkg.kube import errors
+if TYPE_CHECKING:
+    from typing import Protocol
 
-DEFAULT_CONFIG_STORE = "http://127.0.0.1:8001"
-Handler = Callable[[argparse.Namespace], Awaitable[int]]
-
-
-class CommandGroup(Protocol):
-    def add_commands(
-        self,
-        subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-        parents: Sequence[argparse.ArgumentParser],
-    ) -> None: ...
+    class CommandGroup(Protocol):
+        def add_commands(
+            self,
+            subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+            parents: Sequence[argparse.ArgumentParser],
+        ) -> None: ...
 
 
-COMMAND_GROUPS: tuple[CommandGroup, ...] = (config, proxy, authn)
+EXIT_ERROR = 1
+EXIT_INCORRECT_USAGE = 64
+EXIT_INTERRUPTED = 130
+
+# Each group's module and the commands (and aliases) it adds: a command line naming one
+# builds only that group's parsers (building all of them is a tenth of `get`'s start-up).
+COMMAND_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("istioctl.cmd.config", ("apply", "create", "replace", "get", "delete", "validate")),
+    ("istioctl.cmd.analyze", ("analyze",)),
+    ("istioctl.cmd.proxy", ("proxy-status", "ps", "proxy-config", "pc", "authn")),
+    ("istioctl.cmd.experimental", ("experimental", "x", "exp")),
+    ("istioctl.cmd.version", ("version",)),
+    ("istioctl.cmd.dashboard", ("dashboard", "d", "dash")),
+    ("istioctl.cmd.bugreport", ("bug-report",)),
+)
+# The global flags that take a value, to find the command after them.
+_VALUED_FLAGS = {"--config-store", "-c", "--kubeconfig", "--context", "-n", "--namespace",
+                 "-i", "--istioNamespace", "--pilot"}  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command an argument list names: its first word that is not a global flag's."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUED_FLAGS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the group of `command` only (when it names one)."""
+    groups = [m for m, names in COMMAND_GROUPS if command in names] or [
+        m for m, _ in COMMAND_GROUPS
+    ]
     parser = argparse.ArgumentParser(
         prog="istioctl", description="Istio configuration command line utility."
     )
     _add_global_flags(parser, suppress=False)
-    # The same flags after the subcommand (`istioctl get vs -n bookinfo`), as kubectl allows.
+    # The same flags after the subcommand (`istioctl get vs -n bookinfo`), as cobra allows.
     # SUPPRESS keeps a subcommand's unset flag from overwriting one given before it.
     after = argparse.ArgumentParser(add_help=False)
     _add_global_flags(after, suppress=True)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for group in COMMAND_GROUPS:
+    for name in groups:
+        group: CommandGroup = importlib.import_module(name)  # type: ignore[assignment]
         group.add_commands(subparsers, [after])
     return parser
 
@@ -68,43 +96,80 @@ def _add_global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> Non
         "--config-store",
         metavar="URL",
         default=default,
-        help=f"the config store (default: $ISTIO_CONFIG_STORE, else {DEFAULT_CONFIG_STORE})",
+        help="the config store (default: a kubeconfig's server if one is named, "
+        "else $ISTIO_CONFIG_STORE, else $KUBECONFIG's, else http://127.0.0.1:8001)",
     )
-    parser.add_argument("-n", "--namespace", default=default, help="namespace (default: default)")
+    parser.add_argument(
+        "-c", "--kubeconfig", metavar="FILE", default=default, help="kubeconfig file to use"
+    )
+    parser.add_argument(
+        "--context", metavar="NAME", default=default, help="the kubeconfig context to use"
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        default=default,
+        help="namespace (default: the kubeconfig context's, else default)",
+    )
+    parser.add_argument(
+        "-i",
+        "--istioNamespace",
+        dest="istio_namespace",
+        metavar="NAMESPACE",
+        default=argparse.SUPPRESS if suppress else "istio-system",
+        help="Istio system namespace (default: istio-system)",
+    )
+    parser.add_argument(
+        "--pilot",
+        metavar="URL",
+        default=default,
+        help="Pilot's debug HTTP address (default: $ISTIO_PILOT, else http://127.0.0.1:15014)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_of(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
-        # --help and usage errors: argparse has printed; report its status, don't exit.
-        return exit_.code if isinstance(exit_.code, int) else 2
+        # --help (0) and usage errors: argparse has printed; report its status, don't exit.
+        code = exit_.code if isinstance(exit_.code, int) else EXIT_INCORRECT_USAGE
+        return EXIT_INCORRECT_USAGE if code == 2 else code
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
-        return 2
-    args.config_store = (
-        args.config_store or os.environ.get("ISTIO_CONFIG_STORE") or DEFAULT_CONFIG_STORE
-    )
+        return EXIT_INCORRECT_USAGE
+    from pkg.kube import errors
+
     try:
-        return asyncio.run(run(args))
+        from istioctl import target
+
+        target.resolve(args)
+        outcome = args.handler.resolve()(args)
+        if isinstance(outcome, types.CoroutineType):
+            import asyncio  # only the commands that wait on many things at once pay for it
+
+            outcome = asyncio.run(outcome)
+        return int(outcome)
     except KeyboardInterrupt:
-        return 130
-
-
-async def run(args: argparse.Namespace) -> int:
-    handler: Handler = args.handler
-    try:
-        return await handler(args)
+        return EXIT_INTERRUPTED
     except errors.Unavailable as error:
         if error.reached:
             print(error, file=sys.stderr)
         else:
             print(
-                f"error: {error} (is it running? see --config-store, ISTIO_CONFIG_STORE)",
+                f"error: {error} (is it running? see --config-store, --kubeconfig, "
+                "ISTIO_CONFIG_STORE)",
                 file=sys.stderr,
             )
-        return 1
+        return EXIT_ERROR
+    except Exception as error:  # a clean line, not a traceback, for the errors users cause
+        from pkg.kube.kubeconfig import KubeconfigError
+
+        if isinstance(error, KubeconfigError | errors.ApiError):
+            print(error, file=sys.stderr)
+            return EXIT_ERROR
+        raise
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 # wasm build's self-test.
 APT_PACKAGES=(bazel-bootstrap redis-server clang lld wasi-libc libc++-14-dev-wasm32
   libc++abi-14-dev-wasm32 libclang-rt-14-dev-wasm32 libgtest-dev nodejs)
+# The config store's tests drive the real kubectl: Debian's when the machine has none of its own.
+command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 VENV=.venv
 UV_VERSION=$(sed -n "s/^uv==//p" requirements.lock)
 

@@ -254,9 +254,10 @@ def test_config_changes_apply_without_restart_and_without_failing_requests(store
                     answers.append(response.precondition.status.code)
 
             worker = asyncio.create_task(load())
-            before = mixer.snapshot.id
             await apply(store.url, POLICY / "mixer-rule-deny-label.yaml")
-            await wait_for_snapshot(mixer, before)
+            # The sample's three objects may land in two snapshots (the writes can be slower
+            # than the debounce): wait for the one that has the rule, not for the first.
+            await wait_for_rule(mixer, "denyreviewsv3")
             assert (
                 await client.check(REVIEWS_V3_TO_RATINGS)
             ).precondition.status.code == PERMISSION_DENIED
@@ -270,6 +271,12 @@ def test_config_changes_apply_without_restart_and_without_failing_requests(store
             assert answers and set(answers) <= {0, PERMISSION_DENIED}
 
     scenario()
+
+
+async def wait_for_rule(mixer, name: str, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while name not in {r.name for r in mixer.snapshot.rules}:
+            await asyncio.sleep(0.01)
 
 
 def _get(url: str) -> str:

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 import urllib.request
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -11,9 +12,11 @@ from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.configstore.testing import StoreThread
 from pilot.networking import generator
 from pilot.networking.testing import BOOKINFO, workload_entries
-from pilot.xds.testing import AdsDriver, node, run_async, unpack
+from pilot.xds.testing import node, run_async
 from pkg.config import loader
 from pkg.kube.client import ConfigClient
+from pkg.version import buildinfo
+from pkg.xds.testing import XdsDriver, unpack
 
 NODE = "sidecar~127.0.1.2~productpage-v1.default~default.svc.cluster.local"
 META = {"NAMESPACE": "default", "LABELS": {"app": "productpage", "version": "v1"}}
@@ -56,12 +59,16 @@ def test_serves_bookinfo_and_pushes_a_route_change(tmp_path):
             )
             async with (
                 discovery(store.url) as server,
-                AdsDriver.grpc(server.grpc_address, node(NODE, metadata=META)) as ads,
+                XdsDriver.ads(server.grpc_address, node(NODE, metadata=META)) as ads,
             ):
                 ready = await asyncio.to_thread(
                     urllib.request.urlopen, f"http://{server.http_address}/ready"
                 )
                 assert ready.status == 200
+                version = await asyncio.to_thread(
+                    urllib.request.urlopen, f"http://{server.http_address}/version"
+                )
+                assert json.load(version) == buildinfo.get().to_json()  # what istioctl shows
                 clusters = await ads.request_response_ack(generator.CLUSTER)
                 names = {c.name for c in unpack(clusters, cluster_pb2.Cluster)}
                 assert "outbound|9080|v3|reviews.default.svc.cluster.local" in names

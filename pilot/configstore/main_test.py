@@ -16,10 +16,12 @@ from pilot.configstore.testing import MAIN, StoreProcess
 PATH = "/apis/networking.istio.io/v1alpha3/namespaces/default/destinationrules"
 
 
-def request(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+def request(
+    url: str, method: str = "GET", body: Any = None, content_type: str = "application/json"
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
+        url, data=data, method=method, headers={"Content-Type": content_type}
     )
     try:
         with urllib.request.urlopen(req, timeout=10) as response:
@@ -56,6 +58,35 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
         code, created = request(restarted.url + PATH, "POST", dr("details"))
         assert created["metadata"]["resourceVersion"] == "4"
         assert "resourceVersion 3" in restarted.log
+
+
+def test_every_kind_of_write_is_durable_when_acknowledged(tmp_path):
+    db = tmp_path / "store.db"
+    v1 = PATH.replace("v1alpha3", "v1")
+    with StoreProcess(db) as store:
+        for name in ("a", "b", "c"):
+            body = {**dr(name), "metadata": {"name": name, "labels": {"app": name}}}
+            assert request(store.url + PATH, "POST", body)[0] == 201
+        applied = {**dr("a"), "apiVersion": "networking.istio.io/v1"}
+        applied["spec"]["trafficPolicy"] = {"tls": {"mode": "ISTIO_MUTUAL"}}
+        url = f"{store.url}{v1}/a?fieldManager=tester"
+        assert request(url, "PATCH", applied, "application/apply-patch+yaml")[0] == 200
+        patch = [{"op": "replace", "path": "/spec/host", "value": "b.default.svc.cluster.local"}]
+        assert (
+            request(f"{store.url}{v1}/b", "PATCH", patch, "application/json-patch+json")[0] == 200
+        )
+        code, _ = request(f"{store.url}{v1}?labelSelector=app%3Dc", "DELETE")
+        assert code == 200
+        _, acknowledged = request(store.url + v1)
+        store.kill()
+
+    with StoreProcess(db) as restarted:
+        _, listed = request(restarted.url + v1)
+        assert listed == acknowledged
+        names = [i["metadata"]["name"] for i in listed["items"]]
+        assert names == ["a", "b"]
+        managers = {m["manager"] for m in listed["items"][0]["metadata"]["managedFields"]}
+        assert "tester" in managers
 
 
 def test_sigterm_ends_watches_and_exits_cleanly(tmp_path):

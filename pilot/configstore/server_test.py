@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from pilot.configstore.server import ConfigStoreServer, Options, serving
 from pkg.config import loader
@@ -74,7 +75,9 @@ def test_crud_round_trip(tmp_path):
         assert empty["items"] == []
         assert empty["kind"] == "DestinationRuleList"
 
-        code, updated = await call(http, "PUT", f"{VS_DEFAULT}/reviews", vs(subset="v2"))
+        code, updated = await call(
+            http, "PUT", f"{VS_DEFAULT}/reviews", vs(subset="v2", resourceVersion="1")
+        )
         assert code == 200
         assert updated["metadata"]["generation"] == 2
         assert updated["spec"]["http"][0]["route"][0]["destination"]["subset"] == "v2"
@@ -122,6 +125,7 @@ def test_refusals_are_kubernetes_statuses(tmp_path):
             ("PUT", f"{VS_DEFAULT}/reviews", vs(resourceVersion="0"), 409, "Conflict"),
             ("PUT", f"{VS_DEFAULT}/ratings", vs("ratings"), 404, "NotFound"),
             ("PUT", f"{VS_DEFAULT}/reviews", vs("ratings"), 400, "BadRequest"),
+            ("PUT", f"{VS_DEFAULT}/reviews", vs(), 422, "Invalid"),  # no resourceVersion
             ("POST", VS_DEFAULT, vs("x", namespace="other"), 400, "BadRequest"),
             ("POST", f"{GROUP}/namespaces/default/gateways", vs("x"), 400, "BadRequest"),
             ("DELETE", f"{VS_DEFAULT}/ratings", None, 404, "NotFound"),
@@ -141,7 +145,8 @@ def test_refusals_are_kubernetes_statuses(tmp_path):
         assert conflict["message"].startswith(
             'Operation cannot be fulfilled on virtualservices.networking.istio.io "reviews": '
         )
-        code, not_json = await call(http, "POST", VS_DEFAULT, data=b"{nope")
+        json_type = {"Content-Type": "application/json"}
+        code, not_json = await call(http, "POST", VS_DEFAULT, data=b"{nope", headers=json_type)
         assert (code, not_json["reason"]) == (400, "BadRequest")
         code, wrong_type = await call(
             http, "PATCH", f"{VS_DEFAULT}/reviews", data=b"{}", headers={"Content-Type": "text/x"}
@@ -198,7 +203,7 @@ def test_watch_from_a_version_replays_then_streams(tmp_path):
             ("ADDED", "b"),
             ("ADDED", "c"),
         ]
-        await call(http, "PUT", f"{VS_DEFAULT}/a", vs("a", subset="v2"))
+        await call(http, "PUT", f"{VS_DEFAULT}/a", vs("a", subset="v2", resourceVersion="1"))
         await call(http, "DELETE", f"{VS_DEFAULT}/b")
         modified, deleted = await anext(stream), await anext(stream)
         assert (modified["type"], modified["object"]["metadata"]["resourceVersion"]) == (
@@ -289,5 +294,62 @@ def test_discovery_and_health(tmp_path):
         code, version = await call(http, "GET", "/version")
         assert code == 200
         assert "gitVersion" in version
+
+    run(tmp_path / "db", scenario)
+
+
+def test_bodies_by_content_type_and_the_size_limit(tmp_path):
+    async def scenario(server: ConfigStoreServer, http: aiohttp.ClientSession) -> None:
+        as_yaml = yaml.safe_dump(vs("ratings"))
+        code, created = await call(
+            http, "POST", VS_DEFAULT, data=as_yaml, headers={"Content-Type": "application/yaml"}
+        )
+        assert (code, created["metadata"]["name"]) == (201, "ratings")
+        # No Content-Type at all means JSON, as on a real server.
+        async with http.post(
+            VS_DEFAULT,
+            data=json.dumps(vs("details")).encode(),
+            skip_auto_headers=["Content-Type"],
+        ) as response:
+            assert response.status == 201
+        code, unreadable = await call(
+            http,
+            "POST",
+            VS_DEFAULT,
+            data=b"\x0a\x00",
+            headers={"Content-Type": "application/vnd.kubernetes.protobuf"},
+        )
+        assert (code, unreadable["reason"]) == (415, "UnsupportedMediaType")
+        assert unreadable["message"] == (
+            "the body of the request was in an unknown format - accepted media types include: "
+            "application/json, application/yaml"
+        )
+        code, twice = await call(
+            http,
+            "POST",
+            VS_DEFAULT,
+            data=b'{"kind": "VirtualService", "kind": "Gateway"}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert (code, twice["message"]) == (400, 'strict decoding error: duplicate field "kind"')
+        huge = vs("huge")
+        huge["metadata"]["annotations"] = {"a": "x" * (3 * 1024 * 1024)}
+        code, too_large = await call(http, "POST", VS_DEFAULT, huge)
+        assert (code, too_large["reason"], too_large["message"]) == (
+            413,
+            "RequestEntityTooLarge",
+            "Request entity too large: limit is 3145728",
+        )
+        code, as_yaml_answer = 0, ""
+        async with http.get(f"{VS_DEFAULT}/ratings", headers={"Accept": "application/yaml"}) as r:
+            code, as_yaml_answer = r.status, await r.text()
+            assert r.content_type == "application/yaml"
+        assert code == 200 and yaml.safe_load(as_yaml_answer)["metadata"]["name"] == "ratings"
+        code, refused = await call(
+            http, "GET", VS_DEFAULT, headers={"Accept": "application/vnd.kubernetes.protobuf"}
+        )
+        assert (code, refused["reason"]) == (406, "NotAcceptable")
+        _, listed = await call(http, "GET", VS_DEFAULT)
+        assert [i["metadata"]["name"] for i in listed["items"]] == ["details", "ratings"]
 
     run(tmp_path / "db", scenario)

@@ -87,6 +87,20 @@ def invalid(schema: KindSchema, name: str, error: LoadError) -> StatusError:
     return StatusError(422, "Invalid", str(error), details)
 
 
+def invalid_field(
+    schema: KindSchema, name: str, field: str, why: str, *, kind: str | None = None
+) -> StatusError:
+    """422 for one field, worded as Kubernetes words it: `VirtualService.networking.istio.io
+    "reviews" is invalid: metadata.name: ...` (`kind` replaces the kind where Kubernetes
+    names the resource instead, as for a missing resourceVersion)."""
+    kind = kind or schema.kind
+    details = {"name": name, "group": schema.group, "kind": kind}
+    details["causes"] = [{"reason": "FieldValueInvalid", "field": field, "message": why}]
+    return StatusError(
+        422, "Invalid", f'{kind}.{schema.group} "{name}" is invalid: {field}: {why}', details
+    )
+
+
 def bad_request(message: str) -> StatusError:
     return StatusError(400, "BadRequest", message)
 

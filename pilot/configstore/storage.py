@@ -67,18 +67,21 @@ class Storage:
     def put(self, row: Row) -> None:
         """Creates or replaces one object and advances the resourceVersion, atomically."""
         with self._transaction():
-            self._db.execute(
-                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    row.api_version,
-                    row.kind,
-                    row.namespace,
-                    row.name,
-                    row.resource_version,
-                    json.dumps(row.body, separators=(",", ":")),
-                ),
-            )
+            self._insert(row)
             self._set_version(row.resource_version)
+
+    def _insert(self, row: Row) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                row.api_version,
+                row.kind,
+                row.namespace,
+                row.name,
+                row.resource_version,
+                json.dumps(row.body, separators=(",", ":")),
+            ),
+        )
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str, version: int) -> None:
         """Removes one object and advances the resourceVersion, atomically."""
@@ -89,6 +92,18 @@ class Storage:
                 (api_version, kind, namespace, name),
             )
             self._set_version(version)
+
+    def move(self, moves: list[tuple[Row, Row]]) -> None:
+        """Rewrites rows under new keys (a kind's stored version changed), atomically; the
+        store's resourceVersion stays, as the objects are the same."""
+        with self._transaction():
+            for old, new in moves:
+                self._db.execute(
+                    "DELETE FROM objects WHERE api_version = ? AND kind = ? AND namespace = ? "
+                    "AND name = ?",
+                    (old.api_version, old.kind, old.namespace, old.name),
+                )
+                self._insert(new)
 
     def close(self) -> None:
         self._db.close()

@@ -15,20 +15,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import datetime
 import logging
 import pathlib
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pilot.configstore import status
-from pilot.configstore.mergepatch import merge_patch
+from pilot.configstore import admission, apply, managedfields, objects, status
+from pilot.configstore.options import DEFAULT, DEFAULT_DELETE, DeleteOptions, WriteOptions
+from pilot.configstore.selectors import EVERYTHING, Selector
 from pilot.configstore.storage import Row, Storage
 from pilot.configstore.watch import ADDED, DELETED, MODIFIED, Event, EventLog, Subscription
-from pkg.config import loader
 from pkg.config.kinds import ALL, KindSchema, KindSet
-from pkg.config.resource import Resource, spec_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +60,7 @@ class Store:
         """Opens (or creates) the database and loads every committed object."""
         self._storage = await self._run(Storage, self._options.db)
         version, rows = await self._run(self._storage.load)
+        moved: list[tuple[Row, Row]] = []
         for row in rows:
             schema = self._kinds.by_kind(row.api_version, row.kind)
             if schema is None:
@@ -70,7 +68,17 @@ class Store:
                     "ignoring stored %s %s/%s: unknown kind", row.kind, row.namespace, row.name
                 )
                 continue
-            self._objects[schema][(row.namespace, row.name)] = row.body
+            body = row.body
+            if row.api_version != schema.api_version:
+                # Written when another version was the stored one: keep it at today's.
+                body = {**body, "apiVersion": schema.api_version}
+                moved.append(
+                    (row, dataclasses.replace(row, api_version=schema.api_version, body=body))
+                )
+            self._objects[schema][(row.namespace, row.name)] = body
+        if moved:
+            await self._run(self._storage.move, moved)
+            log.info("moved %d stored objects to their kinds' stored versions", len(moved))
         self._version = version
         self._log = EventLog(
             start=version,
@@ -97,12 +105,15 @@ class Store:
 
     # Reads: from memory, never waiting for a write in progress.
 
-    def list(self, schema: KindSchema, namespace: str | None) -> tuple[list[_Object], int]:
-        """The kind's objects (in one namespace, or all), sorted, and the store's version."""
+    def list(
+        self, schema: KindSchema, namespace: str | None, selector: Selector = EVERYTHING
+    ) -> tuple[list[_Object], int]:
+        """The kind's objects (in one namespace, or all) that the selector matches, sorted, and
+        the store's version."""
         items = [
             obj
             for (ns, _), obj in sorted(self._objects[schema].items())
-            if namespace is None or ns == namespace
+            if (namespace is None or ns == namespace) and selector.matches(obj)
         ]
         return items, self._version
 
@@ -113,13 +124,19 @@ class Store:
         return found
 
     def watch(
-        self, schema: KindSchema, namespace: str | None, resource_version: str
+        self,
+        schema: KindSchema,
+        namespace: str | None,
+        resource_version: str,
+        selector: Selector = EVERYTHING,
     ) -> Subscription:
         """A subscription to the kind's changes, starting as Kubernetes does.
 
         "" or "0": an ADDED event for every current object, then live changes. "N": the kept
         events after N, then live changes; 410 Expired when N is older than the kept history
         (or newer than the store, e.g. a client of a store whose database was replaced).
+        With a selector, an object that starts matching arrives as ADDED and one that stops
+        matching as DELETED, as from a real API server.
         """
         if resource_version in ("", "0"):
             items, _ = self.list(schema, namespace)
@@ -127,7 +144,7 @@ class Store:
                 Event(ADDED, schema, obj["metadata"]["namespace"], _version_of(obj), obj)
                 for obj in items
             ]
-            return self._log.subscribe(schema, namespace, initial)
+            return self._log.subscribe(schema, namespace, initial, selector)
         try:
             since = int(resource_version)
         except ValueError:
@@ -138,7 +155,7 @@ class Store:
             raise status.expired(
                 f"resource version {since} is newer than the store's ({self._version}); list again"
             )
-        return self._log.subscribe(schema, namespace, self._log.since(since))
+        return self._log.subscribe(schema, namespace, self._log.since(since), selector)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._log.unsubscribe(subscription)
@@ -153,92 +170,207 @@ class Store:
 
     # Writes: validated, serialized, durable before they are visible.
 
-    async def create(self, schema: KindSchema, namespace: str, body: Any) -> _Object:
-        resource = self._admit(schema, namespace, None, body)
-        return await self._serialized(lambda: self._create(resource))
-
-    async def update(self, schema: KindSchema, namespace: str, name: str, body: Any) -> _Object:
-        """Replaces an object; a resourceVersion in the body must match the stored one (409)."""
-        resource = self._admit(schema, namespace, name, body)
-        return await self._serialized(lambda: self._replace(resource))
-
-    async def patch(self, schema: KindSchema, namespace: str, name: str, patch: Any) -> _Object:
-        """Applies a JSON merge patch; the result is validated and stored like an update."""
-        if not isinstance(patch, dict):
-            raise status.bad_request("a merge patch must be a JSON object")
-
-        async def apply() -> _Object:
-            merged = merge_patch(self.get(schema, namespace, name), patch)
-            return await self._replace(self._admit(schema, namespace, name, merged))
-
-        return await self._serialized(apply)
-
-    async def delete(self, schema: KindSchema, namespace: str, name: str) -> _Object:
-        """Removes an object; returns its last state, stamped with the deletion's version."""
-
-        async def remove() -> _Object:
-            current = self.get(schema, namespace, name)
-            version = self._version + 1
-            assert self._storage is not None
-            await self._run(
-                self._storage.delete, schema.api_version, schema.kind, namespace, name, version
+    async def create(
+        self, schema: KindSchema, namespace: str, body: Any, options: WriteOptions = DEFAULT
+    ) -> _Object:
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        if isinstance(meta, dict) and not meta.get("name") and meta.get("generateName"):
+            return await self._serialized(
+                lambda: self._create_generated(schema, namespace, body, options)
             )
-            del self._objects[schema][(namespace, name)]
-            self._version = version
-            gone = {**current, "metadata": {**current["metadata"], "resourceVersion": str(version)}}
-            self._log.append(Event(DELETED, schema, namespace, version, gone))
-            return gone
+        admitted = admission.admit(self._kinds, schema, namespace, None, body)
+        return await self._serialized(lambda: self._create(admitted, options))
 
-        return await self._serialized(remove)
+    async def update(
+        self,
+        schema: KindSchema,
+        namespace: str,
+        name: str,
+        body: Any,
+        options: WriteOptions = DEFAULT,
+    ) -> _Object:
+        """Replaces an object at the resourceVersion the body carries (409 when it is stale).
 
-    async def _create(self, resource: Resource) -> _Object:
-        schema, meta = resource.schema, resource.metadata
+        As for custom resources on a real server, there is no unconditional update: a body
+        without a resourceVersion is refused (422), so no write can undo one it never saw.
+        """
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        # After the checks a real server makes first: the name, then that the object exists.
+        if (
+            isinstance(meta, dict)
+            and not meta.get("resourceVersion")
+            and meta.get("name", name) == name
+        ):
+            self.get(schema, namespace, name)
+            raise status.invalid_field(
+                schema,
+                name,
+                "metadata.resourceVersion",
+                "Invalid value: 0x0: must be specified for an update",
+                kind=schema.plural,
+            )
+        admitted = admission.admit(self._kinds, schema, namespace, name, body)
+        return await self._serialized(lambda: self._replace(admitted, options))
+
+    async def patch(
+        self,
+        schema: KindSchema,
+        namespace: str,
+        name: str,
+        mutate: Callable[[_Object], Any],
+        options: WriteOptions = DEFAULT,
+    ) -> _Object:
+        """Stores `mutate(current)`, validated like an update, the lock held in between.
+
+        `mutate` applies the request's patch (merge or JSON patch) and raises a Status error
+        when it cannot; it sees the stored object and must not change it.
+        """
+
+        async def write() -> _Object:
+            patched = mutate(self.get(schema, namespace, name))
+            admitted = admission.admit(self._kinds, schema, namespace, name, patched)
+            return await self._replace(admitted, options)
+
+        return await self._serialized(write)
+
+    async def apply(
+        self,
+        schema: KindSchema,
+        namespace: str,
+        name: str,
+        config: Any,
+        options: WriteOptions = DEFAULT,
+    ) -> tuple[_Object, bool]:
+        """Server-side apply of `config` by options.field_manager; (object, created)."""
+        config = apply.check_config(schema, config)
+        api_version = options.api_version or schema.api_version
+
+        async def write() -> tuple[_Object, bool]:
+            live = self._objects[schema].get((namespace, name))
+            planned = apply.plan(
+                live, config, manager=options.field_manager, api_version=api_version
+            )
+            admitted = admission.admit(self._kinds, schema, namespace, name, planned.merged)
+            if live is None:
+                return await self._create(admitted, options, [planned.applier]), True
+            new = {**admitted.resource.to_dict(), "spec": admitted.spec()}
+            managers = apply.reconcile(live, new, planned, force=options.force, schema=schema)
+            return await self._replace(admitted, options, managers), False
+
+        return await self._serialized(write)
+
+    async def delete(
+        self,
+        schema: KindSchema,
+        namespace: str,
+        name: str,
+        options: DeleteOptions = DEFAULT_DELETE,
+    ) -> _Object:
+        """Removes an object; returns its last state, stamped with the deletion's version.
+
+        A dry run returns the object as it is, and removes nothing.
+        """
+        return await self._serialized(lambda: self._remove(schema, namespace, name, options))
+
+    async def delete_collection(
+        self,
+        schema: KindSchema,
+        namespace: str,
+        selector: Selector,
+        options: DeleteOptions = DEFAULT_DELETE,
+    ) -> list[_Object]:
+        """Removes every object of the namespace the selector matches, one write (and one
+        DELETED event) each, as Kubernetes does; returns them as `delete` does."""
+
+        async def remove_all() -> list[_Object]:
+            matching, _ = self.list(schema, namespace, selector)
+            removed = []
+            for obj in matching:
+                meta = obj["metadata"]
+                removed.append(await self._remove(schema, namespace, meta["name"], options))
+            return removed
+
+        return await self._serialized(remove_all)
+
+    async def _remove(
+        self, schema: KindSchema, namespace: str, name: str, options: DeleteOptions
+    ) -> _Object:
+        current = self.get(schema, namespace, name)
+        meta = current["metadata"]
+        objects.check_preconditions(schema, current, options)
+        if options.dry_run:
+            return current
+        version = self._version + 1
+        assert self._storage is not None
+        await self._run(
+            self._storage.delete, schema.api_version, schema.kind, namespace, name, version
+        )
+        del self._objects[schema][(namespace, name)]
+        self._version = version
+        gone = {**current, "metadata": {**meta, "resourceVersion": str(version)}}
+        self._log.append(Event(DELETED, schema, namespace, version, gone, previous=current))
+        return gone
+
+    async def _create_generated(
+        self, schema: KindSchema, namespace: str, body: dict[str, Any], options: WriteOptions
+    ) -> _Object:
+        """A create whose name the store makes from metadata.generateName, under the lock, so
+        the name it picks is free when it is written."""
+        taken = {name for ns, name in self._objects[schema] if ns == namespace}
+        name = objects.generated_name(str(body["metadata"]["generateName"]), taken)
+        named = {**body, "metadata": {**body["metadata"], "name": name}}
+        admitted = admission.admit(self._kinds, schema, namespace, None, named)
+        return await self._create(admitted, options)
+
+    async def _create(
+        self,
+        admitted: admission.Admitted,
+        options: WriteOptions,
+        managers: list[managedfields.Manager] | None = None,
+    ) -> _Object:
+        schema, meta = admitted.resource.schema, admitted.resource.metadata
         if (meta.namespace, meta.name) in self._objects[schema]:
             raise status.already_exists(schema, meta.name)
         version = self._version + 1
-        stored = dataclasses.replace(
-            meta,
-            resource_version=str(version),
-            generation=1,
-            creation_timestamp=_now(),
-            uid=str(uuid.uuid4()),
-        )
-        obj = dataclasses.replace(resource, metadata=stored).to_dict()
-        await self._commit(schema, obj, version, ADDED)
+        obj = objects.created(admitted, options, version, managers)
+        if not options.dry_run:
+            await self._commit(schema, obj, version, ADDED, None)
         return obj
 
-    async def _replace(self, resource: Resource) -> _Object:
-        schema, meta = resource.schema, resource.metadata
+    async def _replace(
+        self,
+        admitted: admission.Admitted,
+        options: WriteOptions,
+        managers: list[managedfields.Manager] | None = None,
+    ) -> _Object:
+        schema, meta = admitted.resource.schema, admitted.resource.metadata
         current = self.get(schema, meta.namespace, meta.name)
-        current_meta = current["metadata"]
-        if meta.resource_version and meta.resource_version != current_meta["resourceVersion"]:
+        if (
+            meta.resource_version
+            and meta.resource_version != current["metadata"]["resourceVersion"]
+        ):
             raise status.conflict(
                 schema,
                 meta.name,
                 "the object has been modified; please apply your changes to the latest "
                 "version and try again",
             )
-        spec = spec_to_dict(resource.spec)
-        spec_changed = spec != current.get("spec", {})
-        if (
-            not spec_changed
-            and meta.labels == current_meta.get("labels", {})
-            and meta.annotations == current_meta.get("annotations", {})
-        ):
-            return current  # nothing changed: no write, no event, same version (as Kubernetes)
         version = self._version + 1
-        stored = dataclasses.replace(
-            meta,
-            resource_version=str(version),
-            generation=current_meta.get("generation", 1) + (1 if spec_changed else 0),
-            creation_timestamp=current_meta.get("creationTimestamp", ""),
-            uid=current_meta.get("uid", ""),
-        )
-        obj = dataclasses.replace(resource, metadata=stored).to_dict()
-        await self._commit(schema, obj, version, MODIFIED)
+        obj = objects.replaced(admitted, current, options, version, managers)
+        if obj is None:
+            return current
+        if not options.dry_run:
+            await self._commit(schema, obj, version, MODIFIED, current)
         return obj
 
-    async def _commit(self, schema: KindSchema, obj: _Object, version: int, kind: str) -> None:
+    async def _commit(
+        self,
+        schema: KindSchema,
+        obj: _Object,
+        version: int,
+        kind: str,
+        previous: _Object | None,
+    ) -> None:
         meta = obj["metadata"]
         assert self._storage is not None, "the store is not open"
         row = Row(schema.api_version, schema.kind, meta["namespace"], meta["name"], version, obj)
@@ -246,7 +378,7 @@ class Store:
         # Durable now: make it visible, then tell the watchers.
         self._objects[schema][(meta["namespace"], meta["name"])] = obj
         self._version = version
-        self._log.append(Event(kind, schema, meta["namespace"], version, obj))
+        self._log.append(Event(kind, schema, meta["namespace"], version, obj, previous=previous))
 
     async def _serialized(self, write: Callable[[], Awaitable[_T]]) -> _T:
         async def locked() -> _T:
@@ -260,54 +392,6 @@ class Store:
     async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    def _admit(self, schema: KindSchema, namespace: str, name: str | None, body: Any) -> Resource:
-        """The body as a validated resource of `schema` at the request's path, or a Status error.
-
-        Disagreements with the path are the client's bug (400); problems in the object itself
-        are the loader's (422, its message verbatim), and nothing is stored.
-        """
-        if not isinstance(body, dict):
-            raise status.bad_request("the request body must be a JSON object")
-        body = dict(body)
-        api_version = body.setdefault("apiVersion", schema.api_version)
-        kind = body.setdefault("kind", schema.kind)
-        if api_version != schema.api_version:
-            raise status.bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API "
-                f"version ({schema.api_version})"
-            )
-        if kind != schema.kind:
-            raise status.bad_request(
-                f"the kind in the data ({kind}) does not match the expected kind ({schema.kind})"
-            )
-        meta = body.get("metadata")
-        if meta is None and name is not None:
-            meta = {}
-        if isinstance(meta, dict):
-            meta = dict(meta)
-            if meta.get("namespace", namespace) != namespace:
-                raise status.bad_request(
-                    "the namespace of the provided object does not match the namespace sent on "
-                    "the request"
-                )
-            if name is not None and meta.setdefault("name", name) != name:
-                raise status.bad_request(
-                    f"the name of the object ({meta['name']}) does not match the name on the "
-                    f"URL ({name})"
-                )
-            body["metadata"] = meta
-        try:
-            return loader.load_object(
-                body, kinds=self._kinds, namespace=namespace, source="<request>"
-            )
-        except loader.LoadError as error:
-            shown = name or (meta.get("name") if isinstance(meta, dict) else None) or ""
-            raise status.invalid(schema, str(shown), error) from None
-
 
 def _version_of(obj: _Object) -> int:
     return int(obj["metadata"]["resourceVersion"])
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pilot.configstore import status
+from pilot.configstore.mergepatch import merge_patch
 from pilot.configstore.store import Store, StoreOptions
 from pilot.configstore.watch import Overflowed
 from pkg.config.kinds import ALL
@@ -60,7 +61,9 @@ def test_create_sets_server_metadata(tmp_path):
 def test_update_bumps_generation_only_when_the_spec_changes(tmp_path):
     async def scenario(store: Store) -> None:
         created = await store.create(VS, "default", vs())
-        relabeled = await store.update(VS, "default", "reviews", vs(labels={"app": "reviews"}))
+        relabeled = await store.update(
+            VS, "default", "reviews", vs(labels={"app": "reviews"}, resourceVersion="1")
+        )
         assert relabeled["metadata"]["resourceVersion"] == "2"
         assert relabeled["metadata"]["generation"] == 1
         assert relabeled["metadata"]["uid"] == created["metadata"]["uid"]
@@ -68,16 +71,75 @@ def test_update_bumps_generation_only_when_the_spec_changes(tmp_path):
             relabeled["metadata"]["creationTimestamp"] == created["metadata"]["creationTimestamp"]
         )
         rerouted = await store.update(
-            VS, "default", "reviews", vs(subset="v2", labels={"app": "reviews"})
+            VS,
+            "default",
+            "reviews",
+            vs(subset="v2", labels={"app": "reviews"}, resourceVersion="2"),
         )
         assert rerouted["metadata"]["generation"] == 2
         assert rerouted["metadata"]["resourceVersion"] == "3"
         # The same object again: no write, no new version.
         same = await store.update(
-            VS, "default", "reviews", vs(subset="v2", labels={"app": "reviews"})
+            VS,
+            "default",
+            "reviews",
+            vs(subset="v2", labels={"app": "reviews"}, resourceVersion="3"),
         )
         assert same == rerouted
         assert store.resource_version == 3
+
+    run(tmp_path / "db", scenario)
+
+
+def test_an_update_must_name_the_version_it_replaces(tmp_path):
+    async def scenario(store: Store) -> None:
+        await store.create(VS, "default", vs())
+        with pytest.raises(status.StatusError) as refused:
+            await store.update(VS, "default", "reviews", vs(subset="v2"))
+        assert (refused.value.code, refused.value.reason) == (422, "Invalid")
+        assert refused.value.message == (
+            'virtualservices.networking.istio.io "reviews" is invalid: '
+            "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+        )
+        with pytest.raises(status.StatusError) as missing:
+            await store.update(VS, "default", "ratings", vs("ratings"))
+        assert missing.value.code == 404  # as on a real server, "not there" comes first
+        assert store.resource_version == 1
+
+    run(tmp_path / "db", scenario)
+
+
+def test_generate_name(tmp_path):
+    async def scenario(store: Store) -> None:
+        body = vs()
+        body["metadata"] = {"generateName": "reviews-"}
+        first = await store.create(VS, "default", body)
+        second = await store.create(VS, "default", body)
+        for made in (first, second):
+            name = made["metadata"]["name"]
+            assert made["metadata"]["generateName"] == "reviews-"
+            assert name.startswith("reviews-") and len(name) == len("reviews-") + 5
+            assert set(name[len("reviews-") :]) <= set("bcdfghjklmnpqrstvwxz2456789")
+        assert first["metadata"]["name"] != second["metadata"]["name"]
+        long = vs()
+        long["metadata"] = {"generateName": "x" * 80}
+        assert len((await store.create(VS, "default", long))["metadata"]["name"]) == 63
+
+    run(tmp_path / "db", scenario)
+
+
+def test_annotations_are_capped_at_256_kib(tmp_path):
+    async def scenario(store: Store) -> None:
+        at_cap = {"a": "x" * (256 * 1024 - 1)}
+        await store.create(VS, "default", vs(annotations=at_cap))
+        over = {"a": "x" * (256 * 1024)}
+        with pytest.raises(status.StatusError) as refused:
+            await store.create(VS, "default", vs("ratings", annotations=over))
+        assert refused.value.code == 422
+        assert "metadata.annotations: Too long: must have at most 262144 bytes" in (
+            refused.value.message
+        )
+        assert store.resource_version == 1
 
     run(tmp_path / "db", scenario)
 
@@ -102,7 +164,7 @@ def test_refusals(tmp_path):
             await store.create(VS, "default", vs("x", namespace="other"))
         assert wrong_ns.value.code == 400
         with pytest.raises(status.StatusError) as wrong_name:
-            await store.update(VS, "default", "reviews", vs("ratings"))
+            await store.update(VS, "default", "reviews", vs("ratings", resourceVersion="1"))
         assert wrong_name.value.code == 400
         assert store.resource_version == 1
 
@@ -118,7 +180,7 @@ def test_invalid_object_is_refused_with_the_loaders_message(tmp_path):
         assert refused.value.code == 422
         assert refused.value.message == (
             "<request>: document 1 (VirtualService default/ratings): "
-            "spec.http[0].route[0].weight: weight -5 is negative"
+            "spec.http[0].route[0].weight: weight -5 < 0"
         )
         assert refused.value.to_dict()["details"]["causes"][0]["field"] == (
             "spec.http[0].route[0].weight"
@@ -131,18 +193,13 @@ def test_invalid_object_is_refused_with_the_loaders_message(tmp_path):
 def test_patch_merges_and_validates(tmp_path):
     async def scenario(store: Store) -> None:
         await store.create(VS, "default", vs(labels={"app": "reviews"}))
-        patched = await store.patch(
-            VS, "default", "reviews", {"metadata": {"labels": {"version": "v1", "app": None}}}
-        )
+        relabel = {"metadata": {"labels": {"version": "v1", "app": None}}}
+        patched = await store.patch(VS, "default", "reviews", lambda o: merge_patch(o, relabel))
         assert patched["metadata"]["labels"] == {"version": "v1"}
         assert patched["spec"]["hosts"] == ["reviews"]
         with pytest.raises(status.StatusError) as refused:
-            await store.patch(
-                VS,
-                "default",
-                "reviews",
-                {"spec": {"http": [{"route": [{"destination": {"host": "r"}, "weight": -1}]}]}},
-            )
+            bad = {"spec": {"http": [{"route": [{"destination": {"host": "r"}, "weight": -1}]}]}}
+            await store.patch(VS, "default", "reviews", lambda o: merge_patch(o, bad))
         assert refused.value.code == 422
         assert store.get(VS, "default", "reviews") == patched
 
@@ -241,3 +298,30 @@ async def _next_within(subscription: Any, seconds: float) -> list[Any]:
             return await subscription.next_batch()
     except TimeoutError:
         return []
+
+
+def test_defaults_the_request_wrote_are_kept(tmp_path):
+    # proto3 JSON leaves out the first value of an enum; Kubernetes keeps what was written.
+    se = ALL.by_name("serviceentry")
+
+    async def scenario(store: Store) -> None:
+        body = {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "ServiceEntry",
+            "metadata": {"name": "httpbin"},
+            "spec": {
+                "hosts": ["httpbin.org"],
+                "location": 0,
+                "resolution": "NONE",
+                "ports": [{"number": 80, "name": "http", "protocol": "HTTP", "targetPort": 0}],
+            },
+        }
+        created = await store.create(se, "default", body)
+        assert created["spec"]["location"] == "MESH_EXTERNAL"  # written as a number
+        assert created["spec"]["resolution"] == "NONE"
+        assert created["spec"]["ports"][0]["targetPort"] == 0
+        body["metadata"]["resourceVersion"] = created["metadata"]["resourceVersion"]
+        assert await store.update(se, "default", "httpbin", body) == created  # no change
+        assert store.resource_version == 1
+
+    run(tmp_path / "db", scenario)

@@ -1,4 +1,5 @@
-"""Running a real config store in tests: in a thread (for sync tests) or as its own process.
+"""Running a real config store in tests: in a thread (for sync tests) or as its own process,
+and driving it with the real kubectl.
 
 Both listen on an ephemeral loopback port and stop (or are killed) by their owner; every wait
 is bounded.
@@ -7,17 +8,28 @@ is bounded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import http.client
+import json
 import os
 import pathlib
 import re
+import shutil
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from pilot.configstore.server import ConfigStoreServer, Options
+from pkg.kube.kubeconfig import write_kubeconfig
 
 ROOT = pathlib.Path(__file__).absolute().parents[2]
 MAIN = ROOT / "pilot" / "configstore" / "main.py"
@@ -65,6 +77,7 @@ class StoreProcess:
     """`python pilot/configstore/main.py` as a child process, its stderr collected."""
 
     def __init__(self, db: str | pathlib.Path, *, extra_args: tuple[str, ...] = ()) -> None:
+        self.db = pathlib.Path(db)
         self._args = [
             sys.executable,
             str(MAIN),
@@ -148,3 +161,141 @@ class StoreProcess:
         tb: TracebackType | None,
     ) -> None:
         self.kill()
+
+
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+
+
+class Kubectl:
+    """The real kubectl against one store, with its own kubeconfig, cache and HOME in `home`.
+
+    `run(...)` returns the finished process; with `check` (the default) a failure raises with
+    kubectl's output, so a test's assertion shows what kubectl said.
+    """
+
+    def __init__(
+        self,
+        server: str,
+        home: pathlib.Path,
+        *,
+        namespace: str = "default",
+        kubeconfig: pathlib.Path | None = None,
+    ) -> None:
+        """A kubeconfig for `server` in `home`, or the given one (e.g. the launcher's)."""
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig = kubeconfig or write_kubeconfig(
+            home / "kubeconfig", server, namespace=namespace
+        )
+
+    def run(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 60.0,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        command = [
+            KUBECTL,
+            f"--kubeconfig={self.kubeconfig}",
+            f"--cache-dir={self.home / 'cache'}",
+            *args,
+        ]
+        environment = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "KUBECONFIG": str(self.kubeconfig),
+            **(env or {}),
+        }
+        done = subprocess.run(
+            command,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=environment,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} exited {done.returncode}\nstdout:\n{done.stdout}\n"
+                f"stderr:\n{done.stderr}"
+            )
+        return done
+
+
+class WatchRecorder:
+    """Records the events of one watch stream in a thread: `with WatchRecorder(url) as w:`.
+
+    To show that some requests caused no event, make a real write afterwards and wait for its
+    event (`wait_for`): everything recorded before it came from the requests in between.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        self._connection = http.client.HTTPConnection(
+            parsed.hostname or "127.0.0.1", parsed.port, timeout=timeout
+        )
+        query = f"{parsed.query}&" if parsed.query else ""
+        self._path = f"{parsed.path}?{query}watch=true&timeoutSeconds={int(timeout)}"
+        self._timeout = timeout
+        self.events: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def __enter__(self) -> WatchRecorder:
+        self._connection.request("GET", self._path)
+        response = self._connection.getresponse()
+        if response.status != 200:
+            raise AssertionError(f"watch {self._path}: {response.status} {response.read()!r}")
+        self._response = response
+        self._thread.start()
+        return self
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError, ValueError, http.client.HTTPException):
+            while line := self._response.readline():
+                if line.strip():
+                    with self._changed:
+                        self.events.append(json.loads(line))
+                        self._changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Every event up to and including the first that satisfies `predicate`."""
+        deadline = time.monotonic() + self._timeout
+        with self._changed:
+            while True:
+                for index, event in enumerate(self.events):
+                    if predicate(event):
+                        return list(self.events[: index + 1])
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no such event; got {self.events}")
+                self._changed.wait(left)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._connection.sock is not None:
+            with contextlib.suppress(OSError):
+                self._connection.sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
+        self._connection.close()
+
+
+def namespace_for(test_name: str) -> str:
+    """A namespace of one test's own: readable, unique, a DNS label."""
+    digest = hashlib.sha256(test_name.encode()).hexdigest()[:6]
+    readable = re.sub(r"[^a-z0-9]+", "-", test_name.lower())[:40].strip("-")
+    return f"{readable}-{digest}"
+
+
+def stored_rows(db: pathlib.Path, namespace: str) -> list[tuple[str, str]]:
+    """(kind, name) of what a running store's SQLite file holds for the namespace."""
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return connection.execute(
+            "SELECT kind, name FROM objects WHERE namespace = ? ORDER BY kind, name",
+            (namespace,),
+        ).fetchall()
+    finally:
+        connection.close()

@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+from pilot.configstore.selectors import EVERYTHING, Selector
 from pkg.config.kinds import KindSchema
 
 ADDED = "ADDED"
@@ -26,9 +27,33 @@ class Event:
     namespace: str
     resource_version: int
     object: dict[str, Any]  # the object as sent; a DELETED one carries the deletion's version
+    previous: dict[str, Any] | None = None  # the state before a MODIFIED or DELETED
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "object": self.object}
+
+    def seen_through(self, selector: Selector) -> Event | None:
+        """The event a watcher with `selector` gets, or None.
+
+        An object modified into the selection is ADDED for that watcher, one modified out of
+        it is DELETED (its previous state at the event's version), as Kubernetes' watch
+        cache reports them.
+        """
+        if selector.everything:
+            return self
+        now = self.type != DELETED and selector.matches(self.object)
+        before = self.previous is not None and selector.matches(self.previous)
+        if self.type == ADDED:
+            return self if now else None
+        if self.type == DELETED:
+            return self if before else None
+        if now:
+            return self if before else dataclasses.replace(self, type=ADDED)
+        if not before:
+            return None
+        assert self.previous is not None
+        meta = {**self.previous["metadata"], "resourceVersion": str(self.resource_version)}
+        return dataclasses.replace(self, type=DELETED, object={**self.previous, "metadata": meta})
 
 
 class Overflowed(Exception):
@@ -39,11 +64,20 @@ class Subscription:
     """One watcher's queue of events of one kind (in one namespace, or all when None)."""
 
     def __init__(
-        self, schema: KindSchema, namespace: str | None, limit: int, initial: Iterable[Event] = ()
+        self,
+        schema: KindSchema,
+        namespace: str | None,
+        limit: int,
+        initial: Iterable[Event] = (),
+        selector: Selector = EVERYTHING,
     ) -> None:
         self.schema = schema
         self.namespace = namespace
-        self._pending = collections.deque(e for e in initial if self.matches(e))
+        self.selector = selector
+        self._pending: collections.deque[Event] = collections.deque()
+        for event in initial:
+            if self.matches(event) and (seen := event.seen_through(selector)) is not None:
+                self._pending.append(seen)
         # The replay (or the synthetic ADDED of a fresh watch) may be long; the limit is on
         # live events queued on top of it.
         self._limit = limit + len(self._pending)
@@ -57,6 +91,10 @@ class Subscription:
     def offer(self, event: Event) -> None:
         if self._closed or self._overflowed:
             return
+        seen = event.seen_through(self.selector)
+        if seen is None:
+            return
+        event = seen
         if len(self._pending) >= self._limit:
             # Never let one slow reader grow the server's memory without bound.
             self._overflowed = True
@@ -110,9 +148,13 @@ class EventLog:
         return [e for e in self._history if e.resource_version > version]
 
     def subscribe(
-        self, schema: KindSchema, namespace: str | None, initial: Iterable[Event]
+        self,
+        schema: KindSchema,
+        namespace: str | None,
+        initial: Iterable[Event],
+        selector: Selector = EVERYTHING,
     ) -> Subscription:
-        subscription = Subscription(schema, namespace, self._queue_limit, initial)
+        subscription = Subscription(schema, namespace, self._queue_limit, initial, selector)
         self._subscribers.add(subscription)
         return subscription
 

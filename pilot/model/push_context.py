@@ -1,8 +1,9 @@
 """PushContext: one immutable view of the mesh that a whole push generates from.
 
-Built from a snapshot of the config store whenever config changes, then shared
-read-only by every generator for every proxy (Istio's `model.PushContext`). Nothing
-here talks to the network: the caller hands in resources, generators read indexes.
+Built from a snapshot of the config store and a `ServiceIndex` of the registries whenever
+either changes, then shared read-only by every generator for every proxy (Istio's
+`model.PushContext`). Nothing here talks to the network or knows a registry: the caller
+hands in resources and the index, generators read them.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from api.mesh.v1alpha1 import config_pb2
 from pilot.model import hostname
+from pilot.model.index import ServiceIndex
 from pilot.model.service import DOMAIN_SUFFIX, Service, labels_match
-from pilot.registry.serviceentry import ServiceIndex, build_index
 from pkg.config.resource import Resource
 
 MESH_GATEWAY = "mesh"
@@ -111,15 +112,18 @@ class PushContext:
 
 
 def build_push_context(
-    configs: Mapping[str, Sequence[Resource]], mesh: MeshOptions | None = None, version: str = ""
+    configs: Mapping[str, Sequence[Resource]],
+    index: ServiceIndex,
+    mesh: MeshOptions | None = None,
+    version: str = "",
 ) -> PushContext:
-    """`configs` maps a kind name (`VirtualService`, ...) to every resource of that kind."""
+    """`configs` maps a kind name (`VirtualService`, ...) to every resource of that kind;
+    `index` is the registries' view (ServiceEntries are the ServiceEntry registry's)."""
     mesh = mesh or MeshOptions()
 
     def of(kind: str) -> list[Resource]:
         return sorted(configs.get(kind, ()), key=_order)
 
-    index = build_index(of("ServiceEntry"), of("WorkloadEntry"))
     return PushContext(
         mesh=mesh,
         index=index,

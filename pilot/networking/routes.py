@@ -31,11 +31,12 @@ def sidecar_routes(
         http_ports = [p for p in service.ports if p.protocol.is_http]
         for port in http_ports:
             bare = port.number == 80 or len(http_ports) == 1
-            same_namespace = service.namespace == proxy.namespace
             domains = [
                 d
-                for d in hostname.aliases(service.hostname, port.number, include_bare=bare)
-                if d not in used and (same_namespace or not _is_short(d, service.hostname))
+                for d in hostname.aliases(
+                    service.hostname, port.number, include_bare=bare, proxy_domain=proxy.domain
+                )
+                if d not in used
             ]
             if not domains:
                 continue
@@ -119,8 +120,3 @@ def _qualified(gateways: Iterable[str], namespace: str) -> set[str]:
 
 def _first_match(vss: list[BoundVirtualService], host: str) -> BoundVirtualService | None:
     return next((vs for vs in vss if any(hostname.matches(h, host) for h in vs.hosts)), None)
-
-
-def _is_short(domain: str, fqdn: str) -> bool:
-    """Whether a domain is the namespace-relative short name (`reviews`, `reviews:9080`)."""
-    return domain.split(":")[0] == fqdn.split(".")[0] and "." in fqdn

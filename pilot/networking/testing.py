@@ -7,7 +7,9 @@ import pathlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pilot.model.push_context import PushContext, build_push_context
+from pilot.model.index import ServiceIndex
+from pilot.model.push_context import MeshOptions, PushContext, build_push_context
+from pilot.registry.serviceentry.controller import ServiceEntryRegistry
 from pkg.config import loader
 from pkg.config.resource import Resource
 
@@ -36,6 +38,11 @@ class FakeProxy:
     namespace: str = "default"
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    domain: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.domain:
+            object.__setattr__(self, "domain", f"{self.namespace}.svc.cluster.local")
 
 
 def sidecar(pod: str) -> FakeProxy:
@@ -75,4 +82,15 @@ def bookinfo_push(*samples: str, extra: Iterable[Resource] = ()) -> PushContext:
     configs: dict[str, list[Resource]] = {}
     for (kind, _, _), resource in latest.items():
         configs.setdefault(kind, []).append(resource)
-    return build_push_context(configs)
+    return push_of(configs)
+
+
+def push_of(
+    configs: Mapping[str, Iterable[Resource]], mesh: MeshOptions | None = None
+) -> PushContext:
+    """A push context as Pilot builds one: ServiceEntries and WorkloadEntries through the
+    ServiceEntry registry, everything else as config."""
+    registry = ServiceEntryRegistry()
+    registry.sync(configs.get("ServiceEntry", ()), configs.get("WorkloadEntry", ()))
+    kinds = {k: list(v) for k, v in configs.items()}
+    return build_push_context(kinds, ServiceIndex.read(registry), mesh)

@@ -25,11 +25,11 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noq
 )
 from google.protobuf import json_format
 
-from pilot.xds import resources as res
 from pilot.xds.proxy import Proxy
-from pilot.xds.resources import Resource
 from pilot.xds.server import XdsServer
 from pilot.xds.testing import TEST_NODE_ID, EnvoyProcess, ads_bootstrap, run_async
+from pkg.xds import resources as res
+from pkg.xds.resources import Resource
 
 ADS = {"ads": {}, "resource_api_version": "V3"}
 

@@ -19,19 +19,50 @@ _KINDS_FILE = pathlib.Path(__file__).with_name("kinds.yaml")
 
 
 @dataclasses.dataclass(frozen=True)
+class PrinterColumn:
+    """A column `kubectl get` shows, as a CRD's additionalPrinterColumns declare it."""
+
+    name: str
+    type: str  # string | integer | number | boolean | date
+    json_path: str  # a simple JSONPath, e.g. .spec.hosts
+    description: str = ""
+    priority: int = 0  # 0: always shown; more: only with -o wide
+    format: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class KindSchema:
-    group: str
-    version: str
+    group: str  # "" for Kubernetes' core group
+    version: str  # the stored version; the one objects carry inside the mesh
     kind: str
     plural: str
     message: str  # full proto name of the spec, e.g. istio.networking.v1alpha3.VirtualService
     proto: str  # the .proto file declaring it, relative to the workspace root
-    short: str
     sets: frozenset[str]
+    short_names: tuple[str, ...] = ()
+    versions: tuple[str, ...] = ()  # every version served, the preferred first; () = (version,)
+    categories: tuple[str, ...] = ()
+    columns: tuple[PrinterColumn, ...] = ()
+    scope: str = "Namespaced"  # or "Cluster"
 
     @property
     def api_version(self) -> str:
-        return f"{self.group}/{self.version}"
+        return self.api_version_at(self.version)
+
+    def api_version_at(self, version: str) -> str:
+        return f"{self.group}/{version}" if self.group else version
+
+    @property
+    def served_versions(self) -> tuple[str, ...]:
+        return self.versions or (self.version,)
+
+    @property
+    def namespaced(self) -> bool:
+        return self.scope == "Namespaced"
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
 
     @property
     def python_module(self) -> str:
@@ -46,10 +77,11 @@ class KindSchema:
     def new_spec(self) -> message.Message:
         return self.message_class()()
 
-    def collection_path(self, namespace: str | None) -> str:
+    def collection_path(self, namespace: str | None, version: str | None = None) -> str:
         """The Kubernetes REST path of the kind's collection (all namespaces when None)."""
-        base = f"/apis/{self.group}/{self.version}"
-        if namespace is None:
+        version = version or self.version
+        base = f"/apis/{self.group}/{version}" if self.group else f"/api/{version}"
+        if namespace is None or not self.namespaced:
             return f"{base}/{self.plural}"
         return f"{base}/namespaces/{namespace}/{self.plural}"
 
@@ -66,12 +98,13 @@ class KindSet:
         self._by_plural: dict[tuple[str, str, str], KindSchema] = {}
         self._by_name: dict[str, list[KindSchema]] = {}
         for schema in self._schemas:
-            key = (schema.api_version, schema.kind)
-            if key in self._by_kind:
-                raise ValueError(f"kind {schema} is declared twice")
-            self._by_kind[key] = schema
-            self._by_plural[(schema.group, schema.version, schema.plural)] = schema
-            for name in {schema.kind.lower(), schema.plural, schema.short}:
+            for version in schema.served_versions:
+                key = (schema.api_version_at(version), schema.kind)
+                if key in self._by_kind:
+                    raise ValueError(f"kind {schema} is declared twice")
+                self._by_kind[key] = schema
+                self._by_plural[(schema.group, version, schema.plural)] = schema
+            for name in {schema.singular, schema.plural, *schema.short_names}:
                 self._by_name.setdefault(name, []).append(schema)
 
     def __iter__(self) -> Iterator[KindSchema]:
@@ -81,6 +114,7 @@ class KindSet:
         return len(self._schemas)
 
     def by_kind(self, api_version: str, kind: str) -> KindSchema | None:
+        """The kind at any version it is served at (`networking.istio.io/v1alpha3` or `/v1`)."""
         return self._by_kind.get((api_version, kind))
 
     def by_plural(self, group: str, version: str, plural: str) -> KindSchema | None:
@@ -99,23 +133,52 @@ class KindSet:
         return KindSet(s for s in self._schemas if name in s.sets)
 
     def kinds_of_version(self, api_version: str) -> list[str]:
-        return [s.kind for s in self._schemas if s.api_version == api_version]
+        return [k for (v, k) in self._by_kind if v == api_version]
+
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """Each group and its served versions, the preferred first, in declaration order."""
+        out: dict[str, tuple[str, ...]] = {}
+        for schema in self._schemas:
+            seen = out.get(schema.group, ())
+            out[schema.group] = seen + tuple(v for v in schema.served_versions if v not in seen)
+        return out
+
+    def at(self, group: str, version: str) -> list[KindSchema]:
+        """The kinds served at group/version."""
+        return [s for s in self._schemas if s.group == group and version in s.served_versions]
 
 
 def _load(path: pathlib.Path) -> KindSet:
     schemas = []
     for group in yaml.safe_load(path.read_text()):
+        versions = tuple(group["versions"])
+        if group["storage"] not in versions:
+            raise ValueError(f"{path}: group {group['group']!r} stores a version it does not serve")
         for entry in group["kinds"]:
             schemas.append(
                 KindSchema(
                     group=group["group"],
-                    version=group["version"],
+                    version=group["storage"],
+                    versions=versions,
                     kind=entry["kind"],
                     plural=entry["plural"],
                     message=entry["message"],
                     proto=entry["proto"],
-                    short=entry["short"],
+                    short_names=tuple(entry.get("short", ())),
                     sets=frozenset(entry["sets"]),
+                    categories=tuple(group.get("categories", ())),
+                    columns=tuple(
+                        PrinterColumn(
+                            name=c["name"],
+                            type=c["type"],
+                            json_path=c["jsonPath"],
+                            description=c.get("description", ""),
+                            priority=c.get("priority", 0),
+                            format=c.get("format", ""),
+                        )
+                        for c in entry.get("columns", ())
+                    ),
+                    scope=entry.get("scope", "Namespaced"),
                 )
             )
     return KindSet(schemas)
@@ -124,3 +187,4 @@ def _load(path: pathlib.Path) -> KindSet:
 ALL = _load(_KINDS_FILE)
 PILOT = ALL.in_set("pilot")
 MIXER = ALL.in_set("mixer")
+BROKER = ALL.in_set("broker")

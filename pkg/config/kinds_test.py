@@ -20,7 +20,10 @@ def test_lookups_by_what_users_type():
     assert kinds.ALL.by_name("VirtualServices") is vs
     assert kinds.ALL.by_plural("networking.istio.io", "v1alpha3", "virtualservices") is vs
     assert vs.collection_path("default") == (
-        "/apis/networking.istio.io/v1alpha3/namespaces/default/virtualservices"
+        "/apis/networking.istio.io/v1/namespaces/default/virtualservices"
+    )
+    assert (
+        vs.collection_path(None, "v1beta1") == "/apis/networking.istio.io/v1beta1/virtualservices"
     )
     with pytest.raises(KeyError, match="'routerule' is not a known resource type"):
         kinds.ALL.by_name("routerule")
@@ -29,7 +32,49 @@ def test_lookups_by_what_users_type():
 def test_named_sets():
     assert {s.kind for s in kinds.MIXER} == {"rule", "handler", "instance", "attributemanifest"}
     assert "VirtualService" in {s.kind for s in kinds.PILOT}
-    assert len(kinds.PILOT) + len(kinds.MIXER) == len(kinds.ALL)
+    assert {s.kind for s in kinds.BROKER} == {
+        "ServiceClass",
+        "ServicePlan",
+        "ServiceInstance",
+        "ServiceBinding",
+    }
+    assert len(kinds.PILOT) + len(kinds.MIXER) + len(kinds.BROKER) == len(kinds.ALL)
+
+
+def test_every_served_version_names_the_same_kind_stored_at_istios_version():
+    # Istio's CRDs: networking at v1alpha3, v1beta1, v1; security at v1beta1, v1; v1 stored.
+    for name, versions in (
+        ("virtualservice", ("v1", "v1beta1", "v1alpha3")),
+        ("serviceentry", ("v1", "v1beta1", "v1alpha3")),
+        ("authorizationpolicy", ("v1", "v1beta1")),
+        ("peerauthentication", ("v1", "v1beta1")),
+    ):
+        schema = kinds.ALL.by_name(name)
+        assert schema.served_versions == versions
+        assert schema.version == "v1"
+        for version in versions:
+            assert kinds.ALL.by_kind(schema.api_version_at(version), schema.kind) is schema
+            assert kinds.ALL.by_plural(schema.group, version, schema.plural) is schema
+    assert kinds.ALL.by_kind("security.istio.io/v1alpha3", "PeerAuthentication") is None
+    assert kinds.ALL.groups()["networking.istio.io"] == ("v1", "v1beta1", "v1alpha3")
+    assert "VirtualService" in kinds.ALL.kinds_of_version("networking.istio.io/v1beta1")
+
+
+def test_printer_columns_are_istios():
+    vs = kinds.ALL.by_name("vs")
+    assert [(c.name, c.type, c.json_path) for c in vs.columns] == [
+        ("Gateways", "string", ".spec.gateways"),
+        ("Hosts", "string", ".spec.hosts"),
+        ("Age", "date", ".metadata.creationTimestamp"),
+    ]
+    assert [c.name for c in kinds.ALL.by_name("se").columns] == [
+        "Hosts",
+        "Location",
+        "Resolution",
+        "Age",
+    ]
+    assert [c.name for c in kinds.ALL.by_name("dr").columns] == ["Host", "Age"]
+    assert [c.name for c in kinds.ALL.by_name("gateway").columns] == ["Age"]
 
 
 def test_a_kind_declared_twice_is_refused():

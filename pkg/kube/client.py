@@ -1,43 +1,31 @@
-"""The one async client of the config API, used by pilot, pilot-agent and istioctl.
+"""The async client of the config API, used by pilot, pilot-agent, mixer and the tools.
 
 It speaks the Kubernetes REST paths (`/apis/<group>/<version>/namespaces/<ns>/<plural>`) that
 pilot's embedded config store serves, so the same calls work against a real API server's
 custom resources. Objects travel as Kubernetes JSON and become typed `Resource`s through the
 shared loader, metadata (resourceVersion, uid, generation, creationTimestamp) included.
+
+What each call sends and how its answer is read lives in pkg/kube/rest.py, shared with the
+synchronous client (pkg/kube/syncclient.py); this module moves the bytes over aiohttp.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
-import json
-import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
-from pkg.config import loader
 from pkg.config.kinds import ALL, KindSchema, KindSet
 from pkg.config.resource import Resource
-from pkg.kube import errors
+from pkg.kube import errors, rest
+from pkg.kube.rest import MERGE_PATCH, ResourceList, WatchEvent
 
-log = logging.getLogger(__name__)
+__all__ = ["MERGE_PATCH", "ConfigClient", "ResourceList", "WatchEvent"]
 
-MERGE_PATCH = "application/merge-patch+json"
-
-
-@dataclasses.dataclass(frozen=True)
-class ResourceList:
-    items: list[Resource]
-    resource_version: str  # the store's version when the list was made: where a watch starts
-
-
-@dataclasses.dataclass(frozen=True)
-class WatchEvent:
-    type: str  # ADDED | MODIFIED | DELETED
-    resource: Resource  # the new state; for DELETED the last one, with the deletion's version
+T = TypeVar("T")
 
 
 class ConfigClient:
@@ -47,10 +35,18 @@ class ConfigClient:
     `Invalid`, `BadRequest`, `Gone`, or `Unavailable` when the store cannot be reached.
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0, kinds: KindSet = ALL) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        kinds: KindSet = ALL,
+        on_warning: rest.WarningHandler | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
-        self._kinds = kinds
+        self._codec = rest.Codec(kinds, self.base_url)
+        self._on_warning = on_warning
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> ConfigClient:
@@ -71,69 +67,33 @@ class ConfigClient:
 
     async def list(self, schema: KindSchema, namespace: str | None = None) -> ResourceList:
         """The kind's objects in one namespace, or in all when namespace is None."""
-        data = await self._request("GET", schema.collection_path(namespace))
-        items = [r for r in (self._decode_item(schema, o) for o in data["items"]) if r]
-        return ResourceList(items, str(data.get("metadata", {}).get("resourceVersion", "")))
+        return await self._run(rest.list_resources(self._codec, schema, namespace))
 
     async def get(self, schema: KindSchema, name: str, namespace: str = "default") -> Resource:
-        return self._decode(schema, await self._request("GET", _item_path(schema, namespace, name)))
+        return await self._run(rest.get(self._codec, schema, name, namespace))
 
     async def create(self, resource: Resource) -> Resource:
-        schema, meta = resource.schema, resource.metadata
-        data = await self._request(
-            "POST", schema.collection_path(meta.namespace), body=resource.to_dict()
-        )
-        return self._decode(schema, data)
+        return await self._run(rest.create(self._codec, resource))
 
     async def update(self, resource: Resource) -> Resource:
         """Replaces the object (PUT); a set metadata.resource_version must still be current."""
-        schema, meta = resource.schema, resource.metadata
-        data = await self._request(
-            "PUT", _item_path(schema, meta.namespace, meta.name), body=resource.to_dict()
-        )
-        return self._decode(schema, data)
+        return await self._run(rest.update(self._codec, resource))
 
     async def patch(
         self, schema: KindSchema, name: str, patch: dict[str, Any], namespace: str = "default"
     ) -> Resource:
         """Merges `patch` into the object (JSON merge patch, RFC 7386)."""
-        path = _item_path(schema, namespace, name)
-        data = await self._request("PATCH", path, body=patch, content_type=MERGE_PATCH)
-        return self._decode(schema, data)
+        return await self._run(rest.patch(self._codec, schema, name, patch, namespace))
 
     async def apply(self, resource: Resource, *, attempts: int = 5) -> str:
-        """Create, or update from the version just read (`kubectl apply` without the merge).
-
-        Returns "created", "configured" or "unchanged"; retries when another writer got in
-        between the read and the write.
-        """
-        schema, meta = resource.schema, resource.metadata
-        last: errors.ApiError | None = None
-        for _ in range(attempts):
-            try:
-                current = await self.get(schema, meta.name, meta.namespace)
-            except errors.NotFound:
-                try:
-                    await self.create(resource)
-                    return "created"
-                except errors.AlreadyExists as error:
-                    last = error
-                    continue
-            if _same(current, resource):
-                return "unchanged"
-            versioned = dataclasses.replace(
-                meta, resource_version=current.metadata.resource_version
-            )
-            try:
-                await self.update(dataclasses.replace(resource, metadata=versioned))
-                return "configured"
-            except (errors.Conflict, errors.NotFound) as error:
-                last = error
-        assert last is not None
-        raise last
+        """Create, or update from the version just read; "created", "configured" or "unchanged"."""
+        return await self._run(rest.apply(self._codec, resource, attempts))
 
     async def delete(self, schema: KindSchema, name: str, namespace: str = "default") -> None:
-        await self._request("DELETE", _item_path(schema, namespace, name))
+        await self._run(rest.delete(schema, name, namespace))
+
+    async def get_raw(self, path: str) -> Any:
+        return await self._run(rest.raw_get(path))
 
     async def watch(
         self,
@@ -142,66 +102,60 @@ class ConfigClient:
         resource_version: str = "",
         *,
         timeout_seconds: int | None = None,
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> AsyncGenerator[WatchEvent, None]:
         """The kind's changes after `resource_version` (or ADDED for every object, then changes).
 
         Ends when the server ends the stream; raises `Gone` when the version is older than the
         server's history (list again), `Unavailable` when the connection fails or breaks. Use
         it under `contextlib.aclosing(...)` to close the connection when stopping early.
         """
-        params = {"watch": "true"}
-        if resource_version:
-            params["resourceVersion"] = resource_version
-        if timeout_seconds is not None:
-            params["timeoutSeconds"] = str(timeout_seconds)
+        request = rest.watch_request(schema, namespace, resource_version, timeout_seconds)
         # A watch is quiet for as long as nothing changes: no read timeout, only a connect one.
         timeout = aiohttp.ClientTimeout(
             total=None, connect=self._timeout, sock_connect=self._timeout
         )
+        stream = rest.WatchStream(self._codec, schema)
         try:
             async with self._open().get(
-                self._url(schema.collection_path(namespace)), params=params, timeout=timeout
+                self.base_url + request.path, headers=request.headers(), timeout=timeout
             ) as response:
                 if response.status != 200:
-                    raise errors.from_response(response.status, await response.read())
-                buffer = bytearray()
+                    rest.payload(rest.Response(response.status, await response.read()))
                 async for chunk in response.content.iter_any():
-                    buffer += chunk
-                    *lines, rest = bytes(buffer).split(b"\n")
-                    buffer = bytearray(rest)
-                    for line in lines:
-                        event = self._decode_event(schema, line)
-                        if event is not None:
-                            yield event
+                    for event in stream.feed(chunk):
+                        yield event
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise errors.Unavailable.unreachable(
-                self.base_url, _why(error, self._timeout)
-            ) from None
+            raise self._unreachable(error) from None
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        content_type: str = "application/json",
-    ) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = content_type
+    async def _run(self, operation: rest.Operation[T]) -> T:
+        """Drives an operation: sends each request it yields, hands it the answer."""
+        try:
+            request = next(operation)
+            while True:
+                try:
+                    response = await self._send(request)
+                except errors.ApiError as error:
+                    request = operation.throw(error)
+                else:
+                    request = operation.send(response)
+        except StopIteration as done:
+            return done.value
+
+    async def _send(self, request: rest.Request) -> rest.Response:
         try:
             async with self._open().request(
-                method, self._url(path), data=data, headers=headers
-            ) as response:
-                payload = await response.read()
-                if response.status >= 400:
-                    raise errors.from_response(response.status, payload)
+                request.method,
+                self.base_url + request.path,
+                data=request.body,
+                headers=request.headers(),
+            ) as answer:
+                response = rest.Response(
+                    answer.status, await answer.read(), rest.header_pairs(answer.headers.items())
+                )
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise errors.Unavailable.unreachable(
-                self.base_url, _why(error, self._timeout)
-            ) from None
-        return json.loads(payload)
+            raise self._unreachable(error) from None
+        rest.report_warnings(response, self._on_warning)
+        return response
 
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the running event loop.
@@ -211,47 +165,8 @@ class ConfigClient:
             )
         return self._session
 
-    def _url(self, path: str) -> str:
-        return self.base_url + path
-
-    def _decode(self, schema: KindSchema, data: Any) -> Resource:
-        """A server object as a typed resource; raises loader.LoadError if it does not load."""
-        resource = loader.load_object(data, kinds=self._kinds, source=self.base_url)
-        if resource.schema != schema:
-            raise errors.ApiError(
-                500, "InternalError", f"asked for a {schema.kind}, got a {resource.schema.kind}"
-            )
-        return resource
-
-    def _decode_item(self, schema: KindSchema, data: Any) -> Resource | None:
-        """Like _decode, but an object that no longer loads (version skew) is skipped, logged."""
-        try:
-            return self._decode(schema, data)
-        except (loader.LoadError, errors.ApiError) as error:
-            log.warning(
-                "skipping a %s from %s that does not load: %s", schema.kind, self.base_url, error
-            )
-            return None
-
-    def _decode_event(self, schema: KindSchema, line: bytes) -> WatchEvent | None:
-        if not line.strip():
-            return None
-        try:
-            event = json.loads(line)
-            kind, obj = event["type"], event["object"]
-        except (ValueError, KeyError, TypeError):
-            log.warning("skipping a malformed watch event from %s: %.200r", self.base_url, line)
-            return None
-        if kind == "ERROR":
-            raise errors.from_status(obj if isinstance(obj, dict) else {})
-        if kind not in ("ADDED", "MODIFIED", "DELETED"):
-            return None  # BOOKMARK, or a type from a newer server
-        resource = self._decode_item(schema, obj)
-        return WatchEvent(kind, resource) if resource is not None else None
-
-
-def _item_path(schema: KindSchema, namespace: str, name: str) -> str:
-    return f"{schema.collection_path(namespace)}/{name}"
+    def _unreachable(self, error: BaseException) -> errors.Unavailable:
+        return errors.Unavailable.unreachable(self.base_url, _why(error, self._timeout))
 
 
 def _why(error: BaseException, timeout: float) -> str:
@@ -265,11 +180,3 @@ def _why(error: BaseException, timeout: float) -> str:
     if isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return "the connection was closed before the answer was complete"
     return str(error) or type(error).__name__
-
-
-def _same(current: Resource, wanted: Resource) -> bool:
-    return (
-        current.spec == wanted.spec
-        and current.metadata.labels == wanted.metadata.labels
-        and current.metadata.annotations == wanted.metadata.annotations
-    )

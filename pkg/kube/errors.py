@@ -110,6 +110,24 @@ def from_response(code: int, body: bytes) -> ApiError:
     return from_status(status, code)
 
 
+def transport_reason(error: BaseException, timeout: float) -> str:
+    """Why a blocking socket or http.client call failed, in words a person can act on."""
+    import http.client
+    import socket
+
+    if isinstance(error, TimeoutError | socket.timeout):
+        return f"no answer within {timeout:g}s"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, http.client.RemoteDisconnected | http.client.IncompleteRead):
+        return "the connection was closed before the answer was complete"
+    if isinstance(error, socket.gaierror):
+        return f"unknown host ({error.strerror})"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror[:1].lower() + error.strerror[1:]
+    return str(error) or type(error).__name__
+
+
 def _phrase(code: int) -> str:
     try:
         return HTTPStatus(code).phrase.replace(" ", "")

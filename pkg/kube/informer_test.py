@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import pathlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from pilot.configstore.server import ConfigStoreServer, Options
@@ -153,7 +153,7 @@ class GatedClient(ConfigClient):
         resource_version: str = "",
         *,
         timeout_seconds: int | None = None,
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> AsyncGenerator[WatchEvent, None]:
         self.watches.append(resource_version)
         await self.gate.wait()
         async for event in super().watch(schema, namespace, resource_version):

@@ -14,13 +14,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 import pytest
 
+from pkg.config.kinds import ALL
 from proxy.agent import testing
 from proxy.agent.agent import Agent
 from proxy.agent.options import AgentOptions
 
 MAIN = pathlib.Path(__file__).with_name("main.py")
 TEST_TIMEOUT = 90.0
-ENTRIES = "/apis/networking.istio.io/v1alpha3/namespaces/default/workloadentries"
+# The stored version's path: the agent's client writes where the store keeps the kind.
+ENTRIES = ALL.by_name("workloadentry").collection_path("default")
 
 
 @dataclasses.dataclass

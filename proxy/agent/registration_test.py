@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from pkg.config import loader
+from pkg.config.kinds import ALL
 from proxy.agent import testing
 from proxy.agent.registration import Registrar, RegistrationOptions, workload_entry
 
-COLLECTION = "/apis/networking.istio.io/v1alpha3/namespaces/default/workloadentries"
+COLLECTION = ALL.by_name("workloadentry").collection_path("default")
 ENTRY = f"{COLLECTION}/reviews-v1"
 
 
@@ -48,7 +49,7 @@ def test_workload_entry_follows_istio() -> None:
     entry = workload_entry(_options(mtls=True)).to_dict()
     labels = {"app": "reviews", "version": "v1", "security.istio.io/tlsMode": "istio"}
     assert entry == {
-        "apiVersion": "networking.istio.io/v1alpha3",
+        "apiVersion": "networking.istio.io/v1",
         "kind": "WorkloadEntry",
         "metadata": {"name": "reviews-v1", "namespace": "default", "labels": labels},
         "spec": {

@@ -12,7 +12,8 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.e2e.meshtest import MeshUnderTest, loopback_subnet
+from pilot.configstore.testing import Kubectl
+from tests.e2e.meshtest import NETWORKING, MeshUnderTest, loopback_subnet
 
 SUBNET = loopback_subnet(3)
 
@@ -66,6 +67,28 @@ def test_reviews_80_20(mesh):
     seen = mesh.versions(200)
     assert set(seen) == {"v1", "v2"}
     assert 140 <= seen["v1"] <= 180, seen  # 70% to 90% of 200
+
+
+def test_reviews_weights_are_relative_4_1_splits_80_20(mesh, tmp_path):
+    # Today's Istio: weights need not total 100; Envoy splits by their proportions.
+    split = tmp_path / "reviews-4-1.yaml"
+    split.write_text(
+        "apiVersion: networking.istio.io/v1alpha3\n"
+        "kind: VirtualService\n"
+        "metadata: {name: reviews}\n"
+        "spec:\n"
+        "  hosts: [reviews]\n"
+        "  http:\n"
+        "  - route:\n"
+        "    - destination: {host: reviews, subset: v1}\n"
+        "      weight: 4\n"
+        "    - destination: {host: reviews, subset: v2}\n"
+        "      weight: 1\n"
+    )
+    mesh.apply("virtual-service-all-v1", split)
+    seen = mesh.versions(200)
+    assert set(seen) == {"v1", "v2"}
+    assert 140 <= seen["v1"] <= 180, seen  # 70% to 90% of 200, as for the 80/20 sample
 
 
 def test_reviews_90_10(mesh):
@@ -150,17 +173,17 @@ def test_invalid_virtual_service_is_refused_and_changes_nothing(mesh, tmp_path):
         "  http:\n"
         "  - route:\n"
         "    - destination: {host: reviews, subset: v2}\n"
-        "      weight: 60\n"
+        "      weight: 0\n"
         "    - destination: {host: reviews, subset: v3}\n"
-        "      weight: 30\n"
+        "      weight: 0\n"
     )
     result = mesh.istioctl("apply", "-f", str(bad), check=False)
     assert result.returncode == 1
-    assert "weight" in result.stderr and "100" in result.stderr, result.stderr
+    assert "spec.http[0].route: total destination weight = 0" in result.stderr, result.stderr
     # The store itself refuses it too (a client that skips istioctl's own check).
     code, status = _put_raw(mesh, yaml.safe_load(bad.read_text()))
     assert code == 422 and status["reason"] == "Invalid"
-    assert "spec.http[0].route" in status["message"] and "100" in status["message"], status
+    assert "spec.http[0].route: total destination weight = 0" in status["message"], status
     # The store still has all-v1's rule, and no proxy was sent anything new.
     stored = mesh.istioctl("get", "virtualservice", "reviews", "-o", "yaml").stdout
     assert "subset: v1" in stored
@@ -188,3 +211,17 @@ def _put_raw(mesh, document):
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
+
+
+def test_kubectl_with_the_kubeconfig_the_launcher_wrote(mesh, tmp_path):
+    kubectl = Kubectl("", tmp_path / "home", kubeconfig=mesh.topology.kubeconfig)
+    samples = NETWORKING
+    for sample in ("virtual-service-all-v1.yaml", "virtual-service-reviews-v3.yaml"):
+        before = mesh.pushes()
+        kubectl.run("apply", "-f", str(samples / sample))
+        mesh.wait_synced(after=before)
+    assert mesh.versions(20) == {"v3": 20}
+    table = kubectl.run("get", "vs", "bookinfo", "reviews").stdout.splitlines()
+    assert table[0].split() == ["NAME", "GATEWAYS", "HOSTS", "AGE"]
+    assert table[1].split()[:3] == ["bookinfo", '["bookinfo-gateway"]', '["*"]']
+    assert table[2].split()[:2] == ["reviews", '["reviews"]']  # no gateways: an empty cell

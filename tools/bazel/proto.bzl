@@ -33,7 +33,9 @@ def _py_proto_library_impl(ctx):
         progress_message = "Compiling protos of %s" % ctx.label,
     )
     py_outputs = [f for f in outputs if f.extension == "py"]
-    runfiles = ctx.runfiles(files = py_outputs)
+
+    # The sources ship too: pkg/config/protodoc.py reads their comments at run time.
+    runfiles = ctx.runfiles(files = py_outputs + ctx.files.srcs)
     for dep in ctx.attr.deps:
         runfiles = runfiles.merge(dep[DefaultInfo].default_runfiles)
     return [

@@ -21,16 +21,12 @@ import yaml
 from pkg.config import loader
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
+from pkg.kube.kubeconfig import write_kubeconfig
 from tools.local import launcher
 from tools.local.topology import ROOT, Topology
 
 log = logging.getLogger("mesh")
 
-# What `make bookinfo` applies: Bookinfo's services and the ingress gateway routes.
-BOOKINFO_CONFIG = (
-    ROOT / "samples/bookinfo/platform/local/bookinfo.yaml",
-    ROOT / "samples/bookinfo/networking/bookinfo-gateway.yaml",
-)
 # What the install itself ships, as Istio's chart does: Mixer's standard metrics and
 # access log, in the store for any Mixer that starts against it.
 INSTALL_CONFIG = (ROOT / "mixer/config/telemetry.yaml",)
@@ -56,6 +52,7 @@ class Mesh:
         self._check_ports_free()
         write_credentials(self.topology)
         self.topology.mesh_config_path.write_text(self.topology.mesh_config())
+        write_kubeconfig(self.topology.kubeconfig, self.topology.config_store_url)
         specs = self.topology.processes()
         started: dict[str, launcher.Started] = {}
         try:
@@ -66,7 +63,7 @@ class Mesh:
                 launcher.record(self.topology.run_dir, started.values())
                 await launcher.wait_ready(batch, started, self.ready_timeout)
                 if stage == 1:
-                    await self.apply_files(*INSTALL_CONFIG, *BOOKINFO_CONFIG)
+                    await self.apply_files(*INSTALL_CONFIG, *self.topology.bookinfo_config)
             await self._wait_serving()
         except BaseException:
             launcher.stop(self.topology.run_dir)
@@ -138,9 +135,14 @@ def write_credentials(topology: Topology) -> None:
     _write_private(topology.node_agent_token, token + "\n")
     pilot = secrets.token_urlsafe(32)
     _write_private(topology.pilot_token, pilot + "\n")
+    # The broker mints binding identities in its own namespace, and nothing else.
+    broker = secrets.token_urlsafe(32)
+    _write_private(topology.broker_token, broker + "\n")
+    _write_private(topology.broker_credentials, f"platform:{secrets.token_urlsafe(16)}\n")
     table = [
         {"token": token, "identities": ["spiffe://cluster.local/ns/*/sa/*"]},
         {"token": pilot, "identities": ["spiffe://cluster.local/ns/istio-system/sa/istiod"]},
+        {"token": broker, "identities": ["spiffe://cluster.local/ns/istio-broker/sa/*"]},
     ]
     _write_private(topology.ca_tokens, yaml.safe_dump(table))
 

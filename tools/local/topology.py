@@ -29,6 +29,7 @@ NODE_AGENT_STATUS_PORT = 15030
 MIXER_PORT = 9091  # mixs: istio.mixer.v1.Mixer (Check, Report)
 MIXER_METRICS_PORT = 42422  # its adapters' Prometheus /metrics
 MIXER_MONITORING_PORT = 9093  # its /ready and /debug/status
+BROKER_PORT = 9999  # the Open Service Broker API
 APP_PORT = 9080
 GATEWAY_PORT = 8080  # Gateway port 80, as Istio's ingress gateway pods listen on 8080
 
@@ -68,6 +69,13 @@ class ProcessSpec:
     env: tuple[tuple[str, str], ...] = ()
 
 
+# Where Bookinfo's services are registered, and what that platform's pods are told.
+# ServiceEntry: each agent writes its pod's WorkloadEntry (the local platform's own way);
+# Consul / Eureka: each agent registers its pod there and Pilot reads that registry.
+REGISTRY_DOMAINS = {"ServiceEntry": "", "Consul": "service.consul", "Eureka": "eureka"}
+REGISTRY_FLAGS = {"Consul": "--consulserverURL", "Eureka": "--eurekaserverURL"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Topology:
     run_dir: pathlib.Path
@@ -75,12 +83,31 @@ class Topology:
     control_address: str = "127.0.0.1"
     pods: tuple[Pod, ...] = BOOKINFO_PODS
     cert_ttl: str = "24h"  # workload certificates' lifetime; the node agent renews at half
+    registry: str = "ServiceEntry"
+    registry_url: str = ""  # the Consul agent / Eureka server, for those registries
     # Mixer in the request path: every sidecar and the gateway Check and Report through mixs.
     mixer: bool = True  # False: mixs runs, but the mesh config names no Mixer (no filters)
     mixer_check_cache: bool = True  # False: the filters ask mixs on every request (benchmarks)
     policy_check_fail_open: bool = False  # MeshConfig policyCheckFailOpen
     mixer_filter_wasm: str = ""  # the filter module; "" is the one Bazel built
     mesh_config_extra: str = ""  # more MeshConfig YAML (e.g. "reportBatchMaxEntries: 1\n")
+
+    def __post_init__(self) -> None:
+        if self.registry not in REGISTRY_DOMAINS:
+            raise ValueError(f"registry must be one of {sorted(REGISTRY_DOMAINS)}")
+        if self.registry != "ServiceEntry" and not self.registry_url:
+            raise ValueError(f"the {self.registry} registry needs its URL")
+
+    @property
+    def bookinfo_config(self) -> tuple[pathlib.Path, ...]:
+        """What makes Bookinfo known and reachable: its services (unless a registry holds
+        them) and the ingress gateway's routes, in the platform's hostnames."""
+        if self.registry == "ServiceEntry":
+            return (
+                ROOT / "samples/bookinfo/platform/local/bookinfo.yaml",
+                ROOT / "samples/bookinfo/networking/bookinfo-gateway.yaml",
+            )
+        return (ROOT / f"samples/bookinfo/platform/{self.registry.lower()}/bookinfo-gateway.yaml",)
 
     @property
     def mixer_address(self) -> str:
@@ -114,6 +141,11 @@ class Topology:
     @property
     def config_store_url(self) -> str:
         return f"http://{self.control_address}:{STORE_PORT}"
+
+    @property
+    def kubeconfig(self) -> pathlib.Path:
+        """What kubectl and the kubernetes client need to reach the store (`--kubeconfig`)."""
+        return self.run_dir / "kubeconfig"
 
     @property
     def pilot_http_url(self) -> str:
@@ -157,6 +189,19 @@ class Topology:
     def ca_tokens(self) -> pathlib.Path:
         return self.run_dir / "ca-tokens.yaml"
 
+    @property
+    def broker_url(self) -> str:
+        return f"http://{self.control_address}:{BROKER_PORT}"
+
+    @property
+    def broker_credentials(self) -> pathlib.Path:
+        """`username:password` a platform signs in to the broker with (curl -u takes it)."""
+        return self.run_dir / "broker" / "credentials"
+
+    @property
+    def broker_token(self) -> pathlib.Path:
+        return self.run_dir / "broker" / "ca-token"
+
     def control_plane(self) -> list[ProcessSpec]:
         return [
             ProcessSpec(
@@ -184,6 +229,7 @@ class Topology:
                     "--mesh-config", str(self.mesh_config_path),
                     "--mixer-filter-wasm", self.mixer_filter_wasm or str(mixer_module.module_path()),
                     *(() if self.mixer_check_cache else ("--disable-mixer-check-cache",)),
+                    *self._registry_flags(),
                 ),
                 f"{self.pilot_http_url}/ready",
                 stage=1,
@@ -227,7 +273,27 @@ class Topology:
                 f"http://{self.control_address}:{NODE_AGENT_STATUS_PORT}/ready",
                 stage=1,
             ),
+            ProcessSpec(
+                "broker",
+                (
+                    PYTHON, "-m", "broker.main",
+                    "--address", self.control_address, "--port", str(BROKER_PORT),
+                    "--config-store", self.config_store_url,
+                    "--ca-address", f"{self.control_address}:{CA_PORT}",
+                    "--ca-root", str(self.ca_dir / "root-cert.pem"),
+                    "--ca-token-file", str(self.broker_token),
+                    "--credentials", str(self.broker_credentials),
+                ),
+                f"{self.broker_url}/ready",
+                stage=1,
+            ),
         ]  # fmt: skip
+
+    def _registry_flags(self) -> tuple[str, ...]:
+        if self.registry == "ServiceEntry":
+            return ()
+        return ("--registries", f"ServiceEntry,{self.registry}",
+                REGISTRY_FLAGS[self.registry], self.registry_url)  # fmt: skip
 
     def workloads(self) -> list[ProcessSpec]:
         """Apps (stage 2), their agents and the ingress gateway (stage 3)."""
@@ -297,6 +363,9 @@ class Topology:
             argv += ["--ports", ports]
         if annotations:
             argv += ["--annotations", annotations]
+        if self.registry != "ServiceEntry" and kind == "sidecar":
+            argv += ["--registry", self.registry, "--registry-url", self.registry_url,
+                     "--domain", REGISTRY_DOMAINS[self.registry]]  # fmt: skip
         if kind == "router":
             argv.append("--register")
         return ProcessSpec(
