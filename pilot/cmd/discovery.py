@@ -9,9 +9,9 @@ import logging
 import pathlib
 import sys
 
-from api.mesh.v1alpha1.config_pb2 import MeshConfig
 import durationpy
 
+from api.mesh.v1alpha1.config_pb2 import MeshConfig
 from pilot.bootstrap.registries import PlatformOptions, RegistryUnavailableError, build
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
