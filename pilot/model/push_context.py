@@ -12,6 +12,7 @@ import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 
+from api.mesh.v1alpha1 import config_pb2
 from pilot.model import hostname
 from pilot.model.index import ServiceIndex
 from pilot.model.service import DOMAIN_SUFFIX, Service, labels_match
@@ -26,6 +27,14 @@ class MeshOptions:
     connect_timeout: float = 10.0  # seconds, MeshConfig connectTimeout
     root_namespace: str = "istio-system"
     trust_domain: str = "cluster.local"
+    # The MeshConfig Pilot was started with (--mesh-config), for fields read where used.
+    mesh_config: config_pb2.MeshConfig = dataclasses.field(
+        default_factory=config_pb2.MeshConfig, compare=False
+    )
+    # Where every proxy's machine has the Mixer filter module (--mixer-filter-wasm).
+    mixer_filter_wasm: str = ""
+    # Off only to measure what the filters' check cache saves (--disable-mixer-check-cache).
+    mixer_check_cache: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +60,8 @@ class PushContext:
     sidecars: tuple[Resource, ...]
     peer_authentications: tuple[Resource, ...] = ()
     authorization_policies: tuple[Resource, ...] = ()
+    quota_specs: tuple[Resource, ...] = ()
+    quota_spec_bindings: tuple[Resource, ...] = ()
     version: str = ""
     # Generated resources shared by every proxy that would get the same ones in this push
     # (generator.py keys each entry by everything it was built from); dropped with the push.
@@ -122,6 +133,8 @@ def build_push_context(
         sidecars=tuple(of("Sidecar")),
         peer_authentications=tuple(of("PeerAuthentication")),
         authorization_policies=tuple(of("AuthorizationPolicy")),
+        quota_specs=tuple(of("QuotaSpec")),
+        quota_spec_bindings=tuple(of("QuotaSpecBinding")),
         version=version,
     )
 

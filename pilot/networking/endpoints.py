@@ -52,9 +52,7 @@ def _accepts_mtls(push: PushContext, endpoint: Endpoint) -> bool:
 def _lb_endpoint(endpoint: Endpoint, mtls: bool) -> dict[str, Any]:
     # A workload with a sidecar is reached through its inbound listener, never the app port.
     port = names.INBOUND_PORT if endpoint.has_sidecar else endpoint.port
-    metadata: dict[str, Any] = {
-        "istio": {"workload": f"{endpoint.workload_name};{endpoint.namespace}"}
-    }
+    metadata: dict[str, Any] = {"istio": {"workload": _workload_metadata(endpoint)}}
     if mtls:
         # Picks the cluster's `tlsMode-istio` transport socket for this endpoint.
         metadata["envoy.transport_socket_match"] = {"tlsMode": "istio"}
@@ -67,6 +65,19 @@ def _lb_endpoint(endpoint: Endpoint, mtls: bool) -> dict[str, Any]:
     if endpoint.weight:
         out["load_balancing_weight"] = endpoint.weight
     return out
+
+
+def _workload_metadata(endpoint: Endpoint) -> str:
+    """Istio's `<workload>;<namespace>;<canonical service>;<canonical revision>;<cluster>`:
+    a client's Mixer filter reports the server's workload, app and version from it."""
+    labels = endpoint.labels
+    service = (
+        labels.get("service.istio.io/canonical-name") or labels.get("app") or endpoint.workload_name
+    )
+    revision = (
+        labels.get("service.istio.io/canonical-revision") or labels.get("version") or "latest"
+    )
+    return f"{endpoint.workload_name};{endpoint.namespace};{service};{revision};Kubernetes"
 
 
 def _subset_labels(push: PushContext, host: str, subset: str) -> dict[str, str] | None:

@@ -33,7 +33,7 @@ from google.protobuf import json_format, message
 from pilot.model import hostname
 from pilot.model.push_context import PushContext
 from pilot.model.service import Service
-from pilot.networking import clusters, endpoints, listeners, routes, security
+from pilot.networking import clusters, endpoints, listeners, mixerfilter, routes, security
 from pilot.networking.proxyview import ProxyView
 
 LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
@@ -81,6 +81,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Sequence[str]) -> Re
             trust_domain=push.mesh.trust_domain,
             authz_filters=authz,
         )
+    mixerfilter.add_to_listeners(proxy, push, dicts)
     return [_parse(d, listener_pb2.Listener()) for d in dicts]
 
 
@@ -92,6 +93,7 @@ def build_clusters(proxy: ProxyView, push: PushContext, _: Sequence[str]) -> Res
         dicts = [
             *clusters.outbound_clusters(push, services, mtls=mtls),
             clusters.blackhole_cluster(),
+            *mixerfilter.clusters(push),
         ]
         return [_parse(d, cluster_pb2.Cluster()) for d in dicts]
 
