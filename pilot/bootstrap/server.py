@@ -33,6 +33,7 @@ from pilot.model.discovery import RegistryEvent, ServiceEvent
 from pilot.model.index import ServiceIndex
 from pilot.model.push_context import MeshOptions, PushContext, build_push_context
 from pilot.networking import generator, names
+from pilot.networking.cache import GenerationCache
 from pilot.registry.provider import Provider
 from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
@@ -66,6 +67,18 @@ class DiscoveryOptions:
 # The kinds the ServiceEntry registry reads; the rest is Istio config for the PushContext.
 REGISTRY_KINDS = frozenset({"ServiceEntry", "WorkloadEntry"})
 
+# What a change of each kind can change in a proxy's config: the xDS types it regenerates
+# (None: all) and whether only gateways are concerned. Kinds not listed push everything.
+_CDS, _EDS, _LDS, _RDS = generator.CLUSTER, generator.ENDPOINT, generator.LISTENER, generator.ROUTE
+KIND_EFFECTS: dict[str, tuple[frozenset[str] | None, bool]] = {
+    "VirtualService": (frozenset({_RDS}), False),  # routes; clusters come from services
+    "DestinationRule": (frozenset({_CDS, _EDS}), False),  # policies, subsets and theirs
+    "Gateway": (frozenset({_LDS, _RDS}), True),
+    "AuthorizationPolicy": (frozenset({_LDS}), False),  # the inbound RBAC filter
+    "Sidecar": (None, False),  # what a proxy sees
+    "PeerAuthentication": (None, False),  # listeners, and EDS's mTLS marks
+}
+
 
 class DiscoveryServer:
     def __init__(self, options: DiscoveryOptions) -> None:
@@ -87,6 +100,7 @@ class DiscoveryServer:
         self._push_version = 0
         self._stale = True  # the config side of the PushContext
         self._index = ServiceIndex.empty()
+        self.generation_cache = GenerationCache()
         self._stale_hosts: set[str] | None = None  # hostnames to re-read; None: all
         self._seen: dict[str, dict[tuple[str, str], str]] = {}  # kind -> key -> version
         self.ready = asyncio.Event()
@@ -145,9 +159,23 @@ class DiscoveryServer:
         if changed & REGISTRY_KINDS:
             self._feed_service_entries(snapshot)  # its events say what to push
         config = sorted(changed - REGISTRY_KINDS)
-        if config:
-            self._stale = True
-            await self.xds.push(f"config: {', '.join(config)}")
+        if not config:
+            return
+        self._stale = True
+        types: set[str] | None = set()
+        routers_only = True
+        for kind in config:
+            kind_types, kind_routers_only = KIND_EFFECTS.get(kind, (None, False))
+            routers_only = routers_only and kind_routers_only
+            if kind_types is None or types is None:
+                types = None
+            else:
+                types |= kind_types
+        await self.xds.push(
+            f"config: {', '.join(config)}",
+            affects=(lambda proxy: proxy.type == "router") if routers_only else None,
+            types=types,
+        )
 
     def _changed_kinds(self, snapshot: dict[KindSchema, list[Resource]]) -> set[str]:
         """The kinds whose resources changed since the last look (by resourceVersion)."""
@@ -211,6 +239,7 @@ class DiscoveryServer:
             self._index = self._index.refresh(self.registry, self._stale_hosts)
             self._stale_hosts = set()
             self._push_version += 1
+            self.generation_cache.next_push()
             if self._stale or self._push is None:
                 snapshot = self._informer.snapshot()
                 self._push = build_push_context(
@@ -222,6 +251,7 @@ class DiscoveryServer:
                     self._index,
                     self.options.mesh,
                     version=str(self._push_version),
+                    cache=self.generation_cache,
                 )
                 self._stale = False
             else:

@@ -17,7 +17,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf import json_format
 
 from pilot.model.index import ServiceIndex
-from pilot.model.push_context import MeshOptions, PushContext, build_push_context
+from pilot.model.push_context import MeshOptions, PieceCache, PushContext, build_push_context
 from pilot.networking import generator
 from pilot.networking.proxyview import ProxyView
 from pilot.registry.serviceentry.controller import ServiceEntryRegistry
@@ -77,8 +77,8 @@ def workload_entries() -> list[Resource]:
     ]
 
 
-def bookinfo_push(*samples: str, extra: Iterable[Resource] = ()) -> PushContext:
-    """Bookinfo's services and pods plus the named networking samples (file stems)."""
+def bookinfo_configs(*samples: str, extra: Iterable[Resource] = ()) -> dict[str, list[Resource]]:
+    """Bookinfo's config by kind, later resources of one name replacing earlier ones."""
     resources = loader.load_file(BOOKINFO / "platform" / "local" / "bookinfo.yaml")
     resources += workload_entries()
     for sample in samples:
@@ -89,18 +89,26 @@ def bookinfo_push(*samples: str, extra: Iterable[Resource] = ()) -> PushContext:
     configs: dict[str, list[Resource]] = {}
     for (kind, _, _), resource in latest.items():
         configs.setdefault(kind, []).append(resource)
-    return push_of(configs)
+    return configs
+
+
+def bookinfo_push(*samples: str, extra: Iterable[Resource] = ()) -> PushContext:
+    """Bookinfo's services and pods plus the named networking samples (file stems)."""
+    return push_of(bookinfo_configs(*samples, extra=extra))
 
 
 def push_of(
-    configs: Mapping[str, Iterable[Resource]], mesh: MeshOptions | None = None
+    configs: Mapping[str, Iterable[Resource]],
+    mesh: MeshOptions | None = None,
+    *,
+    cache: PieceCache | None = None,
 ) -> PushContext:
     """A push context as Pilot builds one: ServiceEntries and WorkloadEntries through the
     ServiceEntry registry, everything else as config."""
     registry = ServiceEntryRegistry()
     registry.sync(configs.get("ServiceEntry", ()), configs.get("WorkloadEntry", ()))
     kinds = {k: list(v) for k, v in configs.items()}
-    return build_push_context(kinds, ServiceIndex.read(registry), mesh)
+    return build_push_context(kinds, ServiceIndex.read(registry), mesh, cache=cache)
 
 
 # Golden files.

@@ -351,6 +351,18 @@ class Resources(Sequence[Resource]):
     def __repr__(self) -> str:
         return f"<Resources {short_name(self.type_url)} {self.version} ({len(self)})>"
 
+    def __eq__(self, other: object) -> bool:
+        """Equal content: the version is a hash of it (of parts' versions, for a union)."""
+        if not isinstance(other, Resources):
+            return NotImplemented
+        return (self.type_url, self.version, self.pending) == (
+            other.type_url,
+            other.version,
+            other.pending,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 def check(type_url: str, resources: Sequence[Resource]) -> list[Resource]:
     """Resources sorted by name, after checking what Envoy would otherwise NACK for us.
