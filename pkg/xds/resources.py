@@ -223,13 +223,13 @@ class Resources(Sequence[Resource]):
             return parts[0]
         if len(parts) == 0:
             return cls(type_url, {})
-        seen = parts[0].names
-        for part in parts[1:]:
-            smaller, larger = sorted((part.names, seen), key=len)
-            clash = next((n for n in smaller if n in larger), None)
-            if clash is not None:
-                raise ResourceError(f"resource {clash!r}: returned twice")
-            seen = seen | part.names
+        # Disjoint, checked from the smaller side (a proxy's few against a shared thousand).
+        for index, part in enumerate(parts):
+            for other in parts[index + 1 :]:
+                smaller, larger = sorted((part, other), key=len)
+                clash = next((n for n in smaller.names if n in larger.names), None)
+                if clash is not None:
+                    raise ResourceError(f"resource {clash!r}: returned twice")
         return cls(type_url, parts=parts)
 
     def replace(

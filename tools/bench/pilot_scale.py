@@ -102,7 +102,8 @@ class Process:
 class ControlPlane:
     """The config store (this tree) and pilot-discovery (`pilot_tree`) on `address`."""
 
-    def __init__(self, address: str, pilot_tree: pathlib.Path) -> None:
+    def __init__(self, address: str, pilot_tree: pathlib.Path, log_level: str = "warning") -> None:
+        self.log_level = log_level
         self.address = address
         self.pilot_tree = pilot_tree
         self.run_dir = pathlib.Path(tempfile.mkdtemp(prefix="bench-pilot-scale-"))
@@ -125,7 +126,7 @@ class ControlPlane:
             "pilot-discovery",
             [python, "-m", "pilot.cmd.discovery", "--config-store", self.store_url,
              "--grpc-address", self.xds_target, "--http-address", f"{self.address}:{HTTP_PORT}",
-             "--log-level", "warning"],
+             "--log-level", self.log_level],
             self.pilot_tree,
             self.run_dir,
         )  # fmt: skip
@@ -402,7 +403,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     resources = synthetic.resources(args.services)
     results: dict[str, Any] = {}
     for proxies in args.proxies:
-        plane = ControlPlane(f"{args.subnet}.100", args.pilot_tree)
+        plane = ControlPlane(f"{args.subnet}.100", args.pilot_tree, args.pilot_log_level)
         failed = True
         try:
             await plane.start()
@@ -420,7 +421,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             failed = False
             raise
         finally:
-            plane.stop(keep_logs=failed)
+            plane.stop(keep_logs=failed or args.keep)
     return results
 
 
@@ -436,6 +437,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--subnet", default="127.0.16", help="loopback /24 of the control plane")
     parser.add_argument("--pilot-tree", type=pathlib.Path, default=ROOT, help="Pilot's source tree")
     parser.add_argument("--label", default="", help="results go to pilot_scale[-LABEL].json")
+    parser.add_argument("--pilot-log-level", default="warning")
+    parser.add_argument("--keep", action="store_true", help="keep the run folder (logs)")
     return parser.parse_args(argv)
 
 
