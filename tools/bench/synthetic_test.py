@@ -1,7 +1,7 @@
 import collections
 
-from pilot.networking.testing import push_of
 from pilot.networking import generator
+from pilot.networking.testing import push_of
 from tools.bench import synthetic
 
 

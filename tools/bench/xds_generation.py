@@ -42,8 +42,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 
 from pilot.model.push_context import PushContext
-from pilot.networking.testing import push_of
 from pilot.networking import generator
+from pilot.networking.testing import push_of
 from pilot.xds.testing import node
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
