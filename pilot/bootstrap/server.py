@@ -21,8 +21,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection
 
 import grpc
 from aiohttp import web
@@ -42,6 +41,7 @@ from pkg.config.kinds import PILOT, KindSchema
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from pkg.kube.informer import Informer
+from pkg.xds.resources import Resources
 
 log = logging.getLogger("pilot.discovery")
 
@@ -266,7 +266,7 @@ class DiscoveryServer:
             )
         return self._push
 
-    def _generate(self, proxy: Proxy, type_url: str, names: Sequence[str]) -> list[Any]:
+    def _generate(self, proxy: Proxy, type_url: str, names: Collection[str]) -> Resources:
         return generator.generate(proxy, type_url, names, self.push_context())
 
     def _http_app(self) -> web.Application:

@@ -17,7 +17,7 @@ clusters that changed.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -56,7 +56,7 @@ T = TypeVar("T")
 
 
 def generate(
-    proxy: ProxyView, type_url: str, resource_names: Sequence[str], push: PushContext
+    proxy: ProxyView, type_url: str, resource_names: Collection[str], push: PushContext
 ) -> Resources:
     generator = GENERATORS.get(type_url)
     if generator is None:
@@ -67,7 +67,7 @@ def generate(
 # LDS.
 
 
-def build_listeners(proxy: ProxyView, push: PushContext, _: Sequence[str]) -> Resources:
+def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> Resources:
     if proxy.type == "router":
         dicts = [listeners.gateway_listener(proxy.ip, port) for port in _gateway_ports(proxy, push)]
         return _resources(LISTENER, [_parse(d, listener_pb2.Listener()) for d in dicts])
@@ -129,7 +129,7 @@ _PLACEHOLDER_IP = "0.0.0.0"
 # CDS.
 
 
-def build_clusters(proxy: ProxyView, push: PushContext, _: Sequence[str]) -> Resources:
+def build_clusters(proxy: ProxyView, push: PushContext, _: Collection[str]) -> Resources:
     services = visible_services(proxy, push)
     mtls = security.has_sds(proxy.metadata)
     shared = _memo(
@@ -189,7 +189,7 @@ def _blackhole() -> Encoded:
 # RDS.
 
 
-def build_routes(proxy: ProxyView, push: PushContext, requested: Sequence[str]) -> Resources:
+def build_routes(proxy: ProxyView, push: PushContext, requested: Collection[str]) -> Resources:
     wanted = frozenset(requested) if requested else None
     if proxy.type == "router":
         labels = frozenset(proxy.labels.items())
@@ -272,7 +272,7 @@ def _virtual_host_routes(
 # EDS.
 
 
-def build_endpoints(_: ProxyView, push: PushContext, requested: Sequence[str]) -> Resources:
+def build_endpoints(_: ProxyView, push: PushContext, requested: Collection[str]) -> Resources:
     table = _memo(push, ("eds-table",), lambda: _endpoint_table(push))
     wanted = frozenset(requested)
     selected = table.select(wanted)
@@ -337,7 +337,7 @@ def _assignment(name: str, push: PushContext) -> Encoded:
     return encode(ENDPOINT, Resource(name, endpoints.load_assignment(name, push)))
 
 
-GENERATORS: dict[str, Callable[[ProxyView, PushContext, Sequence[str]], Resources]] = {
+GENERATORS: dict[str, Callable[[ProxyView, PushContext, Collection[str]], Resources]] = {
     LISTENER: build_listeners,
     CLUSTER: build_clusters,
     ROUTE: build_routes,
