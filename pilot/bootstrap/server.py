@@ -84,7 +84,7 @@ class DiscoveryServer:
     def __init__(self, options: DiscoveryOptions) -> None:
         self.options = options
         self._client = ConfigClient(options.config_store)
-        self._informer = Informer(self._client, PILOT, on_change=self._config_changed)
+        self._informer = Informer(self._client, PILOT, on_events=self._config_changed)
         self._registries = registries.build(options.registries)
         self.registry = self._registries.aggregate
         self.registry.append_service_handler(self._service_changed)
@@ -102,7 +102,6 @@ class DiscoveryServer:
         self._index = ServiceIndex.empty()
         self.generation_cache = GenerationCache()
         self._stale_hosts: set[str] | None = None  # hostnames to re-read; None: all
-        self._seen: dict[str, dict[tuple[str, str], str]] = {}  # kind -> key -> version
         self.ready = asyncio.Event()
         self.grpc_address = options.grpc_address  # the bound addresses, once serving
         self.http_address = options.http_address
@@ -153,41 +152,26 @@ class DiscoveryServer:
             await runner.cleanup()
             await self._client.close()
 
-    async def _config_changed(self) -> None:
-        snapshot = self._informer.snapshot()
-        changed = self._changed_kinds(snapshot)
-        if changed & REGISTRY_KINDS:
-            self._feed_service_entries(snapshot)  # its events say what to push
-        config = sorted(changed - REGISTRY_KINDS)
-        if not config:
+    async def _config_changed(
+        self, schema: KindSchema, changes: list[tuple[str, Resource]]
+    ) -> None:
+        """The store changed some resources of one kind: feed a registry, or push config."""
+        kind = schema.kind
+        if kind in REGISTRY_KINDS:
+            registry = self._registries.service_entries
+            if registry is not None:
+                # Its events (handled by _service_changed) say what to push.
+                for event, resource in changes:
+                    registry.apply(kind, resource, deleted=event == "DELETED")
             return
         self._stale = True
-        types: set[str] | None = set()
-        routers_only = True
-        for kind in config:
-            kind_types, kind_routers_only = KIND_EFFECTS.get(kind, (None, False))
-            routers_only = routers_only and kind_routers_only
-            if kind_types is None or types is None:
-                types = None
-            else:
-                types |= kind_types
+        types, routers_only = KIND_EFFECTS.get(kind, (None, False))
+        which = ", ".join(sorted({f"{r.metadata.namespace}/{r.metadata.name}" for _, r in changes}))
         await self.xds.push(
-            f"config: {', '.join(config)}",
+            f"config: {kind} {which}",
             affects=(lambda proxy: proxy.type == "router") if routers_only else None,
             types=types,
         )
-
-    def _changed_kinds(self, snapshot: dict[KindSchema, list[Resource]]) -> set[str]:
-        """The kinds whose resources changed since the last look (by resourceVersion)."""
-        changed = set()
-        for schema, items in snapshot.items():
-            versions = {
-                (r.metadata.namespace, r.metadata.name): r.metadata.resource_version for r in items
-            }
-            if versions != self._seen.get(schema.kind):
-                changed.add(schema.kind)
-                self._seen[schema.kind] = versions
-        return changed
 
     def _feed_service_entries(self, snapshot: dict[KindSchema, list[Resource]]) -> None:
         registry = self._registries.service_entries

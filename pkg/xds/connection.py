@@ -190,8 +190,9 @@ class Connection(Generic[NodeT]):
         only = None
         if not owed and not watch.wildcard and watch.resources_sent is not None:
             changed = resources.changed_since(watch.resources_sent)
-            if changed:
-                only = changed
+            if changed is not None and not changed:
+                return  # the change is elsewhere in a shared set: none of these names moved
+            only = changed
         response = self.state.record_sent(watch.type_url, resources, only=only)
         await self._write(response)
         self._counters.responses += 1

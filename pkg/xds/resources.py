@@ -251,9 +251,18 @@ class Resources(Sequence[Resource]):
         )
 
     def select(self, names: frozenset[str] | None) -> Resources:
-        """Only the resources among `names` (None: all); `self` when it has no others."""
+        """Only the resources among `names` (None: all); `self` when it has no others.
+
+        Leaving out a few of many (a proxy's EDS subscription one cluster behind the mesh's
+        table) makes a view of this set, not a copy: a proxy's share costs no per-resource
+        memory and no hashing.
+        """
         if names is None or names >= self.names:
             return self
+        if len(self) > 16:
+            excluded = self.names - names
+            if 4 * len(excluded) < len(self):
+                return _Excluding(self, excluded)
         items = {n: e for n in sorted(names) if (e := self.get(n)) is not None}
         return Resources(
             self.type_url,
@@ -302,12 +311,18 @@ class Resources(Sequence[Resource]):
     @property
     def wire(self) -> bytes:
         """Every resource as the `resources` field of a DiscoveryResponse."""
+        if self._items is None:
+            # Not kept: a union is one proxy's, and its bytes are its shared parts' again.
+            return b"".join(self.wire_parts())
         if self._wire is None:
-            if self._items is not None:
-                self._wire = b"".join(e.wire for e in self._items.values())
-            else:
-                self._wire = b"".join(p.wire for p in self._parts)
+            self._wire = b"".join(e.wire for e in self._items.values())
         return self._wire
+
+    def wire_parts(self) -> list[bytes]:
+        """`wire` in pieces, each kept by the set it belongs to (for a join without copies)."""
+        if self._items is not None:
+            return [self.wire]
+        return [w for p in self._parts for w in p.wire_parts()]
 
     def wire_of(self, names: Iterable[str]) -> bytes:
         return b"".join(e.wire for n in sorted(names) if (e := self.get(n)) is not None)
@@ -318,13 +333,18 @@ class Resources(Sequence[Resource]):
         if earlier.version == self.version:
             return frozenset()
         if earlier._base == self._base:
+            if isinstance(self, _Excluding) and isinstance(earlier, _Excluding):
+                return frozenset()  # one set, other names left out: nothing of ours changed
             return None  # one base, other names: not a question of changes
         changed: set[str] = set()
         for version, names in reversed(self._lineage):
             changed |= names
             if version == earlier._base:
-                return frozenset(changed) & self.names
+                return self._among(frozenset(changed))
         return None
+
+    def _among(self, names: frozenset[str]) -> frozenset[str]:
+        return names & self.names
 
     # Sequence[Resource], sorted by name (for tests, debug pages; not the serving path).
 
@@ -362,6 +382,64 @@ class Resources(Sequence[Resource]):
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class _Excluding(Resources):
+    """`base` without a few of its names: a view, with a version derived from the base's."""
+
+    __slots__ = ("_excluded", "_of")
+
+    def __init__(self, base: Resources, excluded: frozenset[str]) -> None:
+        self._of = base
+        self._excluded = excluded
+        digest = hashlib.sha256(b"excluding" + base.version.encode())
+        for name in sorted(excluded):
+            digest.update(len(name).to_bytes(4, "big"))
+            digest.update(name.encode())
+        super().__init__(
+            base.type_url,
+            parts=(base,),
+            version=digest.hexdigest()[:16],
+            pending=base.pending - excluded,
+            lineage=base._lineage,
+            base=base._base,
+        )
+
+    @property
+    def names(self) -> frozenset[str]:
+        if self._names is None:
+            self._names = self._of.names - self._excluded
+        return self._names
+
+    def _among(self, names: frozenset[str]) -> frozenset[str]:
+        return names - self._excluded
+
+    def get(self, name: str) -> Encoded | None:
+        return None if name in self._excluded else self._of.get(name)
+
+    def leaf_items(self) -> Iterator[tuple[str, Encoded]]:
+        excluded = self._excluded
+        return ((n, e) for n, e in self._of.leaf_items() if n not in excluded)
+
+    def encoded(self) -> list[Encoded]:
+        if self._sorted is None:
+            self._sorted = [e for e in self._of.encoded() if e.name not in self._excluded]
+        return self._sorted
+
+    @property
+    def wire(self) -> bytes:
+        return b"".join(e.wire for _, e in self.leaf_items())
+
+    def wire_parts(self) -> list[bytes]:
+        return [self.wire]
+
+    def select(self, names: frozenset[str] | None) -> Resources:
+        if names is None:
+            return self
+        return self._of.select(names - self._excluded)
+
+    def __len__(self) -> int:
+        return len(self._of) - len(self._excluded)
 
 
 def check(type_url: str, resources: Sequence[Resource]) -> list[Resource]:
