@@ -165,7 +165,7 @@ def _outbound_clusters(push: PushContext, services: list[Service], mtls: bool) -
 
         inputs = (service, rule, push.mesh, instances)
         fragments.append(piece(push.cache, ("cds", service.hostname, mtls), inputs, build))
-    fragments.append([piece(push.cache, ("cds-blackhole",), (), _blackhole)])
+    fragments.append(piece(push.cache, ("cds-blackhole",), (), _blackhole))
     # The same pieces as last push (the usual case for an endpoint or route change): the
     # same set, already sorted and hashed.
     key = ("cds-shared", mtls, _scope_key(services, push))
@@ -182,8 +182,8 @@ def _outbound_clusters(push: PushContext, services: list[Service], mtls: bool) -
     return shared
 
 
-def _blackhole() -> Encoded:
-    return encode(CLUSTER, _parse(clusters.blackhole_cluster(), cluster_pb2.Cluster()))
+def _blackhole() -> list[Encoded]:
+    return [encode(CLUSTER, _parse(clusters.blackhole_cluster(), cluster_pb2.Cluster()))]
 
 
 # RDS.
@@ -210,8 +210,24 @@ def build_routes(proxy: ProxyView, push: PushContext, requested: Collection[str]
     # what it may see, and its labels only where some route matches on sourceLabels.
     labels = frozenset(proxy.labels.items()) if push.uses_source_labels else None
     key = ("rds", proxy.namespace, labels, _scope_key(services, push))
-    table = _memo(push, key, lambda: _resources(ROUTE, [_sidecar_table(proxy, push, services)]))
-    return table.select(wanted)
+
+    def table() -> Resources:
+        # The whole table is kept across pushes too, under everything it is made of: the
+        # services seen and known, the mesh's VirtualServices, the mesh options.
+        inputs = (
+            tuple(services),
+            tuple(push.services.values()),
+            tuple(vs.resource for vs in push.virtual_services),  # bound from these and mesh
+            push.mesh,
+        )
+        return piece(
+            push.cache,
+            key,
+            inputs,
+            lambda: _resources(ROUTE, [_sidecar_table(proxy, push, services)]),
+        )
+
+    return _memo(push, key, table).select(wanted)
 
 
 def _sidecar_table(
@@ -276,9 +292,9 @@ def build_endpoints(_: ProxyView, push: PushContext, requested: Collection[str])
     table = _memo(push, ("eds-table",), lambda: _endpoint_table(push))
     wanted = frozenset(requested)
     selected = table.select(wanted)
+    if len(selected) == len(wanted):
+        return selected  # every name asked for is in the table (the usual case)
     missing = wanted - table.names
-    if not missing:
-        return selected
     # Clusters outside the table (unknown, or a subset no DestinationRule declares) get an
     # empty assignment, so Envoy stops waiting for them.
     extra = [

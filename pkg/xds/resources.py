@@ -153,6 +153,7 @@ class Resources(Sequence[Resource]):
         "_lineage",
         "_names",
         "_parts",
+        "_selections",
         "_sorted",
         "_wire",
         "pending",
@@ -179,6 +180,9 @@ class Resources(Sequence[Resource]):
         self._names: frozenset[str] | None = None
         self._sorted: list[Encoded] | None = None
         self._wire: bytes | None = None
+        # Selections made of this set, by the names asked for: the thousand proxies asking
+        # for the same names share one.
+        self._selections: dict[frozenset[str], Resources] = {}
         if version is None:
             if items is not None:
                 version = _version(self.encoded())
@@ -257,7 +261,15 @@ class Resources(Sequence[Resource]):
         table) makes a view of this set, not a copy: a proxy's share costs no per-resource
         memory and no hashing.
         """
-        if names is None or names >= self.names:
+        if names is None:
+            return self
+        selected = self._selections.get(names)
+        if selected is None:
+            selected = self._selections[names] = self._select(names)
+        return selected
+
+    def _select(self, names: frozenset[str]) -> Resources:
+        if names >= self.names:
             return self
         if len(self) > 16:
             excluded = self.names - names
