@@ -54,6 +54,7 @@ class Connection(Generic[NodeT]):
         log: logging.Logger,
         type_urls: frozenset[str] | None = None,
         authorize_request: AuthorizeRequest[NodeT] | None = None,
+        send_gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.stream = stream
         self.conn_id = stream.conn_id
@@ -65,6 +66,7 @@ class Connection(Generic[NodeT]):
         self._counters = counters
         self._log = log
         self._authorize_request = authorize_request
+        self._send_gate = send_gate  # shared by the server's streams: sends in flight at once
         self._fresh_snapshot = False
         self._requested: set[str] = set()  # types a request asked to be answered
         self._wake = asyncio.Event()
@@ -212,6 +214,10 @@ class Connection(Generic[NodeT]):
             raise RuntimeError(f"{self.conn_id}: two writers on one xDS stream")
         self._writing = True
         try:
-            await self._transport.send(response)
+            if self._send_gate is None:
+                await self._transport.send(response)
+            else:
+                async with self._send_gate:
+                    await self._transport.send(response)
         finally:
             self._writing = False
