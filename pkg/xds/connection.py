@@ -27,6 +27,7 @@ from pkg.xds import resources as res
 from pkg.xds.cache import Snapshot
 from pkg.xds.counters import Counters
 from pkg.xds.peer import NodeT, StreamInfo
+from pkg.xds.request import Request
 from pkg.xds.response import Response
 from pkg.xds.stream import Action, StreamState, Watch
 
@@ -37,11 +38,20 @@ AuthorizeRequest = Callable[[StreamInfo[NodeT], discovery_pb2.DiscoveryRequest],
 class Transport(Protocol):
     """The two halves of a stream; gRPC in production, two queues in tests."""
 
-    async def recv(self) -> discovery_pb2.DiscoveryRequest | None:
-        """The next request, or None once the client closed its side."""
+    async def recv(self) -> discovery_pb2.DiscoveryRequest | Request | None:
+        """The next request (decoded with its names key, or plain), or None once the
+        client closed its side."""
         ...
 
     async def send(self, response: Response) -> None: ...
+
+
+def unwrap(
+    received: discovery_pb2.DiscoveryRequest | Request,
+) -> tuple[discovery_pb2.DiscoveryRequest, bytes | None]:
+    if isinstance(received, Request):
+        return received.message, received.names_key
+    return received, None
 
 
 class Connection(Generic[NodeT]):
@@ -85,7 +95,8 @@ class Connection(Generic[NodeT]):
         self._fresh_snapshot = True
         self._wake.set()
 
-    def handle_request(self, request: discovery_pb2.DiscoveryRequest) -> None:
+    def handle_request(self, received: discovery_pb2.DiscoveryRequest | Request) -> None:
+        request, names_key = unwrap(received)
         if self._authorize_request is not None:
             refusal = self._authorize_request(self.stream, request)
             if refusal:
@@ -93,7 +104,7 @@ class Connection(Generic[NodeT]):
                 self.refusal = refusal
                 self.close()
                 return
-        decision = self.state.on_request(request)
+        decision = self.state.on_request(request, names_key)
         short = res.short_name(decision.type_url)
         if request.HasField("error_detail"):
             # Counted and logged even when answered anyway (it named new resources).

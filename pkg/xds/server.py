@@ -25,7 +25,7 @@ from typing import Generic
 from envoy.service.discovery.v3 import discovery_pb2
 
 from pkg.xds.cache import ConfigWatcher, Snapshot
-from pkg.xds.connection import AuthorizeRequest, Connection, Transport
+from pkg.xds.connection import AuthorizeRequest, Connection, Transport, unwrap
 from pkg.xds.counters import Counters
 from pkg.xds.peer import NodeT, Peer, StreamInfo
 
@@ -100,9 +100,10 @@ class Server(Generic[NodeT]):
         label = self.options.label
         if self._closing:
             raise ConnectionRefusedError(self.options.refusal)
-        first = await transport.recv()
-        if first is None:
+        received = await transport.recv()
+        if received is None:
             return
+        first, _ = unwrap(received)
         try:
             identified = self.options.identify(first)
         except InvalidStreamError as error:
@@ -147,7 +148,7 @@ class Server(Generic[NodeT]):
         )
         cancel = self._watcher.watch(stream, conn.set_snapshot)
         try:
-            conn.handle_request(first)
+            conn.handle_request(received)
             await conn.run()
         finally:
             cancel()
