@@ -193,7 +193,7 @@ async def wait_pilot_has(pilot_url: str, count: int, timeout: float = 300) -> No
             async with session.get(f"{pilot_url}/debug/configz") as response:
                 if len(await response.json()) >= count:
                     break
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(3.0)  # configz serializes every resource: not too often
     await asyncio.sleep(1.5)  # past the longest debounce: the last push is done
 
 
