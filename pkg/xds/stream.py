@@ -22,6 +22,7 @@ The rules, in order:
 
 from __future__ import annotations
 
+import collections
 import datetime
 import enum
 import secrets
@@ -72,7 +73,7 @@ class Watch:
     type_url: str
     names: frozenset[str] = frozenset()  # {WILDCARD} for a wildcard subscription
     subscribed: bool = True
-    answered: set[str] = field(default_factory=set)
+    answered: frozenset[str] = frozenset()  # always within `names`
     version_sent: str | None = None
     nonce_sent: str | None = None
     sent_at: datetime.datetime | None = None
@@ -102,12 +103,15 @@ class Watch:
         return None if self.wildcard else self.names
 
     def unanswered(self, names: frozenset[str]) -> frozenset[str]:
+        if names is self.answered:
+            return frozenset()
         return names - self.answered
 
     def set_names(self, names: frozenset[str]) -> None:
         # Forget answers for names dropped, so a later re-subscription counts as new.
         self.names = names
-        self.answered &= names
+        if self.answered is not names and not self.answered <= names:
+            self.answered = self.answered & names
         self.subscribed = bool(names)
 
     @property
@@ -121,6 +125,28 @@ def requested_names(type_url: str, request_names: Sequence[str]) -> frozenset[st
     names = frozenset(request_names)
     if type_url in res.WILDCARD_TYPES and (not names or res.WILDCARD in names):
         return frozenset({res.WILDCARD})
+    return shared(names)
+
+
+# Large subscriptions seen recently, so that streams naming the same resources share one
+# set (and its strings): two thousand proxies each subscribed to the same four thousand
+# EDS clusters otherwise hold four thousand strings apiece. Bounded: an old set stays with
+# the streams that use it, and is just no longer handed to new ones.
+_SHARED_MIN = 64
+_SHARED_MAX = 512
+_shared: collections.OrderedDict[frozenset[str], frozenset[str]] = collections.OrderedDict()
+
+
+def shared(names: frozenset[str]) -> frozenset[str]:
+    if len(names) < _SHARED_MIN:
+        return names
+    found = _shared.get(names)
+    if found is not None:
+        _shared.move_to_end(names)
+        return found
+    _shared[names] = names
+    if len(_shared) > _SHARED_MAX:
+        _shared.popitem(last=False)
     return names
 
 
@@ -248,7 +274,7 @@ class StreamState:
         watch.resources_sent = resources
         # Every subscribed name counts as answered, served or not (an unknown one stays
         # unknown), so that stale requests naming it do not make us resend forever.
-        watch.answered |= watch.names
+        watch.answered = watch.names  # `answered` is within `names`: their union is `names`
         watch.owed = False
         watch.responses += 1
         return response

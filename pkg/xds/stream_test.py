@@ -290,3 +290,14 @@ def test_an_ack_repeating_its_names_reuses_them_by_their_key():
     narrower = received(sent.nonce, sent.version_info, names[:-1])
     assert state.on_request(narrower.message, narrower.names_key).respond
     assert watch.names == frozenset(names[:-1])
+
+
+def test_streams_subscribed_to_the_same_many_names_share_one_set():
+    names = tuple(f"outbound|80||svc-{i}" for i in range(100))
+    a, b = StreamState(), StreamState()
+    a.on_request(request(res.ENDPOINT, names))
+    b.on_request(request(res.ENDPOINT, tuple(reversed(names))))
+    assert a.watches[res.ENDPOINT].names is b.watches[res.ENDPOINT].names
+    sent = send(a, res.ENDPOINT, [])
+    assert a.watches[res.ENDPOINT].answered is a.watches[res.ENDPOINT].names
+    assert a.on_request(request(res.ENDPOINT, names, nonce=sent.nonce)).action is Action.ACK
