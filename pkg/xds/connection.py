@@ -201,11 +201,16 @@ class Connection(Generic[NodeT]):
         if not owed and resources.version == watch.version_sent:
             return
         only = None
-        if not owed and not watch.wildcard and watch.resources_sent is not None:
+        if not watch.wildcard and watch.resources_sent is not None:
             changed = resources.changed_since(watch.resources_sent)
-            if changed is not None and not changed:
-                return  # the change is elsewhere in a shared set: none of these names moved
-            only = changed
+            if not owed:
+                if changed is not None and not changed:
+                    return  # the change is elsewhere in a shared set: none of these names moved
+                only = changed
+            elif watch.fresh is not None and changed is not None:
+                # The subscription grew (Envoy after a CDS change): the new names and what
+                # changed; the client keeps the rest it has.
+                only = changed | watch.fresh
         response = self.state.record_sent(watch.type_url, resources, only=only)
         await self._write(response)
         self._counters.responses += 1

@@ -290,3 +290,27 @@ async def test_sends_in_flight_are_bounded_over_all_streams():
         await server.stop(1)
         for transport in transports:
             await transport.requests.put(None)
+
+
+@run_async
+async def test_a_grown_subscription_is_answered_with_the_new_names_only():
+    # As Envoy asks after a CDS change: the ACKed nonce, one more cluster.
+    cache: SnapshotCache[StaticSnapshot] = SnapshotCache()
+    server = Server(cache, ServerOptions(identify=identify))
+    eds = endpoints(a=1, b=1)
+    cache.set_snapshot("n", snapshot(clusters("a", "b"), eds))
+    async with XdsDriver.memory(server, node("n")) as ads:
+        first = await ads.request_response_ack(res.ENDPOINT, ["a", "b"])
+        grown = eds.replace(endpoints(c=1))
+        cache.set_snapshot("n", snapshot(clusters("a", "b", "c"), grown))
+        await ads.expect_no_response()  # nothing the stream asked for changed
+        await ads.request(res.ENDPOINT, ["a", "b", "c"], nonce=first.nonce)
+        response = await ads.expect_response(res.ENDPOINT)
+        assert [a.cluster_name for a in unpack(response, endpoint_pb2.ClusterLoadAssignment)] == [
+            "c"
+        ]
+        assert response.version_info == grown.version
+        await ads.ack(response, ["a", "b", "c"])
+        # A request without a nonce (a reconnect would send one) gets everything again.
+        again = await ads.request_response_ack(res.ENDPOINT, ["a", "b", "c"])
+        assert len(again.resources) == 3

@@ -27,7 +27,7 @@ import datetime
 import enum
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from envoy.service.discovery.v3 import discovery_pb2
 
@@ -87,6 +87,9 @@ class Watch:
     # The client asked for an answer it has not had yet: the next chance sends one even if
     # the content hash did not change (a failed generation, content not available yet).
     owed: bool = False
+    # When owed because the subscription grew: the names the answer must carry besides what
+    # changed (None: the whole subscription, as for a first request or one without nonce).
+    fresh: frozenset[str] | None = None
     names_key: bytes | None = None  # the last request's names as sent (request.py)
     last_requested: frozenset[str] = frozenset()  # ... and as a set
 
@@ -209,7 +212,9 @@ class StreamState:
         if nonce != watch.nonce_sent:
             new = watch.unanswered(names)
             if new:
-                return self._respond(watch, names, f"stale nonce, unanswered names {sorted(new)}")
+                return self._respond(
+                    watch, names, f"stale nonce, {len(new)} unanswered names", fresh=new
+                )
             return Decision(Action.STALE, type_url, f"stale nonce {nonce}")
 
         # The latest response was accepted.
@@ -218,16 +223,30 @@ class StreamState:
         watch.acks += 1
         if names is watch.names or names == watch.names:
             return Decision(Action.ACK, type_url, "ack", acked=True)
-        return self._respond(watch, names, "subscription changed", acked=True)
+        return self._respond(
+            watch, names, "subscription changed", acked=True, fresh=watch.unanswered(names)
+        )
 
     @staticmethod
     def _respond(
-        watch: Watch, names: frozenset[str], reason: str, *, acked: bool = False
+        watch: Watch,
+        names: frozenset[str],
+        reason: str,
+        *,
+        acked: bool = False,
+        fresh: frozenset[str] | None = None,
     ) -> Decision:
+        """`fresh`: the names new to the stream, when only they (and what changed) need
+        answering: the rest of the subscription was answered already."""
         watch.set_names(names)
         if not names:
             watch.owed = False
+            watch.fresh = None
             return Decision(Action.UNSUBSCRIBE, watch.type_url, f"{reason}: unsubscribed", acked)
+        if watch.owed:  # an earlier request not answered yet: both are owed
+            watch.fresh = None if fresh is None or watch.fresh is None else watch.fresh | fresh
+        else:
+            watch.fresh = fresh
         watch.owed = True
         return Decision(Action.RESPOND, watch.type_url, reason, acked)
 
@@ -257,7 +276,7 @@ class StreamState:
             return self._respond(watch, names, "first request (carrying a NACK)")
         new = watch.unanswered(names)
         if new:
-            return self._respond(watch, names, f"nack, unanswered names {sorted(new)}")
+            return self._respond(watch, names, f"nack, {len(new)} unanswered names", fresh=new)
         watch.set_names(names)
         return Decision(Action.NACK, type_url, request.error_detail.message)
 
@@ -276,5 +295,6 @@ class StreamState:
         # unknown), so that stale requests naming it do not make us resend forever.
         watch.answered = watch.names  # `answered` is within `names`: their union is `names`
         watch.owed = False
+        watch.fresh = None
         watch.responses += 1
         return response
