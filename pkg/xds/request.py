@@ -9,6 +9,7 @@ resources, so the stream can reuse the names it already has instead of building 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 from envoy.service.discovery.v3 import discovery_pb2
@@ -48,4 +49,26 @@ def decode(data: bytes) -> Request:
     header.ClearField("version_info")
     header.ClearField("type_url")
     header.ClearField("response_nonce")
-    return Request(discovery_pb2.DiscoveryRequest.FromString(data), header.SerializeToString())
+    return Request(
+        discovery_pb2.DiscoveryRequest.FromString(data), _shared(header.SerializeToString())
+    )
+
+
+# Keys of large subscriptions seen recently, one copy each: a stream keeps its last key, and
+# two thousand streams naming the same four thousand clusters would keep 250 KB apiece.
+_SHARED_MIN = 4096
+_SHARED_MAX = 512
+_keys: collections.OrderedDict[bytes, bytes] = collections.OrderedDict()
+
+
+def _shared(key: bytes) -> bytes:
+    if len(key) < _SHARED_MIN:
+        return key
+    found = _keys.get(key)
+    if found is not None:
+        _keys.move_to_end(key)
+        return found
+    _keys[key] = key
+    if len(_keys) > _SHARED_MAX:
+        _keys.popitem(last=False)
+    return key
