@@ -96,6 +96,10 @@ class PushContext:
     memo: dict[object, object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     # Pieces kept across pushes (None: every push builds everything).
     cache: PieceCache | None = dataclasses.field(default=None, compare=False, repr=False)
+    # Which config this is: pushes with equal ids differ in their index alone (a registry
+    # moved, Istio config did not), which lets generators look at the changed hosts only.
+    # None: unknown, every push may differ in config.
+    config_id: int | None = dataclasses.field(default=None, compare=False)
 
     @property
     def services(self) -> Mapping[str, Service]:
@@ -188,6 +192,7 @@ def build_push_context(
     mesh: MeshOptions | None = None,
     version: str = "",
     cache: PieceCache | None = None,
+    config_id: int | None = None,
 ) -> PushContext:
     """`configs` maps a kind name (`VirtualService`, ...) to every resource of that kind;
     `index` is the registries' view (ServiceEntries are the ServiceEntry registry's)."""
@@ -207,6 +212,7 @@ def build_push_context(
         authorization_policies=tuple(of("AuthorizationPolicy")),
         version=version,
         cache=cache,
+        config_id=config_id,
     )
 
 

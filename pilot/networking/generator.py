@@ -306,47 +306,66 @@ def build_endpoints(_: ProxyView, push: PushContext, requested: Collection[str])
 
 def _endpoint_table(push: PushContext) -> Resources:
     """Every outbound cluster's endpoints (each port, plain and per subset), made from the
-    previous push's table so that the clusters that changed are known."""
-    groups: dict[tuple[str, int], tuple[Encoded, ...]] = {}
-    for service in push.services.values():
-        rule = push.destination_rule(service.hostname)
-        for port in service.ports:
-            instances = push.index.endpoints_of(service.hostname, port.number)
-            inputs = (instances, rule, push.peer_authentications, push.mesh.root_namespace)
-
-            def build(service: Service = service, port: int = port.number) -> tuple[Encoded, ...]:
-                rule = push.destination_rule(service.hostname)
-                return tuple(
-                    _assignment(name, push)
-                    for name in names.outbound_clusters_of_port(service, port, rule)
-                )
-
-            key = (service.hostname, port.number)
-            groups[key] = piece(push.cache, ("eds", *key), inputs, build)
+    previous push's table so that the clusters that changed are known. When only the
+    registries moved since then, only the hostnames they changed are looked at."""
     latest = push.cache.latest("eds-table") if push.cache is not None else None
+    hosts: frozenset[str] | None = None
+    if latest is not None and push.config_id is not None and latest[2] == push.config_id:
+        hosts = push.index.changed_since(latest[3])
+    if latest is not None and hosts is not None:
+        groups = dict(latest[1])
+        for key in [k for k in groups if k[0] in hosts]:
+            del groups[key]
+        for hostname in hosts:
+            service = push.services.get(hostname)
+            if service is not None:
+                _endpoint_groups(push, service, groups)
+    else:
+        groups = {}
+        for service in push.services.values():
+            _endpoint_groups(push, service, groups)
     if latest is None:
         table = Resources.of(ENDPOINT, [e for group in groups.values() for e in group])
     else:
-        previous, previous_groups = latest
+        previous, previous_groups = latest[0], latest[1]
         changed: list[Encoded] = []
-        for key, group in groups.items():
-            if previous_groups.get(key) is group:
+        removed: list[str] = []
+        for key in groups.keys() | previous_groups.keys():
+            group, before = groups.get(key), previous_groups.get(key)
+            if group is before:
                 continue
             # Rebuilt assignments with the same content (a subset whose endpoints did not
             # move) are not changes: the previous table keeps them.
             changed += [
-                e for e in group if (old := previous.get(e.name)) is None or old.digest != e.digest
+                e
+                for e in group or ()
+                if (old := previous.get(e.name)) is None or old.digest != e.digest
             ]
-        names_now = {e.name for group in groups.values() for e in group}
-        removed = (
-            [n for n in previous.names if n not in names_now]
-            if len(names_now) != len(previous) or changed
-            else []
-        )
+            kept = {e.name for e in group or ()}
+            removed += [e.name for e in before or () if e.name not in kept]
         table = previous.replace(changed, removed) if changed or removed else previous
     if push.cache is not None:
-        push.cache.keep("eds-table", (table, groups))
+        push.cache.keep("eds-table", (table, groups, push.config_id, push.index.generation))
     return table
+
+
+def _endpoint_groups(
+    push: PushContext, service: Service, groups: dict[tuple[str, int], tuple[Encoded, ...]]
+) -> None:
+    """Put the assignments of each port of `service` (kept in the cache) in `groups`."""
+    rule = push.destination_rule(service.hostname)
+    for port in service.ports:
+        instances = push.index.endpoints_of(service.hostname, port.number)
+        inputs = (instances, rule, push.peer_authentications, push.mesh.root_namespace)
+
+        def build(port: int = port.number) -> tuple[Encoded, ...]:
+            return tuple(
+                _assignment(name, push)
+                for name in names.outbound_clusters_of_port(service, port, rule)
+            )
+
+        key = (service.hostname, port.number)
+        groups[key] = piece(push.cache, ("eds", *key), inputs, build)
 
 
 def _assignment(name: str, push: PushContext) -> Encoded:
