@@ -100,47 +100,6 @@ class ServiceIndex:
                 for endpoint in instances:
                     keys_by_address.setdefault(endpoint.address, set()).add(key)
             return {a: frozenset(k) for a, k in keys_by_address.items()}
-        # Only addresses that held or hold an instance of a changed hostname move.
-        old_keys = [k for k in self.endpoints if k[0] in changed]
-        new_keys = [k for k in endpoints if k[0] in changed]
-        touched = {e.address for k in old_keys for e in self.endpoints[k]}
-        touched |= {e.address for k in new_keys for e in endpoints[k]}
-        by_address = dict(self.by_address)
-        for address in touched:
-            keys = {k for k in self.by_address.get(address, ()) if k[0] not in changed}
-            keys |= {k for k in new_keys if any(e.address == address for e in endpoints[k])}
-            if keys:
-                by_address[address] = frozenset(keys)
-            else:
-                by_address.pop(address, None)
-        return by_address
-
-    def changed_since(self, generation: int) -> frozenset[str] | None:
-        """The hostnames whose services or instances may differ from those of view
-        `generation` (an earlier refresh of this one); None when it cannot tell."""
-        if generation == self.generation:
-            return frozenset()
-        changed: set[str] = set()
-        for before, hosts in reversed(self.lineage):
-            if hosts is None:
-                return None
-            changed |= hosts
-            if before == generation:
-                return frozenset(changed)
-        return None
-
-    def _addresses(
-        self,
-        endpoints: Mapping[tuple[str, int], tuple[Endpoint, ...]],
-        changed: set[str],
-        hostnames: Iterable[str] | None,
-    ) -> dict[str, frozenset[tuple[str, int]]]:
-        if hostnames is None:
-            keys_by_address: dict[str, set[tuple[str, int]]] = {}
-            for key, instances in endpoints.items():
-                for endpoint in instances:
-                    keys_by_address.setdefault(endpoint.address, set()).add(key)
-            return {a: frozenset(k) for a, k in keys_by_address.items()}
         by_address = dict(self.by_address)
         touched: dict[str, set[tuple[str, int]]] = {}
         for address, keys in self.by_address.items():

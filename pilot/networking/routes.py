@@ -161,4 +161,3 @@ def _vs_routes(
 
 def _qualified(gateways: Iterable[str], namespace: str) -> set[str]:
     return {g if g == MESH_GATEWAY or "/" in g else f"{namespace}/{g}" for g in gateways}
-

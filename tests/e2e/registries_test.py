@@ -155,6 +155,7 @@ def eureka_mesh(tmp_path_factory):
 def test_eureka_bookinfo_is_served_from_the_eureka_registry(eureka_mesh):
     page = eureka_mesh.page()
     assert page.status == 200 and "William Shakespeare" in page.body
+
     def eureka() -> dict:
         return next(r for r in registryz(eureka_mesh)["registries"] if r["provider"] == "Eureka")
 
