@@ -21,8 +21,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection
 
 import grpc
 from aiohttp import web
@@ -34,6 +33,7 @@ from pilot.model.discovery import RegistryEvent, ReportsStatus, ServiceEvent
 from pilot.model.index import ServiceIndex
 from pilot.model.push_context import MeshOptions, PushContext, build_push_context
 from pilot.networking import generator, names
+from pilot.networking.cache import GenerationCache
 from pilot.registry.provider import Provider
 from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
@@ -43,6 +43,7 @@ from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from pkg.kube.informer import Informer
 from pkg.version import buildinfo
+from pkg.xds.resources import Resources
 
 log = logging.getLogger("pilot.discovery")
 
@@ -69,12 +70,24 @@ class DiscoveryOptions:
 # The kinds the ServiceEntry registry reads; the rest is Istio config for the PushContext.
 REGISTRY_KINDS = frozenset({"ServiceEntry", "WorkloadEntry"})
 
+# What a change of each kind can change in a proxy's config: the xDS types it regenerates
+# (None: all) and whether only gateways are concerned. Kinds not listed push everything.
+_CDS, _EDS, _LDS, _RDS = generator.CLUSTER, generator.ENDPOINT, generator.LISTENER, generator.ROUTE
+KIND_EFFECTS: dict[str, tuple[frozenset[str] | None, bool]] = {
+    "VirtualService": (frozenset({_RDS}), False),  # routes; clusters come from services
+    "DestinationRule": (frozenset({_CDS, _EDS}), False),  # policies, subsets and theirs
+    "Gateway": (frozenset({_LDS, _RDS}), True),
+    "AuthorizationPolicy": (frozenset({_LDS}), False),  # the inbound RBAC filter
+    "Sidecar": (None, False),  # what a proxy sees
+    "PeerAuthentication": (None, False),  # listeners, and EDS's mTLS marks
+}
+
 
 class DiscoveryServer:
     def __init__(self, options: DiscoveryOptions) -> None:
         self.options = options
         self._client = ConfigClient(options.config_store)
-        self._informer = Informer(self._client, PILOT, on_change=self._config_changed)
+        self._informer = Informer(self._client, PILOT, on_events=self._config_changed)
         self._registries = registries.build(options.registries, options.platforms)
         self.registry = self._registries.aggregate
         self.registry.append_service_handler(self._service_changed)
@@ -90,8 +103,8 @@ class DiscoveryServer:
         self._push_version = 0
         self._stale = True  # the config side of the PushContext
         self._index = ServiceIndex.empty()
+        self.generation_cache = GenerationCache()
         self._stale_hosts: set[str] | None = None  # hostnames to re-read; None: all
-        self._seen: dict[str, dict[tuple[str, str], str]] = {}  # kind -> key -> version
         self.ready = asyncio.Event()
         self.grpc_address = options.grpc_address  # the bound addresses, once serving
         self.http_address = options.http_address
@@ -142,27 +155,26 @@ class DiscoveryServer:
             await runner.cleanup()
             await self._client.close()
 
-    async def _config_changed(self) -> None:
-        snapshot = self._informer.snapshot()
-        changed = self._changed_kinds(snapshot)
-        if changed & REGISTRY_KINDS:
-            self._feed_service_entries(snapshot)  # its events say what to push
-        config = sorted(changed - REGISTRY_KINDS)
-        if config:
-            self._stale = True
-            await self.xds.push(f"config: {', '.join(config)}")
-
-    def _changed_kinds(self, snapshot: dict[KindSchema, list[Resource]]) -> set[str]:
-        """The kinds whose resources changed since the last look (by resourceVersion)."""
-        changed = set()
-        for schema, items in snapshot.items():
-            versions = {
-                (r.metadata.namespace, r.metadata.name): r.metadata.resource_version for r in items
-            }
-            if versions != self._seen.get(schema.kind):
-                changed.add(schema.kind)
-                self._seen[schema.kind] = versions
-        return changed
+    async def _config_changed(
+        self, schema: KindSchema, changes: list[tuple[str, Resource]]
+    ) -> None:
+        """The store changed some resources of one kind: feed a registry, or push config."""
+        kind = schema.kind
+        if kind in REGISTRY_KINDS:
+            registry = self._registries.service_entries
+            if registry is not None:
+                # Its events (handled by _service_changed) say what to push.
+                for event, resource in changes:
+                    registry.apply(kind, resource, deleted=event == "DELETED")
+            return
+        self._stale = True
+        types, routers_only = KIND_EFFECTS.get(kind, (None, False))
+        which = ", ".join(sorted({f"{r.metadata.namespace}/{r.metadata.name}" for _, r in changes}))
+        await self.xds.push(
+            f"config: {kind} {which}",
+            affects=(lambda proxy: proxy.type == "router") if routers_only else None,
+            types=types,
+        )
 
     def _feed_service_entries(self, snapshot: dict[KindSchema, list[Resource]]) -> None:
         registry = self._registries.service_entries
@@ -214,6 +226,7 @@ class DiscoveryServer:
             self._index = self._index.refresh(self.registry, self._stale_hosts)
             self._stale_hosts = set()
             self._push_version += 1
+            self.generation_cache.next_push()
             if self._stale or self._push is None:
                 snapshot = self._informer.snapshot()
                 self._push = build_push_context(
@@ -225,6 +238,8 @@ class DiscoveryServer:
                     self._index,
                     self.options.mesh,
                     version=str(self._push_version),
+                    cache=self.generation_cache,
+                    config_id=self._push_version,
                 )
                 self._stale = False
             else:
@@ -239,7 +254,7 @@ class DiscoveryServer:
             )
         return self._push
 
-    def _generate(self, proxy: Proxy, type_url: str, names: Sequence[str]) -> list[Any]:
+    def _generate(self, proxy: Proxy, type_url: str, names: Collection[str]) -> Resources:
         return generator.generate(proxy, type_url, names, self.push_context())
 
     def _http_app(self) -> web.Application:

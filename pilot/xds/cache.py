@@ -13,15 +13,16 @@ list of (name, message); either way each resource is encoded once per snapshot a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from pilot.xds.proxy import Proxy
 from pkg.xds.cache import Cancel, SnapshotCache
 from pkg.xds.peer import StreamInfo
 from pkg.xds.resources import Resource, ResourceError, Resources
 
-# (proxy, type URL, requested names) -> the resources of that type for that proxy.
-Generate = Callable[[Proxy, str, Sequence[str]], Sequence[Resource] | Resources]
+# (proxy, type URL, requested names) -> the resources of that type for that proxy. The names
+# come as a set (a proxy's EDS subscription is thousands of names; no order is meant).
+Generate = Callable[[Proxy, str, Collection[str]], Sequence[Resource] | Resources]
 
 
 class ProxySnapshot:
@@ -39,7 +40,7 @@ class ProxySnapshot:
         memo = self._memo.get(type_url)
         if memo is not None and (memo[0] is names or memo[0] == names):
             return memo[1]
-        requested = sorted(names) if names is not None else []
+        requested: Collection[str] = names if names is not None else ()
         generated = self._generate(self.proxy, type_url, requested)
         if isinstance(generated, Resources):
             if generated.type_url != type_url:

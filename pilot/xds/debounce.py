@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pilot.xds.proxy import Proxy
 
 Affects = Callable[[Proxy], bool]
+_ENDPOINT_ONLY = frozenset({"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"})
 
 
 @dataclass
@@ -26,6 +27,7 @@ class PushRequest:
     affects: list[Affects] | None = field(default_factory=list)
     full: bool = False
     endpoints: frozenset[str] | None = frozenset()
+    types: frozenset[str] | None = frozenset()  # what a full push regenerates (None: all)
 
     def merge(
         self,
@@ -33,6 +35,7 @@ class PushRequest:
         affects: Affects | None,
         full: bool,
         endpoints: frozenset[str] | None = None,
+        types: frozenset[str] | None = None,
     ) -> None:
         self.reasons.append(reason)
         if affects is None:
@@ -44,6 +47,12 @@ class PushRequest:
             self.endpoints = None
         else:
             self.endpoints = self.endpoints | endpoints
+        # What this push regenerates: the types asked for (None: all), or endpoints alone.
+        wanted = types if full else _ENDPOINT_ONLY
+        if wanted is None or self.types is None:
+            self.types = None
+        else:
+            self.types = self.types | wanted
 
     def applies_to(self, proxy: Proxy) -> bool:
         if self.affects is None:
@@ -68,12 +77,13 @@ class Debouncer:
         affects: Affects | None,
         full: bool,
         endpoints: frozenset[str] | None = None,
+        types: frozenset[str] | None = None,
     ) -> None:
         if self._pending is None:
             self._pending = PushRequest()
             self._first = now
         self._last = now
-        self._pending.merge(reason, affects, full, endpoints)
+        self._pending.merge(reason, affects, full, endpoints, types)
 
     def deadline(self) -> float | None:
         """When the pending push is due if nothing else arrives; None when nothing is pending."""

@@ -7,12 +7,12 @@ no answer at all, which would leave it waiting for `initial_fetch_timeout`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from pilot.xds.proxy import Proxy
 from pkg.xds.resources import Resource, Resources
 
-TypeGenerator = Callable[[Proxy, Sequence[str]], Sequence[Resource] | Resources]
+TypeGenerator = Callable[[Proxy, Collection[str]], Sequence[Resource] | Resources]
 
 
 class Generators:
@@ -20,7 +20,7 @@ class Generators:
         self._table = dict(table)
 
     def __call__(
-        self, proxy: Proxy, type_url: str, names: Sequence[str]
+        self, proxy: Proxy, type_url: str, names: Collection[str]
     ) -> Sequence[Resource] | Resources:
         generate = self._table.get(type_url)
         if generate is None:

@@ -42,6 +42,9 @@ Authorize = Callable[[Proxy, Sequence[str]], str | None]
 
 log = logging.getLogger("pilot.xds")
 
+# Responses in flight at once over every stream: Istio's PILOT_PUSH_THROTTLE default.
+PUSH_THROTTLE = 100
+
 
 def _identify(request: discovery_pb2.DiscoveryRequest) -> Identified[Proxy]:
     proxy = parse_node(request.node)  # raises InvalidNodeError, an InvalidStreamError
@@ -68,6 +71,7 @@ class XdsServer:
                 label="ADS",
                 logger="pilot.xds",
                 refusal="xDS server is shutting down",
+                max_concurrent_sends=PUSH_THROTTLE,
             ),
             self.counters,
         )
@@ -107,12 +111,14 @@ class XdsServer:
         affects: Callable[[Proxy], bool] | None = None,
         full: bool = True,
         endpoints: Collection[str] | None = None,
+        types: Collection[str] | None = None,
     ) -> None:
         """Queue a push: after debouncing, affected proxies get what changed.
 
-        `affects` picks the proxies concerned (None: all); `full=False` regenerates endpoints
-        only, and `endpoints` (cluster names) narrows such a push to the proxies subscribed to
-        one of them. Queued pushes merge: reasons add up, `affects` predicates are OR-ed,
+        `affects` picks the proxies concerned (None: all); `types` the type URLs a full push
+        regenerates (None: every type); `full=False` regenerates endpoints only, and
+        `endpoints` (cluster names) narrows such a push to the proxies subscribed to one of
+        them. Queued pushes merge: reasons add up, `affects` predicates are OR-ed, types and
         endpoint names unite. Pushes are carried out by `run()`, which the owner keeps running.
         """
         self.counters.push_requests += 1
@@ -122,6 +128,7 @@ class XdsServer:
             affects,
             full,
             frozenset(endpoints) if endpoints is not None else None,
+            frozenset(types) if types is not None else None,
         )
         self._pushed.set()
 
@@ -151,12 +158,18 @@ class XdsServer:
         self.counters.pushes += 1
         connections = self._engine.connections()
         keys = {c.stream.key for c in connections if self._affected(request, c)}
-        types = None if request.full else frozenset({res.ENDPOINT})
+        types = request.types
         renewed = sum(self._cache.renew(key, types) for key in keys)
         log.info(
             "push %d (%s, %s) to %d of %d proxies: %s",
             self.counters.pushes,
-            "full" if request.full else "endpoints",
+            (
+                "full"
+                if request.types is None
+                else ",".join(sorted(res.short_name(t) for t in request.types))
+            )
+            if request.full
+            else "endpoints",
             "all" if request.affects is None and request.endpoints is None else "filtered",
             renewed,
             len({c.stream.key for c in connections}),

@@ -117,13 +117,11 @@ def encode(type_url: str, resource: Resource) -> Encoded:
 
 def _version(items: Iterable[Encoded]) -> str:
     """Hash of names and digests, in name order (callers pass them sorted)."""
-    digest = hashlib.sha256()
+    parts = []
     for item in items:
         name = item.name.encode()
-        digest.update(len(name).to_bytes(4, "big"))
-        digest.update(name)
-        digest.update(item.digest)
-    return digest.hexdigest()[:16]
+        parts += (len(name).to_bytes(4, "big"), name, item.digest)
+    return hashlib.sha256(b"".join(parts)).hexdigest()[:16]
 
 
 def version_of(resources: Iterable[Resource]) -> str:
@@ -153,6 +151,7 @@ class Resources(Sequence[Resource]):
         "_lineage",
         "_names",
         "_parts",
+        "_selections",
         "_sorted",
         "_wire",
         "pending",
@@ -179,6 +178,9 @@ class Resources(Sequence[Resource]):
         self._names: frozenset[str] | None = None
         self._sorted: list[Encoded] | None = None
         self._wire: bytes | None = None
+        # Selections made of this set, by the names asked for: the thousand proxies asking
+        # for the same names share one.
+        self._selections: dict[frozenset[str], Resources] = {}
         if version is None:
             if items is not None:
                 version = _version(self.encoded())
@@ -223,13 +225,13 @@ class Resources(Sequence[Resource]):
             return parts[0]
         if len(parts) == 0:
             return cls(type_url, {})
-        seen = parts[0].names
-        for part in parts[1:]:
-            smaller, larger = sorted((part.names, seen), key=len)
-            clash = next((n for n in smaller if n in larger), None)
-            if clash is not None:
-                raise ResourceError(f"resource {clash!r}: returned twice")
-            seen = seen | part.names
+        # Disjoint, checked from the smaller side (a proxy's few against a shared thousand).
+        for index, part in enumerate(parts):
+            for other in parts[index + 1 :]:
+                smaller, larger = sorted((part, other), key=len)
+                clash = next((n for n in smaller.names if n in larger.names), None)
+                if clash is not None:
+                    raise ResourceError(f"resource {clash!r}: returned twice")
         return cls(type_url, parts=parts)
 
     def replace(
@@ -238,22 +240,41 @@ class Resources(Sequence[Resource]):
         """A copy with `changed` put in (added or replaced) and `removed` taken out."""
         items = dict(self.leaf_items())
         names: set[str] = set()
+        added = False
         for resource in changed:
             encoded = resource if isinstance(resource, Encoded) else encode(self.type_url, resource)
+            added = added or encoded.name not in items
             items[encoded.name] = encoded
             names.add(encoded.name)
         for name in removed:
             if items.pop(name, None) is not None:
                 names.add(name)
+        if added or self._items is None:
+            items = dict(sorted(items.items()))  # replacing in place keeps the order
         lineage = ((*self._lineage, (self.version, frozenset(names))))[-_LINEAGE:]
-        return Resources(
-            self.type_url, dict(sorted(items.items())), pending=self.pending, lineage=lineage
-        )
+        return Resources(self.type_url, items, pending=self.pending, lineage=lineage)
 
     def select(self, names: frozenset[str] | None) -> Resources:
-        """Only the resources among `names` (None: all); `self` when it has no others."""
-        if names is None or names >= self.names:
+        """Only the resources among `names` (None: all); `self` when it has no others.
+
+        Leaving out a few of many (a proxy's EDS subscription one cluster behind the mesh's
+        table) makes a view of this set, not a copy: a proxy's share costs no per-resource
+        memory and no hashing.
+        """
+        if names is None:
             return self
+        selected = self._selections.get(names)
+        if selected is None:
+            selected = self._selections[names] = self._select(names)
+        return selected
+
+    def _select(self, names: frozenset[str]) -> Resources:
+        if names >= self.names:
+            return self
+        if len(self) > 16:
+            excluded = self.names - names
+            if 4 * len(excluded) < len(self):
+                return _Excluding(self, excluded)
         items = {n: e for n in sorted(names) if (e := self.get(n)) is not None}
         return Resources(
             self.type_url,
@@ -302,12 +323,18 @@ class Resources(Sequence[Resource]):
     @property
     def wire(self) -> bytes:
         """Every resource as the `resources` field of a DiscoveryResponse."""
+        if self._items is None:
+            # Not kept: a union is one proxy's, and its bytes are its shared parts' again.
+            return b"".join(self.wire_parts())
         if self._wire is None:
-            if self._items is not None:
-                self._wire = b"".join(e.wire for e in self._items.values())
-            else:
-                self._wire = b"".join(p.wire for p in self._parts)
+            self._wire = b"".join(e.wire for e in self._items.values())
         return self._wire
+
+    def wire_parts(self) -> list[bytes]:
+        """`wire` in pieces, each kept by the set it belongs to (for a join without copies)."""
+        if self._items is not None:
+            return [self.wire]
+        return [w for p in self._parts for w in p.wire_parts()]
 
     def wire_of(self, names: Iterable[str]) -> bytes:
         return b"".join(e.wire for n in sorted(names) if (e := self.get(n)) is not None)
@@ -318,13 +345,18 @@ class Resources(Sequence[Resource]):
         if earlier.version == self.version:
             return frozenset()
         if earlier._base == self._base:
+            if isinstance(self, _Excluding) and isinstance(earlier, _Excluding):
+                return frozenset()  # one set, other names left out: nothing of ours changed
             return None  # one base, other names: not a question of changes
         changed: set[str] = set()
         for version, names in reversed(self._lineage):
             changed |= names
             if version == earlier._base:
-                return frozenset(changed) & self.names
+                return self._among(frozenset(changed))
         return None
+
+    def _among(self, names: frozenset[str]) -> frozenset[str]:
+        return names & self.names
 
     # Sequence[Resource], sorted by name (for tests, debug pages; not the serving path).
 
@@ -350,6 +382,76 @@ class Resources(Sequence[Resource]):
 
     def __repr__(self) -> str:
         return f"<Resources {short_name(self.type_url)} {self.version} ({len(self)})>"
+
+    def __eq__(self, other: object) -> bool:
+        """Equal content: the version is a hash of it (of parts' versions, for a union)."""
+        if not isinstance(other, Resources):
+            return NotImplemented
+        return (self.type_url, self.version, self.pending) == (
+            other.type_url,
+            other.version,
+            other.pending,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _Excluding(Resources):
+    """`base` without a few of its names: a view, with a version derived from the base's."""
+
+    __slots__ = ("_excluded", "_of")
+
+    def __init__(self, base: Resources, excluded: frozenset[str]) -> None:
+        self._of = base
+        self._excluded = excluded
+        digest = hashlib.sha256(b"excluding" + base.version.encode())
+        for name in sorted(excluded):
+            digest.update(len(name).to_bytes(4, "big"))
+            digest.update(name.encode())
+        super().__init__(
+            base.type_url,
+            parts=(base,),
+            version=digest.hexdigest()[:16],
+            pending=base.pending - excluded,
+            lineage=base._lineage,
+            base=base._base,
+        )
+
+    @property
+    def names(self) -> frozenset[str]:
+        if self._names is None:
+            self._names = self._of.names - self._excluded
+        return self._names
+
+    def _among(self, names: frozenset[str]) -> frozenset[str]:
+        return names - self._excluded
+
+    def get(self, name: str) -> Encoded | None:
+        return None if name in self._excluded else self._of.get(name)
+
+    def leaf_items(self) -> Iterator[tuple[str, Encoded]]:
+        excluded = self._excluded
+        return ((n, e) for n, e in self._of.leaf_items() if n not in excluded)
+
+    def encoded(self) -> list[Encoded]:
+        if self._sorted is None:
+            self._sorted = [e for e in self._of.encoded() if e.name not in self._excluded]
+        return self._sorted
+
+    @property
+    def wire(self) -> bytes:
+        return b"".join(e.wire for _, e in self.leaf_items())
+
+    def wire_parts(self) -> list[bytes]:
+        return [self.wire]
+
+    def select(self, names: frozenset[str] | None) -> Resources:
+        if names is None:
+            return self
+        return self._of.select(names - self._excluded)
+
+    def __len__(self) -> int:
+        return len(self._of) - len(self._excluded)
 
 
 def check(type_url: str, resources: Sequence[Resource]) -> list[Resource]:

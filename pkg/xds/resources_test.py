@@ -75,6 +75,17 @@ def test_select_narrows_to_a_subscription():
     narrowed = every.select(frozenset("ax"))
     assert [r.name for r in narrowed] == ["a"]
     assert narrowed.version == res.version_of([assignment("a")])
+    # Most of a large set: a view, its version derived from the set's and what it leaves out.
+    large = Resources.of(res.ENDPOINT, [assignment(f"c{i}") for i in range(10)])
+    view = large.select(large.names - {"c3"})
+    assert len(view) == 9 and view.get("c3") is None and view.get("c4") is large.get("c4")
+    assert "c3" not in view.names and [r.name for r in view][:3] == ["c0", "c1", "c2"]
+    assert view.version == large.select(large.names - {"c3"}).version != large.version
+    assert view.wire == b"".join(large.get(n).wire for n in sorted(view.names))  # type: ignore[union-attr]
+    changed = large.replace([assignment("c3", weight=9)])
+    assert changed.select(view.names).changed_since(view) == frozenset()  # only c3 moved
+    moved = large.replace([assignment("c4", weight=9)])
+    assert moved.select(view.names).changed_since(view) == {"c4"}
 
 
 def test_replace_remembers_what_changed_for_partial_pushes():

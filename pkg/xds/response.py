@@ -30,7 +30,7 @@ class Response:
             + field_bytes(0x2A, self.nonce.encode())  # nonce = 5
         )
         if self.only is None:
-            return header + self.resources.wire
+            return b"".join([header, *self.resources.wire_parts()])
         return header + self.resources.wire_of(self.only)
 
     def to_proto(self) -> discovery_pb2.DiscoveryResponse:

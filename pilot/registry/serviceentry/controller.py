@@ -137,26 +137,52 @@ class ServiceEntryRegistry:
         """Make the store's current entries the registry's; the hostnames that changed."""
         entries = {_key(r): r for r in service_entries}
         workloads = {_key(r): r for r in workload_entries}
-        affected = {
-            k
-            for k in self._entries.keys() | entries.keys()
-            if _differs(self._entries.get(k), entries.get(k))
-        }
-        for key in affected:
+        return self.update(
+            {k: entries.get(k) for k in self._entries.keys() | entries.keys()
+             if _differs(self._entries.get(k), entries.get(k))},
+            {k: workloads.get(k) for k in self._workloads.keys() | workloads.keys()
+             if _differs(self._workloads.get(k), workloads.get(k))},
+        )  # fmt: skip
+
+    def apply(self, kind: str, resource: Resource, *, deleted: bool = False) -> set[str]:
+        """One config event (a ServiceEntry or WorkloadEntry added, changed or deleted)."""
+        key, value = _key(resource), None if deleted else resource
+        if kind == "ServiceEntry":
+            return self.update({key: value}, {})
+        if kind == "WorkloadEntry":
+            return self.update({}, {key: value})
+        raise ValueError(f"the ServiceEntry registry does not read {kind}")
+
+    def update(
+        self,
+        entries: dict[Key, Resource | None],
+        workloads: dict[Key, Resource | None],
+    ) -> set[str]:
+        """Apply changed entries and workloads (None: deleted); the hostnames that changed."""
+        entries = {k: v for k, v in entries.items() if _differs(self._entries.get(k), v)}
+        workloads = {k: v for k, v in workloads.items() if _differs(self._workloads.get(k), v)}
+        affected = set(entries)
+        current = dict(self._entries)
+        for key, entry in entries.items():
             before = _selector_bucket(self._entries.get(key))
             if before is not None:
                 self._selecting[before].discard(key)
-            after = _selector_bucket(entries.get(key))
+            after = _selector_bucket(entry)
             if after is not None:
                 self._selecting.setdefault(after, set()).add(key)
-        for key in self._workloads.keys() | workloads.keys():
-            old, new = self._workloads.get(key), workloads.get(key)
-            if not _differs(old, new):
-                continue
+            if entry is None:
+                current.pop(key, None)
+            else:
+                current[key] = entry
+        for key, new in workloads.items():
+            old = self._workloads.get(key)
             if old is not None:
                 self._workload_index.remove(old)
             if new is not None:
                 self._workload_index.add(new)
+                self._workloads[key] = new
+            else:
+                self._workloads.pop(key, None)
             for workload in (w for w in (old, new) if w is not None):
                 namespace = workload.metadata.namespace
                 buckets = [(namespace, None)] + [
@@ -166,12 +192,11 @@ class ServiceEntryRegistry:
                     k
                     for bucket in buckets
                     for k in self._selecting.get(bucket, ())
-                    if k not in affected and conversion.selects(entries[k], workload)
+                    if k not in affected and conversion.selects(current[k], workload)
                 }
-        self._workloads = workloads
         # Convert first, then look at every host touched before changing anything.
         converted = {
-            k: self._convert(entries[k], self._converted.get(k)) for k in affected if k in entries
+            k: self._convert(current[k], self._converted.get(k)) for k in affected if k in current
         }
         hosts = {h for k in affected if k in self._converted for h in self._converted[k].services}
         hosts |= {h for c in converted.values() for h in c.services}
@@ -183,7 +208,7 @@ class ServiceEntryRegistry:
                 claims.remove(key)
                 if not claims:
                     del self._claims[hostname]
-        self._entries = entries
+        self._entries = current
         for key, fresh in converted.items():
             self._converted[key] = fresh
             for hostname in fresh.services:
@@ -265,6 +290,7 @@ def _event(
 
 
 def _differs(old: Resource | None, new: Resource | None) -> bool:
+    """Whether `new` replaces `old` (by resourceVersion when both have one)."""
     if old is new:
         return False
     if old is None or new is None:
