@@ -5,7 +5,7 @@
 
 #include "mixerclient/check_cache.h"
 #include "mixerclient/codec.h"
-#include "mixerclient/compressor.h"
+#include "mixerclient/compressed_writer.h"
 #include "mixerclient/fail_policy.h"
 #include "mixerclient/global_dictionary.h"
 #include "mixerclient/report_batch.h"
@@ -39,7 +39,7 @@ struct Client::State {
         time(clock),
         check_cache(o.check, clock),
         quota_cache(o.quota, clock),
-        batch(o.report, clock, [this](ReportRequest request, int32_t entries) {
+        batch(o.report, clock, [this](std::string request, int32_t entries) {
           SendReport(std::move(request), entries);
         }),
         global_word_count(GlobalDictionary::Size()),
@@ -60,7 +60,7 @@ struct Client::State {
     int32_t global_word_count = 0;
   };
 
-  void SendReport(ReportRequest request, int32_t entries);
+  void SendReport(std::string request, int32_t entries);
   void OnCheckAnswer(Pending& pending, const Status& status, std::string_view response);
   void OnTransportError(const Status& status) {
     if (IsDictionaryMismatch(status)) global_word_count = std::min(global_word_count, kBaseGlobalWordCount);
@@ -80,7 +80,7 @@ struct Client::State {
   std::weak_ptr<State> self;
 };
 
-void Client::State::SendReport(ReportRequest request, int32_t entries) {
+void Client::State::SendReport(std::string request, int32_t entries) {
   if (stats.report_batches_in_flight >= options.report.max_in_flight_batches) {
     ++stats.report_batches_dropped;
     stats.report_entries_dropped += static_cast<uint64_t>(entries);
@@ -89,7 +89,7 @@ void Client::State::SendReport(ReportRequest request, int32_t entries) {
   ++stats.report_batches_in_flight;
   ++stats.total_remote_report_calls;
   std::weak_ptr<State> weak = self;
-  transport->Report(EncodeReportRequest(request), [weak, entries](const Status& status, std::string_view) {
+  transport->Report(std::move(request), [weak, entries](const Status& status, std::string_view) {
     std::shared_ptr<State> state = weak.lock();
     if (!state) return;
     --state->stats.report_batches_in_flight;
@@ -170,22 +170,24 @@ void Client::Check(const Attributes& attributes, const std::vector<QuotaRequirem
     done = nullptr;  // what follows only refills quota pools
   }
 
-  CheckRequest request;
-  request.attributes = Compress(attributes, s.global_word_count);
-  request.global_word_count = static_cast<uint32_t>(s.global_word_count);
-  request.deduplication_id = s.dedup_base + std::to_string(s.dedup_counter++);
-  plan.AddTo(&request);
+  CheckRequest quotas_only;  // the request's quotas; its attributes are written directly
+  plan.AddTo(&quotas_only);
+  std::string request = EncodeCheckRequestFor(attributes, s.global_word_count,
+                                              s.dedup_base + std::to_string(s.dedup_counter++), quotas_only.quotas);
   ++(done ? s.stats.total_remote_check_calls : s.stats.total_remote_quota_prefetches);
 
   auto pending = std::make_shared<State::Pending>();
-  pending->attributes = attributes;
+  // The answer is keyed on the request's attributes: keep a copy only if a cache will need it.
+  bool keep = s.check_cache.enabled() && !check_hit;
+  for (const QuotaCache::Item& item : plan.items) keep = keep || item.pool_is_new;
+  if (keep) pending->attributes = attributes;
   pending->plan = std::move(plan);
   pending->done = std::move(done);
   pending->check_hit = check_hit;
   pending->cached = std::move(cached);
   pending->global_word_count = s.global_word_count;
   std::weak_ptr<State> weak = state_;
-  s.transport->Check(EncodeCheckRequest(request), [weak, pending](const Status& status, std::string_view response) {
+  s.transport->Check(std::move(request), [weak, pending](const Status& status, std::string_view response) {
     std::shared_ptr<State> state = weak.lock();
     if (state) state->OnCheckAnswer(*pending, status, response);
   });

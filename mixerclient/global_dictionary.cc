@@ -21,7 +21,30 @@ int32_t GlobalDictionary::Size() { return kWordCount; }
 
 std::string_view GlobalDictionary::Word(int32_t index) { return kGlobalWords[index]; }
 
+namespace {
+
+// Word -> index, built on first use from the generated table (a hash lookup costs one
+// string compare; the binary search below, about eight).
+const std::unordered_map<std::string_view, int32_t>& WordIndex() {
+  static const auto* index = [] {
+    auto* map = new std::unordered_map<std::string_view, int32_t>();
+    map->reserve(static_cast<size_t>(kWordCount) * 2);
+    for (int32_t i = kWordCount - 1; i >= 0; --i) (*map)[kGlobalWords[i]] = i;  // first index wins
+    return map;
+  }();
+  return *index;
+}
+
+}  // namespace
+
 int32_t GlobalDictionary::Find(std::string_view word, int32_t count) {
+  const auto& index = WordIndex();
+  const auto it = index.find(word);
+  if (it == index.end()) return -1;
+  return it->second < count ? it->second : -1;
+}
+
+int32_t GlobalDictionary::FindBySearch(std::string_view word, int32_t count) {
   int32_t lo = 0;
   int32_t hi = kSortedCount;
   while (lo < hi) {

@@ -20,6 +20,14 @@ TEST(GlobalDictionaryTest, FindEveryWordAtItsIndex) {
     EXPECT_EQ(GlobalDictionary::Find(GlobalDictionary::Word(i), GlobalDictionary::Size()), i);
   }
   EXPECT_EQ(GlobalDictionary::Find("no.such.word", GlobalDictionary::Size()), -1);
+  for (int32_t i = 0; i < GlobalDictionary::Size(); ++i) {
+    const std::string_view w = GlobalDictionary::Word(i);
+    for (int32_t count : {0, 1, kBaseGlobalWordCount, GlobalDictionary::Size()}) {
+      EXPECT_EQ(GlobalDictionary::FindBySearch(w, count), GlobalDictionary::Find(w, count)) << w;
+    }
+  }
+  EXPECT_EQ(GlobalDictionary::FindBySearch("zzz", 222), -1);
+  EXPECT_EQ(GlobalDictionary::FindBySearch("", 222), -1);
   EXPECT_EQ(GlobalDictionary::Find("200", 222), 136);  // the unquoted one is a word too
 }
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "mixerclient/compressor.h"
+#include "mixerclient/codec_internal.h"
 
 namespace mixerclient {
 
@@ -32,12 +32,11 @@ void ReportBatch::Add(Attributes attributes, int32_t global_word_count) {
   if (size() > 0 && !Extends(attributes)) Flush();
   if (size() == 0) {
     dict_ = MessageDictionary(global_word_count);
-    request_.global_word_count = static_cast<uint32_t>(global_word_count);
+    global_word_count_ = global_word_count;
     started_nanos_ = now;
   }
-  CompressedAttributes& entry = request_.attributes.emplace_back();
-  if (size() == 1) {
-    for (const auto& [name, value] : attributes.values()) CompressAttribute(name, value, &dict_, &entry);
+  if (size() == 0) {
+    for (const auto& [name, value] : attributes.values()) writer_.Add(name, value, &dict_);
   } else {
     // Only what changed since the previous report; the walk is in step with previous_.
     auto old = previous_.values().begin();
@@ -45,21 +44,27 @@ void ReportBatch::Add(Attributes attributes, int32_t global_word_count) {
     for (const auto& [name, value] : attributes.values()) {
       while (old != old_end && old->first < name) ++old;
       if (old != old_end && old->first == name && SameValue(old->second, value)) continue;
-      CompressAttribute(name, value, &dict_, &entry);
+      writer_.Add(name, value, &dict_);
     }
   }
+  WireWriter w(&body_);
+  codec::WriteMessage(w, 1, [&](WireWriter& entry) { writer_.WriteTo(entry); });
+  ++entries_;
   previous_ = std::move(attributes);
   if (size() >= std::max(1, options_.max_batch_entries) || options_.max_batch_time_ms <= 0) Flush();
 }
 
 void ReportBatch::Flush() {
   if (size() == 0) return;
-  ReportRequest request = std::move(request_);
-  request.default_words = dict_.TakeWords();
-  request.repeated_attributes_semantics = kDeltaEncoding;
-  request_ = ReportRequest();
+  std::string request = std::move(body_);
+  WireWriter w(&request);
+  for (const std::string& word : dict_.TakeWords()) w.BytesField(2, word);  // default_words
+  if (global_word_count_ != 0) w.VarintField(3, static_cast<uint32_t>(global_word_count_));
+  // repeated_attributes_semantics: DELTA_ENCODING, the default, so not written.
+  const int32_t entries = entries_;
+  body_ = std::string();
+  entries_ = 0;
   previous_.Clear();
-  const int32_t entries = static_cast<int32_t>(request.attributes.size());
   send_(std::move(request), entries);
 }
 

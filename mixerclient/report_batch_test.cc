@@ -4,6 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "mixerclient/global_dictionary.h"
+#include "mixerclient/codec.h"
 #include "mixerclient/compressor.h"
 
 namespace mixerclient {
@@ -17,7 +18,12 @@ struct Sent {
 class ReportBatchTest : public ::testing::Test {
  protected:
   ReportBatch Make(ReportOptions options = ReportOptions()) {
-    return ReportBatch(options, &time_, [this](ReportRequest r, int32_t n) { sent_.push_back({std::move(r), n}); });
+    return ReportBatch(options, &time_, [this](std::string bytes, int32_t n) {
+      ReportRequest r;
+      EXPECT_TRUE(DecodeReportRequest(bytes, &r).ok());
+      EXPECT_EQ(EncodeReportRequest(r), bytes);  // the direct writer's bytes are the codec's
+      sent_.push_back({std::move(r), n});
+    });
   }
 
   // The bags Mixer reads from a batch: entries applied cumulatively.

@@ -9,12 +9,23 @@ import logging
 import pathlib
 import sys
 
+import durationpy
+
 from api.mesh.v1alpha1.config_pb2 import MeshConfig
+from pilot.bootstrap.registries import PlatformOptions, RegistryUnavailableError, build
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
+from pilot.registry.provider import Provider
 from pkg.aio.signals import serve_until_signalled
 from pkg.config.mesh import MeshConfigError, load_mesh_config
+
+
+def _seconds(text: str, flag: str) -> float:
+    try:
+        return durationpy.from_str(text).total_seconds()
+    except (ValueError, durationpy.DurationError) as error:
+        raise ValueError(f"{flag}: {error}") from None
 
 
 def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
@@ -28,6 +39,22 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         "--http-address", default="127.0.0.1:15014", help="readiness and debug address"
     )
     parser.add_argument("--domain", default="cluster.local", help="DNS domain suffix of services")
+    parser.add_argument(
+        "--registries",
+        default=Provider.SERVICE_ENTRY.value,
+        help="comma-separated platform service registries to read, first wins a hostname "
+        f"(Istio's values: {', '.join(p.value for p in Provider)})",
+    )
+    parser.add_argument("--consulserverURL", default="", help="Consul's URL, for Consul")
+    parser.add_argument(
+        "--consulserverInterval", default="2s", help="Consul watch rate (a Go duration)"
+    )
+    parser.add_argument(
+        "--eurekaserverURL", default="", help="Eureka's URL with its prefix, for Eureka"
+    )
+    parser.add_argument(
+        "--eurekaserverInterval", default="2s", help="Eureka poll interval (a Go duration)"
+    )
     parser.add_argument(
         "--debounce-after", type=float, default=0.02, help="quiet period before a push, seconds"
     )
@@ -73,6 +100,17 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         )
     if args.secure_grpc_address and not (args.ca_root and args.token_file):
         parser.error("--secure-grpc-address needs --ca-root and --token-file")
+    try:
+        platforms = PlatformOptions(
+            consul_url=args.consulserverURL,
+            consul_interval=_seconds(args.consulserverInterval, "--consulserverInterval"),
+            eureka_url=args.eurekaserverURL,
+            eureka_interval=_seconds(args.eurekaserverInterval, "--eurekaserverInterval"),
+        )
+        providers = tuple(Provider.parse_list(args.registries))
+        build(providers, platforms)  # refuse, before anything starts, what cannot run
+    except (ValueError, RegistryUnavailableError) as error:
+        parser.error(f"--registries: {error}")
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -88,6 +126,8 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
             mesh_options(args.domain, mesh_config, args.mixer_filter_wasm),
             mixer_check_cache=not args.disable_mixer_check_cache,
         ),
+        registries=providers,
+        platforms=platforms,
         secure=SecureXdsOptions(
             address=args.secure_grpc_address,
             ca_address=args.ca_address,

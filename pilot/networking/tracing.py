@@ -18,6 +18,7 @@ CDS, so the proxies need nothing of their own.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -134,11 +135,16 @@ def hcm_tracing(proxy: ProxyView, mesh: config_pb2.MeshConfig) -> dict[str, Any]
     return config
 
 
+def config_key(config: dict[str, Any] | None) -> str:
+    """`config` as a key: proxies whose tracing configs are equal may share listeners."""
+    return json.dumps(config, sort_keys=True) if config is not None else ""
+
+
 def apply_tracing(
-    listeners: list[dict[str, Any]], proxy: ProxyView, mesh: config_pb2.MeshConfig
+    listeners: list[dict[str, Any]], config: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """Set `tracing` on every HTTP connection manager of `listeners` (in place; returned)."""
-    config = hcm_tracing(proxy, mesh)
+    """Set `config` (hcm_tracing's) as `tracing` on every HTTP connection manager of
+    `listeners` (in place; returned); None leaves them untraced."""
     if config is None:
         return listeners
     for listener in listeners:

@@ -4,9 +4,10 @@ import dataclasses
 
 from google.protobuf import json_format
 
-from pilot.model.push_context import PushContext
+from pilot.model.push_context import MeshOptions, PushContext
 from pilot.networking import generator, tracing
-from pilot.networking.testing import FakeProxy, bookinfo_push
+from pilot.networking.cache import GenerationCache
+from pilot.networking.testing import FakeProxy, bookinfo_configs, bookinfo_push, push_of
 from pkg.config.mesh import parse_mesh_config
 
 MESH = (
@@ -113,3 +114,37 @@ def test_a_dns_name_makes_a_strict_dns_cluster():
     )
     (cluster,) = tracing.collector_clusters(mesh)
     assert cluster["type"] == "STRICT_DNS"
+
+
+def test_workloads_share_a_listener_template_only_with_the_same_span_tags():
+    # Three reviews-v1 replicas on addresses with no endpoints of their own (same inbound
+    # ports: none), one in another cluster: its tags must not come from the shared template.
+    cache = GenerationCache(verify=True)
+    mesh = MeshOptions(mesh_config=parse_mesh_config(MESH))
+    push = push_of(bookinfo_configs(), mesh, cache=cache)
+    meta = {"MESH_ID": "cluster.local", "CLUSTER_ID": "Kubernetes"}
+    labels = {"app": "reviews", "version": "v1"}
+    first = FakeProxy("sidecar", "127.0.9.1", "default", labels, meta)
+    second = FakeProxy("sidecar", "127.0.9.2", "default", labels, meta)
+    other = FakeProxy("sidecar", "127.0.9.3", "default", labels, {**meta, "CLUSTER_ID": "east"})
+
+    def cluster_ids(proxy):
+        found = set()
+        for configs in hcms(proxy, push).values():
+            for config in configs:
+                tags = {t["tag"]: t["literal"]["value"] for t in config["tracing"]["custom_tags"]}
+                found.add(tags["istio.cluster_id"])
+        return found
+
+    assert cluster_ids(first) == {"Kubernetes"}
+    misses = cache.misses
+    assert cluster_ids(second) == {"Kubernetes"}
+    assert cache.misses == misses  # the second replica reused the first one's template
+    assert cluster_ids(other) == {"east"}
+    assert cache.misses > misses
+    addresses = {
+        json_format.MessageToDict(m)["address"]["socketAddress"]["address"]
+        for _, m in generator.build_listeners(second, push, [])
+        if "address" in json_format.MessageToDict(m)
+    }
+    assert addresses == {"127.0.9.2"}

@@ -6,11 +6,14 @@ Type labels are Istio's lower-case short names (`cds`, `eds`, `lds`, `rds`, `sds
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from pilot.xds import resources as res
+from pilot.xds.cache import ProxySnapshot
+from pkg.xds import resources as res
+from pkg.xds.cache import Snapshot
 
 # Istio's buckets for push and convergence times (seconds).
 _PUSH_TIME_BUCKETS = (0.01, 0.1, 1, 3, 5, 10, 20, 30)
@@ -23,7 +26,8 @@ def type_label(type_url: str) -> str:
 
 
 class XdsMetrics:
-    """One registry per server, so several Pilots in one test process keep apart."""
+    """One registry per server, so several Pilots in one test process keep apart; the
+    engine's StreamEvents (pkg/xds/events.py) for Pilot's streams."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -95,8 +99,10 @@ class XdsMetrics:
     def on_nack(self, type_url: str) -> None:
         self.rejects.labels(type=type_label(type_url)).inc()
 
-    def on_generate_error(self) -> None:
+    def on_generate_error(self, type_url: str) -> None:
         self.internal_errors.inc()
 
-    def on_converged(self, seconds: float) -> None:
-        self.convergence.observe(seconds)
+    def on_snapshot_sent(self, snapshot: Snapshot) -> None:
+        # A push's snapshot (not a stream's first) knows when its change arrived.
+        if isinstance(snapshot, ProxySnapshot) and snapshot.changed_at is not None:
+            self.convergence.observe(asyncio.get_running_loop().time() - snapshot.changed_at)

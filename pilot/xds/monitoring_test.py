@@ -9,11 +9,12 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
-from pilot.xds import resources as res
-from pilot.xds.resources import Resource
 from pilot.xds.server import XdsServer
-from pilot.xds.testing import AdsDriver, node, run_async
+from pilot.xds.testing import node, run_async
 from pkg.monitoring import render
+from pkg.xds import resources as res
+from pkg.xds.resources import Resource
+from pkg.xds.testing import XdsDriver
 
 
 def samples(xds: XdsServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -37,7 +38,7 @@ async def test_pushes_rejects_connections_and_convergence_are_counted():
         return [Resource("l", listener_pb2.Listener(name="l"))]
 
     xds = XdsServer(generate, debounce_after=0)
-    async with asyncio.TaskGroup() as tasks, AdsDriver.memory(xds, node()) as ads:
+    async with asyncio.TaskGroup() as tasks, XdsDriver.memory(xds, node()) as ads:
         ready = asyncio.Event()
         pusher = tasks.create_task(xds.run(started=ready))
         await ready.wait()

@@ -27,11 +27,6 @@ from tools.local.topology import ROOT, Topology
 
 log = logging.getLogger("mesh")
 
-# What `make bookinfo` applies: Bookinfo's services and the ingress gateway routes.
-BOOKINFO_CONFIG = (
-    ROOT / "samples/bookinfo/platform/local/bookinfo.yaml",
-    ROOT / "samples/bookinfo/networking/bookinfo-gateway.yaml",
-)
 # What the install itself ships, as Istio's chart does: Mixer's standard metrics and
 # access log, in the store for any Mixer that starts against it.
 INSTALL_CONFIG = (ROOT / "mixer/config/telemetry.yaml",)
@@ -56,8 +51,8 @@ class Mesh:
             launcher.stop(self.topology.run_dir)
         self._check_ports_free()
         write_credentials(self.topology)
-        write_kubeconfig(self.topology.kubeconfig, self.topology.config_store_url)
         self.topology.mesh_config_path.write_text(self.topology.mesh_config())
+        write_kubeconfig(self.topology.kubeconfig, self.topology.config_store_url)
         if self.topology.observability:
             observability.write_configs(self.topology)
         specs = self.topology.processes()
@@ -80,7 +75,7 @@ class Mesh:
                 )
                 if stage == 1:
                     log.info("applying the install's config and Bookinfo's services and gateway")
-                    await self.apply_files(*INSTALL_CONFIG, *BOOKINFO_CONFIG)
+                    await self.apply_files(*INSTALL_CONFIG, *self.topology.bookinfo_config)
             log.info("waiting for the product page through the gateway")
             await self._wait_serving()
         except BaseException:

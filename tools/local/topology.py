@@ -27,10 +27,10 @@ CA_PORT = 8060  # Citadel's
 CA_HEALTH_PORT = 8061
 CA_MTLS_PORT = 8062
 NODE_AGENT_STATUS_PORT = 15030
-BROKER_PORT = 9999  # the Open Service Broker API
 MIXER_PORT = 9091  # mixs: istio.mixer.v1.Mixer (Check, Report)
 MIXER_METRICS_PORT = 42422  # its adapters' Prometheus /metrics
 MIXER_MONITORING_PORT = 9093  # its /ready and /debug/status
+BROKER_PORT = 9999  # the Open Service Broker API
 APP_PORT = 9080
 GATEWAY_PORT = 8080  # Gateway port 80, as Istio's ingress gateway pods listen on 8080
 
@@ -71,6 +71,13 @@ class ProcessSpec:
     env: tuple[tuple[str, str], ...] = ()
 
 
+# Where Bookinfo's services are registered, and what that platform's pods are told.
+# ServiceEntry: each agent writes its pod's WorkloadEntry (the local platform's own way);
+# Consul / Eureka: each agent registers its pod there and Pilot reads that registry.
+REGISTRY_DOMAINS = {"ServiceEntry": "", "Consul": "service.consul", "Eureka": "eureka"}
+REGISTRY_FLAGS = {"Consul": "--consulserverURL", "Eureka": "--eurekaserverURL"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Topology:
     run_dir: pathlib.Path
@@ -78,6 +85,8 @@ class Topology:
     control_address: str = "127.0.0.1"
     pods: tuple[Pod, ...] = BOOKINFO_PODS
     cert_ttl: str = "24h"  # workload certificates' lifetime; the node agent renews at half
+    registry: str = "ServiceEntry"
+    registry_url: str = ""  # the Consul agent / Eureka server, for those registries
     # Mixer in the request path: every sidecar and the gateway Check and Report through mixs.
     mixer: bool = True  # False: mixs runs, but the mesh config names no Mixer (no filters)
     mixer_check_cache: bool = True  # False: the filters ask mixs on every request (benchmarks)
@@ -89,6 +98,23 @@ class Topology:
     scrape_interval: str = "5s"
     graph_window: str = "30s"  # the mesh page's rates are over this range
     trace_sampling: float = 100.0  # percent of requests traced (Istio's demo profile: 100)
+
+    def __post_init__(self) -> None:
+        if self.registry not in REGISTRY_DOMAINS:
+            raise ValueError(f"registry must be one of {sorted(REGISTRY_DOMAINS)}")
+        if self.registry != "ServiceEntry" and not self.registry_url:
+            raise ValueError(f"the {self.registry} registry needs its URL")
+
+    @property
+    def bookinfo_config(self) -> tuple[pathlib.Path, ...]:
+        """What makes Bookinfo known and reachable: its services (unless a registry holds
+        them) and the ingress gateway's routes, in the platform's hostnames."""
+        if self.registry == "ServiceEntry":
+            return (
+                ROOT / "samples/bookinfo/platform/local/bookinfo.yaml",
+                ROOT / "samples/bookinfo/networking/bookinfo-gateway.yaml",
+            )
+        return (ROOT / f"samples/bookinfo/platform/{self.registry.lower()}/bookinfo-gateway.yaml",)
 
     @property
     def mixer_address(self) -> str:
@@ -211,6 +237,7 @@ class Topology:
                     "--mesh-config", str(self.mesh_config_path),
                     "--mixer-filter-wasm", self.mixer_filter_wasm or str(mixer_module.module_path()),
                     *(() if self.mixer_check_cache else ("--disable-mixer-check-cache",)),
+                    *self._registry_flags(),
                 ),
                 f"{self.pilot_http_url}/ready",
                 stage=1,
@@ -269,6 +296,12 @@ class Topology:
                 stage=1,
             ),
         ]  # fmt: skip
+
+    def _registry_flags(self) -> tuple[str, ...]:
+        if self.registry == "ServiceEntry":
+            return ()
+        return ("--registries", f"ServiceEntry,{self.registry}",
+                REGISTRY_FLAGS[self.registry], self.registry_url)  # fmt: skip
 
     def workloads(self) -> list[ProcessSpec]:
         """Apps (stage 2), their agents and the ingress gateway (stage 3)."""
@@ -340,6 +373,9 @@ class Topology:
             argv += ["--ports", ports]
         if annotations:
             argv += ["--annotations", annotations]
+        if self.registry != "ServiceEntry" and kind == "sidecar":
+            argv += ["--registry", self.registry, "--registry-url", self.registry_url,
+                     "--domain", REGISTRY_DOMAINS[self.registry]]  # fmt: skip
         if kind == "router":
             argv.append("--register")
         return ProcessSpec(

@@ -45,6 +45,7 @@ class FakeHost : public proxy_wasm::Host {
 
   // What the filter did.
   std::vector<std::string> logs;
+  std::map<std::string, int> property_reads;  // by NUL-joined path
   std::vector<Call> grpc_calls;
   std::vector<LocalReply> replies;
   std::vector<uint32_t> continued;  // effective context of each ContinueStream
@@ -84,6 +85,7 @@ class FakeHost : public proxy_wasm::Host {
   int64_t WallTimeNanos() override { return wall_nanos; }
   void SetEffectiveContext(uint32_t context_id) override { effective_context = context_id; }
   bool GetProperty(std::string_view path, std::string* value) override {
+    ++property_reads[std::string(path)];
     auto it = properties.find(std::string(path));
     if (it == properties.end()) return false;
     *value = it->second;

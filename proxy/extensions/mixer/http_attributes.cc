@@ -117,63 +117,70 @@ void AddWorkloadMetadata(std::string_view workload, Attributes* out) {
   if (!labels.empty()) out->SetStringMap(attr::kDestinationLabels, std::move(labels));
 }
 
-void AddReportAttributes(Host& host, Attributes* out) {
-  int64_t value = 0;
-  if (GetInt64Property(host, {"response", "code"}, &value)) out->SetInt64(attr::kResponseCode, value);
-  if (GetInt64Property(host, {"request", "size"}, &value)) out->SetInt64(attr::kRequestSize, value);
-  if (GetInt64Property(host, {"response", "size"}, &value)) out->SetInt64(attr::kResponseSize, value);
-  if (GetInt64Property(host, {"request", "total_size"}, &value)) {
-    out->SetInt64(attr::kRequestTotalSize, value);
+int64_t HeaderBytes(const HeaderPairs& headers) {
+  int64_t bytes = 0;
+  for (const auto& [key, value] : headers) bytes += static_cast<int64_t>(key.size() + value.size());
+  return bytes;
+}
+
+namespace {
+
+int64_t ParseStatus(const std::string& text) {
+  if (text.size() != 3) return 0;
+  int64_t code = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return 0;
+    code = code * 10 + (c - '0');
   }
-  if (GetInt64Property(host, {"response", "total_size"}, &value)) {
-    out->SetInt64(attr::kResponseTotalSize, value);
-  }
-  if (GetInt64Property(host, {"request", "duration"}, &value)) {
-    out->SetDuration(attr::kResponseDuration,
-                     mixerclient::Duration{value / 1000000000, static_cast<int32_t>(value % 1000000000)});
-  }
-  if (GetInt64Property(host, {"response", "flags"}, &value)) {
-    out->SetString(attr::kContextProxyErrorCode, ResponseFlagsText(static_cast<uint64_t>(value)));
-  }
+  return code;
+}
+
+}  // namespace
+
+void AddReportAttributes(Host& host, const ExchangeFacts& facts, Attributes* out) {
   const int64_t now = host.WallTimeNanos();
   out->SetTimestamp(attr::kResponseTime,
                     mixerclient::Timestamp{now / 1000000000, static_cast<int32_t>(now % 1000000000)});
+  int64_t value = 0;
+  if (facts.request_time_nanos > 0) {
+    const int64_t elapsed = now - facts.request_time_nanos;
+    out->SetDuration(attr::kResponseDuration,
+                     mixerclient::Duration{elapsed / 1000000000, static_cast<int32_t>(elapsed % 1000000000)});
+  } else if (GetInt64Property(host, {"request", "duration"}, &value)) {
+    out->SetDuration(attr::kResponseDuration,
+                     mixerclient::Duration{value / 1000000000, static_cast<int32_t>(value % 1000000000)});
+  }
 
+  int64_t code = 0;
+  int64_t response_header_bytes = 0;
   HeaderPairs headers;
   if (host.GetHeaderPairs(HeaderMapType::kResponseHeaders, &headers)) {
+    response_header_bytes = HeaderBytes(headers);
     mixerclient::StringMap map;
     for (auto& [key, header] : headers) {
-      auto [it, inserted] = map.emplace(key, header);
+      if (key == ":status") code = ParseStatus(header);
+      auto [it, inserted] = map.emplace(std::move(key), header);
       if (!inserted) it->second.append(",").append(header);
     }
     out->SetStringMap(attr::kResponseHeaders, std::move(map));
+  }
+  if (code == 0) GetInt64Property(host, {"response", "code"}, &code);  // no response headers
+  if (code != 0) out->SetInt64(attr::kResponseCode, code);
+
+  int64_t request_size = 0;
+  if (facts.request_body) GetInt64Property(host, {"request", "size"}, &request_size);
+  out->SetInt64(attr::kRequestSize, request_size);
+  out->SetInt64(attr::kRequestTotalSize, facts.request_header_bytes + request_size);
+  out->SetInt64(attr::kResponseSize, facts.response_body_bytes);
+  out->SetInt64(attr::kResponseTotalSize, response_header_bytes + facts.response_body_bytes);
+
+  if (GetInt64Property(host, {"response", "flags"}, &value)) {
+    out->SetString(attr::kContextProxyErrorCode, ResponseFlagsText(static_cast<uint64_t>(value)));
   }
   const std::string* protocol = out->GetString(attr::kContextProtocol);
   if (protocol != nullptr && *protocol == "grpc" &&
       GetInt64Property(host, {"response", "grpc_status"}, &value)) {
     out->SetInt64(attr::kResponseGrpcStatus, value);
-  }
-
-  std::string address;
-  std::string ip;
-  int64_t port = 0;
-  if (GetStringProperty(host, {"upstream", "address"}, &address) && ParseAddress(address, &ip, &port)) {
-    out->SetBytes(attr::kDestinationIp, ip);
-    out->SetInt64(attr::kDestinationPort, port);
-  }
-  // A server-side config names its own workload; a client learns the server's from EDS.
-  if (!out->Has(attr::kDestinationWorkloadName)) {
-    std::string workload;
-    if (GetStringProperty(host, {"xds", "upstream_host_metadata", "filter_metadata", "istio", "workload"},
-                          &workload)) {
-      AddWorkloadMetadata(workload, out);
-    }
-  }
-  if (!out->Has(attr::kDestinationPrincipal)) {
-    std::string uri;
-    if (GetStringProperty(host, {"upstream", "uri_san_peer_certificate"}, &uri) && !uri.empty()) {
-      out->SetString(attr::kDestinationPrincipal, PrincipalFromUri(uri));
-    }
   }
 }
 

@@ -23,11 +23,22 @@ void AddRequestHeaderAttributes(const proxy_wasm::HeaderPairs& headers,
 // principals of both ends and connection.requested_server_name.
 void AddDownstreamAttributes(proxy_wasm::Host& host, mixerclient::Attributes* out);
 
-// After the response: response.code, .headers, .size, .total_size, .time, .duration,
-// request.size, .total_size, context.proxy_error_code, the upstream's destination.ip and
-// .port, and what the upstream endpoint's metadata says about the destination workload when
-// the filter config did not (a client-side report).
-void AddReportAttributes(proxy_wasm::Host& host, mixerclient::Attributes* out);
+// What a request's stream counted itself, so its report needs fewer host calls.
+struct ExchangeFacts {
+  int64_t request_time_nanos = 0;    // when the request headers arrived (wall clock)
+  int64_t request_header_bytes = 0;  // keys and values, as Envoy's HeaderMap::byteSize
+  bool request_body = false;         // the headers did not end the request
+  int64_t response_body_bytes = 0;   // what the response body callbacks saw
+};
+
+// The sum of the keys' and values' sizes (Envoy's HeaderMap::byteSize).
+int64_t HeaderBytes(const proxy_wasm::HeaderPairs& headers);
+
+// After the response: response.code (from :status), .headers, .size, .total_size, .time,
+// .duration, request.size, .total_size, context.proxy_error_code (the only properties read:
+// response.flags, and request.size for a request with a body).
+void AddReportAttributes(proxy_wasm::Host& host, const ExchangeFacts& facts,
+                         mixerclient::Attributes* out);
 
 // The destination workload from EDS endpoint metadata istio.workload
 // ("<name>;<namespace>[;<app>;<version>;<cluster>]", Istio's format).

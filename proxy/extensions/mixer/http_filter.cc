@@ -105,10 +105,14 @@ bool HttpRootContext::Configure(std::string_view json, std::string* error) {
     }
   }
   std::map<std::string, std::string> forward_headers;
+  std::map<std::string, Attributes> static_attributes;
   for (const auto& [name, service] : config->service_configs) {
     Attributes forward = config->forward_attributes;
     forward.Merge(service.forward_attributes);
     if (!forward.empty()) forward_headers[name] = mixerclient::Base64Encode(mixerclient::EncodeAttributesMessage(forward));
+    Attributes statics = config->mixer_attributes;
+    statics.Merge(service.mixer_attributes);
+    static_attributes[name] = std::move(statics);
   }
 
   const std::string* kind = config->mixer_attributes.GetString(attr::kContextReporterKind);
@@ -121,6 +125,7 @@ bool HttpRootContext::Configure(std::string_view json, std::string* error) {
                                                config->transport.report_cluster);
   config_ = std::move(config);
   forward_headers_ = std::move(forward_headers);
+  static_attributes_ = std::move(static_attributes);
   client_ = std::make_unique<mixerclient::Client>(
       ClientOptionsFor(config_->transport, uid != nullptr ? *uid : "", host(), id()),
       transport_.get(), time_);
@@ -165,6 +170,7 @@ HttpRootContext::Service HttpRootContext::FindService(std::string_view cluster) 
     out.config = &it->second;
     auto header = forward_headers_.find(it->first);
     out.forward_header = header == forward_headers_.end() ? nullptr : &header->second;
+    out.static_attributes = &static_attributes_.at(it->first);
     return true;
   };
   if (!find(cluster) && !find(ClusterHost(cluster))) find(config_->default_destination_service);
@@ -173,7 +179,7 @@ HttpRootContext::Service HttpRootContext::FindService(std::string_view cluster) 
 
 // The stream.
 
-FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool) {
+FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool end_of_stream) {
   if (root_->client() == nullptr) return FilterHeadersStatus::kContinue;
   proxy_wasm::HeaderPairs headers;
   host().GetHeaderPairs(HeaderMapType::kRequestHeaders, &headers);
@@ -207,11 +213,18 @@ FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool) {
   report_ = !service.config->disable_report_calls;
   if (!check && !report_) return FilterHeadersStatus::kContinue;
 
-  attributes_.Merge(config.mixer_attributes);
-  attributes_.Merge(service.config->mixer_attributes);
+  // Precedence, lowest first: forwarded, static, the request's own.
+  if (attributes_.empty()) {
+    attributes_ = *service.static_attributes;  // one tree copy instead of inserts
+  } else {
+    attributes_.Merge(*service.static_attributes);
+  }
   AddRequestHeaderAttributes(headers, &attributes_);
-  AddDownstreamAttributes(host(), &attributes_);
+  root_->downstream().Add(host(), &attributes_);
   const int64_t now = host().WallTimeNanos();
+  facts_.request_time_nanos = now;
+  facts_.request_header_bytes = HeaderBytes(headers);
+  facts_.request_body = !end_of_stream;
   attributes_.SetTimestamp(attr::kRequestTime,
                            mixerclient::Timestamp{now / 1000000000, static_cast<int32_t>(now % 1000000000)});
   if (const int64_t port = InboundPort(cluster)) attributes_.SetInt64(attr::kDestinationPort, port);
@@ -275,6 +288,11 @@ FilterDataStatus HttpStreamContext::OnRequestBody(size_t, bool) {
                                     : FilterDataStatus::kContinue;
 }
 
+FilterDataStatus HttpStreamContext::OnResponseBody(size_t body_size, bool) {
+  facts_.response_body_bytes += static_cast<int64_t>(body_size);  // never buffered: each chunk once
+  return FilterDataStatus::kContinue;
+}
+
 FilterHeadersStatus HttpStreamContext::OnResponseHeaders(uint32_t, bool) {
   if (!response_header_operations_.empty()) {
     ApplyHeaderOperations(host(), HeaderMapType::kResponseHeaders, response_header_operations_);
@@ -284,13 +302,17 @@ FilterHeadersStatus HttpStreamContext::OnResponseHeaders(uint32_t, bool) {
 
 void HttpStreamContext::OnLog() {
   if (!report_ || state_ == State::kStart || root_->client() == nullptr) return;
-  AddReportAttributes(host(), &attributes_);
+  AddReportAttributes(host(), facts_, &attributes_);
+  // A client (outbound) report names the server's workload; a server's config names its own.
+  root_->upstream().Add(host(), root_->time().NowNanos(),
+                        !attributes_.Has(attr::kDestinationWorkloadName), &attributes_);
   if (!check_status_.ok()) {
     attributes_.SetInt64(attr::kResponseCode, mixerclient::HttpStatusFor(check_status_.code()));
     attributes_.SetInt64(attr::kCheckErrorCode, check_status_.raw_code());
     attributes_.SetString(attr::kCheckErrorMessage, check_status_.ToString());
   }
-  root_->client()->Report(attributes_);
+  root_->client()->Report(std::move(attributes_));  // the request is over: no copy
+  attributes_.Clear();
 }
 
 }  // namespace mixer_filter

@@ -22,6 +22,8 @@
 #include "mixerclient/time_source.h"
 #include "proxy/extensions/mixer/config.h"
 #include "proxy/extensions/mixer/grpc_transport.h"
+#include "proxy/extensions/mixer/http_attributes.h"
+#include "proxy/extensions/mixer/peer_cache.h"
 #include "proxy/extensions/mixer/stats.h"
 #include "proxy/wasm/context.h"
 
@@ -52,6 +54,8 @@ class HttpRootContext : public proxy_wasm::RootContext {
   struct Service {
     const ServiceConfig* config = nullptr;  // nullptr: checks and reports are off
     const std::string* forward_header = nullptr;  // x-istio-attributes value, or nullptr
+    // The filter's mixer_attributes with the service's over them, merged once.
+    const mixerclient::Attributes* static_attributes = nullptr;
   };
   // The service config for an upstream cluster: by the cluster's name, then by its host
   // (outbound|<port>|<subset>|<host>), then the default destination service.
@@ -60,6 +64,9 @@ class HttpRootContext : public proxy_wasm::RootContext {
   const HttpClientConfig& config() const { return *config_; }
   mixerclient::Client* client() const { return client_.get(); }
   FilterStats& stats() { return stats_; }
+  DownstreamCache& downstream() { return downstream_; }
+  UpstreamCache& upstream() { return upstream_; }
+  const mixerclient::TimeSource& time() const { return *time_; }
 
  private:
   struct Configured;
@@ -67,9 +74,12 @@ class HttpRootContext : public proxy_wasm::RootContext {
   const mixerclient::TimeSource* time_;
   std::unique_ptr<HttpClientConfig> config_;
   std::map<std::string, std::string> forward_headers_;  // by service config key
+  std::map<std::string, mixerclient::Attributes> static_attributes_;  // by service config key
   std::unique_ptr<GrpcTransport> transport_;
   std::unique_ptr<mixerclient::Client> client_;
   FilterStats stats_;
+  DownstreamCache downstream_;
+  UpstreamCache upstream_;
 };
 
 class HttpStreamContext : public proxy_wasm::StreamContext {
@@ -79,6 +89,7 @@ class HttpStreamContext : public proxy_wasm::StreamContext {
   proxy_wasm::FilterHeadersStatus OnRequestHeaders(uint32_t headers, bool end_of_stream) override;
   proxy_wasm::FilterDataStatus OnRequestBody(size_t body_size, bool end_of_stream) override;
   proxy_wasm::FilterHeadersStatus OnResponseHeaders(uint32_t headers, bool end_of_stream) override;
+  proxy_wasm::FilterDataStatus OnResponseBody(size_t body_size, bool end_of_stream) override;
   void OnLog() override;
 
   const mixerclient::Attributes& attributes() const { return attributes_; }
@@ -96,6 +107,7 @@ class HttpStreamContext : public proxy_wasm::StreamContext {
   bool report_ = false;
   bool in_headers_ = false;
   mixerclient::Attributes attributes_;
+  ExchangeFacts facts_;
   mixerclient::Status check_status_;
   std::vector<mixerclient::HeaderOperation> response_header_operations_;
 };

@@ -282,11 +282,11 @@ TEST_F(HttpFilterTest, OutboundForwardsItsAttributesAndReportsWithoutChecking) {
   EXPECT_EQ(*stream->attributes().GetString("destination.service.host"),
             "reviews.default.svc.cluster.local");
 
-  host_.SetInt64({"response", "code"}, 200);
-  host_.SetInt64({"response", "size"}, 1234);
-  host_.SetInt64({"request", "size"}, 0);
-  host_.SetInt64({"request", "duration"}, 2500000);
+  // Sizes and the duration come from what the stream saw, not from properties.
   host_.SetInt64({"response", "flags"}, 0);
+  host_.wall_nanos += 2500000;
+  EXPECT_EQ(stream->OnResponseBody(1000, false), FilterDataStatus::kContinue);
+  EXPECT_EQ(stream->OnResponseBody(234, true), FilterDataStatus::kContinue);
   host_.SetString({"upstream", "address"}, "127.0.1.5:15006");
   host_.SetString({"xds", "upstream_host_metadata", "filter_metadata", "istio", "workload"},
                   "reviews-v2;default;reviews;v2;Kubernetes");
@@ -302,6 +302,10 @@ TEST_F(HttpFilterTest, OutboundForwardsItsAttributesAndReportsWithoutChecking) {
   const Attributes& r = bags[0];
   EXPECT_EQ(std::get<int64_t>(*r.Get("response.code")), 200);
   EXPECT_EQ(std::get<int64_t>(*r.Get("response.size")), 1234);
+  EXPECT_EQ(std::get<int64_t>(*r.Get("request.size")), 0);  // the headers ended the request
+  // Header bytes as Envoy counts them (keys and values), plus the body.
+  EXPECT_EQ(std::get<int64_t>(*r.Get("response.total_size")), 7 + 3 + 12 + 16 + 1234);
+  EXPECT_GT(std::get<int64_t>(*r.Get("request.total_size")), 0);
   EXPECT_EQ(std::get<mixerclient::Duration>(*r.Get("response.duration")), (mixerclient::Duration{0, 2500000}));
   EXPECT_EQ(*r.GetString("context.proxy_error_code"), "-");
   EXPECT_EQ(*r.GetString("context.reporter.kind"), "outbound");
@@ -316,6 +320,34 @@ TEST_F(HttpFilterTest, OutboundForwardsItsAttributesAndReportsWithoutChecking) {
             "application/json");
   EXPECT_EQ(host_.MetricValue("http_mixer_filter.outbound.total_report_calls"), 1);
   EXPECT_EQ(host_.MetricValue("http_mixer_filter.outbound.total_remote_report_calls"), 1);
+}
+
+TEST_F(HttpFilterTest, AConnectionsPeersAreReadOnceForAllItsRequests) {
+  Configure(Config("FAIL_CLOSE", false));
+  Request("outbound|9080|v2|reviews.default.svc.cluster.local");
+  host_.SetInt64({"connection", "id"}, 7);
+  host_.SetString({"upstream", "address"}, "127.0.1.5:15006");
+  host_.SetString({"xds", "upstream_host_metadata", "filter_metadata", "istio", "workload"},
+                  "reviews-v2;default;reviews;v2;Kubernetes");
+  for (uint32_t id = 2; id < 5; ++id) {
+    HttpStreamContext* stream = Stream(id);
+    stream->OnRequestHeaders(6, true);
+    stream->OnLog();
+  }
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath({"connection", "id"})], 3);
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath({"source", "address"})], 1);
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath({"connection", "mtls"})], 1);
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath({"upstream", "address"})], 3);
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath(
+                {"xds", "upstream_host_metadata", "filter_metadata", "istio", "workload"})],
+            1);
+  // Never read: the stream counted them itself.
+  EXPECT_EQ(host_.property_reads.count(proxy_wasm::PropertyPath({"response", "size"})), 0u);
+  EXPECT_EQ(host_.property_reads.count(proxy_wasm::PropertyPath({"request", "duration"})), 0u);
+  // A new connection is read again.
+  host_.SetInt64({"connection", "id"}, 8);
+  Stream(9)->OnRequestHeaders(6, true);
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath({"source", "address"})], 2);
 }
 
 TEST_F(HttpFilterTest, ADeniedRequestIsReportedWithTheCheckError) {

@@ -27,8 +27,29 @@ std::unique_ptr<proxy_wasm::RootContext> NewTcpRoot(uint32_t id, std::string_vie
   return std::make_unique<TcpRootContext>(id, root_id, host, Clock());
 }
 
+// A filter that does nothing, for the benchmark that tells the cost of being a wasm filter
+// (the VM's callbacks) from the cost of the Mixer filter's work (tools/bench/filter_cpu.py).
+class NoopStream : public proxy_wasm::StreamContext {
+ public:
+  using StreamContext::StreamContext;
+};
+
+class NoopRoot : public proxy_wasm::RootContext {
+ public:
+  using RootContext::RootContext;
+  std::unique_ptr<proxy_wasm::StreamContext> NewStream(uint32_t id) override {
+    return std::make_unique<NoopStream>(id, this);
+  }
+};
+
+std::unique_ptr<proxy_wasm::RootContext> NewNoopRoot(uint32_t id, std::string_view root_id,
+                                                     proxy_wasm::Host* host) {
+  return std::make_unique<NoopRoot>(id, root_id, host);
+}
+
 const proxy_wasm::RootRegistration kHttp(kHttpRootId, NewHttpRoot);
 const proxy_wasm::RootRegistration kTcp(kTcpRootId, NewTcpRoot);
+const proxy_wasm::RootRegistration kNoop("noop", NewNoopRoot);
 
 }  // namespace
 }  // namespace mixer_filter
