@@ -9,8 +9,6 @@ import logging
 import pathlib
 import sys
 
-import durationpy
-
 from api.mesh.v1alpha1.config_pb2 import MeshConfig
 from pilot.bootstrap.registries import PlatformOptions, RegistryUnavailableError, build
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
@@ -18,13 +16,14 @@ from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
 from pilot.registry.provider import Provider
 from pkg.aio.signals import serve_until_signalled
+from pkg.cli import duration
 from pkg.config.mesh import MeshConfigError, load_mesh_config
 
 
 def _seconds(text: str, flag: str) -> float:
     try:
-        return durationpy.from_str(text).total_seconds()
-    except (ValueError, durationpy.DurationError) as error:
+        return duration.seconds(text)
+    except ValueError as error:
         raise ValueError(f"{flag}: {error}") from None
 
 
