@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import pathlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from pilot.configstore.server import ConfigStoreServer, Options
@@ -16,6 +16,7 @@ from pkg.config.kinds import ALL, KindSchema
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient, WatchEvent
 from pkg.kube.informer import Informer
+from pkg.testing.wait import eventually
 
 VS = ALL.by_name("vs")
 DR = ALL.by_name("dr")
@@ -40,12 +41,6 @@ spec:
 
 def names(informer: Informer, schema: KindSchema = VS) -> list[str]:
     return [f"{r.metadata.namespace}/{r.metadata.name}" for r in informer.list(schema)]
-
-
-async def eventually(check: Callable[[], bool], seconds: float = 10) -> None:
-    async with asyncio.timeout(seconds):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager
