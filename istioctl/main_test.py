@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from istioctl import main as istioctl
 from pilot.configstore.testing import StoreThread
 from pkg.config import loader
 from pkg.config.resource import Resource
+from pkg.testing import programs
 
 ROOT = pathlib.Path(__file__).absolute().parents[1]
 BOOKINFO = ROOT / "samples" / "bookinfo" / "networking"
@@ -265,12 +265,8 @@ def test_usage_errors_return_instead_of_exiting(capsys):
 
 
 def test_as_a_process_with_the_store_from_the_environment(store, tmp_path):
-    env = {
-        **os.environ,
-        "ISTIO_CONFIG_STORE": store.url,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    command = [sys.executable, str(ROOT / "istioctl" / "main.py")]
+    env = programs.environ(ISTIO_CONFIG_STORE=store.url)
+    command = programs.command("istioctl.main")
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -153,9 +153,15 @@ def test_without_any_workload_selectors_are_not_judged(capsys):
 
 
 def test_nothing_in_istios_bookinfo_samples(capsys):
+    # The Consul and Eureka platforms' samples are left out: their hosts come from those
+    # registries, which files alone cannot show (Istio would report IST0101 for them too).
     bookinfo = ROOT / "samples" / "bookinfo"
-    code, out, err = analyze(capsys, "-R", str(bookinfo))
+    paths = [
+        str(bookinfo / part)
+        for part in ("networking", "platform/local/bookinfo.yaml", "policy", "security")
+    ]
+    code, out, err = analyze(capsys, "-R", *paths)
     assert (code, out) == (0, "")
     assert err.endswith("\u2714 No validation issues found when analyzing namespace: default.\n")
-    code, out, _ = analyze(capsys, "-A", "-R", str(bookinfo))
+    code, out, _ = analyze(capsys, "-A", "-R", *paths)
     assert (code, out) == (0, "")

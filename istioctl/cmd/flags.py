@@ -27,15 +27,9 @@ def level(text: str) -> str:
 
 def duration(text: str) -> float:
     """Seconds, from a Go duration (`30s`, `1m30s`, `500ms`) or a plain number of seconds."""
-    import re
+    from pkg.cli import duration  # imported when a duration flag is given: the parser stays cheap
 
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 30s, 1m30s, 500ms)")
-    unit = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(n) * unit[u] for n, u in parts)
+    return duration.flag_seconds(text)
 
 
 def add_boolean(

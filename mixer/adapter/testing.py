@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import datetime
@@ -28,20 +27,9 @@ import prometheus_client
 from mixer.adapter import api
 from mixer.template.templates import Quota
 from pkg.testing.aio import run_async as run_async  # re-exported for adapters' tests
+from pkg.testing.wait import eventually as eventually
 
 # Async tests without a plugin.
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[bool]], *, timeout: float = 10.0, interval: float = 0.05
-) -> None:
-    """Waits until `probe()` is true; fails after `timeout` seconds with no other assertion."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not await probe():
-                await asyncio.sleep(interval)
-    except TimeoutError:
-        raise AssertionError(f"condition not met within {timeout}s") from None
 
 
 @dataclasses.dataclass

@@ -35,7 +35,7 @@ def test_eventually_gives_up():
     async def never() -> bool:
         return False
 
-    with pytest.raises(AssertionError, match="not met within"):
+    with pytest.raises(AssertionError, match="not reached within"):
         testing.run_async(testing.eventually)(never, timeout=0.1)
 
 

@@ -8,10 +8,11 @@ import logging
 import sys
 
 from mixer.server.server import MixerOptions, MixerServer
-from pkg.aio.signals import serve_until_signalled
+from pkg.aio import program
 
 
-def parse_args(argv: list[str] | None = None) -> MixerOptions:
+def parse_args(argv: list[str] | None = None) -> tuple[MixerOptions, str]:
+    """The options and the log level."""
     parser = argparse.ArgumentParser(prog="mixs", description=__doc__)
     parser.add_argument("command", nargs="?", default="server", choices=["server"])
     parser.add_argument("--config-store", default="http://127.0.0.1:8001", help="config store URL")
@@ -30,12 +31,7 @@ def parse_args(argv: list[str] | None = None) -> MixerOptions:
     )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    return MixerOptions(
+    options = MixerOptions(
         config_store=args.config_store,
         grpc_address=args.address,
         metrics_address=args.metrics_address,
@@ -43,16 +39,17 @@ def parse_args(argv: list[str] | None = None) -> MixerOptions:
         default_namespace=args.config_default_namespace,
         adapter_timeout=args.adapter_timeout,
     )
+    return options, args.log_level
 
 
-async def serve(options: MixerOptions) -> None:
-    await serve_until_signalled(MixerServer(options).run())
+async def serve(options: MixerOptions, stop: asyncio.Event) -> None:
+    await program.until(stop, MixerServer(options).run())
     logging.getLogger("mixer").info("mixs stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
-    asyncio.run(serve(parse_args(argv)))
-    return 0
+    options, log_level = parse_args(argv)
+    return program.run(lambda stop: serve(options, stop), name="mixs", level=log_level)
 
 
 if __name__ == "__main__":

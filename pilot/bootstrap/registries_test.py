@@ -14,7 +14,7 @@ def test_service_entry_is_the_default_and_the_first_member():
     built = registries.build(registries.DEFAULT)
     assert isinstance(built.service_entries, ServiceEntryRegistry)
     assert built.aggregate.registries == [built.service_entries]
-    assert parse_args([]).registries == (Provider.SERVICE_ENTRY,)
+    assert parse_args([])[0].registries == (Provider.SERVICE_ENTRY,)
 
 
 def test_values_are_istios_names_in_order():
@@ -62,7 +62,7 @@ def test_a_platform_registry_without_what_it_needs_is_refused(args, message, cap
 
 
 def test_consul_and_eureka_join_the_aggregate_after_service_entries_in_order():
-    options = parse_args(
+    options, _ = parse_args(
         [
             "--registries", "ServiceEntry,Consul,Eureka",
             "--consulserverURL", "http://127.0.0.1:8500", "--consulserverInterval", "500ms",

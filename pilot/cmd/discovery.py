@@ -9,26 +9,26 @@ import logging
 import pathlib
 import sys
 
-import durationpy
-
 from api.mesh.v1alpha1.config_pb2 import MeshConfig
 from pilot.bootstrap.registries import PlatformOptions, RegistryUnavailableError, build
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
 from pilot.registry.provider import Provider
-from pkg.aio.signals import serve_until_signalled
+from pkg.aio import program
+from pkg.cli import duration
 from pkg.config.mesh import MeshConfigError, load_mesh_config
 
 
 def _seconds(text: str, flag: str) -> float:
     try:
-        return durationpy.from_str(text).total_seconds()
-    except (ValueError, durationpy.DurationError) as error:
+        return duration.seconds(text)
+    except ValueError as error:
         raise ValueError(f"{flag}: {error}") from None
 
 
-def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
+def parse_args(argv: list[str] | None = None) -> tuple[DiscoveryOptions, str]:
+    """The options and the log level."""
     parser = argparse.ArgumentParser(prog="pilot-discovery", description=__doc__)
     parser.add_argument("command", nargs="?", default="discovery", choices=["discovery"])
     parser.add_argument("--config-store", default="http://127.0.0.1:8001", help="config store URL")
@@ -111,12 +111,7 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         build(providers, platforms)  # refuse, before anything starts, what cannot run
     except (ValueError, RegistryUnavailableError) as error:
         parser.error(f"--registries: {error}")
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    return DiscoveryOptions(
+    options = DiscoveryOptions(
         config_store=args.config_store,
         grpc_address=args.grpc_address,
         http_address=args.http_address,
@@ -137,6 +132,7 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         if args.secure_grpc_address
         else None,
     )
+    return options, args.log_level
 
 
 def mesh_options(domain: str, mesh: MeshConfig, mixer_filter_wasm: str) -> MeshOptions:
@@ -154,14 +150,14 @@ def mesh_options(domain: str, mesh: MeshConfig, mixer_filter_wasm: str) -> MeshO
     return dataclasses.replace(options, **changes) if changes else options
 
 
-async def serve(options: DiscoveryOptions) -> None:
-    await serve_until_signalled(DiscoveryServer(options).run())
+async def serve(options: DiscoveryOptions, stop: asyncio.Event) -> None:
+    await program.until(stop, DiscoveryServer(options).run())
     logging.getLogger("pilot.discovery").info("pilot-discovery stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
-    asyncio.run(serve(parse_args(argv)))
-    return 0
+    options, log_level = parse_args(argv)
+    return program.run(lambda stop: serve(options, stop), name="pilot-discovery", level=log_level)
 
 
 if __name__ == "__main__":

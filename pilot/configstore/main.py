@@ -1,6 +1,6 @@
 """config-store: the embedded Kubernetes-style config API server, persisted in SQLite.
 
-    python pilot/configstore/main.py [--address 127.0.0.1] [--port 8001] [--db config-store.db]
+    python -m pilot.configstore.main [--address 127.0.0.1] [--port 8001] [--db config-store.db]
 
 Logs to stderr, one line when ready; SIGTERM or SIGINT ends every watch, lets writes in flight
 finish and closes the database.
@@ -8,21 +8,15 @@ finish and closes the database.
 
 from __future__ import annotations
 
-import pathlib
-import sys
-
-if __name__ == "__main__" and not __package__:
-    # Run as a script, Python puts this folder first on sys.path; imports are rooted at the
-    # repository root (and a folder of module names could shadow the standard library).
-    sys.path[0] = str(pathlib.Path(__file__).absolute().parents[2])
-
 import argparse
 import asyncio
 import logging
 import os
-import signal
+import pathlib
+import sys
 
 from pilot.configstore.server import ConfigStoreServer, Options
+from pkg.aio import program
 
 log = logging.getLogger("config-store")
 
@@ -47,13 +41,12 @@ def parse_args(argv: list[str]) -> Options:
     return Options(address=args.address, port=args.port, db=db, history=args.history)
 
 
-async def serve(options: Options) -> None:
+async def serve(options: Options, stop: asyncio.Event) -> None:
     server = ConfigStoreServer(options=options)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    try:
+        await server.start()
+    except OSError as error:
+        raise OSError(f"cannot serve on {options.address}:{options.port}: {error}") from None
     log.info(
         "ready: serving %s (db %s, resourceVersion %d)",
         server.url,
@@ -64,25 +57,13 @@ async def serve(options: Options) -> None:
         await stop.wait()
         log.info("stopping")
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
         await server.stop()
     log.info("stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        asyncio.run(serve(options))
-    except OSError as error:
-        log.error("cannot serve on %s:%d: %s", options.address, options.port, error)
-        return 1
-    return 0
+    return program.run(lambda stop: serve(options, stop), name="config-store")
 
 
 if __name__ == "__main__":

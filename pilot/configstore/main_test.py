@@ -5,13 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
-from pilot.configstore.testing import MAIN, StoreProcess
+from pilot.configstore.testing import StoreProcess
+from pkg.testing import programs
 
 PATH = "/apis/networking.istio.io/v1alpha3/namespaces/default/destinationrules"
 
@@ -110,7 +110,10 @@ def test_a_busy_port_is_a_clear_error(tmp_path):
     with StoreProcess(tmp_path / "a.db") as store:
         port = str(urllib.parse.urlsplit(store.url).port)
         result = subprocess.run(
-            [sys.executable, str(MAIN), "--port", port, "--db", str(tmp_path / "b.db")],
+            programs.command(
+                "pilot.configstore.main", "--port", port, "--db", str(tmp_path / "b.db")
+            ),
+            env=programs.environ(),
             capture_output=True,
             text=True,
             timeout=30,

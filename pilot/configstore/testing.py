@@ -20,7 +20,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -30,9 +29,8 @@ from typing import Any
 
 from pilot.configstore.server import ConfigStoreServer, Options
 from pkg.kube.kubeconfig import write_kubeconfig
+from pkg.testing import programs
 
-ROOT = pathlib.Path(__file__).absolute().parents[2]
-MAIN = ROOT / "pilot" / "configstore" / "main.py"
 _READY = re.compile(r"ready: serving (http://\S+)")
 
 
@@ -74,13 +72,12 @@ class StoreThread:
 
 
 class StoreProcess:
-    """`python pilot/configstore/main.py` as a child process, its stderr collected."""
+    """`python -m pilot.configstore.main` as a child process, its stderr collected."""
 
     def __init__(self, db: str | pathlib.Path, *, extra_args: tuple[str, ...] = ()) -> None:
         self.db = pathlib.Path(db)
-        self._args = [
-            sys.executable,
-            str(MAIN),
+        self._args = programs.command(
+            "pilot.configstore.main",
             "--address",
             "127.0.0.1",
             "--port",
@@ -88,7 +85,7 @@ class StoreProcess:
             "--db",
             str(db),
             *extra_args,
-        ]
+        )
         self._process: subprocess.Popen[str] | None = None
         self._lines: list[str] = []
         self._ready = threading.Event()
@@ -105,10 +102,12 @@ class StoreProcess:
         return "".join(self._lines)
 
     def start(self, timeout: float = 20.0) -> StoreProcess:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self._process = subprocess.Popen(
-            self._args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
+            self._args,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=programs.environ(),
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -29,6 +29,7 @@ from pilot.model.discovery import (
     ServiceEvent,
     ServiceRegistry,
 )
+from pkg.testing.wait import eventually
 
 SETTLE = 5.0  # seconds any expected event may take
 
@@ -145,12 +146,7 @@ async def _running(
 
 
 async def _eventually(condition: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(SETTLE):
-            while not condition():
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"{what} not reached within {SETTLE}s") from None
+    await eventually(condition, timeout=SETTLE, interval=0.01, what=what)
 
 
 async def check_has_synced(factory: Factory) -> None:

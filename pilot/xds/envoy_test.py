@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -28,6 +28,7 @@ from google.protobuf import json_format
 from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
 from pilot.xds.testing import TEST_NODE_ID, EnvoyProcess, ads_bootstrap, run_async
+from pkg.testing.wait import eventually
 from pkg.xds import resources as res
 from pkg.xds.resources import Resource, Resources
 
@@ -188,15 +189,6 @@ async def start_backend(name: str) -> tuple[web.AppRunner, int]:
     return runner, site._server.sockets[0].getsockname()[1]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 10) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while not await check():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"not within {timeout}s: {what}") from None
-
-
 async def get(session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
     try:
         async with session.get(url) as response:
@@ -232,22 +224,22 @@ async def test_real_envoy_serves_pushes_and_survives_a_nack(tmp_path: pathlib.Pa
             # Traffic flows through listener -> RDS route -> EDS cluster -> backend.
             assert await get(http, f"{base}/direct") == (200, "v1")
             assert await get(http, f"{base}/backend") == (200, "backend-1")
-            await eventually(lambda: synced(xds, "CDS", "EDS", "LDS", "RDS"), "all SYNCED")
+            await eventually(lambda: synced(xds, "CDS", "EDS", "LDS", "RDS"), what="all SYNCED")
 
             # A changed route takes effect.
             mesh.body = "v2"
             await xds.push("route body v2")
             await eventually(
-                lambda: got(http, f"{base}/direct", "v2"), "route change served by Envoy"
+                lambda: got(http, f"{base}/direct", "v2"), what="route change served by Envoy"
             )
-            await eventually(lambda: synced(xds, "RDS"), "RDS SYNCED after the change")
+            await eventually(lambda: synced(xds, "RDS"), what="RDS SYNCED after the change")
             good_version = rds(xds)["version_acked"]
 
             # An invalid route is NACKed; Envoy keeps serving the last good one.
             mesh.bad_regex = True
             mesh.body = "v3"
             await xds.push("bad regex")
-            await eventually(lambda: nacked(xds), "RDS NACKED")
+            await eventually(lambda: nacked(xds), what="RDS NACKED")
             status = rds(xds)
             assert "missing ): (unclosed" in status["last_nack_message"], status  # RE2 says
             assert status["version_acked"] == good_version
@@ -267,16 +259,18 @@ async def test_real_envoy_serves_pushes_and_survives_a_nack(tmp_path: pathlib.Pa
             mesh.weight = 2
             await xds.push("cluster two")
             await eventually(
-                lambda: got(http, f"{base}/two", "backend-2"), "new EDS cluster served"
+                lambda: got(http, f"{base}/two", "backend-2"), what="new EDS cluster served"
             )
 
             # A new listener: LDS, then Envoy asks RDS for its route and must be answered.
             mesh.listeners["listener_1"] = "route_1"
             await xds.push("listener one")
-            await eventually(lambda: has_listener(envoy, "listener_1"), "listener_1 active")
+            await eventually(lambda: has_listener(envoy, "listener_1"), what="listener_1 active")
             host1, port1 = await envoy.listener_address("listener_1")
-            await eventually(lambda: got(http, f"http://{host1}:{port1}/", "route_1"), "route_1")
-            await eventually(lambda: synced(xds, "CDS", "EDS", "LDS", "RDS"), "all SYNCED")
+            await eventually(
+                lambda: got(http, f"http://{host1}:{port1}/", "route_1"), what="route_1"
+            )
+            await eventually(lambda: synced(xds, "CDS", "EDS", "LDS", "RDS"), what="all SYNCED")
             pusher.cancel()
     finally:
         if envoy is not None:
@@ -348,14 +342,14 @@ async def test_real_envoy_keeps_the_clusters_a_partial_eds_push_leaves_out(tmp_p
             base = f"http://{host}:{port}"
             assert await get(http, f"{base}/a") == (200, "backend-a")
             assert await get(http, f"{base}/b") == (200, "backend-b")
-            await eventually(lambda: synced(xds, "CDS", "EDS", "LDS", "RDS"), "all SYNCED")
+            await eventually(lambda: synced(xds, "CDS", "EDS", "LDS", "RDS"), what="all SYNCED")
             responses = xds.counters.responses
 
             table = table.replace([load_assignment("b", ports["b2"])])
             await xds.push("endpoints of b", full=False, endpoints=["b"])
-            await eventually(lambda: got(http, f"{base}/b", "backend-b2"), "b moved")
+            await eventually(lambda: got(http, f"{base}/b", "backend-b2"), what="b moved")
             assert await get(http, f"{base}/a") == (200, "backend-a")  # kept, though left out
-            await eventually(lambda: synced(xds, "EDS"), "EDS SYNCED")
+            await eventually(lambda: synced(xds, "EDS"), what="EDS SYNCED")
             assert xds.counters.responses == responses + 1  # one EDS response, nothing else
             conn = xds.connection("test.default")
             assert conn is not None
@@ -371,9 +365,9 @@ async def test_real_envoy_keeps_the_clusters_a_partial_eds_push_leaves_out(tmp_p
             mesh.backends["c"] = ports["b2"]
             table = table.replace([load_assignment("c", ports["b2"])])
             await xds.push("cluster c")
-            await eventually(lambda: got(http, f"{base}/c", "backend-b2"), "c served")
+            await eventually(lambda: got(http, f"{base}/c", "backend-b2"), what="c served")
             assert await get(http, f"{base}/a") == (200, "backend-a")
-            await eventually(lambda: synced(xds, "CDS", "EDS", "LDS", "RDS"), "all SYNCED")
+            await eventually(lambda: synced(xds, "CDS", "EDS", "LDS", "RDS"), what="all SYNCED")
             assert watch.names == {"a", "b", "c"}
             pusher.cancel()
     finally:

@@ -14,13 +14,14 @@ import random
 @dataclasses.dataclass
 class Backoff:
     """Delays `minimum`, doubling up to `maximum`, each shortened by up to `jitter` of itself;
-    `reset()` after a success starts over."""
+    `reset()` after a success starts over. `dataclasses.replace(b)` is a fresh copy of the
+    policy (for one retry loop each)."""
 
     minimum: float = 0.2
     maximum: float = 30.0
     jitter: float = 0.0
     rng: random.Random = dataclasses.field(default_factory=random.Random)
-    _next: float | None = None
+    _next: float | None = dataclasses.field(default=None, init=False, repr=False)
 
     def next_delay(self) -> float:
         delay = self.minimum if self._next is None else self._next

@@ -1,3 +1,4 @@
+import dataclasses
 import random
 
 from pkg.aio.backoff import Backoff
@@ -15,3 +16,11 @@ def test_jitter_only_shortens_a_delay_and_by_at_most_its_share():
     delays = [backoff.next_delay() for _ in range(200)]
     assert all(0.8 <= d <= 1.0 for d in delays)
     assert len(set(delays)) > 100  # really spread, not one shortened value
+
+
+def test_a_copy_of_the_policy_starts_over() -> None:
+    used = Backoff(minimum=0.5, maximum=3.0)
+    used.next_delay()
+    used.next_delay()
+    assert dataclasses.replace(used).next_delay() == 0.5
+    assert used.next_delay() == 2.0

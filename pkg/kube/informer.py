@@ -19,8 +19,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 
+from pkg.aio.backoff import Backoff
 from pkg.config.kinds import KindSchema
 from pkg.config.resource import Resource
 from pkg.kube import errors
@@ -33,21 +34,6 @@ OnChange = Callable[[], Awaitable[None]]
 OnEvents = Callable[[KindSchema, list[tuple[str, Resource]]], Awaitable[None]]
 
 
-@dataclasses.dataclass(frozen=True)
-class Backoff:
-    """Delays between retries: initial, then times factor, never above maximum."""
-
-    initial: float = 0.2
-    maximum: float = 5.0
-    factor: float = 2.0
-
-    def delays(self) -> Iterator[float]:
-        delay = self.initial
-        while True:
-            yield delay
-            delay = min(self.maximum, delay * self.factor)
-
-
 class Informer:
     def __init__(
         self,
@@ -55,14 +41,14 @@ class Informer:
         schemas: Iterable[KindSchema],
         on_change: OnChange | None = None,
         *,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff | None = None,
         on_events: OnEvents | None = None,
     ) -> None:
         self._client = client
         self._schemas = tuple(schemas)
         self._on_change = on_change
         self._on_events = on_events
-        self._backoff = backoff
+        self._backoff = backoff or Backoff(minimum=0.2, maximum=5.0)
         self._cache: dict[KindSchema, dict[tuple[str, str], Resource]] = {
             s: {} for s in self._schemas
         }
@@ -95,40 +81,40 @@ class Informer:
 
     async def _run_kind(self, schema: KindSchema) -> None:
         version = ""  # empty: list before watching
-        delays = self._backoff.delays()
+        backoff = dataclasses.replace(self._backoff)  # each kind retries on its own
         expired_again = False  # two Gone in a row with nothing between: back off
         while True:
             delay = 0.0
             try:
                 if not version:
                     version = await self._relist(schema)
-                    delays = self._backoff.delays()
+                    backoff.reset()
                 seen = False
                 async with contextlib.aclosing(self._client.watch(schema, None, version)) as events:
                     async for event in events:
                         seen = True
                         expired_again = False
-                        delays = self._backoff.delays()
+                        backoff.reset()
                         version = event.resource.metadata.resource_version
                         self._apply(schema, event)
                         await self._notify(schema, [(event.type, event.resource)])
                 if not seen:
                     # Ended with nothing to show: do not reconnect in a tight loop.
-                    delay = next(delays)
+                    delay = backoff.next_delay()
             except errors.Gone as error:
                 log.info("%s: %s; listing again", schema.plural, error.message)
                 version = ""
                 if expired_again:
-                    delay = next(delays)
+                    delay = backoff.next_delay()
                 expired_again = True
             except errors.Unavailable as error:
                 self._mark_unavailable(schema, error)
                 version = ""
-                delay = next(delays)
+                delay = backoff.next_delay()
             except errors.ApiError as error:
                 log.error("%s: %s; retrying", schema.plural, error)
                 version = ""
-                delay = next(delays)
+                delay = backoff.next_delay()
             if delay:
                 await asyncio.sleep(delay)
 

@@ -6,19 +6,21 @@ import asyncio
 import contextlib
 import logging
 import pathlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from pilot.configstore.server import ConfigStoreServer, Options
+from pkg.aio.backoff import Backoff
 from pkg.config import loader
 from pkg.config.kinds import ALL, KindSchema
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient, WatchEvent
-from pkg.kube.informer import Backoff, Informer
+from pkg.kube.informer import Informer
+from pkg.testing.wait import eventually
 
 VS = ALL.by_name("vs")
 DR = ALL.by_name("dr")
-FAST = Backoff(initial=0.02, maximum=0.1)
+FAST = Backoff(minimum=0.02, maximum=0.1)
 
 
 def vs(name: str, subset: str = "v1", namespace: str = "default") -> Resource:
@@ -41,12 +43,6 @@ def names(informer: Informer, schema: KindSchema = VS) -> list[str]:
     return [f"{r.metadata.namespace}/{r.metadata.name}" for r in informer.list(schema)]
 
 
-async def eventually(check: Callable[[], bool], seconds: float = 10) -> None:
-    async with asyncio.timeout(seconds):
-        while not check():
-            await asyncio.sleep(0.01)
-
-
 @contextlib.asynccontextmanager
 async def running(informer: Informer) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(informer.run(), name="informer")
@@ -62,11 +58,6 @@ async def start(db: pathlib.Path, port: int = 0, **options: Any) -> ConfigStoreS
     server = ConfigStoreServer(options=Options(port=port, db=db, **options))
     await server.start()
     return server
-
-
-def test_backoff_doubles_up_to_its_maximum():
-    delays = Backoff(initial=0.5, maximum=3, factor=2).delays()
-    assert [next(delays) for _ in range(6)] == [0.5, 1, 2, 3, 3, 3]
 
 
 def test_syncs_then_follows_every_change(tmp_path):

@@ -12,18 +12,18 @@ import argparse
 import asyncio
 import sys
 
-from pkg.aio.signals import serve_until_signalled
+from pkg.aio import program
 from pkg.testing.consul import FakeConsul
 from pkg.testing.eureka import FakeEureka
 
 
-async def _serve(kind: str, address: str, port: int) -> None:
+async def _serve(kind: str, address: str, port: int, stop: asyncio.Event) -> None:
     double = FakeConsul(host=address) if kind == "consul" else FakeEureka(host=address)
     double.port = port
     await double.start()
     print(f"ready {double.url}", flush=True)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await double.stop()
 
@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    asyncio.run(serve_until_signalled(_serve(args.kind, args.address, args.port)))
-    return 0
+    return program.run(
+        lambda stop: _serve(args.kind, args.address, args.port, stop), name="doubles"
+    )
 
 
 if __name__ == "__main__":

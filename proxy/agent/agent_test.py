@@ -8,18 +8,17 @@ import dataclasses
 import os
 import pathlib
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
 
 from pkg.config.kinds import ALL
+from pkg.testing import programs
 from proxy.agent import testing
 from proxy.agent.agent import Agent
 from proxy.agent.options import AgentOptions
 
-MAIN = pathlib.Path(__file__).with_name("main.py")
 TEST_TIMEOUT = 90.0
 # The stored version's path: the agent's client writes where the store keeps the kind.
 ENTRIES = ALL.by_name("workloadentry").collection_path("default")
@@ -66,9 +65,8 @@ async def running_agent(
     await ads.start()
     await store.start()
     log = tmp_path / "agent.log"
-    command = [
-        sys.executable,
-        str(MAIN),
+    command = programs.command(
+        "proxy.agent.main",
         "proxy",
         "sidecar",
         f"--ip={ip}",
@@ -81,8 +79,8 @@ async def running_agent(
         f"--config-store={store.url}",
         f"--run-dir={tmp_path / 'run'}",
         f"--drain-duration={drain}",
-    ]
-    environ = {**os.environ, "ISTIO_META_TEST_MARK": "agent-test"}
+    )
+    environ = programs.environ(ISTIO_META_TEST_MARK="agent-test")
     with open(log, "wb") as output:
         process = await asyncio.create_subprocess_exec(
             *command, stdout=output, stderr=asyncio.subprocess.STDOUT, env=environ

@@ -1,4 +1,4 @@
-"""pilot-agent's entry point: `main.py proxy sidecar|router --ip ... --pod ... --run-dir ...`.
+"""pilot-agent's entry point: `python -m proxy.agent.main proxy sidecar|router --ip ... --pod ... --run-dir ...`.
 
 Runs until SIGTERM or SIGINT, then leaves the mesh, drains Envoy and exits 0; a second signal
 stops it at once.
@@ -6,58 +6,17 @@ stops it at once.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import pathlib
-import signal
 import sys
 
-
-def _put_repo_root_on_path() -> None:
-    # Run as a script (`python proxy/agent/main.py`, or by Bazel's py_binary stub), Python puts
-    # proxy/agent first on sys.path, where a module could shadow a top-level package of the
-    # same name. Imports here are rooted at the repository, as under pytest: use the root.
-    # (Python resolves a symlinked script's directory; Bazel's runfiles are symlinks.)
-    here = pathlib.Path(__file__).absolute().parent
-    script_dirs = {here, here.resolve()}
-    sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").absolute() not in script_dirs]
-    root = str(here.parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
+from pkg.aio import program
 
 
-async def _serve(argv: list[str] | None) -> None:
+def main(argv: list[str] | None = None) -> int:
     from proxy.agent.agent import Agent
     from proxy.agent.options import parse_args
 
     options = parse_args(argv)
-    stop = asyncio.Event()
-    serving = asyncio.current_task()
-    assert serving is not None
-
-    def on_signal() -> None:
-        if stop.is_set():
-            serving.cancel()  # a second signal: stop at once (Envoy killed, no drain)
-        else:
-            stop.set()
-
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal)
-    await Agent(options=options).run(stop)
-
-
-def main(argv: list[str] | None = None) -> int:
-    _put_repo_root_on_path()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        asyncio.run(_serve(argv))
-    except asyncio.CancelledError:
-        logging.getLogger("pilot-agent").warning("stopped at once by a second signal")
-        return 1
-    return 0
+    return program.run(Agent(options=options).run, name="pilot-agent")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ import argparse
 import dataclasses
 import os
 import pathlib
-import re
 
 from envoy import _envoy
+
+from pkg.cli import duration
 
 # Istio's standard ports, bound on the pod's own address (each pod has its own loopback IP).
 PROXY_ADMIN_PORT = 15000
@@ -27,9 +28,6 @@ PROXY_TYPES = ("sidecar", "router")
 # Where the pod is made known to Pilot: its WorkloadEntry in the config store (the local
 # platform's own registry), or a service registry Pilot reads (Istio's --registries values).
 REGISTRIES = ("ServiceEntry", "Consul", "Eureka")
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -97,19 +95,6 @@ class AgentOptions:
     def workload_name(self) -> str:
         # Istio takes the owning Deployment's name; a local pod is named after its workload.
         return self.pod
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration: '5s', '500ms', '1m30s', '2.5s'."""
-    position, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if not text or position != len(text):
-        raise ValueError(f"not a duration: {text!r} (expected e.g. '5s', '500ms', '1m')")
-    return total
 
 
 def parse_pairs(text: str, *, what: str) -> dict[str, str]:
@@ -210,7 +195,7 @@ def parse_args(argv: list[str] | None = None) -> AgentOptions:
             run_dir=args.run_dir,
             cluster_id=args.cluster_id,
             concurrency=args.concurrency,
-            drain_duration=parse_duration(args.drain_duration),
+            drain_duration=duration.seconds(args.drain_duration),
             register=args.proxy_type == "sidecar" if args.register is None else args.register,
             registry=args.registry,
             registry_url=args.registry_url,

@@ -13,11 +13,11 @@ import asyncio
 import dataclasses
 import logging
 
+from pkg.aio.backoff import Backoff
 from pkg.config import loader
 from pkg.config.resource import Resource
 from pkg.kube import errors
 from pkg.kube.client import ConfigClient
-from proxy.agent.backoff import Backoff
 from proxy.agent.options import AgentOptions
 
 log = logging.getLogger("pilot-agent.registration")

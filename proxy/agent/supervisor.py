@@ -26,8 +26,8 @@ import signal
 import time
 from collections.abc import Callable
 
+from pkg.aio.backoff import Backoff
 from proxy.agent import admin as envoy_admin
-from proxy.agent.backoff import Backoff
 from proxy.agent.options import AgentOptions
 
 log = logging.getLogger("pilot-agent.envoy")

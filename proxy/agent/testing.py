@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
+import functools
 import itertools
 import json
 import pathlib
 import random
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -30,6 +30,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import any_pb2, message
 
 from pkg.config import kinds
+from pkg.testing import wait
 from proxy.agent import options as agent_options
 
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
@@ -229,25 +230,8 @@ def child_pids(pid: int) -> list[int]:
     return children
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[bool]] | Callable[[], bool],
-    *,
-    timeout: float = 20.0,
-    interval: float = 0.05,
-    what: str = "condition",
-) -> None:
-    """Polls `probe` until it is true; fails the test after `timeout` seconds."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                result = probe()
-                if inspect.isawaitable(result):
-                    result = await result
-                if result:
-                    return
-                await asyncio.sleep(interval)
-    except TimeoutError:
-        raise AssertionError(f"{what} still false after {timeout}s") from None
+# Envoy's start under a loaded machine takes longer than the shared default allows.
+eventually = functools.partial(wait.eventually, timeout=20.0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,15 +7,14 @@ import dataclasses
 import pathlib
 import re
 import signal
-import sys
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from pkg.testing import programs
 from security.ca.bundle import key_pem
 from security.ca.testing import issue_once, run_async, write_plugged_in, write_tokens
 
-MAIN = pathlib.Path(__file__).with_name("main.py")
 A = "spiffe://cluster.local/ns/default/sa/a"
 READY = re.compile(
     r"istio-ca ready: gRPC TLS on (\S+), mTLS on (\S+), HTTP on (\S+); "
@@ -45,15 +44,17 @@ async def istio_ca(tmp_path, ca_dir, log_name="ca.log"):
     log = tmp_path / log_name
     with open(log, "wb") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(MAIN),
-            f"--ca-dir={ca_dir}",
-            f"--tokens={tmp_path / 'tokens.yaml'}",
-            "--address=127.0.0.1:0",
-            "--mtls-address=127.0.0.1:0",
-            "--health-address=127.0.0.1:0",
+            *programs.command(
+                "security.ca.main",
+                f"--ca-dir={ca_dir}",
+                f"--tokens={tmp_path / 'tokens.yaml'}",
+                "--address=127.0.0.1:0",
+                "--mtls-address=127.0.0.1:0",
+                "--health-address=127.0.0.1:0",
+            ),
             stdout=output,
             stderr=asyncio.subprocess.STDOUT,
+            env=programs.environ(),
         )
     try:
         yield Process(process, log)

@@ -6,16 +6,8 @@ import argparse
 import dataclasses
 import datetime
 import pathlib
-import re
 
-_UNITS = {
-    "ms": datetime.timedelta(milliseconds=1),
-    "s": datetime.timedelta(seconds=1),
-    "m": datetime.timedelta(minutes=1),
-    "h": datetime.timedelta(hours=1),
-    "d": datetime.timedelta(days=1),  # not Go's, but days are how certificate TTLs are said
-}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+from pkg.cli import duration
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,19 +29,9 @@ class CaOptions:
     server_cert_ttl: datetime.timedelta = datetime.timedelta(days=365)
 
 
-def parse_duration(text: str) -> datetime.timedelta:
-    """`24h`, `2160h`, `1h30m`, `90s`, `500ms`, `90d`; a bare number is seconds."""
-    text = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return datetime.timedelta(seconds=float(text))
-    if not text or _PART.sub("", text):
-        raise ValueError(f"invalid duration {text!r}; want e.g. 24h, 1h30m, 90s")
-    return sum((float(n) * _UNITS[unit] for n, unit in _PART.findall(text)), datetime.timedelta())
-
-
 def _duration(text: str) -> datetime.timedelta:
     try:
-        value = parse_duration(text)
+        value = duration.parse(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     if value <= datetime.timedelta():

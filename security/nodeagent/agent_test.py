@@ -1,7 +1,6 @@
 import asyncio
 import contextlib
 import json
-import os
 import pathlib
 import re
 import shutil
@@ -9,7 +8,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 
@@ -19,6 +17,7 @@ import pytest
 from envoy.service.discovery.v3 import discovery_pb2
 from envoy.service.secret.v3 import sds_pb2_grpc
 
+from pkg.testing import programs
 from security.nodeagent.agent import NodeAgent
 from security.nodeagent.certificate import certificate_uris
 from security.nodeagent.fakeca import TEST_TOKEN, FakeCa, FakeCaServer
@@ -27,7 +26,6 @@ from security.nodeagent.resources import SECRET_TYPE
 from security.nodeagent.server import prepare_socket_path, socket_target
 from security.nodeagent.testing import eventually, node, run_async, sds_driver, secrets_of
 
-MAIN = pathlib.Path(__file__).with_name("main.py")
 REVIEWS = "spiffe://cluster.local/ns/bookinfo/sa/reviews"
 
 
@@ -196,9 +194,8 @@ async def test_cli_serves_until_sigterm_and_removes_its_socket(workdir: pathlib.
     log_path = workdir / "agent.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                str(MAIN),
+            programs.command(
+                "security.nodeagent.main",
                 f"--ca-address={server.address}",
                 f"--ca-root={root}",
                 f"--token-file={token}",
@@ -206,10 +203,10 @@ async def test_cli_serves_until_sigterm_and_removes_its_socket(workdir: pathlib.
                 f"--run-dir={workdir}",
                 "--status-address=127.0.0.1:0",
                 "--ttl=1h",
-            ],
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=programs.environ(PYTHONUNBUFFERED="1"),
         )
     try:
         await eventually(

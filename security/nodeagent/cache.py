@@ -29,8 +29,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from pkg.aio.backoff import Backoff
 from security.nodeagent import keys
-from security.nodeagent.backoff import Backoff
 from security.nodeagent.caclient import CaError, Signer
 from security.nodeagent.certificate import Chain, InvalidChainError, check_chain, parse_chain
 from security.nodeagent.clock import Clock, SystemClock
@@ -204,7 +204,9 @@ class SecretCache:
     # Rotation.
 
     async def _rotate(self, entry: _Entry) -> None:
-        backoff = Backoff(self._options.backoff_min, self._options.backoff_max, rng=self._rng)
+        backoff = Backoff(
+            self._options.backoff_min, self._options.backoff_max, jitter=0.2, rng=self._rng
+        )
         while True:
             if not entry.watchers and self._due(entry):
                 self._drop(entry)

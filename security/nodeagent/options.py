@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import pathlib
-import re
 
+from pkg.cli import duration
 from security.nodeagent import keys
 from security.nodeagent.cache import DEFAULT_TTL
 from security.nodeagent.identity import DEFAULT_TRUST_DOMAIN
@@ -19,9 +19,6 @@ from security.nodeagent.identity import DEFAULT_TRUST_DOMAIN
 DEFAULT_RUN_DIR = pathlib.Path("run/nodeagent")
 DEFAULT_STATUS_ADDRESS = "127.0.0.1:15030"
 DEFAULT_CA_ADDRESS = "127.0.0.1:8060"  # Citadel's gRPC port
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -45,21 +42,6 @@ class NodeAgentOptions:
     @property
     def status_host_port(self) -> tuple[str, int]:
         return split_host_port(self.status_address)
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration ('24h', '90s', '1h30m', '500ms') or a bare number."""
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    position, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if not text or position != len(text):
-        raise ValueError(f"not a duration: {text!r} (expected e.g. '24h', '90s', '500ms')")
-    return total
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -106,7 +88,7 @@ def parse_args(argv: list[str] | None = None) -> NodeAgentOptions:
             run_dir=args.run_dir,
             sds_socket=args.sds_socket,
             trust_domain=args.trust_domain,
-            ttl=parse_duration(args.ttl),
+            ttl=duration.seconds(args.ttl),
             grace_ratio=args.grace_ratio,
             key_type=keys.KeyType(args.key_type),
             status_address=args.status_address,

@@ -3,7 +3,7 @@ import pathlib
 import pytest
 
 from security.nodeagent import keys
-from security.nodeagent.options import parse_args, parse_duration
+from security.nodeagent.options import parse_args
 
 
 def test_defaults() -> None:
@@ -71,14 +71,11 @@ def test_bad_flags_exit_with_usage(flags: list[str], capsys: pytest.CaptureFixtu
     assert "usage: node_agent" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("24h", 86400), ("90s", 90), ("1h30m", 5400), ("500ms", 0.5), ("2d", 172800), ("30", 30)],
-)
-def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
+def test_ttl_is_a_go_duration() -> None:
+    assert parse_args(["--ca-root=r", "--ttl=1h30m"]).ttl == 5400
 
 
-def test_bad_duration() -> None:
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration("1x")
+def test_a_bad_ttl_exits_with_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--ca-root=r", "--ttl=1x"])
+    assert "invalid duration '1x'" in capsys.readouterr().err

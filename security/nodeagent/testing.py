@@ -19,7 +19,6 @@ import os
 import pathlib
 import ssl
 import tempfile
-from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
@@ -32,23 +31,12 @@ from pkg.testing.aio import run_async as run_async
 from pkg.testing.envoy import EnvoyError as EnvoyError
 from pkg.testing.envoy import EnvoyProcess as EnvoyProcess
 from pkg.testing.envoy import envoy_path as envoy_path
+from pkg.testing.wait import eventually as eventually
 from pkg.xds.testing import XdsDriver
 from security.nodeagent import bootstrap
 from security.nodeagent.server import socket_target
 
 # Async tests without a plugin.
-
-
-async def eventually(
-    condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition"
-) -> None:
-    """Poll `condition` until true, at most `timeout` seconds (real time)."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"{what} not reached within {timeout}s") from None
 
 
 # Fake time.

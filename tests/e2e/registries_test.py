@@ -22,6 +22,7 @@ import consul.aio
 import pytest
 from py_eureka_client import eureka_basic
 
+from pkg.testing.wait import eventually
 from tests.e2e.meshtest import ROOT, MeshUnderTest, loopback_subnet
 
 PLATFORM = ROOT / "samples/bookinfo/platform"
@@ -50,15 +51,7 @@ def registryz(mesh: MeshUnderTest) -> dict:
 
 
 def wait_for(condition, what: str, seconds: float = 20.0) -> None:
-    async def poll() -> None:
-        async with asyncio.timeout(seconds):
-            while not condition():
-                await asyncio.sleep(0.2)
-
-    try:
-        asyncio.run(poll())
-    except TimeoutError:
-        raise AssertionError(f"{what} not reached within {seconds}s") from None
+    asyncio.run(eventually(condition, timeout=seconds, interval=0.2, what=what))
 
 
 def served_versions(mesh: MeshUnderTest, count: int = 30, user: str | None = None) -> set:
