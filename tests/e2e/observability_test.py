@@ -350,3 +350,15 @@ def test_make_bookinfo_says_where_the_graph_prometheus_and_traces_are(mesh):
     assert all(
         any(s["localEndpoint"]["serviceName"] == "productpage" for s in trace) for trace in traces
     )
+
+
+def test_istioctl_dashboards_point_at_what_make_bookinfo_started(mesh):
+    for name, url in (
+        ("prometheus", observability.prometheus_url(mesh.topology)),
+        ("mesh", observability.mesh_page_url(mesh.topology)),
+        ("kiali", observability.mesh_page_url(mesh.topology)),
+        ("zipkin", f"{observability.zipkin_url(mesh.topology)}/api/v2/services"),
+    ):
+        assert mesh.istioctl("dashboard", name, "--browser=false").stdout == f"{url}\n"
+    services = get_json(f"{observability.zipkin_url(mesh.topology)}/api/v2/services")
+    assert {"productpage", "details", "reviews"} <= set(services)

@@ -10,27 +10,28 @@ import sys
 
 from aiohttp import web
 
-from pkg.aio.signals import serve_until_signalled
+from pkg.aio import program
+from pkg.cli import duration
 from tools.meshpage.server import build_app
 from tools.meshpage.sources import SourceOptions, Sources
 
-_DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_RANGE = re.compile(r"^[1-9]\d*(ms|s|m|h)$")  # a PromQL range, as the page's queries use it
 
 
-def _seconds(text: str) -> float:
-    match = _DURATION.match(text)
-    if not match or int(match.group(1)) == 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 5s or 1m")
-    return int(match.group(1)) * _SECONDS[match.group(2)]
+def _refresh(text: str) -> float:
+    value = duration.flag_seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the page needs a refresh period above 0")
+    return value
 
 
 def _window(text: str) -> str:
-    _seconds(text)  # a PromQL range: the same syntax
+    if not _RANGE.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a range like 30s or 1m")
     return text
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     sources = Sources(
         SourceOptions(
             prometheus=args.prometheus.rstrip("/"),
@@ -44,7 +45,7 @@ async def serve(args: argparse.Namespace) -> None:
     try:
         await web.TCPSite(runner, args.address, args.port).start()
         logging.getLogger("meshpage").info("the mesh page on http://%s:%d", args.address, args.port)
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()
 
@@ -58,12 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-store", default="http://127.0.0.1:8001")
     parser.add_argument("--window", type=_window, default="30s", help="rates over this range")
     parser.add_argument(
-        "--refresh", type=_seconds, default=5.0, help="how often the page redraws (e.g. 5s)"
+        "--refresh", type=_refresh, default=5.0, help="how often the page redraws (e.g. 5s)"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve_until_signalled(serve(args)))
-    return 0
+    return program.run(lambda stop: serve(args, stop), name="meshpage")
 
 
 if __name__ == "__main__":

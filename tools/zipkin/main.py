@@ -9,12 +9,12 @@ import sys
 
 from aiohttp import web
 
-from pkg.aio.signals import serve_until_signalled
+from pkg.aio import program
 from tools.zipkin.server import build_app
 from tools.zipkin.store import SpanStore, StoreOptions
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     store = SpanStore(
         StoreOptions(max_traces=args.max_traces, max_spans_per_trace=args.max_spans_per_trace)
     )
@@ -28,7 +28,7 @@ async def serve(args: argparse.Namespace) -> None:
             args.port,
             args.max_traces,
         )
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()
 
@@ -42,9 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.max_traces < 1 or args.max_spans_per_trace < 1:
         parser.error("--max-traces and --max-spans-per-trace must be at least 1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve_until_signalled(serve(args)))
-    return 0
+    return program.run(lambda stop: serve(args, stop), name="zipkin")
 
 
 if __name__ == "__main__":
