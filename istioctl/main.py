@@ -5,7 +5,7 @@
     istioctl analyze [FILE...] [-A]           istioctl version [--remote] [--short] [-o json]
     istioctl proxy-status [POD]               istioctl proxy-config cluster|listener|... POD
     istioctl authn tls-check CLIENT SERVER    istioctl x describe pod POD
-    istioctl x authz check POD                istioctl dashboard envoy|controlz POD|prometheus|mesh
+    istioctl x authz check POD                istioctl dashboard envoy|controlz POD|prometheus|mesh|zipkin
     istioctl bug-report
 
 Commands come in groups, one module each under istioctl/cmd/, listed in COMMAND_GROUPS:

@@ -10,6 +10,12 @@ cd "$(dirname "$0")/.."
 # wasm build's self-test.
 APT_PACKAGES=(bazel-bootstrap redis-server clang lld wasi-libc libc++-14-dev-wasm32
   libc++abi-14-dev-wasm32 libclang-rt-14-dev-wasm32 libgtest-dev nodejs)
+# Observability: Prometheus (started by make bookinfo) and Chromium for the mesh page's
+# browser tests (driven headless over the DevTools protocol). The page's npm packages are
+# installed with the npm of this machine's nodejs package (which ships npm here), or
+# Debian's `npm` where nodejs comes without it.
+APT_PACKAGES+=(prometheus chromium)
+command -v npm >/dev/null || APT_PACKAGES+=(npm)
 # The config store's tests drive the real kubectl: Debian's when the machine has none of its own.
 command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 VENV=.venv
@@ -65,4 +71,13 @@ if [ ! -f "$ext" ] || [ "$(cat "$VENV/.mixerclient-built" 2>/dev/null)" != "$ext
   log "building the mixerclient Python extension"
   mixerclient/python/build_extension.sh "$VENV/bin/python" "$ext"
   echo "$ext_sum" > "$VENV/.mixerclient-built"
+fi
+
+# The mesh page's front-end packages (cytoscape), pinned by its package-lock.json.
+page=tools/meshpage
+lock_sum=$(sha256sum "$page/package-lock.json" | cut -d' ' -f1)
+if [ ! -d "$page/node_modules" ] || [ "$(cat "$page/node_modules/.lock-synced" 2>/dev/null)" != "$lock_sum" ]; then
+  log "installing the mesh page's npm packages"
+  (cd "$page" && npm ci --no-audit --no-fund --silent)
+  echo "$lock_sum" > "$page/node_modules/.lock-synced"
 fi

@@ -37,8 +37,9 @@ def add_commands(
     for name, aliases, summary, pod in (
         ("envoy", [], "a pod's Envoy admin UI (port 15000)", True),
         ("controlz", [], "a pod's pilot-agent status page (port 15020)", True),
-        ("prometheus", [], "Prometheus (http://127.0.0.1:9090)", False),
-        ("mesh", ["kiali"], "the service graph page", False),
+        ("prometheus", [], "Prometheus (port 9090 on Pilot's host)", False),
+        ("mesh", ["kiali"], "the service graph page (port 20001 on Pilot's host)", False),
+        ("zipkin", [], "the trace collector's API (port 9411 on Pilot's host)", False),
     ):
         sub = uis.add_parser(name, aliases=aliases, parents=[*parents, common], help=summary)
         if pod:

@@ -9,9 +9,11 @@ a browser when asked (`--browser`), or by default when a display is available.
 - `controlz <pod>`: a component's introspection page: for the control plane (`istiod`,
   `pilot`, `pilot-discovery`) Pilot's debug server (15014, as istiod's ControlZ); for a
   workload pod its pilot-agent's status port (15020).
-- `prometheus`: http://127.0.0.1:9090 ($PROMETHEUS_URL, or --address, to change it).
-- `mesh` (alias `kiali`): the service graph page, http://127.0.0.1:20001 (Kiali's port;
-  $ISTIO_MESH_PAGE_URL or --address to change it).
+- `prometheus`, `mesh` (alias `kiali`: the service graph page) and `zipkin` (the trace
+  collector's API): `make bookinfo` starts them beside Pilot, on its address, at Istio's
+  ports (Prometheus 9090, Kiali 20001, Zipkin 9411); so they are looked for on the host of
+  the Pilot istioctl talks to (`--pilot`, $ISTIO_PILOT; 127.0.0.1 by default).
+  $PROMETHEUS_URL, $ISTIO_MESH_PAGE_URL, $ZIPKIN_URL or --address point elsewhere.
 """
 
 from __future__ import annotations
@@ -19,15 +21,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import urllib.parse
 
 from istioctl.proxy import admin
 
-PROMETHEUS = "http://127.0.0.1:9090"
-MESH_PAGE = "http://127.0.0.1:20001"
+# The observability add-ons: (environment override, port beside Pilot, path shown).
+ADDONS = {
+    "prometheus": ("PROMETHEUS_URL", 9090, ""),
+    "mesh": ("ISTIO_MESH_PAGE_URL", 20001, ""),
+    "zipkin": ("ZIPKIN_URL", 9411, "/api/v2/services"),
+}
 CONTROL_PLANE = {"istiod", "pilot", "pilot-discovery"}
 _WHAT = {
     "prometheus": "Prometheus (make bookinfo starts it)",
     "mesh": "the mesh page (make bookinfo starts it)",
+    "zipkin": "the Zipkin collector (make bookinfo starts it)",
     "envoy": "the pod's Envoy admin",
     "controlz": "its status page",
 }
@@ -56,10 +64,14 @@ def dashboard(args: argparse.Namespace) -> int:
 def _url(args: argparse.Namespace) -> str:
     if args.address:
         return args.address if "://" in args.address else f"http://{args.address}"
-    if args.dashboard == "prometheus":
-        return os.environ.get("PROMETHEUS_URL", PROMETHEUS).rstrip("/")
-    if args.dashboard == "mesh":
-        return os.environ.get("ISTIO_MESH_PAGE_URL", MESH_PAGE).rstrip("/")
+    if args.dashboard in ADDONS:
+        variable, port, path = ADDONS[args.dashboard]
+        override = os.environ.get(variable)
+        if override:
+            return override.rstrip("/")
+        host = urllib.parse.urlsplit(args.pilot).hostname or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}{path}"
     pod, namespace = admin.split_pod(args.pod, args)
     if args.dashboard == "controlz" and pod in CONTROL_PLANE:
         return f"{args.pilot}/debug/syncz"

@@ -3,12 +3,14 @@ whatever can still be said or collected."""
 
 from __future__ import annotations
 
+import argparse
 import socket
 import tarfile
 
 import pytest
 
 from istioctl import main as istioctl
+from istioctl.mesh import dashboard
 from pkg.version import buildinfo
 
 
@@ -42,6 +44,23 @@ def test_dashboards_say_when_nothing_answers(capsys, nowhere):
     )
     assert code == 1
     assert 'cannot find pod "p.default": neither Pilot nor the config store answers' in err
+
+
+def test_the_add_ons_are_looked_for_beside_pilot(capsys, nowhere, monkeypatch):
+    for variable in ("PROMETHEUS_URL", "ISTIO_MESH_PAGE_URL", "ZIPKIN_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    for name, url in (
+        ("prometheus", "http://127.0.23.100:9090"),
+        ("mesh", "http://127.0.23.100:20001"),
+        ("zipkin", "http://127.0.23.100:9411/api/v2/services"),
+    ):
+        args = argparse.Namespace(address=None, dashboard=name, pilot="http://127.0.23.100:15014")
+        assert dashboard._url(args) == url
+    args = argparse.Namespace(address=None, dashboard="mesh", pilot="http://[::1]:15014")
+    assert dashboard._url(args) == "http://[::1]:20001"
+    monkeypatch.setenv("ZIPKIN_URL", nowhere + "/")
+    code, _, err = run(capsys, "dashboard", "zipkin", "--browser=false")
+    assert code == 1 and f"nothing answers at {nowhere}: is the Zipkin collector" in err
 
 
 def test_bug_report_collects_what_it_can(capsys, nowhere, tmp_path):

@@ -27,6 +27,7 @@ import grpc
 from aiohttp import web
 
 from pilot.bootstrap import registries
+from pilot.bootstrap.monitoring import register_push_context_metrics
 from pilot.bootstrap.registries import PlatformOptions
 from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, authorize
 from pilot.model.discovery import RegistryEvent, ReportsStatus, ServiceEvent
@@ -42,6 +43,7 @@ from pkg.config.kinds import PILOT, KindSchema
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from pkg.kube.informer import Informer
+from pkg.monitoring import CONTENT_TYPE, render
 from pkg.version import buildinfo
 from pkg.xds.resources import Resources
 
@@ -97,6 +99,7 @@ class DiscoveryServer:
             debounce_max=options.debounce_max,
             authorize=authorize(options.mesh.trust_domain),
         )
+        register_push_context_metrics(self.xds.metrics.registry, lambda: self._push)
         self.serving_cert = ServingCertificate(options.secure) if options.secure else None
         self.secure_address = options.secure.address if options.secure else ""
         self._push: PushContext | None = None
@@ -261,6 +264,7 @@ class DiscoveryServer:
         app = web.Application()
         app.router.add_get("/ready", self._handle_ready)
         app.router.add_get("/version", self._handle_version)
+        app.router.add_get("/metrics", self._handle_metrics)
         app.router.add_get("/debug/registryz", self._handle_registryz)
         app.router.add_get("/debug/endpointz", self._handle_endpointz)
         app.router.add_get("/debug/configz", self._handle_configz)
@@ -271,6 +275,11 @@ class DiscoveryServer:
         if self.ready.is_set() and self.registry.has_synced():
             return web.Response(text="ready\n")
         return web.Response(status=503, text="config or registries not synced\n")
+
+    async def _handle_metrics(self, _: web.Request) -> web.Response:
+        # istiod's monitoring endpoint (15014/metrics), in Istio's metric names.
+        body = render(self.xds.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def _handle_version(self, _: web.Request) -> web.Response:
         # istiod's /version: its BuildInfo, which `istioctl version` shows as the control plane's.

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import json
+import re
 import urllib.request
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -89,6 +90,18 @@ def test_serves_bookinfo_and_pushes_a_route_change(tmp_path):
                     reviews.routes[0].route.cluster
                     == "outbound|9080|v3|reviews.default.svc.cluster.local"
                 )
+                await ads.ack(pushed)
+                scraped = await asyncio.to_thread(
+                    urllib.request.urlopen, f"http://{server.http_address}/metrics"
+                )
+                metrics = scraped.read().decode()
+                # istiod's names: one proxy connected, pushes by type, the model's sizes.
+                assert "pilot_xds 1.0\n" in metrics
+                assert 'pilot_xds_pushes{type="rds"} 2.0\n' in metrics
+                assert "pilot_services 4.0\n" in metrics
+                assert "pilot_virt_services 1.0\n" in metrics
+                converged = re.search(r"^pilot_proxy_convergence_time_count (\S+)$", metrics, re.M)
+                assert converged is not None and float(converged.group(1)) >= 1
 
         scenario()
 

@@ -25,6 +25,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 
 # Imported for their side effect: json_format resolves an `@type` only for loaded modules.
+from envoy.config.trace.v3 import zipkin_pb2  # noqa: F401
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2  # noqa: F401
 from envoy.extensions.filters.http.fault.v3 import fault_pb2  # noqa: F401
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2  # noqa: F401
@@ -42,7 +43,16 @@ from google.protobuf import json_format, message
 from pilot.model import hostname
 from pilot.model.push_context import PushContext
 from pilot.model.service import Service
-from pilot.networking import clusters, endpoints, listeners, mixerfilter, names, routes, security
+from pilot.networking import (
+    clusters,
+    endpoints,
+    listeners,
+    mixerfilter,
+    names,
+    routes,
+    security,
+    tracing,
+)
 from pilot.networking.cache import piece
 from pilot.networking.proxyview import ProxyView
 from pkg.xds.resources import Encoded, Resource, Resources, encode, field_bytes
@@ -71,6 +81,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
     if proxy.type == "router":
         dicts = [listeners.gateway_listener(proxy.ip, port) for port in _gateway_ports(proxy, push)]
         mixerfilter.add_to_listeners(proxy, push, dicts)
+        tracing.apply_tracing(dicts, tracing.hcm_tracing(proxy, push.mesh.mesh_config))
         return _resources(LISTENER, [_parse(d, listener_pb2.Listener()) for d in dicts])
     inbound = push.index.endpoints_at(proxy.ip)
     mode = security.DISABLE
@@ -85,6 +96,8 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
         )
     ports = tuple(sorted({e.port for e in inbound}))
     labels = frozenset(proxy.labels.items())
+    trace = tracing.hcm_tracing(proxy, push.mesh.mesh_config)
+    trace_key = tracing.config_key(trace)
     inputs = (
         ports,
         mode,
@@ -93,6 +106,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
         labels,
         push.mesh.root_namespace,
         push.mesh.trust_domain,
+        trace_key,
     )
 
     def build(ip: str) -> list[tuple[str, message.Message]]:
@@ -111,6 +125,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
             authz_filters=authz,
         )
         mixerfilter.add_to_listeners(proxy, push, dicts)
+        tracing.apply_tracing(dicts, trace)
         return [_parse(d, listener_pb2.Listener()) for d in dicts]
 
     if mixerfilter.enabled(push):
@@ -123,7 +138,9 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
         return build(_PLACEHOLDER_IP)
 
     out = []
-    key = ("lds-sidecar", ports, mode, proxy.namespace, labels)
+    # The tracer's span tags come from the proxy's labels, namespace and metadata: proxies
+    # share a template only when their tracing config is the same too.
+    key = ("lds-sidecar", ports, mode, proxy.namespace, labels, trace_key)
     for name, shared in piece(push.cache, key, inputs, template):
         own = listener_pb2.Listener()
         own.CopyFrom(shared)
@@ -178,6 +195,9 @@ def _outbound_clusters(push: PushContext, services: list[Service], mtls: bool) -
     # Mixer's own clusters, for Mixer addresses that are not services of the mesh.
     mixer_inputs = (push.mesh, frozenset(push.services))
     fragments.append(piece(push.cache, ("cds-mixer",), mixer_inputs, lambda: _mixer_clusters(push)))
+    # The tracers' collector (`zipkin`), when MeshConfig turns tracing on.
+    collector = (tracing.zipkin_address(push.mesh.mesh_config),)
+    fragments.append(piece(push.cache, ("cds-zipkin",), collector, lambda: _zipkin(push)))
     # The same pieces as last push (the usual case for an endpoint or route change): the
     # same set, already sorted and hashed.
     key = ("cds-shared", mtls, _scope_key(services, push))
@@ -196,6 +216,13 @@ def _outbound_clusters(push: PushContext, services: list[Service], mtls: bool) -
 
 def _mixer_clusters(push: PushContext) -> list[Encoded]:
     return [encode(CLUSTER, _parse(d, cluster_pb2.Cluster())) for d in mixerfilter.clusters(push)]
+
+
+def _zipkin(push: PushContext) -> list[Encoded]:
+    return [
+        encode(CLUSTER, _parse(d, cluster_pb2.Cluster()))
+        for d in tracing.collector_clusters(push.mesh.mesh_config)
+    ]
 
 
 def _blackhole() -> list[Encoded]:

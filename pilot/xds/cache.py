@@ -31,8 +31,12 @@ class ProxySnapshot:
         proxy: Proxy,
         generate: Generate,
         carried: dict[str, tuple[frozenset[str] | None, Resources]] | None = None,
+        changed_at: float | None = None,
     ) -> None:
         self.proxy = proxy
+        # The loop time of the change this snapshot was renewed for (None: the first one);
+        # a stream that has sent it reports pilot_proxy_convergence_time from there.
+        self.changed_at = changed_at
         self._generate = generate
         self._memo: dict[str, tuple[frozenset[str] | None, Resources]] = dict(carried or {})
 
@@ -53,12 +57,14 @@ class ProxySnapshot:
         self._memo[type_url] = (names, resources)
         return resources
 
-    def renewed(self, type_urls: frozenset[str] | None) -> ProxySnapshot:
+    def renewed(
+        self, type_urls: frozenset[str] | None, changed_at: float | None = None
+    ) -> ProxySnapshot:
         """A snapshot that generates `type_urls` afresh (None: every type)."""
         carried = (
             {} if type_urls is None else {t: m for t, m in self._memo.items() if t not in type_urls}
         )
-        return ProxySnapshot(self.proxy, self._generate, carried)
+        return ProxySnapshot(self.proxy, self._generate, carried, changed_at)
 
 
 class ProxyCache:
@@ -78,10 +84,12 @@ class ProxyCache:
     ) -> Cancel:
         return self._cache.watch(stream, on_change)
 
-    def renew(self, key: str, type_urls: frozenset[str] | None) -> bool:
+    def renew(
+        self, key: str, type_urls: frozenset[str] | None, changed_at: float | None = None
+    ) -> bool:
         """Give the streams of `key` a snapshot renewed for `type_urls`; False if none."""
         snapshot = self._cache.snapshot(key)
         if snapshot is None:
             return False
-        self._cache.set_snapshot(key, snapshot.renewed(type_urls))
+        self._cache.set_snapshot(key, snapshot.renewed(type_urls, changed_at))
         return True

@@ -28,6 +28,7 @@ class PushRequest:
     full: bool = False
     endpoints: frozenset[str] | None = frozenset()
     types: frozenset[str] | None = frozenset()  # what a full push regenerates (None: all)
+    first: float = 0.0  # when its first change arrived (loop time): convergence starts there
 
     def merge(
         self,
@@ -80,7 +81,7 @@ class Debouncer:
         types: frozenset[str] | None = None,
     ) -> None:
         if self._pending is None:
-            self._pending = PushRequest()
+            self._pending = PushRequest(first=now)
             self._first = now
         self._last = now
         self._pending.merge(reason, affects, full, endpoints, types)

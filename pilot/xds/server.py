@@ -27,6 +27,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from pilot.xds.cache import Generate, ProxyCache
 from pilot.xds.debounce import Debouncer, PushRequest
+from pilot.xds.monitoring import XdsMetrics
 from pilot.xds.proxy import Proxy, parse_node
 from pilot.xds.status import ConnectionStatus, Counters, connection_status
 from pkg.xds import grpcservice
@@ -59,9 +60,11 @@ class XdsServer:
         debounce_after: float = 0.1,
         debounce_max: float = 1.0,
         authorize: Authorize | None = None,
+        metrics: XdsMetrics | None = None,
     ) -> None:
         self._cache = ProxyCache(generate)
         self.counters = Counters()
+        self.metrics = metrics if metrics is not None else XdsMetrics()
         self._authorize = authorize
         self._engine: Server[Proxy] = Server(
             self._cache,
@@ -72,9 +75,11 @@ class XdsServer:
                 logger="pilot.xds",
                 refusal="xDS server is shutting down",
                 max_concurrent_sends=PUSH_THROTTLE,
+                events=self.metrics,
             ),
             self.counters,
         )
+        self.metrics.watch_connections(lambda: len(self._engine.connections()))
         self._debouncer = Debouncer(debounce_after, debounce_max)
         self._pushed = asyncio.Event()  # set whenever push() queues something
 
@@ -156,10 +161,11 @@ class XdsServer:
 
     def _push_now(self, request: PushRequest) -> None:
         self.counters.pushes += 1
+        self.metrics.on_push(request.reasons)
         connections = self._engine.connections()
         keys = {c.stream.key for c in connections if self._affected(request, c)}
         types = request.types
-        renewed = sum(self._cache.renew(key, types) for key in keys)
+        renewed = sum(self._cache.renew(key, types, request.first) for key in keys)
         log.info(
             "push %d (%s, %s) to %d of %d proxies: %s",
             self.counters.pushes,

@@ -15,7 +15,7 @@ import pathlib
 import yaml
 from google.protobuf import json_format
 
-from api.mesh.v1alpha1 import config_pb2
+from api.mesh.v1alpha1 import config_pb2, proxy_pb2
 
 
 class MeshConfigError(ValueError):
@@ -43,7 +43,24 @@ def parse_mesh_config(text: str, source: str = "<mesh config>") -> config_pb2.Me
             raise MeshConfigError(
                 f"{source}: {json_format_name(field)}: {address!r} is not host:port"
             )
+    _check_tracing(mesh.default_config.tracing, source)
     return mesh
+
+
+def _check_tracing(tracing: proxy_pb2.Tracing, source: str) -> None:
+    """Istio's ValidateProxyConfig for `defaultConfig.tracing`."""
+    if not 0.0 <= tracing.sampling <= 100.0:
+        raise MeshConfigError(
+            f"{source}: defaultConfig.tracing.sampling: {tracing.sampling} is not a "
+            "percentage between 0.0 and 100.0"
+        )
+    if tracing.WhichOneof("tracer") == "zipkin":
+        address = tracing.zipkin.address
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise MeshConfigError(
+                f"{source}: defaultConfig.tracing.zipkin.address: {address!r} is not host:port"
+            )
 
 
 def load_mesh_config(path: str | pathlib.Path) -> config_pb2.MeshConfig:

@@ -36,6 +36,14 @@ def test_an_empty_file_is_the_default_config(tmp_path):
         ("mixerCheckServer: localhost", "mixerCheckServer: 'localhost' is not host:port"),
         ("- a", "a mesh config is a mapping, got list"),
         ("a: [", "not valid YAML"),
+        (
+            "defaultConfig: {tracing: {sampling: 150}}",
+            "defaultConfig.tracing.sampling: 150.0 is not a percentage between 0.0 and 100.0",
+        ),
+        (
+            "defaultConfig: {tracing: {zipkin: {address: zipkin}}}",
+            "defaultConfig.tracing.zipkin.address: 'zipkin' is not host:port",
+        ),
     ],
 )
 def test_mistakes_name_the_file_and_the_field(text, message):

@@ -26,6 +26,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from pkg.xds import resources as res
 from pkg.xds.cache import Snapshot
 from pkg.xds.counters import Counters
+from pkg.xds.events import StreamEvents
 from pkg.xds.peer import NodeT, StreamInfo
 from pkg.xds.request import Request
 from pkg.xds.response import Response
@@ -65,6 +66,7 @@ class Connection(Generic[NodeT]):
         type_urls: frozenset[str] | None = None,
         authorize_request: AuthorizeRequest[NodeT] | None = None,
         send_gate: asyncio.Semaphore | None = None,
+        events: StreamEvents | None = None,
     ) -> None:
         self.stream = stream
         self.conn_id = stream.conn_id
@@ -77,6 +79,7 @@ class Connection(Generic[NodeT]):
         self._log = log
         self._authorize_request = authorize_request
         self._send_gate = send_gate  # shared by the server's streams: sends in flight at once
+        self._events = events
         self._fresh_snapshot = False
         self._requested: set[str] = set()  # types a request asked to be answered
         self._wake = asyncio.Event()
@@ -109,6 +112,8 @@ class Connection(Generic[NodeT]):
         if request.HasField("error_detail"):
             # Counted and logged even when answered anyway (it named new resources).
             self._counters.nacks += 1
+            if self._events is not None:
+                self._events.on_nack(decision.type_url)
             self._log.warning(
                 "NACK from %s (%s) for %s, nonce %s, still running version %r: %s",
                 self.stream.name,
@@ -169,6 +174,7 @@ class Connection(Generic[NodeT]):
             if self._closing:
                 return
             fresh, self._fresh_snapshot = self._fresh_snapshot, False
+            snapshot = self.snapshot
             requested, self._requested = self._requested, set()
             # A type the snapshot failed to produce for a request stays owed, and is tried
             # again with the next snapshot or request of that type, not on every wake.
@@ -178,17 +184,22 @@ class Connection(Generic[NodeT]):
                 watch = self.state.watches[type_url]
                 if watch.subscribed and (fresh or type_url in requested):
                     await self._send_type(watch)
+            if fresh and snapshot is not None and not self._closing and self._events is not None:
+                self._events.on_snapshot_sent(snapshot)
 
     async def _send_type(self, watch: Watch) -> None:
         snapshot = self.snapshot
         if snapshot is None:
             return  # no snapshot yet: the watch stays owed until one comes
+        started = asyncio.get_running_loop().time()
         try:
             resources = snapshot.resources(watch.type_url, watch.subscription())
         except Exception:
             # A generator bug must not end the stream: skip this type this time, keep the
             # last config the client has.
             self._counters.generate_errors += 1
+            if self._events is not None:
+                self._events.on_generate_error(watch.type_url)
             self._log.exception(
                 "generating %s for %s failed; not sending it",
                 res.short_name(watch.type_url),
@@ -212,8 +223,17 @@ class Connection(Generic[NodeT]):
                 # changed; the client keeps the rest it has.
                 only = changed | watch.fresh
         response = self.state.record_sent(watch.type_url, resources, only=only)
-        await self._write(response)
+        try:
+            await self._write(response)
+        except Exception:
+            if self._events is not None:
+                self._events.on_send_error(watch.type_url)
+            raise
         self._counters.responses += 1
+        if self._events is not None:
+            self._events.on_sent(
+                watch.type_url, asyncio.get_running_loop().time() - started, response.size()
+            )
         if not owed:
             self._counters.pushed_responses += 1
         self._log.debug(

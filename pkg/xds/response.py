@@ -33,6 +33,12 @@ class Response:
             return b"".join([header, *self.resources.wire_parts()])
         return header + self.resources.wire_of(self.only)
 
+    def size(self) -> int:
+        """Bytes of resources carried (the header aside), without joining them."""
+        if self.only is None:
+            return sum(len(part) for part in self.resources.wire_parts())
+        return sum(len(e.wire) for n in self.only if (e := self.resources.get(n)) is not None)
+
     def to_proto(self) -> discovery_pb2.DiscoveryResponse:
         return discovery_pb2.DiscoveryResponse.FromString(self.encode())
 

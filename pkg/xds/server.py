@@ -27,6 +27,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from pkg.xds.cache import ConfigWatcher, Snapshot
 from pkg.xds.connection import AuthorizeRequest, Connection, Transport, unwrap
 from pkg.xds.counters import Counters
+from pkg.xds.events import StreamEvents
 from pkg.xds.peer import NodeT, Peer, StreamInfo
 
 
@@ -61,6 +62,7 @@ class ServerOptions(Generic[NodeT]):
     # to thousands of proxies then holds that many responses in memory, not thousands, and
     # the first proxies are served sooner. None: no limit.
     max_concurrent_sends: int | None = None
+    events: StreamEvents | None = None  # what the streams report, for metrics
 
 
 class Server(Generic[NodeT]):
@@ -135,6 +137,7 @@ class Server(Generic[NodeT]):
             type_urls=self.options.type_urls,
             authorize_request=self.options.authorize_request,
             send_gate=self._send_gate,
+            events=self.options.events,
         )
         self._connections[conn.conn_id] = conn
         self._streams_done.clear()

@@ -21,6 +21,7 @@ from proxy.agent.eureka_registration import EurekaRegistrar, EurekaRegistration
 from proxy.agent.options import AgentOptions
 from proxy.agent.readiness import ReadinessOptions
 from proxy.agent.registration import Registrar, RegistrationOptions
+from proxy.agent.stats import StatsOptions, app_url_from
 from proxy.agent.status import StatusOptions, StatusServer
 from proxy.agent.supervisor import EnvoyOptions, EnvoySupervisor
 
@@ -65,6 +66,10 @@ class Agent:
                     ip=options.ip,
                     port=options.status_port,
                     readiness=ReadinessOptions(proxy_type=options.proxy_type, ip=options.ip),
+                    stats=StatsOptions(
+                        envoy_url=f"http://{options.ip}:{options.envoy_prometheus_port}/stats/prometheus",
+                        app_url=app_url_from(self._environ, options.ip),
+                    ),
                 ),
                 admin=admin,
             )

@@ -136,6 +136,15 @@ def test_ready_through_envoy_once_pilot_has_sent_the_listeners(tmp_path: pathlib
             ):
                 assert response.status == 200
                 assert "envoy_server_live" in await response.text()
+            # The agent's merged endpoint: Envoy's stats followed by the agent's own.
+            async with (
+                aiohttp.ClientSession() as client,
+                client.get(f"http://{agent.ip}:15020/stats/prometheus") as response,
+            ):
+                assert response.status == 200
+                merged = await response.text()
+                assert "envoy_server_live" in merged
+                assert 'istio_agent_scrapes_total{type="envoy"}' in merged
 
     run(scenario, [tmp_path / "agent.log"])
 

@@ -202,8 +202,15 @@ async def test_refusals_carry_a_status_and_sign_nothing(
         assert not e.value.retryable
         assert ca.authority.issued == 0
         metrics = await _get_text(f"http://{ca.health_address}/metrics")
-        assert f'citadel_server_refusals_total{{code="{status}"}} 1.0' in metrics
-        assert "citadel_server_success_cert_issuance_total 0.0" in metrics
+        assert f'citadel_server_refusals{{code="{status}"}} 1.0' in metrics
+        assert "citadel_server_csr_count 1.0\n" in metrics
+        assert "citadel_server_success_cert_issuance_count 0.0\n" in metrics
+        istio_counter = {
+            "UNAUTHENTICATED": "citadel_server_authentication_failure_count",
+            "PERMISSION_DENIED": "citadel_server_authentication_failure_count",
+            "INVALID_ARGUMENT": "citadel_server_csr_parsing_err_count",
+        }[status]
+        assert f"{istio_counter} 1.0\n" in metrics
 
 
 @run_async

@@ -2,6 +2,7 @@ import asyncio
 import contextlib
 import json
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -118,6 +119,17 @@ async def test_agent_serves_sds_on_a_private_socket_and_reports_status(
 
                 status, text = await http_get(agent.status.port, "/debug/sds")
                 assert '"acks": 1' in text
+
+                status, text = await http_get(agent.status.port, "/metrics")
+                assert status == 200
+                assert "total_active_connections 1.0\n" in text
+                assert 'num_outgoing_requests{request_type="csr"} 1.0\n' in text
+                assert 'num_failed_outgoing_requests{request_type="csr"} 0.0\n' in text
+                expiry = re.search(
+                    r'^cert_expiry_seconds\{resource_name="(.+)"\} (\S+)$', text, re.M
+                )
+                assert expiry is not None and expiry.group(1) == REVIEWS
+                assert 3500 < float(expiry.group(2)) <= 3600
 
             # FetchSecrets, the unary form.
             async with grpc.aio.insecure_channel(socket_target(socket_path)) as channel:

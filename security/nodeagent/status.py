@@ -3,7 +3,8 @@
 - `GET /debug/secrets`: one JSON object per identity: serial, validity, renewal point,
   rotations, failures, last error, how many SDS streams watch it;
 - `GET /debug/sds`: the SDS streams and counters (ACKs, NACKs, pushes);
-- `GET /ready`: 200 while the SDS socket is served, 503 otherwise.
+- `GET /ready`: 200 while the SDS socket is served, 503 otherwise;
+- `GET /metrics`: Prometheus metrics (metrics.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from pkg.monitoring import CONTENT_TYPE, render
 from security.nodeagent.cache import SecretCache
+from security.nodeagent.metrics import agent_registry
 from security.nodeagent.server import SdsServer
 
 
@@ -30,6 +33,7 @@ class StatusServer:
         self._cache = cache
         self._sds = sds
         self._ready = ready
+        self._registry = agent_registry(cache, sds)
         self._runner: web.AppRunner | None = None
         self.port = port
 
@@ -38,6 +42,7 @@ class StatusServer:
         app.router.add_get("/debug/secrets", self._secrets)
         app.router.add_get("/debug/sds", self._sds_status)
         app.router.add_get("/ready", self._ready_handler)
+        app.router.add_get("/metrics", self._metrics)
         return app
 
     async def start(self) -> None:
@@ -56,6 +61,9 @@ class StatusServer:
 
     async def _sds_status(self, request: web.Request) -> web.Response:
         return web.json_response(self._sds.status())
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=render(self._registry), headers={"Content-Type": CONTENT_TYPE})
 
     async def _ready_handler(self, request: web.Request) -> web.Response:
         if self._ready():

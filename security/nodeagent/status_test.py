@@ -53,3 +53,13 @@ async def test_debug_pages_are_json() -> None:
         assert status == 200
         assert '"streams": []' in text
         assert (await get(server.port, "/nothing"))[0] == 404
+
+
+@run_async
+async def test_metrics_before_any_stream_or_secret() -> None:
+    async with status_server([True]) as server:
+        status, text = await get(server.port, "/metrics")
+        assert status == 200
+        assert "# TYPE total_pushes counter\ntotal_pushes 0.0\n" in text
+        assert "total_active_connections 0.0\n" in text
+        assert "cert_expiry_seconds{" not in text

@@ -59,6 +59,8 @@ class Page:
 
 class MeshUnderTest:
     def __init__(self, run_dir: pathlib.Path, subnet: str, **options: object) -> None:
+        # Prometheus, Zipkin and the mesh page only for the tests that look at them.
+        options.setdefault("observability", False)
         self.topology = Topology(
             run_dir=run_dir, subnet=subnet, control_address=f"{subnet}.100", **options
         )

@@ -15,12 +15,13 @@ import json
 import logging
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from tools.local.topology import ROOT, ProcessSpec, Topology, base_env
 
@@ -63,6 +64,8 @@ def start(topology: Topology, spec: ProcessSpec) -> Started:
     log_path = topology.log_dir / f"{spec.name}.log"
     env = base_env()
     env.update(dict(spec.env))
+    if shutil.which(spec.argv[0]) is None:
+        raise LaunchError(f"{spec.name}: cannot run {spec.argv[0]}: not found (run make setup)")
     with open(log_path, "ab") as out:
         process = subprocess.Popen(
             spec.argv,
@@ -77,29 +80,93 @@ def start(topology: Topology, spec: ProcessSpec) -> Started:
 
 
 async def wait_ready(
-    specs: Iterable[ProcessSpec], started: dict[str, Started], timeout: float
+    specs: Iterable[ProcessSpec],
+    started: dict[str, Started],
+    timeout: float,
+    progress: Callable[[str], None] | None = None,
 ) -> None:
-    """Wait until every spec's readiness URL answers 200, or say which did not and why."""
+    """Wait until every spec's readiness URL answers 200, or say which did not and why.
+
+    `progress` hears, while some are slow (after SLOW_AFTER seconds, then every SLOW_EVERY),
+    which processes are still not ready and what their readiness URL last said."""
+    specs = list(specs)
+    waiting: dict[str, str] = {spec.name: "no answer yet" for spec in specs}
+    began = time.monotonic()
+    all_ready = asyncio.Event()
+
+    async def report() -> None:
+        pause = SLOW_AFTER
+        while True:
+            try:
+                async with asyncio.timeout(pause):
+                    await all_ready.wait()
+                return
+            except TimeoutError:
+                pause = SLOW_EVERY
+            shown = [f"{name} ({_brief(last)})" for name, last in list(waiting.items())[:3]]
+            more = f" and {len(waiting) - 3} more" if len(waiting) > 3 else ""
+            if progress is not None:
+                progress(
+                    f"still waiting ({time.monotonic() - began:.0f}s of {timeout:.0f}s) for "
+                    + ", ".join(shown)
+                    + more
+                )
 
     async def one(spec: ProcessSpec) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = began + timeout
         last = "no answer yet"
+        log_path = started[spec.name].log
         while time.monotonic() < deadline:
             if not started[spec.name].alive():
                 raise LaunchError(
-                    f"{spec.name} exited during start-up; see {started[spec.name].log}"
+                    f"{spec.name} exited during start-up; its log is {log_path}" + _tail(log_path)
                 )
             ok, last = await asyncio.to_thread(_probe, spec.ready_url)
             if ok:
+                del waiting[spec.name]
+                if not waiting:
+                    all_ready.set()
                 return
+            waiting[spec.name] = last
             await asyncio.sleep(0.1)
         raise LaunchError(
-            f"{spec.name} not ready after {timeout:.0f}s ({spec.ready_url}: {last}); see {started[spec.name].log}"
+            f"{spec.name} not ready after {timeout:.0f}s ({spec.ready_url}: {last}); "
+            f"its log is {log_path}" + _tail(log_path)
         )
 
-    async with asyncio.TaskGroup() as tasks:
-        for spec in specs:
-            tasks.create_task(one(spec))
+    if not specs:
+        return
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(report(), name="readiness-report")
+            for spec in specs:
+                tasks.create_task(one(spec), name=f"ready {spec.name}")
+    except* LaunchError as failed:
+        # The first process that failed, by its own message (not an exception group).
+        raise failed.exceptions[0] from None
+    if progress is not None:
+        progress(f"ready in {time.monotonic() - began:.1f}s")
+
+
+def _brief(answer: str, limit: int = 70) -> str:
+    return answer if len(answer) <= limit else answer[: limit - 1] + "…"
+
+
+SLOW_AFTER = 3.0  # seconds before a process counts as slow to start, and is reported
+SLOW_EVERY = 5.0
+
+
+def _tail(path: str, lines: int = 8) -> str:
+    """The last lines of a log, indented, to show under an error."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 4096))
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return ""
+    last = [line for line in text.splitlines() if line.strip()][-lines:]
+    return "".join(f"\n    {line}" for line in last)
 
 
 def stop(run_dir: pathlib.Path, *, grace: float = 10.0) -> list[str]:

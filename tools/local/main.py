@@ -8,9 +8,27 @@ import logging
 import pathlib
 import sys
 
-from tools.local import launcher
+from tools.local import launcher, observability
 from tools.local.mesh import Mesh
 from tools.local.topology import REGISTRY_DOMAINS, ROOT, Topology
+
+
+def where(topology: Topology, started: bool = True) -> list[str]:
+    """What `make bookinfo` says at the end: where the mesh, its graph, metrics and traces are."""
+    lines = [
+        ("Bookinfo is up" if started else "Bookinfo is already running")
+        + f"; logs in {topology.log_dir}",
+        f"config store: {topology.config_store_url}   Pilot: {topology.pilot_http_url}/debug/syncz",
+        f"kubectl --kubeconfig {topology.kubeconfig} get virtualservices",
+    ]
+    if topology.observability:
+        lines += [
+            f"Mesh graph: {observability.mesh_page_url(topology)}   (istioctl dashboard mesh)",
+            f"Prometheus: {observability.prometheus_url(topology)}   (istioctl dashboard prometheus)",
+            f"Traces:     {observability.zipkin_url(topology)}/api/v2/traces?serviceName=productpage",
+        ]
+    lines.append(f"Open {topology.productpage_url}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,15 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     except launcher.LaunchError as error:
         print(f"mesh: {error}", file=sys.stderr)
         return 1
-    print(
-        ("Bookinfo is up" if started else "Bookinfo is already running")
-        + f"; logs in {topology.log_dir}"
-    )
-    print(
-        f"config store: {topology.config_store_url}   Pilot: {topology.pilot_http_url}/debug/syncz"
-    )
-    print(f"kubectl --kubeconfig {topology.kubeconfig} get virtualservices")
-    print(f"Open {topology.productpage_url}")
+    for line in where(topology, started):
+        print(line)
     return 0
 
 

@@ -22,7 +22,7 @@ from pkg.config import loader
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from pkg.kube.kubeconfig import write_kubeconfig
-from tools.local import launcher
+from tools.local import launcher, observability
 from tools.local.topology import ROOT, Topology
 
 log = logging.getLogger("mesh")
@@ -53,17 +53,30 @@ class Mesh:
         write_credentials(self.topology)
         self.topology.mesh_config_path.write_text(self.topology.mesh_config())
         write_kubeconfig(self.topology.kubeconfig, self.topology.config_store_url)
+        if self.topology.observability:
+            observability.write_configs(self.topology)
         specs = self.topology.processes()
         started: dict[str, launcher.Started] = {}
         try:
-            for stage in sorted({s.stage for s in specs}):
+            stages = sorted({s.stage for s in specs})
+            for stage in stages:
                 batch = [s for s in specs if s.stage == stage]
+                log.info(
+                    "stage %d of %d: starting %s",
+                    stage + 1,
+                    len(stages),
+                    ", ".join(s.name for s in batch),
+                )
                 for spec in batch:
                     started[spec.name] = launcher.start(self.topology, spec)
                 launcher.record(self.topology.run_dir, started.values())
-                await launcher.wait_ready(batch, started, self.ready_timeout)
+                await launcher.wait_ready(
+                    batch, started, self.ready_timeout, progress=lambda line: log.info("  %s", line)
+                )
                 if stage == 1:
+                    log.info("applying the install's config and Bookinfo's services and gateway")
                     await self.apply_files(*INSTALL_CONFIG, *self.topology.bookinfo_config)
+            log.info("waiting for the product page through the gateway")
             await self._wait_serving()
         except BaseException:
             launcher.stop(self.topology.run_dir)
@@ -95,7 +108,11 @@ class Mesh:
         deadline = time.monotonic() + self.ready_timeout
         url = self.topology.productpage_url
         last = ""
+        next_report = time.monotonic() + launcher.SLOW_AFTER
         while time.monotonic() < deadline:
+            if time.monotonic() >= next_report:
+                log.info("  waiting for %s: %s", url, last or "no answer yet")
+                next_report += launcher.SLOW_EVERY
             try:
                 status = await asyncio.to_thread(_get_status, url)
                 if status == 200:

@@ -14,6 +14,7 @@ import pathlib
 import sys
 
 from proxy.extensions.mixer import module as mixer_module
+from tools.local import observability
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 PYTHON = sys.executable
@@ -42,6 +43,7 @@ class Pod:
     host: int  # the last octet of the pod's address
     env: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()  # e.g. (("policy.istio.io/check", "disable"),)
+    metrics_path: str = ""  # the app serves Prometheus metrics there (merged by its agent)
 
     @property
     def service_account(self) -> str:
@@ -50,7 +52,7 @@ class Pod:
 
 # The six Bookinfo workloads, as Istio's bookinfo.yaml deploys them.
 BOOKINFO_PODS = (
-    Pod("productpage-v1", "productpage", "v1", 2),
+    Pod("productpage-v1", "productpage", "v1", 2, metrics_path="/metrics"),
     Pod("details-v1", "details", "v1", 3),
     Pod("reviews-v1", "reviews", "v1", 4, (("ENABLE_RATINGS", "false"),)),
     Pod("reviews-v2", "reviews", "v2", 5, (("ENABLE_RATINGS", "true"), ("STAR_COLOR", "black"))),
@@ -91,6 +93,11 @@ class Topology:
     policy_check_fail_open: bool = False  # MeshConfig policyCheckFailOpen
     mixer_filter_wasm: str = ""  # the filter module; "" is the one Bazel built
     mesh_config_extra: str = ""  # more MeshConfig YAML (e.g. "reportBatchMaxEntries: 1\n")
+    # Prometheus, Zipkin and the mesh page (observability.py).
+    observability: bool = True
+    scrape_interval: str = "5s"
+    graph_window: str = "30s"  # the mesh page's rates are over this range
+    trace_sampling: float = 100.0  # percent of requests traced (Istio's demo profile: 100)
 
     def __post_init__(self) -> None:
         if self.registry not in REGISTRY_DOMAINS:
@@ -133,9 +140,10 @@ class Topology:
             if self.mixer
             else ""
         )
+        tracing = observability.mesh_config(self) if self.observability else ""
         return (
             f"{servers}policyCheckFailOpen: {str(self.policy_check_fail_open).lower()}\n"
-            f"{self.mesh_config_extra}"
+            f"{tracing}{self.mesh_config_extra}"
         )
 
     @property
@@ -319,13 +327,15 @@ class Topology:
                     env=env,
                 )
             )  # fmt: skip
-            specs.append(
-                self._agent(
-                    f"{pod.name}-proxy", "sidecar", ip, pod.name, "default",
-                    f"app={pod.app},version={pod.version}", pod.service_account, f"http={APP_PORT}",
-                    ",".join(f"{k}={v}" for k, v in pod.annotations),
-                )
+            agent = self._agent(
+                f"{pod.name}-proxy", "sidecar", ip, pod.name, "default",
+                f"app={pod.app},version={pod.version}", pod.service_account, f"http={APP_PORT}",
+                ",".join(f"{k}={v}" for k, v in pod.annotations),
             )  # fmt: skip
+            if pod.metrics_path:
+                env = observability.app_metrics_env(pod.metrics_path, APP_PORT)
+                agent = dataclasses.replace(agent, env=env)
+            specs.append(agent)
         specs.append(
             self._agent(
                 "istio-ingressgateway", "router", self.gateway_address, "istio-ingressgateway",
@@ -373,7 +383,8 @@ class Topology:
         )
 
     def processes(self) -> list[ProcessSpec]:
-        return self.control_plane() + self.workloads()
+        extra = observability.processes(self) if self.observability else []
+        return self.control_plane() + extra + self.workloads()
 
 
 def base_env() -> dict[str, str]:

@@ -8,7 +8,7 @@ names. Regex clauses are refused: the proxies' filter matches exact and prefix o
 from __future__ import annotations
 
 from pkg.config.validation.common import check_host, check_labels, check_regex
-from pkg.config.validation.names import is_dns1123_label
+from pkg.config.validation.names import check_fqdn, is_dns1123_label
 from pkg.config.validation.result import FieldPath, ValidationResult
 
 
@@ -73,7 +73,10 @@ def _check_service(service, path: FieldPath, out: ValidationResult) -> None:
     if service.namespace and not is_dns1123_label(service.namespace):
         out.error(path / "namespace", f"{service.namespace!r} is not a valid namespace")
     if service.domain:
-        check_host(service.domain, path / "domain", out, wildcard=False)
+        # Istio's ValidateFQDN: a domain is never a wildcard.
+        problem = check_fqdn(service.domain)
+        if problem:
+            out.error(path / "domain", problem)
     if service.service:
         check_host(service.service, path / "service", out)
     check_labels(service.labels, path / "labels", out)

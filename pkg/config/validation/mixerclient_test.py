@@ -106,3 +106,24 @@ spec:
 """
     (binding,) = loader.load_text(doc)
     assert binding.spec.services[0].service == "*"
+
+
+def test_a_service_domain_is_a_dns_name_without_wildcards():
+    def binding(domain: str) -> dict:
+        return {
+            "services": [{"name": "productpage", "domain": domain}],
+            "quotaSpecs": [{"name": "request-count"}],
+        }
+
+    (problem,) = _problems("QuotaSpecBinding", binding("*.cluster.local"))
+    assert problem.startswith("spec.services[0].domain: ")
+    loader.load_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "config.istio.io/v1alpha2",
+                "kind": "QuotaSpecBinding",
+                "metadata": {"name": "x", "namespace": "istio-system"},
+                "spec": binding("svc.cluster.local"),
+            }
+        )
+    )

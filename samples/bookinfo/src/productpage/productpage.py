@@ -18,6 +18,7 @@ if __package__ in (None, ""):
     # Run as a script: make the repository root importable, as pytest and Bazel already do.
     sys.path.insert(0, str(Path(__file__).absolute().parents[4]))
 
+import prometheus_client
 from aiohttp import web
 
 from samples.bookinfo.src.common import server
@@ -34,6 +35,21 @@ HTML = "text/html"
 
 _BACKENDS = web.AppKey("backends", Backends)
 _CLIENT = web.AppKey("client", BackendClient)
+_REGISTRY = web.AppKey("metrics", prometheus_client.CollectorRegistry)
+_RESULTS = web.AppKey("results", prometheus_client.Counter)
+
+
+def _counted(request: web.Request, destination: str, result: Result) -> Result:
+    """Istio's productpage counts its calls' results (`request_result`), served on /metrics."""
+    request.app[_RESULTS].labels(
+        destination_app=destination, response_code=str(result.status)
+    ).inc()
+    return result
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = prometheus_client.generate_latest(request.app[_REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
 
 
 def _user(request: web.Request) -> str:
@@ -81,8 +97,8 @@ async def _product_page(request: web.Request) -> web.Response:
     product = PRODUCTS[0]
     headers = _outbound_headers(request)
     client = request.app[_CLIENT]
-    details = await client.get_details(product.id, headers)
-    reviews = await client.get_reviews(product.id, headers)
+    details = _counted(request, "details", await client.get_details(product.id, headers))
+    reviews = _counted(request, "reviews", await client.get_reviews(product.id, headers))
     page = templates.render_product_page(
         user=_user(request), product=product, details=details, reviews=reviews
     )
@@ -95,17 +111,20 @@ async def _api_products(request: web.Request) -> web.Response:
 
 async def _api_product(request: web.Request) -> web.Response:
     client = request.app[_CLIENT]
-    return _json(await client.get_details(request.match_info["id"], _outbound_headers(request)))
+    result = await client.get_details(request.match_info["id"], _outbound_headers(request))
+    return _json(_counted(request, "details", result))
 
 
 async def _api_reviews(request: web.Request) -> web.Response:
     client = request.app[_CLIENT]
-    return _json(await client.get_reviews(request.match_info["id"], _outbound_headers(request)))
+    result = await client.get_reviews(request.match_info["id"], _outbound_headers(request))
+    return _json(_counted(request, "reviews", result))
 
 
 async def _api_ratings(request: web.Request) -> web.Response:
     client = request.app[_CLIENT]
-    return _json(await client.get_ratings(request.match_info["id"], _outbound_headers(request)))
+    result = await client.get_ratings(request.match_info["id"], _outbound_headers(request))
+    return _json(_counted(request, "ratings", result))
 
 
 async def _client(app: web.Application) -> AsyncIterator[None]:
@@ -117,10 +136,18 @@ async def _client(app: web.Application) -> AsyncIterator[None]:
 def build_app(backends: Backends | None = None) -> web.Application:
     app = web.Application()
     app[_BACKENDS] = backends or Backends.from_env(os.environ)
+    app[_REGISTRY] = registry = prometheus_client.CollectorRegistry()
+    app[_RESULTS] = prometheus_client.Counter(
+        "request_result",
+        "Results of requests",
+        ["destination_app", "response_code"],
+        registry=registry,
+    )
     app.cleanup_ctx.append(_client)
     app.router.add_get("/", _index)
     app.router.add_get("/index.html", _index)
     app.router.add_get("/health", _health)
+    app.router.add_get("/metrics", _metrics)
     app.router.add_post("/login", _login)
     app.router.add_get("/logout", _logout)
     app.router.add_get("/productpage", _product_page)

@@ -125,6 +125,16 @@ def test_v1_page_has_details_and_reviews_without_stars(mesh: dict[str, ServicePr
     assert "Reviews served by: reviews-v1" in html
 
 
+def test_metrics_count_results_by_destination_and_code(mesh: dict[str, ServiceProcess]) -> None:
+    productpage = mesh["productpage-v3"]
+    product_page(productpage)
+    product_page(productpage)
+    metrics = get(productpage, "/metrics")
+    assert metrics.status == 200
+    assert 'request_result_total{destination_app="details",response_code="200"} 2.0' in metrics.text
+    assert 'request_result_total{destination_app="reviews",response_code="200"} 2.0' in metrics.text
+
+
 def test_v2_page_has_black_stars(mesh: dict[str, ServiceProcess]) -> None:
     html = product_page(mesh["productpage-v2"])
     assert (html.count(FULL_STAR), html.count(EMPTY_STAR)) == (5 + 4, 0 + 1)
