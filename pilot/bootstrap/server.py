@@ -22,6 +22,7 @@ from aiohttp import web
 from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, authorize
 from pilot.model.push_context import MeshOptions, PushContext, build_push_context
 from pilot.networking import generator
+from pilot.webhooks.server import WebhookOptions, WebhookServer
 from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
@@ -48,6 +49,7 @@ class DiscoveryOptions:
     debounce_max: float = 1.0
     mesh: MeshOptions = dataclasses.field(default_factory=MeshOptions)
     secure: SecureXdsOptions | None = None  # the mutual-TLS xDS port (15012), if any
+    webhooks: WebhookOptions | None = None  # the admission webhooks over TLS (15017), if any
 
 
 class DiscoveryServer:
@@ -63,6 +65,7 @@ class DiscoveryServer:
         )
         self.serving_cert = ServingCertificate(options.secure) if options.secure else None
         self.secure_address = options.secure.address if options.secure else ""
+        self.webhooks = WebhookServer(options.webhooks) if options.webhooks else None
         self._push: PushContext | None = None
         self._push_version = 0
         self._stale = True
@@ -92,6 +95,9 @@ class DiscoveryServer:
                     )
                     self.secure_address = f"{_split(self.options.secure.address)[0]}:{port}"
                     tasks.create_task(self.serving_cert.run(), name="serving-cert")
+                if self.webhooks is not None:
+                    tasks.create_task(self.webhooks.run(), name="webhooks")
+                    await self.webhooks.ready.wait()
                 await grpc_server.start()
                 host, port = _split(self.options.http_address)
                 await runner.setup()

@@ -11,6 +11,8 @@ import sys
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
+from pilot.webhooks.server import WebhookOptions
+from pilot.webhooks.tlscert import CertOptions
 from pkg.aio.signals import serve_until_signalled
 
 
@@ -41,10 +43,38 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
     )
     parser.add_argument("--ca-root", type=pathlib.Path, help="the CA's root-cert.pem")
     parser.add_argument("--token-file", type=pathlib.Path, help="Pilot's token for the CA")
+    parser.add_argument(
+        "--webhook-address",
+        default="",
+        help="the admission webhooks over TLS, /inject and /validate (Istio's 15017); "
+        "needs the CA flags",
+    )
+    parser.add_argument(
+        "--inject-config-dir",
+        type=pathlib.Path,
+        help="the istio-sidecar-injector ConfigMap as files (config, values); default: "
+        "read the ConfigMap from the config store",
+    )
+    parser.add_argument(
+        "--mesh-config", type=pathlib.Path, help="the mesh config file (the istio ConfigMap's mesh)"
+    )
+    parser.add_argument(
+        "--webhook-dns-name",
+        action="append",
+        default=[],
+        help="a DNS name for the webhook certificate (e.g. istiod.istio-system.svc), repeatable",
+    )
+    parser.add_argument(
+        "--native-sidecars",
+        action="store_true",
+        help="inject istio-proxy as a native sidecar (an init container; Kubernetes 1.29+)",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    if args.secure_grpc_address and not (args.ca_root and args.token_file):
-        parser.error("--secure-grpc-address needs --ca-root and --token-file")
+    if (args.secure_grpc_address or args.webhook_address) and not (
+        args.ca_root and args.token_file
+    ):
+        parser.error("--secure-grpc-address and --webhook-address need --ca-root and --token-file")
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -64,6 +94,21 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
             token_file=args.token_file,
         )
         if args.secure_grpc_address
+        else None,
+        webhooks=WebhookOptions(
+            address=args.webhook_address,
+            cert=CertOptions(
+                ca_address=args.ca_address,
+                ca_root=args.ca_root,
+                token_file=args.token_file,
+                dns_names=tuple(args.webhook_dns_name),
+            ),
+            config_store=args.config_store,
+            inject_config_dir=args.inject_config_dir,
+            mesh_config_file=args.mesh_config,
+            native_sidecar=args.native_sidecars,
+        )
+        if args.webhook_address
         else None,
     )
 
