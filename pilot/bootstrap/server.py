@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import ssl
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -50,12 +51,21 @@ class DiscoveryOptions:
     mesh: MeshOptions = dataclasses.field(default_factory=MeshOptions)
     secure: SecureXdsOptions | None = None  # the mutual-TLS xDS port (15012), if any
     webhooks: WebhookOptions | None = None  # the admission webhooks over TLS (15017), if any
+    # A cluster's API server as the config store: the service account's token and CA.
+    config_store_token: str | None = None
+    config_store_ca: str | None = None  # a CA bundle file
 
 
 class DiscoveryServer:
     def __init__(self, options: DiscoveryOptions) -> None:
         self.options = options
-        self._client = ConfigClient(options.config_store)
+        self._client = ConfigClient(
+            options.config_store,
+            token=options.config_store_token,
+            ssl_context=ssl.create_default_context(cafile=options.config_store_ca)
+            if options.config_store_ca
+            else None,
+        )
         self._informer = Informer(self._client, PILOT, on_change=self._config_changed)
         self.xds = XdsServer(
             self._generate,
@@ -65,7 +75,9 @@ class DiscoveryServer:
         )
         self.serving_cert = ServingCertificate(options.secure) if options.secure else None
         self.secure_address = options.secure.address if options.secure else ""
-        self.webhooks = WebhookServer(options.webhooks) if options.webhooks else None
+        self.webhooks = (
+            WebhookServer(options.webhooks, store=self._client) if options.webhooks else None
+        )
         self._push: PushContext | None = None
         self._push_version = 0
         self._stale = True

@@ -69,6 +69,17 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         action="store_true",
         help="inject istio-proxy as a native sidecar (an init container; Kubernetes 1.29+)",
     )
+    parser.add_argument(
+        "--config-store-token-file",
+        type=pathlib.Path,
+        help="a bearer token for the config store (a cluster's service account token)",
+    )
+    parser.add_argument(
+        "--config-store-ca-file", help="the CA bundle that signs the config store's certificate"
+    )
+    parser.add_argument(
+        "--ca-server-name", help="the name in the CA's certificate, when not the address's host"
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     if (args.secure_grpc_address or args.webhook_address) and not (
@@ -80,8 +91,16 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    token = None
+    if args.config_store_token_file:
+        try:
+            token = args.config_store_token_file.read_text().strip()
+        except OSError as error:
+            parser.error(f"--config-store-token-file: {error}")
     return DiscoveryOptions(
         config_store=args.config_store,
+        config_store_token=token,
+        config_store_ca=args.config_store_ca_file,
         grpc_address=args.grpc_address,
         http_address=args.http_address,
         debounce_after=args.debounce_after,
@@ -92,6 +111,7 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
             ca_address=args.ca_address,
             ca_root=args.ca_root,
             token_file=args.token_file,
+            ca_server_name=args.ca_server_name,
         )
         if args.secure_grpc_address
         else None,
@@ -102,6 +122,7 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
                 ca_root=args.ca_root,
                 token_file=args.token_file,
                 dns_names=tuple(args.webhook_dns_name),
+                ca_server_name=args.ca_server_name,
             ),
             config_store=args.config_store,
             inject_config_dir=args.inject_config_dir,

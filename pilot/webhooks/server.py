@@ -45,10 +45,12 @@ class WebhookOptions:
 
 
 class WebhookServer:
-    def __init__(self, options: WebhookOptions) -> None:
+    def __init__(self, options: WebhookOptions, *, store: ConfigClient | None = None) -> None:
+        """`store`: Pilot's own client of the config store, shared (else one of our own)."""
         self.options = options
         self.certificate = WebhookCertificate(options.cert)
-        self._client = ConfigClient(options.config_store, timeout=5.0)
+        self._own_client = store is None
+        self._client = store or ConfigClient(options.config_store, timeout=5.0)
         source_options = Options(revision=options.revision, native_sidecar=options.native_sidecar)
         self.settings: SettingsSource = (
             FileSettings(options.inject_config_dir, options.mesh_config_file, source_options)
@@ -72,7 +74,8 @@ class WebhookServer:
             await self.certificate.run()
         finally:
             await runner.cleanup()
-            await self._client.close()
+            if self._own_client:
+                await self._client.close()
             self.certificate.close()
 
     def app(self) -> web.Application:

@@ -36,6 +36,7 @@ class CertOptions:
     identity: str = ""  # default: istiod's SPIFFE id
     dns_names: Sequence[str] = ()
     ttl: float = 24 * 3600.0
+    ca_server_name: str | None = None  # the name the CA's certificate carries, if not the host
 
     @property
     def spiffe_id(self) -> str:
@@ -75,6 +76,7 @@ class WebhookCertificate:
             _csr(key, self.options.spiffe_id, self.options.dns_names),
             int(self.options.ttl),
             token=token,
+            server_name=self.options.ca_server_name,
         )
         key_file, chain_file = self._folder / "key.pem", self._folder / "cert-chain.pem"
         key_file.touch(mode=0o600)

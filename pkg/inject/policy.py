@@ -94,5 +94,34 @@ def namespace_selects(namespace_labels: Mapping[str, str], pod_labels: Mapping[s
     if NAMESPACE_LABEL in namespace_labels:
         return namespace_labels[NAMESPACE_LABEL] == "enabled" and pod_says != "false"
     if REVISION_LABEL in namespace_labels:
-        return pod_says != "false"
+        return False  # a revision's own webhook serves it; this mesh has the default one only
     return pod_says == "true"
+
+
+def webhook_selectors() -> dict[str, dict[str, dict[str, list[dict[str, object]]]]]:
+    """The MutatingWebhookConfiguration's selectors that state `namespace_selects`."""
+    return {
+        "namespace": {
+            "namespace": {
+                "matchExpressions": [
+                    {"key": NAMESPACE_LABEL, "operator": "In", "values": ["enabled"]}
+                ]
+            },
+            "object": {
+                "matchExpressions": [
+                    {"key": INJECT_LABEL, "operator": "NotIn", "values": ["false"]}
+                ]
+            },
+        },
+        "object": {
+            "namespace": {
+                "matchExpressions": [
+                    {"key": NAMESPACE_LABEL, "operator": "DoesNotExist"},
+                    {"key": REVISION_LABEL, "operator": "DoesNotExist"},
+                ]
+            },
+            "object": {
+                "matchExpressions": [{"key": INJECT_LABEL, "operator": "In", "values": ["true"]}]
+            },
+        },
+    }
