@@ -179,9 +179,12 @@ def generate(values: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     ]
     for path in sorted(CHARTS.glob("**/templates/*.yaml")):
         objects.extend(_render(path, data))
-    return sorted(
-        objects, key=lambda o: _ORDER.index(o["kind"]) if o.get("kind") in _ORDER else len(_ORDER)
-    )
+    return sorted(objects, key=install_order)
+
+
+def install_order(obj: Mapping[str, Any]) -> int:
+    kind = obj.get("kind")
+    return _ORDER.index(kind) if kind in _ORDER else len(_ORDER)
 
 
 def to_yaml(objects: Iterable[Mapping[str, Any]]) -> str:

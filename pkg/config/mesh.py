@@ -127,7 +127,8 @@ def _merge(data: dict[str, Any], message: Any, what: str) -> None:
     try:
         json_format.ParseDict(data, message, ignore_unknown_fields=False)
     except json_format.ParseError as error:
-        raise MeshConfigError(f"{what}: {error}") from None
+        # protobuf lists every field after the first line; the first says what and where.
+        raise MeshConfigError(f"{what}: {str(error).splitlines()[0]}") from None
 
 
 def to_yaml(mesh: config_pb2.MeshConfig) -> str:
