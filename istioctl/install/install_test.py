@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -111,3 +112,35 @@ def test_an_object_the_cluster_refuses_is_reported(
     code, _, err = run(tmp_path, capsys, "install", "-y", "--set", "values.pilot.replicaCount=many")
     assert code == 1
     assert "Deployment istio-system/istiod" in err and "is invalid" in err
+
+
+def test_kubectl_applies_the_generated_manifest(
+    api: ApiServerDouble, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `istioctl manifest generate | kubectl apply -f -`, as a user would on a cluster: a
+    # client-side dry run, then server-side apply (which the double validates, object by object).
+    assert istioctl.main(["manifest", "generate"]) == 0
+    manifest = tmp_path / "istio.yaml"
+    manifest.write_text(capsys.readouterr().out)
+    kubectl = ["kubectl", "--kubeconfig", str(tmp_path / "kubeconfig"), "--validate=false"]
+    count = len(generate.generate())
+    dry = subprocess.run(
+        [*kubectl, "apply", "--dry-run=client", "-f", str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.count("created (dry run)") == count and api.objects == {}
+    applied = subprocess.run(
+        [*kubectl, "apply", "--server-side", "-f", str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.count("serverside-applied") == count and len(api.objects) == count
+    assert (
+        "customresourcedefinition.apiextensions.k8s.io/virtualservices.networking.istio.io serverside-applied"
+        in applied.stdout
+    )

@@ -327,3 +327,26 @@ def test_pilot_discovery_serves_the_webhooks_beside_xds(tmp_path: pathlib.Path) 
                         await task
 
         scenario()
+
+
+def test_a_ca_that_refuses_dns_names_still_gives_istiods_identity(tmp_path: pathlib.Path) -> None:
+    from pilot.webhooks.tlscert import WebhookCertificate
+
+    @run_async
+    async def scenario() -> None:
+        async with running_ca(tmp_path / "ca", grants={TOKEN: [ISTIOD]}) as ca:
+            root = tmp_path / "root-cert.pem"
+            root.write_bytes(ca.bundle.root_pem())
+            (tmp_path / "token").write_text(TOKEN)
+            options = CertOptions(ca_address=ca.address, ca_root=root, token_file=tmp_path / "token",
+                                  dns_names=("istiod.istio-system.svc",))  # fmt: skip
+            certificate = WebhookCertificate(options)
+            try:
+                await certificate.obtain()
+                leaf = x509.load_pem_x509_certificate(certificate.chain_file.read_bytes())
+                sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                assert sans.get_values_for_type(x509.UniformResourceIdentifier) == [ISTIOD]
+            finally:
+                certificate.close()
+
+    scenario()

@@ -70,15 +70,22 @@ class WebhookCertificate:
         root = self.options.ca_root.read_bytes()
         token = self.options.token_file.read_text().strip()
         key = csr.new_key("ec")
-        chain = await ca_client.create_certificate(
-            self.options.ca_address,
-            root,
-            _csr(key, self.options.spiffe_id, self.options.dns_names),
-            int(self.options.ttl),
-            token=token,
-            server_name=self.options.ca_server_name,
-        )
-        key_file, chain_file = self._folder / "key.pem", self._folder / "cert-chain.pem"
+        dns_names = self.options.dns_names
+        try:
+            chain = await self._request(root, key, token, dns_names)
+        except ca_client.CaInvalidRequest as error:
+            if not dns_names:
+                raise
+            # A CA that signs SPIFFE identities only: serve with istiod's, and say what fails.
+            log.error(
+                "the CA refused the DNS names %s (%s); serving with %s only, which an API "
+                "server dialing those names will not accept",
+                ", ".join(dns_names),
+                error.message,
+                self.options.spiffe_id,
+            )
+            chain = await self._request(root, key, token, ())
+        key_file, chain_file = self._folder / "key.pem", self.chain_file
         key_file.touch(mode=0o600)
         key_file.write_bytes(csr.key_pem(key))
         chain_file.write_text("".join(chain))
@@ -91,6 +98,22 @@ class WebhookCertificate:
             "webhook certificate for %s valid until %s",
             self.options.spiffe_id,
             self.not_after.isoformat(),
+        )
+
+    @property
+    def chain_file(self) -> pathlib.Path:
+        return self._folder / "cert-chain.pem"
+
+    async def _request(
+        self, root: bytes, key: csr.PrivateKey, token: str, dns_names: Sequence[str]
+    ) -> list[str]:
+        return await ca_client.create_certificate(
+            self.options.ca_address,
+            root,
+            _csr(key, self.options.spiffe_id, dns_names),
+            int(self.options.ttl),
+            token=token,
+            server_name=self.options.ca_server_name,
         )
 
     async def run(self) -> None:
