@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from pilot.configstore import codec, discovery, openapidocs, resources, status
+from pilot.configstore import codec, discovery, feedback, openapidocs, resources, status
 from pilot.configstore.store import Store, StoreOptions
 from pkg.config.kinds import ALL, KindSet
 
@@ -103,7 +103,9 @@ async def serving(options: Options) -> AsyncIterator[ConfigStoreServer]:
 
 
 def make_app(store: Store) -> web.Application:
-    app = web.Application(middlewares=[_statuses], client_max_size=codec.MAX_BODY)
+    app = web.Application(
+        middlewares=[feedback.feedback, _statuses], client_max_size=codec.MAX_BODY
+    )
     app[resources.STORE] = store
     app[discovery.KINDS] = store.kinds
 

@@ -103,8 +103,12 @@ def _selected_workloads(
     """Inline endpoints, or the namespace's WorkloadEntries the selector picks."""
     if spec.HasField("workload_selector"):
         selector = dict(spec.workload_selector.labels)
-        return [(w.spec, w.metadata.name) for w in workloads.select(namespace, selector)]
-    return [(e, "") for e in spec.endpoints]
+        selected = [(w.spec, w.metadata.name) for w in workloads.select(namespace, selector)]
+    else:
+        selected = [(e, "") for e in spec.endpoints]
+    # Istio reaches a workload with a network and no address through that network's gateway;
+    # this mesh has one network, so such a workload is no endpoint (Envoy refuses empty ones).
+    return [(w, name) for w, name in selected if w.address]
 
 
 def _target_port(spec: service_entry_pb2.ServiceEntry, port: Port) -> int:

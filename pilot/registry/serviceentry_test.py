@@ -72,3 +72,29 @@ def test_selector_picks_workloads_of_the_same_namespace_with_their_ports():
 def test_endpoints_at_an_address_are_the_workload_own_instances():
     (endpoint,) = _index().endpoints_at("127.0.1.5")
     assert endpoint.hostname == "reviews.default.svc.cluster.local"
+
+
+def test_a_workload_with_a_network_and_no_address_is_no_endpoint():
+    extra = """
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: WorkloadEntry
+metadata: {name: reviews-remote}
+spec: {network: network-2, labels: {app: reviews}}
+"""
+    resources = loader.load_text(ENTRIES + extra, source="test")
+    index = build_index(
+        [r for r in resources if r.schema.kind == "ServiceEntry"],
+        [r for r in resources if r.schema.kind == "WorkloadEntry"],
+    )
+    endpoints = index.endpoints_of("reviews.default.svc.cluster.local", 9080)
+    assert [e.workload_name for e in endpoints] == ["reviews-v1", "reviews-v2"]
+
+
+def test_a_service_entry_without_ports_is_a_service_without_endpoints():
+    (entry,) = loader.load_text(
+        "apiVersion: networking.istio.io/v1alpha3\nkind: ServiceEntry\nmetadata: {name: h}\n"
+        "spec: {hosts: [h.example.com], resolution: DNS}\n"
+    )
+    index = build_index([entry], [])
+    assert index.services["h.example.com"].ports == ()
