@@ -155,7 +155,7 @@ def test_validation_allows_denies_with_the_loaders_message_and_skips_deletes(
                 assert sans.get_values_for_type(x509.UniformResourceIdentifier) == [ISTIOD]
 
                 bad = json.loads(json.dumps(good))
-                bad["spec"]["http"][0]["route"][0]["weight"] = 70
+                bad["spec"]["http"][0]["route"][0]["destination"]["host"] = "bad_host!"
                 try:
                     loader.load_object(bad, namespace="default", source="<admission request>")
                 except loader.LoadError as error:
@@ -167,7 +167,7 @@ def test_validation_allows_denies_with_the_loaders_message_and_skips_deletes(
                 assert status == 200 and response["uid"] == "u-2" and response["allowed"] is False
                 assert response["status"]["code"] == 400
                 assert response["status"]["message"] == f"configuration is invalid: {message}"
-                assert "the weights of the destinations must total 100, got 90" in message
+                assert "destination.host: domain name 'bad_host!' invalid" in message
 
                 status, body = await post(
                     server,
