@@ -293,8 +293,8 @@ class _Parser:
             return Field(node.names + tuple(names))
         if isinstance(node, Variable):
             return Variable(node.name, node.names + tuple(names))
-        if isinstance(node, (Literal, Dot)) and not isinstance(node, Dot):
-            raise self.error(self.peek(), f"unexpected . after term {node!r}")
+        if isinstance(node, Literal):
+            raise self.error(self.peek(), f"unexpected . after term {node.value!r}")
         return Chain(node, tuple(names))
 
     def term(self, context: str) -> object:

@@ -13,7 +13,6 @@ first, so injecting twice gives the same pod.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import re
@@ -25,11 +24,12 @@ import yaml
 from api.mesh.v1alpha1 import config_pb2
 from pkg import gotemplate
 from pkg.config import mesh as meshconfig
+from pkg.gotemplate.values import to_string
 from pkg.inject import annotations as annotation_checks
 from pkg.inject import probes
 from pkg.inject.config import Settings
 from pkg.inject.godata import Kube, Names, Proto, TemplateData
-from pkg.inject.strategicmerge import PatchError, drop_nulls, merge_pod
+from pkg.inject.strategicmerge import PatchError, clone, drop_nulls, merge_pod
 
 PROXY = "istio-proxy"
 INIT = "istio-init"
@@ -48,6 +48,11 @@ _PROMETHEUS = (
     "prometheus_io_path",
     "prometheus_istio_io_scrape_targets",
 )
+
+
+# libyaml's parser when PyYAML has it: the rendered template is parsed for every pod, and
+# the pure-Python parser takes most of an injection's time.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class InjectionError(ValueError):
@@ -125,8 +130,6 @@ def image_url(
 
 
 def gotemplate_str(value: Any) -> str:
-    from pkg.gotemplate.values import to_string
-
     return to_string(value)
 
 
@@ -150,7 +153,7 @@ def _strip(pod: dict[str, Any], status_port: int) -> dict[str, Any]:
     status = _status(pod)
     if status is None:
         return pod
-    pod = copy.deepcopy(pod)
+    pod = clone(pod)
     spec = pod.setdefault("spec", {})
     for field, key in (("containers", "containers"), ("initContainers", "initContainers")):
         names = set(status.get(key) or [])
@@ -177,7 +180,7 @@ def _reinsert_overrides(pod: dict[str, Any]) -> dict[str, Any]:
         overrides = json.loads(text)
     except ValueError as error:
         raise InjectionError(f"annotation {OVERRIDES_ANNOTATION} is not JSON: {error}") from None
-    pod = copy.deepcopy(pod)
+    pod = clone(pod)
     spec = pod.setdefault("spec", {})
     for field in ("containers", "initContainers"):
         for container in overrides.get(field) or []:
@@ -252,7 +255,7 @@ def _render(settings: Settings, name: str, data: TemplateData) -> dict[str, Any]
     except gotemplate.ExecError as error:
         raise InjectionError(f"failed to run injection template: {error}") from None
     try:
-        rendered = yaml.safe_load(text) or {}
+        rendered = yaml.load(text, Loader=_LOADER) or {}
     except yaml.YAMLError as error:
         raise InjectionError(
             f"failed parsing generated injected YAML (check Istio sidecar injector configuration): {error}"
@@ -272,7 +275,7 @@ def _merge(pod: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 def inject_pod(pod: Mapping[str, Any], settings: Settings, *, workload: Workload | None = None,
                proxy_envs: Mapping[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
     """The injected pod (a new dict); raises InjectionError."""
-    original = drop_nulls(copy.deepcopy(dict(pod)))
+    original = drop_nulls(clone(dict(pod)))
     original.setdefault("metadata", {})
     original.setdefault("spec", {})
     metadata = original["metadata"]
@@ -304,7 +307,7 @@ def inject_pod(pod: Mapping[str, Any], settings: Settings, *, workload: Workload
     status_port = mesh.default_config.status_port
     stripped = _reinsert_overrides(_strip(original, status_port))
     data = template_data(stripped, settings, workload, proxy_config, mesh)
-    merged = copy.deepcopy(original)
+    merged = clone(original)
     template_pod: dict[str, Any] = {}
     for name in _template_names(original, settings):
         overlay = _render(settings, name, data)
@@ -346,7 +349,7 @@ def _reapply_overrides(final: dict[str, Any], original: dict[str, Any], template
                          else find(_containers(original, "containers"), name) or find(_containers(original, "initContainers"), name))  # fmt: skip
             if match is None:
                 continue
-            overlay = copy.deepcopy(match)
+            overlay = clone(match)
             if overlay.get("image") == AUTO_IMAGE:
                 overlay.pop("image")
             overrides.setdefault(field, []).append(overlay)

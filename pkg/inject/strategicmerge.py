@@ -11,7 +11,7 @@ list, `$patch: delete` removes a map or a keyed list element.
 
 from __future__ import annotations
 
-import copy
+import json
 from typing import Any
 
 # The merge key of each keyed list, by its path from the Pod (lists of containers share one).
@@ -30,7 +30,12 @@ def merge_pod(original: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
     """`patch` (a partial Pod) strategically merged onto a copy of `original`."""
     if not isinstance(patch, dict):
         raise PatchError(f"a strategic merge patch must be an object, got {type(patch).__name__}")
-    return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), ("pod",))
+    return _merge_map(clone(original), clone(patch), ("pod",))
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of JSON data (a third of copy.deepcopy's time, which injection felt)."""
+    return json.loads(json.dumps(value))
 
 
 def _keys_for(path: tuple[str, ...]) -> dict[str, str]:
