@@ -350,3 +350,74 @@ def test_a_ca_that_refuses_dns_names_still_gives_istiods_identity(tmp_path: path
                 certificate.close()
 
     scenario()
+
+
+def test_settings_and_namespace_labels_from_the_api_server(tmp_path: pathlib.Path) -> None:
+    """No files: the injector ConfigMaps and the namespace's labels come from the API server
+    (here a double of it that speaks the documented HTTP API), re-read when they change."""
+    from istioctl.install.testing import ApiServerDouble
+    from manifests import generate
+
+    configmaps = {o["metadata"]["name"]: o for o in generate.generate() if o["kind"] == "ConfigMap"}
+    with ApiServerDouble() as api:
+        api.apply("v1", "namespaces", "", "bookinfo", {"apiVersion": "v1", "kind": "Namespace",
+                  "metadata": {"name": "bookinfo", "labels": {"istio-injection": "enabled"}}})  # fmt: skip
+
+        @run_async
+        async def scenario() -> None:
+            async with running_ca(tmp_path / "ca", grants={TOKEN: [ISTIOD]}) as ca:
+                root = tmp_path / "root-cert.pem"
+                root.write_bytes(ca.bundle.root_pem())
+                (tmp_path / "token").write_text(TOKEN)
+                server = WebhookServer(WebhookOptions(
+                    address="127.0.0.1:0", config_store=api.url,
+                    cert=CertOptions(ca_address=ca.address, ca_root=root, token_file=tmp_path / "token")))  # fmt: skip
+                task = asyncio.create_task(server.run())
+                try:
+                    async with asyncio.timeout(20):
+                        await server.ready.wait()
+                    context = ssl.create_default_context(cafile=str(root))
+                    context.check_hostname = False
+                    pod = _pod()
+                    pod["metadata"]["namespace"] = "bookinfo"
+                    # No ConfigMap yet: a denial that says so (and /ready says it too).
+                    _, body = await post(
+                        server,
+                        context,
+                        "/inject",
+                        review("s-1", pod, kind="Pod", namespace="bookinfo"),
+                    )
+                    assert body["response"]["allowed"] is False
+                    assert (
+                        "istio-system/istio-sidecar-injector not found"
+                        in body["response"]["status"]["message"]
+                    )
+                    for name, configmap in configmaps.items():
+                        api.apply("v1", "configmaps", "istio-system", name, configmap)
+                    await asyncio.sleep(1.1)  # the store is re-read at most once a second
+                    # The namespace is labelled istio-injection=enabled: a pod that says nothing is injected.
+                    _, body = await post(
+                        server,
+                        context,
+                        "/inject",
+                        review("s-2", pod, kind="Pod", namespace="bookinfo"),
+                    )
+                    patched = jsonpatch.apply_patch(
+                        pod, json.loads(base64.b64decode(body["response"]["patch"]))
+                    )
+                    proxy = next(
+                        c for c in patched["spec"]["containers"] if c["name"] == "istio-proxy"
+                    )
+                    assert proxy["image"] == "docker.io/istiopy/proxyv2:0.1.0"
+                    assert "--namespace=$(POD_NAMESPACE)" in proxy["args"]
+                    # The same pod in an unlabelled namespace is left alone.
+                    _, body = await post(
+                        server, context, "/inject", review("s-3", _pod(), kind="Pod")
+                    )
+                    assert body["response"] == {"uid": "s-3", "allowed": True}
+                finally:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+        scenario()
