@@ -38,8 +38,12 @@ def _ca_objects(
         name = obj["metadata"]["name"]
         if existing is not None and name == "cacerts":
             continue
-        known = cluster is not None and obj["kind"] == "Secret" and name != "cacerts"
-        if known and cluster.get("v1", "Secret", name, namespace) is not None:
+        if (
+            cluster is not None
+            and obj["kind"] == "Secret"
+            and name != "cacerts"
+            and cluster.get("v1", "Secret", name, namespace) is not None
+        ):
             continue  # tokens the CA already trusts stay as they are
         out.append(obj)
     return out, material.root_pem

@@ -8,6 +8,7 @@ import io
 import pathlib
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,7 +18,7 @@ from manifests import generate
 
 
 @pytest.fixture
-def api(tmp_path: pathlib.Path) -> ApiServerDouble:
+def api(tmp_path: pathlib.Path) -> Iterator[ApiServerDouble]:
     with ApiServerDouble() as server:
         (tmp_path / "kubeconfig").write_text(server.kubeconfig())
         yield server

@@ -54,7 +54,7 @@ def parse_review(body: bytes) -> AdmissionRequest:
         or not request["uid"]
     ):
         raise ReviewError("could not decode body: the AdmissionReview has no request with a uid")
-    kind = request.get("kind") if isinstance(request.get("kind"), dict) else {}
+    kind: dict[str, Any] = request["kind"] if isinstance(request.get("kind"), dict) else {}
     return AdmissionRequest(
         api_version=api_version,
         uid=request["uid"],

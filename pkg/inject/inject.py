@@ -340,7 +340,7 @@ def _reapply_overrides(final: dict[str, Any], original: dict[str, Any], template
     overrides: dict[str, list[dict[str, Any]]] = {}
     for field in ("containers", "initContainers"):
         for container in _containers(template_pod, field):
-            name = container.get("name")
+            name = str(container.get("name", ""))
             if name in (injected.get(field) or []):
                 continue
             match = find(existing.get(field) or [], name)

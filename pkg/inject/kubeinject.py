@@ -51,8 +51,10 @@ def _pod_of(
                 f"CronJob {(document.get('metadata') or {}).get('name', '')}: spec.jobTemplate.spec.template is required value"
             )
 
+        pod_template: dict[str, Any] = template
+
         def put_job(pod: dict[str, Any]) -> None:
-            job_template["metadata"], template["spec"] = pod["metadata"], pod["spec"]
+            job_template["metadata"], pod_template["spec"] = pod["metadata"], pod["spec"]
 
         return {
             "metadata": job_template.get("metadata") or {},

@@ -26,7 +26,7 @@ _JSON_ENV = {
 # int fields Go's encoding/json omits when zero (omitempty), so a 0 and no field are one.
 _OMITEMPTY_INTS = {"initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold",
                    "failureThreshold", "hostPort"}  # fmt: skip
-_SUFFIX = {"": 1, "m": decimal.Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+_SUFFIX: dict[str, decimal.Decimal | int] = {"": 1, "m": decimal.Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
            "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}  # fmt: skip
 _QUANTITY = re.compile(r"^([0-9.]+)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 
@@ -94,7 +94,7 @@ def diff_streams(got: str, want: str) -> list[str]:
     got_docs, want_docs = documents(got), documents(want)
     if len(got_docs) != len(want_docs):
         return [f"{len(got_docs)} documents, want {len(want_docs)}"]
-    out = []
+    out: list[str] = []
     for i, (g, w) in enumerate(zip(got_docs, want_docs, strict=True)):
         out.extend(f"document {i + 1}: {line}" for line in diff(g, w))
     return out
