@@ -164,14 +164,17 @@ def _container_args(name: str) -> list[str]:
 
 
 def _local(args: list[str], tmp_path: pathlib.Path) -> list[str]:
-    """The arguments with the mounted files' paths pointing at files that exist here."""
+    """The arguments with the mounted files' paths pointing at files that exist here (the
+    mesh config is the `istio` ConfigMap's, which Pilot parses as it starts)."""
     out = []
     for arg in args:
         flag, sep, value = arg.partition("=")
         if sep and value.startswith("/"):
             path = tmp_path / value.lstrip("/")
             path.parent.mkdir(parents=True, exist_ok=True)
-            if flag.endswith(("-file", "-root", "tokens")):
+            if flag == "--mesh-config":
+                path.write_text(_configmap("istio")["data"]["mesh"])
+            elif flag.endswith(("-file", "-root", "tokens")):
                 path.write_text("x\n")
             value = str(path)
         out.append(f"{flag}{sep}{value}")

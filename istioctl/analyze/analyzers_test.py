@@ -153,9 +153,17 @@ def test_without_any_workload_selectors_are_not_judged(capsys):
 
 
 def test_nothing_in_istios_bookinfo_samples(capsys):
+    # platform/consul and platform/eureka replace networking/ on their platforms (the same
+    # names, hosts that only their registries know): they are not applied beside it.
     bookinfo = ROOT / "samples" / "bookinfo"
-    code, out, err = analyze(capsys, "-R", str(bookinfo))
+    replacements = {bookinfo / "platform" / "consul", bookinfo / "platform" / "eureka"}
+    paths = [
+        str(path)
+        for path in sorted([*bookinfo.iterdir(), *(bookinfo / "platform").iterdir()])
+        if path.is_dir() and path != bookinfo / "platform" and path not in replacements
+    ]
+    code, out, err = analyze(capsys, "-R", *paths)
     assert (code, out) == (0, "")
     assert err.endswith("\u2714 No validation issues found when analyzing namespace: default.\n")
-    code, out, _ = analyze(capsys, "-A", "-R", str(bookinfo))
+    code, out, _ = analyze(capsys, "-A", "-R", *paths)
     assert (code, out) == (0, "")

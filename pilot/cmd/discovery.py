@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import pathlib
 import sys
 
+import durationpy
+
+from api.mesh.v1alpha1.config_pb2 import MeshConfig
+from pilot.bootstrap.registries import PlatformOptions, RegistryUnavailableError, build
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
+from pilot.registry.provider import Provider
 from pilot.webhooks.server import WebhookOptions
 from pilot.webhooks.tlscert import CertOptions
 from pkg.aio.signals import serve_until_signalled
+from pkg.config.mesh import MeshConfigError, load_mesh_config
+
+
+def _seconds(text: str, flag: str) -> float:
+    try:
+        return durationpy.from_str(text).total_seconds()
+    except (ValueError, durationpy.DurationError) as error:
+        raise ValueError(f"{flag}: {error}") from None
 
 
 def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
@@ -27,6 +41,22 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         "--http-address", default="127.0.0.1:15014", help="readiness and debug address"
     )
     parser.add_argument("--domain", default="cluster.local", help="DNS domain suffix of services")
+    parser.add_argument(
+        "--registries",
+        default=Provider.SERVICE_ENTRY.value,
+        help="comma-separated platform service registries to read, first wins a hostname "
+        f"(Istio's values: {', '.join(p.value for p in Provider)})",
+    )
+    parser.add_argument("--consulserverURL", default="", help="Consul's URL, for Consul")
+    parser.add_argument(
+        "--consulserverInterval", default="2s", help="Consul watch rate (a Go duration)"
+    )
+    parser.add_argument(
+        "--eurekaserverURL", default="", help="Eureka's URL with its prefix, for Eureka"
+    )
+    parser.add_argument(
+        "--eurekaserverInterval", default="2s", help="Eureka poll interval (a Go duration)"
+    )
     parser.add_argument(
         "--debounce-after", type=float, default=0.02, help="quiet period before a push, seconds"
     )
@@ -56,9 +86,6 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         "read the ConfigMap from the config store",
     )
     parser.add_argument(
-        "--mesh-config", type=pathlib.Path, help="the mesh config file (the istio ConfigMap's mesh)"
-    )
-    parser.add_argument(
         "--webhook-dns-name",
         action="append",
         default=[],
@@ -80,12 +107,49 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
     parser.add_argument(
         "--ca-server-name", help="the name in the CA's certificate, when not the address's host"
     )
+    parser.add_argument(
+        "--mesh-config",
+        type=pathlib.Path,
+        help="MeshConfig YAML (the istio ConfigMap's mesh: mixerCheckServer, policyCheckFailOpen, "
+        "and the defaults injection reads)",
+    )
+    parser.add_argument(
+        "--mixer-filter-wasm",
+        default="",
+        help="path of the Mixer filter module (mixer_filter.wasm) on every proxy's machine",
+    )
+    parser.add_argument(
+        "--disable-mixer-check-cache",
+        action="store_true",
+        help="proxies ask Mixer on every request (to measure what the check cache saves)",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
+    try:
+        mesh_config = load_mesh_config(args.mesh_config) if args.mesh_config else MeshConfig()
+    except MeshConfigError as error:
+        parser.error(str(error))
+    if (mesh_config.mixer_check_server or mesh_config.mixer_report_server) and not (
+        args.mixer_filter_wasm
+    ):
+        parser.error(
+            "the mesh config names a Mixer: --mixer-filter-wasm must say where its filter is"
+        )
     if (args.secure_grpc_address or args.webhook_address) and not (
         args.ca_root and args.token_file
     ):
         parser.error("--secure-grpc-address and --webhook-address need --ca-root and --token-file")
+    try:
+        platforms = PlatformOptions(
+            consul_url=args.consulserverURL,
+            consul_interval=_seconds(args.consulserverInterval, "--consulserverInterval"),
+            eureka_url=args.eurekaserverURL,
+            eureka_interval=_seconds(args.eurekaserverInterval, "--eurekaserverInterval"),
+        )
+        providers = tuple(Provider.parse_list(args.registries))
+        build(providers, platforms)  # refuse, before anything starts, what cannot run
+    except (ValueError, RegistryUnavailableError) as error:
+        parser.error(f"--registries: {error}")
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -105,7 +169,12 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         http_address=args.http_address,
         debounce_after=args.debounce_after,
         debounce_max=args.debounce_max,
-        mesh=MeshOptions(domain_suffix=args.domain),
+        mesh=dataclasses.replace(
+            mesh_options(args.domain, mesh_config, args.mixer_filter_wasm),
+            mixer_check_cache=not args.disable_mixer_check_cache,
+        ),
+        registries=providers,
+        platforms=platforms,
         secure=SecureXdsOptions(
             address=args.secure_grpc_address,
             ca_address=args.ca_address,
@@ -132,6 +201,21 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         if args.webhook_address
         else None,
     )
+
+
+def mesh_options(domain: str, mesh: MeshConfig, mixer_filter_wasm: str) -> MeshOptions:
+    """The mesh-wide settings generators read, from the flags and the mesh config file."""
+    options = MeshOptions(
+        domain_suffix=domain, mesh_config=mesh, mixer_filter_wasm=mixer_filter_wasm
+    )
+    changes: dict[str, object] = {}
+    if mesh.HasField("connect_timeout"):
+        changes["connect_timeout"] = mesh.connect_timeout.ToNanoseconds() / 1e9
+    if mesh.root_namespace:
+        changes["root_namespace"] = mesh.root_namespace
+    if mesh.trust_domain:
+        changes["trust_domain"] = mesh.trust_domain
+    return dataclasses.replace(options, **changes) if changes else options
 
 
 async def serve(options: DiscoveryOptions) -> None:

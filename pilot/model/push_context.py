@@ -1,22 +1,36 @@
 """PushContext: one immutable view of the mesh that a whole push generates from.
 
-Built from a snapshot of the config store whenever config changes, then shared
-read-only by every generator for every proxy (Istio's `model.PushContext`). Nothing
-here talks to the network: the caller hands in resources, generators read indexes.
+Built from a snapshot of the config store and a `ServiceIndex` of the registries whenever
+either changes, then shared read-only by every generator for every proxy (Istio's
+`model.PushContext`). Nothing here talks to the network or knows a registry: the caller
+hands in resources and the index, generators read them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
+from api.mesh.v1alpha1 import config_pb2
 from pilot.model import hostname
+from pilot.model.index import ServiceIndex
 from pilot.model.service import DOMAIN_SUFFIX, Service, labels_match
-from pilot.registry.serviceentry import ServiceIndex, build_index
 from pkg.config.resource import Resource
 
 MESH_GATEWAY = "mesh"
+T = TypeVar("T")
+
+
+class PieceCache(Protocol):
+    """Where generators keep pieces across pushes (pilot/networking/cache.py)."""
+
+    def get(self, key: Hashable, inputs: tuple[object, ...], build: Callable[[], T]) -> T: ...
+
+    def latest(self, key: Hashable) -> Any: ...
+
+    def keep(self, key: Hashable, value: object) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +39,14 @@ class MeshOptions:
     connect_timeout: float = 10.0  # seconds, MeshConfig connectTimeout
     root_namespace: str = "istio-system"
     trust_domain: str = "cluster.local"
+    # The MeshConfig Pilot was started with (--mesh-config), for fields read where used.
+    mesh_config: config_pb2.MeshConfig = dataclasses.field(
+        default_factory=config_pb2.MeshConfig, compare=False
+    )
+    # Where every proxy's machine has the Mixer filter module (--mixer-filter-wasm).
+    mixer_filter_wasm: str = ""
+    # Off only to measure what the filters' check cache saves (--disable-mixer-check-cache).
+    mixer_check_cache: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +61,33 @@ class BoundVirtualService:
     def namespace(self) -> str:
         return self.resource.metadata.namespace
 
+    @functools.cached_property
+    def uses_source_labels(self) -> bool:
+        return any(m.source_labels for http in self.resource.spec.http for m in http.match)
+
+    @functools.cached_property
+    def uses_source_namespace(self) -> bool:
+        return any(m.source_namespace for http in self.resource.spec.http for m in http.match)
+
+    @functools.cached_property
+    def portless_hosts(self) -> tuple[str, ...]:
+        """Destination hosts named without a port: their service's ports decide the cluster."""
+        hosts = []
+        for http in self.resource.spec.http:
+            destinations = [d.destination for d in http.route]
+            destinations += [m.destination for m in http.mirrors]
+            if http.HasField("mirror"):
+                destinations.append(http.mirror)
+            hosts += [d.host for d in destinations if not d.port.number]
+        return tuple(sorted(set(hosts)))
+
+
+# (by exact host: [(position, vs)], wildcard hosts: [(position, vs, patterns)])
+_HostIndex = tuple[
+    dict[str, list[tuple[int, BoundVirtualService]]],
+    list[tuple[int, BoundVirtualService, tuple[str, ...]]],
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class PushContext:
@@ -50,10 +99,18 @@ class PushContext:
     sidecars: tuple[Resource, ...]
     peer_authentications: tuple[Resource, ...] = ()
     authorization_policies: tuple[Resource, ...] = ()
+    quota_specs: tuple[Resource, ...] = ()
+    quota_spec_bindings: tuple[Resource, ...] = ()
     version: str = ""
     # Generated resources shared by every proxy that would get the same ones in this push
     # (generator.py keys each entry by everything it was built from); dropped with the push.
     memo: dict[object, object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    # Pieces kept across pushes (None: every push builds everything).
+    cache: PieceCache | None = dataclasses.field(default=None, compare=False, repr=False)
+    # Which config this is: pushes with equal ids differ in their index alone (a registry
+    # moved, Istio config did not), which lets generators look at the changed hosts only.
+    # None: unknown, every push may differ in config.
+    config_id: int | None = dataclasses.field(default=None, compare=False)
 
     @property
     def services(self) -> Mapping[str, Service]:
@@ -64,27 +121,68 @@ class PushContext:
 
     def virtual_services_for(self, gateway: str) -> list[BoundVirtualService]:
         """VirtualServices bound to a gateway (`<ns>/<name>`) or to the mesh's sidecars."""
-        return [vs for vs in self.virtual_services if gateway in vs.gateways]
+        return self._by_gateway.get(gateway, [])
+
+    @functools.cached_property
+    def _by_gateway(self) -> dict[str, list[BoundVirtualService]]:
+        by_gateway: dict[str, list[BoundVirtualService]] = {}
+        for vs in self.virtual_services:
+            for gateway in vs.gateways:
+                by_gateway.setdefault(gateway, []).append(vs)
+        return by_gateway
+
+    def virtual_service_for(
+        self, host: str, gateway: str = MESH_GATEWAY
+    ) -> BoundVirtualService | None:
+        """The first VirtualService (oldest) bound to `gateway` whose hosts match `host`."""
+        exact, wildcards = self._by_host(gateway)
+        candidates = list(exact.get(host, ()))
+        candidates += [
+            (i, vs)
+            for i, vs, patterns in wildcards
+            if any(hostname.matches(p, host) for p in patterns)
+        ]
+        return min(candidates, key=lambda c: c[0])[1] if candidates else None
+
+    @functools.cached_property
+    def _host_indexes(self) -> dict[str, _HostIndex]:
+        return {}
+
+    def _by_host(self, gateway: str) -> _HostIndex:
+        """VirtualServices of a gateway by exact host, and those with wildcard hosts."""
+        found = self._host_indexes.get(gateway)
+        if found is not None:
+            return found
+        exact: dict[str, list[tuple[int, BoundVirtualService]]] = {}
+        wildcards: list[tuple[int, BoundVirtualService, tuple[str, ...]]] = []
+        for position, vs in enumerate(self.virtual_services_for(gateway)):
+            patterns = tuple(h for h in vs.hosts if h.startswith("*"))
+            if patterns:
+                wildcards.append((position, vs, patterns))
+            for host in vs.hosts:
+                if not host.startswith("*"):
+                    exact.setdefault(host, []).append((position, vs))
+        self._host_indexes[gateway] = (exact, wildcards)
+        return exact, wildcards
 
     def destination_rule(self, host: str) -> Resource | None:
         rule = self.destination_rules.get(host)
         if rule is not None:
             return rule
         # A wildcard rule (`*.example.com`) covers hosts it matches; most specific first.
-        for pattern in hostname.sorted_hosts(h for h in self.destination_rules if "*" in h):
+        for pattern in self._wildcard_rules:
             if hostname.matches(pattern, host):
                 return self.destination_rules[pattern]
         return None
 
     @functools.cached_property
+    def _wildcard_rules(self) -> list[str]:
+        return hostname.sorted_hosts(h for h in self.destination_rules if "*" in h)
+
+    @functools.cached_property
     def uses_source_labels(self) -> bool:
         """Whether any mesh route depends on the calling workload's labels."""
-        return any(
-            match.source_labels
-            for vs in self.virtual_services
-            for http in vs.resource.spec.http
-            for match in http.match
-        )
+        return any(vs.uses_source_labels for vs in self.virtual_services)
 
     def gateways_for(self, labels: Mapping[str, str]) -> list[Resource]:
         return [g for g in self.gateways if labels_match(dict(g.spec.selector), labels)]
@@ -100,15 +198,20 @@ class PushContext:
 
 
 def build_push_context(
-    configs: Mapping[str, Sequence[Resource]], mesh: MeshOptions | None = None, version: str = ""
+    configs: Mapping[str, Sequence[Resource]],
+    index: ServiceIndex,
+    mesh: MeshOptions | None = None,
+    version: str = "",
+    cache: PieceCache | None = None,
+    config_id: int | None = None,
 ) -> PushContext:
-    """`configs` maps a kind name (`VirtualService`, ...) to every resource of that kind."""
+    """`configs` maps a kind name (`VirtualService`, ...) to every resource of that kind;
+    `index` is the registries' view (ServiceEntries are the ServiceEntry registry's)."""
     mesh = mesh or MeshOptions()
 
     def of(kind: str) -> list[Resource]:
         return sorted(configs.get(kind, ()), key=_order)
 
-    index = build_index(of("ServiceEntry"), of("WorkloadEntry"))
     return PushContext(
         mesh=mesh,
         index=index,
@@ -118,7 +221,11 @@ def build_push_context(
         sidecars=tuple(of("Sidecar")),
         peer_authentications=tuple(of("PeerAuthentication")),
         authorization_policies=tuple(of("AuthorizationPolicy")),
+        quota_specs=tuple(of("QuotaSpec")),
+        quota_spec_bindings=tuple(of("QuotaSpecBinding")),
         version=version,
+        cache=cache,
+        config_id=config_id,
     )
 
 

@@ -1,13 +1,21 @@
-"""MeshConfig: Istio's defaults, and the mesh ConfigMap's YAML applied on top of them.
+"""MeshConfig: Istio's mesh config YAML (the `mesh` key of the istio ConfigMap), read two ways.
 
-The mesh's settings travel as the `mesh` key of the `istio` ConfigMap in istio-system, YAML
-of `istio.mesh.v1alpha1.MeshConfig`; what the YAML leaves out keeps Istio's default
-(pkg/config/mesh's DefaultMeshConfig). A pod's `proxy.istio.io/config` annotation is YAML
-of a ProxyConfig applied over the mesh's `defaultConfig`, its proxyMetadata merged key by key.
+    mixerCheckServer: 127.0.0.1:9091
+    mixerReportServer: 127.0.0.1:9091
+    policyCheckFailOpen: false
+
+`parse_mesh_config` / `load_mesh_config` read exactly what a file says (Pilot's generators
+look at the fields that are set); `apply_mesh_config` lays the YAML over Istio's defaults
+(pkg/config/mesh's DefaultMeshConfig), as injection needs every field a template reads.
+Field names are protobuf JSON (lowerCamelCase, or the proto's own names); an unknown field or
+a wrong type is an error naming the source and the field, as Istio refuses a bad mesh config.
+A pod's `proxy.istio.io/config` annotation is YAML of a ProxyConfig applied over the mesh's
+`defaultConfig`, its proxyMetadata merged key by key.
 """
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any
 
 import yaml
@@ -18,15 +26,58 @@ from api.mesh.v1alpha1 import config_pb2, proxy_pb2
 MeshConfig = config_pb2.MeshConfig
 ProxyConfig = proxy_pb2.ProxyConfig
 
+
+class MeshConfigError(ValueError):
+    """YAML that is not a MeshConfig (or a ProxyConfig); says where, which field and why."""
+
+
+def parse_mesh_config(text: str, source: str = "<mesh config>") -> config_pb2.MeshConfig:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise MeshConfigError(f"{source}: not valid YAML: {error}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MeshConfigError(f"{source}: a mesh config is a mapping, got {type(data).__name__}")
+    mesh = config_pb2.MeshConfig()
+    try:
+        json_format.ParseDict(data, mesh)
+    except json_format.ParseError as error:
+        raise MeshConfigError(f"{source}: {error}") from None
+    _check_addresses(mesh, source)
+    return mesh
+
+
+def _check_addresses(mesh: config_pb2.MeshConfig, source: str) -> None:
+    for field in ("mixer_check_server", "mixer_report_server"):
+        address = getattr(mesh, field)
+        host, _, port = address.rpartition(":")
+        if address and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+            raise MeshConfigError(
+                f"{source}: {json_format_name(field)}: {address!r} is not host:port"
+            )
+
+
+def load_mesh_config(path: str | pathlib.Path) -> config_pb2.MeshConfig:
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise MeshConfigError(f"{path}: {error.strerror}") from None
+    return parse_mesh_config(text, str(path))
+
+
+def json_format_name(field: str) -> str:
+    head, *rest = field.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 # Istio's constants: the proxy's config folder, Envoy's path, the service cluster.
 CONFIG_PATH = "./etc/istio/proxy"
 BINARY_PATH = "/usr/local/bin/envoy"
 SERVICE_CLUSTER = "istio-proxy"
 DISCOVERY_ADDRESS = "istiod.istio-system.svc:15012"
-
-
-class MeshConfigError(ValueError):
-    """YAML that is not a MeshConfig (or a ProxyConfig); says which field and why."""
 
 
 def default_proxy_config() -> proxy_pb2.ProxyConfig:
@@ -96,6 +147,7 @@ def apply_mesh_config(
         if not isinstance(proxy, dict):
             raise MeshConfigError("mesh config: defaultConfig must be a mapping")
         mesh.default_config.CopyFrom(_merge_proxy(proxy, mesh.default_config, "defaultConfig"))
+    _check_addresses(mesh, "mesh config")
     return mesh
 
 

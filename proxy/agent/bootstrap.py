@@ -55,10 +55,10 @@ MAX_DOWNSTREAM_CONNECTIONS = 2147483647
 
 
 def node_id(options: AgentOptions) -> str:
-    """`<type>~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local`, as Pilot parses it."""
+    """`<type>~<ip>~<pod>.<namespace>~<domain>` (domain `<namespace>.svc.cluster.local` unless
+    the pod lives on another platform, e.g. `service.consul`), as Pilot parses it."""
     return (
-        f"{options.proxy_type}~{options.ip}~{options.pod}.{options.namespace}"
-        f"~{options.namespace}.svc.cluster.local"
+        f"{options.proxy_type}~{options.ip}~{options.pod}.{options.namespace}~{options.dns_domain}"
     )
 
 
@@ -124,6 +124,8 @@ def node_metadata(options: AgentOptions, environ: Mapping[str, str]) -> dict[str
             "PROXY_CONFIG": proxy_config(options),
         }
     )
+    if options.annotations:
+        metadata["ANNOTATIONS"] = dict(options.annotations)
     if options.sds_socket:
         # Tells Pilot this Envoy can get certificates, so it may be sent TLS config.
         metadata["SDS"] = "true"

@@ -48,10 +48,12 @@ class ProxySpec:
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # no SDS: plaintext
 
     @property
+    def domain(self) -> str:
+        return f"{self.namespace}.svc.cluster.local"
+
+    @property
     def node_id(self) -> str:
-        return (
-            f"{self.type}~{self.ip}~{self.pod}.{self.namespace}~{self.namespace}.svc.cluster.local"
-        )
+        return f"{self.type}~{self.ip}~{self.pod}.{self.namespace}~{self.domain}"
 
 
 def sidecars(services: int, count: int) -> list[ProxySpec]:
@@ -120,7 +122,7 @@ def resources(services: int) -> list[Resource]:
 
 
 def by_kind(items: list[Resource]) -> dict[str, list[Resource]]:
-    """What `build_push_context` takes: kind name -> resources."""
+    """Kind name -> resources, as `pilot.networking.testing.push_of` takes them."""
     configs: dict[str, list[Resource]] = {}
     for resource in items:
         configs.setdefault(resource.schema.kind, []).append(resource)

@@ -13,6 +13,8 @@ import os
 import pathlib
 import sys
 
+from proxy.extensions.mixer import module as mixer_module
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 PYTHON = sys.executable
 STORE_PORT = 8001
@@ -24,6 +26,9 @@ CA_PORT = 8060  # Citadel's
 CA_HEALTH_PORT = 8061
 CA_MTLS_PORT = 8062
 NODE_AGENT_STATUS_PORT = 15030
+MIXER_PORT = 9091  # mixs: istio.mixer.v1.Mixer (Check, Report)
+MIXER_METRICS_PORT = 42422  # its adapters' Prometheus /metrics
+MIXER_MONITORING_PORT = 9093  # its /ready and /debug/status
 BROKER_PORT = 9999  # the Open Service Broker API
 APP_PORT = 9080
 GATEWAY_PORT = 8080  # Gateway port 80, as Istio's ingress gateway pods listen on 8080
@@ -36,6 +41,7 @@ class Pod:
     version: str
     host: int  # the last octet of the pod's address
     env: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()  # e.g. (("policy.istio.io/check", "disable"),)
 
     @property
     def service_account(self) -> str:
@@ -63,6 +69,13 @@ class ProcessSpec:
     env: tuple[tuple[str, str], ...] = ()
 
 
+# Where Bookinfo's services are registered, and what that platform's pods are told.
+# ServiceEntry: each agent writes its pod's WorkloadEntry (the local platform's own way);
+# Consul / Eureka: each agent registers its pod there and Pilot reads that registry.
+REGISTRY_DOMAINS = {"ServiceEntry": "", "Consul": "service.consul", "Eureka": "eureka"}
+REGISTRY_FLAGS = {"Consul": "--consulserverURL", "Eureka": "--eurekaserverURL"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Topology:
     run_dir: pathlib.Path
@@ -70,6 +83,60 @@ class Topology:
     control_address: str = "127.0.0.1"
     pods: tuple[Pod, ...] = BOOKINFO_PODS
     cert_ttl: str = "24h"  # workload certificates' lifetime; the node agent renews at half
+    registry: str = "ServiceEntry"
+    registry_url: str = ""  # the Consul agent / Eureka server, for those registries
+    # Mixer in the request path: every sidecar and the gateway Check and Report through mixs.
+    mixer: bool = True  # False: mixs runs, but the mesh config names no Mixer (no filters)
+    mixer_check_cache: bool = True  # False: the filters ask mixs on every request (benchmarks)
+    policy_check_fail_open: bool = False  # MeshConfig policyCheckFailOpen
+    mixer_filter_wasm: str = ""  # the filter module; "" is the one Bazel built
+    mesh_config_extra: str = ""  # more MeshConfig YAML (e.g. "reportBatchMaxEntries: 1\n")
+
+    def __post_init__(self) -> None:
+        if self.registry not in REGISTRY_DOMAINS:
+            raise ValueError(f"registry must be one of {sorted(REGISTRY_DOMAINS)}")
+        if self.registry != "ServiceEntry" and not self.registry_url:
+            raise ValueError(f"the {self.registry} registry needs its URL")
+
+    @property
+    def bookinfo_config(self) -> tuple[pathlib.Path, ...]:
+        """What makes Bookinfo known and reachable: its services (unless a registry holds
+        them) and the ingress gateway's routes, in the platform's hostnames."""
+        if self.registry == "ServiceEntry":
+            return (
+                ROOT / "samples/bookinfo/platform/local/bookinfo.yaml",
+                ROOT / "samples/bookinfo/networking/bookinfo-gateway.yaml",
+            )
+        return (ROOT / f"samples/bookinfo/platform/{self.registry.lower()}/bookinfo-gateway.yaml",)
+
+    @property
+    def mixer_address(self) -> str:
+        return f"{self.control_address}:{MIXER_PORT}"
+
+    @property
+    def mixer_metrics_url(self) -> str:
+        return f"http://{self.control_address}:{MIXER_METRICS_PORT}/metrics"
+
+    @property
+    def mixer_monitoring_url(self) -> str:
+        return f"http://{self.control_address}:{MIXER_MONITORING_PORT}"
+
+    @property
+    def mesh_config_path(self) -> pathlib.Path:
+        return self.run_dir / "mesh.yaml"
+
+    def mesh_config(self) -> str:
+        """Istio's mesh config (MeshConfig YAML) Pilot starts with: policy checks on, one mixs
+        for checks and reports."""
+        servers = (
+            f"mixerCheckServer: {self.mixer_address}\nmixerReportServer: {self.mixer_address}\n"
+            if self.mixer
+            else ""
+        )
+        return (
+            f"{servers}policyCheckFailOpen: {str(self.policy_check_fail_open).lower()}\n"
+            f"{self.mesh_config_extra}"
+        )
 
     @property
     def config_store_url(self) -> str:
@@ -159,8 +226,24 @@ class Topology:
                     "--ca-address", f"{self.control_address}:{CA_PORT}",
                     "--ca-root", str(self.ca_dir / "root-cert.pem"),
                     "--token-file", str(self.pilot_token),
+                    "--mesh-config", str(self.mesh_config_path),
+                    "--mixer-filter-wasm", self.mixer_filter_wasm or str(mixer_module.module_path()),
+                    *(() if self.mixer_check_cache else ("--disable-mixer-check-cache",)),
+                    *self._registry_flags(),
                 ),
                 f"{self.pilot_http_url}/ready",
+                stage=1,
+            ),
+            ProcessSpec(
+                "mixs",
+                (
+                    PYTHON, "-m", "mixer.cmd.mixs",
+                    "--config-store", self.config_store_url,
+                    "--address", self.mixer_address,
+                    "--metrics-address", f"{self.control_address}:{MIXER_METRICS_PORT}",
+                    "--monitoring-address", f"{self.control_address}:{MIXER_MONITORING_PORT}",
+                ),
+                f"{self.mixer_monitoring_url}/ready",
                 stage=1,
             ),
             ProcessSpec(
@@ -206,6 +289,12 @@ class Topology:
             ),
         ]  # fmt: skip
 
+    def _registry_flags(self) -> tuple[str, ...]:
+        if self.registry == "ServiceEntry":
+            return ()
+        return ("--registries", f"ServiceEntry,{self.registry}",
+                REGISTRY_FLAGS[self.registry], self.registry_url)  # fmt: skip
+
     def workloads(self) -> list[ProcessSpec]:
         """Apps (stage 2), their agents and the ingress gateway (stage 3)."""
         specs = []
@@ -234,6 +323,7 @@ class Topology:
                 self._agent(
                     f"{pod.name}-proxy", "sidecar", ip, pod.name, "default",
                     f"app={pod.app},version={pod.version}", pod.service_account, f"http={APP_PORT}",
+                    ",".join(f"{k}={v}" for k, v in pod.annotations),
                 )
             )  # fmt: skip
         specs.append(
@@ -255,6 +345,7 @@ class Topology:
         labels: str,
         sa: str,
         ports: str,
+        annotations: str = "",
     ) -> ProcessSpec:
         argv = [
             PYTHON, "-m", "proxy.agent.main", "proxy", kind,
@@ -270,6 +361,11 @@ class Topology:
         ]  # fmt: skip
         if ports:
             argv += ["--ports", ports]
+        if annotations:
+            argv += ["--annotations", annotations]
+        if self.registry != "ServiceEntry" and kind == "sidecar":
+            argv += ["--registry", self.registry, "--registry-url", self.registry_url,
+                     "--domain", REGISTRY_DOMAINS[self.registry]]  # fmt: skip
         if kind == "router":
             argv.append("--register")
         return ProcessSpec(
