@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from manifests import crds, generate
-from pkg.config import kinds, openapi
+from pkg.config import kinds, openapi, structural
 from pkg.config import mesh as meshconfig
 from pkg.inject import config as injectconfig
 from pkg.inject import kubeinject, policy
@@ -31,6 +31,14 @@ def _id(obj: dict[str, Any]) -> str:
 @pytest.mark.parametrize("obj", OBJECTS, ids=_id)
 def test_every_object_is_valid_kubernetes(obj: dict[str, Any], version: str) -> None:
     kubernetes_validate.validate(obj, version, strict=True)
+
+
+@pytest.mark.parametrize(
+    "crd", [o for o in OBJECTS if o["kind"] == "CustomResourceDefinition"], ids=_id
+)
+def test_every_crd_is_one_the_api_server_takes(crd: dict[str, Any]) -> None:
+    # Beyond the schemas: structural openAPIV3Schemas, names, one storage version, columns.
+    assert structural.crd_problems(crd) == []
 
 
 def test_objects_are_unique_and_in_install_order() -> None:

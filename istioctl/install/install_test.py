@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from istioctl import main as istioctl
 from istioctl.install.testing import ApiServerDouble
@@ -145,3 +146,20 @@ def test_kubectl_applies_the_generated_manifest(
         "customresourcedefinition.apiextensions.k8s.io/virtualservices.networking.istio.io serverside-applied"
         in applied.stdout
     )
+
+
+def test_a_crd_that_is_not_structural_is_refused_as_the_api_server_would(
+    api: ApiServerDouble, tmp_path: pathlib.Path
+) -> None:
+    crd = next(o for o in generate.generate() if o["kind"] == "CustomResourceDefinition")
+    properties = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    properties["spec"]["properties"]["hosts"] = {"items": {"type": "string"}}  # no type
+    manifest = tmp_path / "crd.yaml"
+    manifest.write_text(yaml.safe_dump(crd))
+    applied = subprocess.run(
+        ["kubectl", "--kubeconfig", str(tmp_path / "kubeconfig"), "--validate=false",
+         "apply", "--server-side", "-f", str(manifest)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert applied.returncode != 0 and api.objects == {}
+    assert "spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.hosts.type: must not be empty" in applied.stderr  # fmt: skip

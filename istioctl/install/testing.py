@@ -2,8 +2,9 @@
 and `verify-install` use: discovery (/api, /apis, /apis/<group>/<version>), server-side
 apply (PATCH application/apply-patch+yaml, creating or replacing the applied fields) and
 GET of one object. Every object applied is validated against the Kubernetes schemas
-(kubernetes-validate) and refused with a 422 Status as the API server would; a CRD once
-applied is Established and its group is then discovered. Test support only.
+(kubernetes-validate), a CRD also as apiextensions checks it (pkg/config/structural.py), and
+refused with a 422 Status as the API server would; a CRD once applied is Established and its
+group is then discovered. Test support only.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 
 import kubernetes_validate
 import yaml
+
+from pkg.config import structural
 
 KUBERNETES_VERSION = "1.30.0"
 # group/version -> [(plural, kind, namespaced)]
@@ -127,6 +130,11 @@ class ApiServerDouble:
             kubernetes_validate.validate(body, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as error:
             return 422, _status(422, "Invalid", f"{kind} {name!r} is invalid: {error.message}")
+        if kind == "CustomResourceDefinition" and (problems := structural.crd_problems(body)):
+            # What the schemas cannot say and apiextensions refuses: a schema not structural.
+            return 422, _status(
+                422, "Invalid", f"{kind} {name!r} is invalid: {'; '.join(problems)}"
+            )
         key = (f"{group_version}/{plural}", namespace if namespaced else "", name)
         with self._lock:
             self._version += 1
