@@ -203,6 +203,11 @@ def test_the_components_accept_their_arguments(tmp_path: pathlib.Path) -> None:
     assert mixer.grpc_address == "0.0.0.0:9091"
     ca, _ = ca_options.parse_args(_local(_container_args("istio-ca"), tmp_path))
     assert ca.address == "0.0.0.0:8060"
+    # The name Pilot asks for and the webhook configurations' service are one the CA grants.
+    assert ca.custom_dns_names == (("istiod.istio-system", pilot.webhooks.cert.dns_names[0]),)
+    webhook = next(o for o in OBJECTS if o["kind"] == "MutatingWebhookConfiguration")
+    service = webhook["webhooks"][0]["clientConfig"]["service"]
+    assert f"{service['name']}.{service['namespace']}.svc" == pilot.webhooks.cert.dns_names[0]
     agent = nodeagent_options.parse_args(_local(_container_args("istio-nodeagent"), tmp_path))
     assert agent.ca_server_name == "istio-ca"
 

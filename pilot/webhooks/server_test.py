@@ -31,6 +31,7 @@ from pkg.inject.inject import inject_pod
 from security.ca.testing import running_ca
 
 ISTIOD = "spiffe://cluster.local/ns/istio-system/sa/istiod"
+ISTIOD_HOST = "istiod.istio-system.svc"  # the name the API server dials (the webhook's service)
 TOKEN = "webhook-test-token"
 ISTIO_DATA = pathlib.Path(__file__).parents[2] / "pkg/inject/testdata/istio"
 SAMPLES = pathlib.Path(__file__).parents[2] / "samples/bookinfo/networking"
@@ -51,7 +52,8 @@ def _inject_dir(folder: pathlib.Path) -> pathlib.Path:
 async def webhooks(
     tmp_path: pathlib.Path, store_url: str
 ) -> AsyncIterator[tuple[WebhookServer, ssl.SSLContext]]:
-    async with running_ca(tmp_path / "ca", grants={TOKEN: [ISTIOD]}) as ca:
+    grants = (("istiod.istio-system", ISTIOD_HOST),)  # as the install starts the CA
+    async with running_ca(tmp_path / "ca", grants={TOKEN: [ISTIOD]}, custom_dns_names=grants) as ca:
         root = tmp_path / "root-cert.pem"
         root.write_bytes(ca.bundle.root_pem())
         token = tmp_path / "token"
@@ -59,7 +61,12 @@ async def webhooks(
         server = WebhookServer(
             WebhookOptions(
                 address="127.0.0.1:0",
-                cert=CertOptions(ca_address=ca.address, ca_root=root, token_file=token),
+                cert=CertOptions(
+                    ca_address=ca.address,
+                    ca_root=root,
+                    token_file=token,
+                    dns_names=(ISTIOD_HOST,),
+                ),
                 config_store=store_url,
                 inject_config_dir=_inject_dir(tmp_path / "inject"),
             )
@@ -68,11 +75,9 @@ async def webhooks(
         try:
             async with asyncio.timeout(20):
                 await server.ready.wait()
-            # The API server checks the chain against the webhook's caBundle: our CA's root.
+            # The API server checks the chain against the webhook's caBundle (our CA's root)
+            # and the name against the service's host: post() dials by ISTIOD_HOST.
             client = ssl.create_default_context(cafile=str(root))
-            client.check_hostname = (
-                False  # the certificate names istiod by SPIFFE id, checked below
-            )
             yield server, client
         finally:
             task.cancel()
@@ -111,6 +116,7 @@ async def post(server: WebhookServer, context: ssl.SSLContext, path: str, body: 
             data=data,
             headers={"Content-Type": content_type},
             ssl=context,
+            server_hostname=ISTIOD_HOST if context.check_hostname else None,
         ) as answer,
     ):
         text = await answer.text()
@@ -122,7 +128,9 @@ async def post(server: WebhookServer, context: ssl.SSLContext, path: str, body: 
 
 async def peer_certificate(server: WebhookServer, context: ssl.SSLContext) -> x509.Certificate:
     host, _, port = server.address.rpartition(":")
-    _, writer = await asyncio.open_connection(host, int(port), ssl=context)
+    _, writer = await asyncio.open_connection(
+        host, int(port), ssl=context, server_hostname=ISTIOD_HOST
+    )
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     finally:
@@ -153,6 +161,7 @@ def test_validation_allows_denies_with_the_loaders_message_and_skips_deletes(
                 peer = await peer_certificate(server, context)
                 sans = peer.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
                 assert sans.get_values_for_type(x509.UniformResourceIdentifier) == [ISTIOD]
+                assert sans.get_values_for_type(x509.DNSName) == [ISTIOD_HOST]
 
                 bad = json.loads(json.dumps(good))
                 bad["spec"]["http"][0]["route"][0]["destination"]["host"] = "bad_host!"
