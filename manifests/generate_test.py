@@ -128,6 +128,8 @@ def test_the_injector_configmap_injects_a_valid_pod_that_our_agent_accepts(
     native: bool, tmp_path: pathlib.Path
 ) -> None:
     from proxy.agent import options as agent_options
+    from proxy.iptables import cmd as istio_iptables
+    from proxy.iptables import rules as capture
 
     settings = injectconfig.Settings(**{**_settings().__dict__, "native_sidecar": native})
     injected = next(yaml.safe_load_all(kubeinject.into_resource_text(REVIEWS, settings)))
@@ -136,7 +138,13 @@ def test_the_injector_configmap_injects_a_valid_pod_that_our_agent_accepts(
     spec = injected["spec"]["template"]["spec"]
     proxies = spec["initContainers"] if native else spec["containers"]
     proxy = next(c for c in proxies if c["name"] == "istio-proxy")
-    assert spec["initContainers"][0]["name"] == "istio-init"
+    init = spec["initContainers"][0]
+    assert init["name"] == "istio-init" and init["args"][0] == "istio-iptables"
+    # The same image's `pilot-agent istio-iptables` takes the init container's arguments.
+    config, dry_run = istio_iptables.parse_args(init["args"][1:])
+    assert not dry_run and config.proxy_uids == (1337,) and config.inbound_mode == "REDIRECT"
+    assert config.inbound_ports_exclude == ("15090", "15021", "15020")  # metrics, health, status
+    assert "-A ISTIO_OUTPUT -j ISTIO_REDIRECT" in capture.nat_rules(config)
     assert spec["containers"][0]["readinessProbe"]["httpGet"] == {
         "path": "/app-health/reviews/readyz",
         "port": 15020,

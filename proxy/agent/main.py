@@ -1,4 +1,6 @@
-"""pilot-agent's entry point: `main.py proxy sidecar|router --ip ... --pod ... --run-dir ...`.
+"""pilot-agent's entry point: `main.py proxy sidecar|router --ip ... --pod ... --run-dir ...`,
+or `main.py istio-iptables ...`, the capture the istio-init container installs (one image
+serves both containers, as Istio's proxyv2 does).
 
 Runs until SIGTERM or SIGINT, then leaves the mesh, drains Envoy and exits 0; a second signal
 stops it at once.
@@ -49,6 +51,11 @@ async def _serve(argv: list[str] | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _put_repo_root_on_path()
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["istio-iptables"]:
+        from proxy.iptables.cmd import main as istio_iptables
+
+        return istio_iptables(args[1:])
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
