@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import pathlib
+import time
 from collections.abc import Mapping
 
 from aiohttp import web
@@ -42,6 +43,9 @@ class WebhookOptions:
     system_namespace: str = "istio-system"
     revision: str = ""
     native_sidecar: bool = False
+    # How long a namespace's labels are reused: a burst of pods (a Deployment scaled up)
+    # asks the API server once, not once a pod; a relabelling applies within this time.
+    namespace_labels_ttl: float = 1.0
 
 
 class WebhookServer:
@@ -59,6 +63,7 @@ class WebhookServer:
         )
         self.ready = asyncio.Event()
         self.address = options.address  # the bound address, once serving
+        self._namespaces: dict[str, tuple[float, Mapping[str, str] | None]] = {}
 
     async def run(self) -> None:
         await self.certificate.obtain()
@@ -132,6 +137,18 @@ class WebhookServer:
     async def _namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
         """The namespace's labels; {} when it has none or does not exist; None when unknown
         (the store cannot be asked), so the webhook configuration's selectors are trusted."""
+        now = time.monotonic()
+        cached = self._namespaces.get(namespace)
+        if cached is not None and now - cached[0] < self.options.namespace_labels_ttl:
+            return cached[1]
+        labels = await self._read_namespace_labels(namespace)
+        if len(self._namespaces) > 10_000:  # namespaces come and go: drop the stale ones
+            ttl = self.options.namespace_labels_ttl
+            self._namespaces = {k: v for k, v in self._namespaces.items() if now - v[0] < ttl}
+        self._namespaces[namespace] = (now, labels)
+        return labels
+
+    async def _read_namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
         try:
             found = await self._client.get_raw(f"/api/v1/namespaces/{namespace}")
         except errors.NotFound:

@@ -424,6 +424,25 @@ def test_settings_and_namespace_labels_from_the_api_server(tmp_path: pathlib.Pat
                         server, context, "/inject", review("s-3", _pod(), kind="Pod")
                     )
                     assert body["response"] == {"uid": "s-3", "allowed": True}
+
+                    # A burst of pods asks the API server for the namespace once; a
+                    # relabelling applies once the cached labels are a second old.
+                    def asked() -> int:
+                        return sum(r.method == "GET" and r.path == "/api/v1/namespaces/bookinfo"
+                                   for r in api.requests)  # fmt: skip
+
+                    before = asked()
+                    for uid in ("b-1", "b-2", "b-3", "b-4", "b-5"):
+                        _, body = await post(server, context, "/inject",
+                                             review(uid, pod, kind="Pod", namespace="bookinfo"))  # fmt: skip
+                        assert body["response"]["patchType"] == "JSONPatch"
+                    assert asked() - before <= 1
+                    api.apply("v1", "namespaces", "", "bookinfo", {"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": "bookinfo", "labels": {"istio-injection": "disabled"}}})  # fmt: skip
+                    await asyncio.sleep(1.1)
+                    _, body = await post(server, context, "/inject",
+                                         review("s-4", pod, kind="Pod", namespace="bookinfo"))  # fmt: skip
+                    assert body["response"] == {"uid": "s-4", "allowed": True}
                 finally:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

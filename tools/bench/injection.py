@@ -2,8 +2,9 @@
 
 In-process (pkg/inject, Istio's template and values, as Istio's own BenchmarkInjection):
 injecting one pod, and one pod with 2,000 env vars (Istio's case). Then Pilot's /inject over
-TLS (an in-process WebhookServer with a certificate from a real CA): AdmissionReview round
-trips of one pod, one at a time over one keep-alive connection. Prints a table and writes
+TLS (an in-process WebhookServer with a certificate from a real CA, the namespace's labels
+from a real config store, as Pilot reads them): AdmissionReview round trips of one pod, one
+at a time over one keep-alive connection. Prints a table and writes
 tools/bench/results/injection.json.
 
     PYTHONPATH=. .venv/bin/python tools/bench/injection.py [--pods 300] [--reviews 300]
@@ -27,6 +28,7 @@ if __name__ == "__main__" and not __package__:
 import aiohttp
 import yaml
 
+from pilot.configstore.testing import StoreThread
 from pilot.webhooks.server import WebhookOptions, WebhookServer
 from pilot.webhooks.tlscert import CertOptions
 from pkg.config import mesh as meshconfig
@@ -75,7 +77,7 @@ def in_process(pods: int) -> dict[str, Summary]:
 
 
 async def through_webhook(reviews: int) -> Summary:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, StoreThread(pathlib.Path(tmp) / "store.db") as store:
         folder = pathlib.Path(tmp)
         async with running_ca(folder / "ca", grants={"bench": [ISTIOD]}) as ca:
             (folder / "root.pem").write_bytes(ca.bundle.root_pem())
@@ -85,7 +87,7 @@ async def through_webhook(reviews: int) -> Summary:
             (inject / "config").write_text(_config_text())
             (inject / "values").write_text((ISTIO / "values.json").read_text())
             server = WebhookServer(WebhookOptions(
-                address="127.0.0.1:0", config_store="http://127.0.0.1:9",  # namespaces unknown: selectors trusted
+                address="127.0.0.1:0", config_store=store.url,
                 cert=CertOptions(ca_address=ca.address, ca_root=folder / "root.pem", token_file=folder / "token"),
                 inject_config_dir=inject))  # fmt: skip
             task = asyncio.create_task(server.run())
