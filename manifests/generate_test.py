@@ -207,6 +207,14 @@ def test_the_components_accept_their_arguments(tmp_path: pathlib.Path) -> None:
     assert pilot.webhooks is not None and pilot.webhooks.address == "0.0.0.0:15017"
     assert pilot.webhooks.cert.dns_names == ("istiod.istio-system.svc",)
     assert pilot.secure is not None and pilot.config_store == "https://kubernetes.default.svc"
+    # istiod keeps istio-ca-root-cert in every namespace: its ClusterRole lets it write them.
+    assert pilot.root_cert is not None and pilot.root_cert.root_file == pilot.secure.ca_root
+    role = next(
+        o
+        for o in OBJECTS
+        if o["kind"] == "ClusterRole" and o["metadata"]["name"].startswith("istiod")
+    )
+    assert any("configmaps" in r["resources"] and "patch" in r["verbs"] for r in role["rules"])
     mixer = mixs.parse_args(_container_args("istio-mixer"))
     assert mixer.grpc_address == "0.0.0.0:9091"
     ca, _ = ca_options.parse_args(_local(_container_args("istio-ca"), tmp_path))

@@ -180,6 +180,23 @@ class ApiServerDouble:
             return 404, _status(404, "NotFound", f'{plural} "{name}" not found')
         return 200, obj
 
+    def list(
+        self, group_version: str, plural: str, namespace: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        """A collection (of one namespace, or all), as a `<Kind>List`."""
+        found = self.resource_of(group_version, plural)
+        if found is None:
+            return 404, _status(
+                404, "NotFound", f"the server could not find the requested resource ({plural})"
+            )
+        prefix = f"{group_version}/{plural}"
+        with self._lock:
+            items = [obj for (key, ns, _), obj in sorted(self.objects.items())
+                     if key == prefix and (namespace is None or ns == namespace)]  # fmt: skip
+            version = str(self._version)
+        return 200, {"apiVersion": group_version, "kind": f"{found[0]}List",
+                     "metadata": {"resourceVersion": version}, "items": items}  # fmt: skip
+
     def discovery(self, path: str) -> dict[str, Any] | None:
         if path == "/version":
             major, minor, _ = KUBERNETES_VERSION.split(".")
@@ -217,6 +234,22 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
         "reason": reason,
         "code": code,
     }
+
+
+def _split_list(path: str) -> tuple[str, str, str | None] | None:
+    """/api/v1/plural, /api/v1/namespaces/ns/plural (or under /apis/g/v) -> (gv, plural, ns)."""
+    parts = path.strip("/").split("/")
+    if parts[:1] == ["api"] and len(parts) >= 2:
+        gv, rest = parts[1], parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        gv, rest = f"{parts[1]}/{parts[2]}", parts[3:]
+    else:
+        return None
+    if len(rest) == 1:
+        return gv, rest[0], None
+    if len(rest) == 3 and rest[0] == "namespaces":
+        return gv, rest[2], rest[1]
+    return None
 
 
 def _split(path: str) -> tuple[str, str, str, str] | None:
@@ -271,6 +304,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         parts = _split(path)
         if parts is None:
+            collection = _split_list(path)
+            if collection is not None:
+                self._send(*self.api.list(*collection))
+                return
             self._send(
                 404, _status(404, "NotFound", "the server could not find the requested resource")
             )

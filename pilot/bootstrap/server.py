@@ -29,6 +29,7 @@ from aiohttp import web
 
 from pilot.bootstrap import registries
 from pilot.bootstrap.registries import PlatformOptions
+from pilot.bootstrap.rootcert import RootCertOptions, RootCertPublisher
 from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, authorize
 from pilot.model.discovery import RegistryEvent, ReportsStatus, ServiceEvent
 from pilot.model.index import ServiceIndex
@@ -71,6 +72,8 @@ class DiscoveryOptions:
     # A cluster's API server as the config store: the service account's token and CA.
     config_store_token: str | None = None
     config_store_ca: str | None = None  # a CA bundle file
+    # istio-ca-root-cert in every namespace (the config store is a cluster's API server).
+    root_cert: RootCertOptions | None = None
 
 
 # The kinds the ServiceEntry registry reads; the rest is Istio config for the PushContext.
@@ -114,6 +117,9 @@ class DiscoveryServer:
         self.webhooks = (
             WebhookServer(options.webhooks, store=self._client) if options.webhooks else None
         )
+        self.root_cert = (
+            RootCertPublisher(self._client, options.root_cert) if options.root_cert else None
+        )
         self._push: PushContext | None = None
         self._push_version = 0
         self._stale = True  # the config side of the PushContext
@@ -155,6 +161,8 @@ class DiscoveryServer:
                 if self.webhooks is not None:
                     tasks.create_task(self.webhooks.run(), name="webhooks")
                     await self.webhooks.ready.wait()
+                if self.root_cert is not None:
+                    tasks.create_task(self.root_cert.run(), name="root-cert-publisher")
                 await grpc_server.start()
                 host, port = _split(self.options.http_address)
                 await runner.setup()

@@ -13,6 +13,7 @@ import durationpy
 
 from api.mesh.v1alpha1.config_pb2 import MeshConfig
 from pilot.bootstrap.registries import PlatformOptions, RegistryUnavailableError, build
+from pilot.bootstrap.rootcert import RootCertOptions
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
@@ -108,6 +109,12 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         "--ca-server-name", help="the name in the CA's certificate, when not the address's host"
     )
     parser.add_argument(
+        "--publish-root-cert",
+        action="store_true",
+        help="keep the istio-ca-root-cert ConfigMap (--ca-root) in every namespace of the "
+        "config store, as istiod does on a cluster",
+    )
+    parser.add_argument(
         "--mesh-config",
         type=pathlib.Path,
         help="MeshConfig YAML (the istio ConfigMap's mesh: mixerCheckServer, policyCheckFailOpen, "
@@ -139,6 +146,8 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         args.ca_root and args.token_file
     ):
         parser.error("--secure-grpc-address and --webhook-address need --ca-root and --token-file")
+    if args.publish_root_cert and not args.ca_root:
+        parser.error("--publish-root-cert needs --ca-root (the root it publishes)")
     try:
         platforms = PlatformOptions(
             consul_url=args.consulserverURL,
@@ -165,6 +174,7 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         config_store=args.config_store,
         config_store_token=token,
         config_store_ca=args.config_store_ca_file,
+        root_cert=RootCertOptions(root_file=args.ca_root) if args.publish_root_cert else None,
         grpc_address=args.grpc_address,
         http_address=args.http_address,
         debounce_after=args.debounce_after,

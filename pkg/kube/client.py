@@ -101,6 +101,10 @@ class ConfigClient:
     async def get_raw(self, path: str) -> Any:
         return await self._run(rest.raw_get(path))
 
+    async def apply_raw(self, path: str, obj: Any, *, field_manager: str) -> Any:
+        """Server-side apply at an item path (kinds this registry has no schema for)."""
+        return await self._run(rest.raw_apply(path, obj, field_manager))
+
     async def watch(
         self,
         schema: KindSchema,
