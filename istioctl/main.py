@@ -6,7 +6,9 @@
     istioctl proxy-status [POD]               istioctl proxy-config cluster|listener|... POD
     istioctl authn tls-check CLIENT SERVER    istioctl x describe pod POD
     istioctl x authz check POD                istioctl dashboard envoy|controlz POD|prometheus|mesh|zipkin
-    istioctl bug-report
+    istioctl bug-report                       istioctl kube-inject -f FILE [-o OUT]
+    istioctl manifest generate [--set ...]    istioctl install [-y] [--dry-run]
+    istioctl verify-install
 
 Commands come in groups, one module each under istioctl/cmd/, listed in COMMAND_GROUPS:
 its `add_commands(subparsers, parents)` adds its subcommands, each naming its handler with
@@ -51,6 +53,7 @@ COMMAND_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("istioctl.cmd.version", ("version",)),
     ("istioctl.cmd.dashboard", ("dashboard", "d", "dash")),
     ("istioctl.cmd.bugreport", ("bug-report",)),
+    ("istioctl.cmd.install", ("kube-inject", "manifest", "install", "verify-install")),
 )
 # The global flags that take a value, to find the command after them.
 _VALUED_FLAGS = {"--config-store", "-c", "--kubeconfig", "--context", "-n", "--namespace",

@@ -42,7 +42,7 @@ def test_help_builds_the_parser_only():
     assert heavy(modules, "asyncio", "aiohttp", "google", "yaml", "pkg", "dataclasses") == set()
     assert heavy(modules, "istioctl") == {"istioctl", "istioctl.main", *(
         f"istioctl.cmd.{m}" for m in ("handler", "flags", "config", "analyze", "proxy", "experimental",
-                                      "version", "dashboard", "bugreport")
+                                      "version", "dashboard", "bugreport", "install")
     )} | {"istioctl.cmd"}  # fmt: skip
 
 

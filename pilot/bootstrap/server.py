@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import ssl
 import time
 from collections.abc import Collection
 
@@ -29,6 +30,7 @@ from aiohttp import web
 from pilot.bootstrap import registries
 from pilot.bootstrap.monitoring import register_push_context_metrics
 from pilot.bootstrap.registries import PlatformOptions
+from pilot.bootstrap.rootcert import RootCertOptions, RootCertPublisher
 from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, authorize
 from pilot.model.discovery import RegistryEvent, ReportsStatus, ServiceEvent
 from pilot.model.index import ServiceIndex
@@ -36,6 +38,7 @@ from pilot.model.push_context import MeshOptions, PushContext, build_push_contex
 from pilot.networking import generator, names
 from pilot.networking.cache import GenerationCache
 from pilot.registry.provider import Provider
+from pilot.webhooks.server import WebhookOptions, WebhookServer
 from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
@@ -67,6 +70,12 @@ class DiscoveryOptions:
     secure: SecureXdsOptions | None = None  # the mutual-TLS xDS port (15012), if any
     registries: tuple[Provider, ...] = registries.DEFAULT  # consulted in this order
     platforms: PlatformOptions = dataclasses.field(default_factory=PlatformOptions)
+    webhooks: WebhookOptions | None = None  # the admission webhooks over TLS (15017), if any
+    # A cluster's API server as the config store: the service account's token and CA.
+    config_store_token: str | None = None
+    config_store_ca: str | None = None  # a CA bundle file
+    # istio-ca-root-cert in every namespace (the config store is a cluster's API server).
+    root_cert: RootCertOptions | None = None
 
 
 # The kinds the ServiceEntry registry reads; the rest is Istio config for the PushContext.
@@ -88,7 +97,13 @@ KIND_EFFECTS: dict[str, tuple[frozenset[str] | None, bool]] = {
 class DiscoveryServer:
     def __init__(self, options: DiscoveryOptions) -> None:
         self.options = options
-        self._client = ConfigClient(options.config_store)
+        self._client = ConfigClient(
+            options.config_store,
+            token=options.config_store_token,
+            ssl_context=ssl.create_default_context(cafile=options.config_store_ca)
+            if options.config_store_ca
+            else None,
+        )
         self._informer = Informer(self._client, PILOT, on_events=self._config_changed)
         self._registries = registries.build(options.registries, options.platforms)
         self.registry = self._registries.aggregate
@@ -102,6 +117,12 @@ class DiscoveryServer:
         register_push_context_metrics(self.xds.metrics.registry, lambda: self._push)
         self.serving_cert = ServingCertificate(options.secure) if options.secure else None
         self.secure_address = options.secure.address if options.secure else ""
+        self.webhooks = (
+            WebhookServer(options.webhooks, store=self._client) if options.webhooks else None
+        )
+        self.root_cert = (
+            RootCertPublisher(self._client, options.root_cert) if options.root_cert else None
+        )
         self._push: PushContext | None = None
         self._push_version = 0
         self._stale = True  # the config side of the PushContext
@@ -140,6 +161,11 @@ class DiscoveryServer:
                     )
                     self.secure_address = f"{_split(self.options.secure.address)[0]}:{port}"
                     tasks.create_task(self.serving_cert.run(), name="serving-cert")
+                if self.webhooks is not None:
+                    tasks.create_task(self.webhooks.run(), name="webhooks")
+                    await self.webhooks.ready.wait()
+                if self.root_cert is not None:
+                    tasks.create_task(self.root_cert.run(), name="root-cert-publisher")
                 await grpc_server.start()
                 host, port = _split(self.options.http_address)
                 await runner.setup()

@@ -36,6 +36,7 @@ class SecureXdsOptions:
     trust_domain: str = "cluster.local"
     identity: str = ""  # default: spiffe://<td>/ns/istio-system/sa/istiod
     ttl: float = 24 * 3600.0
+    ca_server_name: str | None = None  # the name the CA's certificate carries, if not the host
 
     @property
     def spiffe_id(self) -> str:
@@ -62,6 +63,7 @@ class ServingCertificate:
             csr.csr_for(key, self.options.spiffe_id),
             int(self.options.ttl),
             token=token,
+            server_name=self.options.ca_server_name,
         )
         config = grpc.ssl_server_certificate_configuration(
             [(csr.key_pem(key), "".join(chain).encode())], root_certificates=root

@@ -11,10 +11,13 @@ import sys
 
 from api.mesh.v1alpha1.config_pb2 import MeshConfig
 from pilot.bootstrap.registries import PlatformOptions, RegistryUnavailableError, build
+from pilot.bootstrap.rootcert import RootCertOptions
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
 from pilot.registry.provider import Provider
+from pilot.webhooks.server import WebhookOptions
+from pilot.webhooks.tlscert import CertOptions
 from pkg.aio import program
 from pkg.cli import duration
 from pkg.config.mesh import MeshConfigError, load_mesh_config
@@ -72,9 +75,50 @@ def parse_args(argv: list[str] | None = None) -> tuple[DiscoveryOptions, str]:
     parser.add_argument("--ca-root", type=pathlib.Path, help="the CA's root-cert.pem")
     parser.add_argument("--token-file", type=pathlib.Path, help="Pilot's token for the CA")
     parser.add_argument(
+        "--webhook-address",
+        default="",
+        help="the admission webhooks over TLS, /inject and /validate (Istio's 15017); "
+        "needs the CA flags",
+    )
+    parser.add_argument(
+        "--inject-config-dir",
+        type=pathlib.Path,
+        help="the istio-sidecar-injector ConfigMap as files (config, values); default: "
+        "read the ConfigMap from the config store",
+    )
+    parser.add_argument(
+        "--webhook-dns-name",
+        action="append",
+        default=[],
+        help="a DNS name for the webhook certificate (e.g. istiod.istio-system.svc), repeatable",
+    )
+    parser.add_argument(
+        "--native-sidecars",
+        action="store_true",
+        help="inject istio-proxy as a native sidecar (an init container; Kubernetes 1.29+)",
+    )
+    parser.add_argument(
+        "--config-store-token-file",
+        type=pathlib.Path,
+        help="a bearer token for the config store (a cluster's service account token)",
+    )
+    parser.add_argument(
+        "--config-store-ca-file", help="the CA bundle that signs the config store's certificate"
+    )
+    parser.add_argument(
+        "--ca-server-name", help="the name in the CA's certificate, when not the address's host"
+    )
+    parser.add_argument(
+        "--publish-root-cert",
+        action="store_true",
+        help="keep the istio-ca-root-cert ConfigMap (--ca-root) in every namespace of the "
+        "config store, as istiod does on a cluster",
+    )
+    parser.add_argument(
         "--mesh-config",
         type=pathlib.Path,
-        help="MeshConfig YAML (Istio's mesh config: mixerCheckServer, policyCheckFailOpen, ...)",
+        help="MeshConfig YAML (the istio ConfigMap's mesh: mixerCheckServer, policyCheckFailOpen, "
+        "and the defaults injection reads)",
     )
     parser.add_argument(
         "--mixer-filter-wasm",
@@ -98,8 +142,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[DiscoveryOptions, str]:
         parser.error(
             "the mesh config names a Mixer: --mixer-filter-wasm must say where its filter is"
         )
-    if args.secure_grpc_address and not (args.ca_root and args.token_file):
-        parser.error("--secure-grpc-address needs --ca-root and --token-file")
+    if (args.secure_grpc_address or args.webhook_address) and not (
+        args.ca_root and args.token_file
+    ):
+        parser.error("--secure-grpc-address and --webhook-address need --ca-root and --token-file")
+    if args.publish_root_cert and not args.ca_root:
+        parser.error("--publish-root-cert needs --ca-root (the root it publishes)")
     try:
         platforms = PlatformOptions(
             consul_url=args.consulserverURL,
@@ -111,8 +159,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[DiscoveryOptions, str]:
         build(providers, platforms)  # refuse, before anything starts, what cannot run
     except (ValueError, RegistryUnavailableError) as error:
         parser.error(f"--registries: {error}")
+    token = None
+    if args.config_store_token_file:
+        try:
+            token = args.config_store_token_file.read_text().strip()
+        except OSError as error:
+            parser.error(f"--config-store-token-file: {error}")
     options = DiscoveryOptions(
         config_store=args.config_store,
+        config_store_token=token,
+        config_store_ca=args.config_store_ca_file,
+        root_cert=RootCertOptions(root_file=args.ca_root) if args.publish_root_cert else None,
         grpc_address=args.grpc_address,
         http_address=args.http_address,
         debounce_after=args.debounce_after,
@@ -128,8 +185,25 @@ def parse_args(argv: list[str] | None = None) -> tuple[DiscoveryOptions, str]:
             ca_address=args.ca_address,
             ca_root=args.ca_root,
             token_file=args.token_file,
+            ca_server_name=args.ca_server_name,
         )
         if args.secure_grpc_address
+        else None,
+        webhooks=WebhookOptions(
+            address=args.webhook_address,
+            cert=CertOptions(
+                ca_address=args.ca_address,
+                ca_root=args.ca_root,
+                token_file=args.token_file,
+                dns_names=tuple(args.webhook_dns_name),
+                ca_server_name=args.ca_server_name,
+            ),
+            config_store=args.config_store,
+            inject_config_dir=args.inject_config_dir,
+            mesh_config_file=args.mesh_config,
+            native_sidecar=args.native_sidecars,
+        )
+        if args.webhook_address
         else None,
     )
     return options, args.log_level

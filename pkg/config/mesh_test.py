@@ -56,3 +56,36 @@ def test_mistakes_name_the_file_and_the_field(text, message):
 def test_a_missing_file_says_so(tmp_path):
     with pytest.raises(MeshConfigError, match="No such file"):
         load_mesh_config(tmp_path / "nope")
+
+
+def test_injection_reads_the_mesh_over_istios_defaults():
+    from pkg.config.mesh import apply_mesh_config, apply_proxy_config
+
+    mesh = apply_mesh_config(
+        "trustDomain: example.org\ndefaultConfig:\n  drainDuration: 5s\n  proxyMetadata: {A: '1'}\n"
+    )
+    assert mesh.trust_domain == "example.org" and mesh.proxy_listen_port == 15001
+    assert mesh.default_config.drain_duration.seconds == 5
+    assert mesh.default_config.discovery_address == "istiod.istio-system.svc:15012"
+    # A pod's proxy.istio.io/config: over defaultConfig, proxyMetadata merged key by key.
+    pod = apply_proxy_config("proxyMetadata: {B: '2'}\nconcurrency: 2\n", mesh)
+    assert dict(pod.default_config.proxy_metadata) == {"A": "1", "B": "2"}
+    assert pod.default_config.concurrency.value == 2 and not mesh.default_config.concurrency.value
+    # What a file says only, for Pilot's generators: no defaults filled in.
+    assert parse_mesh_config("trustDomain: example.org").proxy_listen_port == 0
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("mixerCheckServer: nowhere", "mesh config: mixerCheckServer: 'nowhere' is not host:port"),
+        ("defaultConfig: [1]", "defaultConfig must be a mapping"),
+        ("defaultConfig: {drainDuration: soon}", "defaultConfig: "),
+    ],
+)
+def test_injections_reading_refuses_what_pilots_refuses(text, message):
+    from pkg.config.mesh import apply_mesh_config
+
+    with pytest.raises(MeshConfigError) as caught:
+        apply_mesh_config(text)
+    assert message in str(caught.value)

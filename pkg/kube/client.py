@@ -12,6 +12,7 @@ synchronous client (pkg/kube/syncclient.py); this module moves the bytes over ai
 from __future__ import annotations
 
 import errno
+import ssl
 from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import Any, TypeVar
@@ -42,8 +43,13 @@ class ConfigClient:
         timeout: float = 10.0,
         kinds: KindSet = ALL,
         on_warning: rest.WarningHandler | None = None,
+        token: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`token` and `ssl_context` reach an API server that wants them (a cluster's)."""
         self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._ssl_context = ssl_context
         self._timeout = timeout
         self._codec = rest.Codec(kinds, self.base_url)
         self._on_warning = on_warning
@@ -94,6 +100,10 @@ class ConfigClient:
 
     async def get_raw(self, path: str) -> Any:
         return await self._run(rest.raw_get(path))
+
+    async def apply_raw(self, path: str, obj: Any, *, field_manager: str) -> Any:
+        """Server-side apply at an item path (kinds this registry has no schema for)."""
+        return await self._run(rest.raw_apply(path, obj, field_manager))
 
     async def watch(
         self,
@@ -147,7 +157,8 @@ class ConfigClient:
                 request.method,
                 self.base_url + request.path,
                 data=request.body,
-                headers=request.headers(),
+                headers=self._headers(request),
+                ssl=self._ssl_context if self._ssl_context is not None else True,
             ) as answer:
                 response = rest.Response(
                     answer.status, await answer.read(), rest.header_pairs(answer.headers.items())
@@ -156,6 +167,12 @@ class ConfigClient:
             raise self._unreachable(error) from None
         rest.report_warnings(response, self._on_warning)
         return response
+
+    def _headers(self, request: rest.Request) -> dict[str, str]:
+        headers = request.headers()
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
 
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the running event loop.

@@ -351,6 +351,17 @@ def raw_get(path: str) -> Operation[Any]:
     return payload(response)
 
 
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def raw_apply(path: str, obj: Any, field_manager: str) -> Operation[Any]:
+    """Server-side apply of any object at its item path, taking over fields another manager
+    set (`force`), as a controller owning the object does; the object as stored."""
+    query = urllib.parse.urlencode({"fieldManager": field_manager, "force": "true"})
+    response = yield Request("PATCH", f"{path}?{query}", json.dumps(obj).encode(), APPLY_PATCH)
+    return payload(response)
+
+
 def report_warnings(response: Response, handler: WarningHandler | None) -> None:
     if handler is not None:
         for text in warnings(response):

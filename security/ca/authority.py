@@ -29,6 +29,14 @@ class IssuePolicy:
     # notBefore this far in the past, so a peer whose clock is slightly behind the CA's
     # still accepts a certificate issued a moment ago.
     backdate: datetime.timedelta = datetime.timedelta(minutes=1)
+    # Citadel's --custom-dns-names: ("account.namespace", DNS name) pairs. A CSR for that
+    # service account may also name those hosts, so a server dialled by name (the webhooks
+    # the API server calls at istiod.istio-system.svc) can serve with its mesh certificate.
+    custom_dns_names: tuple[tuple[str, str], ...] = ()
+
+    def dns_names_for(self, identity: SpiffeId) -> frozenset[str]:
+        account = f"{identity.service_account}.{identity.namespace}"
+        return frozenset(name for who, name in self.custom_dns_names if who == account)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,11 +65,14 @@ class CertificateAuthority:
         identities: Sequence[SpiffeId],
         requested_seconds: int,
         *,
+        dns_names: Sequence[str] = (),
         now: datetime.datetime | None = None,
     ) -> list[str]:
-        """Sign a leaf for `identities`; return the PEM chain, leaf first and root last."""
+        """Sign a leaf for `identities` (and `dns_names`, already authorized); return the PEM
+        chain, leaf first and root last."""
         now = now or datetime.datetime.now(datetime.UTC)
-        sans = [x509.UniformResourceIdentifier(str(i)) for i in identities]
+        sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(str(i)) for i in identities]
+        sans += [x509.DNSName(name) for name in dict.fromkeys(dns_names)]
         leaf = self._build(
             public_key,
             x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.policy.trust_domain)]),

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import datetime
 import pathlib
+import re
 
 from pkg.cli import duration
 
@@ -27,6 +28,26 @@ class CaOptions:
     self_signed_ca_cert_ttl: datetime.timedelta = datetime.timedelta(days=3650)
     key_type: str = "ec"  # of a generated self-signed root: "ec" (P-256) or "rsa" (2048)
     server_cert_ttl: datetime.timedelta = datetime.timedelta(days=365)
+    # ("account.namespace", DNS name): hosts a service account's certificates may also name.
+    custom_dns_names: tuple[tuple[str, str], ...] = ()
+
+
+def parse_custom_dns_names(text: str) -> tuple[tuple[str, str], ...]:
+    """Citadel's --custom-dns-names: `account.namespace:dns-name,...`."""
+    pairs = []
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        account, sep, name = entry.partition(":")
+        sa, dot, ns = account.partition(".")
+        if not sep or not dot or not sa or not ns or "." in ns or not _DNS_NAME.fullmatch(name):
+            raise ValueError(
+                f"--custom-dns-names: {entry!r} is not account.namespace:dns-name "
+                "(e.g. istiod.istio-system:istiod.istio-system.svc)"
+            )
+        pairs.append((account, name))
+    return tuple(pairs)
+
+
+_DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 def _duration(text: str) -> datetime.timedelta:
@@ -65,8 +86,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[CaOptions, str]:
     parser.add_argument("--max-workload-cert-ttl", type=_duration, default="2160h")
     parser.add_argument("--self-signed-ca-cert-ttl", type=_duration, default="87600h")
     parser.add_argument("--key-type", choices=["ec", "rsa"], default=CaOptions.key_type)
+    parser.add_argument(
+        "--custom-dns-names",
+        default="",
+        help="account.namespace:dns-name,... : DNS names a service account's certificates "
+        "may also carry (Citadel's flag; istiod's webhooks need istiod.istio-system.svc)",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
+    try:
+        custom_dns_names = parse_custom_dns_names(args.custom_dns_names)
+    except ValueError as error:
+        parser.error(str(error))
     options = CaOptions(
         ca_dir=args.ca_dir,
         tokens=args.tokens,
@@ -78,6 +109,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[CaOptions, str]:
         max_workload_cert_ttl=args.max_workload_cert_ttl,
         self_signed_ca_cert_ttl=args.self_signed_ca_cert_ttl,
         key_type=args.key_type,
+        custom_dns_names=custom_dns_names,
     )
     return options, args.log_level
 

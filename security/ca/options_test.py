@@ -56,3 +56,18 @@ def test_flags_override(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--ca-dir=/ca", "--tokens=/t", "--workload-cert-ttl=0s"])
     assert "must be positive" in capsys.readouterr().err
+
+
+def test_custom_dns_names_as_citadel_writes_them(capsys):
+    options, _ = parse_args(
+        ["--ca-dir", "d", "--tokens", "t", "--custom-dns-names",
+         "istiod.istio-system:istiod.istio-system.svc, istiod.istio-system:istiod.istio-system.svc.cluster.local"]
+    )  # fmt: skip
+    assert options.custom_dns_names == (
+        ("istiod.istio-system", "istiod.istio-system.svc"),
+        ("istiod.istio-system", "istiod.istio-system.svc.cluster.local"),
+    )
+    for bad in ["istiod:istiod.svc", "istiod.istio-system", "istiod.istio-system:Not_A_Host"]:
+        with pytest.raises(SystemExit):
+            parse_args(["--ca-dir", "d", "--tokens", "t", "--custom-dns-names", bad])
+        assert "is not account.namespace:dns-name" in capsys.readouterr().err

@@ -1,13 +1,14 @@
 """A CreateCertificate request's CSR, parsed and checked before anyone may sign it.
 
-Only the CSR's public key and its SPIFFE URI SANs are ever used: every other field and
-requested extension (a CSR may ask for CA:TRUE) is ignored, since the CA builds the
-certificate itself.
+Only the CSR's public key, its SPIFFE URI SANs and the DNS SANs its identities are granted
+(Citadel's --custom-dns-names) are ever used: every other field and requested extension (a
+CSR may ask for CA:TRUE) is ignored, since the CA builds the certificate itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Collection
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -25,10 +26,17 @@ PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 class SigningRequest:
     public_key: PublicKey
     identities: tuple[SpiffeId, ...]  # sorted, without duplicates
+    dns_names: tuple[str, ...] = ()  # sorted; each granted to one of the identities
 
 
-def parse_csr(csr_pem: str, trust_domain: str) -> SigningRequest:
-    """Parse and check a PEM CSR; raise Refusal(INVALID_ARGUMENT, 'invalid CSR: ...')."""
+DnsGrants = Callable[[SpiffeId], Collection[str]]
+
+
+def parse_csr(
+    csr_pem: str, trust_domain: str, dns_grants: DnsGrants | None = None
+) -> SigningRequest:
+    """Parse and check a PEM CSR; raise Refusal(INVALID_ARGUMENT, 'invalid CSR: ...').
+    A DNS SAN is allowed only when `dns_grants` gives it to one of the CSR's identities."""
     if not csr_pem.strip():
         raise Refusal.invalid("invalid CSR: the request has no CSR")
     try:
@@ -42,8 +50,8 @@ def parse_csr(csr_pem: str, trust_domain: str) -> SigningRequest:
     if not signature_ok:
         raise Refusal.invalid("invalid CSR: the signature does not verify with its public key")
     public_key = _check_key(csr)
-    identities = _identities(csr, trust_domain)
-    return SigningRequest(public_key=public_key, identities=identities)
+    identities, dns_names = _identities(csr, trust_domain, dns_grants)
+    return SigningRequest(public_key=public_key, identities=identities, dns_names=dns_names)
 
 
 def _check_key(csr: x509.CertificateSigningRequest) -> PublicKey:
@@ -63,7 +71,9 @@ def _check_key(csr: x509.CertificateSigningRequest) -> PublicKey:
     raise Refusal.invalid(f"invalid CSR: unsupported key type {type(key).__name__}")
 
 
-def _identities(csr: x509.CertificateSigningRequest, trust_domain: str) -> tuple[SpiffeId, ...]:
+def _identities(
+    csr: x509.CertificateSigningRequest, trust_domain: str, dns_grants: DnsGrants | None
+) -> tuple[tuple[SpiffeId, ...], tuple[str, ...]]:
     want = f"want one or more SPIFFE URIs spiffe://{trust_domain}/ns/<namespace>/sa/<account>"
     try:
         names = list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
@@ -74,7 +84,11 @@ def _identities(csr: x509.CertificateSigningRequest, trust_domain: str) -> tuple
     if not names:
         raise Refusal.invalid(f"invalid CSR: no subject alternative name; {want}")
     identities = set()
+    dns_names: list[x509.DNSName] = []
     for name in names:
+        if isinstance(name, x509.DNSName) and dns_grants is not None:
+            dns_names.append(name)
+            continue
         if not isinstance(name, x509.UniformResourceIdentifier):
             raise Refusal.invalid(
                 f"invalid CSR: subject alternative name {_describe(name)} is not allowed; {want}"
@@ -88,7 +102,18 @@ def _identities(csr: x509.CertificateSigningRequest, trust_domain: str) -> tuple
                 f"identity {identity} is outside this CA's trust domain {trust_domain!r}"
             )
         identities.add(identity)
-    return tuple(sorted(identities))
+    if not identities:
+        raise Refusal.invalid(f"invalid CSR: no SPIFFE identity; {want}")
+    granted = {n for identity in identities for n in (dns_grants(identity) if dns_grants else ())}
+    for name in dns_names:
+        if name.value not in granted:
+            raise Refusal.invalid(
+                f"invalid CSR: subject alternative name {_describe(name)} is not allowed for "
+                f"{', '.join(str(i) for i in sorted(identities))} (DNS names are "
+                "allowed only as --custom-dns-names grants them); "
+                f"{want}"
+            )
+    return tuple(sorted(identities)), tuple(sorted({n.value for n in dns_names}))
 
 
 def _describe(name: x509.GeneralName) -> str:

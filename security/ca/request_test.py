@@ -113,3 +113,28 @@ def test_requested_extensions_other_than_the_san_are_ignored():
     )
     parsed = parse_csr(asks_for_ca, TD)
     assert parsed.identities == (SpiffeId.parse(A),)
+
+
+def test_dns_names_only_as_granted_to_an_identity():
+    # Citadel's --custom-dns-names: istiod's certificates may name the host the API server dials.
+    istiod = "spiffe://cluster.local/ns/istio-system/sa/istiod"
+    grants = {SpiffeId.parse(istiod): {"istiod.istio-system.svc"}}
+
+    def granted(identity):
+        return grants.get(identity, set())
+
+    names = [x509.UniformResourceIdentifier(istiod), x509.DNSName("istiod.istio-system.svc")]
+    parsed = parse_csr(_csr(new_key(), names), TD, granted)
+    assert parsed.dns_names == ("istiod.istio-system.svc",)
+    assert parsed.identities == (SpiffeId.parse(istiod),)
+    for names, message in [
+        ([x509.UniformResourceIdentifier(A), x509.DNSName("istiod.istio-system.svc")],
+         f"subject alternative name DNS:istiod.istio-system.svc is not allowed for {A}"),
+        ([x509.UniformResourceIdentifier(istiod), x509.DNSName("evil.example.com")],
+         "DNS:evil.example.com is not allowed"),
+        ([x509.DNSName("istiod.istio-system.svc")], "invalid CSR: no SPIFFE identity"),
+    ]:  # fmt: skip
+        with pytest.raises(Refusal) as refused:
+            parse_csr(_csr(new_key(), names), TD, granted)
+        assert refused.value.code.name == "INVALID_ARGUMENT"
+        assert message in refused.value.message

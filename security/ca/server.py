@@ -76,6 +76,7 @@ class CaServer:
                 trust_domain=self.options.trust_domain,
                 default_ttl=self.options.workload_cert_ttl,
                 max_ttl=self.options.max_workload_cert_ttl,
+                custom_dns_names=self.options.custom_dns_names,
             ),
         )
         self.authority = authority

@@ -48,14 +48,15 @@ class CertificateService(ca_pb2_grpc.IstioCertificateServiceServicer):
         caller = self._authenticator.authenticate(
             context.invocation_metadata() or (), _peer_certificate(context)
         )
-        csr = parse_csr(request.csr, self._authority.policy.trust_domain)
+        policy = self._authority.policy
+        csr = parse_csr(request.csr, policy.trust_domain, policy.dns_names_for)
         authorize(caller, csr.identities)
         chain = self._authority.sign_workload(
-            csr.public_key, csr.identities, request.validity_duration
+            csr.public_key, csr.identities, request.validity_duration, dns_names=csr.dns_names
         )
         log.info(
             "issued a certificate for %s to %s (%s)",
-            ", ".join(str(i) for i in csr.identities),
+            ", ".join([*(str(i) for i in csr.identities), *csr.dns_names]),
             context.peer(),
             caller.via,
         )
