@@ -203,7 +203,7 @@ def test_the_components_accept_their_arguments(tmp_path: pathlib.Path) -> None:
     from security.ca import options as ca_options
     from security.nodeagent import options as nodeagent_options
 
-    pilot = discovery.parse_args(_local(_container_args("istiod"), tmp_path))
+    pilot, _ = discovery.parse_args(_local(_container_args("istiod"), tmp_path))
     assert pilot.webhooks is not None and pilot.webhooks.address == "0.0.0.0:15017"
     assert pilot.webhooks.cert.dns_names == ("istiod.istio-system.svc",)
     assert pilot.secure is not None and pilot.config_store == "https://kubernetes.default.svc"
@@ -215,7 +215,7 @@ def test_the_components_accept_their_arguments(tmp_path: pathlib.Path) -> None:
         if o["kind"] == "ClusterRole" and o["metadata"]["name"].startswith("istiod")
     )
     assert any("configmaps" in r["resources"] and "patch" in r["verbs"] for r in role["rules"])
-    mixer = mixs.parse_args(_container_args("istio-mixer"))
+    mixer, _ = mixs.parse_args(_container_args("istio-mixer"))
     assert mixer.grpc_address == "0.0.0.0:9091"
     ca, _ = ca_options.parse_args(_local(_container_args("istio-ca"), tmp_path))
     assert ca.address == "0.0.0.0:8060"
