@@ -262,7 +262,8 @@ def new_service_entry(index: int) -> Resource:
                 "location": "MESH_INTERNAL",
                 "resolution": "STATIC",
                 "ports": [{"number": synthetic.SERVICE_PORT, "name": "http", "protocol": "HTTP"}],
-                "endpoints": [{"address": f"127.21.0.{index + 1}"}],
+                # Config only (no traffic goes there); index runs to the proxy count, 2000.
+                "endpoints": [{"address": f"127.21.{(index + 1) // 256}.{(index + 1) % 256}"}],
             },
         },
         source="bench",
