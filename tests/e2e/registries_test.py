@@ -67,10 +67,10 @@ def apply(mesh: MeshUnderTest, *paths: pathlib.Path) -> None:
 
 @pytest.fixture(scope="module")
 def consul_mesh(tmp_path_factory):
-    subnet = loopback_subnet(10)
+    subnet = loopback_subnet(18)  # 10 and 11 are the Mixer e2e tests' own
     # The double lives outside the mesh's subnet: it must outlive the mesh's pods, whose
     # agents deregister on the way down, and not count as one of its processes.
-    with registry_double("consul", f"{loopback_subnet(12)}.1", 8500) as url:
+    with registry_double("consul", f"{loopback_subnet(20)}.1", 8500) as url:
         run_dir = tmp_path_factory.mktemp("consul-mesh")
         with MeshUnderTest(run_dir, subnet, registry="Consul", registry_url=url) as mesh:
             mesh.consul_url = url
@@ -142,8 +142,8 @@ def test_a_service_deregistered_from_consul_stops_getting_traffic(consul_mesh):
 
 @pytest.fixture(scope="module")
 def eureka_mesh(tmp_path_factory):
-    subnet = loopback_subnet(11)
-    with registry_double("eureka", f"{loopback_subnet(12)}.2", 8761) as url:
+    subnet = loopback_subnet(19)
+    with registry_double("eureka", f"{loopback_subnet(20)}.2", 8761) as url:
         run_dir = tmp_path_factory.mktemp("eureka-mesh")
         with MeshUnderTest(run_dir, subnet, registry="Eureka", registry_url=url) as mesh:
             mesh.eureka_url = url
