@@ -47,6 +47,7 @@ from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from tools.bench import adsload, benchmesh, procmem, report, synthetic
 from tools.bench.stats import percentile
+from tools.bench.storeload import load_store, wait_pilot_has
 
 NAME = "pilot_scale"
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -170,31 +171,6 @@ async def wait_url(url: str, process: Process, timeout: float = 60.0) -> None:
                         return
             await asyncio.sleep(0.2)
     raise RuntimeError(f"{url} not ready in {timeout}s; see {process.log}")
-
-
-async def load_store(url: str, resources: list[Resource], concurrency: int = 8) -> float:
-    started = time.perf_counter()
-    gate = asyncio.Semaphore(concurrency)
-    async with ConfigClient(url, timeout=60) as client:
-
-        async def create(resource: Resource) -> None:
-            async with gate:
-                await client.create(resource)
-
-        async with asyncio.TaskGroup() as tasks:
-            for resource in resources:
-                tasks.create_task(create(resource))
-    return time.perf_counter() - started
-
-
-async def wait_pilot_has(pilot_url: str, count: int, timeout: float = 300) -> None:
-    async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
-        while True:
-            async with session.get(f"{pilot_url}/debug/configz") as response:
-                if len(await response.json()) >= count:
-                    break
-            await asyncio.sleep(3.0)  # configz serializes every resource: not too often
-    await asyncio.sleep(1.5)  # past the longest debounce: the last push is done
 
 
 def nodes(services: int, count: int) -> list[base_pb2.Node]:
@@ -444,7 +420,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             await plane.start()
             loaded_in = await load_store(plane.store_url, resources)
-            await wait_pilot_has(plane.pilot_url, len(resources))
+            await wait_pilot_has(plane.pilot_url, len(resources), timeout=300, poll=3.0)
             entry: dict[str, Any] = {
                 "store_load_s": round(loaded_in, 1),
                 "memory_loaded": plane.pilot_memory(),

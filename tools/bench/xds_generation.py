@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import aiohttp
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
@@ -46,10 +45,10 @@ from pilot.networking import generator
 from pilot.networking.testing import push_of
 from pilot.xds.testing import node
 from pkg.config.resource import Resource
-from pkg.kube.client import ConfigClient
 from pkg.xds.testing import XdsDriver, unpack
 from tools.bench import benchmesh, procmem, report, synthetic
 from tools.bench.stats import median
+from tools.bench.storeload import load_store, wait_pilot_has
 from tools.local import launcher
 from tools.local.topology import XDS_PORT, Topology
 
@@ -173,33 +172,6 @@ class ControlPlane:
 
     def memory(self, name: str) -> dict[str, float]:
         return procmem.read_memory(self.started[name].pid).to_json()
-
-
-async def load_store(url: str, resources: list[Resource], concurrency: int) -> float:
-    """Create every resource (`concurrency` writes in flight); seconds taken."""
-    started = time.perf_counter()
-    gate = asyncio.Semaphore(concurrency)
-    async with ConfigClient(url, timeout=60) as client:
-
-        async def create(resource: Resource) -> None:
-            async with gate:
-                await client.create(resource)
-
-        async with asyncio.TaskGroup() as tasks:
-            for resource in resources:
-                tasks.create_task(create(resource))
-    return time.perf_counter() - started
-
-
-async def wait_pilot_has(pilot_url: str, count: int, timeout: float = 180) -> None:
-    """Until Pilot's informer holds `count` resources, then one debounce period more."""
-    async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
-        while True:
-            async with session.get(f"{pilot_url}/debug/configz") as response:
-                if len(await response.json()) >= count:
-                    break
-            await asyncio.sleep(1.0)
-    await asyncio.sleep(1.5)  # past PILOT_DEBOUNCE_MAX: the last push is done
 
 
 async def sync_client(driver: XdsDriver, timeout: float) -> dict[str, int]:
