@@ -193,7 +193,7 @@ def _outbound_clusters(push: PushContext, services: list[Service], mtls: bool) -
         fragments.append(piece(push.cache, ("cds", service.hostname, mtls), inputs, build))
     fragments.append(piece(push.cache, ("cds-blackhole",), (), _blackhole))
     # Mixer's own clusters, for Mixer addresses that are not services of the mesh.
-    mixer_inputs = (push.mesh, frozenset(push.services))
+    mixer_inputs = (push.mesh, mixerfilter.external_addresses(push))
     fragments.append(piece(push.cache, ("cds-mixer",), mixer_inputs, lambda: _mixer_clusters(push)))
     # The tracers' collector (`zipkin`), when MeshConfig turns tracing on.
     collector = (tracing.zipkin_address(push.mesh.mesh_config),)

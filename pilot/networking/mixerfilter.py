@@ -291,19 +291,25 @@ def cluster_name(address: str) -> str:
     return names.outbound_cluster(host, port)
 
 
-def clusters(push: PushContext) -> list[dict[str, Any]]:
-    """The clusters the filters call Mixer through (HTTP/2), for Mixer addresses that are
-    not services of the mesh (those have their outbound cluster already)."""
+def external_addresses(push: PushContext) -> tuple[tuple[str, int], ...]:
+    """The Mixer addresses (host, port) that are not services of the mesh (those have their
+    outbound cluster already): what `clusters` is made of, besides the mesh options."""
     if not enabled(push):
-        return []
+        return ()
     mesh = push.mesh.mesh_config
-    out: dict[str, dict[str, Any]] = {}
+    out = []
     for address in (mesh.mixer_check_server, mesh.mixer_report_server):
-        if not address:
-            continue
-        host, port = _split_address(address)
-        if host in push.services:
-            continue
+        if address:
+            host, port = _split_address(address)
+            if host not in push.services:
+                out.append((host, port))
+    return tuple(out)
+
+
+def clusters(push: PushContext) -> list[dict[str, Any]]:
+    """The clusters the filters call Mixer through (HTTP/2), one per external address."""
+    out: dict[str, dict[str, Any]] = {}
+    for host, port in external_addresses(push):
         name = names.outbound_cluster(host, port)
         out[name] = {
             "name": name,
