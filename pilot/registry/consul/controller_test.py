@@ -178,12 +178,14 @@ class ConsulDriver:
         self._ids: dict[str, list[str]] = {}
 
     async def add_service(self, name: str, namespace: str, port: int) -> str:
-        placeholder = f"{name}-registered"
+        # Consul knows a service only through an instance: this one's TTL check is never
+        # passed, so the service exists with no healthy instance, as the suite expects.
+        never_healthy = f"{name}-registered"
         await self._agent.agent.service.register(
-            name, service_id=placeholder, address="127.30.9.9", port=port,
+            name, service_id=never_healthy, address="127.30.9.9", port=port,
             meta={"protocol": "http"}, check=consul.Check.ttl("60s"),
         )  # fmt: skip
-        self._ids[name] = [placeholder]
+        self._ids[name] = [never_healthy]
         return f"{name}.service.consul"
 
     async def set_instances(self, hostname, port, instances) -> None:
