@@ -1,10 +1,18 @@
 """pilot-discovery: the config store watched, the service model built, Envoy config served.
 
 One `DiscoveryServer` owns every long-lived task of the process in one TaskGroup: the
-informer that mirrors the config store, the xDS push loop, the gRPC server (ADS, 15010)
-and the HTTP server (readiness and debug, 15014). Config changes mark the PushContext
-stale and queue a debounced push; the next generation rebuilds it once and every proxy
-of that push reads the same immutable snapshot.
+informer that mirrors the config store, the service registries (`--registries`, merged by
+the aggregate), the xDS push loop, the gRPC server (ADS, 15010) and the HTTP server
+(readiness and debug, 15014).
+
+What a change costs depends on what changed. Istio config (VirtualService, DestinationRule,
+...) marks the config side of the PushContext stale and queues a full push. ServiceEntries
+and WorkloadEntries go to the ServiceEntry registry, whose events say which hostnames
+changed: a changed service is a full push; instances alone are an endpoint push to the
+proxies subscribed to that service's clusters (and a full push to the workloads at the
+addresses that moved, whose inbound config changed). The next generation rebuilds the
+PushContext once, re-reading only the hostnames that changed, and every proxy of that push
+reads the same immutable snapshot.
 """
 
 from __future__ import annotations
@@ -13,22 +21,28 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection
 
 import grpc
 from aiohttp import web
 
+from pilot.bootstrap import registries
 from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, authorize
+from pilot.model.discovery import RegistryEvent, ServiceEvent
+from pilot.model.index import ServiceIndex
 from pilot.model.push_context import MeshOptions, PushContext, build_push_context
-from pilot.networking import generator
+from pilot.networking import generator, names
+from pilot.networking.cache import GenerationCache
+from pilot.registry.provider import Provider
 from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
-from pkg.config.kinds import PILOT
+from pkg.config.kinds import PILOT, KindSchema
+from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from pkg.kube.informer import Informer
 from pkg.version import buildinfo
+from pkg.xds.resources import Resources
 
 log = logging.getLogger("pilot.discovery")
 
@@ -48,13 +62,33 @@ class DiscoveryOptions:
     debounce_max: float = 1.0
     mesh: MeshOptions = dataclasses.field(default_factory=MeshOptions)
     secure: SecureXdsOptions | None = None  # the mutual-TLS xDS port (15012), if any
+    registries: tuple[Provider, ...] = registries.DEFAULT  # consulted in this order
+
+
+# The kinds the ServiceEntry registry reads; the rest is Istio config for the PushContext.
+REGISTRY_KINDS = frozenset({"ServiceEntry", "WorkloadEntry"})
+
+# What a change of each kind can change in a proxy's config: the xDS types it regenerates
+# (None: all) and whether only gateways are concerned. Kinds not listed push everything.
+_CDS, _EDS, _LDS, _RDS = generator.CLUSTER, generator.ENDPOINT, generator.LISTENER, generator.ROUTE
+KIND_EFFECTS: dict[str, tuple[frozenset[str] | None, bool]] = {
+    "VirtualService": (frozenset({_RDS}), False),  # routes; clusters come from services
+    "DestinationRule": (frozenset({_CDS, _EDS}), False),  # policies, subsets and theirs
+    "Gateway": (frozenset({_LDS, _RDS}), True),
+    "AuthorizationPolicy": (frozenset({_LDS}), False),  # the inbound RBAC filter
+    "Sidecar": (None, False),  # what a proxy sees
+    "PeerAuthentication": (None, False),  # listeners, and EDS's mTLS marks
+}
 
 
 class DiscoveryServer:
     def __init__(self, options: DiscoveryOptions) -> None:
         self.options = options
         self._client = ConfigClient(options.config_store)
-        self._informer = Informer(self._client, PILOT, on_change=self._config_changed)
+        self._informer = Informer(self._client, PILOT, on_events=self._config_changed)
+        self._registries = registries.build(options.registries)
+        self.registry = self._registries.aggregate
+        self.registry.append_service_handler(self._service_changed)
         self.xds = XdsServer(
             self._generate,
             debounce_after=options.debounce_after,
@@ -65,7 +99,10 @@ class DiscoveryServer:
         self.secure_address = options.secure.address if options.secure else ""
         self._push: PushContext | None = None
         self._push_version = 0
-        self._stale = True
+        self._stale = True  # the config side of the PushContext
+        self._index = ServiceIndex.empty()
+        self.generation_cache = GenerationCache()
+        self._stale_hosts: set[str] | None = None  # hostnames to re-read; None: all
         self.ready = asyncio.Event()
         self.grpc_address = options.grpc_address  # the bound addresses, once serving
         self.http_address = options.http_address
@@ -84,6 +121,12 @@ class DiscoveryServer:
                 tasks.create_task(self._informer.run(), name="config-informer")
                 await self._informer.synced.wait()
                 log.info("config synced from %s", self.options.config_store)
+                self._feed_service_entries(self._informer.snapshot())
+                registries_started = asyncio.Event()
+                tasks.create_task(
+                    self.registry.run(started=registries_started), name="service-registries"
+                )
+                await registries_started.wait()
                 tasks.create_task(self.xds.run(), name="xds-push")
                 if self.serving_cert is not None:
                     await self.serving_cert.obtain()
@@ -110,21 +153,97 @@ class DiscoveryServer:
             await runner.cleanup()
             await self._client.close()
 
-    async def _config_changed(self) -> None:
+    async def _config_changed(
+        self, schema: KindSchema, changes: list[tuple[str, Resource]]
+    ) -> None:
+        """The store changed some resources of one kind: feed a registry, or push config."""
+        kind = schema.kind
+        if kind in REGISTRY_KINDS:
+            registry = self._registries.service_entries
+            if registry is not None:
+                # Its events (handled by _service_changed) say what to push.
+                for event, resource in changes:
+                    registry.apply(kind, resource, deleted=event == "DELETED")
+            return
         self._stale = True
-        await self.xds.push("config")
+        types, routers_only = KIND_EFFECTS.get(kind, (None, False))
+        which = ", ".join(sorted({f"{r.metadata.namespace}/{r.metadata.name}" for _, r in changes}))
+        await self.xds.push(
+            f"config: {kind} {which}",
+            affects=(lambda proxy: proxy.type == "router") if routers_only else None,
+            types=types,
+        )
+
+    def _feed_service_entries(self, snapshot: dict[KindSchema, list[Resource]]) -> None:
+        registry = self._registries.service_entries
+        if registry is None:
+            return
+        by_kind = {schema.kind: items for schema, items in snapshot.items()}
+        registry.sync(by_kind.get("ServiceEntry", ()), by_kind.get("WorkloadEntry", ()))
+
+    async def _service_changed(self, event: RegistryEvent) -> None:
+        """A registry's view of a hostname changed: push what that changes, no more."""
+        if isinstance(event, ServiceEvent):
+            hostname = event.service.hostname
+            self._mark_stale(hostname)
+            await self.xds.push(f"service {event.event.value} {hostname}")
+            return
+        hostname = event.hostname
+        before = self._index
+        service = self.registry.get_service(hostname)
+        self._mark_stale(hostname)
+        if service is None:
+            return
+        old = [e for p in service.ports for e in before.endpoints_of(hostname, p.number)]
+        new = [e for p in service.ports for e in self.registry.instances(hostname, p.number)]
+        if {e.service_account for e in old} != {e.service_account for e in new}:
+            # Clients check a server's identity against its service accounts (CDS).
+            await self.xds.push(f"service accounts of {hostname}")
+            return
+        push = self.push_context()
+        await self.xds.push(
+            f"endpoints of {hostname}",
+            full=False,
+            endpoints=names.outbound_clusters_of(service, push),
+        )
+        moved = {e.address for e in old} ^ {e.address for e in new}
+        if moved:
+            # Workloads that started or stopped serving it: their inbound config changed.
+            await self.xds.push(
+                f"instances of {hostname} at {', '.join(sorted(moved))}",
+                affects=lambda proxy: proxy.ip in moved,
+            )
+
+    def _mark_stale(self, hostname: str) -> None:
+        if self._stale_hosts is not None:
+            self._stale_hosts.add(hostname)
 
     def push_context(self) -> PushContext:
-        if self._stale or self._push is None:
+        if self._stale or self._push is None or self._stale_hosts is None or self._stale_hosts:
             started = time.perf_counter()
-            snapshot = self._informer.snapshot()
+            self._index = self._index.refresh(self.registry, self._stale_hosts)
+            self._stale_hosts = set()
             self._push_version += 1
-            self._stale = False
-            self._push = build_push_context(
-                {schema.kind: resources for schema, resources in snapshot.items()},
-                self.options.mesh,
-                version=str(self._push_version),
-            )
+            self.generation_cache.next_push()
+            if self._stale or self._push is None:
+                snapshot = self._informer.snapshot()
+                self._push = build_push_context(
+                    {
+                        s.kind: items
+                        for s, items in snapshot.items()
+                        if s.kind not in REGISTRY_KINDS
+                    },
+                    self._index,
+                    self.options.mesh,
+                    version=str(self._push_version),
+                    cache=self.generation_cache,
+                )
+                self._stale = False
+            else:
+                # Only the registries moved: the config side is reused as it is.
+                self._push = dataclasses.replace(
+                    self._push, index=self._index, version=str(self._push_version), memo={}
+                )
             log.debug(
                 "push context %s built in %.1f ms",
                 self._push_version,
@@ -132,7 +251,7 @@ class DiscoveryServer:
             )
         return self._push
 
-    def _generate(self, proxy: Proxy, type_url: str, names: Sequence[str]) -> list[Any]:
+    def _generate(self, proxy: Proxy, type_url: str, names: Collection[str]) -> Resources:
         return generator.generate(proxy, type_url, names, self.push_context())
 
     def _http_app(self) -> web.Application:
@@ -146,9 +265,9 @@ class DiscoveryServer:
         return app
 
     async def _handle_ready(self, _: web.Request) -> web.Response:
-        if self.ready.is_set():
+        if self.ready.is_set() and self.registry.has_synced():
             return web.Response(text="ready\n")
-        return web.Response(status=503, text="config not synced\n")
+        return web.Response(status=503, text="config or registries not synced\n")
 
     async def _handle_version(self, _: web.Request) -> web.Response:
         # istiod's /version: its BuildInfo, which `istioctl version` shows as the control plane's.
@@ -162,6 +281,7 @@ class DiscoveryServer:
                 "address": s.address,
                 "resolution": s.resolution.value,
                 "meshExternal": s.mesh_external,
+                "registry": self.registry_of(s.hostname),
                 "ports": [
                     {"name": p.name, "port": p.number, "protocol": p.protocol.value}
                     for p in s.ports
@@ -170,6 +290,10 @@ class DiscoveryServer:
             for s in self.push_context().services.values()
         ]
         return web.json_response(services)
+
+    def registry_of(self, hostname: str) -> str:
+        owner = self.registry.owner_of(hostname)
+        return owner.provider if owner is not None else ""
 
     async def _handle_endpointz(self, _: web.Request) -> web.Response:
         endpoints = [

@@ -6,16 +6,19 @@ import json
 import urllib.request
 
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.route.v3 import route_pb2
 
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.configstore.testing import StoreThread
 from pilot.networking import generator
 from pilot.networking.testing import BOOKINFO, workload_entries
-from pilot.xds.testing import AdsDriver, node, run_async, unpack
+from pilot.xds.testing import node, run_async
 from pkg.config import loader
+from pkg.config.kinds import ALL
 from pkg.kube.client import ConfigClient
 from pkg.version import buildinfo
+from pkg.xds.testing import XdsDriver, unpack
 
 NODE = "sidecar~127.0.1.2~productpage-v1.default~default.svc.cluster.local"
 META = {"NAMESPACE": "default", "LABELS": {"app": "productpage", "version": "v1"}}
@@ -58,7 +61,7 @@ def test_serves_bookinfo_and_pushes_a_route_change(tmp_path):
             )
             async with (
                 discovery(store.url) as server,
-                AdsDriver.grpc(server.grpc_address, node(NODE, metadata=META)) as ads,
+                XdsDriver.ads(server.grpc_address, node(NODE, metadata=META)) as ads,
             ):
                 ready = await asyncio.to_thread(
                     urllib.request.urlopen, f"http://{server.http_address}/ready"
@@ -86,5 +89,93 @@ def test_serves_bookinfo_and_pushes_a_route_change(tmp_path):
                     reviews.routes[0].route.cluster
                     == "outbound|9080|v3|reviews.default.svc.cluster.local"
                 )
+
+        scenario()
+
+
+WORKLOAD_ENTRY = ALL.by_name("workloadentry")
+RATINGS = "sidecar~127.0.1.7~ratings-v1.default~default.svc.cluster.local"
+RATINGS_META = {"NAMESPACE": "default", "LABELS": {"app": "ratings", "version": "v1"}}
+
+
+async def _sync(ads: XdsDriver, eds_names: list[str] | None = None) -> dict[str, object]:
+    """Fetch and ACK every type as Envoy does; EDS for `eds_names` (default: all of CDS's)."""
+    clusters = await ads.request_response_ack(generator.CLUSTER)
+    if eds_names is None:
+        eds_names = [
+            c.name
+            for c in unpack(clusters, cluster_pb2.Cluster)
+            if c.type == cluster_pb2.Cluster.EDS
+        ]
+    return {
+        "CDS": clusters,
+        "EDS": await ads.request_response_ack(generator.ENDPOINT, eds_names),
+        "LDS": await ads.request_response_ack(generator.LISTENER),
+        "RDS": await ads.request_response_ack(generator.ROUTE, ["http_proxy"]),
+    }
+
+
+def test_an_endpoint_change_is_pushed_as_endpoints_to_the_proxies_using_them(tmp_path):
+    with StoreThread(tmp_path / "store.db") as store:
+
+        @run_async
+        async def scenario():
+            await _apply(
+                store.url,
+                *loader.load_file(BOOKINFO / "platform/local/bookinfo.yaml"),
+                *loader.load_file(BOOKINFO / "networking/destination-rule-all.yaml"),
+                *workload_entries(),
+            )
+            async with (
+                discovery(store.url) as server,
+                XdsDriver.ads(server.grpc_address, node(NODE, metadata=META)) as productpage,
+                XdsDriver.ads(server.grpc_address, node(RATINGS, metadata=RATINGS_META)) as ratings,
+            ):
+                await _sync(productpage)
+                # As a proxy a Sidecar limits to details would: it uses no reviews cluster.
+                await _sync(ratings, ["outbound|9080||details.default.svc.cluster.local"])
+                async with ConfigClient(store.url) as client:
+                    await client.patch(
+                        WORKLOAD_ENTRY, "reviews-v2", {"spec": {"weight": 7}}, namespace="default"
+                    )
+                pushed = await productpage.expect_response(generator.ENDPOINT)
+                # Only what changed: the reviews clusters holding reviews-v2.
+                changed = unpack(pushed, endpoint_pb2.ClusterLoadAssignment)
+                assert {a.cluster_name for a in changed} == {
+                    "outbound|9080||reviews.default.svc.cluster.local",
+                    "outbound|9080|v2|reviews.default.svc.cluster.local",
+                }
+                await productpage.ack(pushed)
+                await productpage.expect_no_response(0.5)  # no CDS, LDS or RDS with it
+                await ratings.expect_no_response(0.1)
+
+        scenario()
+
+
+def test_a_virtual_service_change_is_pushed_as_routes_only(tmp_path):
+    with StoreThread(tmp_path / "store.db") as store:
+
+        @run_async
+        async def scenario():
+            await _apply(
+                store.url,
+                *loader.load_file(BOOKINFO / "platform/local/bookinfo.yaml"),
+                *loader.load_file(BOOKINFO / "networking/destination-rule-all.yaml"),
+                *workload_entries(),
+            )
+            async with (
+                discovery(store.url) as server,
+                XdsDriver.ads(server.grpc_address, node(NODE, metadata=META)) as ads,
+            ):
+                first = await _sync(ads)
+                await _apply(
+                    store.url,
+                    *loader.load_file(BOOKINFO / "networking/virtual-service-reviews-v3.yaml"),
+                )
+                pushed = await ads.expect_response(generator.ROUTE)
+                assert pushed.version_info != first["RDS"].version_info  # type: ignore[attr-defined]
+                await ads.ack(pushed)
+                await ads.expect_no_response(0.5)
+                assert server.xds.status()["counters"]["pushes"] >= 1
 
         scenario()

@@ -8,9 +8,11 @@ import logging
 import pathlib
 import sys
 
+from pilot.bootstrap.registries import RegistryUnavailableError, build
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
+from pilot.registry.provider import Provider
 from pkg.aio.signals import serve_until_signalled
 
 
@@ -25,6 +27,13 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         "--http-address", default="127.0.0.1:15014", help="readiness and debug address"
     )
     parser.add_argument("--domain", default="cluster.local", help="DNS domain suffix of services")
+    parser.add_argument(
+        "--registries",
+        default=Provider.SERVICE_ENTRY.value,
+        help="comma-separated platform service registries to read, first wins a hostname "
+        f"(Istio's values: {', '.join(p.value for p in Provider)}; this Pilot has "
+        f"{Provider.SERVICE_ENTRY.value})",
+    )
     parser.add_argument(
         "--debounce-after", type=float, default=0.02, help="quiet period before a push, seconds"
     )
@@ -45,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
     args = parser.parse_args(argv)
     if args.secure_grpc_address and not (args.ca_root and args.token_file):
         parser.error("--secure-grpc-address needs --ca-root and --token-file")
+    try:
+        providers = tuple(Provider.parse_list(args.registries))
+        build(providers)  # refuse, before anything starts, a registry this Pilot lacks
+    except (ValueError, RegistryUnavailableError) as error:
+        parser.error(f"--registries: {error}")
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -57,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         debounce_after=args.debounce_after,
         debounce_max=args.debounce_max,
         mesh=MeshOptions(domain_suffix=args.domain),
+        registries=providers,
         secure=SecureXdsOptions(
             address=args.secure_grpc_address,
             ca_address=args.ca_address,

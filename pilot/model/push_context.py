@@ -1,22 +1,35 @@
 """PushContext: one immutable view of the mesh that a whole push generates from.
 
-Built from a snapshot of the config store whenever config changes, then shared
-read-only by every generator for every proxy (Istio's `model.PushContext`). Nothing
-here talks to the network: the caller hands in resources, generators read indexes.
+Built from a snapshot of the config store and a `ServiceIndex` of the registries whenever
+either changes, then shared read-only by every generator for every proxy (Istio's
+`model.PushContext`). Nothing here talks to the network or knows a registry: the caller
+hands in resources and the index, generators read them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from pilot.model import hostname
+from pilot.model.index import ServiceIndex
 from pilot.model.service import DOMAIN_SUFFIX, Service, labels_match
-from pilot.registry.serviceentry import ServiceIndex, build_index
 from pkg.config.resource import Resource
 
 MESH_GATEWAY = "mesh"
+T = TypeVar("T")
+
+
+class PieceCache(Protocol):
+    """Where generators keep pieces across pushes (pilot/networking/cache.py)."""
+
+    def get(self, key: Hashable, inputs: tuple[object, ...], build: Callable[[], T]) -> T: ...
+
+    def latest(self, key: Hashable) -> Any: ...
+
+    def keep(self, key: Hashable, value: object) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +52,33 @@ class BoundVirtualService:
     def namespace(self) -> str:
         return self.resource.metadata.namespace
 
+    @functools.cached_property
+    def uses_source_labels(self) -> bool:
+        return any(m.source_labels for http in self.resource.spec.http for m in http.match)
+
+    @functools.cached_property
+    def uses_source_namespace(self) -> bool:
+        return any(m.source_namespace for http in self.resource.spec.http for m in http.match)
+
+    @functools.cached_property
+    def portless_hosts(self) -> tuple[str, ...]:
+        """Destination hosts named without a port: their service's ports decide the cluster."""
+        hosts = []
+        for http in self.resource.spec.http:
+            destinations = [d.destination for d in http.route]
+            destinations += [m.destination for m in http.mirrors]
+            if http.HasField("mirror"):
+                destinations.append(http.mirror)
+            hosts += [d.host for d in destinations if not d.port.number]
+        return tuple(sorted(set(hosts)))
+
+
+# (by exact host: [(position, vs)], wildcard hosts: [(position, vs, patterns)])
+_HostIndex = tuple[
+    dict[str, list[tuple[int, BoundVirtualService]]],
+    list[tuple[int, BoundVirtualService, tuple[str, ...]]],
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class PushContext:
@@ -54,6 +94,8 @@ class PushContext:
     # Generated resources shared by every proxy that would get the same ones in this push
     # (generator.py keys each entry by everything it was built from); dropped with the push.
     memo: dict[object, object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    # Pieces kept across pushes (None: every push builds everything).
+    cache: PieceCache | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def services(self) -> Mapping[str, Service]:
@@ -64,27 +106,68 @@ class PushContext:
 
     def virtual_services_for(self, gateway: str) -> list[BoundVirtualService]:
         """VirtualServices bound to a gateway (`<ns>/<name>`) or to the mesh's sidecars."""
-        return [vs for vs in self.virtual_services if gateway in vs.gateways]
+        return self._by_gateway.get(gateway, [])
+
+    @functools.cached_property
+    def _by_gateway(self) -> dict[str, list[BoundVirtualService]]:
+        by_gateway: dict[str, list[BoundVirtualService]] = {}
+        for vs in self.virtual_services:
+            for gateway in vs.gateways:
+                by_gateway.setdefault(gateway, []).append(vs)
+        return by_gateway
+
+    def virtual_service_for(
+        self, host: str, gateway: str = MESH_GATEWAY
+    ) -> BoundVirtualService | None:
+        """The first VirtualService (oldest) bound to `gateway` whose hosts match `host`."""
+        exact, wildcards = self._by_host(gateway)
+        candidates = list(exact.get(host, ()))
+        candidates += [
+            (i, vs)
+            for i, vs, patterns in wildcards
+            if any(hostname.matches(p, host) for p in patterns)
+        ]
+        return min(candidates, key=lambda c: c[0])[1] if candidates else None
+
+    @functools.cached_property
+    def _host_indexes(self) -> dict[str, _HostIndex]:
+        return {}
+
+    def _by_host(self, gateway: str) -> _HostIndex:
+        """VirtualServices of a gateway by exact host, and those with wildcard hosts."""
+        found = self._host_indexes.get(gateway)
+        if found is not None:
+            return found
+        exact: dict[str, list[tuple[int, BoundVirtualService]]] = {}
+        wildcards: list[tuple[int, BoundVirtualService, tuple[str, ...]]] = []
+        for position, vs in enumerate(self.virtual_services_for(gateway)):
+            patterns = tuple(h for h in vs.hosts if h.startswith("*"))
+            if patterns:
+                wildcards.append((position, vs, patterns))
+            for host in vs.hosts:
+                if not host.startswith("*"):
+                    exact.setdefault(host, []).append((position, vs))
+        self._host_indexes[gateway] = (exact, wildcards)
+        return exact, wildcards
 
     def destination_rule(self, host: str) -> Resource | None:
         rule = self.destination_rules.get(host)
         if rule is not None:
             return rule
         # A wildcard rule (`*.example.com`) covers hosts it matches; most specific first.
-        for pattern in hostname.sorted_hosts(h for h in self.destination_rules if "*" in h):
+        for pattern in self._wildcard_rules:
             if hostname.matches(pattern, host):
                 return self.destination_rules[pattern]
         return None
 
     @functools.cached_property
+    def _wildcard_rules(self) -> list[str]:
+        return hostname.sorted_hosts(h for h in self.destination_rules if "*" in h)
+
+    @functools.cached_property
     def uses_source_labels(self) -> bool:
         """Whether any mesh route depends on the calling workload's labels."""
-        return any(
-            match.source_labels
-            for vs in self.virtual_services
-            for http in vs.resource.spec.http
-            for match in http.match
-        )
+        return any(vs.uses_source_labels for vs in self.virtual_services)
 
     def gateways_for(self, labels: Mapping[str, str]) -> list[Resource]:
         return [g for g in self.gateways if labels_match(dict(g.spec.selector), labels)]
@@ -100,15 +183,19 @@ class PushContext:
 
 
 def build_push_context(
-    configs: Mapping[str, Sequence[Resource]], mesh: MeshOptions | None = None, version: str = ""
+    configs: Mapping[str, Sequence[Resource]],
+    index: ServiceIndex,
+    mesh: MeshOptions | None = None,
+    version: str = "",
+    cache: PieceCache | None = None,
 ) -> PushContext:
-    """`configs` maps a kind name (`VirtualService`, ...) to every resource of that kind."""
+    """`configs` maps a kind name (`VirtualService`, ...) to every resource of that kind;
+    `index` is the registries' view (ServiceEntries are the ServiceEntry registry's)."""
     mesh = mesh or MeshOptions()
 
     def of(kind: str) -> list[Resource]:
         return sorted(configs.get(kind, ()), key=_order)
 
-    index = build_index(of("ServiceEntry"), of("WorkloadEntry"))
     return PushContext(
         mesh=mesh,
         index=index,
@@ -119,6 +206,7 @@ def build_push_context(
         peer_authentications=tuple(of("PeerAuthentication")),
         authorization_policies=tuple(of("AuthorizationPolicy")),
         version=version,
+        cache=cache,
     )
 
 

@@ -1,15 +1,20 @@
-"""EDS: the endpoints of one outbound cluster, narrowed to its subset's labels."""
+"""EDS: the endpoints of one outbound cluster, narrowed to its subset's labels.
+
+Built as protos directly (not Envoy JSON parsed afterwards, as the other types are): a mesh
+has as many assignments as clusters, and they are rebuilt whenever endpoints move.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from envoy.config.core.v3 import base_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 
 from pilot.model.push_context import PushContext
 from pilot.model.service import Endpoint, labels_match
 from pilot.networking import names, security
 
 
-def load_assignment(cluster: str, push: PushContext) -> dict[str, Any]:
+def load_assignment(cluster: str, push: PushContext) -> endpoint_pb2.ClusterLoadAssignment:
     """An empty assignment for an unknown cluster, so Envoy stops waiting for it."""
     parsed = names.parse_cluster(cluster)
     endpoints: list[Endpoint] = []
@@ -21,18 +26,20 @@ def load_assignment(cluster: str, push: PushContext) -> dict[str, Any]:
             endpoints = [
                 e for e in endpoints if selector is not None and labels_match(selector, e.labels)
             ]
-    by_locality: dict[str, list[dict[str, Any]]] = {}
+    by_locality: dict[str, list[Endpoint]] = {}
     for endpoint in endpoints:
-        by_locality.setdefault(endpoint.locality, []).append(
-            _lb_endpoint(endpoint, _accepts_mtls(push, endpoint))
-        )
-    return {
-        "cluster_name": cluster,
-        "endpoints": [
-            {**({"locality": _locality(locality)} if locality else {}), "lb_endpoints": lb}
-            for locality, lb in sorted(by_locality.items())
-        ],
-    }
+        by_locality.setdefault(endpoint.locality, []).append(endpoint)
+    assignment = endpoint_pb2.ClusterLoadAssignment(cluster_name=cluster)
+    for locality, members in sorted(by_locality.items()):
+        group = assignment.endpoints.add()
+        if locality:
+            parts = locality.split("/")
+            group.locality.CopyFrom(
+                _locality_message(dict(zip(("region", "zone", "sub_zone"), parts, strict=False)))
+            )
+        for endpoint in members:
+            _add_lb_endpoint(group, endpoint, _accepts_mtls(push, endpoint))
+    return assignment
 
 
 def _accepts_mtls(push: PushContext, endpoint: Endpoint) -> bool:
@@ -49,24 +56,22 @@ def _accepts_mtls(push: PushContext, endpoint: Endpoint) -> bool:
     return mode != security.DISABLE
 
 
-def _lb_endpoint(endpoint: Endpoint, mtls: bool) -> dict[str, Any]:
+def _add_lb_endpoint(
+    group: endpoint_components_pb2.LocalityLbEndpoints, endpoint: Endpoint, mtls: bool
+) -> None:
     # A workload with a sidecar is reached through its inbound listener, never the app port.
     port = names.INBOUND_PORT if endpoint.has_sidecar else endpoint.port
-    metadata: dict[str, Any] = {
-        "istio": {"workload": f"{endpoint.workload_name};{endpoint.namespace}"}
-    }
+    lb = group.lb_endpoints.add()
+    address = lb.endpoint.address.socket_address
+    address.address = endpoint.address
+    address.port_value = port
+    metadata = lb.metadata.filter_metadata
+    metadata["istio"].update({"workload": f"{endpoint.workload_name};{endpoint.namespace}"})
     if mtls:
         # Picks the cluster's `tlsMode-istio` transport socket for this endpoint.
-        metadata["envoy.transport_socket_match"] = {"tlsMode": "istio"}
-    out: dict[str, Any] = {
-        "endpoint": {
-            "address": {"socket_address": {"address": endpoint.address, "port_value": port}}
-        },
-        "metadata": {"filter_metadata": metadata},
-    }
+        metadata["envoy.transport_socket_match"].update({"tlsMode": "istio"})
     if endpoint.weight:
-        out["load_balancing_weight"] = endpoint.weight
-    return out
+        lb.load_balancing_weight.value = endpoint.weight
 
 
 def _subset_labels(push: PushContext, host: str, subset: str) -> dict[str, str] | None:
@@ -77,6 +82,5 @@ def _subset_labels(push: PushContext, host: str, subset: str) -> dict[str, str] 
     return dict(found.labels) if found is not None else None
 
 
-def _locality(text: str) -> dict[str, str]:
-    parts = text.split("/")
-    return dict(zip(("region", "zone", "sub_zone"), parts, strict=False))
+def _locality_message(fields: dict[str, str]) -> base_pb2.Locality:
+    return base_pb2.Locality(**fields)

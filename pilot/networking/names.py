@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from api.networking.v1alpha3 import virtual_service_pb2 as vs_pb2
 from pilot.model.push_context import PushContext
+from pilot.model.service import Service
+from pkg.config.resource import Resource
 
 VIRTUAL_OUTBOUND = "virtualOutbound"
 VIRTUAL_INBOUND = "virtualInbound"
@@ -30,6 +32,17 @@ def parse_cluster(name: str) -> tuple[str, int, str, str] | None:
     if len(parts) != 4 or not parts[1].isdigit():
         return None
     return parts[0], int(parts[1]), parts[2], parts[3]
+
+
+def outbound_clusters_of(service: Service, push: PushContext) -> list[str]:
+    """Every outbound cluster of a service: each port, plain and per DestinationRule subset."""
+    rule = push.destination_rule(service.hostname)
+    return [n for p in service.ports for n in outbound_clusters_of_port(service, p.number, rule)]
+
+
+def outbound_clusters_of_port(service: Service, port: int, rule: Resource | None) -> list[str]:
+    subsets = [""] + ([s.name for s in rule.spec.subsets] if rule is not None else [])
+    return [outbound_cluster(service.hostname, port, s) for s in subsets]
 
 
 def gateway_route(port: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,35 +22,84 @@ _BLACKHOLE_HOST = {
 }
 
 
-def sidecar_routes(
+@dataclasses.dataclass(frozen=True)
+class VirtualHostSpec:
+    """One virtual host of a sidecar's table: which service port, under which names, routed
+    by which VirtualService (None: the default route)."""
+
+    name: str
+    domains: tuple[str, ...]
+    service: Service
+    port: int
+    virtual_service: BoundVirtualService | None
+
+
+def sidecar_virtual_hosts(
     proxy: ProxyView, push: PushContext, services: Iterable[Service]
-) -> dict[str, Any]:
+) -> list[VirtualHostSpec]:
     """One virtual host per (service, HTTP port), named every way a caller may name it."""
     used: set[str] = set()
     hosts = []
-    mesh_vss = push.virtual_services_for(MESH_GATEWAY)
     for service in sorted(services, key=lambda s: hostname.sort_key(s.hostname)):
         http_ports = [p for p in service.ports if p.protocol.is_http]
         for port in http_ports:
             bare = port.number == 80 or len(http_ports) == 1
             same_namespace = service.namespace == proxy.namespace
-            domains = [
-                d
-                for d in hostname.aliases(service.hostname, port.number, include_bare=bare)
-                if d not in used and (same_namespace or not _is_short(d, service.hostname))
-            ]
+            candidates = _candidate_domains(service.hostname, port.number, bare, same_namespace)
+            if used.isdisjoint(candidates):
+                domains = candidates
+            else:
+                domains = tuple(d for d in candidates if d not in used)
             if not domains:
                 continue
             used.update(domains)
-            vs = _first_match(mesh_vss, service.hostname)
-            routes = _vs_routes(vs, proxy, push, port.number, MESH_GATEWAY) if vs else []
-            if vs is None:
-                routes = [
-                    httproute.default_route(names.outbound_cluster(service.hostname, port.number))
-                ]
             hosts.append(
-                {"name": f"{service.hostname}:{port.number}", "domains": domains, "routes": routes}
+                VirtualHostSpec(
+                    name=f"{service.hostname}:{port.number}",
+                    domains=domains,
+                    service=service,
+                    port=port.number,
+                    virtual_service=push.virtual_service_for(service.hostname, MESH_GATEWAY),
+                )
             )
+    return hosts
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _candidate_domains(host: str, port: int, bare: bool, same_namespace: bool) -> tuple[str, ...]:
+    """Every name a caller may use for a service port; short names only in its namespace.
+    (A pure function of its arguments, so remembering its answers changes nothing.)"""
+    return tuple(
+        d
+        for d in hostname.aliases(host, port, include_bare=bare)
+        if same_namespace or not _is_short(d, host)
+    )
+
+
+def virtual_host_routes(
+    spec: VirtualHostSpec, proxy: ProxyView, push: PushContext
+) -> list[dict[str, Any]]:
+    vs = spec.virtual_service
+    if vs is None:
+        return [httproute.default_route(names.outbound_cluster(spec.service.hostname, spec.port))]
+    return _vs_routes(vs, proxy, push, spec.port, MESH_GATEWAY)
+
+
+BLACKHOLE_HOST = _BLACKHOLE_HOST
+
+
+def sidecar_routes(
+    proxy: ProxyView, push: PushContext, services: Iterable[Service]
+) -> dict[str, Any]:
+    """The sidecar's route table: its virtual hosts, then the catch-all that refuses."""
+    hosts = [
+        {
+            "name": spec.name,
+            "domains": list(spec.domains),
+            "routes": virtual_host_routes(spec, proxy, push),
+        }
+        for spec in sidecar_virtual_hosts(proxy, push, services)
+    ]
     hosts.append(_BLACKHOLE_HOST)
     return {"name": names.HTTP_PROXY_ROUTE, "virtual_hosts": hosts, "validate_clusters": False}
 
@@ -115,10 +166,6 @@ def _vs_routes(
 
 def _qualified(gateways: Iterable[str], namespace: str) -> set[str]:
     return {g if g == MESH_GATEWAY or "/" in g else f"{namespace}/{g}" for g in gateways}
-
-
-def _first_match(vss: list[BoundVirtualService], host: str) -> BoundVirtualService | None:
-    return next((vs for vs in vss if any(hostname.matches(h, host) for h in vs.hosts)), None)
 
 
 def _is_short(domain: str, fqdn: str) -> bool:

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import pathlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pilot.model.push_context import PushContext, build_push_context
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from google.protobuf import json_format
+
+from pilot.model.index import ServiceIndex
+from pilot.model.push_context import MeshOptions, PieceCache, PushContext, build_push_context
+from pilot.networking import generator
+from pilot.networking.proxyview import ProxyView
+from pilot.registry.serviceentry.controller import ServiceEntryRegistry
 from pkg.config import loader
 from pkg.config.resource import Resource
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 BOOKINFO = ROOT / "samples" / "bookinfo"
+TESTDATA = pathlib.Path(__file__).resolve().parent / "testdata"
 
 # pod name -> (address, labels, service account); the addresses `make bookinfo` uses.
 PODS = {
@@ -63,8 +77,8 @@ def workload_entries() -> list[Resource]:
     ]
 
 
-def bookinfo_push(*samples: str, extra: Iterable[Resource] = ()) -> PushContext:
-    """Bookinfo's services and pods plus the named networking samples (file stems)."""
+def bookinfo_configs(*samples: str, extra: Iterable[Resource] = ()) -> dict[str, list[Resource]]:
+    """Bookinfo's config by kind, later resources of one name replacing earlier ones."""
     resources = loader.load_file(BOOKINFO / "platform" / "local" / "bookinfo.yaml")
     resources += workload_entries()
     for sample in samples:
@@ -75,4 +89,81 @@ def bookinfo_push(*samples: str, extra: Iterable[Resource] = ()) -> PushContext:
     configs: dict[str, list[Resource]] = {}
     for (kind, _, _), resource in latest.items():
         configs.setdefault(kind, []).append(resource)
-    return build_push_context(configs)
+    return configs
+
+
+def bookinfo_push(*samples: str, extra: Iterable[Resource] = ()) -> PushContext:
+    """Bookinfo's services and pods plus the named networking samples (file stems)."""
+    return push_of(bookinfo_configs(*samples, extra=extra))
+
+
+def push_of(
+    configs: Mapping[str, Iterable[Resource]],
+    mesh: MeshOptions | None = None,
+    *,
+    cache: PieceCache | None = None,
+) -> PushContext:
+    """A push context as Pilot builds one: ServiceEntries and WorkloadEntries through the
+    ServiceEntry registry, everything else as config."""
+    registry = ServiceEntryRegistry()
+    registry.sync(configs.get("ServiceEntry", ()), configs.get("WorkloadEntry", ()))
+    kinds = {k: list(v) for k, v in configs.items()}
+    return build_push_context(kinds, ServiceIndex.read(registry), mesh, cache=cache)
+
+
+# Golden files.
+
+
+def generate_all(proxy: ProxyView, push: PushContext) -> dict[str, list[dict[str, Any]]]:
+    """Every type for `proxy`, as Envoy would fetch them: CDS, then EDS for its EDS
+    clusters, LDS, then RDS for the route names its listeners ask for; Envoy's JSON."""
+    clusters = list(generator.generate(proxy, generator.CLUSTER, [], push))
+    eds = sorted(
+        m.eds_cluster_config.service_name or m.name
+        for _, m in clusters
+        if isinstance(m, cluster_pb2.Cluster) and m.type == cluster_pb2.Cluster.EDS
+    )
+    listeners = list(generator.generate(proxy, generator.LISTENER, [], push))
+    rds = sorted(_route_names(m for _, m in listeners))
+    out = {}
+    for short, resources in (
+        ("CDS", clusters),
+        ("EDS", generator.generate(proxy, generator.ENDPOINT, eds, push)),
+        ("LDS", listeners),
+        ("RDS", generator.generate(proxy, generator.ROUTE, rds, push)),
+    ):
+        out[short] = [
+            {"name": name, **json_format.MessageToDict(message, preserving_proto_field_name=True)}
+            for name, message in sorted(resources, key=lambda r: r[0])
+        ]
+    return out
+
+
+def _route_names(listeners: Iterable[Any]) -> list[str]:
+    names = []
+    for listener in listeners:
+        assert isinstance(listener, listener_pb2.Listener)
+        for chain in listener.filter_chains:
+            for network_filter in chain.filters:
+                manager = hcm_pb2.HttpConnectionManager()
+                if network_filter.typed_config.Unpack(manager) and manager.HasField("rds"):
+                    names.append(manager.rds.route_config_name)
+    return names
+
+
+def assert_golden(name: str, data: Any) -> None:
+    """`data` equals testdata/<name>.json; with REFRESH_GOLDEN=1, (re)write the file instead."""
+    path = TESTDATA / f"{name}.json"
+    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    if os.environ.get("REFRESH_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return
+    if not path.exists():
+        raise AssertionError(f"no golden file {path}; write it with REFRESH_GOLDEN=1")
+    expected = json.loads(path.read_text())
+    if expected != json.loads(text):
+        raise AssertionError(
+            f"generated config differs from {path}; if that is meant, refresh it with "
+            "REFRESH_GOLDEN=1 and read the diff"
+        )

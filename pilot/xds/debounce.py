@@ -15,23 +15,44 @@ from dataclasses import dataclass, field
 from pilot.xds.proxy import Proxy
 
 Affects = Callable[[Proxy], bool]
+_ENDPOINT_ONLY = frozenset({"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"})
 
 
 @dataclass
 class PushRequest:
-    """Several push() calls merged: reasons kept, `affects` OR-ed (None = every proxy)."""
+    """Several push() calls merged: reasons kept, `affects` OR-ed (None = every proxy),
+    endpoint cluster names united (None = every cluster)."""
 
     reasons: list[str] = field(default_factory=list)
     affects: list[Affects] | None = field(default_factory=list)
     full: bool = False
+    endpoints: frozenset[str] | None = frozenset()
+    types: frozenset[str] | None = frozenset()  # what a full push regenerates (None: all)
 
-    def merge(self, reason: str, affects: Affects | None, full: bool) -> None:
+    def merge(
+        self,
+        reason: str,
+        affects: Affects | None,
+        full: bool,
+        endpoints: frozenset[str] | None = None,
+        types: frozenset[str] | None = None,
+    ) -> None:
         self.reasons.append(reason)
         if affects is None:
             self.affects = None
         elif self.affects is not None:
             self.affects.append(affects)
         self.full = self.full or full
+        if endpoints is None or self.endpoints is None:
+            self.endpoints = None
+        else:
+            self.endpoints = self.endpoints | endpoints
+        # What this push regenerates: the types asked for (None: all), or endpoints alone.
+        wanted = types if full else _ENDPOINT_ONLY
+        if wanted is None or self.types is None:
+            self.types = None
+        else:
+            self.types = self.types | wanted
 
     def applies_to(self, proxy: Proxy) -> bool:
         if self.affects is None:
@@ -49,12 +70,20 @@ class Debouncer:
         self._first = 0.0
         self._last = 0.0
 
-    def add(self, now: float, reason: str, affects: Affects | None, full: bool) -> None:
+    def add(
+        self,
+        now: float,
+        reason: str,
+        affects: Affects | None,
+        full: bool,
+        endpoints: frozenset[str] | None = None,
+        types: frozenset[str] | None = None,
+    ) -> None:
         if self._pending is None:
             self._pending = PushRequest()
             self._first = now
         self._last = now
-        self._pending.merge(reason, affects, full)
+        self._pending.merge(reason, affects, full, endpoints, types)
 
     def deadline(self) -> float | None:
         """When the pending push is due if nothing else arrives; None when nothing is pending."""

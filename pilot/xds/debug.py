@@ -13,9 +13,9 @@ from typing import Any
 from aiohttp import web
 from google.protobuf import json_format
 
-from pilot.xds import resources as res
 from pilot.xds.server import XdsServer
-from pilot.xds.status import TypeStatus
+from pkg.xds import resources as res
+from pkg.xds.status import TypeStatus
 
 
 def debug_routes(xds: XdsServer) -> list[web.RouteDef]:
@@ -49,7 +49,7 @@ def debug_routes(xds: XdsServer) -> list[web.RouteDef]:
             raise web.HTTPNotFound(text=f"no proxy {proxy_id!r} is connected\n")
         configs: dict[str, Any] = {}
         for type_url, watch in conn.state.watches.items():
-            if watch.nonce_sent is None:
+            if watch.nonce_sent is None or watch.resources_sent is None:
                 continue
             status = TypeStatus.of(type_url, watch)
             configs[res.short_name(type_url)] = {
@@ -68,7 +68,7 @@ def debug_routes(xds: XdsServer) -> list[web.RouteDef]:
                 ],
             }
         return web.json_response(
-            {"node_id": conn.proxy.node_id, "conn_id": conn.conn_id, "configs": configs}
+            {"node_id": conn.node.node_id, "conn_id": conn.conn_id, "configs": configs}
         )
 
     return [

@@ -8,12 +8,13 @@ from aiohttp import test_utils, web
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 
-from pilot.xds import resources as res
 from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
-from pilot.xds.resources import Resource
 from pilot.xds.server import XdsServer
-from pilot.xds.testing import TEST_NODE_ID, AdsDriver, node, run_async
+from pilot.xds.testing import TEST_NODE_ID, node, run_async
+from pkg.xds import resources as res
+from pkg.xds.resources import Resource
+from pkg.xds.testing import XdsDriver
 
 
 def generate(proxy: Proxy, type_url: str, names: Sequence[str]) -> list[Resource]:
@@ -39,7 +40,7 @@ async def test_syncz_adsz_and_config_dump():
     xds = XdsServer(generate)
     client = await client_for(xds)
     try:
-        async with AdsDriver.memory(xds, node()) as ads:
+        async with XdsDriver.memory(xds, node()) as ads:
             await ads.request_response_ack(res.CLUSTER)
             eds = await ads.request_response_ack(res.ENDPOINT, ["outbound|9080||reviews"])
             await ads.request(res.ROUTE, ["9080"])

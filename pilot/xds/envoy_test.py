@@ -25,11 +25,11 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noq
 )
 from google.protobuf import json_format
 
-from pilot.xds import resources as res
 from pilot.xds.proxy import Proxy
-from pilot.xds.resources import Resource
 from pilot.xds.server import XdsServer
 from pilot.xds.testing import TEST_NODE_ID, EnvoyProcess, ads_bootstrap, run_async
+from pkg.xds import resources as res
+from pkg.xds.resources import Resource, Resources
 
 ADS = {"ads": {}, "resource_api_version": "V3"}
 
@@ -311,3 +311,65 @@ async def has_listener(envoy: EnvoyProcess, name: str) -> bool:
     except Exception:
         return False
     return True
+
+
+@run_async
+async def test_real_envoy_keeps_the_clusters_a_partial_eds_push_leaves_out(tmp_path: pathlib.Path):
+    # EDS from a table made by Resources.replace: a push carries only the changed cluster.
+    runners = []
+    envoy: EnvoyProcess | None = None
+    grpc_server = grpc.aio.server()
+    try:
+        for name in ("backend-a", "backend-b", "backend-b2"):
+            runners.append(await start_backend(name))
+        ports = {name: port for name, (_, port) in zip(("a", "b", "b2"), runners, strict=True)}
+        mesh = Mesh({"a": ports["a"], "b": ports["b"]})
+        table = Resources.of(
+            res.ENDPOINT, [load_assignment(n, p) for n, p in mesh.backends.items()]
+        )
+
+        def generate(proxy: Proxy, type_url: str, names: Sequence[str]) -> Any:
+            if type_url == res.ENDPOINT:
+                return table.select(frozenset(names))
+            return mesh.generate(proxy, type_url, names)
+
+        xds = XdsServer(generate, debounce_after=0.01)
+        xds.add_to(grpc_server)
+        xds_port = grpc_server.add_insecure_port("127.0.0.1:0")
+        await grpc_server.start()
+        async with asyncio.TaskGroup() as tasks, aiohttp.ClientSession() as http:
+            ready = asyncio.Event()
+            pusher = tasks.create_task(xds.run(started=ready), name="xds-push")
+            await ready.wait()
+            envoy = EnvoyProcess(ads_bootstrap(TEST_NODE_ID, xds_port), tmp_path / "envoy")
+            envoy.start()
+            await envoy.wait_live()
+            host, port = await envoy.listener_address("listener_0")
+            base = f"http://{host}:{port}"
+            assert await get(http, f"{base}/a") == (200, "backend-a")
+            assert await get(http, f"{base}/b") == (200, "backend-b")
+            await eventually(lambda: synced(xds, "CDS", "EDS", "LDS", "RDS"), "all SYNCED")
+            responses = xds.counters.responses
+
+            table = table.replace([load_assignment("b", ports["b2"])])
+            await xds.push("endpoints of b", full=False, endpoints=["b"])
+            await eventually(lambda: got(http, f"{base}/b", "backend-b2"), "b moved")
+            assert await get(http, f"{base}/a") == (200, "backend-a")  # kept, though left out
+            await eventually(lambda: synced(xds, "EDS"), "EDS SYNCED")
+            assert xds.counters.responses == responses + 1  # one EDS response, nothing else
+            conn = xds.connection("test.default")
+            assert conn is not None
+            watch = conn.state.watches[res.ENDPOINT]
+            assert watch.resources_sent is not None and watch.resources_sent.names == {"a", "b"}
+            dump = await envoy.config_dump(include_eds=True)
+            (endpoints,) = [c for c in dump["configs"] if "dynamic_endpoint_configs" in c]
+            assert sorted(
+                e["endpoint_config"]["cluster_name"] for e in endpoints["dynamic_endpoint_configs"]
+            ) == ["a", "b"]
+            pusher.cancel()
+    finally:
+        if envoy is not None:
+            envoy.stop()
+        await grpc_server.stop(grace=5)
+        for runner, _ in runners:
+            await runner.cleanup()

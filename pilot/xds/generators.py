@@ -7,19 +7,21 @@ no answer at all, which would leave it waiting for `initial_fetch_timeout`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from pilot.xds.proxy import Proxy
-from pilot.xds.resources import Resource
+from pkg.xds.resources import Resource, Resources
 
-TypeGenerator = Callable[[Proxy, Sequence[str]], Sequence[Resource]]
+TypeGenerator = Callable[[Proxy, Collection[str]], Sequence[Resource] | Resources]
 
 
 class Generators:
     def __init__(self, table: Mapping[str, TypeGenerator]) -> None:
         self._table = dict(table)
 
-    def __call__(self, proxy: Proxy, type_url: str, names: Sequence[str]) -> Sequence[Resource]:
+    def __call__(
+        self, proxy: Proxy, type_url: str, names: Collection[str]
+    ) -> Sequence[Resource] | Resources:
         generate = self._table.get(type_url)
         if generate is None:
             return []

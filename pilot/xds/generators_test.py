@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from envoy.config.cluster.v3 import cluster_pb2
 
-from pilot.xds import resources as res
-from pilot.xds.connection import Generate
+from pilot.xds.cache import Generate
 from pilot.xds.generators import Generators
 from pilot.xds.proxy import parse_node
-from pilot.xds.resources import Resource
 from pilot.xds.testing import node
+from pkg.xds import resources as res
+from pkg.xds.resources import Resource
 
 PROXY = parse_node(node())
 

@@ -13,10 +13,12 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2
 from google.protobuf import json_format
 
+from pkg.xds.server import InvalidStreamError
+
 PROXY_TYPES = ("sidecar", "router")
 
 
-class InvalidNodeError(ValueError):
+class InvalidNodeError(InvalidStreamError):
     """The node id (or metadata) cannot identify a proxy; the stream is refused."""
 
 

@@ -14,25 +14,15 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from pilot.xds import resources as res
-from pilot.xds.connection import Connection, Transport
-from pilot.xds.proxy import Proxy, parse_node
-from pilot.xds.resources import Resource
+from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
-from pilot.xds.status import Counters, SyncState
-from pilot.xds.testing import (
-    TEST_NODE_ID,
-    AdsDriver,
-    MemoryTransport,
-    node,
-    run_async,
-    unpack,
-)
+from pilot.xds.status import SyncState
+from pilot.xds.testing import TEST_NODE_ID, node, run_async
+from pkg.xds import resources as res
+from pkg.xds.resources import Resource
+from pkg.xds.testing import XdsDriver, unpack
 
 OTHER_NODE_ID = "sidecar~127.0.0.2~other.prod~prod.svc.cluster.local"
-
-# Conformance: the in-memory stream is a server transport.
-_check: Transport = MemoryTransport()
 
 
 class World:
@@ -85,7 +75,7 @@ async def started(xds: XdsServer, tasks: asyncio.TaskGroup) -> asyncio.Task[None
 async def test_first_requests_get_typed_resources_with_exact_type_urls():
     world = World()
     xds = XdsServer(world)
-    async with AdsDriver.memory(xds, node()) as ads:
+    async with XdsDriver.memory(xds, node()) as ads:
         await ads.request(res.CLUSTER)
         response = await ads.expect_response(res.CLUSTER)
         assert [c.name for c in unpack(response, cluster_pb2.Cluster)] == ["a"]
@@ -107,7 +97,7 @@ async def test_rds_and_eds_responses_hold_only_requested_names():
     world = World()
     world.resources[res.ROUTE] = [route("80"), route("9080"), route("15001")]
     xds = XdsServer(world)
-    async with AdsDriver.memory(xds, node()) as ads:
+    async with XdsDriver.memory(xds, node()) as ads:
         response = await ads.request_response_ack(res.ROUTE, ["9080", "80"])
         assert sorted(r.name for r in unpack(response, route_pb2.RouteConfiguration)) == [
             "80",
@@ -118,7 +108,7 @@ async def test_rds_and_eds_responses_hold_only_requested_names():
 @run_async
 async def test_ack_gets_no_response_and_status_is_synced():
     xds = XdsServer(World())
-    async with AdsDriver.memory(xds, node()) as ads:
+    async with XdsDriver.memory(xds, node()) as ads:
         response = await ads.request_response_ack(res.LISTENER)
         await ads.expect_no_response()
         (status,) = xds.connections()
@@ -137,7 +127,7 @@ async def test_ack_gets_no_response_and_status_is_synced():
 async def test_push_sends_only_changed_types_in_push_order():
     world = World()
     xds = XdsServer(world, debounce_after=0)
-    async with asyncio.TaskGroup() as tasks, AdsDriver.memory(xds, node()) as ads:
+    async with asyncio.TaskGroup() as tasks, XdsDriver.memory(xds, node()) as ads:
         pusher = await started(xds, tasks)
         for type_url, names in [
             (res.LISTENER, []),
@@ -170,7 +160,7 @@ async def test_push_sends_only_changed_types_in_push_order():
 async def test_incremental_push_regenerates_endpoints_only():
     world = World()
     xds = XdsServer(world, debounce_after=0)
-    async with asyncio.TaskGroup() as tasks, AdsDriver.memory(xds, node()) as ads:
+    async with asyncio.TaskGroup() as tasks, XdsDriver.memory(xds, node()) as ads:
         pusher = await started(xds, tasks)
         await ads.request_response_ack(res.CLUSTER)
         await ads.request_response_ack(res.ENDPOINT, ["a"])
@@ -188,7 +178,7 @@ async def test_incremental_push_regenerates_endpoints_only():
 async def test_nack_keeps_last_good_is_counted_and_shown(caplog: pytest.LogCaptureFixture):
     world = World()
     xds = XdsServer(world, debounce_after=0)
-    async with asyncio.TaskGroup() as tasks, AdsDriver.memory(xds, node()) as ads:
+    async with asyncio.TaskGroup() as tasks, XdsDriver.memory(xds, node()) as ads:
         pusher = await started(xds, tasks)
         good = await ads.request_response_ack(res.CLUSTER)
         world.resources[res.CLUSTER] = [cluster("bad", alt_stat_name="x")]
@@ -221,7 +211,7 @@ async def test_nack_keeps_last_good_is_counted_and_shown(caplog: pytest.LogCaptu
 @run_async
 async def test_status_reports_nacked_with_envoys_message():
     xds = XdsServer(World())
-    async with AdsDriver.memory(xds, node()) as ads:
+    async with XdsDriver.memory(xds, node()) as ads:
         await ads.request(res.ROUTE, ["r0"])
         response = await ads.expect_response(res.ROUTE)
         await ads.nack(response, "invalid regex")
@@ -238,7 +228,7 @@ async def test_status_reports_nacked_with_envoys_message():
 async def test_new_clusters_eds_request_with_acked_nonce_is_answered():
     world = World()
     xds = XdsServer(world)
-    async with AdsDriver.memory(xds, node()) as ads:
+    async with XdsDriver.memory(xds, node()) as ads:
         await ads.request_response_ack(res.CLUSTER)
         eds = await ads.request_response_ack(res.ENDPOINT, ["a"])
         world.resources[res.ENDPOINT].append(endpoints("b"))
@@ -255,7 +245,7 @@ async def test_generator_error_skips_that_type_and_keeps_the_stream(
 ):
     world = World()
     xds = XdsServer(world, debounce_after=0)
-    async with asyncio.TaskGroup() as tasks, AdsDriver.memory(xds, node()) as ads:
+    async with asyncio.TaskGroup() as tasks, XdsDriver.memory(xds, node()) as ads:
         pusher = await started(xds, tasks)
         await ads.request_response_ack(res.CLUSTER)
         await ads.request_response_ack(res.LISTENER)
@@ -284,7 +274,7 @@ async def test_resources_of_the_wrong_type_are_a_generator_error():
     world = World()
     world.resources[res.CLUSTER] = [listener("not-a-cluster")]
     xds = XdsServer(world)
-    async with AdsDriver.memory(xds, node()) as ads:
+    async with XdsDriver.memory(xds, node()) as ads:
         await ads.request(res.CLUSTER)
         await ads.request(res.LISTENER)
         await ads.expect_response(res.LISTENER)
@@ -297,8 +287,8 @@ async def test_push_reaches_only_affected_proxies():
     xds = XdsServer(world, debounce_after=0)
     async with (
         asyncio.TaskGroup() as tasks,
-        AdsDriver.memory(xds, node()) as test,
-        AdsDriver.memory(xds, node(OTHER_NODE_ID)) as other,
+        XdsDriver.memory(xds, node()) as test,
+        XdsDriver.memory(xds, node(OTHER_NODE_ID)) as other,
     ):
         pusher = await started(xds, tasks)
         await test.request_response_ack(res.LISTENER)
@@ -314,7 +304,7 @@ async def test_push_reaches_only_affected_proxies():
 async def test_debounce_merges_a_burst_into_one_push():
     world = World()
     xds = XdsServer(world, debounce_after=0.05, debounce_max=5)
-    async with asyncio.TaskGroup() as tasks, AdsDriver.memory(xds, node()) as ads:
+    async with asyncio.TaskGroup() as tasks, XdsDriver.memory(xds, node()) as ads:
         pusher = await started(xds, tasks)
         await ads.request_response_ack(res.LISTENER)
         for step in range(5):
@@ -329,7 +319,7 @@ async def test_debounce_merges_a_burst_into_one_push():
 @run_async
 async def test_client_half_close_ends_the_stream_and_unregisters():
     xds = XdsServer(World())
-    async with AdsDriver.memory(xds, node()) as ads:
+    async with XdsDriver.memory(xds, node()) as ads:
         await ads.request_response_ack(res.LISTENER)
         assert len(xds.connections()) == 1
         await ads.close_send()
@@ -365,7 +355,7 @@ async def test_grpc_stream_request_ack_push():
     async with (
         asyncio.TaskGroup() as tasks,
         GrpcHarness(xds) as harness,
-        AdsDriver.grpc(harness.target, node()) as ads,
+        XdsDriver.ads(harness.target, node()) as ads,
     ):
         pusher = await started(xds, tasks)
         await ads.request_response_ack(res.CLUSTER)
@@ -389,7 +379,7 @@ async def test_grpc_malformed_node_id_is_invalid_argument():
     xds = XdsServer(World())
     async with (
         GrpcHarness(xds) as harness,
-        AdsDriver.grpc(harness.target, node("sidecar~127.0.0.1~nonamespace")) as ads,
+        XdsDriver.ads(harness.target, node("sidecar~127.0.0.1~nonamespace")) as ads,
     ):
         await ads.request(res.LISTENER)
         with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -414,14 +404,14 @@ async def test_grpc_delta_is_unimplemented():
 @run_async
 async def test_grpc_stop_ends_open_streams_cleanly():
     xds = XdsServer(World())
-    async with GrpcHarness(xds) as harness, AdsDriver.grpc(harness.target, node()) as ads:
+    async with GrpcHarness(xds) as harness, XdsDriver.ads(harness.target, node()) as ads:
         await ads.request_response_ack(res.LISTENER)
         await xds.stop(grace=5)
         await ads.expect_end()
         assert await ads.call.code() is grpc.StatusCode.OK
         assert xds.connections() == []
         # New streams are refused while stopping.
-        async with AdsDriver.grpc(harness.target, node()) as late:
+        async with XdsDriver.ads(harness.target, node()) as late:
             # The refusal may already end the stream while the request is being written.
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await late.request(res.LISTENER)
@@ -437,7 +427,7 @@ async def test_a_failing_affects_predicate_pushes_rather_than_stops():
     def broken(proxy: Proxy) -> bool:
         raise KeyError("bug")
 
-    async with asyncio.TaskGroup() as tasks, AdsDriver.memory(xds, node()) as ads:
+    async with asyncio.TaskGroup() as tasks, XdsDriver.memory(xds, node()) as ads:
         pusher = await started(xds, tasks)
         await ads.request_response_ack(res.LISTENER)
         world.resources[res.LISTENER] = [listener("changed")]
@@ -447,36 +437,12 @@ async def test_a_failing_affects_predicate_pushes_rather_than_stops():
         pusher.cancel()
 
 
-class BlockingTransport:
-    def __init__(self) -> None:
-        self.release = asyncio.Event()
-
-    async def recv(self) -> None:
-        await asyncio.Event().wait()
-
-    async def send(self, response: object) -> None:
-        await self.release.wait()
-
-
-@run_async
-async def test_a_second_writer_on_one_stream_fails_loudly():
-    transport = BlockingTransport()
-    conn = Connection("c1", parse_node(node()), transport, World(), Counters())
-    response = discovery_pb2.DiscoveryResponse()
-    async with asyncio.TaskGroup() as tasks:
-        tasks.create_task(conn._write(response), name="first writer")
-        await asyncio.sleep(0)  # the first writer is now inside send()
-        with pytest.raises(RuntimeError, match="two writers"):
-            await conn._write(response)
-        transport.release.set()
-
-
 @run_async
 async def test_a_restarted_server_presents_the_same_versions():
     world = World()
     versions = []
     for _ in range(2):  # two server lifetimes over the same config
-        async with AdsDriver.memory(XdsServer(world), node()) as ads:
+        async with XdsDriver.memory(XdsServer(world), node()) as ads:
             response = await ads.request_response_ack(res.CLUSTER)
             versions.append(response.version_info)
     assert versions[0] == versions[1]

@@ -7,7 +7,10 @@ is down it keeps serving the last cache, logs once, and retries with bounded exp
 backoff, listing again once the store answers (a restarted store may have lost its history,
 and a fresh list is the one point where "back in sync" is certain).
 
-The cache is per kind, keyed by (namespace, name); `snapshot()` copies it out.
+The cache is per kind, keyed by (namespace, name); `snapshot()` copies it out. Callers that
+need to know what changed (not only that something did) pass `on_events`: it gets each
+kind's changes as (event type, resource) pairs, from watch events and from what a relist
+found different, before `on_change` is called.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from pkg.kube.client import ConfigClient, WatchEvent
 log = logging.getLogger(__name__)
 
 OnChange = Callable[[], Awaitable[None]]
+# (kind, [(ADDED | MODIFIED | DELETED, resource)]) -> None; DELETED carries the last version.
+OnEvents = Callable[[KindSchema, list[tuple[str, Resource]]], Awaitable[None]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,10 +56,12 @@ class Informer:
         on_change: OnChange | None = None,
         *,
         backoff: Backoff = Backoff(),
+        on_events: OnEvents | None = None,
     ) -> None:
         self._client = client
         self._schemas = tuple(schemas)
         self._on_change = on_change
+        self._on_events = on_events
         self._backoff = backoff
         self._cache: dict[KindSchema, dict[tuple[str, str], Resource]] = {
             s: {} for s in self._schemas
@@ -104,7 +111,7 @@ class Informer:
                         delays = self._backoff.delays()
                         version = event.resource.metadata.resource_version
                         self._apply(schema, event)
-                        await self._notify()
+                        await self._notify(schema, [(event.type, event.resource)])
                 if not seen:
                     # Ended with nothing to show: do not reconnect in a tight loop.
                     delay = next(delays)
@@ -129,7 +136,8 @@ class Informer:
         listed = await self._client.list(schema)
         fresh = {(r.metadata.namespace, r.metadata.name): r for r in listed.items}
         old = self._cache[schema]
-        changed = _versions(fresh) != _versions(old)
+        changes = _differences(old, fresh)
+        changed = bool(changes)
         self._cache[schema] = fresh
         self._mark_available(schema)
         self._listed.add(schema)
@@ -137,7 +145,7 @@ class Informer:
             log.info("synced %d kinds from %s", len(self._schemas), self._client.base_url)
             self.synced.set()
         if changed:
-            await self._notify()
+            await self._notify(schema, changes)
         return listed.resource_version
 
     def _apply(self, schema: KindSchema, event: WatchEvent) -> None:
@@ -148,14 +156,18 @@ class Informer:
         else:
             self._cache[schema][key] = event.resource
 
-    async def _notify(self) -> None:
-        if self._on_change is None:
-            return
-        try:
-            await self._on_change()
-        except Exception:
-            # A failing handler must not stop the cache from following the store.
-            log.exception("on_change handler failed")
+    async def _notify(self, schema: KindSchema, changes: list[tuple[str, Resource]]) -> None:
+        # A failing handler must not stop the cache from following the store.
+        if self._on_events is not None:
+            try:
+                await self._on_events(schema, changes)
+            except Exception:
+                log.exception("on_events handler failed")
+        if self._on_change is not None:
+            try:
+                await self._on_change()
+            except Exception:
+                log.exception("on_change handler failed")
 
     def _mark_unavailable(self, schema: KindSchema, error: errors.ApiError) -> None:
         if not self._unavailable:
@@ -169,5 +181,16 @@ class Informer:
                 log.info("reconnected to %s", self._client.base_url)
 
 
-def _versions(cache: dict[tuple[str, str], Resource]) -> dict[tuple[str, str], str]:
-    return {key: r.metadata.resource_version for key, r in cache.items()}
+def _differences(
+    old: dict[tuple[str, str], Resource], fresh: dict[tuple[str, str], Resource]
+) -> list[tuple[str, Resource]]:
+    """What a relist found: added, modified (another resourceVersion) and deleted."""
+    changes = []
+    for key, resource in fresh.items():
+        before = old.get(key)
+        if before is None:
+            changes.append(("ADDED", resource))
+        elif before.metadata.resource_version != resource.metadata.resource_version:
+            changes.append(("MODIFIED", resource))
+    changes += [("DELETED", r) for key, r in old.items() if key not in fresh]
+    return changes

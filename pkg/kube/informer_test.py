@@ -108,6 +108,34 @@ def test_syncs_then_follows_every_change(tmp_path):
     asyncio.run(main())
 
 
+def test_on_events_says_what_changed_in_each_kind(tmp_path):
+    async def main() -> None:
+        server = await start(tmp_path / "db")
+        seen: list[tuple[str, str, str]] = []
+
+        async def on_events(schema: KindSchema, changes: list[tuple[str, Resource]]) -> None:
+            seen.extend((schema.kind, kind, r.metadata.name) for kind, r in changes)
+
+        try:
+            async with asyncio.timeout(30), ConfigClient(server.url) as client:
+                await client.create(vs("reviews"))
+                informer = Informer(client, [VS, DR], backoff=FAST, on_events=on_events)
+                async with running(informer):
+                    await asyncio.wait_for(informer.synced.wait(), 10)
+                    assert seen == [("VirtualService", "ADDED", "reviews")]  # the first list
+                    await client.update(vs("reviews", "v2"))
+                    await client.delete(VS, "reviews", "default")
+                    await eventually(lambda: len(seen) == 3)
+                    assert seen[1:] == [
+                        ("VirtualService", "MODIFIED", "reviews"),
+                        ("VirtualService", "DELETED", "reviews"),
+                    ]
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
 def test_keeps_serving_the_cache_while_the_store_is_down_then_catches_up(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="pkg.kube.informer")
 

@@ -24,7 +24,7 @@ from security.nodeagent.fakeca import TEST_TOKEN, FakeCa, FakeCaServer
 from security.nodeagent.options import NodeAgentOptions
 from security.nodeagent.resources import SECRET_TYPE
 from security.nodeagent.server import prepare_socket_path, socket_target
-from security.nodeagent.testing import SdsDriver, eventually, node, run_async, secrets_of
+from security.nodeagent.testing import eventually, node, run_async, sds_driver, secrets_of
 
 MAIN = pathlib.Path(__file__).with_name("main.py")
 REVIEWS = "spiffe://cluster.local/ns/bookinfo/sa/reviews"
@@ -99,8 +99,8 @@ async def test_agent_serves_sds_on_a_private_socket_and_reports_status(
             assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
             assert (await http_get(agent.status.port, "/ready"))[0] == 200
 
-            async with SdsDriver.grpc(socket_path, node("bookinfo", "reviews")) as envoy:
-                await envoy.request(["default", "ROOTCA"])
+            async with sds_driver(socket_path, node("bookinfo", "reviews")) as envoy:
+                await envoy.request(SECRET_TYPE, ["default", "ROOTCA"])
                 response = await envoy.expect_response()
                 secrets = secrets_of(response)
                 chain = secrets["default"].tls_certificate.certificate_chain.inline_bytes
@@ -206,8 +206,8 @@ async def test_cli_serves_until_sigterm_and_removes_its_socket(workdir: pathlib.
             what="the agent's socket",
         )
         assert process.poll() is None, log_path.read_text()
-        async with SdsDriver.grpc(socket_path, node("bookinfo", "reviews")) as envoy:
-            await envoy.request(["default"])
+        async with sds_driver(socket_path, node("bookinfo", "reviews")) as envoy:
+            await envoy.request(SECRET_TYPE, ["default"])
             response = await envoy.expect_response()
             chain = secrets_of(response)["default"].tls_certificate.certificate_chain.inline_bytes
             assert certificate_uris(chain) == (REVIEWS,)

@@ -15,7 +15,8 @@ from security.ca.testing import running_ca
 from security.nodeagent.agent import NodeAgent
 from security.nodeagent.certificate import certificate_uris
 from security.nodeagent.options import NodeAgentOptions
-from security.nodeagent.testing import SdsDriver, eventually, node, run_async, secrets_of
+from security.nodeagent.resources import SECRET_TYPE
+from security.nodeagent.testing import eventually, node, run_async, sds_driver, secrets_of
 
 TOKEN = "node-agent-token"
 
@@ -64,8 +65,8 @@ async def test_certificates_from_the_real_ca(
             ttl=3600,
         )
         async with running_agent(options) as agent:
-            async with SdsDriver.grpc(options.socket_path, node("bookinfo", "reviews")) as envoy:
-                await envoy.request(["default", "ROOTCA"])
+            async with sds_driver(options.socket_path, node("bookinfo", "reviews")) as envoy:
+                await envoy.request(SECRET_TYPE, ["default", "ROOTCA"])
                 secrets = secrets_of(await envoy.expect_response(timeout=30))
             chain = secrets["default"].tls_certificate.certificate_chain.inline_bytes
             assert certificate_uris(chain) == ("spiffe://cluster.local/ns/bookinfo/sa/reviews",)
@@ -76,8 +77,8 @@ async def test_certificates_from_the_real_ca(
             assert trusted.strip() == ca.bundle.root_pem().strip()
 
             # An identity the token may not claim: refused, logged, retried; never served.
-            async with SdsDriver.grpc(options.socket_path, node("kube-system", "admin")) as other:
-                await other.request(["default"])
+            async with sds_driver(options.socket_path, node("kube-system", "admin")) as other:
+                await other.request(SECRET_TYPE, ["default"])
                 await eventually(
                     lambda: any(
                         s.identity.endswith("/ns/kube-system/sa/admin") and s.failures >= 2

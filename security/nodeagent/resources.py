@@ -8,12 +8,13 @@ unchanged secret is never pushed again.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 
-SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+from pkg.xds import resources as xds
+
+SECRET_TYPE = xds.SECRET
 WORKLOAD_SECRET = "default"  # Istio's WORKLOAD_IDENTITY_SOCKET resource name
 ROOT_SECRET = "ROOTCA"
 KNOWN_SECRETS = frozenset({WORKLOAD_SECRET, ROOT_SECRET})
@@ -39,10 +40,5 @@ def root_secret(bundle_pem: bytes) -> secret_pb2.Secret:
 
 
 def version_of(secrets: Iterable[secret_pb2.Secret]) -> str:
-    """A short hash of the secrets' content, independent of their order."""
-    digest = hashlib.sha256()
-    for secret in sorted(secrets, key=lambda s: s.name):
-        data = secret.SerializeToString(deterministic=True)
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-    return digest.hexdigest()[:16]
+    """A short hash of the secrets' content, independent of their order (pkg/xds's)."""
+    return xds.version_of(xds.Resource(s.name, s) for s in secrets)

@@ -1,10 +1,14 @@
 """The SDS server: Envoy's SecretDiscoveryService (state of the world) over a Unix socket.
 
-Each stream names its workload in the Envoy node of its first request; the stream then
-watches that identity in the secret cache and gets `default` and `ROOTCA` (see resources.py)
-whenever they change: rotation reaches every open stream of the identity with no Envoy
-restart. As in pilot's ADS server, a reader task classifies requests (stream.py) and a single
-writer task sends, so requests and pushes never interleave on the stream.
+Served by pkg/xds's engine, as Pilot's ADS is. Each stream names its workload in the Envoy
+node of its first request; the stream then follows that identity's snapshot in the secret
+snapshots (`SecretSnapshots`, a pkg/xds SnapshotCache fed by the secret cache) and gets
+`default` and `ROOTCA` (see resources.py) whenever they change: rotation reaches every open
+stream of the identity with no Envoy restart. A name the cache will have but has not yet (a
+certificate still being issued) is pending: the stream waits for it.
+
+`authorize` is the hook for "may this caller have this identity": it sees the identity the
+node claims and the peer gRPC saw (`StreamInfo`), for streams and for FetchSecrets alike.
 
 Lifecycle, owned by the caller:
 
@@ -19,23 +23,30 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import logging
 import os
 import pathlib
+import secrets
 import socket
 import stat
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import grpc
-from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import discovery_pb2
-from envoy.service.secret.v3 import sds_pb2_grpc
 
+from pkg.xds import counters, grpcservice
+from pkg.xds.cache import Cancel, SnapshotCache, StaticSnapshot
+from pkg.xds.connection import Transport
+from pkg.xds.peer import Peer, StreamInfo
+from pkg.xds.resources import Resource, Resources
+from pkg.xds.response import Response
+from pkg.xds.server import Identified, InvalidStreamError, Server, ServerOptions
 from security.nodeagent import resources
 from security.nodeagent.cache import SecretCache
 from security.nodeagent.identity import Identity, InvalidIdentityError, identity_from_node
-from security.nodeagent.stream import Action, StreamState
+
+__all__ = ["Authorize", "InvalidStreamError", "SdsServer", "prepare_socket_path", "socket_target"]
 
 log = logging.getLogger("security.nodeagent")
 
@@ -43,183 +54,137 @@ log = logging.getLogger("security.nodeagent")
 MAX_SOCKET_PATH = 107
 DEFAULT_FETCH_TIMEOUT = 15.0
 
-
-class Transport(Protocol):
-    """The two halves of a stream; gRPC in production, two queues in tests."""
-
-    async def recv(self) -> discovery_pb2.DiscoveryRequest | None:
-        """The next request, or None once the client closed its side."""
-        ...
-
-    async def send(self, response: discovery_pb2.DiscoveryResponse) -> None: ...
-
-
-class InvalidStreamError(ValueError):
-    """The first request does not open an SDS stream we can serve."""
+# (the stream: claimed identity, peer) -> why it may not have that identity, or None.
+Authorize = Callable[[StreamInfo[Identity]], str | None]
 
 
 @dataclasses.dataclass
-class Counters:
-    streams_opened: int = 0
-    streams_closed: int = 0
-    streams_rejected: int = 0
-    responses: int = 0
-    pushes: int = 0  # responses sent because content changed, not because a request asked
-    acks: int = 0
-    nacks: int = 0
+class Counters(counters.Counters):
+    """The engine's totals under the node agent's names."""
 
+    @property
+    def streams_opened(self) -> int:
+        return self.connects
 
-def _content(
-    cache: SecretCache, identity: Identity, names: frozenset[str]
-) -> list[secret_pb2.Secret] | None:
-    """The known secrets among `names`; None while one of them is not available yet."""
-    result = []
-    if resources.WORKLOAD_SECRET in names:
-        secret = cache.workload_secret(identity)
-        if secret is None:
-            return None
-        result.append(resources.workload_secret(secret.chain.certificate_chain_pem, secret.key_pem))
-    if resources.ROOT_SECRET in names:
-        bundle = cache.root_bundle()
-        if bundle is None:
-            return None
-        result.append(resources.root_secret(bundle))
-    return result
+    @property
+    def streams_closed(self) -> int:
+        return self.disconnects
 
+    @property
+    def streams_rejected(self) -> int:
+        return self.rejected_streams
 
-class Connection:
-    """One SDS stream of one Envoy."""
+    @property
+    def pushes(self) -> int:
+        """Responses sent because content changed, not because a request asked."""
+        return self.pushed_responses
 
-    def __init__(
-        self,
-        conn_id: str,
-        identity: Identity,
-        transport: Transport,
-        cache: SecretCache,
-        counters: Counters,
-        peer: str = "",
-    ) -> None:
-        self.conn_id = conn_id
-        self.identity = identity
-        self.peer = peer
-        self.state = StreamState()
-        self._transport = transport
-        self._cache = cache
-        self._counters = counters
-        self._wake = asyncio.Event()
-        self._closing = False
-        self._reader: asyncio.Task[None] | None = None
-        self._unknown_logged: set[str] = set()
-
-    def wake(self) -> None:
-        """The cache's callback: something this stream may serve changed."""
-        self._wake.set()
-
-    def handle_request(self, request: discovery_pb2.DiscoveryRequest) -> None:
-        decision = self.state.on_request(request)
-        if request.HasField("error_detail"):
-            self._counters.nacks += 1
-            log.warning(
-                "SDS NACK from %s (%s), nonce %s, still running version %r: %s",
-                self.identity,
-                self.conn_id,
-                request.response_nonce,
-                request.version_info,
-                request.error_detail.message,
-            )
-        elif decision.action is Action.ACK:
-            self._counters.acks += 1
-        elif decision.action is Action.INVALID:
-            log.warning("SDS stream %s: ignoring a request: %s", self.conn_id, decision.reason)
-        for name in sorted(self.state.names - resources.KNOWN_SECRETS - self._unknown_logged):
-            self._unknown_logged.add(name)
-            log.warning(
-                "SDS stream %s asks for secret %r; only %s are served",
-                self.conn_id,
-                name,
-                sorted(resources.KNOWN_SECRETS),
-            )
-        if decision.respond:
-            self._wake.set()
-
-    async def run(self) -> None:
-        """Serve until the client closes its side or `close()` is called."""
-        async with asyncio.TaskGroup() as tasks:
-            self._reader = tasks.create_task(self._read(), name=f"sds-read {self.conn_id}")
-            tasks.create_task(self._write(), name=f"sds-write {self.conn_id}")
-
-    def close(self) -> None:
-        self._closing = True
-        self._wake.set()
-        if self._reader is not None:
-            self._reader.cancel()
-
-    async def _read(self) -> None:
-        while True:
-            request = await self._transport.recv()
-            if request is None:
-                self._closing = True
-                self._wake.set()
-                return
-            self.handle_request(request)
-
-    async def _write(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._closing:
-                return
-            names = self.state.names & resources.KNOWN_SECRETS
-            secrets = _content(self._cache, self.identity, names)
-            if not secrets:
-                continue  # nothing servable yet: the cache wakes us when it is
-            version = resources.version_of(secrets)
-            if not self.state.should_send(version):
-                continue
-            pushed = not self.state.owed
-            response = self.state.record_sent(secrets, version)
-            await self._transport.send(response)
-            self._counters.responses += 1
-            self._counters.pushes += pushed
-            log.info(
-                "SDS %s %s to %s (%s): version %s, nonce %s",
-                "pushed" if pushed else "sent",
-                ",".join(sorted(s.name for s in secrets)),
-                self.identity,
-                self.conn_id,
-                version,
-                response.nonce,
-            )
-
-    def status(self) -> dict[str, Any]:
-        state = self.state
+    def to_json(self) -> dict[str, int]:
         return {
-            "id": self.conn_id,
-            "identity": self.identity.spiffe_id,
-            "peer": self.peer,
-            "names": sorted(state.names),
-            "version_sent": state.version_sent,
-            "version_acked": state.version_acked,
-            "responses": state.responses,
-            "acks": state.acks,
-            "nacks": state.nacks,
-            "last_nack": None if state.last_nack is None else dataclasses.asdict(state.last_nack),
+            "streams_opened": self.connects,
+            "streams_closed": self.disconnects,
+            "streams_rejected": self.rejected_streams,
+            "responses": self.responses,
+            "pushes": self.pushed_responses,
+            "acks": self.acks,
+            "nacks": self.nacks,
         }
 
 
+def secret_snapshot(cache: SecretCache, identity: Identity) -> StaticSnapshot:
+    """What the cache holds for `identity` now; what it will hold but not yet is pending."""
+    served: list[Resource] = []
+    pending: list[str] = []
+    secret = cache.workload_secret(identity)
+    if secret is None:
+        pending.append(resources.WORKLOAD_SECRET)
+    else:
+        served.append(
+            Resource(
+                resources.WORKLOAD_SECRET,
+                resources.workload_secret(secret.chain.certificate_chain_pem, secret.key_pem),
+            )
+        )
+    bundle = cache.root_bundle()
+    if bundle is None:
+        pending.append(resources.ROOT_SECRET)
+    else:
+        served.append(Resource(resources.ROOT_SECRET, resources.root_secret(bundle)))
+    return StaticSnapshot(
+        {resources.SECRET_TYPE: Resources.of(resources.SECRET_TYPE, served, pending=pending)}
+    )
+
+
+class SecretSnapshots:
+    """The SDS streams' ConfigWatcher: one snapshot per identity, rebuilt on every change
+    the secret cache reports for it. Watching an identity is what makes the cache issue
+    and rotate its certificate."""
+
+    def __init__(self, cache: SecretCache) -> None:
+        self._secrets = cache
+        self._snapshots: SnapshotCache[StaticSnapshot] = SnapshotCache()
+        self._refresh: dict[str, Callable[[], None]] = {}
+        self._streams: dict[str, int] = {}
+        self.on_stream_end: Callable[[StreamInfo[Identity]], None] | None = None
+
+    def watch(self, stream: StreamInfo[Any], on_change: Callable[[StaticSnapshot], None]) -> Cancel:
+        identity: Identity = stream.node
+        key = stream.key
+        if key not in self._refresh:
+
+            def refresh() -> None:
+                self._snapshots.set_snapshot(key, secret_snapshot(self._secrets, identity))
+
+            self._refresh[key] = refresh
+            self._secrets.watch(identity, refresh)
+            refresh()
+        self._streams[key] = self._streams.get(key, 0) + 1
+        stop = self._snapshots.watch(stream, on_change)
+
+        def cancel() -> None:
+            stop()
+            self._streams[key] -= 1
+            if not self._streams[key]:
+                del self._streams[key]
+                self._secrets.unwatch(identity, self._refresh.pop(key))
+            if self.on_stream_end is not None:
+                self.on_stream_end(stream)
+
+        return cancel
+
+
 class SdsServer:
-    def __init__(self, *, cache: SecretCache, trust_domain: str) -> None:
+    def __init__(
+        self,
+        *,
+        cache: SecretCache,
+        trust_domain: str,
+        authorize: Authorize | None = None,
+    ) -> None:
         self._cache = cache
         self._trust_domain = trust_domain
-        self._connections: dict[str, Connection] = {}
-        self._ids = itertools.count(1)
-        self._closing = False
-        self._streams_done = asyncio.Event()
-        self._streams_done.set()
+        self._authorize = authorize
+        self._snapshots = SecretSnapshots(cache)
+        self._snapshots.on_stream_end = self._forget
+        self._unknown_logged: dict[str, set[str]] = {}
         self.counters = Counters()
+        self._engine: Server[Identity] = Server(
+            self._snapshots,
+            ServerOptions(
+                identify=self._identify_stream,
+                authorize=authorize,
+                authorize_request=self._note_request,
+                type_urls=frozenset({resources.SECRET_TYPE}),
+                label="SDS",
+                conn_prefix="sds",
+                logger="security.nodeagent",
+                refusal="the node agent is shutting down",
+            ),
+            self.counters,
+        )
 
     def add_to(self, grpc_server: grpc.aio.Server) -> None:
-        sds_pb2_grpc.add_SecretDiscoveryServiceServicer_to_server(_SdsServicer(self), grpc_server)
+        grpcservice.add_to(grpc_server, self._engine, grpcservice.SDS, fetch=self._fetch)
 
     def identify(self, request: discovery_pb2.DiscoveryRequest) -> Identity:
         """The workload a stream's first request speaks for."""
@@ -232,48 +197,60 @@ class SdsServer:
         except InvalidIdentityError as error:
             raise InvalidStreamError(str(error)) from None
 
-    async def serve(self, transport: Transport, peer: str = "") -> None:
+    def _identify_stream(self, request: discovery_pb2.DiscoveryRequest) -> Identified[Identity]:
+        identity = self.identify(request)
+        return Identified(key=identity.spiffe_id, node=identity, name=identity.spiffe_id)
+
+    def _note_request(
+        self, stream: StreamInfo[Identity], request: discovery_pb2.DiscoveryRequest
+    ) -> None:
+        """Say once per stream which asked-for secrets are never served here."""
+        logged = self._unknown_logged.setdefault(stream.conn_id, set())
+        for name in sorted(set(request.resource_names) - resources.KNOWN_SECRETS - logged):
+            logged.add(name)
+            log.warning(
+                "SDS stream %s asks for secret %r; only %s are served",
+                stream.conn_id,
+                name,
+                sorted(resources.KNOWN_SECRETS),
+            )
+        return None
+
+    def _forget(self, stream: StreamInfo[Identity]) -> None:
+        self._unknown_logged.pop(stream.conn_id, None)
+
+    async def serve(self, transport: Transport, peer: Peer | None = None) -> None:
         """Serve one SDS stream until the client closes it or the server stops.
 
-        Raises InvalidStreamError if the first request does not name a workload.
+        Raises InvalidStreamError if the first request does not name a workload,
+        PermissionError if `authorize` refuses the caller that identity.
         """
-        if self._closing:
-            raise ConnectionRefusedError("the node agent is shutting down")
-        first = await transport.recv()
-        if first is None:
-            return
-        try:
-            identity = self.identify(first)
-        except InvalidStreamError as error:
-            self.counters.streams_rejected += 1
-            log.warning("refusing SDS stream from %s: %s", peer or "?", error)
-            raise
-        conn = Connection(
-            f"sds-{next(self._ids)}", identity, transport, self._cache, self.counters, peer
-        )
-        self._connections[conn.conn_id] = conn
-        self._streams_done.clear()
-        self.counters.streams_opened += 1
-        log.info("SDS stream %s opened for %s (node %s)", conn.conn_id, identity, first.node.id)
-        self._cache.watch(identity, conn.wake)
-        try:
-            conn.handle_request(first)
-            await conn.run()
-        finally:
-            self._cache.unwatch(identity, conn.wake)
-            del self._connections[conn.conn_id]
-            self.counters.streams_closed += 1
-            if not self._connections:
-                self._streams_done.set()
-            log.info("SDS stream %s for %s ended", conn.conn_id, identity)
+        await self._engine.serve(transport, peer)
 
     async def fetch(
-        self, request: discovery_pb2.DiscoveryRequest, timeout: float = DEFAULT_FETCH_TIMEOUT
+        self,
+        request: discovery_pb2.DiscoveryRequest,
+        timeout: float = DEFAULT_FETCH_TIMEOUT,
+        peer: Peer | None = None,
     ) -> discovery_pb2.DiscoveryResponse:
         """FetchSecrets: one answer, waiting (bounded) for the certificate to be issued."""
-        if self._closing:
+        if self._engine.closing:
             raise ConnectionRefusedError("the node agent is shutting down")
         identity = self.identify(request)
+        if self._authorize is not None:
+            refusal = self._authorize(
+                StreamInfo(
+                    conn_id="fetch",
+                    key=identity.spiffe_id,
+                    node=identity,
+                    envoy_node=request.node,
+                    peer=peer or Peer(),
+                    name=identity.spiffe_id,
+                )
+            )
+            if refusal:
+                log.warning("refusing FetchSecrets for %s: %s", identity, refusal)
+                raise PermissionError(refusal)
         names = frozenset(request.resource_names) & resources.KNOWN_SECRETS
         if not names:
             raise InvalidStreamError(
@@ -284,31 +261,53 @@ class SdsServer:
         self._cache.watch(identity, changed.set)
         try:
             async with asyncio.timeout(timeout):
-                while (secrets := _content(self._cache, identity, names)) is None:
+                while (
+                    found := secret_snapshot(self._cache, identity).resources(
+                        resources.SECRET_TYPE, names
+                    )
+                ) is None:
                     await changed.wait()
                     changed.clear()
+        except TimeoutError:
+            raise TimeoutError("no certificate yet: the CA has not answered") from None
         finally:
             self._cache.unwatch(identity, changed.set)
-        state = StreamState()
-        state.names = names
-        return state.record_sent(secrets, resources.version_of(secrets))
+        return Response(
+            resources.SECRET_TYPE, found.version, secrets.token_hex(4), found
+        ).to_proto()
+
+    async def _fetch(
+        self, request: discovery_pb2.DiscoveryRequest, peer: Peer, remaining: float | None
+    ) -> discovery_pb2.DiscoveryResponse:
+        timeout = DEFAULT_FETCH_TIMEOUT if remaining is None else min(remaining, 60.0)
+        return await self.fetch(request, timeout, peer)
 
     async def stop(self, grace: float | None = None) -> None:
         """Refuse new streams and end the open ones, waiting at most `grace` seconds."""
-        self._closing = True
-        for conn in list(self._connections.values()):
-            conn.close()
-        try:
-            async with asyncio.timeout(grace):
-                await self._streams_done.wait()
-        except TimeoutError:
-            log.warning("SDS streams still open after %.1fs", grace)
+        await self._engine.stop(grace)
 
     def status(self) -> dict[str, Any]:
-        return {
-            "counters": dataclasses.asdict(self.counters),
-            "streams": [c.status() for c in self._connections.values()],
-        }
+        streams = []
+        for conn in self._engine.connections():
+            watch = conn.state.watches.get(resources.SECRET_TYPE)
+            nack = watch.last_nack if watch is not None else None
+            streams.append(
+                {
+                    "id": conn.conn_id,
+                    "identity": conn.stream.name,
+                    "peer": conn.stream.peer.address,
+                    "names": sorted(watch.names) if watch else [],
+                    "version_sent": watch.version_sent if watch else None,
+                    "version_acked": watch.version_acked if watch else None,
+                    "responses": watch.responses if watch else 0,
+                    "acks": watch.acks if watch else 0,
+                    "nacks": watch.nacks if watch else 0,
+                    "last_nack": None
+                    if nack is None
+                    else {"nonce": nack.nonce, "version": nack.version, "message": nack.message},
+                }
+            )
+        return {"counters": self.counters.to_json(), "streams": streams}
 
 
 # The Unix socket.
@@ -340,53 +339,3 @@ def prepare_socket_path(path: pathlib.Path) -> None:
 
 def socket_target(path: pathlib.Path) -> str:
     return f"unix:{path.absolute()}"
-
-
-# gRPC glue.
-
-
-class _GrpcTransport:
-    def __init__(self, context: grpc.aio.ServicerContext) -> None:
-        self._context = context
-
-    async def recv(self) -> discovery_pb2.DiscoveryRequest | None:
-        request = await self._context.read()
-        return None if request is grpc.aio.EOF else request
-
-    async def send(self, response: discovery_pb2.DiscoveryResponse) -> None:
-        await self._context.write(response)
-
-
-class _SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
-    def __init__(self, sds: SdsServer) -> None:
-        self._sds = sds
-
-    async def StreamSecrets(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
-        try:
-            await self._sds.serve(_GrpcTransport(context), peer=context.peer())
-        except InvalidStreamError as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        except ConnectionRefusedError as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-
-    async def FetchSecrets(
-        self, request: discovery_pb2.DiscoveryRequest, context: grpc.aio.ServicerContext
-    ) -> discovery_pb2.DiscoveryResponse:
-        remaining = context.time_remaining()
-        timeout = DEFAULT_FETCH_TIMEOUT if remaining is None else min(remaining, 60.0)
-        try:
-            return await self._sds.fetch(request, timeout)
-        except InvalidStreamError as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        except ConnectionRefusedError as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-        except TimeoutError:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, "no certificate yet: the CA has not answered"
-            )
-        raise AssertionError("unreachable: abort raises")
-
-    async def DeltaSecrets(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, "delta SDS is not served; use state of the world"
-        )

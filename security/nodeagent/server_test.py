@@ -8,13 +8,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from envoy.service.discovery.v3 import discovery_pb2
 
+from pkg.xds.testing import XdsDriver
 from security.nodeagent import keys
 from security.nodeagent.cache import CacheOptions, SecretCache
 from security.nodeagent.certificate import certificate_uris
 from security.nodeagent.fakeca import FakeCa
 from security.nodeagent.resources import SECRET_TYPE
 from security.nodeagent.server import InvalidStreamError, SdsServer
-from security.nodeagent.testing import FakeClock, SdsDriver, node, run_async, secrets_of
+from security.nodeagent.testing import FakeClock, node, run_async, secrets_of
 
 REVIEWS = "spiffe://cluster.local/ns/bookinfo/sa/reviews"
 
@@ -48,6 +49,11 @@ async def mesh(**kwargs: float) -> AsyncIterator[Mesh]:
             task.cancel()
 
 
+def sds(m: Mesh, envoy_node) -> contextlib.AbstractAsyncContextManager[XdsDriver]:
+    """An SDS client straight into the server, the node in every request as Envoy's."""
+    return XdsDriver.memory(m.sds, envoy_node, node_every_request=True)
+
+
 def leaf_of(response: discovery_pb2.DiscoveryResponse) -> x509.Certificate:
     secret = secrets_of(response)["default"]
     return x509.load_pem_x509_certificate(secret.tls_certificate.certificate_chain.inline_bytes)
@@ -55,8 +61,8 @@ def leaf_of(response: discovery_pb2.DiscoveryResponse) -> x509.Certificate:
 
 @run_async
 async def test_default_and_rootca_for_the_nodes_identity() -> None:
-    async with mesh() as m, SdsDriver.memory(m.sds, node("bookinfo", "reviews")) as envoy:
-        await envoy.request(["default", "ROOTCA"])
+    async with mesh() as m, sds(m, node("bookinfo", "reviews")) as envoy:
+        await envoy.request(SECRET_TYPE, ["default", "ROOTCA"])
         response = await envoy.expect_response()
         assert response.type_url == SECRET_TYPE
         secrets = secrets_of(response)
@@ -81,15 +87,15 @@ async def test_default_and_rootca_for_the_nodes_identity() -> None:
 
 @run_async
 async def test_rotation_is_pushed_on_the_open_stream() -> None:
-    async with mesh(ttl=100) as m, SdsDriver.memory(m.sds, node("bookinfo", "reviews")) as envoy:
-        await envoy.request(["default"])
+    async with mesh(ttl=100) as m, sds(m, node("bookinfo", "reviews")) as envoy:
+        await envoy.request(SECRET_TYPE, ["default"])
         response = await envoy.expect_response()
         await envoy.ack(response)
         serials = [leaf_of(response).serial_number]
         for _ in range(3):
             await m.clock.advance(52)
             pushed = await envoy.expect_response()
-            assert pushed.version_info != envoy.accepted
+            assert pushed.version_info != envoy.accepted[SECRET_TYPE]
             serials.append(leaf_of(pushed).serial_number)
             await envoy.ack(pushed)
             await envoy.expect_no_response(0.05)
@@ -101,12 +107,12 @@ async def test_rotation_is_pushed_on_the_open_stream() -> None:
 async def test_envoys_of_one_identity_share_its_certificate_and_its_pushes() -> None:
     async with (
         mesh() as m,
-        SdsDriver.memory(m.sds, node("bookinfo", "reviews", node_id="a")) as first,
-        SdsDriver.memory(m.sds, node("bookinfo", "reviews", node_id="b")) as second,
-        SdsDriver.memory(m.sds, node("bookinfo", "ratings", node_id="c")) as other,
+        sds(m, node("bookinfo", "reviews", node_id="a")) as first,
+        sds(m, node("bookinfo", "reviews", node_id="b")) as second,
+        sds(m, node("bookinfo", "ratings", node_id="c")) as other,
     ):
         for envoy in (first, second, other):
-            await envoy.request(["default"])
+            await envoy.request(SECRET_TYPE, ["default"])
         responses = [await e.expect_response() for e in (first, second, other)]
         assert leaf_of(responses[0]).serial_number == leaf_of(responses[1]).serial_number
         assert certificate_uris(
@@ -125,19 +131,19 @@ async def test_envoys_of_one_identity_share_its_certificate_and_its_pushes() -> 
 async def test_one_stream_per_secret_as_envoy_opens_them() -> None:
     async with (
         mesh() as m,
-        SdsDriver.memory(m.sds, node("bookinfo", "reviews")) as certificate,
-        SdsDriver.memory(m.sds, node("bookinfo", "reviews")) as roots,
+        sds(m, node("bookinfo", "reviews")) as certificate,
+        sds(m, node("bookinfo", "reviews")) as roots,
     ):
-        await certificate.request(["default"])
-        await roots.request(["ROOTCA"])
+        await certificate.request(SECRET_TYPE, ["default"])
+        await roots.request(SECRET_TYPE, ["ROOTCA"])
         assert set(secrets_of(await certificate.expect_response())) == {"default"}
         assert set(secrets_of(await roots.expect_response())) == {"ROOTCA"}
 
 
 @run_async
 async def test_nack_is_counted_and_the_same_content_not_sent_again() -> None:
-    async with mesh() as m, SdsDriver.memory(m.sds, node("bookinfo", "reviews")) as envoy:
-        await envoy.request(["default"])
+    async with mesh() as m, sds(m, node("bookinfo", "reviews")) as envoy:
+        await envoy.request(SECRET_TYPE, ["default"])
         response = await envoy.expect_response()
         await envoy.nack(response, "Failed to load private key")
         await envoy.expect_no_response()
@@ -155,11 +161,11 @@ async def test_the_certificate_is_awaited_while_the_ca_is_down() -> None:
     async with mesh() as m:
         m.ca.fail_with = "connection refused"
         async with (
-            SdsDriver.memory(m.sds, node("bookinfo", "reviews")) as certificate,
-            SdsDriver.memory(m.sds, node("bookinfo", "reviews")) as roots,
+            sds(m, node("bookinfo", "reviews")) as certificate,
+            sds(m, node("bookinfo", "reviews")) as roots,
         ):
-            await certificate.request(["default"])
-            await roots.request(["ROOTCA"])
+            await certificate.request(SECRET_TYPE, ["default"])
+            await roots.request(SECRET_TYPE, ["ROOTCA"])
             # The root is known from the agent's configuration: served at once.
             assert set(secrets_of(await roots.expect_response())) == {"ROOTCA"}
             await m.clock.advance(3)
@@ -171,10 +177,10 @@ async def test_the_certificate_is_awaited_while_the_ca_is_down() -> None:
 
 @run_async
 async def test_unknown_secret_names_are_not_served() -> None:
-    async with mesh() as m, SdsDriver.memory(m.sds, node("bookinfo", "reviews")) as envoy:
-        await envoy.request(["file-cert:/etc/certs/cert-chain.pem"])
+    async with mesh() as m, sds(m, node("bookinfo", "reviews")) as envoy:
+        await envoy.request(SECRET_TYPE, ["file-cert:/etc/certs/cert-chain.pem"])
         await envoy.expect_no_response()
-        await envoy.request(["default", "file-cert:/etc/certs/cert-chain.pem"])
+        await envoy.request(SECRET_TYPE, ["default", "file-cert:/etc/certs/cert-chain.pem"])
         assert set(secrets_of(await envoy.expect_response())) == {"default"}
 
 
@@ -182,8 +188,8 @@ async def test_unknown_secret_names_are_not_served() -> None:
 async def test_a_node_without_namespace_is_refused() -> None:
     async with mesh() as m:
         with pytest.raises(ExceptionGroup) as raised:
-            async with SdsDriver.memory(m.sds, node(None, "reviews")) as envoy:
-                await envoy.request(["default"])
+            async with sds(m, node(None, "reviews")) as envoy:
+                await envoy.request(SECRET_TYPE, ["default"])
                 await envoy.expect_end()
         assert raised.group_contains(InvalidStreamError, match="no NAMESPACE")
         assert m.sds.counters.streams_rejected == 1
@@ -194,10 +200,8 @@ async def test_a_node_without_namespace_is_refused() -> None:
 async def test_a_stream_of_another_type_is_refused() -> None:
     async with mesh() as m:
         with pytest.raises(ExceptionGroup) as raised:
-            async with SdsDriver.memory(m.sds, node("bookinfo", "reviews")) as envoy:
-                await envoy.request(
-                    ["x"], type_url="type.googleapis.com/envoy.config.cluster.v3.Cluster"
-                )
+            async with sds(m, node("bookinfo", "reviews")) as envoy:
+                await envoy.request("type.googleapis.com/envoy.config.cluster.v3.Cluster", ["x"])
                 await envoy.expect_end()
         assert raised.group_contains(InvalidStreamError, match="expected type")
 
@@ -216,8 +220,8 @@ async def test_fetch_answers_once_the_certificate_exists() -> None:
 
 @run_async
 async def test_stop_ends_open_streams() -> None:
-    async with mesh() as m, SdsDriver.memory(m.sds, node("bookinfo", "reviews")) as envoy:
-        await envoy.request(["default"])
+    async with mesh() as m, sds(m, node("bookinfo", "reviews")) as envoy:
+        await envoy.request(SECRET_TYPE, ["default"])
         await envoy.expect_response()
         await m.sds.stop(5)
         await envoy.expect_end()

@@ -2,9 +2,8 @@
 
 - `run_async`: runs an async test in a fresh loop, bounded, failing on leaked tasks;
 - `FakeClock`: the agent's clock on fake time (`advance()` wakes sleepers in order);
-- `SdsDriver`: an SDS client that reads like the protocol (`request`, `expect_response`,
-  `expect_no_response`, `ack`, `nack`), over the Unix socket (`SdsDriver.grpc`) or straight
-  into an SdsServer with no sockets (`SdsDriver.memory`);
+- `node`, `secrets_of`: an Envoy node naming a workload, the Secrets of a response; the SDS
+  client itself is pkg/xds's `XdsDriver` (`sds_driver` opens one on the agent's socket);
 - `EnvoyProcess` and `sds_envoy_bootstrap`: the real Envoy with a TLS listener whose
   certificate and trust bundle come from the agent over SDS;
 - `TlsClient`: a Python `ssl` client with its own certificate, for that listener.
@@ -20,25 +19,22 @@ import os
 import pathlib
 import ssl
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-import grpc
 from cryptography import x509
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import discovery_pb2
-from envoy.service.secret.v3 import sds_pb2_grpc
 from google.protobuf import json_format, struct_pb2
-from google.rpc import status_pb2
 
 from pkg.testing.aio import run_async as run_async
 from pkg.testing.envoy import EnvoyError as EnvoyError
 from pkg.testing.envoy import EnvoyProcess as EnvoyProcess
 from pkg.testing.envoy import envoy_path as envoy_path
+from pkg.xds.testing import XdsDriver
 from security.nodeagent import bootstrap
-from security.nodeagent.resources import SECRET_TYPE
-from security.nodeagent.server import SdsServer, socket_target
+from security.nodeagent.server import socket_target
 
 # Async tests without a plugin.
 
@@ -129,18 +125,11 @@ def node(
     return result
 
 
-class MemoryTransport:
-    """A stream made of two queues: the SdsServer end of an `SdsDriver.memory` stream."""
-
-    def __init__(self) -> None:
-        self.requests: asyncio.Queue[discovery_pb2.DiscoveryRequest | None] = asyncio.Queue()
-        self.responses: asyncio.Queue[discovery_pb2.DiscoveryResponse] = asyncio.Queue()
-
-    async def recv(self) -> discovery_pb2.DiscoveryRequest | None:
-        return await self.requests.get()
-
-    async def send(self, response: discovery_pb2.DiscoveryResponse) -> None:
-        await self.responses.put(response)
+def sds_driver(
+    socket_path: pathlib.Path, node: base_pb2.Node
+) -> contextlib.AbstractAsyncContextManager[XdsDriver]:
+    """An SDS client on the agent's Unix socket (the node in every request, as Envoy's)."""
+    return XdsDriver.sds(socket_target(socket_path), node)
 
 
 def secrets_of(response: discovery_pb2.DiscoveryResponse) -> dict[str, secret_pb2.Secret]:
@@ -152,147 +141,6 @@ def secrets_of(response: discovery_pb2.DiscoveryResponse) -> dict[str, secret_pb
             raise AssertionError(f"resource of type {packed.type_url} is not a Secret")
         result[secret.name] = secret
     return result
-
-
-class SdsDriver:
-    """A scripted SDS client, keeping the last accepted version as Envoy does."""
-
-    def __init__(
-        self,
-        send: Callable[[discovery_pb2.DiscoveryRequest], Awaitable[None]],
-        recv: Callable[[], Awaitable[discovery_pb2.DiscoveryResponse | None]],
-        node: base_pb2.Node,
-        close_send: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        self._send = send
-        self._recv = recv
-        self._close_send = close_send
-        self.node = node
-        self.accepted = ""
-        self.names: list[str] = []
-        self._pending: asyncio.Future[discovery_pb2.DiscoveryResponse | None] | None = None
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def grpc(cls, socket_path: pathlib.Path, node: base_pb2.Node) -> AsyncIterator[SdsDriver]:
-        """A driver on a real gRPC stream over the agent's Unix socket."""
-        async with grpc.aio.insecure_channel(socket_target(socket_path)) as channel:
-            call = sds_pb2_grpc.SecretDiscoveryServiceStub(channel).StreamSecrets()
-
-            async def recv() -> discovery_pb2.DiscoveryResponse | None:
-                response = await call.read()
-                return None if response is grpc.aio.EOF else response
-
-            driver = cls(call.write, recv, node, close_send=call.done_writing)
-            try:
-                yield driver
-            finally:
-                await driver._drop_pending()
-                call.cancel()
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def memory(cls, server: SdsServer, node: base_pb2.Node) -> AsyncIterator[SdsDriver]:
-        """A driver wired straight into `server.serve()`, no sockets."""
-        transport = MemoryTransport()
-
-        async def recv() -> discovery_pb2.DiscoveryResponse | None:
-            get = asyncio.ensure_future(transport.responses.get())
-            try:
-                await asyncio.wait({get, serving}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                if not get.done():
-                    get.cancel()
-            if get.done() and not get.cancelled():
-                return get.result()
-            serving.result()  # raises what ended the stream
-            return None
-
-        async def close_send() -> None:
-            await transport.requests.put(None)
-
-        async with asyncio.TaskGroup() as tasks:
-            serving = tasks.create_task(server.serve(transport, peer="memory"), name="sds-memory")
-            driver = cls(transport.requests.put, recv, node, close_send=close_send)
-            try:
-                yield driver
-            finally:
-                await driver._drop_pending()
-                await close_send()
-
-    async def close_send(self) -> None:
-        if self._close_send is not None:
-            await self._close_send()
-
-    async def request(
-        self,
-        names: Sequence[str] = ("default",),
-        *,
-        nonce: str = "",
-        version: str | None = None,
-        error: str | None = None,
-        type_url: str = SECRET_TYPE,
-        with_node: bool = True,
-    ) -> None:
-        """Send a request; the node goes in every request, as Envoy's SDS client does."""
-        request = discovery_pb2.DiscoveryRequest(
-            type_url=type_url,
-            resource_names=list(names),
-            response_nonce=nonce,
-            version_info=self.accepted if version is None else version,
-        )
-        if error is not None:
-            request.error_detail.CopyFrom(status_pb2.Status(code=13, message=error))
-        if with_node:
-            request.node.CopyFrom(self.node)
-        self.names = list(names)
-        await self._send(request)
-
-    async def _next(self, timeout: float) -> discovery_pb2.DiscoveryResponse | None:
-        # A receive cut short by a timeout stays pending, so no response is ever lost.
-        if self._pending is None:
-            self._pending = asyncio.ensure_future(self._recv())
-        async with asyncio.timeout(timeout):
-            response = await asyncio.shield(self._pending)
-        self._pending = None
-        return response
-
-    async def _drop_pending(self) -> None:
-        if self._pending is not None:
-            self._pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pending
-            self._pending = None
-
-    async def expect_response(self, timeout: float = 10.0) -> discovery_pb2.DiscoveryResponse:
-        try:
-            response = await self._next(timeout)
-        except TimeoutError:
-            raise AssertionError(f"no SDS response within {timeout}s") from None
-        if response is None:
-            raise AssertionError("the SDS stream ended (wanted a response)")
-        return response
-
-    async def expect_no_response(self, timeout: float = 0.2) -> None:
-        """Nothing arrives within `timeout` (only a negative check can need a wait)."""
-        try:
-            response = await self._next(timeout)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected SDS response: {response}")
-
-    async def expect_end(self, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            response = await self._next(timeout)
-        if response is not None:
-            raise AssertionError(f"wanted the stream to end, got version {response.version_info}")
-
-    async def ack(self, response: discovery_pb2.DiscoveryResponse) -> None:
-        self.accepted = response.version_info
-        await self.request(self.names, nonce=response.nonce)
-
-    async def nack(self, response: discovery_pb2.DiscoveryResponse, message: str) -> None:
-        await self.request(self.names, nonce=response.nonce, error=message)
 
 
 # The real Envoy.

@@ -120,7 +120,7 @@ def resources(services: int) -> list[Resource]:
 
 
 def by_kind(items: list[Resource]) -> dict[str, list[Resource]]:
-    """What `build_push_context` takes: kind name -> resources."""
+    """Kind name -> resources, as `pilot.networking.testing.push_of` takes them."""
     configs: dict[str, list[Resource]] = {}
     for resource in items:
         configs.setdefault(resource.schema.kind, []).append(resource)

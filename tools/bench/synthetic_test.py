@@ -1,7 +1,7 @@
 import collections
 
-from pilot.model.push_context import build_push_context
 from pilot.networking import generator
+from pilot.networking.testing import push_of
 from tools.bench import synthetic
 
 
@@ -39,7 +39,7 @@ def test_sidecars_spread_over_the_mesh() -> None:
 
 
 def test_generators_accept_the_synthetic_mesh() -> None:
-    push = build_push_context(synthetic.by_kind(synthetic.resources(6)))
+    push = push_of(synthetic.by_kind(synthetic.resources(6)))
     assert len(push.services) == 6
     sidecar, router = synthetic.sidecars(6, 1)[0], synthetic.router()
 

@@ -4,13 +4,14 @@ For each size, a synthetic mesh (`synthetic.py`: per service a ServiceEntry, 3
 WorkloadEntries v1..v3, a DestinationRule with 3 subsets; a VirtualService for every third,
 bound to the mesh and an ingress Gateway) is
 
-1. generated in this process: the time of `build_push_context`, and of each generator
+1. generated in this process: the time of building the push context (the ServiceEntry
+   registry from nothing, its index, `build_push_context`), and of each generator
    (CDS, LDS, RDS, and EDS for every EDS cluster CDS returned) for one sidecar and one
    router, each the median of --runs runs, with the number and encoded size of resources;
 2. served by a real `pilot-discovery`: a config store and Pilot are started as
    `tools/local/topology.py` starts them (on 127.0.10.100), the config is written to the
    store with the ConfigClient, then --clients ADS clients (9 sidecars and 1 router by
-   default, `pilot/xds/testing.py`'s AdsDriver over gRPC) fetch and ACK CDS, EDS, LDS and
+   default, `pkg/xds/testing.py`'s XdsDriver over gRPC) fetch and ACK CDS, EDS, LDS and
    RDS; Pilot's VmRSS (/proc/<pid>/status) and PSS (smaps_rollup) are read empty, loaded,
    and with every client synced.
 
@@ -40,11 +41,13 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 
-from pilot.model.push_context import PushContext, build_push_context
+from pilot.model.push_context import PushContext
 from pilot.networking import generator
-from pilot.xds.testing import AdsDriver, node, unpack
+from pilot.networking.testing import push_of
+from pilot.xds.testing import node
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
+from pkg.xds.testing import XdsDriver, unpack
 from tools.bench import benchmesh, procmem, report, synthetic
 from tools.bench.stats import median
 from tools.local import launcher
@@ -132,7 +135,7 @@ def generation(
 
 def in_process(resources: list[Resource], runs: int) -> dict[str, Any]:
     configs = synthetic.by_kind(resources)
-    push_timing, push = timed(lambda: build_push_context(configs), runs)
+    push_timing, push = timed(lambda: push_of(configs), runs)
     sidecar = synthetic.sidecars(len(push.services), 1)[0]
     return {
         "build_push_context": push_timing,
@@ -199,7 +202,7 @@ async def wait_pilot_has(pilot_url: str, count: int, timeout: float = 180) -> No
     await asyncio.sleep(1.5)  # past PILOT_DEBOUNCE_MAX: the last push is done
 
 
-async def sync_client(driver: AdsDriver, timeout: float) -> dict[str, int]:
+async def sync_client(driver: XdsDriver, timeout: float) -> dict[str, int]:
     """Fetch and ACK CDS, EDS, LDS, RDS as Envoy does at start-up; resources per type."""
     counts = {}
 
@@ -236,7 +239,7 @@ async def served(
         async with contextlib.AsyncExitStack() as stack:
             drivers = [
                 await stack.enter_async_context(
-                    AdsDriver.grpc(
+                    XdsDriver.ads(
                         target, node(p.node_id, cluster=p.pod, metadata={"LABELS": dict(p.labels)})
                     )
                 )

@@ -1,5 +1,5 @@
 from pilot.model.service import Protocol, Resolution
-from pilot.registry.serviceentry import build_index
+from pilot.registry.serviceentry import conversion
 from pkg.config import loader
 
 ENTRIES = """
@@ -38,37 +38,38 @@ metadata: {name: reviews-elsewhere, namespace: other}
 spec: {address: 127.0.1.9, labels: {app: reviews}}
 """
 
-
-def _index():
-    resources = loader.load_text(ENTRIES, source="test")
-    return build_index(
-        [r for r in resources if r.schema.kind == "ServiceEntry"],
-        [r for r in resources if r.schema.kind == "WorkloadEntry"],
-    )
+RESOURCES = loader.load_text(ENTRIES, source="test")
+REVIEWS, EXTERNAL = (r for r in RESOURCES if r.schema.kind == "ServiceEntry")
+WORKLOADS = [r for r in RESOURCES if r.schema.kind == "WorkloadEntry"]
 
 
 def test_every_host_is_a_service():
-    index = _index()
-    assert set(index.services) == {
+    services = {s.hostname: s for e in (REVIEWS, EXTERNAL) for s in conversion.services_of(e)}
+    assert set(services) == {
         "reviews.default.svc.cluster.local",
         "api.example.com",
         "www.example.com",
     }
-    external = index.services["api.example.com"]
+    external = services["api.example.com"]
     assert external.mesh_external and external.resolution is Resolution.DNS_LB
     assert external.ports[0].protocol is Protocol.TLS
 
 
-def test_selector_picks_workloads_of_the_same_namespace_with_their_ports():
-    endpoints = _index().endpoints_of("reviews.default.svc.cluster.local", 9080)
-    assert [(e.workload_name, e.address, e.port) for e in endpoints] == [
+def test_selector_picks_workloads_of_the_same_namespace_only():
+    assert [w.metadata.name for w in WORKLOADS if conversion.selects(REVIEWS, w)] == [
+        "reviews-v1",
+        "reviews-v2",
+    ]
+    assert not any(conversion.selects(EXTERNAL, w) for w in WORKLOADS)
+
+
+def test_instances_take_the_workload_port_else_the_target_port():
+    (service,) = conversion.services_of(REVIEWS)
+    selected = [w for w in WORKLOADS if conversion.selects(REVIEWS, w)]
+    instances = conversion.instances_of(REVIEWS, service, service.ports[0], selected)
+    assert [(e.workload_name, e.address, e.port) for e in instances] == [
         ("reviews-v1", "127.0.1.4", 9081),  # the ServiceEntry's targetPort
         ("reviews-v2", "127.0.1.5", 9090),  # the workload's own port for `http` wins
     ]
-    assert endpoints[0].labels["version"] == "v1"
-    assert endpoints[0].service_account == "bookinfo-reviews"
-
-
-def test_endpoints_at_an_address_are_the_workload_own_instances():
-    (endpoint,) = _index().endpoints_at("127.0.1.5")
-    assert endpoint.hostname == "reviews.default.svc.cluster.local"
+    assert instances[0].labels["version"] == "v1"
+    assert instances[0].service_account == "bookinfo-reviews"

@@ -1,13 +1,16 @@
 """Per-stream xDS state and request classification (Istio's `ShouldRespond`), with no I/O.
 
-One `StreamState` per ADS stream holds the nonce counter and, per type URL, a `Watch`: the
-subscribed names, what was sent (version, nonce, resources), what Envoy acknowledged, and the
-names already answered on this stream. `on_request` classifies each request; only a
-`Decision` with `respond` set calls for a response, which the caller builds with `record_sent`.
+One `StreamState` per stream (ADS: many types; SDS: one) holds the nonce counter and, per type
+URL, a `Watch`: the subscribed names, what was sent (version, nonce, resources), what the
+client acknowledged, and the names already answered on this stream. `on_request` classifies
+each request; a `Decision` with `respond` set leaves the watch `owed` an answer, which the
+caller sends with `record_sent`.
 
 The rules, in order:
+- A type the server does not serve: invalid, ignored.
 - NACK (error_detail set): recorded, not answered, the last good config stays (resending the
-  same content would be NACKed again); unless it names resources never answered here.
+  same content would be NACKed again); unless it names resources never answered here, or
+  opens the stream.
 - First request of a type on this stream, or an empty nonce: answered.
 - Nonce other than the last one sent (stale): ignored, EXCEPT when it names resources not yet
   answered on this stream. After a CDS change Envoy asks for the new clusters' endpoints
@@ -26,10 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from envoy.service.discovery.v3 import discovery_pb2
-from google.protobuf import any_pb2
 
-from pilot.xds import resources as res
-from pilot.xds.resources import Resource
+from pkg.xds import resources as res
+from pkg.xds.resources import Resources
+from pkg.xds.response import Response
 
 
 class Action(enum.Enum):
@@ -56,7 +59,7 @@ class Decision:
 @dataclass(frozen=True)
 class Nack:
     nonce: str
-    version: str  # the version Envoy still runs (the last it accepted)
+    version: str  # the version the client still runs (the last it accepted)
     code: int
     message: str
     time: datetime.datetime
@@ -73,14 +76,15 @@ class Watch:
     version_sent: str | None = None
     nonce_sent: str | None = None
     sent_at: datetime.datetime | None = None
-    resources_sent: tuple[Resource, ...] = ()
+    resources_sent: Resources | None = None  # the whole state sent (partial updates merged)
     nonce_acked: str | None = None
-    version_acked: str | None = None  # version_info of Envoy's latest request: what it runs
+    version_acked: str | None = None  # version_info of the client's latest request: what it runs
+    responses: int = 0
     acks: int = 0
     nacks: int = 0
     last_nack: Nack | None = None
-    # A response the client asked for but the generator failed to produce: the next push
-    # sends one even if the content hash did not change.
+    # The client asked for an answer it has not had yet: the next chance sends one even if
+    # the content hash did not change (a failed generation, content not available yet).
     owed: bool = False
 
     @property
@@ -90,6 +94,10 @@ class Watch:
     def request_names(self) -> list[str]:
         """The names to hand a generator: none for a wildcard subscription."""
         return [] if self.wildcard else sorted(self.names)
+
+    def subscription(self) -> frozenset[str] | None:
+        """The names a response is narrowed to; None for a wildcard subscription."""
+        return None if self.wildcard else self.names
 
     def unanswered(self, names: frozenset[str]) -> frozenset[str]:
         return names - self.answered
@@ -102,7 +110,7 @@ class Watch:
 
     @property
     def nacked(self) -> bool:
-        """Whether Envoy rejected the latest response of this type."""
+        """Whether the client rejected the latest response of this type."""
         return self.last_nack is not None and self.last_nack.nonce == self.nonce_sent
 
 
@@ -119,13 +127,17 @@ def _now() -> datetime.datetime:
 
 
 class StreamState:
-    """Nonces, subscriptions and versions of one ADS stream."""
+    """Nonces, subscriptions and versions of one stream.
 
-    def __init__(self) -> None:
+    `type_urls`: the types this server serves (None: any); requests for others are invalid.
+    """
+
+    def __init__(self, type_urls: frozenset[str] | None = None) -> None:
+        self.type_urls = type_urls
         self.watches: dict[str, Watch] = {}
         self._nonce = 0
         # Nonces need only be unique per stream; the random part also keeps a reconnected
-        # Envoy's leftover nonce from matching one this stream sent.
+        # client's leftover nonce from matching one this stream sent.
         self._nonce_prefix = secrets.token_hex(4)
 
     def next_nonce(self) -> str:
@@ -137,6 +149,8 @@ class StreamState:
         type_url = request.type_url
         if not type_url:
             return Decision(Action.INVALID, type_url, "request without a type URL")
+        if self.type_urls is not None and type_url not in self.type_urls:
+            return Decision(Action.INVALID, type_url, f"type {type_url!r} is not served here")
         names = requested_names(type_url, request.resource_names)
         watch = self.watches.get(type_url)
         nonce = request.response_nonce
@@ -146,25 +160,16 @@ class StreamState:
 
         if watch is None:
             watch = self.watches[type_url] = Watch(type_url)
-            watch.set_names(names)
             watch.version_acked = request.version_info or None
-            if not names:
-                return Decision(Action.UNSUBSCRIBE, type_url, "first request names nothing")
-            return Decision(Action.RESPOND, type_url, "first request")
+            return self._respond(watch, names, "first request")
 
         if not nonce:
-            watch.set_names(names)
-            if not names:
-                return Decision(Action.UNSUBSCRIBE, type_url, "unsubscribed")
-            return Decision(Action.RESPOND, type_url, "request without nonce")
+            return self._respond(watch, names, "request without nonce")
 
         if nonce != watch.nonce_sent:
             new = watch.unanswered(names)
             if new:
-                watch.set_names(names)
-                return Decision(
-                    Action.RESPOND, type_url, f"stale nonce, unanswered names {sorted(new)}"
-                )
+                return self._respond(watch, names, f"stale nonce, unanswered names {sorted(new)}")
             return Decision(Action.STALE, type_url, f"stale nonce {nonce}")
 
         # The latest response was accepted.
@@ -173,10 +178,18 @@ class StreamState:
         watch.acks += 1
         if names == watch.names:
             return Decision(Action.ACK, type_url, "ack", acked=True)
+        return self._respond(watch, names, "subscription changed", acked=True)
+
+    @staticmethod
+    def _respond(
+        watch: Watch, names: frozenset[str], reason: str, *, acked: bool = False
+    ) -> Decision:
         watch.set_names(names)
         if not names:
-            return Decision(Action.UNSUBSCRIBE, type_url, "unsubscribed", acked=True)
-        return Decision(Action.RESPOND, type_url, "subscription changed", acked=True)
+            watch.owed = False
+            return Decision(Action.UNSUBSCRIBE, watch.type_url, f"{reason}: unsubscribed", acked)
+        watch.owed = True
+        return Decision(Action.RESPOND, watch.type_url, reason, acked)
 
     def _on_nack(
         self,
@@ -185,14 +198,11 @@ class StreamState:
         names: frozenset[str],
     ) -> Decision:
         type_url = request.type_url
+        first = watch is None
         if watch is None:
-            # A NACK opening a stream rejects what an earlier stream (or Pilot) sent; this
-            # stream still owes the client a first answer.
+            # A NACK opening a stream rejects what an earlier stream sent; this stream still
+            # owes the client a first answer.
             watch = self.watches[type_url] = Watch(type_url)
-            watch.set_names(names)
-            first = True
-        else:
-            first = False
         watch.nacks += 1
         watch.version_acked = request.version_info or None
         watch.last_nack = Nack(
@@ -202,31 +212,28 @@ class StreamState:
             message=request.error_detail.message,
             time=_now(),
         )
-        if first and names:
-            return Decision(Action.RESPOND, type_url, "first request (carrying a NACK)")
+        if first:
+            return self._respond(watch, names, "first request (carrying a NACK)")
         new = watch.unanswered(names)
         if new:
-            watch.set_names(names)
-            return Decision(Action.RESPOND, type_url, f"nack, unanswered names {sorted(new)}")
+            return self._respond(watch, names, f"nack, unanswered names {sorted(new)}")
+        watch.set_names(names)
         return Decision(Action.NACK, type_url, request.error_detail.message)
 
     def record_sent(
-        self, type_url: str, resources: Sequence[Resource], version: str
-    ) -> discovery_pb2.DiscoveryResponse:
-        """The response carrying `resources`, recorded as sent with a fresh nonce."""
+        self, type_url: str, resources: Resources, *, only: frozenset[str] | None = None
+    ) -> Response:
+        """The response carrying `resources` (or just the names in `only`), recorded as sent
+        with a fresh nonce."""
         watch = self.watches[type_url]
-        nonce = self.next_nonce()
-        response = discovery_pb2.DiscoveryResponse(
-            version_info=version, type_url=type_url, nonce=nonce
-        )
-        for resource in resources:
-            packed = any_pb2.Any()
-            packed.Pack(resource.message)
-            response.resources.append(packed)
-        watch.version_sent = version
-        watch.nonce_sent = nonce
+        response = Response(type_url, resources.version, self.next_nonce(), resources, only)
+        watch.version_sent = resources.version
+        watch.nonce_sent = response.nonce
         watch.sent_at = _now()
-        watch.resources_sent = tuple(resources)
+        watch.resources_sent = resources
+        # Every subscribed name counts as answered, served or not (an unknown one stays
+        # unknown), so that stale requests naming it do not make us resend forever.
         watch.answered |= watch.names
         watch.owed = False
+        watch.responses += 1
         return response

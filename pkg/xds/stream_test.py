@@ -1,4 +1,6 @@
-"""The stream state machine alone: requests in, decisions out, no sockets, no tasks."""
+"""The stream state machine alone: requests in, decisions out, no sockets, no tasks.
+
+The same machine serves Pilot's ADS (many types) and the node agent's SDS (one type)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,10 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
-from pilot.xds import resources as res
-from pilot.xds.resources import Resource
-from pilot.xds.status import SyncState, TypeStatus
-from pilot.xds.stream import Action, StreamState
+from pkg.xds import resources as res
+from pkg.xds.resources import Resource, Resources
+from pkg.xds.status import SyncState, TypeStatus
+from pkg.xds.stream import Action, StreamState
 
 
 def request(
@@ -33,7 +35,7 @@ def clusters(*names: str) -> list[Resource]:
 
 
 def send(state: StreamState, type_url: str, resources: list[Resource]):
-    return state.record_sent(type_url, resources, res.version_of(resources))
+    return state.record_sent(type_url, Resources.of(type_url, resources)).to_proto()
 
 
 def test_first_request_of_a_type_is_answered():
@@ -222,3 +224,44 @@ def test_versions_come_from_content():
     # The same message under another name is other content.
     renamed = res.check(res.CLUSTER, [Resource("z", cluster_pb2.Cluster(name="a"))])
     assert res.version_of(renamed) != res.version_of(clusters("a"))
+
+
+# As the node agent's SDS stream uses it: one type served.
+
+
+def test_a_type_not_served_is_invalid_and_opens_nothing():
+    state = StreamState(frozenset({res.SECRET}))
+    decision = state.on_request(request(res.CLUSTER, ("x",)))
+    assert decision.action is Action.INVALID
+    assert state.watches == {}
+    assert state.on_request(request(res.SECRET, ("default",))).respond
+
+
+def test_a_request_leaves_its_watch_owed_until_answered():
+    state = StreamState(frozenset({res.SECRET}))
+    state.on_request(request(res.SECRET, ("default", "ROOTCA")))
+    watch = state.watches[res.SECRET]
+    assert watch.owed and watch.names == {"default", "ROOTCA"}
+    sent = send(state, res.SECRET, [])
+    assert not watch.owed and watch.responses == 1
+    state.on_request(request(res.SECRET, ("default", "ROOTCA"), nonce=sent.nonce))
+    assert not watch.owed  # an ACK owes nothing
+    # Asked again without a nonce: owed again, even though the content is unchanged.
+    assert state.on_request(request(res.SECRET, ("default", "ROOTCA"))).respond
+    assert watch.owed
+
+
+def test_a_nack_keeps_the_version_the_client_still_runs():
+    state = StreamState(frozenset({res.SECRET}))
+    state.on_request(request(res.SECRET, ("default",)))
+    first = send(state, res.SECRET, [])
+    state.on_request(request(res.SECRET, ("default",), nonce=first.nonce, version="v1"))
+    second = send(state, res.SECRET, [])
+    decision = state.on_request(
+        request(res.SECRET, ("default",), nonce=second.nonce, version="v1", error="bad key")
+    )
+    assert decision.action is Action.NACK
+    watch = state.watches[res.SECRET]
+    assert watch.last_nack is not None
+    assert (watch.last_nack.message, watch.last_nack.version) == ("bad key", "v1")
+    assert watch.version_acked == "v1" and watch.nacks == 1 and not watch.owed

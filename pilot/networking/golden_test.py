@@ -1,0 +1,172 @@
+"""Golden files for every generator: CDS, EDS, LDS and RDS of representative proxies.
+
+Each scenario is a mesh (Bookinfo with some of its samples, or config written here) and the
+proxies to configure; its golden file (`testdata/<scenario>.json`) holds, per proxy and type,
+exactly what the generators return, as Envoy's JSON. EDS asks for the EDS clusters CDS
+returned and RDS for the route names LDS returned, as Envoy does. A change to generation
+shows up as a diff of these files; when it is meant, refresh them and read the diff:
+
+    REFRESH_GOLDEN=1 .venv/bin/pytest pilot/networking/golden_test.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from pilot.networking import generator
+from pilot.networking.testing import (
+    FakeProxy,
+    assert_golden,
+    bookinfo_push,
+    generate_all,
+    sidecar,
+    workload_entries,
+)
+from pkg.config import loader
+
+GATEWAY = FakeProxy("router", "127.0.1.1", "istio-system", {"istio": "ingressgateway"})
+WITH_SDS = {"SDS": "true"}
+
+
+def _sds(proxy: FakeProxy) -> FakeProxy:
+    return dataclasses.replace(proxy, metadata=WITH_SDS)
+
+
+EXTRA = """
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata: {name: external-api, namespace: default}
+spec:
+  hosts: [api.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{number: 443, name: https, protocol: TLS}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata: {name: passthrough, namespace: default}
+spec:
+  hosts: [legacy.example.com]
+  resolution: NONE
+  ports: [{number: 80, name: http, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: Sidecar
+metadata: {name: ratings-only, namespace: default}
+spec:
+  workloadSelector: {labels: {app: ratings}}
+  egress: [{hosts: ["./details.default.svc.cluster.local", "*/api.example.com"]}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: details-pool, namespace: default}
+spec:
+  host: details
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+    connectionPool: {tcp: {maxConnections: 10}, http: {http1MaxPendingRequests: 5, maxRetries: 2}}
+    outlierDetection: {consecutive5xxErrors: 3, interval: 5s, baseEjectionTime: 30s}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: details, namespace: default}
+spec:
+  hosts: [details]
+  http:
+  - match: [{uri: {prefix: /old}, method: {exact: GET}}]
+    redirect: {uri: /new, redirectCode: 308}
+  - match: [{sourceLabels: {app: productpage}}]
+    rewrite: {uri: /details/}
+    timeout: 2s
+    retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "gateway-error,503"}
+    headers: {request: {set: {x-from: productpage}}}
+    route: [{destination: {host: details}}]
+    mirror: {host: ratings}
+  - route: [{destination: {host: details}}]
+"""
+
+MTLS = """
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata: {name: reviews-strict, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  mtls: {mode: STRICT}
+---
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: ratings-from-reviews, namespace: default}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/default/sa/bookinfo-reviews]}}]
+    to: [{operation: {methods: [GET]}}]
+"""
+
+
+def _mtls_entries() -> list[Any]:
+    entries = []
+    for entry in workload_entries():
+        data = entry.to_dict()
+        data["spec"]["labels"]["security.istio.io/tlsMode"] = "istio"
+        entries.append(loader.load_object(data, source="golden"))
+    return entries
+
+
+SCENARIOS = {
+    "bookinfo": lambda: (
+        bookinfo_push(),
+        {"productpage-v1": sidecar("productpage-v1"), "gateway": GATEWAY},
+    ),
+    "bookinfo-routing": lambda: (
+        bookinfo_push(
+            "destination-rule-all",
+            "bookinfo-gateway",
+            "virtual-service-reviews-test-v2",
+            "virtual-service-reviews-80-20",
+            "virtual-service-ratings-test-delay",
+        ),
+        {
+            "productpage-v1": sidecar("productpage-v1"),
+            "reviews-v2": sidecar("reviews-v2"),
+            "gateway": GATEWAY,
+        },
+    ),
+    "mixed": lambda: (
+        bookinfo_push("destination-rule-all", extra=loader.load_text(EXTRA, source="golden")),
+        {"productpage-v1": sidecar("productpage-v1"), "ratings-v1": sidecar("ratings-v1")},
+    ),
+    "mtls": lambda: (
+        bookinfo_push(
+            "destination-rule-all-mtls",
+            extra=[*_mtls_entries(), *loader.load_text(MTLS, source="golden")],
+        ),
+        {
+            "productpage-v1": _sds(sidecar("productpage-v1")),
+            "reviews-v1": _sds(sidecar("reviews-v1")),
+            "ratings-v1": _sds(sidecar("ratings-v1")),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_generated_config_matches_its_golden_file(scenario: str) -> None:
+    push, proxies = SCENARIOS[scenario]()
+    assert_golden(scenario, {name: generate_all(p, push) for name, p in proxies.items()})
+
+
+def test_a_push_generates_the_same_from_its_caches():
+    # The second proxy of a push reuses what the first built; its config is the same as
+    # a fresh push's.
+    push, proxies = SCENARIOS["bookinfo-routing"]()
+    first = {name: generate_all(p, push) for name, p in proxies.items()}
+    again = {name: generate_all(p, push) for name, p in proxies.items()}
+    fresh_push, _ = SCENARIOS["bookinfo-routing"]()
+    fresh = {name: generate_all(p, fresh_push) for name, p in proxies.items()}
+    assert first == again == fresh
+    assert generator.GENERATORS  # every type above is one of these
