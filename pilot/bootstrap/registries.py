@@ -1,8 +1,8 @@
 """The service registries `--registries` names, built and merged in that order.
 
-One `match` arm per provider (`pilot/registry/provider.py`): the Kubernetes, Consul and
-Eureka adapters plug in here as their arms are filled; until then they are refused at
-start-up with a clear message rather than silently ignored.
+One `match` arm per provider (`pilot/registry/provider.py`). A provider this Pilot cannot
+run, or one without what it needs (Consul's or Eureka's URL), is refused at start-up with a
+clear message rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ from collections.abc import Sequence
 
 from pilot.model.discovery import ServiceRegistry
 from pilot.registry.aggregate import AggregateRegistry
+from pilot.registry.consul.client import ConsulAddress, PyConsulClient
+from pilot.registry.consul.controller import ConsulOptions, ConsulRegistry
+from pilot.registry.eureka.client import PyEurekaClient
+from pilot.registry.eureka.controller import EurekaOptions, EurekaRegistry
 from pilot.registry.provider import Provider
 from pilot.registry.serviceentry.controller import ServiceEntryRegistry
 
@@ -23,12 +27,23 @@ class RegistryUnavailableError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class PlatformOptions:
+    """Where the platform registries are (Istio's pilot-discovery flags)."""
+
+    consul_url: str = ""  # --consulserverURL
+    consul_interval: float = 2.0  # --consulserverInterval, seconds
+    eureka_url: str = ""  # --eurekaserverURL
+    eureka_interval: float = 2.0  # --eurekaserverInterval, seconds
+
+
+@dataclasses.dataclass(frozen=True)
 class Registries:
     aggregate: AggregateRegistry
     service_entries: ServiceEntryRegistry | None  # fed from the config store, if listed
 
 
-def build(providers: Sequence[Provider]) -> Registries:
+def build(providers: Sequence[Provider], platforms: PlatformOptions | None = None) -> Registries:
+    platforms = platforms or PlatformOptions()
     members: list[ServiceRegistry] = []
     service_entries: ServiceEntryRegistry | None = None
     for provider in providers:
@@ -36,9 +51,29 @@ def build(providers: Sequence[Provider]) -> Registries:
             case Provider.SERVICE_ENTRY:
                 service_entries = ServiceEntryRegistry()
                 members.append(service_entries)
-            case Provider.KUBERNETES | Provider.CONSUL | Provider.EUREKA | Provider.MOCK:
+            case Provider.CONSUL:
+                if not platforms.consul_url:
+                    raise RegistryUnavailableError("registry Consul needs --consulserverURL")
+                try:
+                    address = ConsulAddress.parse(platforms.consul_url)
+                except ValueError as error:
+                    raise RegistryUnavailableError(str(error)) from None
+                options = ConsulOptions(interval=platforms.consul_interval)
+                members.append(ConsulRegistry(client=PyConsulClient(address), options=options))
+            case Provider.EUREKA:
+                if not platforms.eureka_url:
+                    raise RegistryUnavailableError("registry Eureka needs --eurekaserverURL")
+                if not platforms.eureka_url.startswith(("http://", "https://")):
+                    raise RegistryUnavailableError(
+                        f"--eurekaserverURL {platforms.eureka_url!r}: want http[s]://host:port/eureka/"
+                    )
+                client = PyEurekaClient(platforms.eureka_url)
+                options = EurekaOptions(interval=platforms.eureka_interval)
+                members.append(EurekaRegistry(client=client, options=options))
+            case Provider.KUBERNETES | Provider.MOCK:
                 raise RegistryUnavailableError(
-                    f"registry {provider.value} is not available in this Pilot yet; "
-                    f"available: {Provider.SERVICE_ENTRY.value}"
+                    f"registry {provider.value} is not available in this Pilot yet; available: "
+                    f"{Provider.SERVICE_ENTRY.value}, {Provider.CONSUL.value}, "
+                    f"{Provider.EUREKA.value}"
                 )
     return Registries(AggregateRegistry(members), service_entries)

@@ -32,8 +32,43 @@ def test_values_are_istios_names_in_order():
 
 def test_a_registry_this_pilot_lacks_is_refused_at_start(capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit):
-        parse_args(["--registries", "ServiceEntry,Consul"])
-    assert (
-        "--registries: registry Consul is not available in this Pilot yet"
-        in capsys.readouterr().err
-    )
+        parse_args(["--registries", "ServiceEntry,Mock"])
+    assert "--registries: registry Mock is not available in this Pilot" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--registries", "Consul"], "registry Consul needs --consulserverURL"),
+        (["--registries", "Eureka"], "registry Eureka needs --eurekaserverURL"),
+        (["--registries", "Consul", "--consulserverURL", "ftp://x"], "want http[s]://host[:port]"),
+        (
+            [
+                "--registries",
+                "Consul",
+                "--consulserverURL",
+                "http://x",
+                "--consulserverInterval",
+                "2",
+            ],
+            "--consulserverInterval",
+        ),
+    ],
+)
+def test_a_platform_registry_without_what_it_needs_is_refused(args, message, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(args)
+    assert message in capsys.readouterr().err
+
+
+def test_consul_and_eureka_join_the_aggregate_after_service_entries_in_order():
+    options = parse_args(
+        [
+            "--registries", "ServiceEntry,Consul,Eureka",
+            "--consulserverURL", "http://127.0.0.1:8500", "--consulserverInterval", "500ms",
+            "--eurekaserverURL", "http://127.0.0.1:8761/eureka/",
+        ]
+    )  # fmt: skip
+    assert options.platforms.consul_interval == 0.5
+    built = registries.build(options.registries, options.platforms)
+    assert [r.provider for r in built.aggregate.registries] == ["ServiceEntry", "Consul", "Eureka"]

@@ -27,8 +27,9 @@ import grpc
 from aiohttp import web
 
 from pilot.bootstrap import registries
+from pilot.bootstrap.registries import PlatformOptions
 from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, authorize
-from pilot.model.discovery import RegistryEvent, ServiceEvent
+from pilot.model.discovery import RegistryEvent, ReportsStatus, ServiceEvent
 from pilot.model.index import ServiceIndex
 from pilot.model.push_context import MeshOptions, PushContext, build_push_context
 from pilot.networking import generator, names
@@ -63,6 +64,7 @@ class DiscoveryOptions:
     mesh: MeshOptions = dataclasses.field(default_factory=MeshOptions)
     secure: SecureXdsOptions | None = None  # the mutual-TLS xDS port (15012), if any
     registries: tuple[Provider, ...] = registries.DEFAULT  # consulted in this order
+    platforms: PlatformOptions = dataclasses.field(default_factory=PlatformOptions)
 
 
 # The kinds the ServiceEntry registry reads; the rest is Istio config for the PushContext.
@@ -86,7 +88,7 @@ class DiscoveryServer:
         self.options = options
         self._client = ConfigClient(options.config_store)
         self._informer = Informer(self._client, PILOT, on_events=self._config_changed)
-        self._registries = registries.build(options.registries)
+        self._registries = registries.build(options.registries, options.platforms)
         self.registry = self._registries.aggregate
         self.registry.append_service_handler(self._service_changed)
         self.xds = XdsServer(
@@ -274,6 +276,11 @@ class DiscoveryServer:
         return web.json_response(buildinfo.get().to_json())
 
     async def _handle_registryz(self, _: web.Request) -> web.Response:
+        """Each registry with its state, and every service with the registry that owns it."""
+        members = [
+            {"provider": r.provider, "synced": r.has_synced(), **_status(r)}
+            for r in self.registry.registries
+        ]
         services = [
             {
                 "hostname": s.hostname,
@@ -289,7 +296,7 @@ class DiscoveryServer:
             }
             for s in self.push_context().services.values()
         ]
-        return web.json_response(services)
+        return web.json_response({"registries": members, "services": services})
 
     def registry_of(self, hostname: str) -> str:
         owner = self.registry.owner_of(hostname)
@@ -319,6 +326,13 @@ class DiscoveryServer:
                 for resource in resources
             ]
         )
+
+
+def _status(registry: object) -> dict[str, object]:
+    """What a registry that watches a platform says of it (state, last error, counts)."""
+    if isinstance(registry, ReportsStatus):
+        return dataclasses.asdict(registry.status())
+    return {"state": "synced" if getattr(registry, "has_synced", bool)() else "syncing"}
 
 
 def _split(address: str) -> tuple[str, int]:

@@ -8,12 +8,21 @@ import logging
 import pathlib
 import sys
 
-from pilot.bootstrap.registries import RegistryUnavailableError, build
+import durationpy
+
+from pilot.bootstrap.registries import PlatformOptions, RegistryUnavailableError, build
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
 from pilot.registry.provider import Provider
 from pkg.aio.signals import serve_until_signalled
+
+
+def _seconds(text: str, flag: str) -> float:
+    try:
+        return durationpy.from_str(text).total_seconds()
+    except (ValueError, durationpy.DurationError) as error:
+        raise ValueError(f"{flag}: {error}") from None
 
 
 def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
@@ -31,8 +40,17 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         "--registries",
         default=Provider.SERVICE_ENTRY.value,
         help="comma-separated platform service registries to read, first wins a hostname "
-        f"(Istio's values: {', '.join(p.value for p in Provider)}; this Pilot has "
-        f"{Provider.SERVICE_ENTRY.value})",
+        f"(Istio's values: {', '.join(p.value for p in Provider)})",
+    )
+    parser.add_argument("--consulserverURL", default="", help="Consul's URL, for Consul")
+    parser.add_argument(
+        "--consulserverInterval", default="2s", help="Consul watch rate (a Go duration)"
+    )
+    parser.add_argument(
+        "--eurekaserverURL", default="", help="Eureka's URL with its prefix, for Eureka"
+    )
+    parser.add_argument(
+        "--eurekaserverInterval", default="2s", help="Eureka poll interval (a Go duration)"
     )
     parser.add_argument(
         "--debounce-after", type=float, default=0.02, help="quiet period before a push, seconds"
@@ -55,8 +73,14 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
     if args.secure_grpc_address and not (args.ca_root and args.token_file):
         parser.error("--secure-grpc-address needs --ca-root and --token-file")
     try:
+        platforms = PlatformOptions(
+            consul_url=args.consulserverURL,
+            consul_interval=_seconds(args.consulserverInterval, "--consulserverInterval"),
+            eureka_url=args.eurekaserverURL,
+            eureka_interval=_seconds(args.eurekaserverInterval, "--eurekaserverInterval"),
+        )
         providers = tuple(Provider.parse_list(args.registries))
-        build(providers)  # refuse, before anything starts, a registry this Pilot lacks
+        build(providers, platforms)  # refuse, before anything starts, what cannot run
     except (ValueError, RegistryUnavailableError) as error:
         parser.error(f"--registries: {error}")
     logging.basicConfig(
@@ -72,6 +96,7 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         debounce_max=args.debounce_max,
         mesh=MeshOptions(domain_suffix=args.domain),
         registries=providers,
+        platforms=platforms,
         secure=SecureXdsOptions(
             address=args.secure_grpc_address,
             ca_address=args.ca_address,

@@ -20,7 +20,7 @@ import asyncio
 import dataclasses
 import enum
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pilot.model.service import Endpoint, Service
 
@@ -84,6 +84,14 @@ class Controller(Protocol):
     def has_synced(self) -> bool:
         """Whether the first full view of the platform has been read."""
         ...
+
+
+@runtime_checkable
+class ReportsStatus(Protocol):
+    """A registry that watches a remote platform says how that goes (/debug/registryz):
+    a dataclass with at least `state` ("syncing", "synced", "unreachable") and `last_error`."""
+
+    def status(self) -> Any: ...
 
 
 class ServiceRegistry(ServiceDiscovery, Controller, Protocol):

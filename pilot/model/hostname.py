@@ -40,20 +40,41 @@ def sorted_hosts(hosts: Iterable[str]) -> list[str]:
     return sorted(set(hosts), key=sort_key)
 
 
-def aliases(hostname: str, port: int, *, include_bare: bool) -> list[str]:
-    """Every Host header a caller inside the mesh may send for a Kubernetes-style service.
+def aliases(hostname: str, port: int, *, include_bare: bool, proxy_domain: str) -> list[str]:
+    """Every Host header a caller inside the mesh may send for a service, as Istio names them.
 
-    For `reviews.default.svc.cluster.local` on 9080: the FQDN, `reviews.default.svc`,
-    `reviews.default` and `reviews`, each with `:9080`, and without the port when the
-    service can be reached on the HTTP default port (or has a single HTTP port).
-    Other hostnames (ServiceEntry hosts such as `api.example.com`) have only themselves.
+    Besides the hostname itself, the names a caller in the proxy's DNS domain can use
+    (Istio's generateAltVirtualHosts): the part of the hostname the two do not share, and
+    that part with each shorter piece of the shared suffix. For
+    `reviews.default.svc.cluster.local` from a proxy in `default.svc.cluster.local`: `reviews`,
+    `reviews.default`, `reviews.default.svc`, `reviews.default.svc.cluster`; from
+    `other.svc.cluster.local`: `reviews.default` and longer, never `reviews`; for
+    `reviews.service.consul` from `service.consul`: `reviews`, `reviews.service`. A hostname
+    sharing nothing with the domain (`api.example.com`) has only itself. Each comes with
+    `:port`, and also without it when the service can be reached on the HTTP default port
+    (or has a single HTTP port).
     """
     names = [hostname]
-    parts = hostname.split(".")
-    if len(parts) >= 4 and parts[2] == "svc":
-        name, namespace = parts[0], parts[1]
-        names += [f"{name}.{namespace}.svc", f"{name}.{namespace}", name]
+    unique, shared = _unique_and_shared(hostname, proxy_domain)
+    if shared:
+        pieces = shared.split(".")
+        names += [".".join([unique, *pieces[:n]]) for n in range(len(pieces) - 1, 0, -1)]
+        names.append(unique)
     domains = [f"{n}:{port}" for n in names]
     if include_bare:
         domains = names + domains
     return domains
+
+
+def _unique_and_shared(hostname: str, proxy_domain: str) -> tuple[str, str]:
+    """`foo.ns1.svc.cluster.local` and `ns2.svc.cluster.local` -> `foo.ns1`, `svc.cluster.local`."""
+    host_parts, domain_parts = hostname.split("."), proxy_domain.split(".") if proxy_domain else []
+    shared = 0
+    while (
+        shared < min(len(host_parts) - 1, len(domain_parts))
+        and host_parts[-1 - shared] == domain_parts[-1 - shared]
+    ):
+        shared += 1
+    if not shared:
+        return hostname, ""
+    return ".".join(host_parts[:-shared]), ".".join(host_parts[-shared:])

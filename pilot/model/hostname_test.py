@@ -42,14 +42,40 @@ def test_sort_puts_exact_and_longer_names_first():
     ]
 
 
-def test_aliases_of_a_kubernetes_style_name():
-    assert hostname.aliases("reviews.default.svc.cluster.local", 9080, include_bare=False) == [
+def test_aliases_of_a_kubernetes_style_name_in_the_proxys_namespace():
+    aliases = hostname.aliases(
+        "reviews.default.svc.cluster.local", 9080, include_bare=False,
+        proxy_domain="default.svc.cluster.local",
+    )  # fmt: skip
+    assert aliases == [
         "reviews.default.svc.cluster.local:9080",
+        "reviews.default.svc.cluster:9080",
         "reviews.default.svc:9080",
         "reviews.default:9080",
         "reviews:9080",
     ]
-    assert hostname.aliases("api.example.com", 443, include_bare=True) == [
-        "api.example.com",
-        "api.example.com:443",
-    ]
+
+
+def test_aliases_from_another_namespace_never_include_the_bare_name():
+    aliases = hostname.aliases(
+        "reviews.default.svc.cluster.local", 9080, include_bare=True,
+        proxy_domain="bookinfo.svc.cluster.local",
+    )  # fmt: skip
+    assert "reviews" not in aliases and "reviews:9080" not in aliases
+    assert {"reviews.default", "reviews.default:9080", "reviews.default.svc"} <= set(aliases)
+
+
+def test_aliases_of_a_consul_service_from_a_proxy_in_the_consul_domain():
+    aliases = hostname.aliases(
+        "reviews.service.consul", 9080, include_bare=True, proxy_domain="service.consul"
+    )
+    assert aliases == [
+        "reviews.service.consul", "reviews.service", "reviews",
+        "reviews.service.consul:9080", "reviews.service:9080", "reviews:9080",
+    ]  # fmt: skip
+
+
+def test_a_hostname_sharing_nothing_with_the_proxys_domain_has_only_itself():
+    assert hostname.aliases(
+        "api.example.com", 443, include_bare=True, proxy_domain="default.svc.cluster.local"
+    ) == ["api.example.com", "api.example.com:443"]

@@ -21,6 +21,9 @@ class ProxyView(Protocol):
     def namespace(self) -> str: ...
 
     @property
+    def domain(self) -> str: ...  # the proxy's DNS domain, e.g. default.svc.cluster.local
+
+    @property
     def labels(self) -> Mapping[str, str]: ...
 
     @property

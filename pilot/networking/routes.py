@@ -44,8 +44,7 @@ def sidecar_virtual_hosts(
         http_ports = [p for p in service.ports if p.protocol.is_http]
         for port in http_ports:
             bare = port.number == 80 or len(http_ports) == 1
-            same_namespace = service.namespace == proxy.namespace
-            candidates = _candidate_domains(service.hostname, port.number, bare, same_namespace)
+            candidates = _candidate_domains(service.hostname, port.number, bare, proxy.domain)
             if used.isdisjoint(candidates):
                 domains = candidates
             else:
@@ -66,14 +65,10 @@ def sidecar_virtual_hosts(
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _candidate_domains(host: str, port: int, bare: bool, same_namespace: bool) -> tuple[str, ...]:
-    """Every name a caller may use for a service port; short names only in its namespace.
+def _candidate_domains(host: str, port: int, bare: bool, proxy_domain: str) -> tuple[str, ...]:
+    """Every name a caller in the proxy's DNS domain may use for a service port.
     (A pure function of its arguments, so remembering its answers changes nothing.)"""
-    return tuple(
-        d
-        for d in hostname.aliases(host, port, include_bare=bare)
-        if same_namespace or not _is_short(d, host)
-    )
+    return tuple(hostname.aliases(host, port, include_bare=bare, proxy_domain=proxy_domain))
 
 
 def virtual_host_routes(
@@ -166,8 +161,3 @@ def _vs_routes(
 
 def _qualified(gateways: Iterable[str], namespace: str) -> set[str]:
     return {g if g == MESH_GATEWAY or "/" in g else f"{namespace}/{g}" for g in gateways}
-
-
-def _is_short(domain: str, fqdn: str) -> bool:
-    """Whether a domain is the namespace-relative short name (`reviews`, `reviews:9080`)."""
-    return domain.split(":")[0] == fqdn.split(".")[0] and "." in fqdn

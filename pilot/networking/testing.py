@@ -50,6 +50,11 @@ class FakeProxy:
     namespace: str = "default"
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    domain: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.domain:
+            object.__setattr__(self, "domain", f"{self.namespace}.svc.cluster.local")
 
 
 def sidecar(pod: str) -> FakeProxy:

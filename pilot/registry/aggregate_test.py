@@ -35,6 +35,8 @@ def instance(hostname: str, address: str, port: Port = HTTP) -> Endpoint:
 class MemoryDriver:
     """The conformance driver of a memory registry (here inside an aggregate)."""
 
+    target_ports = True
+
     def __init__(self, registry: MemoryRegistry) -> None:
         self.registry = registry
 

@@ -12,9 +12,12 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping
+from typing import Protocol
 
 from proxy.agent import bootstrap
 from proxy.agent.admin import AdminClient
+from proxy.agent.consul_registration import ConsulRegistrar, ConsulRegistration
+from proxy.agent.eureka_registration import EurekaRegistrar, EurekaRegistration
 from proxy.agent.options import AgentOptions
 from proxy.agent.readiness import ReadinessOptions
 from proxy.agent.registration import Registrar, RegistrationOptions
@@ -24,14 +27,32 @@ from proxy.agent.supervisor import EnvoyOptions, EnvoySupervisor
 log = logging.getLogger("pilot-agent")
 
 
+class PodRegistrar(Protocol):
+    async def register(self) -> object:
+        """Makes the pod known (retrying); may then keep it known until cancelled."""
+        ...
+
+    async def deregister(self) -> None: ...
+
+
+def registrar_for(options: AgentOptions) -> PodRegistrar:
+    match options.registry:
+        case "Consul":
+            url = options.registry_url
+            return ConsulRegistrar(options=ConsulRegistration.for_agent(options, url))
+        case "Eureka":
+            url = options.registry_url
+            return EurekaRegistrar(options=EurekaRegistration.for_agent(options, url))
+        case _:
+            return Registrar(options=RegistrationOptions.for_agent(options))
+
+
 class Agent:
     def __init__(self, *, options: AgentOptions, environ: Mapping[str, str] | None = None) -> None:
         self._options = options
         self._environ = dict(os.environ if environ is None else environ)
         self.envoy = EnvoySupervisor(options=EnvoyOptions.for_agent(options))
-        self.registrar = (
-            Registrar(options=RegistrationOptions.for_agent(options)) if options.register else None
-        )
+        self.registrar = registrar_for(options) if options.register else None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Runs until `stop` is set, then shuts down in order; raises if a part fails."""

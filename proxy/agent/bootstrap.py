@@ -55,10 +55,10 @@ MAX_DOWNSTREAM_CONNECTIONS = 2147483647
 
 
 def node_id(options: AgentOptions) -> str:
-    """`<type>~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local`, as Pilot parses it."""
+    """`<type>~<ip>~<pod>.<namespace>~<domain>` (domain `<namespace>.svc.cluster.local` unless
+    the pod lives on another platform, e.g. `service.consul`), as Pilot parses it."""
     return (
-        f"{options.proxy_type}~{options.ip}~{options.pod}.{options.namespace}"
-        f"~{options.namespace}.svc.cluster.local"
+        f"{options.proxy_type}~{options.ip}~{options.pod}.{options.namespace}~{options.dns_domain}"
     )
 
 

