@@ -19,13 +19,14 @@ from pilot.configstore import status
 from pkg.config.kinds import KindSchema
 
 DEFAULT_SERVICE_RANGE = "10.96.0.0/12"
+_DEFAULT_NETWORK = ipaddress.IPv4Network(DEFAULT_SERVICE_RANGE)
 NODE_PORTS = range(30000, 32768)
 _HEADLESS = "None"
 
 
 @dataclasses.dataclass(frozen=True)
 class Allocator:
-    service_range: ipaddress.IPv4Network = ipaddress.IPv4Network(DEFAULT_SERVICE_RANGE)
+    service_range: ipaddress.IPv4Network = _DEFAULT_NETWORK
 
     @classmethod
     def parse(cls, cidr: str) -> Allocator:
@@ -70,7 +71,9 @@ class Allocator:
             try:
                 address = ipaddress.IPv4Address(wanted)
             except ValueError:
-                raise _invalid(schema, name, "spec.clusterIPs[0]", wanted, "must be a valid IP")
+                raise _invalid(
+                    schema, name, "spec.clusterIPs[0]", wanted, "must be a valid IP"
+                ) from None
             if address not in self.service_range:
                 raise _invalid(
                     schema,
@@ -100,9 +103,7 @@ class Allocator:
         )
 
 
-def _node_port(
-    schema: KindSchema, name: str, index: int, wanted: Any, taken: set[int]
-) -> int:
+def _node_port(schema: KindSchema, name: str, index: int, wanted: Any, taken: set[int]) -> int:
     if wanted:
         path = f"spec.ports[{index}].nodePort"
         if wanted not in NODE_PORTS:

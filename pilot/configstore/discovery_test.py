@@ -87,7 +87,11 @@ def test_aggregated_discovery_when_asked_for(tmp_path):
         resources = {r["resource"]: r for r in legacy["versions"][0]["resources"]}
         assert resources["namespaces"]["scope"] == "Cluster"
         assert resources["pods"]["responseKind"] == {"group": "", "version": "v1", "kind": "Pod"}
-        assert {s["subresource"] for s in resources["pods"]["subresources"]} == {"status", "log", "binding"}
+        assert {s["subresource"] for s in resources["pods"]["subresources"]} == {
+            "status",
+            "log",
+            "binding",
+        }
         # A client that prefers plain JSON gets the classic document.
         _, plain = await call(http, "GET", "/apis", headers={"Accept": "application/json"})
         assert plain["kind"] == "APIGroupList"

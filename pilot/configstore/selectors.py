@@ -289,7 +289,9 @@ def parse_labels(text: str) -> LabelSelector:
 # Field selectors: `field=value` terms; `\,`, `\=` and `\\` escape inside values.
 
 
-def parse_fields(text: str, allowed: tuple[str, ...] = FIELD_LABELS) -> tuple[FieldRequirement, ...]:
+def parse_fields(
+    text: str, allowed: tuple[str, ...] = FIELD_LABELS
+) -> tuple[FieldRequirement, ...]:
     requirements = []
     for term in _split_unescaped(text, ","):
         if not term.strip():

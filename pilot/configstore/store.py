@@ -34,12 +34,15 @@ _T = TypeVar("_T")
 _Object = dict[str, Any]
 
 
+DEFAULT_ALLOCATOR = Allocator()
+
+
 @dataclasses.dataclass(frozen=True)
 class StoreOptions:
     db: str | pathlib.Path
     history: int = 10_000  # events kept for watches that resume from a resourceVersion
     watch_queue_limit: int = 10_000  # live events queued per watcher before it is dropped (410)
-    allocator: Allocator = Allocator()  # the Services' cluster IPs and node ports
+    allocator: Allocator = DEFAULT_ALLOCATOR  # the Services' cluster IPs and node ports
     # Create the namespaces a cluster starts with (default, kube-system, kube-public).
     system_namespaces: bool = False
 

@@ -147,11 +147,7 @@ def _ordered(items: list[Any], order: list[Any], field: Mapping[str, Any]) -> li
 def _clean(value: Any) -> Any:
     """A patch value as data: directives and nulls dropped."""
     if isinstance(value, dict):
-        return {
-            k: _clean(v)
-            for k, v in value.items()
-            if v is not None and not k.startswith("$")
-        }
+        return {k: _clean(v) for k, v in value.items() if v is not None and not k.startswith("$")}
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value

@@ -147,7 +147,10 @@ def _deployment(
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     if not selector.get("matchLabels") and not selector.get("matchExpressions"):
         raise status.invalid_field(
-            schema, name, "spec.selector", "Invalid value: \"null\": empty selector is invalid for deployment"
+            schema,
+            name,
+            "spec.selector",
+            'Invalid value: "null": empty selector is invalid for deployment',
         )
     if not selects(selector, labels):
         raise status.invalid_field(
@@ -160,7 +163,10 @@ def _deployment(
         before = (current.get("spec") or {}).get("selector")
         if before is not None and before != selector:
             raise status.invalid_field(
-                schema, name, "spec.selector", f"Invalid value: {_go_selector(selector)}: field is immutable"
+                schema,
+                name,
+                "spec.selector",
+                f"Invalid value: {_go_selector(selector)}: field is immutable",
             )
 
 
@@ -173,7 +179,7 @@ def _pod(
     if context.subresource == BINDING:
         if old.get("nodeName"):
             raise status.conflict(
-                schema, name, f"pod {name} is already assigned to node \"{old['nodeName']}\""
+                schema, name, f'pod {name} is already assigned to node "{old["nodeName"]}"'
             )
         return
     if _without_images(new) != _without_images(old):
@@ -203,7 +209,10 @@ def _endpoint_slice(
 ) -> None:
     if current is not None and current.get("addressType") != body.get("addressType"):
         raise status.invalid_field(
-            schema, name, "addressType", f'Invalid value: "{body.get("addressType")}": field is immutable'
+            schema,
+            name,
+            "addressType",
+            f'Invalid value: "{body.get("addressType")}": field is immutable',
         )
 
 

@@ -1,13 +1,13 @@
 """The subresources of Kubernetes' own kinds, as the API server serves them.
 
-    .../<plural>/<name>/status    GET, PUT, PATCH: the object, whose status alone a write changes
-    .../deployments/<name>/scale  GET, PUT, PATCH: an autoscaling/v1 Scale (what `kubectl scale`
-                                  patches); a write sets the Deployment's spec.replicas
-    .../pods/<name>/binding       POST a Binding: the scheduler puts the pod on a node
-    .../pods/<name>/log           GET: the container's log, from the kubelet of the pod's node
-                                  (its status.hostIP, at the kubelet's port), as the API server
-                                  proxies it; `container`, `follow`, `tailLines`, `limitBytes`,
-                                  `timestamps`, `previous` pass through
+.../<plural>/<name>/status    GET, PUT, PATCH: the object, whose status alone a write changes
+.../deployments/<name>/scale  GET, PUT, PATCH: an autoscaling/v1 Scale (what `kubectl scale`
+                              patches); a write sets the Deployment's spec.replicas
+.../pods/<name>/binding       POST a Binding: the scheduler puts the pod on a node
+.../pods/<name>/log           GET: the container's log, from the kubelet of the pod's node
+                              (its status.hostIP, at the kubelet's port), as the API server
+                              proxies it; `container`, `follow`, `tailLines`, `limitBytes`,
+                              `timestamps`, `previous` pass through
 """
 
 from __future__ import annotations
@@ -159,7 +159,9 @@ async def _scale(request: web.Request, target: paths.Target) -> web.Response:
 
 
 def _replicas(schema: KindSchema, name: str, scale: Any) -> int:
-    replicas = ((scale or {}).get("spec") or {}).get("replicas", 0) if isinstance(scale, dict) else None
+    replicas = (
+        ((scale or {}).get("spec") or {}).get("replicas", 0) if isinstance(scale, dict) else None
+    )
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         raise status.invalid_field(
             schema,
@@ -213,27 +215,29 @@ async def _log(request: web.Request, target: paths.Target) -> web.StreamResponse
     follow = query.get("follow", "").lower() in ("true", "1")
     timeout = aiohttp.ClientTimeout(total=None if follow else 30, connect=5)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.get(url, params=query) as answer:
-                if answer.status != 200:
-                    text = (await answer.text()).strip()
-                    raise status.StatusError(
-                        answer.status if answer.status < 500 else 502,
-                        "BadRequest" if answer.status < 500 else "InternalError",
-                        text or f"the kubelet at {host}:{port} answered {answer.status}",
-                    )
-                response = web.StreamResponse(headers={"Content-Type": "text/plain"})
-                await response.prepare(request)
-                async for chunk in answer.content.iter_any():
-                    await response.write(chunk)
-                with contextlib.suppress(ConnectionError):
-                    await response.write_eof()
-                return response
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url, params=query) as answer,
+        ):
+            if answer.status != 200:
+                text = (await answer.text()).strip()
+                raise status.StatusError(
+                    answer.status if answer.status < 500 else 502,
+                    "BadRequest" if answer.status < 500 else "InternalError",
+                    text or f"the kubelet at {host}:{port} answered {answer.status}",
+                )
+            response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            await response.prepare(request)
+            async for chunk in answer.content.iter_any():
+                await response.write(chunk)
+            with contextlib.suppress(ConnectionError):
+                await response.write_eof()
+            return response
     except aiohttp.ClientError as error:
         raise status.StatusError(
             502,
             "InternalError",
-            f"Get \"{url}\": the kubelet of pod {name} does not answer: {error}",
+            f'Get "{url}": the kubelet of pod {name} does not answer: {error}',
         ) from None
 
 

@@ -181,17 +181,13 @@ def _message(error: jsonschema.ValidationError) -> str:
             return f"Invalid value: {_json_type(error.instance)}: must be {shown}"
         case "oneOf" | "anyOf":
             # Kubernetes' only unions here: IntOrString and Quantity.
-            return (
-                f"Invalid value: {_json_type(error.instance)}: must be an integer or a string"
-            )
+            return f"Invalid value: {_json_type(error.instance)}: must be an integer or a string"
         case "required":
             missing = str(error.message).split("'")[1] if "'" in error.message else ""
             return f"{missing}: Required value" if missing else "Required value"
         case "enum":
             allowed = ", ".join(json.dumps(v) for v in error.validator_value if v is not None)
-            return (
-                f"Unsupported value: {json.dumps(error.instance)}: supported values: {allowed}"
-            )
+            return f"Unsupported value: {json.dumps(error.instance)}: supported values: {allowed}"
         case "format":
             return f"Invalid value: {json.dumps(error.instance)}: must be a {error.validator_value}"
     return str(error.message)

@@ -152,7 +152,11 @@ def _build(
         from pkg.config import kubeobject  # its schemas load on first use only
 
         metadata = _metadata(
-            document.get("metadata"), namespace, result, kubernetes=True, namespaced=schema.namespaced
+            document.get("metadata"),
+            namespace,
+            result,
+            kubernetes=True,
+            namespaced=schema.namespaced,
         )
         return kubeobject.build(document, schema, metadata, result)
     for key in document:
