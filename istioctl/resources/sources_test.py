@@ -66,7 +66,9 @@ def test_references_need_only_a_known_kind_and_a_name():
         "reviews",
     )
     unknown = io.StringIO("apiVersion: v1\nkind: ReplicationController\nmetadata: {name: p}\n")
-    with pytest.raises(loader.LoadError, match=r"<stdin>: document 1 \(ReplicationController default/p\): kind: "):
+    with pytest.raises(
+        loader.LoadError, match=r"<stdin>: document 1 \(ReplicationController default/p\): kind: "
+    ):
         sources.read_references(sources.read_sources(["-"], unknown), None)
     elsewhere = io.StringIO(json.dumps(vs("r", namespace="a")))
     with pytest.raises(loader.LoadError, match=r"metadata\.namespace: is 'a' but the request"):

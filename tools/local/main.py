@@ -10,7 +10,7 @@ import sys
 
 from tools.local import launcher
 from tools.local.mesh import Mesh
-from tools.local.topology import REGISTRY_DOMAINS, ROOT, Topology
+from tools.local.topology import PLATFORMS, REGISTRY_DOMAINS, ROOT, Topology
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,9 +30,20 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="the Consul agent (http://127.0.0.1:8500) or Eureka (http://127.0.0.1:8761/eureka/)",
     )
+    parser.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        default=None,
+        help="kube (default): Bookinfo from Istio's Kubernetes YAML, run by the local kubelet; "
+        "local: each pod's agent registers a WorkloadEntry (the default with --registry)",
+    )
     args = parser.parse_args(argv)
     if args.registry != "ServiceEntry" and not args.registry_url:
         parser.error(f"--registry {args.registry} needs --registry-url")
+    if args.platform is None:
+        args.platform = "kube" if args.registry == "ServiceEntry" else "local"
+    if args.platform == "kube" and args.registry != "ServiceEntry":
+        parser.error("--registry needs --platform local: on kube, Kubernetes is the registry")
     logging.basicConfig(level=logging.INFO, format="mesh: %(message)s")
     mesh = Mesh(
         Topology(
@@ -41,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             control_address=args.control_address,
             registry=args.registry,
             registry_url=args.registry_url,
+            platform=args.platform,
         )
     )
     topology = mesh.topology
@@ -72,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"config store: {topology.config_store_url}   Pilot: {topology.pilot_http_url}/debug/syncz"
     )
-    print(f"kubectl --kubeconfig {topology.kubeconfig} get virtualservices")
+    if topology.platform == "kube":
+        print(f"kubectl --kubeconfig {topology.kubeconfig} get pods")
+    else:
+        print(f"kubectl --kubeconfig {topology.kubeconfig} get virtualservices")
     print(f"Open {topology.productpage_url}")
     return 0
 

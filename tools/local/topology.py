@@ -13,6 +13,8 @@ import os
 import pathlib
 import sys
 
+from tools.local import kubeplatform
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 PYTHON = sys.executable
 STORE_PORT = 8001
@@ -68,6 +70,7 @@ class ProcessSpec:
 # Consul / Eureka: each agent registers its pod there and Pilot reads that registry.
 REGISTRY_DOMAINS = {"ServiceEntry": "", "Consul": "service.consul", "Eureka": "eureka"}
 REGISTRY_FLAGS = {"Consul": "--consulserverURL", "Eureka": "--eurekaserverURL"}
+PLATFORMS = ("local", "kube")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,17 +82,26 @@ class Topology:
     cert_ttl: str = "24h"  # workload certificates' lifetime; the node agent renews at half
     registry: str = "ServiceEntry"
     registry_url: str = ""  # the Consul agent / Eureka server, for those registries
+    # "local": the pods above, each agent registering its WorkloadEntry; "kube": Bookinfo from
+    # Istio's Kubernetes YAML, run by the local kubelet and controllers (kubeplatform.py).
+    platform: str = "local"
 
     def __post_init__(self) -> None:
         if self.registry not in REGISTRY_DOMAINS:
             raise ValueError(f"registry must be one of {sorted(REGISTRY_DOMAINS)}")
         if self.registry != "ServiceEntry" and not self.registry_url:
             raise ValueError(f"the {self.registry} registry needs its URL")
+        if self.platform not in PLATFORMS:
+            raise ValueError(f"platform must be one of {PLATFORMS}")
+        if self.platform == "kube" and self.registry != "ServiceEntry":
+            raise ValueError("the kube platform's registry is Kubernetes: no --registry with it")
 
     @property
     def bookinfo_config(self) -> tuple[pathlib.Path, ...]:
         """What makes Bookinfo known and reachable: its services (unless a registry holds
         them) and the ingress gateway's routes, in the platform's hostnames."""
+        if self.platform == "kube":
+            return kubeplatform.bookinfo_config(self)
         if self.registry == "ServiceEntry":
             return (
                 ROOT / "samples/bookinfo/platform/local/bookinfo.yaml",
@@ -231,18 +243,21 @@ class Topology:
                 f"{self.broker_url}/ready",
                 stage=1,
             ),
-        ]  # fmt: skip
+        ] + (kubeplatform.processes(self) if self.platform == "kube" else [])  # fmt: skip
 
     def _registry_flags(self) -> tuple[str, ...]:
+        if self.platform == "kube":
+            return kubeplatform.pilot_flags(self)
         if self.registry == "ServiceEntry":
             return ()
         return ("--registries", f"ServiceEntry,{self.registry}",
                 REGISTRY_FLAGS[self.registry], self.registry_url)  # fmt: skip
 
     def workloads(self) -> list[ProcessSpec]:
-        """Apps (stage 2), their agents and the ingress gateway (stage 3)."""
+        """Apps (stage 2), their agents and the ingress gateway (stage 3); on the kube
+        platform the kubelet runs the pods, and only the gateway is the launcher's."""
         specs = []
-        for pod in self.pods:
+        for pod in self.pods if self.platform == "local" else ():
             ip = self.pod_address(pod)
             env = (
                 *pod.env,
