@@ -83,7 +83,12 @@ class Converger:
                     fence = self.desired(sibling.instance_id, sibling, admitted)[0]
                     await self._put(fence, sibling.instance_id)
         bound = {i for r in live for i in r.bound_identities}
-        await self._put(resources.broker_fence(bound, self.settings), None)
+        fence = resources.broker_fence(bound, self.settings)
+        # Until the first instance no binding identity can exist: no fence, so a mesh that
+        # never used the broker carries no policy of its. Once written it stays (a revoked
+        # binding's certificate is still valid until it expires).
+        if records or await self._exists(fence):
+            await self._put(fence, None)
 
     async def _apply(
         self, instance_id: str, record: service_instance_pb2.ServiceInstance, admitted: set[str]
@@ -125,6 +130,14 @@ class Converger:
                 error="ResourceNotOwned",
             )
         await self._client.apply(resource)
+
+    async def _exists(self, resource: Resource) -> bool:
+        meta = resource.metadata
+        try:
+            await self._client.get(resource.schema, meta.name, meta.namespace)
+        except kube_errors.NotFound:
+            return False
+        return True
 
     async def remove(self, instance_id: str, ref: service_instance_pb2.OwnedResource) -> None:
         schema = resources.schema_of(ref)

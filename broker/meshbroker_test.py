@@ -62,10 +62,13 @@ async def test_lifecycle_leaves_exactly_the_policy_it_needs_in_the_mesh(tmp_path
     origin = _identity("cloudfoundry", {"user_id": "683ea748"})
     async with testing.running_broker(tmp_path) as broker, broker.client(identity=origin) as osb:
         await _ready_catalog(broker, osb)
+        # No instance yet, so no binding identity can exist: the mesh carries no broker policy.
+        assert await _fence(broker.store_url, None) is None
         created = await osb.provision("inst-1", parameters={"tier": "gold"})
         assert (created.status, created.body) == (201, {})
         fence = await _fence(broker.store_url, "inst-1")
         assert fence is not None and list(_not_principals(fence)) == []
+        assert await _fence(broker.store_url, None) is not None  # from the first instance on
 
         fetched = await osb.get(f"{PATH}/inst-1")
         assert fetched.status == 200

@@ -182,11 +182,39 @@ def test_an_invalid_file_is_refused_locally_and_nothing_is_sent(store, capsys, t
     code, out, err = cli(store, capsys, "apply", "-f", good, "-f", str(bad))
     assert (code, out) == (1, "")
     assert err == str(expected.value) + "\n"
-    assert "spec.http[0].route[0].weight: weight -5 is negative" in err
+    assert "spec.http[0].route[0].weight: weight -5 < 0" in err
     assert store_version(store) == "0"  # not even the good file went out
 
     code, _, err = cli(store, capsys, "apply", "-f", str(tmp_path / "missing.yaml"))
     assert (code, err) == (1, f'error: the path "{tmp_path / "missing.yaml"}" does not exist\n')
+
+
+def test_removed_fields_are_applied_with_a_warning(store, capsys, tmp_path):
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        "apiVersion: networking.istio.io/v1alpha3\n"
+        "kind: VirtualService\n"
+        "metadata: {name: ratings}\n"
+        "spec:\n"
+        "  hosts: [ratings]\n"
+        "  http:\n"
+        "  - websocketUpgrade: true\n"
+        "    appendHeaders: {x-from: old}\n"
+        "    route:\n"
+        "    - destination: {host: ratings}\n"
+    )
+    code, out, err = cli(store, capsys, "apply", "-f", str(old))
+    assert (code, out) == (0, "virtualservice.networking.istio.io/ratings created\n")
+    where = f"Warning: {old}: document 1 (VirtualService default/ratings): spec.http[0]"
+    assert err.splitlines() == [
+        f"{where}.websocketUpgrade: removed from Istio's API (websocket upgrades are done "
+        "automatically since Istio 1.0); ignored",
+        f"{where}.appendHeaders: removed from Istio's API; read as spec.http[0].headers.request.add",
+    ]
+    code, out, _ = cli(store, capsys, "get", "virtualservice", "ratings", "-o", "yaml")
+    stored = yaml.safe_load(out)["spec"]["http"][0]
+    assert stored["headers"] == {"request": {"add": {"x-from": "old"}}}
+    assert "websocketUpgrade" not in stored
 
 
 def test_namespace_flag_must_agree_with_the_file(store, capsys, tmp_path):

@@ -58,9 +58,14 @@ def namespace(args: argparse.Namespace) -> str:
 
 
 def store_client(
-    args: argparse.Namespace, *, timeout: float = 10.0, validate: bool = False
+    args: argparse.Namespace,
+    *,
+    timeout: float = 10.0,
+    validate: bool = False,
+    store_warnings: bool = True,
 ) -> SyncConfigClient:
-    """A client of the config store `args` name; the store's Warning headers go to stderr.
+    """A client of the config store `args` name; the store's Warning headers go to stderr
+    (unless the caller has printed the same warnings from its files, `store_warnings=False`).
 
     What it reads is not validated again by default: istioctl shows what the store holds,
     as kubectl does, even an object an older version wrote that would no longer pass."""
@@ -72,7 +77,7 @@ def store_client(
         timeout=timeout,
         token=access.token if access else None,
         ssl_context=access.ssl_context() if access else None,
-        on_warning=print_warning,
+        on_warning=print_warning if store_warnings else None,
         validate=validate,
     )
 

@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(bazel-bootstrap redis-server)
+# mixerclient (C++ core, its wasm32-wasi build and its tests): clang/lld with wasi-libc and
+# libc++ for wasm32, gtest, and Node's WASI to run the wasm build's self-test.
+APT_PACKAGES=(bazel-bootstrap redis-server clang lld wasi-libc libc++-14-dev-wasm32
+  libc++abi-14-dev-wasm32 libclang-rt-14-dev-wasm32 libgtest-dev nodejs)
 # The config store's tests drive the real kubectl: Debian's when the machine has none of its own.
 command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 VENV=.venv
@@ -56,4 +59,17 @@ if [ "$(cat "$VENV/.protos-generated" 2>/dev/null)" != "$proto_sum" ]; then
   find api \( -name '*_pb2.py' -o -name '*_pb2.pyi' -o -name '*_pb2_grpc.py' \) -delete
   "$VENV/bin/python" tools/protoc/protoc.py --generate-tree .
   echo "$proto_sum" > "$VENV/.protos-generated"
+fi
+
+# mixerclient's Python extension (its C++ core with the nanobind binding), built into the tree
+# for plain `python`/`pytest` use (Bazel builds its own in bazel-bin). Rebuilt when any of its
+# sources, the word list or the nanobind version changed.
+ext="mixerclient/python/_mixerclient$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+ext_sum=$( { find mixerclient -maxdepth 2 \( -name '*.cc' -o -name '*.h' -o -name '*.sh' -o -name 'gen_global_dictionary.py' \) \
+  ! -name '*_test.cc' -print0 | sort -z | xargs -0 sha256sum; sha256sum api/mixer/v1/global_dictionary.yaml;
+  grep '^nanobind==' requirements.lock; } | sha256sum | cut -d' ' -f1)
+if [ ! -f "$ext" ] || [ "$(cat "$VENV/.mixerclient-built" 2>/dev/null)" != "$ext_sum" ]; then
+  log "building the mixerclient Python extension"
+  mixerclient/python/build_extension.sh "$VENV/bin/python" "$ext"
+  echo "$ext_sum" > "$VENV/.mixerclient-built"
 fi

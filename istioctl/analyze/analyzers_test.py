@@ -88,8 +88,7 @@ def test_schema_validation_errors_point_at_the_field(capsys):
     assert code == 79
     assert found(out) == [
         ("IST0106", "VirtualService", "ratings.default", "- route:",
-         "Schema validation error: spec.http[0].route: the weights of the destinations "
-         "must total 100, got 90"),
+         "Schema validation error: spec.http[0].route: total destination weight = 0"),
     ]  # fmt: skip
 
 

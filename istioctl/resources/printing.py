@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import message
 
 from pkg.config.kinds import KindSchema
 from pkg.config.resource import Resource, dump_yaml
+
+if TYPE_CHECKING:  # the loader brings validation; `get` needs neither
+    from pkg.config.loader import DocumentError
 
 _Column = tuple[str, Callable[[message.Message], str]]
 
@@ -74,6 +77,16 @@ def grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         "   ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
     ]
     return "\n".join(line.rstrip() for line in text) + "\n"
+
+
+def warning_lines(document: DocumentError) -> str:
+    """One `Warning: file: document N (Kind ns/name): field: message` line per warning."""
+    where = f"{document.source}: document {document.document}"
+    if document.resource:
+        where += f" ({document.resource})"
+    return "\n".join(
+        f"Warning: {where}: {p.path + ': ' if p.path else ''}{p.message}" for p in document.problems
+    )
 
 
 def as_yaml(resources: Sequence[Resource]) -> str:

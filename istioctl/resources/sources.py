@@ -59,13 +59,24 @@ def read_sources(paths: Iterable[str], stdin: TextIO) -> list[Source]:
     return sources
 
 
-def load_resources(sources: Iterable[Source], namespace: str | None) -> list[Resource]:
-    """Every resource of every source; raises one LoadError listing every refused document."""
+def load_resources(
+    sources: Iterable[Source],
+    namespace: str | None,
+    warnings: list[loader.DocumentError] | None = None,
+) -> list[Resource]:
+    """Every resource of every source; raises one LoadError listing every refused document.
+
+    The warnings of the accepted documents are appended to `warnings` when it is given.
+    """
     resources: list[Resource] = []
     refused: list[loader.DocumentError] = []
     for source in sources:
         try:
-            resources.extend(loader.load_text(source.text, source=source.name, namespace=namespace))
+            resources.extend(
+                loader.load_text(
+                    source.text, source=source.name, namespace=namespace, warnings=warnings
+                )
+            )
         except loader.LoadError as error:
             refused.extend(error.errors)
     if refused:

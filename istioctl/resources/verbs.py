@@ -21,16 +21,21 @@ from pkg.kube.syncclient import SyncConfigClient
 
 
 def write(args: argparse.Namespace) -> int:
+    warnings: list[loader.DocumentError] = []
     try:
         resources = sources.load_resources(
-            sources.read_sources(args.filename, sys.stdin), args.namespace
+            sources.read_sources(args.filename, sys.stdin), args.namespace, warnings
         )
     except (sources.SourceError, loader.LoadError) as error:
         print(error, file=sys.stderr)
         return 1
+    # The files' own warnings, with file and document, where kubectl prints the store's
+    # Warning headers: the store would send these very ones, so those are not printed again.
+    for document in warnings:
+        print(printing.warning_lines(document), file=sys.stderr)
     write_one = {"apply": _apply, "create": _create, "replace": _replace}[args.verb]
     status = 0
-    with target.store_client(args) as client:
+    with target.store_client(args, store_warnings=False) as client:
         for resource in resources:
             try:
                 outcome = write_one(client, resource)

@@ -12,7 +12,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from pilot.configstore import managedfields, status
+from pilot.configstore import feedback, managedfields, status
 from pkg.config import loader
 from pkg.config.kinds import KindSchema, KindSet
 from pkg.config.resource import Resource, spec_to_dict
@@ -86,10 +86,18 @@ def admit(
                 schema, shown, "metadata.managedFields", str(error)
             ) from None
         managers = sent
+    found: list[loader.DocumentError] = []
     try:
-        resource = loader.load_object(body, kinds=kinds, namespace=namespace, source="<request>")
+        resource = loader.load_object(
+            body, kinds=kinds, namespace=namespace, source="<request>", warnings=found
+        )
     except loader.LoadError as error:
         raise status.invalid(schema, shown, error) from None
+    feedback.warn(
+        f"{p.path}: {p.message}" if p.path else p.message
+        for document in found
+        for p in document.problems
+    )
     return Admitted(resource, managers, body.get("spec"))
 
 

@@ -55,6 +55,22 @@ async def read(request: web.Request, accepted: tuple[str, ...] = OBJECT_TYPES) -
 
 
 def decode(raw: bytes, *, yaml_body: bool) -> Any:
+    """The body as JSON data; a 400 when it cannot be read, or nests deeper than MAX_DEPTH
+    (deeper than any object the store could walk, and than Python's recursion)."""
+    try:
+        body = _decode(raw, yaml_body=yaml_body)
+    except RecursionError:
+        body = _TOO_DEEP
+    if body is _TOO_DEEP or _depth_exceeds(body, MAX_DEPTH):
+        raise status.bad_request(f"the request body nests deeper than {MAX_DEPTH} levels")
+    return body
+
+
+MAX_DEPTH = 100  # Istio's and Kubernetes' objects nest about 20 levels at most
+_TOO_DEEP = object()
+
+
+def _decode(raw: bytes, *, yaml_body: bool) -> Any:
     try:
         text = raw.decode()
     except UnicodeDecodeError as error:
@@ -71,8 +87,21 @@ def decode(raw: bytes, *, yaml_body: bool) -> Any:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except _Duplicate as error:
         raise status.bad_request(f'strict decoding error: duplicate field "{error}"') from None
-    except ValueError as error:
+    except ValueError as error:  # integers of over 4300 digits too
         raise status.bad_request(f"the request body is not valid JSON: {error}") from None
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
 
 
 def respond(request: web.Request, body: Any, *, code: int = 200) -> web.Response:

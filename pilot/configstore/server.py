@@ -31,6 +31,7 @@ from pilot.configstore import (
     allocator,
     codec,
     discovery,
+    feedback,
     openapidocs,
     resources,
     status,
@@ -118,7 +119,9 @@ async def serving(options: Options) -> AsyncIterator[ConfigStoreServer]:
 def make_app(
     store: Store, *, kubelet_port: int = subresources.DEFAULT_KUBELET_PORT
 ) -> web.Application:
-    app = web.Application(middlewares=[_statuses], client_max_size=codec.MAX_BODY)
+    app = web.Application(
+        middlewares=[feedback.feedback, _statuses], client_max_size=codec.MAX_BODY
+    )
     app[resources.STORE] = store
     app[subresources.STORE] = store
     app[subresources.KUBELET_PORT] = kubelet_port

@@ -180,7 +180,7 @@ def test_invalid_object_is_refused_with_the_loaders_message(tmp_path):
         assert refused.value.code == 422
         assert refused.value.message == (
             "<request>: document 1 (VirtualService default/ratings): "
-            "spec.http[0].route[0].weight: weight -5 is negative"
+            "spec.http[0].route[0].weight: weight -5 < 0"
         )
         assert refused.value.to_dict()["details"]["causes"][0]["field"] == (
             "spec.http[0].route[0].weight"

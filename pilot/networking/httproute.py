@@ -24,6 +24,7 @@ _PREVIOUS_HOSTS = (
 
 # Istio 1.3+ retries every route twice on connection-level failures unless told otherwise.
 _DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+_MAX_TOTAL_WEIGHT = 2**32 - 1  # Envoy refuses weighted clusters whose weights sum past this
 _REDIRECT_CODES = {
     301: "MOVED_PERMANENTLY",
     302: "FOUND",
@@ -147,11 +148,12 @@ def _forward(route: vs_pb2.HTTPRoute, namespace: str, push: PushContext) -> dict
     if len(clusters) == 1:
         out["cluster"] = clusters[0]
     else:
+        weights = envoy_weights([d.weight for d in destinations])
         out["weighted_clusters"] = {
             "clusters": [
-                {"name": cluster, "weight": d.weight, **_header_operations(d.headers)}
-                for cluster, d in zip(clusters, destinations, strict=True)
-                if d.weight > 0
+                {"name": cluster, "weight": weight, **_header_operations(d.headers)}
+                for cluster, d, weight in zip(clusters, destinations, weights, strict=True)
+                if weight > 0
             ]
         }
     out["timeout"] = duration(route.timeout) if route.HasField("timeout") else "0s"
@@ -186,6 +188,24 @@ def _forward(route: vs_pb2.HTTPRoute, namespace: str, push: PushContext) -> dict
             for m in mirrors
         ]
     return out
+
+
+def envoy_weights(weights: list[int]) -> list[int]:
+    """VirtualService weights as Envoy takes them: relative, as Istio's are (4 and 1 split 80/20).
+
+    Envoy 1.40 sums the clusters' weights itself (total_weight is deprecated), so weights go
+    as written unless their sum passes Envoy's limit of 2^32-1, when they are scaled down in
+    proportion; a weight of 0 sends nothing. All zero cannot pass validation; were it to come,
+    the split would be even rather than a route Envoy refuses.
+    """
+    if not any(w > 0 for w in weights):
+        return [1] * len(weights)
+    total = sum(w for w in weights if w > 0)
+    if total <= _MAX_TOTAL_WEIGHT:
+        return [max(w, 0) for w in weights]
+    # Scaled down, every destination that had weight keeps at least 1: leave room for those.
+    target = _MAX_TOTAL_WEIGHT - len(weights)
+    return [max(1, w * target // total) if w > 0 else 0 for w in weights]
 
 
 def _retry_policy(retry: vs_pb2.HTTPRetry | None) -> dict[str, Any] | None:
@@ -265,7 +285,8 @@ def _redirect(redirect: vs_pb2.HTTPRedirect) -> dict[str, Any]:
     if redirect.WhichOneof("redirect_port") == "port":
         out["port_redirect"] = redirect.port
     if redirect.redirect_code:
-        out["response_code"] = _REDIRECT_CODES[redirect.redirect_code]
+        # Envoy has no other 3xx codes; validation warns that these answer 301.
+        out["response_code"] = _REDIRECT_CODES.get(redirect.redirect_code, "MOVED_PERMANENTLY")
     return out
 
 

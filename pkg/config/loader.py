@@ -15,12 +15,14 @@ from typing import Any
 import yaml
 from google.protobuf import json_format
 
+from pkg.config import yamlstream
 from pkg.config.kinds import ALL, KindSet
 from pkg.config.resource import Metadata, Resource
 from pkg.config.validation import specs
 from pkg.config.validation.names import check_label, is_dns1123_label, is_dns1123_subdomain
 from pkg.config.validation.result import FieldPath, Problem, ValidationResult
 from pkg.config.validation.structure import check_message, type_name
+from pkg.config.validation.values import check_json_value
 
 _TOP_LEVEL = {"apiVersion", "kind", "metadata", "spec", "status"}
 _METADATA_FIELDS = {
@@ -41,7 +43,7 @@ TOTAL_ANNOTATION_SIZE = 256 * 1024
 
 @dataclasses.dataclass(frozen=True)
 class DocumentError:
-    """Everything wrong with one document of one source."""
+    """Everything wrong with one document of one source (its errors, or its warnings)."""
 
     source: str  # a file name, or "<stdin>", "<request>"
     document: int  # 1-based position in the stream
@@ -63,37 +65,66 @@ class LoadError(ValueError):
         super().__init__("\n".join(str(e) for e in self.errors))
 
 
-def load_file(path: str | pathlib.Path, *, kinds: KindSet = ALL) -> list[Resource]:
+def load_file(
+    path: str | pathlib.Path,
+    *,
+    kinds: KindSet = ALL,
+    warnings: list[DocumentError] | None = None,
+) -> list[Resource]:
     path = pathlib.Path(path)
-    return load_text(path.read_text(), source=str(path), kinds=kinds)
+    return load_text(path.read_text(), source=str(path), kinds=kinds, warnings=warnings)
 
 
 def load_text(
-    text: str, *, source: str = "<input>", kinds: KindSet = ALL, namespace: str | None = None
+    text: str,
+    *,
+    source: str = "<input>",
+    kinds: KindSet = ALL,
+    namespace: str | None = None,
+    warnings: list[DocumentError] | None = None,
 ) -> list[Resource]:
-    """Every document of a YAML (or JSON) stream as a resource; raises LoadError."""
-    try:
-        documents = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as error:
-        line = ""
-        mark = getattr(error, "problem_mark", None)
-        if mark is not None:
-            line = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = Problem("", f"not valid YAML{line}: {getattr(error, 'problem', error)}")
-        raise LoadError([DocumentError(source, 1, "", (problem,))]) from None
+    """Every document of a YAML (or JSON) stream as a resource; raises LoadError.
+
+    The warnings of accepted documents (removed fields, settings Istio warns about) are
+    appended to `warnings` when it is given: callers that show them to a user pass a list.
+    """
     resources, errors = [], []
-    for index, document in enumerate(documents, start=1):
-        if document is None:
-            continue  # an empty document, e.g. after a trailing '---'
-        try:
-            resources.append(
-                load_object(document, kinds=kinds, namespace=namespace, source=source, index=index)
-            )
-        except LoadError as error:
-            errors.extend(error.errors)
+    found: list[DocumentError] = []
+    index = 0
+    try:
+        for index, document in enumerate(yamlstream.documents(text), start=1):
+            if document is None:
+                continue  # an empty document, e.g. after a trailing '---'
+            try:
+                resources.append(
+                    load_object(
+                        document,
+                        kinds=kinds,
+                        namespace=namespace,
+                        source=source,
+                        index=index,
+                        warnings=found,
+                    )
+                )
+            except LoadError as error:
+                errors.extend(error.errors)
+    except yaml.YAMLError as error:
+        # The parser cannot resume after a syntax error: the rest of the stream is unread.
+        errors.append(DocumentError(source, index + 1, "", (_yaml_problem(error),)))
     if errors:
         raise LoadError(errors)
+    if warnings is not None:
+        warnings.extend(found)
     return resources
+
+
+def _yaml_problem(error: yaml.YAMLError) -> Problem:
+    line = ""
+    mark = getattr(error, "problem_mark", None)
+    if mark is not None:
+        line = f" at line {mark.line + 1}, column {mark.column + 1}"
+    path = error.path if isinstance(error, yamlstream.DepthError) else ""
+    return Problem(path, f"not valid YAML{line}: {getattr(error, 'problem', None) or error}")
 
 
 def load_object(
@@ -103,29 +134,42 @@ def load_object(
     namespace: str | None = None,
     source: str = "<input>",
     index: int = 1,
+    warnings: list[DocumentError] | None = None,
 ) -> Resource:
     """One decoded document (a dict) as a validated resource; raises LoadError.
 
     `namespace` fills in a missing metadata.namespace (as `kubectl -n` does) and must agree
-    with one that is present.
+    with one that is present. The document may come from YAML or JSON: anything that is not
+    a plain JSON value is refused before any other check looks at it.
     """
     result = ValidationResult()
-    label = ""
-    resource = _build(document, kinds, namespace, result)
-    if isinstance(document, dict):
-        meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
-        name = meta.get("name", "")
-        ns = meta.get("namespace") or namespace or "default"
-        kind = document.get("kind", "")
-        label = f"{kind} {ns}/{name}" if kind and name else ""
-        if resource is not None and not resource.schema.namespaced:
-            label = f"{kind} {name}"
+    check_json_value(document, result)
+    label = _label(document, namespace, kinds)
+    resource = _build(document, kinds, namespace, result) if result.ok else None
     if resource is not None and not resource.schema.is_kubernetes:
         specs.validate(resource, result)
     if not result.ok:
         raise LoadError([DocumentError(source, index, label, tuple(result.errors))])
     assert resource is not None
+    if warnings is not None and result.warnings:
+        warnings.append(DocumentError(source, index, label, tuple(result.warnings)))
     return resource
+
+
+def _label(document: Any, namespace: str | None, kinds: KindSet) -> str:
+    """How messages name the document: `VirtualService default/reviews`, when it says (a
+    cluster-scoped kind by its name alone: `Namespace bookinfo`)."""
+    if not isinstance(document, dict):
+        return ""
+    meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    name, kind = meta.get("name"), document.get("kind")
+    ns = meta.get("namespace") or namespace or "default"
+    if not (isinstance(kind, str) and kind and isinstance(name, str) and name):
+        return ""
+    schema = kinds.by_kind(str(document.get("apiVersion")), kind)
+    if schema is not None and not schema.namespaced:
+        return f"{kind} {name}"
+    return f"{kind} {ns}/{name}"
 
 
 def _build(

@@ -7,9 +7,9 @@ import dataclasses
 import re
 from typing import Any
 
-import yaml
 from google.protobuf import descriptor, json_format, message
 
+from pkg.config import yamlstream
 from pkg.config.kinds import KindSchema
 
 
@@ -74,7 +74,7 @@ class Resource:
         return {**head, "spec": spec_to_dict(self.spec)}
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        return yamlstream.dump(self.to_dict())
 
 
 def spec_to_dict(spec: message.Message) -> dict[str, Any]:
@@ -115,4 +115,4 @@ def _short_duration(text: str) -> str:
 
 def dump_yaml(resources: list[Resource]) -> str:
     """Many resources as one multi-document YAML stream."""
-    return yaml.safe_dump_all([r.to_dict() for r in resources], sort_keys=False)
+    return yamlstream.dump_all([r.to_dict() for r in resources])

@@ -80,6 +80,8 @@ EXPECTED = {
     "request.query_params": T.STRING_MAP, "request.reason": T.STRING, "request.referer": T.STRING,
     "request.scheme": T.STRING, "request.size": T.INT64, "request.total_size": T.INT64,
     "request.time": T.TIMESTAMP, "request.useragent": T.STRING, "request.api_key": T.STRING,
+    # In Istio 1.4's istioproxy manifest (its bookinfo RBAC samples log them):
+    "rbac.permissive.response_code": T.STRING, "rbac.permissive.effective_policy_id": T.STRING,
     "request.auth.principal": T.STRING, "request.auth.audiences": T.STRING,
     "request.auth.presenter": T.STRING, "request.auth.claims": T.STRING_MAP,
     "request.auth.raw_claims": T.STRING,
@@ -91,6 +93,7 @@ EXPECTED = {
     "connection.sent.bytes_total": T.INT64, "connection.duration": T.DURATION,
     "connection.mtls": T.BOOL, "connection.requested_server_name": T.STRING,
     "context.protocol": T.STRING, "context.time": T.TIMESTAMP, "context.timestamp": T.TIMESTAMP,
+    "context.proxy_version": T.STRING,
     "context.reporter.kind": T.STRING, "context.reporter.uid": T.STRING,
     "context.reporter.local": T.BOOL, "context.proxy_error_code": T.STRING,
     "api.service": T.STRING, "api.version": T.STRING, "api.operation": T.STRING,

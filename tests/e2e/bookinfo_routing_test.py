@@ -69,6 +69,28 @@ def test_reviews_80_20(mesh):
     assert 140 <= seen["v1"] <= 180, seen  # 70% to 90% of 200
 
 
+def test_reviews_weights_are_relative_4_1_splits_80_20(mesh, tmp_path):
+    # Today's Istio: weights need not total 100; Envoy splits by their proportions.
+    split = tmp_path / "reviews-4-1.yaml"
+    split.write_text(
+        "apiVersion: networking.istio.io/v1alpha3\n"
+        "kind: VirtualService\n"
+        "metadata: {name: reviews}\n"
+        "spec:\n"
+        "  hosts: [reviews]\n"
+        "  http:\n"
+        "  - route:\n"
+        "    - destination: {host: reviews, subset: v1}\n"
+        "      weight: 4\n"
+        "    - destination: {host: reviews, subset: v2}\n"
+        "      weight: 1\n"
+    )
+    mesh.apply("virtual-service-all-v1", split)
+    seen = mesh.versions(200)
+    assert set(seen) == {"v1", "v2"}
+    assert 140 <= seen["v1"] <= 180, seen  # 70% to 90% of 200, as for the 80/20 sample
+
+
 def test_reviews_90_10(mesh):
     mesh.apply("virtual-service-all-v1", "virtual-service-reviews-90-10")
     seen = mesh.versions(200)
@@ -151,17 +173,17 @@ def test_invalid_virtual_service_is_refused_and_changes_nothing(mesh, tmp_path):
         "  http:\n"
         "  - route:\n"
         "    - destination: {host: reviews, subset: v2}\n"
-        "      weight: 60\n"
+        "      weight: 0\n"
         "    - destination: {host: reviews, subset: v3}\n"
-        "      weight: 30\n"
+        "      weight: 0\n"
     )
     result = mesh.istioctl("apply", "-f", str(bad), check=False)
     assert result.returncode == 1
-    assert "weight" in result.stderr and "100" in result.stderr, result.stderr
+    assert "spec.http[0].route: total destination weight = 0" in result.stderr, result.stderr
     # The store itself refuses it too (a client that skips istioctl's own check).
     code, status = _put_raw(mesh, yaml.safe_load(bad.read_text()))
     assert code == 422 and status["reason"] == "Invalid"
-    assert "spec.http[0].route" in status["message"] and "100" in status["message"], status
+    assert "spec.http[0].route: total destination weight = 0" in status["message"], status
     # The store still has all-v1's rule, and no proxy was sent anything new.
     stored = mesh.istioctl("get", "virtualservice", "reviews", "-o", "yaml").stdout
     assert "subset: v1" in stored

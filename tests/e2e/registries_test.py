@@ -155,9 +155,13 @@ def eureka_mesh(tmp_path_factory):
 def test_eureka_bookinfo_is_served_from_the_eureka_registry(eureka_mesh):
     page = eureka_mesh.page()
     assert page.status == 200 and "William Shakespeare" in page.body
+    def eureka() -> dict:
+        return next(r for r in registryz(eureka_mesh)["registries"] if r["provider"] == "Eureka")
+
+    # The page needs one reviews pod; the other two may still be on their way into Eureka.
+    wait_for(lambda: eureka()["up_instances"] == 6, "all six pods UP in Pilot's view")
+    assert eureka()["state"] == "synced"
     view = registryz(eureka_mesh)
-    (member,) = [r for r in view["registries"] if r["provider"] == "Eureka"]
-    assert member["state"] == "synced" and member["up_instances"] == 6
     owners = {s["hostname"]: s["registry"] for s in view["services"]}
     assert owners["reviews.eureka"] == "Eureka"
     assert served_versions(eureka_mesh) == {"v1", "v2", "v3"}

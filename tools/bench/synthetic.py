@@ -48,10 +48,12 @@ class ProxySpec:
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # no SDS: plaintext
 
     @property
+    def domain(self) -> str:
+        return f"{self.namespace}.svc.cluster.local"
+
+    @property
     def node_id(self) -> str:
-        return (
-            f"{self.type}~{self.ip}~{self.pod}.{self.namespace}~{self.namespace}.svc.cluster.local"
-        )
+        return f"{self.type}~{self.ip}~{self.pod}.{self.namespace}~{self.domain}"
 
 
 def sidecars(services: int, count: int) -> list[ProxySpec]:

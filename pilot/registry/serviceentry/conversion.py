@@ -62,9 +62,12 @@ def instances_of(
         selected = [(w.spec, w.metadata.name) for w in workloads]
     else:
         selected = [(e, "") for e in spec.endpoints]
+    # Istio reaches a workload with a network and no address through that network's gateway;
+    # this mesh has one network, so such a workload is no endpoint (Envoy refuses empty ones).
     return tuple(
         _endpoint(service, port, default_port, workload, name, namespace)
         for workload, name in selected
+        if workload.address
     )
 
 

@@ -73,3 +73,24 @@ def test_instances_take_the_workload_port_else_the_target_port():
     ]
     assert instances[0].labels["version"] == "v1"
     assert instances[0].service_account == "bookinfo-reviews"
+
+
+def test_a_workload_with_a_network_and_no_address_is_no_endpoint():
+    (remote,) = loader.load_text(
+        "apiVersion: networking.istio.io/v1alpha3\nkind: WorkloadEntry\n"
+        "metadata: {name: reviews-remote}\nspec: {network: network-2, labels: {app: reviews}}\n",
+        source="test",
+    )
+    (service,) = conversion.services_of(REVIEWS)
+    selected = [w for w in [*WORKLOADS, remote] if conversion.selects(REVIEWS, w)]
+    instances = conversion.instances_of(REVIEWS, service, service.ports[0], selected)
+    assert [e.workload_name for e in instances] == ["reviews-v1", "reviews-v2"]
+
+
+def test_a_service_entry_without_ports_is_a_service_without_endpoints():
+    (entry,) = loader.load_text(
+        "apiVersion: networking.istio.io/v1alpha3\nkind: ServiceEntry\nmetadata: {name: h}\n"
+        "spec: {hosts: [h.example.com], resolution: DNS}\n"
+    )
+    (service,) = conversion.services_of(entry)
+    assert service.hostname == "h.example.com" and service.ports == ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pkg.config.validation import networking
+from pkg.config.validation import serviceentry, virtualservice
 from pkg.config.validation.common import check_labels, seconds
 from pkg.config.validation.result import FieldPath, ValidationResult
 
@@ -56,11 +56,11 @@ def validate_service_plan(spec, path: FieldPath, out: ValidationResult) -> None:
     provisioning = spec.provisioning
     prov_path = path / "provisioning"
     if provisioning.HasField("service_entry"):
-        networking.validate_service_entry(
+        serviceentry.validate_service_entry(
             provisioning.service_entry, prov_path / "serviceEntry", out
         )
     if provisioning.HasField("virtual_service"):
-        networking.validate_virtual_service(
+        virtualservice.validate_virtual_service(
             provisioning.virtual_service, prov_path / "virtualService", out
         )
     if provisioning.HasField("ready_timeout") and seconds(provisioning.ready_timeout) <= 0:

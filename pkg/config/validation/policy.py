@@ -49,13 +49,32 @@ def check_expression(
 def validate_rule(spec, path: FieldPath, out: ValidationResult) -> None:
     if spec.match.strip():  # empty: the rule always applies
         check_expression(spec.match, path / "match", out, want=ValueType.BOOL)
+    if not (spec.actions or spec.request_header_operations or spec.response_header_operations):
+        # Mixer drops such a rule ("empty rule is omitted"): refuse it rather than keep it idle.
+        out.error(path / "actions", "No valid actions found in rule")
     for index, action in enumerate(spec.actions):
         action_path = path / "actions" / index
         if not action.handler:
             out.error(action_path / "handler", "an action needs a handler")
+        seen: set[str] = set()
         for i, instance in enumerate(action.instances):
             if not instance:
                 out.error(action_path / "instances" / i, "an instance name must not be empty")
+                continue
+            name = _instance_name(instance)
+            if name in seen:
+                out.error(
+                    action_path / "instances" / i,
+                    f"action specified the same instance multiple times: instance='{instance}'",
+                )
+            seen.add(name)
+
+
+def _instance_name(reference: str) -> str:
+    """`requestcount`, `requestcount.instance` and `requestcount.metric` (the Mixer 1.0 form,
+    kind in the middle) name one instance of the rule's namespace; a third part is that namespace."""
+    parts = reference.split(".")
+    return parts[0] if len(parts) <= 2 else f"{parts[0]}.{parts[2]}"
 
 
 def validate_handler(spec, path: FieldPath, out: ValidationResult) -> None:

@@ -41,6 +41,9 @@ def test_deny_sample_loads():
     assert rule.spec.actions[0].instances == ["denyreviewsv3request"]
 
 
+ACTIONS = [{"handler": "denier", "instances": ["nothing"]}]
+
+
 def _problems(kind: str, spec: dict) -> list[str]:
     doc = {
         "apiVersion": "config.istio.io/v1alpha2",
@@ -159,12 +162,16 @@ kind: rule
 metadata: {name: promtcp}
 spec:
   match: context.protocol == "tcp"
+  actions:
+  - {handler: prometheus, instances: [requestcount-metric]}
 ---
 apiVersion: config.istio.io/v1alpha2
 kind: rule
 metadata: {name: always}
 spec:
   match: ""
+  actions:
+  - {handler: stdio, instances: [accesslog]}
 """
 
 
@@ -174,9 +181,9 @@ def test_istio_samples_validate():
 
 
 def test_a_rule_with_a_misspelled_attribute_is_refused():
-    assert _problems("rule", {"match": 'source.lables["app"] == "reviews"'}) == [
-        'spec.match: unknown attribute "source.lables" at 1:1'
-    ]
+    assert _problems(
+        "rule", {"match": 'source.lables["app"] == "reviews"', "actions": ACTIONS}
+    ) == ['spec.match: unknown attribute "source.lables" at 1:1']
 
 
 @pytest.mark.parametrize(
@@ -190,7 +197,42 @@ def test_a_rule_with_a_misspelled_attribute_is_refused():
     ],
 )
 def test_rule_match_problems(match, problem):
-    assert _problems("rule", {"match": match}) == [f"spec.match: {problem}"]
+    assert _problems("rule", {"match": match, "actions": ACTIONS}) == [f"spec.match: {problem}"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        # Istio 1.4 mixer/pkg/runtime/config/config_test.go
+        pytest.param(
+            {}, "spec.actions: No valid actions found in rule", id="empty rule is omitted"
+        ),
+        pytest.param(
+            {"actions": [{"handler": "h", "instances": ["instance1", "instance1"]}]},
+            "spec.actions[0].instances[1]: action specified the same instance multiple times: "
+            "instance='instance1'",
+            id="duplicate instance references in an action gets normalized to a single instance",
+        ),
+        pytest.param(
+            {"actions": [{"handler": "h", "instances": ["i1", "i1.instance"]}]},
+            "spec.actions[0].instances[1]: action specified the same instance multiple times: "
+            "instance='i1.instance'",
+            id="duplicate instance references, short and long names",
+        ),
+    ],
+)
+def test_rule_actions(spec, problem):
+    assert _problems("rule", spec) == [problem]
+
+
+def test_a_rule_with_header_operations_and_no_actions_is_valid():
+    doc = {
+        "apiVersion": "config.istio.io/v1alpha2",
+        "kind": "rule",
+        "metadata": {"name": "x"},
+        "spec": {"requestHeaderOperations": [{"name": "x-user", "values": ['"a"']}]},
+    }
+    assert loader.load_text(yaml.safe_dump(doc))
 
 
 def test_instance_params_problems():

@@ -41,6 +41,12 @@ class ValidationResult:
     """Problems found in one resource. Validators add to it and never raise."""
 
     problems: list[Problem] = dataclasses.field(default_factory=list)
+    # Paths the document wrote as `{}` or `[]`: the parsed proto cannot tell those from an
+    # absent field, and Istio refuses a few of them (an empty portLevelMtls).
+    empty_fields: set[str] = dataclasses.field(default_factory=set)
+
+    def written_empty(self, path: str) -> bool:
+        return path in self.empty_fields
 
     def error(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))

@@ -14,6 +14,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from pkg.config.validation.removed import replace_removed
 from pkg.config.validation.result import FieldPath, ValidationResult
 
 _DURATION = re.compile(r"^([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$")
@@ -27,6 +28,9 @@ _UNIT_NANOS = {
     "m": 60_000_000_000,
     "h": 3_600_000_000_000,
 }
+_INTEGER_TEXT = re.compile(r"^-?[0-9]{1,20}$")
+_MAX_DURATION_TEXT = 64
+_MAX_DURATION_NANOS = 2**63 - 1
 _INT32 = (-(2**31), 2**31 - 1)
 _UINT32 = (0, 2**32 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
@@ -69,8 +73,18 @@ def type_name(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+def _shorten(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def parse_duration(text: str) -> str | None:
-    """A Go-style duration ('1h30m', '0.5s', '30ms') as proto3 JSON ('5400s'); None if malformed."""
+    """A Go-style duration ('1h30m', '0.5s', '30ms') as proto3 JSON ('5400s'); None if malformed.
+
+    As in Go, a duration is at most 2^63-1 nanoseconds (about 292 years).
+    """
+    if len(text) > _MAX_DURATION_TEXT:
+        return None  # no real duration is this long; the pattern below would backtrack on it
     match = _DURATION.match(text)
     if not match:
         return None
@@ -81,6 +95,8 @@ def parse_duration(text: str) -> str | None:
         nanos += int(whole or 0) * scale
         if fraction:
             nanos += int(fraction) * scale // 10 ** len(fraction)
+    if nanos > _MAX_DURATION_NANOS:
+        return None
     sign = "-" if match.group(1) == "-" and nanos else ""
     seconds, rest = divmod(nanos, 1_000_000_000)
     return f"{sign}{seconds}.{rest:09d}s" if rest else f"{sign}{seconds}s"
@@ -96,6 +112,7 @@ def check_message(
     if not isinstance(value, dict):
         out.error(path, f"expected an object ({descriptor.name}), got {type_name(value)}")
         return value
+    value = replace_removed(value, descriptor.full_name, path, out)
     normalized = {}
     fields = {f.json_name: f for f in descriptor.fields}
     fields.update({f.name: f for f in descriptor.fields})
@@ -115,6 +132,8 @@ def check_message(
                 out.error(field_path, f"only one of {other!r} and {key!r} may be set")
         if item is None:
             continue  # null means "not set", as in Kubernetes
+        if item == {} or item == []:
+            out.empty_fields.add(path / field.json_name)
         normalized[key] = _check_field(item, field, field_path, out)
     return normalized
 
@@ -129,12 +148,18 @@ def _check_field(value: Any, field: FieldDescriptor, path: FieldPath, out: Valid
         if not isinstance(value, dict):
             out.error(path, f"expected a map, got {type_name(value)}")
             return value
+        key_field = field.message_type.fields_by_name["key"]
         value_field = field.message_type.fields_by_name["value"]
         normalized = {}
         for key, item in value.items():
+            key_path = path / str(key)
             if not isinstance(key, str | int) or isinstance(key, bool):
-                out.error(path / str(key), f"map keys must be strings, got {type_name(key)}")
-            normalized[str(key)] = _check_value(item, value_field, path / str(key), out)
+                out.error(key_path, f"map keys must be strings, got {type_name(key)}")
+            elif key_field.type != FieldDescriptor.TYPE_STRING:
+                problem = _check_scalar(str(key), key_field.type)
+                if problem:
+                    out.error(key_path, f"invalid map key: {problem}")
+            normalized[str(key)] = _check_value(item, value_field, key_path, out)
         return normalized
     if field.is_repeated:
         if not isinstance(value, list):
@@ -169,7 +194,8 @@ def _check_message_value(value: Any, descriptor: Descriptor, path: FieldPath, ou
         if canonical is None:
             out.error(
                 path,
-                f"malformed duration {value!r}: write a number with a unit, like '1.5s' or '100ms'",
+                f"malformed duration {_shorten(value)}: write a number with a unit, like '1.5s' "
+                "or '100ms', at most 2562047h",
             )
             return value
         return canonical
@@ -211,10 +237,9 @@ def _check_scalar(value: Any, kind: int) -> str | None:
     number = value
     if isinstance(value, str):
         # proto3 JSON carries integers as strings too (64-bit ones always).
-        try:
-            number = int(value)
-        except ValueError:
-            return f"expected an integer, got {value!r}"
+        if not _INTEGER_TEXT.match(value):
+            return f"expected an integer, got {_shorten(value)}"
+        number = int(value)
     if isinstance(number, bool) or not isinstance(number, int):
         return f"expected an integer, got {type_name(value)}"
     if not low <= number <= high:

@@ -58,3 +58,63 @@ def test_out_of_range_integer():
     assert [str(p) for p in out.errors] == [
         "spec.connectionPool.tcp.maxConnections: 1099511627776 is out of range [-2147483648, 2147483647]"
     ]
+
+
+def test_oneof_members_are_exclusive():
+    from pkg.config.validation.testing import validate
+
+    spec = {
+        "hosts": ["r"],
+        "http": [
+            {
+                "match": [{"uri": {"exact": "/a", "prefix": "/"}}],
+                "route": [{"destination": {"host": "r"}}],
+            }
+        ],
+    }
+    assert validate("VirtualService", spec).errors == [
+        "spec.http[0].match[0].uri.prefix: only one of 'exact' and 'prefix' may be set"
+    ]
+
+
+def test_enum_values_must_be_known():
+    from pkg.config.validation.testing import validate
+
+    outcome = validate(
+        "DestinationRule", {"host": "r", "trafficPolicy": {"loadBalancer": {"simple": "FASTEST"}}}
+    )
+    (problem,) = outcome.errors
+    assert problem.startswith(
+        "spec.trafficPolicy.loadBalancer.simple: invalid value 'FASTEST': expected one of"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "proto"),
+    [("99999999999999999999h", None), ("9" * 5000 + "s", None), ("2562047h", "9223369200s")],
+)
+def test_durations_beyond_go_range_are_malformed(text: str, proto: str | None):
+    assert parse_duration(text) == proto
+
+
+def test_integer_map_keys_are_checked():
+    from pkg.config.validation.testing import validate
+
+    outcome = validate(
+        "PeerAuthentication",
+        {"selector": {"matchLabels": {"a": "b"}}, "portLevelMtls": {"http": {"mode": "STRICT"}}},
+    )
+    assert outcome.errors == [
+        "spec.portLevelMtls.http: invalid map key: expected an integer, got 'http'"
+    ]
+
+
+def test_empty_lists_and_maps_are_remembered():
+    out = ValidationResult()
+    check_message(
+        {"host": "r", "subsets": [], "trafficPolicy": {"portLevelSettings": []}},
+        destination_rule_pb2.DestinationRule.DESCRIPTOR,
+        FieldPath("spec"),
+        out,
+    )
+    assert out.empty_fields == {"spec.subsets", "spec.trafficPolicy.portLevelSettings"}

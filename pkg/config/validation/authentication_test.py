@@ -1,0 +1,137 @@
+"""PeerAuthentication and RequestAuthentication; parameter ids are Istio's case names
+(TestValidatePeerAuthentication, TestValidateRequestAuthentication)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pkg.config.validation.testing import check, validate
+
+SELECTOR = {"matchLabels": {"app": "httpbin"}}
+JWKS = json.dumps({"keys": [{"kty": "RSA", "e": "AQAB", "n": "xAE7eB6qugXyCAG3yhh7pkDkT65pHymX"}]})
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        pytest.param({}, None, id="empty spec"),
+        pytest.param({"selector": {}}, None, id="empty mtls with selector of empty labels"),
+        pytest.param(
+            {"selector": SELECTOR, "portLevelMtls": {}},
+            "port level mTLS, if defined, must have at least one element",
+            id="empty port level mtls",
+        ),
+        pytest.param(
+            {"portLevelMtls": {"8080": {"mode": "DISABLE"}}},
+            "mesh/namespace peer authentication cannot have port level mTLS",
+            id="empty selector with port level mtls",
+        ),
+        pytest.param(
+            {"selector": SELECTOR, "portLevelMtls": {"0": {"mode": "DISABLE"}}},
+            "port must be in range 1..65535",
+            id="port 0",
+        ),
+        pytest.param({"selector": SELECTOR, "mtls": {}}, None, id="unset mode"),
+        pytest.param(
+            {
+                "selector": SELECTOR,
+                "mtls": {"mode": "STRICT"},
+                "portLevelMtls": {"8080": {"mode": "DISABLE"}},
+            },
+            None,
+            id="port level",
+        ),
+        pytest.param(
+            {"selector": SELECTOR, "portLevelMtls": {"acd": {"mode": "STRICT"}}},
+            "invalid map key",
+            id="bad-port",
+        ),
+        pytest.param({"mtls": {"mode": "BLAH"}}, "invalid value 'BLAH'", id="bad-mode"),
+    ],
+)
+def test_validate_peer_authentication(spec: dict, error: str | None):
+    check(validate("PeerAuthentication", spec), error)
+
+
+def jwt(**fields) -> dict:
+    return {"selector": SELECTOR, "jwtRules": [{"issuer": "foo.com", **fields}]}
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        pytest.param({}, None, id="empty spec"),
+        pytest.param(
+            {"jwtRules": [{}]}, "issuer or jwksUri must be non-empty string", id="empty jwt rule"
+        ),
+        pytest.param(
+            {"jwtRules": [{"jwksUri": "https://foo.com/cert"}]},
+            None,
+            id="empty issuer and set jwksUri",
+        ),
+        pytest.param(
+            jwt(jwksUri="foo.com"), 'URI scheme "" is not supported', id="bad JwksUri - no protocol"
+        ),
+        pytest.param(
+            jwt(jwksUri="https://foo.com:not-a-number"), "jwksUri", id="bad JwksUri - invalid port"
+        ),
+        pytest.param(jwt(audiences=[""]), "audience must be non-empty string", id="empty value"),
+        pytest.param(
+            {"selector": {"matchLabels": {"": "v"}}},
+            "empty key is not supported in selector",
+            id="bad workload selector - empty key",
+        ),
+        pytest.param({"targetRef": {"kind": "Service", "name": "foo"}}, None, id="good targetRef"),
+        pytest.param(
+            {"targetRef": {"kind": "Service"}},
+            "targetRef name must be set",
+            id="bad targetRef - empty name",
+        ),
+        pytest.param(
+            jwt(fromHeaders=[{"name": ""}]),
+            "location header name must be non-empty string",
+            id="bad header location",
+        ),
+        pytest.param(
+            jwt(fromParams=[""]), "location query must be non-empty string", id="bad param location"
+        ),
+        pytest.param(
+            jwt(fromCookies=[""]), "cookie name must be non-empty string", id="bad cookie location"
+        ),
+        pytest.param(
+            jwt(
+                jwksUri="https://foo.com",
+                fromHeaders=[{"name": "x-foo", "prefix": "Bearer "}],
+                fromParams=["x_foo"],
+                fromCookies=["c"],
+            ),
+            None,
+            id="good",
+        ),
+        pytest.param(jwt(jwks=JWKS), None, id="jwks ok"),
+        pytest.param(jwt(jwks="foo"), "jwks parse error", id="jwks error"),
+        pytest.param(
+            jwt(jwks='{"keys": [{"e": "AQAB"}]}'), "jwks parse error", id="jwks key without type"
+        ),
+        pytest.param(
+            jwt(outputClaimToHeaders=[{"header": "x", "claim": ""}]),
+            "outputClaimToHeaders header and claim value must be non-empty string",
+            id="null claim value in outputClaimToHeader ",
+        ),
+        pytest.param(
+            jwt(outputClaimToHeaders=[{"header": "", "claim": "sub"}]),
+            "outputClaimToHeaders header and claim value must be non-empty string",
+            id="null header value in outputClaimToHeader ",
+        ),
+        pytest.param(
+            jwt(outputClaimToHeaders=[{"header": "abc%123", "claim": "sub"}]),
+            "header name abc%123 is not a valid header name",
+            id="invalid header value in outputClaimToHeader ",
+        ),
+        pytest.param(jwt(timeout="0.0001s"), "duration must be greater than 1ms", id="bad-timeout"),
+    ],
+)
+def test_validate_request_authentication(spec: dict, error: str | None):
+    check(validate("RequestAuthentication", spec), error)
