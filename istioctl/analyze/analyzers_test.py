@@ -157,6 +157,7 @@ def test_without_any_workload_selectors_are_not_judged(capsys):
 # analyzed beside the others, as no one applies them together.)
 _SAMPLE_SETS = {
     "local": ("networking", "policy", "security", "platform/local"),
+    "kube": ("networking", "policy", "security", "platform/kube"),
 }
 
 

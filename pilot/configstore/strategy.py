@@ -145,6 +145,16 @@ def _deployment(
     spec = body.get("spec") or {}
     selector = spec.get("selector") or {}
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if current is not None:
+        # A changed selector is told first: it is the cause, the template's mismatch follows.
+        before = (current.get("spec") or {}).get("selector")
+        if before is not None and before != selector:
+            raise status.invalid_field(
+                schema,
+                name,
+                "spec.selector",
+                f"Invalid value: {_go_selector(selector)}: field is immutable",
+            )
     if not selector.get("matchLabels") and not selector.get("matchExpressions"):
         raise status.invalid_field(
             schema,
@@ -159,15 +169,6 @@ def _deployment(
             "spec.template.metadata.labels",
             f"Invalid value: {_go_map(labels)}: `selector` does not match template `labels`",
         )
-    if current is not None:
-        before = (current.get("spec") or {}).get("selector")
-        if before is not None and before != selector:
-            raise status.invalid_field(
-                schema,
-                name,
-                "spec.selector",
-                f"Invalid value: {_go_selector(selector)}: field is immutable",
-            )
 
 
 def _pod(

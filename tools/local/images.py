@@ -19,6 +19,7 @@ import yaml
 from tools.local.topology import ROOT
 
 DEFAULT_TABLE = ROOT / "samples/bookinfo/platform/local/images.yaml"
+CONFIG_KEY = "images.yaml"  # the table's key in its ConfigMap
 _KUBE_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _FACT = re.compile(r"\{([a-z_]+)\}")
 
@@ -98,6 +99,9 @@ class ImageTable:
         path = pathlib.Path(path)
         try:
             data = yaml.safe_load(path.read_text())
+            if isinstance(data, dict) and data.get("kind") == "ConfigMap":
+                # The table as a kubelet's configuration: a ConfigMap holding images.yaml.
+                data = yaml.safe_load((data.get("data") or {}).get(CONFIG_KEY) or "")
         except (OSError, yaml.YAMLError) as error:
             raise ImageTableError(f"{path}: {error}") from None
         programs: dict[str, Program] = {}

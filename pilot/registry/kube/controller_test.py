@@ -117,7 +117,7 @@ async def test_services_slices_and_pod_readiness_as_they_change(tmp_path):
                 await eventually(lambda: addresses(registry) == ["10.1.0.4", "10.1.0.5"])
                 v2 = next(e for e in registry.instances(REVIEWS, 9080) if e.address == "10.1.0.5")
                 assert (v2.labels["version"], v2.service_account) == ("v2", "bookinfo-reviews")
-                assert any(isinstance(e, InstancesEvent) for e in events)
+                await eventually(lambda: any(isinstance(e, InstancesEvent) for e in events))
 
                 # A pod that stops being ready: its endpoint goes, the other stays.
                 endpoints[1] = ("10.1.0.5", "reviews-v2-b", False)
@@ -161,12 +161,22 @@ async def test_services_slices_and_pod_readiness_as_they_change(tmp_path):
                 await eventually(
                     lambda: registry.get_service(REVIEWS).ports[0].protocol.value == "HTTP2"
                 )
-                assert any(isinstance(e, ServiceEvent) and e.event is Event.UPDATE for e in events)
+                await eventually(
+                    lambda: any(
+                        isinstance(e, ServiceEvent) and e.event is Event.UPDATE for e in events
+                    ),
+                    what="the UPDATE told",
+                )
                 await discovery.delete_namespaced_endpoint_slice("reviews-x1", "default")
                 await eventually(lambda: addresses(registry) == [])
                 await core.delete_namespaced_service("reviews", "default")
                 await eventually(lambda: registry.get_service(REVIEWS) is None)
-                assert any(isinstance(e, ServiceEvent) and e.event is Event.DELETE for e in events)
+                await eventually(
+                    lambda: any(
+                        isinstance(e, ServiceEvent) and e.event is Event.DELETE for e in events
+                    ),
+                    what="the DELETE told",
+                )
         finally:
             await writer.close()
 
@@ -202,11 +212,15 @@ async def test_a_watch_that_comes_back_after_history_moved_on_lists_again(tmp_pa
                     await eventually(lambda: registry.get_service(filler) is not None)
                     assert registry.status().relists >= 1
                     await eventually(lambda: registry.status().state == "synced")
-                    assert any(
-                        isinstance(e, ServiceEvent)
-                        and e.event is Event.DELETE
-                        and e.service.hostname == REVIEWS
-                        for e in events
+                    # Handlers run after the registry's view changed: wait for them too.
+                    await eventually(
+                        lambda: any(
+                            isinstance(e, ServiceEvent)
+                            and e.event is Event.DELETE
+                            and e.service.hostname == REVIEWS
+                            for e in events
+                        ),
+                        what="the DELETE told",
                     )
         finally:
             await writer.close()
