@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BAZEL ?= bazel
 
-.PHONY: help setup bookinfo down status test lint format lock clean
+.PHONY: help setup filters bookinfo down status test lint format lock clean
 
 help:
 	@echo "make bookinfo  start the mesh with Bookinfo on this machine; prints the URL"
@@ -23,8 +23,12 @@ setup:
 # ingress gateway, each pod on its own loopback address. Logs and state go to run/.
 MESH := PYTHONPATH=$(CURDIR) $(VENV)/bin/python -m tools.local.main
 
-bookinfo: setup
+bookinfo: setup filters
 	@$(MESH) up
+
+# The proxies' WebAssembly filters (Mixer's), which Pilot points every Envoy at.
+filters:
+	@$(BAZEL) build --noshow_progress --ui_event_filters=-info //proxy/extensions/mixer:mixer_filter
 
 down:
 	@if [ -x $(VENV)/bin/python ]; then $(MESH) down; fi

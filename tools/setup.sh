@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# mixerclient (C++ core, its wasm32-wasi build and its tests): clang/lld with wasi-libc and
-# libc++ for wasm32, gtest, and Node's WASI to run the wasm build's self-test.
+# mixerclient (C++ core, its wasm32-wasi build and its tests) and the proxies' WebAssembly
+# filters: clang/lld with wasi-libc and libc++ for wasm32, gtest, and Node's WASI to run the
+# wasm build's self-test.
 APT_PACKAGES=(bazel-bootstrap redis-server clang lld wasi-libc libc++-14-dev-wasm32
   libc++abi-14-dev-wasm32 libclang-rt-14-dev-wasm32 libgtest-dev nodejs)
 # The config store's tests drive the real kubectl: Debian's when the machine has none of its own.

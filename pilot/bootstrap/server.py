@@ -239,6 +239,7 @@ class DiscoveryServer:
                     self.options.mesh,
                     version=str(self._push_version),
                     cache=self.generation_cache,
+                    config_id=self._push_version,
                 )
                 self._stale = False
             else:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import pathlib
 import sys
 
 import durationpy
 
+from api.mesh.v1alpha1.config_pb2 import MeshConfig
 from pilot.bootstrap.registries import PlatformOptions, RegistryUnavailableError, build
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
 from pilot.model.push_context import MeshOptions
 from pilot.registry.provider import Provider
 from pkg.aio.signals import serve_until_signalled
+from pkg.config.mesh import MeshConfigError, load_mesh_config
 
 
 def _seconds(text: str, flag: str) -> float:
@@ -74,8 +77,33 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
     )
     parser.add_argument("--ca-root", type=pathlib.Path, help="the CA's root-cert.pem")
     parser.add_argument("--token-file", type=pathlib.Path, help="Pilot's token for the CA")
+    parser.add_argument(
+        "--mesh-config",
+        type=pathlib.Path,
+        help="MeshConfig YAML (Istio's mesh config: mixerCheckServer, policyCheckFailOpen, ...)",
+    )
+    parser.add_argument(
+        "--mixer-filter-wasm",
+        default="",
+        help="path of the Mixer filter module (mixer_filter.wasm) on every proxy's machine",
+    )
+    parser.add_argument(
+        "--disable-mixer-check-cache",
+        action="store_true",
+        help="proxies ask Mixer on every request (to measure what the check cache saves)",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
+    try:
+        mesh_config = load_mesh_config(args.mesh_config) if args.mesh_config else MeshConfig()
+    except MeshConfigError as error:
+        parser.error(str(error))
+    if (mesh_config.mixer_check_server or mesh_config.mixer_report_server) and not (
+        args.mixer_filter_wasm
+    ):
+        parser.error(
+            "the mesh config names a Mixer: --mixer-filter-wasm must say where its filter is"
+        )
     if args.secure_grpc_address and not (args.ca_root and args.token_file):
         parser.error("--secure-grpc-address needs --ca-root and --token-file")
     try:
@@ -102,7 +130,10 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         http_address=args.http_address,
         debounce_after=args.debounce_after,
         debounce_max=args.debounce_max,
-        mesh=MeshOptions(domain_suffix=args.domain),
+        mesh=dataclasses.replace(
+            mesh_options(args.domain, mesh_config, args.mixer_filter_wasm),
+            mixer_check_cache=not args.disable_mixer_check_cache,
+        ),
         registries=providers,
         platforms=platforms,
         secure=SecureXdsOptions(
@@ -114,6 +145,21 @@ def parse_args(argv: list[str] | None = None) -> DiscoveryOptions:
         if args.secure_grpc_address
         else None,
     )
+
+
+def mesh_options(domain: str, mesh: MeshConfig, mixer_filter_wasm: str) -> MeshOptions:
+    """The mesh-wide settings generators read, from the flags and the mesh config file."""
+    options = MeshOptions(
+        domain_suffix=domain, mesh_config=mesh, mixer_filter_wasm=mixer_filter_wasm
+    )
+    changes: dict[str, object] = {}
+    if mesh.HasField("connect_timeout"):
+        changes["connect_timeout"] = mesh.connect_timeout.ToNanoseconds() / 1e9
+    if mesh.root_namespace:
+        changes["root_namespace"] = mesh.root_namespace
+    if mesh.trust_domain:
+        changes["trust_domain"] = mesh.trust_domain
+    return dataclasses.replace(options, **changes) if changes else options
 
 
 async def serve(options: DiscoveryOptions) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from pilot.model.discovery import ProxyAddress, ServiceDiscovery
 from pilot.model.service import Endpoint, Service
 
+_LINEAGE = 16  # refreshes an index remembers (see `changed_since`)
+
 
 @dataclasses.dataclass(frozen=True)
 class ServiceIndex:
@@ -23,6 +25,11 @@ class ServiceIndex:
     endpoints: Mapping[tuple[str, int], tuple[Endpoint, ...]]
     # address -> the (hostname, port) keys of `endpoints` holding an instance at it
     by_address: Mapping[str, frozenset[tuple[str, int]]]
+    # Which view this is, and the hostnames each recent refresh re-read to get here.
+    generation: int = dataclasses.field(default=0, compare=False)
+    lineage: tuple[tuple[int, frozenset[str] | None], ...] = dataclasses.field(
+        default=(), compare=False
+    )
 
     @classmethod
     def empty(cls) -> ServiceIndex:
@@ -58,7 +65,28 @@ class ServiceIndex:
                 endpoints[(hostname, port.number)] = tuple(
                     discovery.instances(hostname, port.number)
                 )
-        return ServiceIndex(services, endpoints, self._addresses(endpoints, changed, hostnames))
+        step = (self.generation, frozenset(changed) if hostnames is not None else None)
+        return ServiceIndex(
+            services,
+            endpoints,
+            self._addresses(endpoints, changed, hostnames),
+            generation=self.generation + 1,
+            lineage=(*self.lineage, step)[-_LINEAGE:],
+        )
+
+    def changed_since(self, generation: int) -> frozenset[str] | None:
+        """The hostnames whose services or instances may differ from those of view
+        `generation` (an earlier refresh of this one); None when it cannot tell."""
+        if generation == self.generation:
+            return frozenset()
+        changed: set[str] = set()
+        for before, hosts in reversed(self.lineage):
+            if hosts is None:
+                return None
+            changed |= hosts
+            if before == generation:
+                return frozenset(changed)
+        return None
 
     def _addresses(
         self,

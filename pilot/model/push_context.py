@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+from api.mesh.v1alpha1 import config_pb2
 from pilot.model import hostname
 from pilot.model.index import ServiceIndex
 from pilot.model.service import DOMAIN_SUFFIX, Service, labels_match
@@ -38,6 +39,14 @@ class MeshOptions:
     connect_timeout: float = 10.0  # seconds, MeshConfig connectTimeout
     root_namespace: str = "istio-system"
     trust_domain: str = "cluster.local"
+    # The MeshConfig Pilot was started with (--mesh-config), for fields read where used.
+    mesh_config: config_pb2.MeshConfig = dataclasses.field(
+        default_factory=config_pb2.MeshConfig, compare=False
+    )
+    # Where every proxy's machine has the Mixer filter module (--mixer-filter-wasm).
+    mixer_filter_wasm: str = ""
+    # Off only to measure what the filters' check cache saves (--disable-mixer-check-cache).
+    mixer_check_cache: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,12 +99,18 @@ class PushContext:
     sidecars: tuple[Resource, ...]
     peer_authentications: tuple[Resource, ...] = ()
     authorization_policies: tuple[Resource, ...] = ()
+    quota_specs: tuple[Resource, ...] = ()
+    quota_spec_bindings: tuple[Resource, ...] = ()
     version: str = ""
     # Generated resources shared by every proxy that would get the same ones in this push
     # (generator.py keys each entry by everything it was built from); dropped with the push.
     memo: dict[object, object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     # Pieces kept across pushes (None: every push builds everything).
     cache: PieceCache | None = dataclasses.field(default=None, compare=False, repr=False)
+    # Which config this is: pushes with equal ids differ in their index alone (a registry
+    # moved, Istio config did not), which lets generators look at the changed hosts only.
+    # None: unknown, every push may differ in config.
+    config_id: int | None = dataclasses.field(default=None, compare=False)
 
     @property
     def services(self) -> Mapping[str, Service]:
@@ -188,6 +203,7 @@ def build_push_context(
     mesh: MeshOptions | None = None,
     version: str = "",
     cache: PieceCache | None = None,
+    config_id: int | None = None,
 ) -> PushContext:
     """`configs` maps a kind name (`VirtualService`, ...) to every resource of that kind;
     `index` is the registries' view (ServiceEntries are the ServiceEntry registry's)."""
@@ -205,8 +221,11 @@ def build_push_context(
         sidecars=tuple(of("Sidecar")),
         peer_authentications=tuple(of("PeerAuthentication")),
         authorization_policies=tuple(of("AuthorizationPolicy")),
+        quota_specs=tuple(of("QuotaSpec")),
+        quota_spec_bindings=tuple(of("QuotaSpecBinding")),
         version=version,
         cache=cache,
+        config_id=config_id,
     )
 
 

@@ -40,6 +40,7 @@ class Pilot:
         self.configs = configs
         self.registry.sync(configs.get("ServiceEntry", ()), configs.get("WorkloadEntry", ()))
         self.index = ServiceIndex.read(self.registry)
+        self.config_id = 0  # changes whenever Istio config (not a registry) changes
 
     def push(self) -> PushContext:
         changed = self.registry.sync(
@@ -47,11 +48,15 @@ class Pilot:
         )
         self.index = self.index.refresh(self.registry, changed)
         self.cache.next_push()
-        return build_push_context(self.configs, self.index, cache=self.cache)
+        return build_push_context(
+            self.configs, self.index, cache=self.cache, config_id=self.config_id
+        )
 
     def apply(self, *resources: Resource) -> None:
         for resource in resources:
             kind = resource.schema.kind
+            if kind not in ("ServiceEntry", "WorkloadEntry"):
+                self.config_id += 1
             items = [
                 r
                 for r in self.configs.get(kind, [])
@@ -71,6 +76,13 @@ def with_cache(push: PushContext) -> dict[str, object]:
 
 
 CHANGES = """
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}, {name: v3, labels: {version: v3}}]
+---
 apiVersion: networking.istio.io/v1alpha3
 kind: VirtualService
 metadata: {name: reviews}
@@ -118,7 +130,7 @@ def test_an_endpoint_change_leaves_a_table_that_knows_what_changed():
     names = ["outbound|9080|v3|reviews.default.svc.cluster.local"]
     first = generator.build_endpoints(PROXIES["productpage"], pilot.push(), [])
     before = pilot.cache.latest("eds-table")[0]
-    pilot.apply(loader.load_text(CHANGES, source="test")[1])  # reviews-v3 moved
+    pilot.apply(loader.load_text(CHANGES, source="test")[2])  # reviews-v3 moved
     generator.build_endpoints(PROXIES["productpage"], pilot.push(), names)
     after = pilot.cache.latest("eds-table")[0]
     assert after.changed_since(before) == {

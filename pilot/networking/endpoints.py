@@ -66,12 +66,25 @@ def _add_lb_endpoint(
     address.address = endpoint.address
     address.port_value = port
     metadata = lb.metadata.filter_metadata
-    metadata["istio"].update({"workload": f"{endpoint.workload_name};{endpoint.namespace}"})
+    metadata["istio"].update({"workload": _workload_metadata(endpoint)})
     if mtls:
         # Picks the cluster's `tlsMode-istio` transport socket for this endpoint.
         metadata["envoy.transport_socket_match"].update({"tlsMode": "istio"})
     if endpoint.weight:
         lb.load_balancing_weight.value = endpoint.weight
+
+
+def _workload_metadata(endpoint: Endpoint) -> str:
+    """Istio's `<workload>;<namespace>;<canonical service>;<canonical revision>;<cluster>`:
+    a client's Mixer filter reports the server's workload, app and version from it."""
+    labels = endpoint.labels
+    service = (
+        labels.get("service.istio.io/canonical-name") or labels.get("app") or endpoint.workload_name
+    )
+    revision = (
+        labels.get("service.istio.io/canonical-revision") or labels.get("version") or "latest"
+    )
+    return f"{endpoint.workload_name};{endpoint.namespace};{service};{revision};Kubernetes"
 
 
 def _subset_labels(push: PushContext, host: str, subset: str) -> dict[str, str] | None:

@@ -42,7 +42,7 @@ from google.protobuf import json_format, message
 from pilot.model import hostname
 from pilot.model.push_context import PushContext
 from pilot.model.service import Service
-from pilot.networking import clusters, endpoints, listeners, names, routes, security
+from pilot.networking import clusters, endpoints, listeners, mixerfilter, names, routes, security
 from pilot.networking.cache import piece
 from pilot.networking.proxyview import ProxyView
 from pkg.xds.resources import Encoded, Resource, Resources, encode, field_bytes
@@ -70,6 +70,7 @@ def generate(
 def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> Resources:
     if proxy.type == "router":
         dicts = [listeners.gateway_listener(proxy.ip, port) for port in _gateway_ports(proxy, push)]
+        mixerfilter.add_to_listeners(proxy, push, dicts)
         return _resources(LISTENER, [_parse(d, listener_pb2.Listener()) for d in dicts])
     inbound = push.index.endpoints_at(proxy.ip)
     mode = security.DISABLE
@@ -94,9 +95,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
         push.mesh.trust_domain,
     )
 
-    def template() -> list[tuple[str, message.Message]]:
-        # Listeners differ between workloads by their address alone once these inputs are
-        # equal: built once with a placeholder address, copied for each workload.
+    def build(ip: str) -> list[tuple[str, message.Message]]:
         authz = security.rbac_filters(
             push.authorization_policies,
             proxy.namespace,
@@ -105,13 +104,23 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
             push.mesh.trust_domain,
         )
         dicts = listeners.sidecar_listeners(
-            _PLACEHOLDER_IP,
+            ip,
             inbound,
             mtls_mode=mode,
             trust_domain=push.mesh.trust_domain,
             authz_filters=authz,
         )
+        mixerfilter.add_to_listeners(proxy, push, dicts)
         return [_parse(d, listener_pb2.Listener()) for d in dicts]
+
+    if mixerfilter.enabled(push):
+        # The Mixer filter's config names this workload (its pod, uid, labels): nothing to share.
+        return _resources(LISTENER, build(proxy.ip))
+
+    def template() -> list[tuple[str, message.Message]]:
+        # Listeners differ between workloads by their address alone once these inputs are
+        # equal: built once with a placeholder address, copied for each workload.
+        return build(_PLACEHOLDER_IP)
 
     out = []
     key = ("lds-sidecar", ports, mode, proxy.namespace, labels)
@@ -166,6 +175,9 @@ def _outbound_clusters(push: PushContext, services: list[Service], mtls: bool) -
         inputs = (service, rule, push.mesh, instances)
         fragments.append(piece(push.cache, ("cds", service.hostname, mtls), inputs, build))
     fragments.append(piece(push.cache, ("cds-blackhole",), (), _blackhole))
+    # Mixer's own clusters, for Mixer addresses that are not services of the mesh.
+    mixer_inputs = (push.mesh, frozenset(push.services))
+    fragments.append(piece(push.cache, ("cds-mixer",), mixer_inputs, lambda: _mixer_clusters(push)))
     # The same pieces as last push (the usual case for an endpoint or route change): the
     # same set, already sorted and hashed.
     key = ("cds-shared", mtls, _scope_key(services, push))
@@ -180,6 +192,10 @@ def _outbound_clusters(push: PushContext, services: list[Service], mtls: bool) -
     if push.cache is not None:
         push.cache.keep(key, (fragments, shared))
     return shared
+
+
+def _mixer_clusters(push: PushContext) -> list[Encoded]:
+    return [encode(CLUSTER, _parse(d, cluster_pb2.Cluster())) for d in mixerfilter.clusters(push)]
 
 
 def _blackhole() -> list[Encoded]:
@@ -307,47 +323,66 @@ def build_endpoints(_: ProxyView, push: PushContext, requested: Collection[str])
 
 def _endpoint_table(push: PushContext) -> Resources:
     """Every outbound cluster's endpoints (each port, plain and per subset), made from the
-    previous push's table so that the clusters that changed are known."""
-    groups: dict[tuple[str, int], tuple[Encoded, ...]] = {}
-    for service in push.services.values():
-        rule = push.destination_rule(service.hostname)
-        for port in service.ports:
-            instances = push.index.endpoints_of(service.hostname, port.number)
-            inputs = (instances, rule, push.peer_authentications, push.mesh.root_namespace)
-
-            def build(service: Service = service, port: int = port.number) -> tuple[Encoded, ...]:
-                rule = push.destination_rule(service.hostname)
-                return tuple(
-                    _assignment(name, push)
-                    for name in names.outbound_clusters_of_port(service, port, rule)
-                )
-
-            key = (service.hostname, port.number)
-            groups[key] = piece(push.cache, ("eds", *key), inputs, build)
+    previous push's table so that the clusters that changed are known. When only the
+    registries moved since then, only the hostnames they changed are looked at."""
     latest = push.cache.latest("eds-table") if push.cache is not None else None
+    hosts: frozenset[str] | None = None
+    if latest is not None and push.config_id is not None and latest[2] == push.config_id:
+        hosts = push.index.changed_since(latest[3])
+    if latest is not None and hosts is not None:
+        groups = dict(latest[1])
+        for key in [k for k in groups if k[0] in hosts]:
+            del groups[key]
+        for hostname in hosts:
+            service = push.services.get(hostname)
+            if service is not None:
+                _endpoint_groups(push, service, groups)
+    else:
+        groups = {}
+        for service in push.services.values():
+            _endpoint_groups(push, service, groups)
     if latest is None:
         table = Resources.of(ENDPOINT, [e for group in groups.values() for e in group])
     else:
-        previous, previous_groups = latest
+        previous, previous_groups = latest[0], latest[1]
         changed: list[Encoded] = []
-        for key, group in groups.items():
-            if previous_groups.get(key) is group:
+        removed: list[str] = []
+        for key in groups.keys() | previous_groups.keys():
+            group, before = groups.get(key), previous_groups.get(key)
+            if group is before:
                 continue
             # Rebuilt assignments with the same content (a subset whose endpoints did not
             # move) are not changes: the previous table keeps them.
             changed += [
-                e for e in group if (old := previous.get(e.name)) is None or old.digest != e.digest
+                e
+                for e in group or ()
+                if (old := previous.get(e.name)) is None or old.digest != e.digest
             ]
-        names_now = {e.name for group in groups.values() for e in group}
-        removed = (
-            [n for n in previous.names if n not in names_now]
-            if len(names_now) != len(previous) or changed
-            else []
-        )
+            kept = {e.name for e in group or ()}
+            removed += [e.name for e in before or () if e.name not in kept]
         table = previous.replace(changed, removed) if changed or removed else previous
     if push.cache is not None:
-        push.cache.keep("eds-table", (table, groups))
+        push.cache.keep("eds-table", (table, groups, push.config_id, push.index.generation))
     return table
+
+
+def _endpoint_groups(
+    push: PushContext, service: Service, groups: dict[tuple[str, int], tuple[Encoded, ...]]
+) -> None:
+    """Put the assignments of each port of `service` (kept in the cache) in `groups`."""
+    rule = push.destination_rule(service.hostname)
+    for port in service.ports:
+        instances = push.index.endpoints_of(service.hostname, port.number)
+        inputs = (instances, rule, push.peer_authentications, push.mesh.root_namespace)
+
+        def build(port: int = port.number) -> tuple[Encoded, ...]:
+            return tuple(
+                _assignment(name, push)
+                for name in names.outbound_clusters_of_port(service, port, rule)
+            )
+
+        key = (service.hostname, port.number)
+        groups[key] = piece(push.cache, ("eds", *key), inputs, build)
 
 
 def _assignment(name: str, push: PushContext) -> Encoded:

@@ -66,7 +66,7 @@ def sidecar_virtual_hosts(
 
 @functools.lru_cache(maxsize=1 << 16)
 def _candidate_domains(host: str, port: int, bare: bool, proxy_domain: str) -> tuple[str, ...]:
-    """Every name a caller in the proxy's DNS domain may use for a service port.
+    """Every name a caller in `proxy_domain` may use for a service port.
     (A pure function of its arguments, so remembering its answers changes nothing.)"""
     return tuple(hostname.aliases(host, port, include_bare=bare, proxy_domain=proxy_domain))
 

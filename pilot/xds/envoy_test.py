@@ -366,6 +366,15 @@ async def test_real_envoy_keeps_the_clusters_a_partial_eds_push_leaves_out(tmp_p
             assert sorted(
                 e["endpoint_config"]["cluster_name"] for e in endpoints["dynamic_endpoint_configs"]
             ) == ["a", "b"]
+
+            # A new cluster: Envoy asks EDS for a, b and c; the answer carries c alone.
+            mesh.backends["c"] = ports["b2"]
+            table = table.replace([load_assignment("c", ports["b2"])])
+            await xds.push("cluster c")
+            await eventually(lambda: got(http, f"{base}/c", "backend-b2"), "c served")
+            assert await get(http, f"{base}/a") == (200, "backend-a")
+            await eventually(lambda: synced(xds, "CDS", "EDS", "LDS", "RDS"), "all SYNCED")
+            assert watch.names == {"a", "b", "c"}
             pusher.cancel()
     finally:
         if envoy is not None:

@@ -42,6 +42,9 @@ Authorize = Callable[[Proxy, Sequence[str]], str | None]
 
 log = logging.getLogger("pilot.xds")
 
+# Responses in flight at once over every stream: Istio's PILOT_PUSH_THROTTLE default.
+PUSH_THROTTLE = 100
+
 
 def _identify(request: discovery_pb2.DiscoveryRequest) -> Identified[Proxy]:
     proxy = parse_node(request.node)  # raises InvalidNodeError, an InvalidStreamError
@@ -68,6 +71,7 @@ class XdsServer:
                 label="ADS",
                 logger="pilot.xds",
                 refusal="xDS server is shutting down",
+                max_concurrent_sends=PUSH_THROTTLE,
             ),
             self.counters,
         )

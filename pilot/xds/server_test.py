@@ -395,8 +395,9 @@ async def test_grpc_delta_is_unimplemented():
     async with GrpcHarness(xds) as harness, grpc.aio.insecure_channel(harness.target) as channel:
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
         call = stub.DeltaAggregatedResources()
-        await call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=res.CLUSTER))
+        # The refusal may end the stream while the request is still being written.
         with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=res.CLUSTER))
             await call.read()
         assert raised.value.code() is grpc.StatusCode.UNIMPLEMENTED
 

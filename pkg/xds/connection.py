@@ -27,6 +27,7 @@ from pkg.xds import resources as res
 from pkg.xds.cache import Snapshot
 from pkg.xds.counters import Counters
 from pkg.xds.peer import NodeT, StreamInfo
+from pkg.xds.request import Request
 from pkg.xds.response import Response
 from pkg.xds.stream import Action, StreamState, Watch
 
@@ -37,11 +38,20 @@ AuthorizeRequest = Callable[[StreamInfo[NodeT], discovery_pb2.DiscoveryRequest],
 class Transport(Protocol):
     """The two halves of a stream; gRPC in production, two queues in tests."""
 
-    async def recv(self) -> discovery_pb2.DiscoveryRequest | None:
-        """The next request, or None once the client closed its side."""
+    async def recv(self) -> discovery_pb2.DiscoveryRequest | Request | None:
+        """The next request (decoded with its names key, or plain), or None once the
+        client closed its side."""
         ...
 
     async def send(self, response: Response) -> None: ...
+
+
+def unwrap(
+    received: discovery_pb2.DiscoveryRequest | Request,
+) -> tuple[discovery_pb2.DiscoveryRequest, bytes | None]:
+    if isinstance(received, Request):
+        return received.message, received.names_key
+    return received, None
 
 
 class Connection(Generic[NodeT]):
@@ -54,6 +64,7 @@ class Connection(Generic[NodeT]):
         log: logging.Logger,
         type_urls: frozenset[str] | None = None,
         authorize_request: AuthorizeRequest[NodeT] | None = None,
+        send_gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.stream = stream
         self.conn_id = stream.conn_id
@@ -65,6 +76,7 @@ class Connection(Generic[NodeT]):
         self._counters = counters
         self._log = log
         self._authorize_request = authorize_request
+        self._send_gate = send_gate  # shared by the server's streams: sends in flight at once
         self._fresh_snapshot = False
         self._requested: set[str] = set()  # types a request asked to be answered
         self._wake = asyncio.Event()
@@ -83,7 +95,8 @@ class Connection(Generic[NodeT]):
         self._fresh_snapshot = True
         self._wake.set()
 
-    def handle_request(self, request: discovery_pb2.DiscoveryRequest) -> None:
+    def handle_request(self, received: discovery_pb2.DiscoveryRequest | Request) -> None:
+        request, names_key = unwrap(received)
         if self._authorize_request is not None:
             refusal = self._authorize_request(self.stream, request)
             if refusal:
@@ -91,7 +104,7 @@ class Connection(Generic[NodeT]):
                 self.refusal = refusal
                 self.close()
                 return
-        decision = self.state.on_request(request)
+        decision = self.state.on_request(request, names_key)
         short = res.short_name(decision.type_url)
         if request.HasField("error_detail"):
             # Counted and logged even when answered anyway (it named new resources).
@@ -188,11 +201,16 @@ class Connection(Generic[NodeT]):
         if not owed and resources.version == watch.version_sent:
             return
         only = None
-        if not owed and not watch.wildcard and watch.resources_sent is not None:
+        if not watch.wildcard and watch.resources_sent is not None:
             changed = resources.changed_since(watch.resources_sent)
-            if changed is not None and not changed:
-                return  # the change is elsewhere in a shared set: none of these names moved
-            only = changed
+            if not owed:
+                if changed is not None and not changed:
+                    return  # the change is elsewhere in a shared set: none of these names moved
+                only = changed
+            elif watch.fresh is not None and changed is not None:
+                # The subscription grew (Envoy after a CDS change): the new names and what
+                # changed; the client keeps the rest it has.
+                only = changed | watch.fresh
         response = self.state.record_sent(watch.type_url, resources, only=only)
         await self._write(response)
         self._counters.responses += 1
@@ -212,6 +230,10 @@ class Connection(Generic[NodeT]):
             raise RuntimeError(f"{self.conn_id}: two writers on one xDS stream")
         self._writing = True
         try:
-            await self._transport.send(response)
+            if self._send_gate is None:
+                await self._transport.send(response)
+            else:
+                async with self._send_gate:
+                    await self._transport.send(response)
         finally:
             self._writing = False

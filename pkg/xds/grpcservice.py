@@ -17,7 +17,9 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
+from pkg.xds import request as xds_request
 from pkg.xds.peer import Peer
+from pkg.xds.request import Request
 from pkg.xds.response import Response
 from pkg.xds.server import InvalidStreamError, Server
 
@@ -69,7 +71,7 @@ class GrpcTransport:
     def __init__(self, context: grpc.aio.ServicerContext) -> None:
         self._context = context
 
-    async def recv(self) -> discovery_pb2.DiscoveryRequest | None:
+    async def recv(self) -> Request | None:
         request = await self._context.read()
         return None if request is grpc.aio.EOF else request
 
@@ -110,7 +112,7 @@ def add_to(
     handlers = {
         service.stream: grpc.stream_stream_rpc_method_handler(
             stream,
-            request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
+            request_deserializer=xds_request.decode,
             response_serializer=encode_response,
         ),
         service.delta: grpc.stream_stream_rpc_method_handler(

@@ -117,13 +117,11 @@ def encode(type_url: str, resource: Resource) -> Encoded:
 
 def _version(items: Iterable[Encoded]) -> str:
     """Hash of names and digests, in name order (callers pass them sorted)."""
-    digest = hashlib.sha256()
+    parts = []
     for item in items:
         name = item.name.encode()
-        digest.update(len(name).to_bytes(4, "big"))
-        digest.update(name)
-        digest.update(item.digest)
-    return digest.hexdigest()[:16]
+        parts += (len(name).to_bytes(4, "big"), name, item.digest)
+    return hashlib.sha256(b"".join(parts)).hexdigest()[:16]
 
 
 def version_of(resources: Iterable[Resource]) -> str:
@@ -242,17 +240,19 @@ class Resources(Sequence[Resource]):
         """A copy with `changed` put in (added or replaced) and `removed` taken out."""
         items = dict(self.leaf_items())
         names: set[str] = set()
+        added = False
         for resource in changed:
             encoded = resource if isinstance(resource, Encoded) else encode(self.type_url, resource)
+            added = added or encoded.name not in items
             items[encoded.name] = encoded
             names.add(encoded.name)
         for name in removed:
             if items.pop(name, None) is not None:
                 names.add(name)
+        if added or self._items is None:
+            items = dict(sorted(items.items()))  # replacing in place keeps the order
         lineage = ((*self._lineage, (self.version, frozenset(names))))[-_LINEAGE:]
-        return Resources(
-            self.type_url, dict(sorted(items.items())), pending=self.pending, lineage=lineage
-        )
+        return Resources(self.type_url, items, pending=self.pending, lineage=lineage)
 
     def select(self, names: frozenset[str] | None) -> Resources:
         """Only the resources among `names` (None: all); `self` when it has no others.

@@ -25,7 +25,7 @@ from typing import Generic
 from envoy.service.discovery.v3 import discovery_pb2
 
 from pkg.xds.cache import ConfigWatcher, Snapshot
-from pkg.xds.connection import AuthorizeRequest, Connection, Transport
+from pkg.xds.connection import AuthorizeRequest, Connection, Transport, unwrap
 from pkg.xds.counters import Counters
 from pkg.xds.peer import NodeT, Peer, StreamInfo
 
@@ -57,6 +57,10 @@ class ServerOptions(Generic[NodeT]):
     conn_prefix: str | None = None  # stream ids `<prefix>-<n>`; default `<key>-<n>`
     logger: str = "pkg.xds"
     refusal: str = "the xDS server is shutting down"
+    # Responses being sent at once, over all streams (Istio's PILOT_PUSH_THROTTLE): a push
+    # to thousands of proxies then holds that many responses in memory, not thousands, and
+    # the first proxies are served sooner. None: no limit.
+    max_concurrent_sends: int | None = None
 
 
 class Server(Generic[NodeT]):
@@ -75,6 +79,11 @@ class Server(Generic[NodeT]):
         self._closing = False
         self._streams_done = asyncio.Event()
         self._streams_done.set()
+        self._send_gate = (
+            asyncio.Semaphore(options.max_concurrent_sends)
+            if options.max_concurrent_sends
+            else None
+        )
 
     @property
     def closing(self) -> bool:
@@ -91,9 +100,10 @@ class Server(Generic[NodeT]):
         label = self.options.label
         if self._closing:
             raise ConnectionRefusedError(self.options.refusal)
-        first = await transport.recv()
-        if first is None:
+        received = await transport.recv()
+        if received is None:
             return
+        first, _ = unwrap(received)
         try:
             identified = self.options.identify(first)
         except InvalidStreamError as error:
@@ -124,6 +134,7 @@ class Server(Generic[NodeT]):
             log=self._log,
             type_urls=self.options.type_urls,
             authorize_request=self.options.authorize_request,
+            send_gate=self._send_gate,
         )
         self._connections[conn.conn_id] = conn
         self._streams_done.clear()
@@ -137,7 +148,7 @@ class Server(Generic[NodeT]):
         )
         cancel = self._watcher.watch(stream, conn.set_snapshot)
         try:
-            conn.handle_request(first)
+            conn.handle_request(received)
             await conn.run()
         finally:
             cancel()

@@ -254,3 +254,63 @@ async def test_sds_over_grpc_streams_and_fetches():
             )
             assert fetched.version_info == response.version_info
         assert peers[0].address.startswith("ipv4:127.0.0.1:")
+
+
+class CountingTransport(MemoryTransport):
+    """Sends that take a while, counting how many run at once."""
+
+    in_flight = 0
+    most = 0
+
+    async def send(self, response: Response) -> None:
+        CountingTransport.in_flight += 1
+        CountingTransport.most = max(CountingTransport.most, CountingTransport.in_flight)
+        await asyncio.sleep(0.02)
+        CountingTransport.in_flight -= 1
+        await super().send(response)
+
+
+@run_async
+async def test_sends_in_flight_are_bounded_over_all_streams():
+    cache: SnapshotCache[StaticSnapshot] = SnapshotCache()
+    server = Server(cache, ServerOptions(identify=identify, max_concurrent_sends=2))
+    cache.set_snapshot("shared", snapshot(clusters("x")))
+    transports = [CountingTransport() for _ in range(6)]
+    async with asyncio.TaskGroup() as tasks:
+        for n, transport in enumerate(transports):
+            tasks.create_task(server.serve(transport, Peer()))
+            request = discovery_pb2.DiscoveryRequest(
+                type_url=res.CLUSTER, node=node(f"n{n}", "shared")
+            )
+            await transport.requests.put(request)
+        for transport in transports:
+            async with asyncio.timeout(5):
+                await transport.responses.get()
+        assert CountingTransport.most == 2
+        await server.stop(1)
+        for transport in transports:
+            await transport.requests.put(None)
+
+
+@run_async
+async def test_a_grown_subscription_is_answered_with_the_new_names_only():
+    # As Envoy asks after a CDS change: the ACKed nonce, one more cluster.
+    cache: SnapshotCache[StaticSnapshot] = SnapshotCache()
+    server = Server(cache, ServerOptions(identify=identify))
+    eds = endpoints(a=1, b=1)
+    cache.set_snapshot("n", snapshot(clusters("a", "b"), eds))
+    async with XdsDriver.memory(server, node("n")) as ads:
+        first = await ads.request_response_ack(res.ENDPOINT, ["a", "b"])
+        grown = eds.replace(endpoints(c=1))
+        cache.set_snapshot("n", snapshot(clusters("a", "b", "c"), grown))
+        await ads.expect_no_response()  # nothing the stream asked for changed
+        await ads.request(res.ENDPOINT, ["a", "b", "c"], nonce=first.nonce)
+        response = await ads.expect_response(res.ENDPOINT)
+        assert [a.cluster_name for a in unpack(response, endpoint_pb2.ClusterLoadAssignment)] == [
+            "c"
+        ]
+        assert response.version_info == grown.version
+        await ads.ack(response, ["a", "b", "c"])
+        # A request without a nonce (a reconnect would send one) gets everything again.
+        again = await ads.request_response_ack(res.ENDPOINT, ["a", "b", "c"])
+        assert len(again.resources) == 3

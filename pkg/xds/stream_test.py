@@ -9,6 +9,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
 from pkg.xds import resources as res
+from pkg.xds.request import decode
 from pkg.xds.resources import Resource, Resources
 from pkg.xds.status import SyncState, TypeStatus
 from pkg.xds.stream import Action, StreamState
@@ -265,3 +266,38 @@ def test_a_nack_keeps_the_version_the_client_still_runs():
     assert watch.last_nack is not None
     assert (watch.last_nack.message, watch.last_nack.version) == ("bad key", "v1")
     assert watch.version_acked == "v1" and watch.nacks == 1 and not watch.owed
+
+
+def test_an_ack_repeating_its_names_reuses_them_by_their_key():
+    names = tuple(f"outbound|80||svc-{i}" for i in range(50))
+
+    def received(nonce: str, version: str, these: tuple[str, ...] = names):
+        return decode(
+            request(res.ENDPOINT, these, nonce=nonce, version=version).SerializeToString()
+        )
+
+    first, ack, other = received("", ""), received("n-1", "v1"), received("n-1", "v1", names[:-1])
+    assert first.names_key == ack.names_key != other.names_key
+    assert first.message == request(res.ENDPOINT, names)
+    state = StreamState()
+    state.on_request(first.message, first.names_key)
+    sent = send(state, res.ENDPOINT, [])
+    watch = state.watches[res.ENDPOINT]
+    subscribed = watch.names
+    ack = received(sent.nonce, sent.version_info)
+    assert state.on_request(ack.message, ack.names_key).action is Action.ACK
+    assert watch.names is subscribed  # not rebuilt
+    narrower = received(sent.nonce, sent.version_info, names[:-1])
+    assert state.on_request(narrower.message, narrower.names_key).respond
+    assert watch.names == frozenset(names[:-1])
+
+
+def test_streams_subscribed_to_the_same_many_names_share_one_set():
+    names = tuple(f"outbound|80||svc-{i}" for i in range(100))
+    a, b = StreamState(), StreamState()
+    a.on_request(request(res.ENDPOINT, names))
+    b.on_request(request(res.ENDPOINT, tuple(reversed(names))))
+    assert a.watches[res.ENDPOINT].names is b.watches[res.ENDPOINT].names
+    sent = send(a, res.ENDPOINT, [])
+    assert a.watches[res.ENDPOINT].answered is a.watches[res.ENDPOINT].names
+    assert a.on_request(request(res.ENDPOINT, names, nonce=sent.nonce)).action is Action.ACK

@@ -124,6 +124,8 @@ def node_metadata(options: AgentOptions, environ: Mapping[str, str]) -> dict[str
             "PROXY_CONFIG": proxy_config(options),
         }
     )
+    if options.annotations:
+        metadata["ANNOTATIONS"] = dict(options.annotations)
     if options.sds_socket:
         # Tells Pilot this Envoy can get certificates, so it may be sent TLS config.
         metadata["SDS"] = "true"

@@ -78,6 +78,13 @@ def test_node_metadata_in_istio_format() -> None:
     assert json_format.MessageToDict(parsed.node.metadata) == json.loads(json.dumps(metadata))
 
 
+def test_pod_annotations_go_to_pilot_as_node_metadata() -> None:
+    assert "ANNOTATIONS" not in bootstrap.build_bootstrap(_options())["node"]["metadata"]
+    options = _options(annotations={"policy.istio.io/check": "disable"})
+    metadata = bootstrap.build_bootstrap(options)["node"]["metadata"]
+    assert metadata["ANNOTATIONS"] == {"policy.istio.io/check": "disable"}
+
+
 def test_identity_is_the_spiffe_name_of_the_service_account() -> None:
     assert (
         bootstrap.spiffe_identity(_options())

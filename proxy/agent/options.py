@@ -39,6 +39,8 @@ class AgentOptions:
     pod: str
     namespace: str = "default"
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The pod's annotations (policy.istio.io/check, ...), sent to Pilot in the node metadata.
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
     service_account: str = "default"
     ports: dict[str, int] = dataclasses.field(default_factory=dict)  # the app's named ports
     discovery_address: str = "127.0.0.1:15010"
@@ -141,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--pod", required=True, help="the pod's name")
     proxy.add_argument("--namespace", default="default")
     proxy.add_argument("--labels", default="", help="app=reviews,version=v1")
+    proxy.add_argument(
+        "--annotations", default="", help="the pod's annotations: policy.istio.io/check=disable"
+    )
     proxy.add_argument("--service-account", default="default")
     proxy.add_argument("--ports", default="", help="the app's named ports: http=9080")
     proxy.add_argument("--discovery-address", default="127.0.0.1:15010", help="Pilot's ADS")
@@ -197,6 +202,7 @@ def parse_args(argv: list[str] | None = None) -> AgentOptions:
             pod=args.pod,
             namespace=args.namespace,
             labels=parse_pairs(args.labels, what="--labels"),
+            annotations=parse_pairs(args.annotations, what="--annotations"),
             service_account=args.service_account,
             ports=parse_ports(args.ports),
             discovery_address=args.discovery_address,

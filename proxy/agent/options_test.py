@@ -16,6 +16,8 @@ def test_parse_a_sidecar_command_line() -> None:
             "reviews-v1",
             "--labels",
             "app=reviews,version=v1",
+            "--annotations",
+            "policy.istio.io/check=allow-on-error",
             "--service-account",
             "bookinfo-reviews",
             "--ports",
@@ -30,6 +32,7 @@ def test_parse_a_sidecar_command_line() -> None:
     )
     assert parsed.proxy_type == "sidecar"
     assert parsed.labels == {"app": "reviews", "version": "v1"}
+    assert parsed.annotations == {"policy.istio.io/check": "allow-on-error"}
     assert parsed.ports == {"http": 9080, "grpc": 9090}
     assert parsed.drain_duration == 90.0
     assert parsed.register is True  # on by default for sidecars

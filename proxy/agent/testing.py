@@ -209,7 +209,7 @@ def pid_alive(pid: int) -> bool:
     """True while the process exists and is not a zombie (an exited child nobody reaped yet)."""
     try:
         stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before, or while, it was read
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
 

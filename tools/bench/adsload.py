@@ -97,7 +97,7 @@ class Stream:
         self.opened = True
         self._call = channel.stream_stream(
             _METHOD,
-            request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
+            request_serializer=None,  # bytes: requests are assembled from cached pieces
             response_deserializer=None,  # bytes: decoded here, as little as needed
         )()
 
@@ -106,18 +106,21 @@ class Stream:
     ) -> None:
         if names is None:
             names = self._clients.names.get(type_url, ())
-        request = discovery_pb2.DiscoveryRequest(
+        # A DiscoveryRequest as bytes: its small fields (and the node, first), then the names
+        # encoded once for every stream asking for them (thousands of EDS clusters).
+        header = discovery_pb2.DiscoveryRequest(
             type_url=type_url,
-            resource_names=names,
             response_nonce=nonce,
             version_info=self.accepted.get(type_url, ""),
         )
         if not self._node_sent:
-            request.node.CopyFrom(self.node)
+            header.node.CopyFrom(self.node)
             self._node_sent = True
-        self.asked[type_url] = tuple(names)
+        names = tuple(names)
+        self.asked[type_url] = names
+        data = header.SerializeToString() + self._clients.encoded_names(names)
         async with self._writing:
-            await self._call.write(request)
+            await self._call.write(data)
 
     async def run(self) -> None:
         """Read until the stream ends; ACK each response, re-ask EDS/RDS when names moved."""
@@ -174,12 +177,21 @@ class ClientSet:
         self.target = target
         self.names: dict[str, Sequence[str]] = {}
         self.follow_on_start: set[str] = set()
+        self._encoded: dict[tuple[str, ...], bytes] = {}
         self._sample_every = sample_every
         self.streams = [Stream(i, n, self) for i, n in enumerate(nodes)]
         self._per_channel = streams_per_channel
         self._channels: list[grpc.aio.Channel] = []
         self._tasks: asyncio.TaskGroup | None = None
         self._stack = contextlib.AsyncExitStack()
+
+    def encoded_names(self, names: tuple[str, ...]) -> bytes:
+        """`resource_names` (field 3) of a request, encoded once per list of names."""
+        found = self._encoded.get(names)
+        if found is None:
+            found = discovery_pb2.DiscoveryRequest(resource_names=names).SerializeToString()
+            self._encoded = {names: found, **dict(list(self._encoded.items())[-8:])}
+        return found
 
     def sample(self, index: int) -> bool:
         return self._sample_every > 0 and index % self._sample_every == 0

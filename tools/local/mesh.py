@@ -51,6 +51,7 @@ class Mesh:
             launcher.stop(self.topology.run_dir)
         self._check_ports_free()
         write_credentials(self.topology)
+        self.topology.mesh_config_path.write_text(self.topology.mesh_config())
         write_kubeconfig(self.topology.kubeconfig, self.topology.config_store_url)
         specs = self.topology.processes()
         started: dict[str, launcher.Started] = {}

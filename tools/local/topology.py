@@ -13,6 +13,7 @@ import os
 import pathlib
 import sys
 
+from proxy.extensions.mixer import module as mixer_module
 from tools.local import kubeplatform
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -26,6 +27,9 @@ CA_PORT = 8060  # Citadel's
 CA_HEALTH_PORT = 8061
 CA_MTLS_PORT = 8062
 NODE_AGENT_STATUS_PORT = 15030
+MIXER_PORT = 9091  # mixs: istio.mixer.v1.Mixer (Check, Report)
+MIXER_METRICS_PORT = 42422  # its adapters' Prometheus /metrics
+MIXER_MONITORING_PORT = 9093  # its /ready and /debug/status
 BROKER_PORT = 9999  # the Open Service Broker API
 APP_PORT = 9080
 GATEWAY_PORT = 8080  # Gateway port 80, as Istio's ingress gateway pods listen on 8080
@@ -38,6 +42,7 @@ class Pod:
     version: str
     host: int  # the last octet of the pod's address
     env: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()  # e.g. (("policy.istio.io/check", "disable"),)
 
     @property
     def service_account(self) -> str:
@@ -85,6 +90,12 @@ class Topology:
     # "local": the pods above, each agent registering its WorkloadEntry; "kube": Bookinfo from
     # Istio's Kubernetes YAML, run by the local kubelet and controllers (kubeplatform.py).
     platform: str = "local"
+    # Mixer in the request path: every sidecar and the gateway Check and Report through mixs.
+    mixer: bool = True  # False: mixs runs, but the mesh config names no Mixer (no filters)
+    mixer_check_cache: bool = True  # False: the filters ask mixs on every request (benchmarks)
+    policy_check_fail_open: bool = False  # MeshConfig policyCheckFailOpen
+    mixer_filter_wasm: str = ""  # the filter module; "" is the one Bazel built
+    mesh_config_extra: str = ""  # more MeshConfig YAML (e.g. "reportBatchMaxEntries: 1\n")
 
     def __post_init__(self) -> None:
         if self.registry not in REGISTRY_DOMAINS:
@@ -108,6 +119,35 @@ class Topology:
                 ROOT / "samples/bookinfo/networking/bookinfo-gateway.yaml",
             )
         return (ROOT / f"samples/bookinfo/platform/{self.registry.lower()}/bookinfo-gateway.yaml",)
+
+    @property
+    def mixer_address(self) -> str:
+        return f"{self.control_address}:{MIXER_PORT}"
+
+    @property
+    def mixer_metrics_url(self) -> str:
+        return f"http://{self.control_address}:{MIXER_METRICS_PORT}/metrics"
+
+    @property
+    def mixer_monitoring_url(self) -> str:
+        return f"http://{self.control_address}:{MIXER_MONITORING_PORT}"
+
+    @property
+    def mesh_config_path(self) -> pathlib.Path:
+        return self.run_dir / "mesh.yaml"
+
+    def mesh_config(self) -> str:
+        """Istio's mesh config (MeshConfig YAML) Pilot starts with: policy checks on, one mixs
+        for checks and reports."""
+        servers = (
+            f"mixerCheckServer: {self.mixer_address}\nmixerReportServer: {self.mixer_address}\n"
+            if self.mixer
+            else ""
+        )
+        return (
+            f"{servers}policyCheckFailOpen: {str(self.policy_check_fail_open).lower()}\n"
+            f"{self.mesh_config_extra}"
+        )
 
     @property
     def config_store_url(self) -> str:
@@ -197,9 +237,24 @@ class Topology:
                     "--ca-address", f"{self.control_address}:{CA_PORT}",
                     "--ca-root", str(self.ca_dir / "root-cert.pem"),
                     "--token-file", str(self.pilot_token),
+                    "--mesh-config", str(self.mesh_config_path),
+                    "--mixer-filter-wasm", self.mixer_filter_wasm or str(mixer_module.module_path()),
+                    *(() if self.mixer_check_cache else ("--disable-mixer-check-cache",)),
                     *self._registry_flags(),
                 ),
                 f"{self.pilot_http_url}/ready",
+                stage=1,
+            ),
+            ProcessSpec(
+                "mixs",
+                (
+                    PYTHON, "-m", "mixer.cmd.mixs",
+                    "--config-store", self.config_store_url,
+                    "--address", self.mixer_address,
+                    "--metrics-address", f"{self.control_address}:{MIXER_METRICS_PORT}",
+                    "--monitoring-address", f"{self.control_address}:{MIXER_MONITORING_PORT}",
+                ),
+                f"{self.mixer_monitoring_url}/ready",
                 stage=1,
             ),
             ProcessSpec(
@@ -282,6 +337,7 @@ class Topology:
                 self._agent(
                     f"{pod.name}-proxy", "sidecar", ip, pod.name, "default",
                     f"app={pod.app},version={pod.version}", pod.service_account, f"http={APP_PORT}",
+                    ",".join(f"{k}={v}" for k, v in pod.annotations),
                 )
             )  # fmt: skip
         specs.append(
@@ -303,6 +359,7 @@ class Topology:
         labels: str,
         sa: str,
         ports: str,
+        annotations: str = "",
     ) -> ProcessSpec:
         argv = [
             PYTHON, "-m", "proxy.agent.main", "proxy", kind,
@@ -318,6 +375,8 @@ class Topology:
         ]  # fmt: skip
         if ports:
             argv += ["--ports", ports]
+        if annotations:
+            argv += ["--annotations", annotations]
         if self.registry != "ServiceEntry" and kind == "sidecar":
             argv += ["--registry", self.registry, "--registry-url", self.registry_url,
                      "--domain", REGISTRY_DOMAINS[self.registry]]  # fmt: skip
