@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         help="kube (default): Bookinfo from Istio's Kubernetes YAML, run by the local kubelet; "
         "local: each pod's agent registers a WorkloadEntry (the default with --registry)",
     )
+    parser.add_argument(
+        "--without-bookinfo",
+        action="store_true",
+        help="start the platform alone; apply Bookinfo yourself (kubectl apply -f ...)",
+    )
     args = parser.parse_args(argv)
     if args.registry != "ServiceEntry" and not args.registry_url:
         parser.error(f"--registry {args.registry} needs --registry-url")
@@ -53,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             registry=args.registry,
             registry_url=args.registry_url,
             platform=args.platform,
+            bookinfo=not args.without_bookinfo,
         )
     )
     topology = mesh.topology
@@ -88,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kubectl --kubeconfig {topology.kubeconfig} get pods")
     else:
         print(f"kubectl --kubeconfig {topology.kubeconfig} get virtualservices")
-    print(f"Open {topology.productpage_url}")
+    if topology.bookinfo:
+        print(f"Open {topology.productpage_url}")
     return 0
 
 

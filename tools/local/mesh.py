@@ -44,7 +44,8 @@ class Mesh:
         """Start what is not running; True if it started anything. Raises LaunchError."""
         state = launcher.read_state(self.topology.run_dir)
         if state and all(s.alive() for s in state):
-            await self._wait_serving()
+            if self.topology.bookinfo:
+                await self._wait_serving()
             return False
         if state:
             log.info("some processes of the last run are gone; restarting the mesh")
@@ -64,7 +65,8 @@ class Mesh:
                 await launcher.wait_ready(batch, started, self.ready_timeout)
                 if stage == 1:
                     await self.apply_files(*INSTALL_CONFIG, *self.topology.bookinfo_config)
-            await self._wait_serving()
+            if self.topology.bookinfo:
+                await self._wait_serving()
         except BaseException:
             launcher.stop(self.topology.run_dir)
             raise

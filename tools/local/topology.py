@@ -90,6 +90,9 @@ class Topology:
     # "local": the pods above, each agent registering its WorkloadEntry; "kube": Bookinfo from
     # Istio's Kubernetes YAML, run by the local kubelet and controllers (kubeplatform.py).
     platform: str = "local"
+    # False: the platform alone (control plane, gateway, on kube the kubelet and controllers),
+    # for the user to apply Bookinfo to, as to a fresh cluster.
+    bookinfo: bool = True
     # Mixer in the request path: every sidecar and the gateway Check and Report through mixs.
     mixer: bool = True  # False: mixs runs, but the mesh config names no Mixer (no filters)
     mixer_check_cache: bool = True  # False: the filters ask mixs on every request (benchmarks)
@@ -111,6 +114,8 @@ class Topology:
     def bookinfo_config(self) -> tuple[pathlib.Path, ...]:
         """What makes Bookinfo known and reachable: its services (unless a registry holds
         them) and the ingress gateway's routes, in the platform's hostnames."""
+        if not self.bookinfo:
+            return ()
         if self.platform == "kube":
             return kubeplatform.bookinfo_config(self)
         if self.registry == "ServiceEntry":
@@ -382,8 +387,11 @@ class Topology:
                      "--domain", REGISTRY_DOMAINS[self.registry]]  # fmt: skip
         if kind == "router":
             argv.append("--register")
+        # A gateway is ready once a Gateway gives it a listener: without Bookinfo's, started is
+        # all it can be (its agent is live).
+        check = "ready" if self.bookinfo or kind == "sidecar" else "live"
         return ProcessSpec(
-            name, tuple(argv), f"http://{ip}:{AGENT_STATUS_PORT}/healthz/ready", stage=3
+            name, tuple(argv), f"http://{ip}:{AGENT_STATUS_PORT}/healthz/{check}", stage=3
         )
 
     def processes(self) -> list[ProcessSpec]:
