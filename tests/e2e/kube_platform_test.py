@@ -91,9 +91,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             yield cluster
         finally:
             # What the kubelet and the pods said, for a failure's report.
-            for pod in (run_dir / "pods").glob("*"):
-                for log in pod.glob("*.log"):
-                    print(f"--- {pod.name}/{log.name} ---")
+            for log in sorted((run_dir / "pods").glob("*/logs/*.log")):
+                if log.parent.parent.name.startswith("default_"):
+                    print(f"--- {log.parent.parent.name}/{log.name} ---")
                     print(*log.read_text(errors="replace").splitlines()[-15:], sep="\n")
 
 
