@@ -48,6 +48,14 @@ if [ "$(cat "$VENV/.lock-synced" 2>/dev/null)" != "$lock_sum" ]; then
   log "installing Python packages from requirements.lock"
   "$VENV/bin/uv" pip sync --quiet --python "$VENV/bin/python" requirements.lock
   echo "$lock_sum" > "$VENV/.lock-synced"
+  rm -f "$VENV/.bytecode-compiled"
+fi
+# Bytecode compiled once, so processes start fast even where PYTHONDONTWRITEBYTECODE is set
+# (the kubernetes client alone is thousands of modules, seconds to compile at every start).
+if [ ! -f "$VENV/.bytecode-compiled" ]; then
+  log "compiling the packages' bytecode"
+  "$VENV/bin/python" -m compileall -q -j 0 "$VENV/lib" >/dev/null || true
+  touch "$VENV/.bytecode-compiled"
 fi
 
 # Generated Python for the protos, beside them, for plain `python`/`pytest` use (Bazel

@@ -65,8 +65,10 @@ def test_references_need_only_a_known_kind_and_a_name():
         "default",
         "reviews",
     )
-    unknown = io.StringIO("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")
-    with pytest.raises(loader.LoadError, match=r"<stdin>: document 1 \(Pod default/p\): kind: "):
+    unknown = io.StringIO("apiVersion: v1\nkind: ReplicationController\nmetadata: {name: p}\n")
+    with pytest.raises(
+        loader.LoadError, match=r"<stdin>: document 1 \(ReplicationController default/p\): kind: "
+    ):
         sources.read_references(sources.read_sources(["-"], unknown), None)
     elsewhere = io.StringIO(json.dumps(vs("r", namespace="a")))
     with pytest.raises(loader.LoadError, match=r"metadata\.namespace: is 'a' but the request"):

@@ -1,7 +1,7 @@
 """The service registries `--registries` names, built and merged in that order.
 
 One `match` arm per provider (`pilot/registry/provider.py`). A provider this Pilot cannot
-run, or one without what it needs (Consul's or Eureka's URL), is refused at start-up with a
+run, or one without what it needs (Consul's or Eureka's URL, Kubernetes' credentials), is refused at start-up with a
 clear message rather than silently ignored.
 """
 
@@ -11,11 +11,14 @@ import dataclasses
 from collections.abc import Sequence
 
 from pilot.model.discovery import ServiceRegistry
+from pilot.model.service import DOMAIN_SUFFIX
 from pilot.registry.aggregate import AggregateRegistry
 from pilot.registry.consul.client import ConsulAddress, PyConsulClient
 from pilot.registry.consul.controller import ConsulOptions, ConsulRegistry
 from pilot.registry.eureka.client import PyEurekaClient
 from pilot.registry.eureka.controller import EurekaOptions, EurekaRegistry
+from pilot.registry.kube.client import Connecting, Credentials
+from pilot.registry.kube.controller import KubeOptions, KubeRegistry
 from pilot.registry.provider import Provider
 from pilot.registry.serviceentry.controller import ServiceEntryRegistry
 
@@ -34,6 +37,9 @@ class PlatformOptions:
     consul_interval: float = 2.0  # --consulserverInterval, seconds
     eureka_url: str = ""  # --eurekaserverURL
     eureka_interval: float = 2.0  # --eurekaserverInterval, seconds
+    kubeconfig: str = ""  # --kubeconfig ("" : in-cluster credentials, or $KUBECONFIG)
+    domain: str = DOMAIN_SUFFIX  # --domain: Kubernetes services are <name>.<ns>.svc.<domain>
+    trust_domain: str = DOMAIN_SUFFIX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +76,17 @@ def build(providers: Sequence[Provider], platforms: PlatformOptions | None = Non
                 client = PyEurekaClient(platforms.eureka_url)
                 options = EurekaOptions(interval=platforms.eureka_interval)
                 members.append(EurekaRegistry(client=client, options=options))
-            case Provider.KUBERNETES | Provider.MOCK:
+            case Provider.KUBERNETES:
+                try:
+                    credentials = Credentials.find(platforms.kubeconfig)
+                except ValueError as error:
+                    raise RegistryUnavailableError(str(error)) from None
+                kube = KubeOptions(domain=platforms.domain, trust_domain=platforms.trust_domain)
+                members.append(KubeRegistry(client=Connecting(credentials), options=kube))
+            case Provider.MOCK:
                 raise RegistryUnavailableError(
                     f"registry {provider.value} is not available in this Pilot yet; available: "
-                    f"{Provider.SERVICE_ENTRY.value}, {Provider.CONSUL.value}, "
-                    f"{Provider.EUREKA.value}"
+                    f"{Provider.SERVICE_ENTRY.value}, {Provider.KUBERNETES.value}, "
+                    f"{Provider.CONSUL.value}, {Provider.EUREKA.value}"
                 )
     return Registries(AggregateRegistry(members), service_entries)

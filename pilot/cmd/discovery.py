@@ -48,6 +48,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[DiscoveryOptions, str]:
         help="comma-separated platform service registries to read, first wins a hostname "
         f"(Istio's values: {', '.join(p.value for p in Provider)})",
     )
+    parser.add_argument(
+        "--kubeconfig",
+        default="",
+        help="the Kubernetes API server's kubeconfig, for Kubernetes (default: in-cluster "
+        "credentials, else $KUBECONFIG or ~/.kube/config)",
+    )
     parser.add_argument("--consulserverURL", default="", help="Consul's URL, for Consul")
     parser.add_argument(
         "--consulserverInterval", default="2s", help="Consul watch rate (a Go duration)"
@@ -154,6 +160,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[DiscoveryOptions, str]:
             consul_interval=_seconds(args.consulserverInterval, "--consulserverInterval"),
             eureka_url=args.eurekaserverURL,
             eureka_interval=_seconds(args.eurekaserverInterval, "--eurekaserverInterval"),
+            kubeconfig=args.kubeconfig,
+            domain=args.domain,
         )
         providers = tuple(Provider.parse_list(args.registries))
         build(providers, platforms)  # refuse, before anything starts, what cannot run

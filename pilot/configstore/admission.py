@@ -6,6 +6,7 @@ loader's (422, its message verbatim), so istioctl and the store refuse in one vo
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -24,6 +25,13 @@ class Admitted:
     # [] when it cleared them (`[{}]`).
     managers: list[managedfields.Manager] | None
     written: Any = None  # the spec as the request wrote it
+
+    def content(self) -> dict[str, Any]:
+        """Every field of the object to store besides apiVersion, kind and metadata: the spec
+        of an Istio kind; a Kubernetes kind's fields as validated (spec, status, data, ...)."""
+        if self.resource.body is not None:
+            return copy.deepcopy(self.resource.body)
+        return {"spec": self.spec()}
 
     def spec(self) -> dict[str, Any]:
         """The spec to store: the canonical proto3 JSON, with the default values the request

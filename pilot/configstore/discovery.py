@@ -79,6 +79,25 @@ def _discovery_group(kinds: KindSet, group: str, versions: tuple[str, ...]) -> d
     }
 
 
+# A subresource's kind (group, version, kind; None: the parent's) and verbs.
+_SUBRESOURCES: dict[str, tuple[tuple[str, str, str] | None, list[str]]] = {
+    "status": (None, ["get", "patch", "update"]),
+    "scale": (("autoscaling", "v1", "Scale"), ["get", "patch", "update"]),
+    "log": (None, ["get"]),
+    "binding": (("", "v1", "Binding"), ["create"]),
+}
+
+
+def _subresources(schema: KindSchema) -> list[str]:
+    implied = ["binding"] if schema.is_kubernetes and schema.kind == "Pod" else []
+    return [*schema.subresources, *implied]
+
+
+def _subresource_kind(schema: KindSchema, name: str, version: str) -> tuple[str, str, str]:
+    kind, _ = _SUBRESOURCES[name]
+    return kind or (schema.group, version, schema.kind)
+
+
 def _discovery_resource(schema: KindSchema, version: str) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resource": schema.plural,
@@ -91,6 +110,18 @@ def _discovery_resource(schema: KindSchema, version: str) -> dict[str, Any]:
         resource["shortNames"] = list(schema.short_names)
     if schema.categories:
         resource["categories"] = list(schema.categories)
+    subresources = []
+    for name in _subresources(schema):
+        group, sub_version, kind = _subresource_kind(schema, name, version)
+        subresources.append(
+            {
+                "subresource": name,
+                "responseKind": {"group": group, "version": sub_version, "kind": kind},
+                "verbs": _SUBRESOURCES[name][1],
+            }
+        )
+    if subresources:
+        resource["subresources"] = subresources
     return resource
 
 
@@ -171,7 +202,7 @@ async def _resource_list(request: web.Request) -> web.Response:
             "kind": "APIResourceList",
             "apiVersion": "v1",
             "groupVersion": f"{group}/{version}" if group else version,
-            "resources": [_api_resource(s) for s in schemas],
+            "resources": [r for s in schemas for r in _api_resources(s, version)],
         }
     )
 
@@ -190,6 +221,25 @@ def _api_resource(schema: KindSchema) -> dict[str, Any]:
         resource["categories"] = list(schema.categories)
     resource["storageVersionHash"] = storage_version_hash(schema)
     return resource
+
+
+def _api_resources(schema: KindSchema, version: str) -> list[dict[str, Any]]:
+    """The kind's resource, then one entry per subresource (`pods/status`), as Kubernetes lists
+    them."""
+    found = [_api_resource(schema)]
+    for name in _subresources(schema):
+        group, sub_version, kind = _subresource_kind(schema, name, version)
+        entry: dict[str, Any] = {
+            "name": f"{schema.plural}/{name}",
+            "singularName": "",
+            "namespaced": schema.namespaced,
+            "kind": kind,
+            "verbs": _SUBRESOURCES[name][1],
+        }
+        if (group, sub_version) != (schema.group, version):
+            entry.update(group=group, version=sub_version)
+        found.append(entry)
+    return found
 
 
 def storage_version_hash(schema: KindSchema) -> str:

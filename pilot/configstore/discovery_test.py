@@ -32,7 +32,7 @@ def test_classic_discovery_with_and_without_a_trailing_slash(tmp_path):
             assert vs["categories"] == ["istio-io", "networking-istio-io"]
             assert vs["shortNames"] == ["vs"]
             code, core = await call(http, "GET", "/api" + suffix)
-            assert (code, core["kind"], core["versions"]) == (200, "APIVersions", [])
+            assert (code, core["kind"], core["versions"]) == (200, "APIVersions", ["v1"])
         code, _ = await call(http, "GET", "/apis/nothing.io")
         assert code == 404
         code, _ = await call(http, "GET", "/apis/networking.istio.io/v2")
@@ -82,7 +82,16 @@ def test_aggregated_discovery_when_asked_for(tmp_path):
         }
         async with http.get("/api", headers={"Accept": AGGREGATED}) as response:
             core = await response.json(content_type=None)
-        assert (core["kind"], core["items"]) == ("APIGroupDiscoveryList", [])
+        assert core["kind"] == "APIGroupDiscoveryList"
+        (legacy,) = core["items"]
+        resources = {r["resource"]: r for r in legacy["versions"][0]["resources"]}
+        assert resources["namespaces"]["scope"] == "Cluster"
+        assert resources["pods"]["responseKind"] == {"group": "", "version": "v1", "kind": "Pod"}
+        assert {s["subresource"] for s in resources["pods"]["subresources"]} == {
+            "status",
+            "log",
+            "binding",
+        }
         # A client that prefers plain JSON gets the classic document.
         _, plain = await call(http, "GET", "/apis", headers={"Accept": "application/json"})
         assert plain["kind"] == "APIGroupList"

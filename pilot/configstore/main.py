@@ -15,7 +15,9 @@ import os
 import pathlib
 import sys
 
+from pilot.configstore.allocator import DEFAULT_SERVICE_RANGE, Allocator
 from pilot.configstore.server import ConfigStoreServer, Options
+from pilot.configstore.subresources import DEFAULT_KUBELET_PORT
 from pkg.aio import program
 
 log = logging.getLogger("config-store")
@@ -32,13 +34,42 @@ def parse_args(argv: list[str]) -> Options:
         default=10_000,
         help="events kept for watches resuming from a resourceVersion",
     )
+    parser.add_argument(
+        "--service-cluster-ip-range",
+        default=DEFAULT_SERVICE_RANGE,
+        help="the range Services' cluster IPs are allocated from (Kubernetes' flag)",
+    )
+    parser.add_argument(
+        "--kubelet-port",
+        type=int,
+        default=DEFAULT_KUBELET_PORT,
+        help="the port of each node's kubelet, where pods' logs are read (Kubernetes' flag)",
+    )
+    parser.add_argument(
+        "--system-namespaces",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="create default, kube-system and kube-public, as a cluster has them",
+    )
     args = parser.parse_args(argv)
+    try:
+        Allocator.parse(args.service_cluster_ip_range)
+    except ValueError as error:
+        parser.error(str(error))
     db = pathlib.Path(args.db)
     # Under `bazel run` the working directory is the runfiles tree; relative paths mean the
     # user's directory.
     if not db.is_absolute() and os.environ.get("BUILD_WORKING_DIRECTORY"):
         db = pathlib.Path(os.environ["BUILD_WORKING_DIRECTORY"]) / db
-    return Options(address=args.address, port=args.port, db=db, history=args.history)
+    return Options(
+        address=args.address,
+        port=args.port,
+        db=db,
+        history=args.history,
+        service_cluster_ip_range=args.service_cluster_ip_range,
+        kubelet_port=args.kubelet_port,
+        system_namespaces=args.system_namespaces,
+    )
 
 
 async def serve(options: Options, stop: asyncio.Event) -> None:

@@ -16,6 +16,7 @@ from pilot.configstore import managedfields, status
 from pilot.configstore.admission import Admitted
 from pilot.configstore.options import DeleteOptions, WriteOptions
 from pkg.config.kinds import KindSchema
+from pkg.config.resource import Resource
 
 _Object = dict[str, Any]
 # generateName: Kubernetes' suffix of 5 characters from an alphabet without vowels (no words)
@@ -45,7 +46,7 @@ def created(
         creation_timestamp=now(),
         uid=str(uuid.uuid4()),
     )
-    obj = {**dataclasses.replace(resource, metadata=stored).to_dict(), "spec": admitted.spec()}
+    obj = {**_head(dataclasses.replace(resource, metadata=stored)), **admitted.content()}
     if managers is None:
         managers = managedfields.record_update(
             admitted.managers or [],
@@ -71,8 +72,8 @@ def replaced(
     """
     resource = admitted.resource
     current_meta = current["metadata"]
-    spec = admitted.spec()
-    spec_changed = spec != current.get("spec", {})
+    content = admitted.content()
+    spec_changed = content.get("spec", {}) != current.get("spec", {})
     stored = dataclasses.replace(
         resource.metadata,
         # A dry run answers with the version the object has: none is spent.
@@ -81,7 +82,7 @@ def replaced(
         creation_timestamp=current_meta.get("creationTimestamp", ""),
         uid=current_meta.get("uid", ""),
     )
-    obj = {**dataclasses.replace(resource, metadata=stored).to_dict(), "spec": spec}
+    obj = {**_head(dataclasses.replace(resource, metadata=stored)), **content}
     if managers is None:
         base = admitted.managers
         if base is None:
@@ -95,6 +96,12 @@ def replaced(
         )
     obj = managedfields.stamp(obj, managers)
     return None if _unversioned(obj) == _unversioned(current) else obj
+
+
+def _head(resource: Resource) -> _Object:
+    """apiVersion, kind and metadata of a resource (the rest comes from the admitted content)."""
+    obj = resource.to_dict()
+    return {k: obj[k] for k in ("apiVersion", "kind", "metadata")}
 
 
 def generated_name(generate_name: str, taken: set[str]) -> str:
@@ -127,6 +134,35 @@ def check_preconditions(schema: KindSchema, current: _Object, options: DeleteOpt
             f"{options.resource_version}, ResourceVersion in object meta: "
             f"{meta['resourceVersion']}",
         )
+
+
+def grace_period(schema: KindSchema, current: _Object, options: DeleteOptions) -> int | None:
+    """Seconds a pod gets to stop before it is removed, or None to remove it now (any other
+    kind, a pod on no node, gracePeriodSeconds=0), as Kubernetes' pod deletion decides."""
+    if not schema.is_kubernetes or schema.kind != "Pod":
+        return None
+    spec, phase = current.get("spec") or {}, (current.get("status") or {}).get("phase")
+    if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+        return None
+    grace = options.grace_period_seconds
+    if grace is None:
+        grace = int(spec.get("terminationGracePeriodSeconds", 30))
+    return grace if grace > 0 else None
+
+
+def terminating(current: _Object, grace: int, version: int) -> _Object | None:
+    """The pod marked for deletion in `grace` seconds; None when it already is, no later."""
+    meta = current["metadata"]
+    deadline = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=grace)
+    if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds", grace) <= grace:
+        return None
+    stamped = {
+        **meta,
+        "deletionTimestamp": deadline.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "deletionGracePeriodSeconds": grace,
+        "resourceVersion": str(version),
+    }
+    return {**current, "metadata": stamped}
 
 
 def _unversioned(obj: _Object) -> _Object:

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pilot.configstore import codec, discovery, openapiv2pb, paths
+from pilot.configstore import codec, discovery, kubeopenapi, openapiv2pb, paths
 from pkg.config import openapi
 from pkg.config.kinds import KindSchema, KindSet
 
@@ -82,7 +82,7 @@ DOCUMENTS: web.AppKey[Documents] = web.AppKey("openapi", Documents)
 
 
 def build(kinds: KindSet) -> dict[str, Any]:
-    docs = openapi.descriptions(list(kinds))
+    docs = openapi.descriptions([k for k in kinds if not k.is_kubernetes])
     v2 = _v2_document(kinds, docs)
     groups = {
         _gv(group, version): _v3_document(kinds, group, version, docs)
@@ -111,7 +111,10 @@ def _digest(doc: Any) -> str:
 
 
 def model_name(schema: KindSchema, version: str, kind: str | None = None) -> str:
-    """`io.istio.networking.v1.VirtualService`, as the API server names a CRD's model."""
+    """`io.istio.networking.v1.VirtualService`, as the API server names a CRD's model;
+    Kubernetes' own kinds by their model's name (`io.k8s.api.apps.v1.Deployment`)."""
+    if schema.is_kubernetes:
+        return f"{schema.openapi}List" if kind == f"{schema.kind}List" else schema.openapi
     group = ".".join(reversed(schema.group.split("."))) if schema.group else "io.k8s.api.core"
     return f"{group}.{version}.{kind or schema.kind}"
 
@@ -191,6 +194,8 @@ def _meta_types(ref: str) -> dict[str, Any]:
 def _models(
     schema: KindSchema, version: str, docs: dict[str, str], ref: str
 ) -> dict[str, dict[str, Any]]:
+    if schema.is_kubernetes:
+        return kubeopenapi.models([schema], ref)
     meta_ref = {"$ref": f"{ref}{_META}.ObjectMeta"}
     if ref.startswith("#/components"):
         # OpenAPI 3: a reference does not take a description beside it, allOf does.
@@ -255,7 +260,7 @@ def _v2_document(kinds: KindSet, docs: dict[str, str]) -> dict[str, Any]:
     for schema in kinds:
         for version in schema.served_versions:
             for name, model in _models(schema, version, docs, ref).items():
-                definitions[name] = openapi.to_v2(model)
+                definitions[name] = model if schema.is_kubernetes else openapi.to_v2(model)
             for path, methods in _operations(schema, version).items():
                 item = path_items.setdefault(path, {})
                 for method, (action, consumes, description) in methods.items():

@@ -30,6 +30,7 @@ class WriteOptions:
     field_manager: str = ""  # who takes ownership; from the query or the User-Agent
     force: bool = False  # server-side apply only
     api_version: str = ""  # the version the request was made at; managedFields record it
+    subresource: str = ""  # "status" or "binding": a write through that subresource
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,7 @@ class DeleteOptions:
     dry_run: bool = False
     uid: str = ""  # preconditions: delete only this incarnation...
     resource_version: str = ""  # ...at this version
+    grace_period_seconds: int | None = None  # pods: how long they get to stop; None: their own
 
 
 DEFAULT = WriteOptions()
@@ -86,10 +88,17 @@ def delete_options(query: MultiMapping[str], body: Any) -> DeleteOptions:
     preconditions = body.get("preconditions") or {}
     if not isinstance(preconditions, Mapping):
         raise status.bad_request("DeleteOptions.preconditions must be an object")
+    grace = query.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
+    if grace is not None:
+        try:
+            grace = int(grace)
+        except (TypeError, ValueError):
+            raise status.bad_request(f"invalid gracePeriodSeconds {grace!r}") from None
     return DeleteOptions(
         dry_run=dry_run,
         uid=str(preconditions.get("uid") or ""),
         resource_version=str(preconditions.get("resourceVersion") or ""),
+        grace_period_seconds=grace,
     )
 
 

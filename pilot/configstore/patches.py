@@ -3,8 +3,9 @@
     application/merge-patch+json     RFC 7386 (mergepatch.py)
     application/json-patch+json      RFC 6902, by the `jsonpatch` library
     application/apply-patch+yaml     server-side apply (apply.py)
-    application/strategic-merge-patch+json, or anything else: 415, as for any custom resource
-    (strategic merge needs the patch directives of a built-in Go type)
+    application/strategic-merge-patch+json   Kubernetes' own kinds (strategicpatch.py); 415 for
+                                     a custom resource, which has no patch directives
+    anything else                    415
 
 A patch applies to the object at the version the request names; errors are Kubernetes'
 (a malformed patch 400, one that cannot apply 422, more than 10,000 operations 413).
@@ -19,22 +20,35 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from pilot.configstore import codec, status
+from pilot.configstore import codec, status, strategicpatch
 from pilot.configstore.mergepatch import merge_patch
+from pkg.config.kinds import KindSchema
 
 _Object = dict[str, Any]
 MAX_JSON_PATCH_OPERATIONS = 10_000
 
 
-def applier(media: str, patch: Any) -> Callable[[_Object], Any]:
-    """The function that patches an object, for a merge or JSON patch; 4xx when it is not one."""
+def accepted(schema: KindSchema) -> tuple[str, ...]:
+    """The patch types a kind takes (apply included)."""
+    if schema.is_kubernetes:
+        return (*codec.PATCH_TYPES, codec.STRATEGIC_PATCH)
+    return codec.PATCH_TYPES
+
+
+def applier(media: str, patch: Any, schema: KindSchema | None = None) -> Callable[[_Object], Any]:
+    """The function that patches an object, for a merge, JSON or (Kubernetes kinds) strategic
+    merge patch; 4xx when it is not one."""
+    if media == codec.STRATEGIC_PATCH and schema is not None and schema.is_kubernetes:
+        if not isinstance(patch, dict):
+            raise status.bad_request("a strategic merge patch must be a JSON object")
+        return lambda obj: strategicpatch.apply(schema, obj, patch)
     if media == codec.MERGE_PATCH:
         if not isinstance(patch, dict):
             raise status.bad_request("a merge patch must be a JSON object")
         return lambda obj: merge_patch(obj, patch)
     if media == codec.JSON_PATCH:
         return _json_patch(patch)
-    raise codec.unsupported(codec.PATCH_TYPES)
+    raise codec.unsupported(accepted(schema) if schema is not None else codec.PATCH_TYPES)
 
 
 def _json_patch(operations: Any) -> Callable[[_Object], Any]:

@@ -25,31 +25,45 @@ class Target:
     version: str  # the version the path asks for: bodies come and go at it
     namespace: str | None  # None: every namespace (a list or watch); "" for a cluster kind
     name: str | None  # None: the collection
+    subresource: str = ""  # an object's `status`, `scale`, `log`, `binding`, when it has them
 
     @property
     def api_version(self) -> str:
         return self.schema.api_version_at(self.version)
 
 
+# The subresources of Kubernetes' own kinds that are written to without a declaration of their
+# own in kinds.yaml (the scheduler binds pods to nodes).
+_IMPLIED = {"Pod": ("binding",)}
+
+
 def resolve(kinds: KindSet, group: str, version: str, rest: str) -> Target:
     """The target of `/apis/<group>/<version>/<rest>` (group "" for `/api/<version>/<rest>`)."""
     segments = rest.strip("/").split("/") if rest.strip("/") else []
+    if not all(segments):
+        raise not_found()
+    namespaced = (
+        len(segments) >= 3
+        and segments[0] == "namespaces"
+        and (schema := kinds.by_plural(group, version, segments[2])) is not None
+        and schema.namespaced
+    )
     namespace: str | None = None
-    if len(segments) >= 3 and segments[0] == "namespaces":
+    if namespaced:
         namespace, segments = segments[1], segments[2:]
-        namespaced = True
-    else:
-        namespaced = False
-    if not segments or len(segments) > 2 or not all(segments):
+    if not segments or len(segments) > 3:
         raise not_found()
     schema = kinds.by_plural(group, version, segments[0])
-    if schema is None or (namespaced != schema.namespaced and (namespaced or len(segments) > 1)):
-        # A namespaced kind's object is only under namespaces/<ns>/; a cluster kind has none.
+    if schema is None or (not namespaced and schema.namespaced and len(segments) > 1):
+        # A namespaced kind's object is only under namespaces/<ns>/.
         raise not_found()
     if not schema.namespaced:
         namespace = ""
-    name = segments[1] if len(segments) == 2 else None
-    return Target(schema, version, namespace, name)
+    name = segments[1] if len(segments) >= 2 else None
+    subresource = segments[2] if len(segments) == 3 else ""
+    if subresource and subresource not in (*schema.subresources, *_IMPLIED.get(schema.kind, ())):
+        raise not_found()
+    return Target(schema, version, namespace, name, subresource)
 
 
 def not_found() -> status.StatusError:

@@ -23,6 +23,7 @@ from pilot.configstore import (
     paths,
     selectors,
     status,
+    subresources,
     table,
 )
 from pilot.configstore.store import Store
@@ -34,6 +35,8 @@ STORE: web.AppKey[Store] = web.AppKey("store", Store)
 async def handle(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     target = paths.from_request(request, store.kinds)
+    if target.subresource:
+        return await subresources.handle(request, target)
     collection = target.name is None
     match request.method, collection:
         case "GET", True:
@@ -55,10 +58,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _selector(request: web.Request) -> selectors.Selector:
+def _selector(request: web.Request, target: paths.Target) -> selectors.Selector:
+    kind = target.schema.kind if target.schema.is_kubernetes else ""
     try:
         return selectors.parse(
-            request.query.get("labelSelector", ""), request.query.get("fieldSelector", "")
+            request.query.get("labelSelector", ""), request.query.get("fieldSelector", ""), kind
         )
     except selectors.SelectorError as error:
         raise status.bad_request(str(error)) from None
@@ -89,7 +93,7 @@ def _shown(target: paths.Target, obj: dict[str, Any], view: table.View | None, *
 
 
 async def _list_or_watch(request: web.Request, target: paths.Target) -> web.StreamResponse:
-    selector = _selector(request)
+    selector = _selector(request, target)
     view = table.negotiate(request)
     if request.query.get("watch", "").lower() in ("true", "1"):
         return await _watch(request, target, selector, view)
@@ -188,17 +192,18 @@ async def _update(request: web.Request, target: paths.Target) -> web.Response:
 async def _patch(request: web.Request, target: paths.Target) -> web.Response:
     assert target.namespace is not None and target.name is not None
     media = codec.content_type(request)
-    if media not in codec.PATCH_TYPES:
-        raise codec.unsupported(codec.PATCH_TYPES)
+    accepted = patches.accepted(target.schema)
+    if media not in accepted:
+        raise codec.unsupported(accepted)
     apply = media == codec.APPLY_PATCH
     write = _write_options(request, target, "PatchOptions", apply=apply)
-    body = await codec.read(request, codec.PATCH_TYPES)
+    body = await codec.read(request, accepted)
     store, schema = request.app[STORE], target.schema
     if apply:
         config = conversion.incoming(body, schema, target.version)
         obj, created = await store.apply(schema, target.namespace, target.name, config, write)
         return codec.respond(request, _out(target, obj), code=201 if created else 200)
-    patch = patches.applier(media, body)
+    patch = patches.applier(media, body, schema)
 
     def mutate(current: dict[str, Any]) -> Any:
         return conversion.incoming(patch(_out(target, current)), schema, target.version)
@@ -226,7 +231,7 @@ async def _delete(request: web.Request, target: paths.Target) -> web.Response:
 
 async def _delete_collection(request: web.Request, target: paths.Target) -> web.Response:
     assert target.namespace is not None
-    selector = _selector(request)
+    selector = _selector(request, target)
     deletion = await _delete_options(request)
     store = request.app[STORE]
     removed = await store.delete_collection(target.schema, target.namespace, selector, deletion)

@@ -5,7 +5,8 @@
 
 A label requirement of `!=` or `notin` also matches objects without the label; requirements
 joined by commas must all hold. Custom resources support only the two metadata field labels;
-any other is refused, as on a real server.
+any other is refused, as on a real server. Kubernetes' own kinds support the fields their API
+server supports (a kubelet lists its pods with `spec.nodeName=<node>`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,22 @@ from typing import Any
 from pkg.config.validation.names import is_dns1123_subdomain
 
 FIELD_LABELS = ("metadata.name", "metadata.namespace")
+# The further field labels of Kubernetes' kinds (their registries' field label conversions).
+KIND_FIELD_LABELS = {
+    "Pod": (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ),
+    "Namespace": ("status.phase",),
+    "Secret": ("type",),
+    "Service": ("spec.clusterIP", "spec.type"),
+}
 
 # Characters that end an identifier in a label selector (besides whitespace).
 _SPECIAL = "!=(),<>"
@@ -91,18 +108,26 @@ class Selector:
         meta = obj.get("metadata") or {}
         if not self.labels.matches(meta.get("labels") or {}):
             return False
-        fields = {
-            "metadata.name": meta.get("name", ""),
-            "metadata.namespace": meta.get("namespace", ""),
-        }
+        fields = {f.field: _field_value(obj, f.field) for f in self.fields}
         return all(f.matches(fields) for f in self.fields)
+
+
+def _field_value(obj: Mapping[str, Any], path: str) -> str:
+    value: Any = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 EVERYTHING = Selector()
 
 
-def parse(label_selector: str = "", field_selector: str = "") -> Selector:
-    return Selector(parse_labels(label_selector), parse_fields(field_selector))
+def parse(label_selector: str = "", field_selector: str = "", kind: str = "") -> Selector:
+    """`kind`: a Kubernetes kind whose own field labels are allowed too ("" for none)."""
+    allowed = (*FIELD_LABELS, *KIND_FIELD_LABELS.get(kind, ()))
+    return Selector(parse_labels(label_selector), parse_fields(field_selector, allowed))
 
 
 # Label selectors: a small lexer and a recursive-descent parser over its tokens.
@@ -264,7 +289,9 @@ def parse_labels(text: str) -> LabelSelector:
 # Field selectors: `field=value` terms; `\,`, `\=` and `\\` escape inside values.
 
 
-def parse_fields(text: str) -> tuple[FieldRequirement, ...]:
+def parse_fields(
+    text: str, allowed: tuple[str, ...] = FIELD_LABELS
+) -> tuple[FieldRequirement, ...]:
     requirements = []
     for term in _split_unescaped(text, ","):
         if not term.strip():
@@ -272,11 +299,9 @@ def parse_fields(text: str) -> tuple[FieldRequirement, ...]:
                 raise SelectorError(f"invalid selector: {text!r}; empty term")
             continue
         field, equal, value = _field_term(text, term)
-        if field not in FIELD_LABELS:
-            raise SelectorError(
-                f'"{field}" is not a known field selector: only "metadata.name", '
-                '"metadata.namespace"'
-            )
+        if field not in allowed:
+            shown = ", ".join(f'"{a}"' for a in allowed)
+            raise SelectorError(f'"{field}" is not a known field selector: only {shown}')
         requirements.append(FieldRequirement(field, equal, value))
     return tuple(requirements)
 

@@ -27,7 +27,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from pilot.configstore import codec, discovery, feedback, openapidocs, resources, status
+from pilot.configstore import (
+    allocator,
+    codec,
+    discovery,
+    feedback,
+    openapidocs,
+    resources,
+    status,
+    subresources,
+)
 from pilot.configstore.store import Store, StoreOptions
 from pkg.config.kinds import ALL, KindSet
 
@@ -44,6 +53,9 @@ class Options:
     history: int = 10_000
     watch_queue_limit: int = 10_000
     shutdown_timeout: float = 5.0  # seconds requests in flight get to finish on stop
+    service_cluster_ip_range: str = allocator.DEFAULT_SERVICE_RANGE  # Services' cluster IPs
+    kubelet_port: int = subresources.DEFAULT_KUBELET_PORT  # where pods' logs are read
+    system_namespaces: bool = False  # create default, kube-system and kube-public
 
 
 class ConfigStoreServer:
@@ -56,6 +68,8 @@ class ConfigStoreServer:
                 db=options.db,
                 history=options.history,
                 watch_queue_limit=options.watch_queue_limit,
+                allocator=allocator.Allocator.parse(options.service_cluster_ip_range),
+                system_namespaces=options.system_namespaces,
             ),
             kinds=kinds,
         )
@@ -64,7 +78,7 @@ class ConfigStoreServer:
 
     async def start(self) -> None:
         await self.store.open()
-        app = make_app(self.store)
+        app = make_app(self.store, kubelet_port=self._options.kubelet_port)
         # Cancelling a handler when its client hangs up ends idle watches at once; writes are
         # shielded inside the store, so a hang-up never splits memory from disk.
         self._runner = web.AppRunner(
@@ -102,11 +116,15 @@ async def serving(options: Options) -> AsyncIterator[ConfigStoreServer]:
         await server.stop()
 
 
-def make_app(store: Store) -> web.Application:
+def make_app(
+    store: Store, *, kubelet_port: int = subresources.DEFAULT_KUBELET_PORT
+) -> web.Application:
     app = web.Application(
         middlewares=[feedback.feedback, _statuses], client_max_size=codec.MAX_BODY
     )
     app[resources.STORE] = store
+    app[subresources.STORE] = store
+    app[subresources.KUBELET_PORT] = kubelet_port
     app[discovery.KINDS] = store.kinds
 
     async def end_watches(_: web.Application) -> None:

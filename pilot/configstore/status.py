@@ -44,8 +44,9 @@ def failure(code: int, reason: str, message: str, details: dict[str, Any]) -> di
 
 
 def resource_name(schema: KindSchema) -> str:
-    """How Kubernetes names a resource type in messages: `virtualservices.networking.istio.io`."""
-    return f"{schema.plural}.{schema.group}"
+    """How Kubernetes names a resource type in messages: `virtualservices.networking.istio.io`,
+    `deployments.apps`; a core kind by its plural alone (`pods`)."""
+    return f"{schema.plural}.{schema.group}" if schema.group else schema.plural
 
 
 def _details(schema: KindSchema, name: str, kind: str | None = None) -> dict[str, Any]:
@@ -96,9 +97,8 @@ def invalid_field(
     kind = kind or schema.kind
     details = {"name": name, "group": schema.group, "kind": kind}
     details["causes"] = [{"reason": "FieldValueInvalid", "field": field, "message": why}]
-    return StatusError(
-        422, "Invalid", f'{kind}.{schema.group} "{name}" is invalid: {field}: {why}', details
-    )
+    qualified = f"{kind}.{schema.group}" if schema.group else kind
+    return StatusError(422, "Invalid", f'{qualified} "{name}" is invalid: {field}: {why}', details)
 
 
 def bad_request(message: str) -> StatusError:

@@ -20,7 +20,8 @@ import pathlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pilot.configstore import admission, apply, managedfields, objects, status
+from pilot.configstore import admission, apply, managedfields, objects, status, strategy
+from pilot.configstore.allocator import Allocator
 from pilot.configstore.options import DEFAULT, DEFAULT_DELETE, DeleteOptions, WriteOptions
 from pilot.configstore.selectors import EVERYTHING, Selector
 from pilot.configstore.storage import Row, Storage
@@ -33,11 +34,20 @@ _T = TypeVar("_T")
 _Object = dict[str, Any]
 
 
+DEFAULT_ALLOCATOR = Allocator()
+
+
 @dataclasses.dataclass(frozen=True)
 class StoreOptions:
     db: str | pathlib.Path
     history: int = 10_000  # events kept for watches that resume from a resourceVersion
     watch_queue_limit: int = 10_000  # live events queued per watcher before it is dropped (410)
+    allocator: Allocator = DEFAULT_ALLOCATOR  # the Services' cluster IPs and node ports
+    # Create the namespaces a cluster starts with (default, kube-system, kube-public).
+    system_namespaces: bool = False
+
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
 class Store:
@@ -85,6 +95,17 @@ class Store:
             history=self._options.history,
             queue_limit=self._options.watch_queue_limit,
         )
+        if self._options.system_namespaces:
+            await self._create_system_namespaces()
+
+    async def _create_system_namespaces(self) -> None:
+        schema = self._kinds.by_kind("v1", "Namespace")
+        if schema is None:
+            return
+        for name in SYSTEM_NAMESPACES:
+            if ("", name) not in self._objects[schema]:
+                body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+                await self.create(schema, "", body, WriteOptions(field_manager="kube-apiserver"))
 
     async def close(self) -> None:
         """Ends every watch, waits for the write in progress, closes the database."""
@@ -141,7 +162,7 @@ class Store:
         if resource_version in ("", "0"):
             items, _ = self.list(schema, namespace)
             initial = [
-                Event(ADDED, schema, obj["metadata"]["namespace"], _version_of(obj), obj)
+                Event(ADDED, schema, obj["metadata"].get("namespace", ""), _version_of(obj), obj)
                 for obj in items
             ]
             return self._log.subscribe(schema, namespace, initial, selector)
@@ -253,7 +274,7 @@ class Store:
             admitted = admission.admit(self._kinds, schema, namespace, name, planned.merged)
             if live is None:
                 return await self._create(admitted, options, [planned.applier]), True
-            new = {**admitted.resource.to_dict(), "spec": admitted.spec()}
+            new = {**admitted.resource.to_dict(), **admitted.content()}
             managers = apply.reconcile(live, new, planned, force=options.force, schema=schema)
             return await self._replace(admitted, options, managers), False
 
@@ -300,6 +321,15 @@ class Store:
         objects.check_preconditions(schema, current, options)
         if options.dry_run:
             return current
+        grace = objects.grace_period(schema, current, options)
+        if grace is not None:
+            # A running pod is deleted gracefully: marked now, removed by its kubelet once
+            # its containers stopped (or with gracePeriodSeconds=0).
+            marked = objects.terminating(current, grace, self._version + 1)
+            if marked is None:
+                return current
+            await self._commit(schema, marked, self._version + 1, MODIFIED, current)
+            return marked
         version = self._version + 1
         assert self._storage is not None
         await self._run(
@@ -331,6 +361,7 @@ class Store:
         schema, meta = admitted.resource.schema, admitted.resource.metadata
         if (meta.namespace, meta.name) in self._objects[schema]:
             raise status.already_exists(schema, meta.name)
+        admitted = self._prepare(admitted, None, options)
         version = self._version + 1
         obj = objects.created(admitted, options, version, managers)
         if not options.dry_run:
@@ -355,6 +386,7 @@ class Store:
                 "the object has been modified; please apply your changes to the latest "
                 "version and try again",
             )
+        admitted = self._prepare(admitted, current, options)
         version = self._version + 1
         obj = objects.replaced(admitted, current, options, version, managers)
         if obj is None:
@@ -372,13 +404,32 @@ class Store:
         previous: _Object | None,
     ) -> None:
         meta = obj["metadata"]
+        namespace = meta.get("namespace", "")  # "" for a cluster-scoped kind
         assert self._storage is not None, "the store is not open"
-        row = Row(schema.api_version, schema.kind, meta["namespace"], meta["name"], version, obj)
+        row = Row(schema.api_version, schema.kind, namespace, meta["name"], version, obj)
         await self._run(self._storage.put, row)
         # Durable now: make it visible, then tell the watchers.
-        self._objects[schema][(meta["namespace"], meta["name"])] = obj
+        self._objects[schema][(namespace, meta["name"])] = obj
         self._version = version
-        self._log.append(Event(kind, schema, meta["namespace"], version, obj, previous=previous))
+        self._log.append(Event(kind, schema, namespace, version, obj, previous=previous))
+
+    def _prepare(
+        self, admitted: admission.Admitted, current: _Object | None, options: WriteOptions
+    ) -> admission.Admitted:
+        """A Kubernetes kind's write as its API server's strategy makes it (strategy.py)."""
+        resource = admitted.resource
+        if not resource.schema.is_kubernetes:
+            return admitted
+        own = (resource.metadata.namespace, resource.metadata.name)
+        services = self._kinds.by_kind("v1", "Service")
+
+        def others() -> list[_Object]:
+            if services is None:
+                return []
+            return [o for key, o in self._objects[services].items() if key != own]
+
+        context = strategy.Context(self._options.allocator, others, current, options.subresource)
+        return strategy.prepare(admitted, context)
 
     async def _serialized(self, write: Callable[[], Awaitable[_T]]) -> _T:
         async def locked() -> _T:

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pilot.configstore import status
+from pilot.configstore import printers, status
 from pkg.config.kinds import KindSchema, PrinterColumn
 
 _META_GROUP = "meta.k8s.io"
@@ -125,6 +125,8 @@ def _row(obj: dict[str, Any], columns: list[PrinterColumn], view: View) -> dict[
 
 
 def cell(obj: dict[str, Any], column: PrinterColumn) -> Any:
+    if column.printer:
+        return printers.PRINTERS[column.printer](obj)
     found, value = _find(obj, column.json_path)
     if not found:
         return None

@@ -74,7 +74,15 @@ class StoreThread:
 class StoreProcess:
     """`python -m pilot.configstore.main` as a child process, its stderr collected."""
 
-    def __init__(self, db: str | pathlib.Path, *, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        db: str | pathlib.Path,
+        *,
+        extra_args: tuple[str, ...] = (),
+        system_namespaces: bool = False,
+    ) -> None:
+        """`system_namespaces`: start as a cluster does, with default, kube-system and
+        kube-public (off, so a test's resourceVersions count its own writes only)."""
         self.db = pathlib.Path(db)
         self._args = programs.command(
             "pilot.configstore.main",
@@ -84,6 +92,7 @@ class StoreProcess:
             "0",
             "--db",
             str(db),
+            "--system-namespaces" if system_namespaces else "--no-system-namespaces",
             *extra_args,
         )
         self._process: subprocess.Popen[str] | None = None

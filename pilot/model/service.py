@@ -23,6 +23,8 @@ class Protocol(enum.Enum):
     HTTP = "HTTP"
     HTTP2 = "HTTP2"
     GRPC = "GRPC"
+    GRPC_WEB = "GRPC-Web"
+    HTTP_PROXY = "HTTP_PROXY"
     HTTPS = "HTTPS"
     TLS = "TLS"
     TCP = "TCP"
@@ -41,11 +43,17 @@ class Protocol(enum.Enum):
 
     @property
     def is_http(self) -> bool:
-        return self in (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC)
+        return self in (
+            Protocol.HTTP,
+            Protocol.HTTP2,
+            Protocol.GRPC,
+            Protocol.GRPC_WEB,
+            Protocol.HTTP_PROXY,
+        )
 
     @property
     def is_http2(self) -> bool:
-        return self in (Protocol.HTTP2, Protocol.GRPC)
+        return self in (Protocol.HTTP2, Protocol.GRPC, Protocol.GRPC_WEB)
 
 
 class Resolution(enum.Enum):

@@ -249,10 +249,11 @@ def build_routes(proxy: ProxyView, push: PushContext, requested: Collection[str]
         ]
         return _resources(ROUTE, tables).select(wanted)
     services = visible_services(proxy, push)
-    # A sidecar's table depends on its namespace (short names, sourceNamespace matches),
-    # what it may see, and its labels only where some route matches on sourceLabels.
+    # A sidecar's table depends on its namespace (sourceNamespace matches), its DNS domain
+    # (the short names), what it may see, and its labels only where some route matches on
+    # sourceLabels.
     labels = frozenset(proxy.labels.items()) if push.uses_source_labels else None
-    key = ("rds", proxy.namespace, labels, _scope_key(services, push))
+    key = ("rds", proxy.namespace, proxy.domain, labels, _scope_key(services, push))
 
     def table() -> Resources:
         # The whole table is kept across pushes too, under everything it is made of: the

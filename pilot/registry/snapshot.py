@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pilot.model.discovery import (
     Event,
@@ -46,11 +46,17 @@ class RegistrySnapshot:
 EMPTY = RegistrySnapshot(services={}, endpoints={})
 
 
-def changes(old: RegistrySnapshot, new: RegistrySnapshot) -> list[RegistryEvent]:
-    """What a handler must hear to go from `old` to `new`, services in hostname order."""
+def changes(
+    old: RegistrySnapshot, new: RegistrySnapshot, hosts: Iterable[str] | None = None
+) -> list[RegistryEvent]:
+    """What a handler must hear to go from `old` to `new`, services in hostname order
+    (only `hosts`, when the caller knows nothing else changed)."""
     events: list[RegistryEvent] = []
-    for hostname in sorted(old.services.keys() | new.services.keys()):
+    candidates = old.services.keys() | new.services.keys() if hosts is None else set(hosts)
+    for hostname in sorted(candidates):
         before, after = old.services.get(hostname), new.services.get(hostname)
+        if after is None and before is None:
+            continue
         if after is None:
             assert before is not None
             events.append(ServiceEvent(Event.DELETE, before))
@@ -78,9 +84,10 @@ class SnapshotRegistry:
     def snapshot(self) -> RegistrySnapshot:
         return self._snapshot
 
-    def publish(self, snapshot: RegistrySnapshot) -> bool:
-        """Serve `snapshot` from now on; True (and handlers told) if anything changed."""
-        events = changes(self._snapshot, snapshot)
+    def publish(self, snapshot: RegistrySnapshot, hosts: Iterable[str] | None = None) -> bool:
+        """Serve `snapshot` from now on; True (and handlers told) if anything changed. `hosts`:
+        the only hostnames that may differ from the last snapshot (None: any)."""
+        events = changes(self._snapshot, snapshot, hosts)
         self._snapshot = snapshot
         for event in events:
             self._handlers.notify(event)

@@ -28,6 +28,9 @@ class PrinterColumn:
     description: str = ""
     priority: int = 0  # 0: always shown; more: only with -o wide
     format: str = ""
+    # Kubernetes' built-in kinds: a cell Kubernetes computes (READY `2/2`, PORT(S)
+    # `9080/TCP`), by the name of its printer in pilot/configstore/printers.py.
+    printer: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,14 +39,25 @@ class KindSchema:
     version: str  # the stored version; the one objects carry inside the mesh
     kind: str
     plural: str
-    message: str  # full proto name of the spec, e.g. istio.networking.v1alpha3.VirtualService
-    proto: str  # the .proto file declaring it, relative to the workspace root
+    # Istio's kinds: the full proto name of the spec (istio.networking.v1alpha3.VirtualService)
+    # and the .proto file declaring it, relative to the workspace root. "" for Kubernetes' own.
+    message: str
+    proto: str
     sets: frozenset[str]
     short_names: tuple[str, ...] = ()
     versions: tuple[str, ...] = ()  # every version served, the preferred first; () = (version,)
     categories: tuple[str, ...] = ()
     columns: tuple[PrinterColumn, ...] = ()
     scope: str = "Namespaced"  # or "Cluster"
+    # Kubernetes' built-in kinds: the OpenAPI model whose schema validates the whole object
+    # (io.k8s.api.core.v1.Service; see kubeschema.py), and the subresources served.
+    openapi: str = ""
+    subresources: tuple[str, ...] = ()
+
+    @property
+    def is_kubernetes(self) -> bool:
+        """One of Kubernetes' own kinds (no proto; validated by Kubernetes' schema)."""
+        return bool(self.openapi)
 
     @property
     def api_version(self) -> str:
@@ -70,6 +84,8 @@ class KindSchema:
 
     def message_class(self) -> type[message.Message]:
         """The generated class of the spec; imports its module on first use."""
+        if self.is_kubernetes:
+            raise TypeError(f"{self.kind} is a Kubernetes kind: it has no proto")
         importlib.import_module(self.python_module)
         descriptor = symbol_database.Default().pool.FindMessageTypeByName(self.message)
         return message_factory.GetMessageClass(descriptor)
@@ -155,6 +171,10 @@ def _load(path: pathlib.Path) -> KindSet:
         if group["storage"] not in versions:
             raise ValueError(f"{path}: group {group['group']!r} stores a version it does not serve")
         for entry in group["kinds"]:
+            if bool(entry.get("openapi")) == bool(entry.get("message")):
+                raise ValueError(
+                    f"{path}: kind {entry['kind']!r} needs a proto message or an openapi model"
+                )
             schemas.append(
                 KindSchema(
                     group=group["group"],
@@ -162,29 +182,34 @@ def _load(path: pathlib.Path) -> KindSet:
                     versions=versions,
                     kind=entry["kind"],
                     plural=entry["plural"],
-                    message=entry["message"],
-                    proto=entry["proto"],
+                    message=entry.get("message", ""),
+                    proto=entry.get("proto", ""),
                     short_names=tuple(entry.get("short", ())),
                     sets=frozenset(entry["sets"]),
-                    categories=tuple(group.get("categories", ())),
+                    categories=tuple(entry.get("categories", group.get("categories", ()))),
                     columns=tuple(
                         PrinterColumn(
                             name=c["name"],
                             type=c["type"],
-                            json_path=c["jsonPath"],
+                            json_path=c.get("jsonPath", ""),
                             description=c.get("description", ""),
                             priority=c.get("priority", 0),
                             format=c.get("format", ""),
+                            printer=c.get("printer", ""),
                         )
                         for c in entry.get("columns", ())
                     ),
                     scope=entry.get("scope", "Namespaced"),
+                    openapi=entry.get("openapi", ""),
+                    subresources=tuple(entry.get("subresources", ())),
                 )
             )
     return KindSet(schemas)
 
 
 ALL = _load(_KINDS_FILE)
+ISTIO = KindSet(s for s in ALL if not s.is_kubernetes)
+KUBERNETES = KindSet(s for s in ALL if s.is_kubernetes)
 PILOT = ALL.in_set("pilot")
 MIXER = ALL.in_set("mixer")
 BROKER = ALL.in_set("broker")

@@ -6,8 +6,8 @@ from pkg.config import kinds
 from pkg.config.validation import specs
 
 
-@pytest.mark.parametrize("schema", list(kinds.ALL), ids=str)
-def test_every_kind_has_a_message_and_a_validator(schema: kinds.KindSchema):
+@pytest.mark.parametrize("schema", list(kinds.ISTIO), ids=str)
+def test_every_istio_kind_has_a_message_and_a_validator(schema: kinds.KindSchema):
     spec = schema.new_spec()
     assert spec.DESCRIPTOR.full_name == schema.message
     assert schema.message in specs.VALIDATORS
@@ -38,7 +38,30 @@ def test_named_sets():
         "ServiceInstance",
         "ServiceBinding",
     }
-    assert len(kinds.PILOT) + len(kinds.MIXER) + len(kinds.BROKER) == len(kinds.ALL)
+    assert len(kinds.PILOT) + len(kinds.MIXER) + len(kinds.BROKER) == len(kinds.ISTIO)
+    assert len(kinds.ISTIO) + len(kinds.KUBERNETES) == len(kinds.ALL)
+
+
+@pytest.mark.parametrize("schema", list(kinds.KUBERNETES), ids=str)
+def test_every_kubernetes_kind_is_kubernetes_own_model(schema: kinds.KindSchema):
+    from pkg.config import kubeschema
+
+    assert kubeschema.model_of(schema.api_version, schema.kind) == schema.openapi
+    assert not schema.message and not schema.sets
+    with pytest.raises(TypeError, match="no proto"):
+        schema.new_spec()
+
+
+def test_kubernetes_kinds_at_their_real_paths():
+    ns, svc = kinds.ALL.by_name("ns"), kinds.ALL.by_name("svc")
+    assert (ns.scope, ns.collection_path("default")) == ("Cluster", "/api/v1/namespaces")
+    assert svc.collection_path("default") == "/api/v1/namespaces/default/services"
+    deploy = kinds.ALL.by_name("deploy")
+    assert deploy.collection_path(None) == "/apis/apps/v1/deployments"
+    assert deploy.subresources == ("status", "scale")
+    assert kinds.ALL.by_name("endpointslices").api_version == "discovery.k8s.io/v1"
+    assert kinds.ALL.by_name("pods").categories == ("all",)
+    assert [c.name for c in kinds.ALL.by_name("po").columns][:3] == ["Ready", "Status", "Restarts"]
 
 
 def test_every_served_version_names_the_same_kind_stored_at_istios_version():

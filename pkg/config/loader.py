@@ -144,9 +144,9 @@ def load_object(
     """
     result = ValidationResult()
     check_json_value(document, result)
-    label = _label(document, namespace)
+    label = _label(document, namespace, kinds)
     resource = _build(document, kinds, namespace, result) if result.ok else None
-    if resource is not None:
+    if resource is not None and not resource.schema.is_kubernetes:
         specs.validate(resource, result)
     if not result.ok:
         raise LoadError([DocumentError(source, index, label, tuple(result.errors))])
@@ -156,8 +156,9 @@ def load_object(
     return resource
 
 
-def _label(document: Any, namespace: str | None) -> str:
-    """How messages name the document: `VirtualService default/reviews`, when it says."""
+def _label(document: Any, namespace: str | None, kinds: KindSet) -> str:
+    """How messages name the document: `VirtualService default/reviews`, when it says (a
+    cluster-scoped kind by its name alone: `Namespace bookinfo`)."""
     if not isinstance(document, dict):
         return ""
     meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
@@ -165,6 +166,9 @@ def _label(document: Any, namespace: str | None) -> str:
     ns = meta.get("namespace") or namespace or "default"
     if not (isinstance(kind, str) and kind and isinstance(name, str) and name):
         return ""
+    schema = kinds.by_kind(str(document.get("apiVersion")), kind)
+    if schema is not None and not schema.namespaced:
+        return f"{kind} {name}"
     return f"{kind} {ns}/{name}"
 
 
@@ -174,9 +178,6 @@ def _build(
     if not isinstance(document, dict):
         result.error("", f"a resource must be an object, got {type_name(document)}")
         return None
-    for key in document:
-        if key not in _TOP_LEVEL:
-            result.error(str(key), f"unknown top-level field {key!r}")
     api_version, kind = document.get("apiVersion"), document.get("kind")
     if not kind:
         result.error("kind", "missing: every resource needs a kind")
@@ -190,6 +191,21 @@ def _build(
         hint = f" (kinds of {api_version}: {', '.join(known)})" if known else ""
         result.error("kind", f"unknown kind {kind!r} of apiVersion {api_version!r}{hint}")
         return None
+    if schema.is_kubernetes:
+        # Kubernetes' own kinds: their schema says which fields exist (data, subsets, ...).
+        from pkg.config import kubeobject  # its schemas load on first use only
+
+        metadata = _metadata(
+            document.get("metadata"),
+            namespace,
+            result,
+            kubernetes=True,
+            namespaced=schema.namespaced,
+        )
+        return kubeobject.build(document, schema, metadata, result)
+    for key in document:
+        if key not in _TOP_LEVEL:
+            result.error(str(key), f"unknown top-level field {key!r}")
     metadata = _metadata(document.get("metadata"), namespace, result)
     spec_data = document.get("spec")
     if spec_data is None:
@@ -207,14 +223,27 @@ def _build(
     return Resource(schema=schema, metadata=metadata, spec=spec)
 
 
-def _metadata(data: Any, namespace: str | None, result: ValidationResult) -> Metadata | None:
+def _metadata(
+    data: Any,
+    namespace: str | None,
+    result: ValidationResult,
+    *,
+    kubernetes: bool = False,
+    namespaced: bool = True,
+) -> Metadata | None:
+    """`kubernetes`: a Kubernetes kind's, whose schema checked the other ObjectMeta fields
+    (kept in `extra`); a kind that is not `namespaced` has no namespace ("")."""
     path = FieldPath("metadata")
     if not isinstance(data, dict):
         result.error(path, "missing: every resource needs metadata with a name")
         return None
     ok = True
+    extra = {}
     for key in data:
         if key not in _METADATA_FIELDS:
+            if kubernetes:
+                extra[str(key)] = data[key]
+                continue
             result.error(path / str(key), f"unknown metadata field {key!r}")
             ok = False
     name = data.get("name")
@@ -226,14 +255,16 @@ def _metadata(data: Any, namespace: str | None, result: ValidationResult) -> Met
         )
         ok = False
     ns = data.get("namespace")
-    if ns is None:
+    if not namespaced:
+        ns = ""  # as the API server clears it: a cluster-scoped object is in no namespace
+    elif ns is None:
         ns = namespace or "default"
     elif namespace is not None and ns != namespace:
         result.error(
             path / "namespace", f"is {ns!r} but the request is for namespace {namespace!r}"
         )
         ok = False
-    if not isinstance(ns, str) or not is_dns1123_label(ns):
+    if namespaced and (not isinstance(ns, str) or not is_dns1123_label(ns)):
         result.error(path / "namespace", f"{ns!r} is not a valid namespace name")
         ok = False
     maps = {}
@@ -273,8 +304,9 @@ def _metadata(data: Any, namespace: str | None, result: ValidationResult) -> Met
         namespace=ns,
         labels=dict(maps["labels"]),
         annotations=dict(maps["annotations"]),
-        resource_version=str(data.get("resourceVersion", "")),
+        resource_version=str(data.get("resourceVersion") or ""),
         generation=generation if isinstance(generation, int) else 0,
-        creation_timestamp=str(data.get("creationTimestamp", "")),
-        uid=str(data.get("uid", "")),
+        creation_timestamp=str(data.get("creationTimestamp") or ""),
+        uid=str(data.get("uid") or ""),
+        extra=extra,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from typing import Any
@@ -15,7 +16,7 @@ from pkg.config.kinds import KindSchema
 @dataclasses.dataclass(frozen=True)
 class Metadata:
     name: str
-    namespace: str = "default"
+    namespace: str = "default"  # "" for a cluster-scoped kind (Namespace)
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
     annotations: dict[str, str] = dataclasses.field(default_factory=dict)
     resource_version: str = ""
@@ -23,12 +24,16 @@ class Metadata:
     creation_timestamp: str = ""
     uid: str = ""
     generate_name: str = ""  # the prefix the server made `name` from, when it did
+    # Kubernetes kinds: the other ObjectMeta fields they carry (ownerReferences, finalizers,
+    # deletionTimestamp, ...), as written.
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
         if self.generate_name:
             out["generateName"] = self.generate_name
-        out["namespace"] = self.namespace
+        if self.namespace:
+            out["namespace"] = self.namespace
         if self.labels:
             out["labels"] = dict(self.labels)
         if self.annotations:
@@ -41,22 +46,32 @@ class Metadata:
             out["creationTimestamp"] = self.creation_timestamp
         if self.uid:
             out["uid"] = self.uid
+        out.update(self.extra)
         return out
 
 
 @dataclasses.dataclass(frozen=True)
 class Resource:
+    """An object of a kind. Istio's kinds: `spec` is the typed proto. Kubernetes' own kinds
+    (`schema.is_kubernetes`) have no proto: `body` holds every field of the object besides
+    apiVersion, kind and metadata (spec, status, data, subsets, ...) as written and validated
+    against Kubernetes' schema, and `spec` is `body["spec"]` as a Struct (for code that only
+    wants to look; numbers in a Struct are doubles, so exact values are read from `body`)."""
+
     schema: KindSchema
     metadata: Metadata
     spec: message.Message
+    body: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        head = {
             "apiVersion": self.schema.api_version,
             "kind": self.schema.kind,
             "metadata": self.metadata.to_dict(),
-            "spec": spec_to_dict(self.spec),
         }
+        if self.body is not None:
+            return {**head, **copy.deepcopy(self.body)}
+        return {**head, "spec": spec_to_dict(self.spec)}
 
     def to_yaml(self) -> str:
         return yamlstream.dump(self.to_dict())

@@ -204,15 +204,25 @@ def _parse(kinds: KindSet, data: Any) -> Resource:
             500, "InternalError", f"unknown kind {data.get('kind')!r} of {data.get('apiVersion')!r}"
         )
     meta: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
-    spec = schema.new_spec()
-    try:
-        json_format.ParseDict(data.get("spec") or {}, spec)
-    except json_format.ParseError as error:
-        raise errors.ApiError(500, "InternalError", f"spec: {error}") from None
+    body = None
+    if schema.is_kubernetes:
+        # Kubernetes' own kinds have no proto: the object's fields as they are.
+        from google.protobuf import struct_pb2
+
+        body = {k: v for k, v in data.items() if k not in ("apiVersion", "kind", "metadata")}
+        spec: Any = struct_pb2.Struct()
+        if isinstance(body.get("spec"), dict):
+            spec.update(body["spec"])
+    else:
+        spec = schema.new_spec()
+        try:
+            json_format.ParseDict(data.get("spec") or {}, spec)
+        except json_format.ParseError as error:
+            raise errors.ApiError(500, "InternalError", f"spec: {error}") from None
     generation = meta.get("generation", 0)
     metadata = Metadata(
         name=str(meta.get("name", "")),
-        namespace=str(meta.get("namespace") or "default"),
+        namespace=str(meta.get("namespace") or ("default" if schema.namespaced else "")),
         labels=dict(meta.get("labels") or {}),
         annotations=dict(meta.get("annotations") or {}),
         resource_version=str(meta.get("resourceVersion", "")),
@@ -220,7 +230,7 @@ def _parse(kinds: KindSet, data: Any) -> Resource:
         creation_timestamp=str(meta.get("creationTimestamp", "")),
         uid=str(meta.get("uid", "")),
     )
-    return Resource(schema=schema, metadata=metadata, spec=spec)
+    return Resource(schema=schema, metadata=metadata, spec=spec, body=body)
 
 
 def _log() -> Any:

@@ -93,8 +93,9 @@ class AgentOptions:
 
     @property
     def workload_name(self) -> str:
-        # Istio takes the owning Deployment's name; a local pod is named after its workload.
-        return self.pod
+        # Istio takes the owning Deployment's name, which its injector puts in the sidecar's
+        # ISTIO_META_WORKLOAD_NAME; a pod the launcher runs is named after its workload.
+        return os.environ.get("ISTIO_META_WORKLOAD_NAME") or self.pod
 
 
 def parse_pairs(text: str, *, what: str) -> dict[str, str]:

@@ -93,3 +93,12 @@ def test_bad_flags_exit_with_a_usage_error(
 def test_unknown_proxy_type_is_refused() -> None:
     with pytest.raises(ValueError, match="proxy type"):
         options.AgentOptions(proxy_type="ingress", ip="1.2.3.4", pod="p", run_dir=pathlib.Path())
+
+
+def test_the_workload_is_the_injectors_name_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    argv = ["proxy", "sidecar", "--ip", "127.0.1.5", "--pod", "reviews-v1-7l5csrvdpf-785gv"]
+    argv += ["--run-dir", "/tmp/unused"]
+    monkeypatch.delenv("ISTIO_META_WORKLOAD_NAME", raising=False)
+    assert options.parse_args(argv).workload_name == "reviews-v1-7l5csrvdpf-785gv"
+    monkeypatch.setenv("ISTIO_META_WORKLOAD_NAME", "reviews-v1")
+    assert options.parse_args(argv).workload_name == "reviews-v1"

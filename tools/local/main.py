@@ -10,7 +10,7 @@ import sys
 
 from tools.local import launcher, observability
 from tools.local.mesh import Mesh
-from tools.local.topology import REGISTRY_DOMAINS, ROOT, Topology
+from tools.local.topology import PLATFORMS, REGISTRY_DOMAINS, ROOT, Topology
 
 
 def where(topology: Topology, started: bool = True) -> list[str]:
@@ -19,7 +19,8 @@ def where(topology: Topology, started: bool = True) -> list[str]:
         ("Bookinfo is up" if started else "Bookinfo is already running")
         + f"; logs in {topology.log_dir}",
         f"config store: {topology.config_store_url}   Pilot: {topology.pilot_http_url}/debug/syncz",
-        f"kubectl --kubeconfig {topology.kubeconfig} get virtualservices",
+        f"kubectl --kubeconfig {topology.kubeconfig} get "
+        + ("pods" if topology.platform == "kube" else "virtualservices"),
     ]
     if topology.observability:
         lines += [
@@ -27,7 +28,8 @@ def where(topology: Topology, started: bool = True) -> list[str]:
             f"Prometheus: {observability.prometheus_url(topology)}   (istioctl dashboard prometheus)",
             f"Traces:     {observability.zipkin_url(topology)}/api/v2/traces?serviceName=productpage",
         ]
-    lines.append(f"Open {topology.productpage_url}")
+    if topology.bookinfo:
+        lines.append(f"Open {topology.productpage_url}")
     return lines
 
 
@@ -48,9 +50,25 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="the Consul agent (http://127.0.0.1:8500) or Eureka (http://127.0.0.1:8761/eureka/)",
     )
+    parser.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        default=None,
+        help="kube (default): Bookinfo from Istio's Kubernetes YAML, run by the local kubelet; "
+        "local: each pod's agent registers a WorkloadEntry (the default with --registry)",
+    )
+    parser.add_argument(
+        "--without-bookinfo",
+        action="store_true",
+        help="start the platform alone; apply Bookinfo yourself (kubectl apply -f ...)",
+    )
     args = parser.parse_args(argv)
     if args.registry != "ServiceEntry" and not args.registry_url:
         parser.error(f"--registry {args.registry} needs --registry-url")
+    if args.platform is None:
+        args.platform = "kube" if args.registry == "ServiceEntry" else "local"
+    if args.platform == "kube" and args.registry != "ServiceEntry":
+        parser.error("--registry needs --platform local: on kube, Kubernetes is the registry")
     logging.basicConfig(level=logging.INFO, format="mesh: %(message)s")
     mesh = Mesh(
         Topology(
@@ -59,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             control_address=args.control_address,
             registry=args.registry,
             registry_url=args.registry_url,
+            platform=args.platform,
+            bookinfo=not args.without_bookinfo,
         )
     )
     topology = mesh.topology

@@ -14,7 +14,7 @@ import pathlib
 import sys
 
 from proxy.extensions.mixer import module as mixer_module
-from tools.local import observability
+from tools.local import kubeplatform, observability
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 PYTHON = sys.executable
@@ -76,6 +76,7 @@ class ProcessSpec:
 # Consul / Eureka: each agent registers its pod there and Pilot reads that registry.
 REGISTRY_DOMAINS = {"ServiceEntry": "", "Consul": "service.consul", "Eureka": "eureka"}
 REGISTRY_FLAGS = {"Consul": "--consulserverURL", "Eureka": "--eurekaserverURL"}
+PLATFORMS = ("local", "kube")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +88,12 @@ class Topology:
     cert_ttl: str = "24h"  # workload certificates' lifetime; the node agent renews at half
     registry: str = "ServiceEntry"
     registry_url: str = ""  # the Consul agent / Eureka server, for those registries
+    # "local": the pods above, each agent registering its WorkloadEntry; "kube": Bookinfo from
+    # Istio's Kubernetes YAML, run by the local kubelet and controllers (kubeplatform.py).
+    platform: str = "local"
+    # False: the platform alone (control plane, gateway, on kube the kubelet and controllers),
+    # for the user to apply Bookinfo to, as to a fresh cluster.
+    bookinfo: bool = True
     # Mixer in the request path: every sidecar and the gateway Check and Report through mixs.
     mixer: bool = True  # False: mixs runs, but the mesh config names no Mixer (no filters)
     mixer_check_cache: bool = True  # False: the filters ask mixs on every request (benchmarks)
@@ -104,11 +111,19 @@ class Topology:
             raise ValueError(f"registry must be one of {sorted(REGISTRY_DOMAINS)}")
         if self.registry != "ServiceEntry" and not self.registry_url:
             raise ValueError(f"the {self.registry} registry needs its URL")
+        if self.platform not in PLATFORMS:
+            raise ValueError(f"platform must be one of {PLATFORMS}")
+        if self.platform == "kube" and self.registry != "ServiceEntry":
+            raise ValueError("the kube platform's registry is Kubernetes: no --registry with it")
 
     @property
     def bookinfo_config(self) -> tuple[pathlib.Path, ...]:
         """What makes Bookinfo known and reachable: its services (unless a registry holds
         them) and the ingress gateway's routes, in the platform's hostnames."""
+        if not self.bookinfo:
+            return ()
+        if self.platform == "kube":
+            return kubeplatform.bookinfo_config(self)
         if self.registry == "ServiceEntry":
             return (
                 ROOT / "samples/bookinfo/platform/local/bookinfo.yaml",
@@ -295,18 +310,21 @@ class Topology:
                 f"{self.broker_url}/ready",
                 stage=1,
             ),
-        ]  # fmt: skip
+        ] + (kubeplatform.processes(self) if self.platform == "kube" else [])  # fmt: skip
 
     def _registry_flags(self) -> tuple[str, ...]:
+        if self.platform == "kube":
+            return kubeplatform.pilot_flags(self)
         if self.registry == "ServiceEntry":
             return ()
         return ("--registries", f"ServiceEntry,{self.registry}",
                 REGISTRY_FLAGS[self.registry], self.registry_url)  # fmt: skip
 
     def workloads(self) -> list[ProcessSpec]:
-        """Apps (stage 2), their agents and the ingress gateway (stage 3)."""
+        """Apps (stage 2), their agents and the ingress gateway (stage 3); on the kube
+        platform the kubelet runs the pods, and only the gateway is the launcher's."""
         specs = []
-        for pod in self.pods:
+        for pod in self.pods if self.platform == "local" else ():
             ip = self.pod_address(pod)
             env = (
                 *pod.env,
@@ -378,8 +396,11 @@ class Topology:
                      "--domain", REGISTRY_DOMAINS[self.registry]]  # fmt: skip
         if kind == "router":
             argv.append("--register")
+        # A gateway is ready once a Gateway gives it a listener: without Bookinfo's, started is
+        # all it can be (its agent is live).
+        check = "ready" if self.bookinfo or kind == "sidecar" else "live"
         return ProcessSpec(
-            name, tuple(argv), f"http://{ip}:{AGENT_STATUS_PORT}/healthz/ready", stage=3
+            name, tuple(argv), f"http://{ip}:{AGENT_STATUS_PORT}/healthz/{check}", stage=3
         )
 
     def processes(self) -> list[ProcessSpec]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from istioctl.analyze.analyzers.base import Analyzer, Context
-from pkg.config.kinds import ALL
+from pkg.config.kinds import ISTIO
 
 
 def _for(kind: str) -> Callable[[Context], None]:
@@ -30,5 +30,5 @@ ANALYZERS = tuple(
         f"Runs schema validation as an analyzer on '{kind}' resources",
         _for(kind),
     )
-    for kind in sorted({s.kind for s in ALL})
+    for kind in sorted({s.kind for s in ISTIO})
 )

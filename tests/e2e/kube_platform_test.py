@@ -1,0 +1,196 @@
+"""The local platform as a Kubernetes cluster: Istio's bookinfo.yaml applied with kubectl.
+
+One mesh for the module, started without Bookinfo, as a fresh cluster with Istio installed.
+The test does what Istio's getting-started guide has a user do: label the namespace for
+injection, `kubectl apply -f samples/bookinfo/platform/kube/bookinfo.yaml` and the gateway,
+then open the page. Then what a cluster's users do to it: `kubectl get pods`, scale
+reviews-v3 to 0 and back (its red stars go and come back, seen in real requests through the
+gateway), delete a pod (its Deployment replaces it, the page keeps working), `kubectl logs`.
+Everything runs as real processes: the store, Pilot (Kubernetes registry), the local kubelet
+and controllers, each pod's app, pilot-agent and Envoy.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from pilot.configstore.testing import Kubectl
+from tests.e2e.meshtest import MeshUnderTest, Page, loopback_subnet
+from tools.local.topology import ROOT
+
+SUBNET = loopback_subnet(133)
+BOOKINFO = ROOT / "samples/bookinfo/platform/kube/bookinfo.yaml"
+GATEWAY = ROOT / "samples/bookinfo/networking/bookinfo-gateway.yaml"
+DEPLOYMENTS = (
+    "details-v1",
+    "productpage-v1",
+    "ratings-v1",
+    "reviews-v1",
+    "reviews-v2",
+    "reviews-v3",
+)
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
+    """Poll until `check()` is truthy; fail with `what` and the last answer after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {last!r})")
+
+
+class Cluster:
+    def __init__(self, mesh: MeshUnderTest, home: pathlib.Path) -> None:
+        self.mesh = mesh
+        self.kubectl = Kubectl(
+            mesh.topology.config_store_url, home, kubeconfig=mesh.topology.kubeconfig
+        )
+
+    def run(self, *args: str, check: bool = True) -> str:
+        return self.kubectl.run(*args, check=check).stdout
+
+    def pods(self, selector: str = "") -> list[dict[str, Any]]:
+        args = ("get", "pods", "-o", "json", *(("-l", selector) if selector else ()))
+        return json.loads(self.run(*args))["items"]
+
+    def ready(self, selector: str) -> list[dict[str, Any]]:
+        """The selected pods that run and are ready, not being deleted."""
+        return [
+            pod
+            for pod in self.pods(selector)
+            if not pod["metadata"].get("deletionTimestamp")
+            and pod.get("status", {}).get("phase") == "Running"
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in pod["status"].get("conditions") or []
+            )
+        ]
+
+    def pages(self, count: int) -> list[Page]:
+        pages = [self.mesh.page() for _ in range(count)]
+        assert all(p.status == 200 for p in pages), [p.status for p in pages]
+        return pages
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    run_dir = tmp_path_factory.mktemp("kube-mesh")
+    with MeshUnderTest(run_dir, SUBNET, platform="kube", bookinfo=False) as mesh:
+        cluster = Cluster(mesh, tmp_path_factory.mktemp("kubectl"))
+        try:
+            yield cluster
+        finally:
+            # What the kubelet and the pods said, for a failure's report.
+            for log in sorted((run_dir / "pods").glob("*/logs/*.log")):
+                if log.parent.parent.name.startswith("default_"):
+                    print(f"--- {log.parent.parent.name}/{log.name} ---")
+                    print(*log.read_text(errors="replace").splitlines()[-15:], sep="\n")
+
+
+@pytest.fixture(scope="module")
+def bookinfo(cluster: Cluster) -> str:
+    """Istio's guide: label the namespace, apply bookinfo.yaml and the gateway."""
+    cluster.run("label", "namespace", "default", "istio-injection=enabled")
+    applied = cluster.run("apply", "-f", str(BOOKINFO)) + cluster.run("apply", "-f", str(GATEWAY))
+    for deployment in DEPLOYMENTS:
+        selector = "app={},version={}".format(*deployment.rsplit("-", 1))
+        eventually(lambda s=selector: cluster.ready(s), f"{deployment} ready")
+    eventually(lambda: cluster.mesh.page().status == 200, "the page through the gateway")
+    return applied
+
+
+def test_kubectl_apply_of_istios_bookinfo_gives_a_working_page(cluster: Cluster, bookinfo: str):
+    assert "deployment.apps/reviews-v3 created" in bookinfo
+    assert "gateway.networking.istio.io/bookinfo-gateway created" in bookinfo
+    table = [line.split() for line in cluster.run("get", "pods").splitlines()]
+    assert table[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert sorted(row[0].rsplit("-", 2)[0] for row in table[1:]) == sorted(DEPLOYMENTS)
+    assert {(row[1], row[2]) for row in table[1:]} == {("2/2", "Running")}  # app + istio-proxy
+    # Each pod has its own address from the node's range, and a sidecar as injection adds it.
+    pods = cluster.pods()
+    addresses = {pod["status"]["podIP"] for pod in pods}
+    assert len(addresses) == len(DEPLOYMENTS)
+    assert all(address.startswith(f"{SUBNET}.") for address in addresses)
+    assert all([c["name"] for c in pod["spec"]["containers"]][-1] == "istio-proxy" for pod in pods)
+    # The endpoints controller's slices name the ready pods.
+    slices = json.loads(
+        cluster.run(
+            "get", "endpointslices", "-l", "kubernetes.io/service-name=reviews", "-o", "json"
+        )
+    )["items"]
+    targets = {e["targetRef"]["name"] for s in slices for e in s["endpoints"]}
+    assert targets == {p["metadata"]["name"] for p in cluster.pods("app=reviews")}
+    # Every version answers, each with its own stars: Pilot found them all through Kubernetes.
+    versions = {page.reviews_version for page in cluster.pages(30)}
+    assert versions == {"v1", "v2", "v3"}
+    assert all("William Shakespeare" in p.body for p in cluster.pages(3))
+
+
+def test_scale_reviews_v3_to_zero_and_back(cluster: Cluster, bookinfo: str):
+    scaled = cluster.run("scale", "deployment", "reviews-v3", "--replicas=0")
+    assert scaled.strip() == "deployment.apps/reviews-v3 scaled"
+    eventually(lambda: not cluster.pods("app=reviews,version=v3"), "reviews-v3's pod gone")
+    # Once Pilot pushed the endpoints without it, no page shows red stars.
+    eventually(lambda: all(p.reviews_version != "v3" for p in cluster.pages(10)), "no red stars")
+    versions = [page.reviews_version for page in cluster.pages(30)]
+    assert "v3" not in versions and set(versions) == {"v1", "v2"}
+    ready = cluster.run("get", "deployment", "reviews-v3", "-o", "jsonpath={.status.replicas}")
+    assert ready in ("", "0")
+
+    cluster.run("scale", "deployment", "reviews-v3", "--replicas=1")
+    eventually(lambda: cluster.ready("app=reviews,version=v3"), "a new reviews-v3 pod ready")
+    eventually(lambda: any(p.reviews_version == "v3" for p in cluster.pages(10)), "red stars again")
+    assert {page.reviews_version for page in cluster.pages(30)} == {"v1", "v2", "v3"}
+
+
+def test_a_deleted_pod_is_replaced_and_the_page_keeps_working(cluster: Cluster, bookinfo: str):
+    (before,) = cluster.ready("app=ratings")
+    old = before["metadata"]["name"]
+    deleted = cluster.run("delete", "pod", old)
+    assert deleted.strip() == f'pod "{old}" deleted'
+
+    def replaced() -> list[dict[str, Any]]:
+        return [p for p in cluster.ready("app=ratings") if p["metadata"]["name"] != old]
+
+    (after,) = eventually(replaced, "a new ratings pod ready")
+    # Made by its Deployment from the same template (no ReplicaSet objects on this platform).
+    (owner,) = after["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("Deployment", "ratings-v1", True)
+    assert after["metadata"]["name"].rsplit("-", 1)[0] == old.rsplit("-", 1)[0]
+    assert old not in {p["metadata"]["name"] for p in cluster.pods("app=ratings")}
+
+    # The new pod's endpoint replaces the old one: stars show again on the pages that have them.
+    def stars() -> bool:
+        pages = cluster.pages(10)
+        return all("Ratings service is currently unavailable" not in p.body for p in pages)
+
+    eventually(stars, "ratings served by the new pod")
+    pages = cluster.pages(30)
+    assert {p.reviews_version for p in pages} == {"v1", "v2", "v3"}
+    assert all("Ratings service is currently unavailable" not in p.body for p in pages)
+
+
+def test_kubectl_logs(cluster: Cluster, bookinfo: str):
+    cluster.pages(2)
+    (pod,) = cluster.ready("app=productpage")
+    name = pod["metadata"]["name"]
+    # The default container is the app's (the annotation injection writes).
+    app = cluster.run("logs", name)
+    assert "GET /productpage" in app
+    assert cluster.run("logs", name, "-c", "productpage") == app
+    proxy = cluster.run("logs", name, "-c", "istio-proxy")
+    assert proxy.strip() and proxy != app
+    tail = cluster.run("logs", "deployment/productpage-v1", "--tail=1")
+    assert len(tail.splitlines()) == 1
+    missing = cluster.kubectl.run("logs", name, "-c", "nothing", check=False)
+    assert missing.returncode != 0 and "nothing" in missing.stderr

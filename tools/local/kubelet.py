@@ -1,0 +1,348 @@
+"""The local kubelet: it runs the pods bound to its node, as a Kubernetes kubelet does.
+
+It watches the pods whose `spec.nodeName` is its node. A new one gets an address from the
+node's range, its containers resolved to programs (images.py), and is started by the pod
+runtime (podruntime.py); its status (phase, host and pod IP, conditions, every container's
+state, restarts and readiness from its probes) is written back through the `status`
+subresource whenever it changes. A pod marked for deletion is stopped within its grace period
+and then removed for good (a delete with gracePeriodSeconds=0 and its uid as precondition); a
+pod deleted outright is stopped at once. Containers' logs are served on the kubelet's port
+(kubeletserver.py) for the API server's `pods/log`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import ipaddress
+import logging
+import pathlib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from kubernetes.aio import client
+from kubernetes.aio.client.exceptions import ApiException
+
+from tools.local import podstatus
+from tools.local.images import ImageTable, UnknownImage
+from tools.local.injection import PROXY
+from tools.local.kubeinformer import Informer, Key, Object
+from tools.local.podruntime import ContainerSpec, PodRuntime, PodSpec, RestartPolicy, State
+from tools.local.prober import Probe
+from tools.local.workqueue import WorkQueue
+
+log = logging.getLogger("kubelet")
+
+
+@dataclasses.dataclass(frozen=True)
+class KubeletOptions:
+    node_name: str
+    address: str  # the node's address: pods' hostIP, and where the kubelet serves logs
+    pod_ips: tuple[str, str]  # the first and last address pods get
+    pods_dir: pathlib.Path
+    images: ImageTable
+    settings: Mapping[str, str] = dataclasses.field(default_factory=dict)  # image table facts
+    port: int = 10250
+    sync_period: float = 0.5  # how often containers are probed and status compared
+
+
+@dataclasses.dataclass
+class Running:
+    uid: str
+    spec: PodSpec
+    probes: dict[str, Probe]
+    waiting: dict[str, tuple[str, str]]  # containers that could not be created, and why
+    written: dict[str, Any] | None = None  # the status last written
+    started_at: float = dataclasses.field(default_factory=time.time)
+
+
+class Kubelet:
+    def __init__(self, api: client.ApiClient, runtime: PodRuntime, options: KubeletOptions) -> None:
+        self.options = options
+        self._core = client.CoreV1Api(api)
+        self._runtime = runtime
+        self.running: dict[Key, Running] = {}
+        self._queue: WorkQueue[Key] = WorkQueue("kubelet", self._reconcile)
+        self.pods = Informer(
+            "kubelet pods",
+            self._core.list_pod_for_all_namespaces,
+            self._changed,
+            field_selector=f"spec.nodeName={options.node_name}",
+        )
+
+    async def run(self, started: asyncio.Event | None = None) -> None:
+        async with aiohttp.ClientSession() as probes, asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.pods.run(), name="kubelet-pods")
+            tasks.create_task(self._queue.run(), name="kubelet-work")
+            await self.pods.synced.wait()
+            tasks.create_task(self._sync_status(probes), name="kubelet-status")
+            if started is not None:
+                started.set()
+
+    async def _changed(self, before: Object | None, after: Object | None) -> None:
+        self._queue.add(_key(after or before or {}))
+
+    # Reconciling one pod: run what should run, stop what should not.
+
+    async def _reconcile(self, key: Key) -> None:
+        pod = self.pods.get(*key)
+        running = self.running.get(key)
+        uid = ((pod or {}).get("metadata") or {}).get("uid")
+        if running is not None and (pod is None or running.uid != uid):
+            await self._stop(key, grace=0.0)  # deleted outright, or replaced under its name
+            running = None
+        if pod is None:
+            return
+        meta, phase = pod["metadata"], (pod.get("status") or {}).get("phase")
+        if meta.get("deletionTimestamp"):
+            await self._terminate(key, pod)
+            return
+        if running is None and phase not in ("Succeeded", "Failed"):
+            await self._start(key, pod)
+
+    async def _terminate(self, key: Key, pod: Object) -> None:
+        meta = pod["metadata"]
+        deadline = _parse_time(meta.get("deletionTimestamp"))
+        grace = max(0.0, deadline - time.time()) if deadline else 0.0
+        await self._stop(key, grace)
+        try:
+            await self._core.delete_namespaced_pod(
+                meta["name"],
+                meta.get("namespace", "default"),
+                grace_period_seconds=0,
+                body={"preconditions": {"uid": meta["uid"]}},
+            )
+        except ApiException as error:
+            if error.status not in (404, 409):  # gone already, or another incarnation
+                raise
+
+    async def _stop(self, key: Key, grace: float) -> None:
+        running = self.running.pop(key, None)
+        if running is not None:
+            log.info("stopping pod %s/%s (grace %.0fs)", *key, grace)
+            await self._runtime.stop(running.uid, grace)
+
+    async def _start(self, key: Key, pod: Object) -> None:
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        ip = self._address_for(pod)
+        directory = self.options.pods_dir / f"{key[0]}_{key[1]}_{meta['uid'][:8]}"
+        facts = {
+            **self.options.settings,
+            "pod_ip": ip,
+            "pod_name": key[1],
+            "namespace": key[0],
+            "service_account": spec.get("serviceAccountName") or "default",
+            "labels": ",".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())),
+            "ports": _ports(spec),
+            "pod_dir": str(directory),
+        }
+        downward = _downward(pod, ip, self.options.address)
+        containers, waiting, probes = [], {}, {}
+        for group, init in (("initContainers", True), ("containers", False)):
+            for container in spec.get(group) or []:
+                try:
+                    program = self.options.images.resolve(str(container.get("image") or ""))
+                    env = _env(container, downward)
+                    argv, env = program.command(container.get("args"), env, facts)
+                except UnknownImage as error:
+                    waiting[container["name"]] = ("ErrImagePull", str(error))
+                    continue
+                except (KeyError, ValueError) as error:
+                    waiting[container["name"]] = ("CreateContainerConfigError", str(error))
+                    continue
+                containers.append(
+                    ContainerSpec(
+                        name=container["name"],
+                        image=str(container.get("image")),
+                        argv=tuple(argv),
+                        env=tuple(env.items()),
+                        sidecar=container["name"] == PROXY,
+                        init=init,
+                    )
+                )
+                if isinstance(container.get("readinessProbe"), dict):
+                    named = {
+                        p["name"]: p["containerPort"]
+                        for p in container.get("ports") or []
+                        if p.get("name")
+                    }
+                    probes[container["name"]] = Probe(container["readinessProbe"], named)
+        running_spec = PodSpec(
+            uid=meta["uid"],
+            namespace=key[0],
+            name=key[1],
+            ip=ip,
+            containers=tuple(containers),
+            restart_policy=RestartPolicy(spec.get("restartPolicy") or "Always"),
+            directory=directory,
+        )
+        self.running[key] = Running(meta["uid"], running_spec, probes, waiting)
+        log.info("starting pod %s/%s at %s", key[0], key[1], ip)
+        if not waiting:
+            await self._runtime.start(running_spec)
+        await self._write_status(key, pod)
+
+    def _address_for(self, pod: Object) -> str:
+        """The pod's address: the one it had (a kubelet that restarted), else the lowest free."""
+        first, last = (ipaddress.IPv4Address(a) for a in self.options.pod_ips)
+        taken = {r.spec.ip for r in self.running.values()}
+        had = (pod.get("status") or {}).get("podIP")
+        if had and first <= ipaddress.IPv4Address(had) <= last and had not in taken:
+            return str(had)
+        others = {
+            (p.get("status") or {}).get("podIP") for k, p in self.pods.cache.items() if p is not pod
+        }
+        for value in range(int(first), int(last) + 1):
+            candidate = str(ipaddress.IPv4Address(value))
+            if candidate not in taken and candidate not in others:
+                return candidate
+        raise RuntimeError(f"node {self.options.node_name}: no free pod address in {first}-{last}")
+
+    # Status: probed and compared every sync period, written when it changed.
+
+    async def _sync_status(self, session: aiohttp.ClientSession) -> None:
+        while True:
+            try:
+                await self._sync_once(session)
+            except (ApiException, aiohttp.ClientError, OSError) as error:
+                log.warning("status sync: %s", error)
+            await asyncio.sleep(self.options.sync_period)
+
+    async def _sync_once(self, session: aiohttp.ClientSession) -> None:
+        now = time.time()
+        for key, running in list(self.running.items()):
+            statuses = {s.name: s for s in self._runtime.status(running.uid)}
+            due = []
+            for name, probe in running.probes.items():
+                status = statuses.get(name)
+                if status is None or status.state != State.RUNNING:
+                    probe.reset()
+                elif probe.due(status.started_at, now):
+                    due.append(probe.run(running.spec.ip, session))
+            await asyncio.gather(*due)
+            pod = self.pods.get(*key)
+            if pod is not None and not pod["metadata"].get("deletionTimestamp"):
+                try:
+                    await self._write_status(key, pod)
+                except (ApiException, aiohttp.ClientError) as error:
+                    log.warning("pod %s/%s: status not written: %s", *key, error)
+
+    def status_of(self, key: Key, pod: Object) -> dict[str, Any]:
+        running = self.running[key]
+        statuses = {s.name: s for s in self._runtime.status(running.uid)}
+        spec = pod.get("spec") or {}
+        entries = []
+        for container in spec.get("containers") or []:
+            name = container["name"]
+            probe = running.probes.get(name)
+            state = statuses.get(name)
+            ready = (
+                state is not None
+                and state.state == State.RUNNING
+                and (probe is None or probe.ready)
+            )
+            entries.append(
+                podstatus.container_status(container, state, ready, running.waiting.get(name))
+            )
+        init_entries = [
+            podstatus.container_status(
+                c, statuses.get(c["name"]), False, running.waiting.get(c["name"])
+            )
+            for c in spec.get("initContainers") or []
+        ]
+        initialized = all("terminated" in e["state"] for e in init_entries)
+        ready = bool(entries) and all(e["ready"] for e in entries)
+        previous = (pod.get("status") or {}).get("conditions") or []
+        status: dict[str, Any] = {
+            "phase": podstatus.phase(spec.get("restartPolicy") or "Always", entries),
+            "conditions": podstatus.conditions(previous, ready, initialized, not running.waiting),
+            "hostIP": self.options.address,
+            "hostIPs": [{"ip": self.options.address}],
+            "podIP": running.spec.ip,
+            "podIPs": [{"ip": running.spec.ip}],
+            "startTime": podstatus.timestamp(running.started_at),
+            "containerStatuses": entries,
+            "qosClass": (pod.get("status") or {}).get("qosClass") or "BestEffort",
+        }
+        if init_entries:
+            status["initContainerStatuses"] = init_entries
+        return status
+
+    async def _write_status(self, key: Key, pod: Object) -> None:
+        running = self.running.get(key)
+        if running is None:
+            return
+        status = self.status_of(key, pod)
+        if status == running.written:
+            return
+        meta = pod["metadata"]
+        await self._core.patch_namespaced_pod_status(
+            meta["name"], meta.get("namespace", "default"), {"status": status}
+        )
+        running.written = status
+
+
+def _key(obj: Object) -> Key:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def _parse_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _ports(spec: Mapping[str, Any]) -> str:
+    """The app containers' ports, `name=port,...` (a port without a name by its number)."""
+    pairs = []
+    for container in spec.get("containers") or []:
+        if container.get("name") == PROXY:
+            continue
+        for port in container.get("ports") or []:
+            number = port.get("containerPort")
+            pairs.append(f"{port.get('name') or number}={number}")
+    return ",".join(pairs)
+
+
+def _downward(pod: Object, ip: str, host_ip: str) -> dict[str, str]:
+    """The downward API's fields a container's env may name (fieldRef.fieldPath)."""
+    meta, spec = pod["metadata"], pod.get("spec") or {}
+    fields = {
+        "metadata.name": meta.get("name", ""),
+        "metadata.namespace": meta.get("namespace", ""),
+        "metadata.uid": meta.get("uid", ""),
+        "spec.nodeName": spec.get("nodeName", ""),
+        "spec.serviceAccountName": spec.get("serviceAccountName") or "default",
+        "status.podIP": ip,
+        "status.podIPs": ip,
+        "status.hostIP": host_ip,
+        "status.hostIPs": host_ip,
+    }
+    for kind in ("labels", "annotations"):
+        for k, v in (meta.get(kind) or {}).items():
+            fields[f"metadata.{kind}['{k}']"] = v
+    return fields
+
+
+def _env(container: Mapping[str, Any], downward: Mapping[str, str]) -> dict[str, str]:
+    env = {}
+    for variable in container.get("env") or []:
+        name = variable["name"]
+        if "value" in variable:
+            env[name] = str(variable.get("value") or "")
+            continue
+        source = variable.get("valueFrom") or {}
+        field = (source.get("fieldRef") or {}).get("fieldPath")
+        if field is not None:
+            if field not in downward:
+                raise ValueError(f"env {name}: field {field} is not supported")
+            env[name] = downward[field]
+        elif source:
+            raise ValueError(f"env {name}: only value and fieldRef are supported here")
+        else:
+            env[name] = ""
+    return env

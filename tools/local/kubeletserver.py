@@ -1,0 +1,112 @@
+"""The kubelet's HTTP port: containers' logs for the API server's `pods/<name>/log`, and health.
+
+    GET /containerLogs/<namespace>/<pod>/<container>?follow=&tailLines=&limitBytes=
+    GET /healthz
+
+As a kubelet answers the API server's proxied request (plain HTTP here, on the node's address):
+the log as text, the last `tailLines` lines, at most `limitBytes`, and with `follow` the new
+lines as they are written, until the container's pod stops or the client hangs up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+from collections.abc import Callable
+
+from aiohttp import web
+
+from tools.local.podruntime import PodSpec
+
+FOLLOW_POLL = 0.2  # seconds between looks at a followed log
+Lookup = Callable[[str, str], PodSpec | None]
+LOOKUP: web.AppKey[Lookup] = web.AppKey("lookup")
+
+
+def make_app(lookup: Lookup) -> web.Application:
+    app = web.Application()
+    app[LOOKUP] = lookup
+    app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", _logs)
+    app.router.add_get("/healthz", _healthz)
+    return app
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def _number(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise web.HTTPBadRequest(text=f"{name}: must be a non-negative integer, got {raw!r}")
+    return int(raw)
+
+
+async def _logs(request: web.Request) -> web.StreamResponse:
+    info = request.match_info
+    pod = request.app[LOOKUP](info["namespace"], info["pod"])
+    if pod is None:
+        raise web.HTTPNotFound(text=f'pod "{info["pod"]}" is not running on this node')
+    container = info["container"]
+    if container not in {c.name for c in pod.containers}:
+        raise web.HTTPBadRequest(text=f"container {container} is not valid for pod {pod.name}")
+    if request.query.get("previous", "").lower() in ("true", "1"):
+        raise web.HTTPBadRequest(
+            text=f'previous terminated container "{container}" in pod "{pod.name}" not found'
+        )
+    tail, limit = _number(request, "tailLines"), _number(request, "limitBytes")
+    follow = request.query.get("follow", "").lower() in ("true", "1")
+    path = pod.log_path(container)
+    whole = _read(path)
+    offset = len(whole)
+    data = _tail(whole, tail)
+    if limit is not None:
+        data = data[:limit]
+    response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+    await response.prepare(request)
+    await response.write(data)
+    sent = len(data)
+    if follow and (limit is None or sent < limit):
+        with contextlib.suppress(ConnectionError):
+            while request.app[LOOKUP](pod.namespace, pod.name) is pod:
+                await asyncio.sleep(FOLLOW_POLL)
+                more, offset = _since(path, offset)
+                if limit is not None:
+                    more = more[: limit - sent]
+                if more:
+                    await response.write(more)
+                    sent += len(more)
+                if limit is not None and sent >= limit:
+                    break
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
+
+
+def _read(path: pathlib.Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _tail(data: bytes, tail: int | None) -> bytes:
+    if tail is None:
+        return data
+    if tail == 0:
+        return b""
+    lines = data.splitlines(keepends=True)
+    return b"".join(lines[-tail:])
+
+
+def _since(path: pathlib.Path, offset: int) -> tuple[bytes, int]:
+    try:
+        with open(path, "rb") as log:
+            log.seek(offset)
+            more = log.read()
+    except FileNotFoundError:
+        return b"", offset
+    return more, offset + len(more)

@@ -1,0 +1,140 @@
+"""The local platform's node: its kubelet, serving the pods scheduled to it.
+
+    python -m tools.local.node --kubeconfig run/kubeconfig --node-name local \
+        --address 127.0.0.1 --pod-ips 127.0.1.10-127.0.1.99 --pods-dir run/pods \
+        --setting discovery_address=127.0.0.1:15012 ...
+
+The kubelet (kubelet.py) with the process runtime (processruntime.py) and its HTTP port
+(kubeletserver.py: containers' logs, /healthz once its pods are known). What a previous
+kubelet of this node left running is stopped first; pods are stopped when it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import pathlib
+import sys
+
+from aiohttp import web
+from kubernetes.aio import config
+
+from pkg.aio import program
+from tools.local import kubeletserver, processruntime
+from tools.local.images import DEFAULT_TABLE, ImageTable, ImageTableError
+from tools.local.kubelet import Kubelet, KubeletOptions
+
+log = logging.getLogger("kubelet")
+
+
+async def serve(kubeconfig: str, options: KubeletOptions) -> None:
+    reaped = processruntime.reap(options.pods_dir)
+    if reaped:
+        log.info("stopped what an earlier kubelet left running in %d pods", len(reaped))
+    api = await config.new_client_from_config(config_file=kubeconfig, persist_config=False)
+    runner: web.AppRunner | None = None
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            runtime = processruntime.ProcessRuntime(tasks)
+            kubelet = Kubelet(api, runtime, options)
+
+            def lookup(namespace: str, name: str) -> processruntime.PodSpec | None:
+                running = kubelet.running.get((namespace, name))
+                return running.spec if running is not None else None
+
+            started = asyncio.Event()
+            work = tasks.create_task(kubelet.run(started), name="kubelet")
+            await started.wait()
+            runner = web.AppRunner(kubeletserver.make_app(lookup), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, options.address, options.port).start()
+            log.info(
+                "kubelet of node %s ready on %s:%d",
+                options.node_name,
+                options.address,
+                options.port,
+            )
+            try:
+                await work
+            finally:
+                await runtime.close()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await api.close()
+
+
+def _range(text: str) -> tuple[str, str]:
+    first, sep, last = text.partition("-")
+    try:
+        low, high = ipaddress.IPv4Address(first), ipaddress.IPv4Address(last if sep else first)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--pod-ips {text!r}: {error}") from None
+    if high < low:
+        raise argparse.ArgumentTypeError(
+            f"--pod-ips {text!r}: the last address is before the first"
+        )
+    return str(low), str(high)
+
+
+def _setting(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--setting {text!r}: want KEY=VALUE")
+    return key, value
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[str, str, KubeletOptions]:
+    parser = argparse.ArgumentParser(prog="kubelet", description=__doc__.splitlines()[0])
+    parser.add_argument("--kubeconfig", required=True, help="the API server's kubeconfig")
+    parser.add_argument("--node-name", default="local")
+    parser.add_argument("--address", default="127.0.0.1", help="the node's address (hostIP)")
+    parser.add_argument("--port", type=int, default=10250, help="the kubelet's port (logs)")
+    parser.add_argument(
+        "--pod-ips", type=_range, required=True, help="FIRST-LAST addresses of pods"
+    )
+    parser.add_argument("--pods-dir", type=pathlib.Path, required=True, help="pods' folders")
+    parser.add_argument(
+        "--images", type=pathlib.Path, default=DEFAULT_TABLE, help="the image table"
+    )
+    parser.add_argument(
+        "--setting",
+        type=_setting,
+        action="append",
+        default=[],
+        help="KEY=VALUE for the image table",
+    )
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    try:
+        images = ImageTable.load(args.images)
+    except ImageTableError as error:
+        parser.error(str(error))
+    return (
+        args.kubeconfig,
+        args.log_level,
+        KubeletOptions(
+            node_name=args.node_name,
+            address=args.address,
+            port=args.port,
+            pod_ips=args.pod_ips,
+            pods_dir=args.pods_dir.resolve(),
+            images=images,
+            settings=dict(args.setting),
+        ),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    kubeconfig, log_level, options = parse_args(argv)
+
+    async def run(stop: asyncio.Event) -> None:
+        await program.until(stop, serve(kubeconfig, options))
+
+    return program.run(run, name="kubelet", level=log_level)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""What each platform of the local mesh runs and applies (no process is started)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from tools.local.topology import ROOT, Topology
+
+KUBE_BOOKINFO = ROOT / "samples/bookinfo/platform/kube/bookinfo.yaml"
+
+
+def names(topology: Topology) -> list[str]:
+    return [spec.name for spec in topology.processes()]
+
+
+def test_kube_runs_istios_bookinfo_through_the_kubelet(tmp_path: pathlib.Path):
+    kube = Topology(run_dir=tmp_path, platform="kube")
+    assert KUBE_BOOKINFO in kube.bookinfo_config
+    assert {"kube-controllers", "kubelet"} <= set(names(kube))
+    assert not any(name.startswith("reviews") for name in names(kube))  # the kubelet's pods
+    pilot = next(s for s in kube.processes() if s.name == "pilot-discovery")
+    assert "Kubernetes,ServiceEntry" in pilot.argv and str(kube.kubeconfig) in pilot.argv
+
+
+def test_local_runs_the_launchers_pods_with_serviceentries(tmp_path: pathlib.Path):
+    local = Topology(run_dir=tmp_path, platform="local")
+    assert KUBE_BOOKINFO not in local.bookinfo_config
+    assert "kubelet" not in names(local)
+    assert {"reviews-v3", "reviews-v3-proxy"} <= set(names(local))
+
+
+def test_without_bookinfo_the_platform_alone(tmp_path: pathlib.Path):
+    bare = Topology(run_dir=tmp_path, platform="kube", bookinfo=False)
+    assert bare.bookinfo_config == ()
+    gateway = next(s for s in bare.processes() if s.name == "istio-ingressgateway")
+    # No Gateway gives it a listener yet: started and live is all it can be.
+    assert gateway.ready_url.endswith("/healthz/live")
+    with_bookinfo = Topology(run_dir=tmp_path, platform="kube")
+    gateway = next(s for s in with_bookinfo.processes() if s.name == "istio-ingressgateway")
+    assert gateway.ready_url.endswith("/healthz/ready")
+
+
+def test_kube_has_no_other_registry(tmp_path: pathlib.Path):
+    with pytest.raises(ValueError, match="registry is Kubernetes"):
+        Topology(run_dir=tmp_path, platform="kube", registry="Consul", registry_url="http://x")
