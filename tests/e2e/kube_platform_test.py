@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import json
 import pathlib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from pilot.configstore.testing import Kubectl
+from pkg.testing.wait import poll
 from tests.e2e.meshtest import MeshUnderTest, Page, loopback_subnet
 from tools.local.topology import ROOT
 
 SUBNET = loopback_subnet(133)
 BOOKINFO = ROOT / "samples/bookinfo/platform/kube/bookinfo.yaml"
 GATEWAY = ROOT / "samples/bookinfo/networking/bookinfo-gateway.yaml"
+# A pod starts real processes (app, pilot-agent, Envoy): allow a loaded CI machine its time.
+POD_START = 90.0
 DEPLOYMENTS = (
     "details-v1",
     "productpage-v1",
@@ -35,18 +37,6 @@ DEPLOYMENTS = (
     "reviews-v2",
     "reviews-v3",
 )
-
-
-def eventually(check: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
-    """Poll until `check()` is truthy; fail with `what` and the last answer after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {last!r})")
 
 
 class Cluster:
@@ -104,8 +94,8 @@ def bookinfo(cluster: Cluster) -> str:
     applied = cluster.run("apply", "-f", str(BOOKINFO)) + cluster.run("apply", "-f", str(GATEWAY))
     for deployment in DEPLOYMENTS:
         selector = "app={},version={}".format(*deployment.rsplit("-", 1))
-        eventually(lambda s=selector: cluster.ready(s), f"{deployment} ready")
-    eventually(lambda: cluster.mesh.page().status == 200, "the page through the gateway")
+        poll(lambda s=selector: cluster.ready(s), f"{deployment} ready", POD_START)
+    poll(lambda: cluster.mesh.page().status == 200, "the page through the gateway", POD_START)
     return applied
 
 
@@ -139,17 +129,23 @@ def test_kubectl_apply_of_istios_bookinfo_gives_a_working_page(cluster: Cluster,
 def test_scale_reviews_v3_to_zero_and_back(cluster: Cluster, bookinfo: str):
     scaled = cluster.run("scale", "deployment", "reviews-v3", "--replicas=0")
     assert scaled.strip() == "deployment.apps/reviews-v3 scaled"
-    eventually(lambda: not cluster.pods("app=reviews,version=v3"), "reviews-v3's pod gone")
+    poll(lambda: not cluster.pods("app=reviews,version=v3"), "reviews-v3's pod gone", POD_START)
     # Once Pilot pushed the endpoints without it, no page shows red stars.
-    eventually(lambda: all(p.reviews_version != "v3" for p in cluster.pages(10)), "no red stars")
+    poll(
+        lambda: all(p.reviews_version != "v3" for p in cluster.pages(10)), "no red stars", POD_START
+    )
     versions = [page.reviews_version for page in cluster.pages(30)]
     assert "v3" not in versions and set(versions) == {"v1", "v2"}
     ready = cluster.run("get", "deployment", "reviews-v3", "-o", "jsonpath={.status.replicas}")
     assert ready in ("", "0")
 
     cluster.run("scale", "deployment", "reviews-v3", "--replicas=1")
-    eventually(lambda: cluster.ready("app=reviews,version=v3"), "a new reviews-v3 pod ready")
-    eventually(lambda: any(p.reviews_version == "v3" for p in cluster.pages(10)), "red stars again")
+    poll(lambda: cluster.ready("app=reviews,version=v3"), "a new reviews-v3 pod ready", POD_START)
+    poll(
+        lambda: any(p.reviews_version == "v3" for p in cluster.pages(10)),
+        "red stars again",
+        POD_START,
+    )
     assert {page.reviews_version for page in cluster.pages(30)} == {"v1", "v2", "v3"}
 
 
@@ -162,7 +158,7 @@ def test_a_deleted_pod_is_replaced_and_the_page_keeps_working(cluster: Cluster, 
     def replaced() -> list[dict[str, Any]]:
         return [p for p in cluster.ready("app=ratings") if p["metadata"]["name"] != old]
 
-    (after,) = eventually(replaced, "a new ratings pod ready")
+    (after,) = poll(replaced, "a new ratings pod ready", POD_START)
     # Made by its Deployment from the same template (no ReplicaSet objects on this platform).
     (owner,) = after["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["controller"]) == ("Deployment", "ratings-v1", True)
@@ -174,7 +170,7 @@ def test_a_deleted_pod_is_replaced_and_the_page_keeps_working(cluster: Cluster, 
         pages = cluster.pages(10)
         return all("Ratings service is currently unavailable" not in p.body for p in pages)
 
-    eventually(stars, "ratings served by the new pod")
+    poll(stars, "ratings served by the new pod", POD_START)
     pages = cluster.pages(30)
     assert {p.reviews_version for p in pages} == {"v1", "v2", "v3"}
     assert all("Ratings service is currently unavailable" not in p.body for p in pages)

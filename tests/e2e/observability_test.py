@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from pkg.testing.wait import poll
 from tests.e2e.meshtest import MeshUnderTest, loopback_subnet
 from tools.local import main, observability
 from tools.local.topology import ROOT
@@ -69,17 +70,6 @@ def get_json(url: str, params: dict[str, str] | None = None) -> Any:
         return json.load(response)
 
 
-def eventually(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout:.0f}s: {what} (last: {last!r})")
-
-
 def prometheus(mesh: MeshUnderTest, query: str) -> list[dict[str, Any]]:
     body = get_json(f"{observability.prometheus_url(mesh.topology)}/api/v1/query", {"query": query})
     assert body["status"] == "success", body
@@ -120,7 +110,7 @@ def test_prometheus_scrapes_every_target_and_istio_requests_total(mesh):
     pages = [mesh.page() for _ in range(20)]
     assert {p.status for p in pages} == {200}
     jobs = {"pilot", "citadel", "nodeagent", "istio-mesh", "envoy-stats", "kubernetes-pods"}
-    up = eventually(
+    up = poll(
         lambda: (
             {
                 r["metric"]["job"]: int(float(r["value"][1]))
@@ -144,7 +134,7 @@ def test_prometheus_scrapes_every_target_and_istio_requests_total(mesh):
         'sum(istio_requests_total{reporter="destination",source_app="istio-ingressgateway",'
         'destination_app="productpage",response_code="200",connection_security_policy="mutual_tls"})'
     )
-    eventually(lambda: value(prometheus(mesh, query)) >= 20, "istio_requests_total for the pages")
+    poll(lambda: value(prometheus(mesh, query)) >= 20, "istio_requests_total for the pages")
     latency = prometheus(
         mesh, 'sum(istio_request_duration_seconds_count{destination_app="details"})'
     )
@@ -154,7 +144,7 @@ def test_prometheus_scrapes_every_target_and_istio_requests_total(mesh):
     assert value(prometheus(mesh, 'count(envoy_server_live{job="envoy-stats"} == 1)')) == 7
     assert value(prometheus(mesh, 'count(envoy_server_live{job="kubernetes-pods"} == 1)')) == 7
     assert value(prometheus(mesh, 'count(istio_agent_scrapes_total{type="envoy"})')) == 7
-    eventually(
+    poll(
         lambda: (
             value(
                 prometheus(
@@ -177,6 +167,8 @@ def test_prometheus_scrapes_every_target_and_istio_requests_total(mesh):
 
 def test_a_product_page_trace_has_every_hop(mesh):
     mesh.apply("destination-rule-all", "virtual-service-reviews-v3")  # v3 calls ratings
+    # The apply returns on Pilot's first push; the route may come a push later.
+    poll(lambda: mesh.page().reviews_version == "v3", "reviews routed to v3")
     trace_id = secrets.token_hex(16)
     request = urllib.request.Request(
         f"http://{mesh.topology.gateway_address}:8080/productpage",
@@ -197,7 +189,7 @@ def test_a_product_page_trace_has_every_hop(mesh):
             return []
         return found if len(found) >= 8 else []
 
-    trace = eventually(spans, "the trace's eight spans", timeout=30)
+    trace = poll(spans, "the trace's eight spans", timeout=30)
     hops = sorted(
         (
             s["localEndpoint"]["serviceName"],
@@ -346,7 +338,7 @@ def test_make_bookinfo_says_where_the_graph_prometheus_and_traces_are(mesh):
     up = get_json(f"{urls['Prometheus']}/api/v1/query", {"query": "up"})
     assert up["status"] == "success" and up["data"]["result"]
     assert mesh.page().status == 200
-    traces = eventually(lambda: get_json(urls["Traces"]), "a product page's trace", timeout=30)
+    traces = poll(lambda: get_json(urls["Traces"]), "a product page's trace", timeout=30)
     assert all(
         any(s["localEndpoint"]["serviceName"] == "productpage" for s in trace) for trace in traces
     )

@@ -6,6 +6,7 @@ import pathlib
 
 import pytest
 
+from tools.local.kubeplatform import INJECTION_NAMESPACE
 from tools.local.topology import ROOT, Topology
 
 KUBE_BOOKINFO = ROOT / "samples/bookinfo/platform/kube/bookinfo.yaml"
@@ -27,6 +28,7 @@ def test_kube_runs_istios_bookinfo_through_the_kubelet(tmp_path: pathlib.Path):
 def test_local_runs_the_launchers_pods_with_serviceentries(tmp_path: pathlib.Path):
     local = Topology(run_dir=tmp_path, platform="local")
     assert KUBE_BOOKINFO not in local.bookinfo_config
+    assert INJECTION_NAMESPACE in local.bookinfo_config  # its pods have sidecars too
     assert "kubelet" not in names(local)
     assert {"reviews-v3", "reviews-v3-proxy"} <= set(names(local))
 
