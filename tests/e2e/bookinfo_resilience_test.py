@@ -23,7 +23,7 @@ PROXIES = {
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory):
-    with MeshUnderTest(tmp_path_factory.mktemp("mesh"), SUBNET) as mesh:
+    with MeshUnderTest(tmp_path_factory.mktemp("mesh"), SUBNET, heal=False) as mesh:
         mesh.apply("destination-rule-all")
         yield mesh
 

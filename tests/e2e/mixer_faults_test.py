@@ -31,7 +31,10 @@ DETAILS_URL = "http://details:9080/details/0"
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory):
     with MeshUnderTest(
-        tmp_path_factory.mktemp("mesh"), SUBNET, mesh_config_extra="reportBatchMaxEntries: 1\n"
+        tmp_path_factory.mktemp("mesh"),
+        SUBNET,
+        mesh_config_extra="reportBatchMaxEntries: 1\n",
+        heal=False,
     ) as mesh:
         yield mesh
 

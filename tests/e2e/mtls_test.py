@@ -31,7 +31,7 @@ def plugged(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mesh(plugged):
     run_dir, _ = plugged
-    with MeshUnderTest(run_dir, SUBNET, cert_ttl="6s") as mesh:
+    with MeshUnderTest(run_dir, SUBNET, cert_ttl="6s", heal=False) as mesh:
         mesh.apply("destination-rule-all")
         yield mesh
 

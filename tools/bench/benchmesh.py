@@ -89,7 +89,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
 @contextlib.contextmanager
 def running_mesh(name: str, subnet: str = "127.0.9", **options: object) -> Iterator[BenchMesh]:
     """Bring the mesh up in a fresh run folder; take it down on exit (logs kept on failure).
-    `options` are Topology's (e.g. mixer=False)."""
+    `options` are Topology's (e.g. mixer=False). No watchdog unless asked for: benchmarks
+    that kill a component time its return themselves."""
+    options.setdefault("heal", False)
     run_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     topology = Topology(run_dir=run_dir, subnet=subnet, control_address=f"{subnet}.100", **options)
     mesh = Mesh(topology, ready_timeout=90)

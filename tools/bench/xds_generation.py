@@ -158,7 +158,7 @@ class ControlPlane:
 
     async def start(self) -> None:
         for spec in self.topology.control_plane():
-            self.started[spec.name] = launcher.start(self.topology, spec)
+            self.started[spec.name] = launcher.start(self.topology.log_dir, spec)
             launcher.record(self.run_dir, self.started.values())
             await launcher.wait_ready([spec], self.started, 60)
 

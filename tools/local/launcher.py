@@ -3,7 +3,9 @@
 Every process runs in its own session (so a terminal's Ctrl-C does not reach it and
 its children, such as an agent's Envoy, share its process group). `state.json` in the
 run folder lists what was started, with each process's start time so a recycled pid is
-never mistaken for ours; `down` reads it and signals whole process groups.
+never mistaken for ours, and how often it was restarted; `specs.json` says how each was
+started, so the watchdog (watchdog.py) can start it again. `down` reads the state and
+signals whole process groups.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -21,9 +24,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
-from tools.local.topology import ROOT, ProcessSpec, Topology, base_env
+from tools.local.topology import ROOT, ProcessSpec, base_env
 
 log = logging.getLogger("mesh")
 
@@ -39,6 +42,7 @@ class Started:
     start_time: int  # clock ticks since boot, from /proc/<pid>/stat
     stage: int
     log: str
+    restarts: int = 0  # times the watchdog started it again after it died
 
     def alive(self) -> bool:
         return _start_time(self.pid) == self.start_time
@@ -59,9 +63,45 @@ def _write_state(run_dir: pathlib.Path, started: Iterable[Started]) -> None:
     tmp.replace(path)
 
 
-def start(topology: Topology, spec: ProcessSpec) -> Started:
-    topology.log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = topology.log_dir / f"{spec.name}.log"
+@contextlib.contextmanager
+def state_lock(run_dir: pathlib.Path) -> Iterator[None]:
+    """Held around a read-modify-write of the state: the watchdog and `Mesh.restart` both
+    record restarts, and neither may undo the other's."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "state.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def record_specs(run_dir: pathlib.Path, specs: Iterable[ProcessSpec]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "specs.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([dataclasses.asdict(s) for s in specs], indent=2))
+    tmp.replace(path)
+
+
+def read_specs(run_dir: pathlib.Path) -> list[ProcessSpec]:
+    try:
+        data = json.loads((run_dir / "specs.json").read_text())
+    except FileNotFoundError:
+        return []
+    return [
+        ProcessSpec(
+            name=item["name"],
+            argv=tuple(item["argv"]),
+            ready_url=item["ready_url"],
+            stage=item["stage"],
+            env=tuple((k, v) for k, v in item["env"]),
+        )
+        for item in data
+    ]
+
+
+def start(log_dir: pathlib.Path, spec: ProcessSpec) -> Started:
+    """Start `spec` in its own session, its output appended to `<log_dir>/<name>.log`."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{spec.name}.log"
     env = base_env()
     env.update(dict(spec.env))
     if shutil.which(spec.argv[0]) is None:
@@ -172,13 +212,13 @@ def _tail(path: str, lines: int = 8) -> str:
 def stop(run_dir: pathlib.Path, *, grace: float = 10.0) -> list[str]:
     """Stop everything the state file lists, last stage first; returns what had to be killed.
 
-    Returns only when no process of any listed group is left: a group leader can be gone while
-    its children (an agent's Envoy) are still on their way out.
+    The state is read again at each stage: the watchdog (the last stage) may have restarted
+    something just before it stopped. Returns only when no process of any listed group is
+    left: a group leader can be gone while its children (an agent's Envoy) are on their way out.
     """
-    started = read_state(run_dir)
     killed: list[str] = []
-    for stage in sorted({s.stage for s in started}, reverse=True):
-        group = [s for s in started if s.stage == stage and s.alive()]
+    for stage in sorted({s.stage for s in read_state(run_dir)}, reverse=True):
+        group = [s for s in read_state(run_dir) if s.stage == stage and s.alive()]
         for proc in group:
             _signal_group(proc.pid, signal.SIGTERM)
         _wait_gone(group, grace)
@@ -188,8 +228,9 @@ def stop(run_dir: pathlib.Path, *, grace: float = 10.0) -> list[str]:
                 killed.append(proc.name)
         if not _wait_gone(group, _KILL_WAIT):
             log.warning("still running after SIGKILL: %s", ", ".join(p.name for p in group))
-    with contextlib.suppress(FileNotFoundError):
-        (run_dir / "state.json").unlink()
+    for name in ("state.json", "specs.json"):
+        with contextlib.suppress(FileNotFoundError):
+            (run_dir / name).unlink()
     return killed
 
 

@@ -34,7 +34,7 @@ def test_stop_takes_down_each_process_group_and_forgets_it(tmp_path):
         ProcessSpec(f"p{stage}", (sys.executable, "-c", PARENT), "http://unused", stage=stage)
         for stage in (0, 1)
     ]
-    started = [launcher.start(topology, spec) for spec in specs]
+    started = [launcher.start(topology.log_dir, spec) for spec in specs]
     launcher.record(tmp_path, started)
     grandchildren = [_grandchild(s.log) for s in started]
     assert all(s.alive() for s in started) and all(_running(pid) for pid in grandchildren)

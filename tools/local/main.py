@@ -93,10 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "status":
         state = launcher.read_state(topology.run_dir)
-        for proc in state:
-            print(f"{proc.name:28} pid {proc.pid:<8} {'running' if proc.alive() else 'STOPPED'}")
         if not state:
             print("the mesh is not running")
+            return 0
+        # As `kubectl get pods` shows a pod's containers: is it running, how often restarted.
+        print(f"{'NAME':28} {'STATUS':9} {'RESTARTS':9} PID")
+        for proc in state:
+            status = "Running" if proc.alive() else "Stopped"
+            print(f"{proc.name:28} {status:9} {proc.restarts:<9} {proc.pid}")
         return 0
     try:
         started = asyncio.run(mesh.up())

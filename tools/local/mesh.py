@@ -22,7 +22,7 @@ from pkg.config import loader
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from pkg.kube.kubeconfig import write_kubeconfig
-from tools.local import launcher, observability
+from tools.local import launcher, observability, watchdog
 from tools.local.topology import ROOT, Topology
 
 log = logging.getLogger("mesh")
@@ -57,6 +57,7 @@ class Mesh:
         if self.topology.observability:
             observability.write_configs(self.topology)
         specs = self.topology.processes()
+        launcher.record_specs(self.topology.run_dir, specs)
         started: dict[str, launcher.Started] = {}
         try:
             stages = sorted({s.stage for s in specs})
@@ -69,7 +70,7 @@ class Mesh:
                     ", ".join(s.name for s in batch),
                 )
                 for spec in batch:
-                    started[spec.name] = launcher.start(self.topology, spec)
+                    started[spec.name] = launcher.start(self.topology.log_dir, spec)
                 launcher.record(self.topology.run_dir, started.values())
                 await launcher.wait_ready(
                     batch, started, self.ready_timeout, progress=lambda line: log.info("  %s", line)
@@ -80,6 +81,11 @@ class Mesh:
             if self.topology.bookinfo:
                 log.info("waiting for the product page through the gateway")
                 await self._wait_serving()
+            if self.topology.heal:
+                # Last, so that nothing it would restart is still starting.
+                guard = watchdog.spec(self.topology.run_dir, stage=stages[-1] + 1)
+                started[guard.name] = launcher.start(self.topology.log_dir, guard)
+                launcher.record(self.topology.run_dir, started.values())
         except BaseException:
             launcher.stop(self.topology.run_dir)
             raise
@@ -88,11 +94,12 @@ class Mesh:
     async def restart(self, name: str) -> None:
         """Start one process of the topology again (after it died), and wait until it is ready."""
         spec = next(s for s in self.topology.processes() if s.name == name)
-        state = {s.name: s for s in launcher.read_state(self.topology.run_dir)}
-        if name in state and state[name].alive():
-            raise launcher.LaunchError(f"{name} is still running (pid {state[name].pid})")
-        state[name] = launcher.start(self.topology, spec)
-        launcher.record(self.topology.run_dir, state.values())
+        with launcher.state_lock(self.topology.run_dir):
+            state = {s.name: s for s in launcher.read_state(self.topology.run_dir)}
+            if name in state and state[name].alive():
+                raise launcher.LaunchError(f"{name} is still running (pid {state[name].pid})")
+            state[name] = launcher.start(self.topology.log_dir, spec)
+            launcher.record(self.topology.run_dir, state.values())
         await launcher.wait_ready([spec], state, self.ready_timeout)
 
     def down(self) -> list[str]:

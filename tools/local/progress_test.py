@@ -39,7 +39,7 @@ def spec(name: str, delay: float, port: int) -> ProcessSpec:
 
 def run(topology: Topology, specs: list[ProcessSpec], timeout: float) -> list[str]:
     lines: list[str] = []
-    started = {s.name: launcher.start(topology, s) for s in specs}
+    started = {s.name: launcher.start(topology.log_dir, s) for s in specs}
     launcher.record(topology.run_dir, started.values())
     try:
         asyncio.run(launcher.wait_ready(specs, started, timeout, progress=lines.append))
@@ -80,4 +80,4 @@ def test_a_process_that_never_gets_ready_times_out_with_its_last_answer(tmp_path
 def test_a_missing_program_is_a_launch_error(tmp_path):
     missing = ProcessSpec("ghost", ("/nonexistent/prometheus",), "http://127.0.0.1:1/", stage=0)
     with pytest.raises(launcher.LaunchError, match="ghost: cannot run /nonexistent/prometheus"):
-        launcher.start(Topology(run_dir=tmp_path), missing)
+        launcher.start(Topology(run_dir=tmp_path).log_dir, missing)

@@ -105,6 +105,9 @@ class Topology:
     scrape_interval: str = "5s"
     graph_window: str = "30s"  # the mesh page's rates are over this range
     trace_sampling: float = 100.0  # percent of requests traced (Istio's demo profile: 100)
+    # The watchdog starts again whatever dies (watchdog.py); False for tests that take a
+    # component down on purpose and bring it back themselves.
+    heal: bool = True
 
     def __post_init__(self) -> None:
         if self.registry not in REGISTRY_DOMAINS:
