@@ -12,7 +12,7 @@ help:
 	@echo "make status    list the mesh's processes"
 	@echo "make setup     install everything this project needs (idempotent)"
 	@echo "make test      setup, then every Bazel test and the linters"
-	@echo "make lint      ruff check and format check"
+	@echo "make lint      ruff check and format check, the import layers (import-linter)"
 	@echo "make format    ruff format and fix"
 	@echo "make lock      re-pin requirements.lock from requirements.in"
 
@@ -43,6 +43,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
