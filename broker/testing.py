@@ -337,7 +337,8 @@ class BrokerProcess:
         return self
 
     def _read(self) -> None:
-        assert self._process is not None and self._process.stderr is not None
+        assert self._process is not None
+        assert self._process.stderr is not None
         for line in self._process.stderr:
             self._lines.append(line)
             match = _READY.search(line)

@@ -140,7 +140,8 @@ def test_default_telemetry_reaches_prometheus(store):
             assert by_code == {"200": 1.0, "503": 1.0}
             labels = samples[0].labels
             assert labels["destination_service"] == "reviews.default.svc.cluster.local"
-            assert labels["source_app"] == "productpage" and labels["destination_version"] == "v2"
+            assert labels["source_app"] == "productpage"
+            assert labels["destination_version"] == "v2"
             assert labels["reporter"] == "destination"
             assert "istio_request_duration_seconds" in families
 
@@ -161,7 +162,8 @@ def test_malformed_attributes_are_invalid_argument_and_mixer_keeps_serving(store
             with pytest.raises(grpc.aio.AioRpcError) as error:
                 await client.check({"response.code": "two hundred"})
             assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert "response.code" in error.value.details() and "INT64" in error.value.details()
+            assert "response.code" in error.value.details()
+            assert "INT64" in error.value.details()
             assert (await client.check({"response.code": 200})).precondition.status.code == 0
             assert mixer.invalid_requests == 2
 
@@ -268,7 +270,8 @@ def test_config_changes_apply_without_restart_and_without_failing_requests(store
             stop.set()
             await worker
             # Every request in flight across both swaps got one of the two right answers.
-            assert answers and set(answers) <= {0, PERMISSION_DENIED}
+            assert answers
+            assert set(answers) <= {0, PERMISSION_DENIED}
 
     scenario()
 

@@ -73,7 +73,8 @@ async def _deny_sample_is_cached(store_url: str) -> None:
             assert (again.code, again.check_cache_hit) == (PERMISSION_DENIED, True)
         v2 = {**REVIEWS_V3_TO_RATINGS, "source.labels": {"app": "reviews", "version": "v2"}}
         allowed = await client.check(v2)
-        assert allowed.ok and not allowed.check_cache_hit
+        assert allowed.ok
+        assert not allowed.check_cache_hit
         assert (await client.check(v2)).check_cache_hit
         stats = client.stats()
         assert stats["total_check_calls"] == 8

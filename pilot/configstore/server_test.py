@@ -344,7 +344,8 @@ def test_bodies_by_content_type_and_the_size_limit(tmp_path):
         async with http.get(f"{VS_DEFAULT}/ratings", headers={"Accept": "application/yaml"}) as r:
             code, as_yaml_answer = r.status, await r.text()
             assert r.content_type == "application/yaml"
-        assert code == 200 and yaml.safe_load(as_yaml_answer)["metadata"]["name"] == "ratings"
+        assert code == 200
+        assert yaml.safe_load(as_yaml_answer)["metadata"]["name"] == "ratings"
         code, refused = await call(
             http, "GET", VS_DEFAULT, headers={"Accept": "application/vnd.kubernetes.protobuf"}
         )

@@ -50,7 +50,8 @@ def test_create_sets_server_metadata(tmp_path):
         meta = created["metadata"]
         assert meta["resourceVersion"] == "1"
         assert meta["generation"] == 1
-        assert meta["uid"] and meta["uid"] != "mine"
+        assert meta["uid"]
+        assert meta["uid"] != "mine"
         assert meta["creationTimestamp"].endswith("Z")
         assert store.get(VS, "default", "reviews") == created
         assert store.resource_version == 1
@@ -118,7 +119,8 @@ def test_generate_name(tmp_path):
         for made in (first, second):
             name = made["metadata"]["name"]
             assert made["metadata"]["generateName"] == "reviews-"
-            assert name.startswith("reviews-") and len(name) == len("reviews-") + 5
+            assert name.startswith("reviews-")
+            assert len(name) == len("reviews-") + 5
             assert set(name[len("reviews-") :]) <= set("bcdfghjklmnpqrstvwxz2456789")
         assert first["metadata"]["name"] != second["metadata"]["name"]
         long = vs()

@@ -354,7 +354,8 @@ async def test_real_envoy_keeps_the_clusters_a_partial_eds_push_leaves_out(tmp_p
             conn = xds.connection("test.default")
             assert conn is not None
             watch = conn.state.watches[res.ENDPOINT]
-            assert watch.resources_sent is not None and watch.resources_sent.names == {"a", "b"}
+            assert watch.resources_sent is not None
+            assert watch.resources_sent.names == {"a", "b"}
             dump = await envoy.config_dump(include_eds=True)
             (endpoints,) = [c for c in dump["configs"] if "dynamic_endpoint_configs" in c]
             assert sorted(

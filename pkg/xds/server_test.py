@@ -74,8 +74,10 @@ async def test_a_stream_waits_for_its_snapshot_then_gets_every_change():
         await ads.expect_no_response()
         cache.set_snapshot("a", snapshot(clusters("x", "y")))
         pushed = await ads.expect_response(res.CLUSTER)
-        assert len(pushed.resources) == 2 and pushed.version_info != first.version_info
-    assert server.counters.pushed_responses == 1 and server.counters.acks == 1
+        assert len(pushed.resources) == 2
+        assert pushed.version_info != first.version_info
+    assert server.counters.pushed_responses == 1
+    assert server.counters.acks == 1
 
 
 @run_async
@@ -108,7 +110,8 @@ async def test_an_endpoint_push_carries_only_what_changed_a_request_everything()
         cache.set_snapshot("n", snapshot(clusters("a", "b", "c"), changed))
         pushed = await ads.expect_response(res.ENDPOINT)
         (only,) = unpack(pushed, endpoint_pb2.ClusterLoadAssignment)
-        assert only.cluster_name == "b" and only.endpoints[0].load_balancing_weight.value == 7
+        assert only.cluster_name == "b"
+        assert only.endpoints[0].load_balancing_weight.value == 7
         assert pushed.version_info == changed.version  # the version of the whole set
         await ads.ack(pushed)
         again = await ads.request_response_ack(res.ENDPOINT, ["a", "b", "c"])

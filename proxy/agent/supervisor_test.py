@@ -241,7 +241,8 @@ def test_stop_leaves_no_envoy_and_does_not_wait_without_connections(
         async with running_pod(tmp_path) as pod:
             await testing.eventually(pod.is_ready, what="readiness")
             pid = pod.envoy.pid
-        assert pid is not None and not testing.pid_alive(pid)
+        assert pid is not None
+        assert not testing.pid_alive(pid)
         assert pod.envoy.pid is None
 
     run(scenario())
@@ -263,7 +264,8 @@ def test_stop_waits_for_open_connections_up_to_the_drain_duration(
             await testing.eventually(lambda: _connections_are(pod, 1), what="connection counted")
             pid = pod.envoy.pid
             await pod.envoy.stop()
-            assert pid is not None and not testing.pid_alive(pid)
+            assert pid is not None
+            assert not testing.pid_alive(pid)
             writer.close()
 
     run(scenario())

@@ -86,6 +86,7 @@ def test_bad_flags_are_refused_naming_the_flag(argv: list[str], message: str) ->
 def test_dry_run_prints_a_restore_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert cmd.main([*DEFAULT_ARGS, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("*nat\n:ISTIO_INBOUND - [0:0]\n") and out.endswith("COMMIT\n")
+    assert out.startswith("*nat\n:ISTIO_INBOUND - [0:0]\n")
+    assert out.endswith("COMMIT\n")
     assert cmd.main(["-m", "TPROXY"]) == 1
     assert capsys.readouterr().err.startswith("istio-iptables: -m TPROXY")

@@ -128,7 +128,8 @@ async def test_agent_serves_sds_on_a_private_socket_and_reports_status(
                 expiry = re.search(
                     r'^cert_expiry_seconds\{resource_name="(.+)"\} (\S+)$', text, re.M
                 )
-                assert expiry is not None and expiry.group(1) == REVIEWS
+                assert expiry is not None
+                assert expiry.group(1) == REVIEWS
                 assert 3500 < float(expiry.group(2)) <= 3600
 
             # FetchSecrets, the unary form.

@@ -417,7 +417,8 @@ def test_validate_http_rewrite(rewrite: dict, error: str | None):
 
 def test_validate_http_redirect_codes_envoy_lacks_are_a_warning():
     outcome = validate("VirtualService", vs({"redirect": {"uri": "/new", "redirectCode": 300}}))
-    assert outcome.ok and outcome.has_warning("Redirect Code 300 is not yet supported")
+    assert outcome.ok
+    assert outcome.has_warning("Redirect Code 300 is not yet supported")
 
 
 def test_validate_virtual_service_set_authority_in_rewrite_and_header():
