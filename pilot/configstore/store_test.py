@@ -199,8 +199,8 @@ def test_patch_merges_and_validates(tmp_path):
         patched = await store.patch(VS, "default", "reviews", lambda o: merge_patch(o, relabel))
         assert patched["metadata"]["labels"] == {"version": "v1"}
         assert patched["spec"]["hosts"] == ["reviews"]
+        bad = {"spec": {"http": [{"route": [{"destination": {"host": "r"}, "weight": -1}]}]}}
         with pytest.raises(status.StatusError) as refused:
-            bad = {"spec": {"http": [{"route": [{"destination": {"host": "r"}, "weight": -1}]}]}}
             await store.patch(VS, "default", "reviews", lambda o: merge_patch(o, bad))
         assert refused.value.code == 422
         assert store.get(VS, "default", "reviews") == patched

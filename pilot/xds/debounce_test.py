@@ -70,5 +70,5 @@ def test_one_push_for_everyone_overrides_filters():
 
 
 def test_negative_delays_are_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="debounce delays must not be negative"):
         Debouncer(-1, 1)

@@ -396,10 +396,14 @@ async def test_grpc_delta_is_unimplemented():
     async with GrpcHarness(xds) as harness, grpc.aio.insecure_channel(harness.target) as channel:
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
         call = stub.DeltaAggregatedResources()
-        # The refusal may end the stream while the request is still being written.
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
+
+        async def write_then_read() -> None:
             await call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=res.CLUSTER))
             await call.read()
+
+        # The refusal may end the stream while the request is still being written.
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await write_then_read()
         assert raised.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
@@ -414,10 +418,14 @@ async def test_grpc_stop_ends_open_streams_cleanly():
         assert xds.connections() == []
         # New streams are refused while stopping.
         async with XdsDriver.ads(harness.target, node()) as late:
-            # The refusal may already end the stream while the request is being written.
-            with pytest.raises(grpc.aio.AioRpcError) as raised:
+
+            async def request_then_read() -> None:
                 await late.request(res.LISTENER)
                 await late.call.read()
+
+            # The refusal may already end the stream while the request is being written.
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await request_then_read()
             assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
 
 

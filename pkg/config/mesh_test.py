@@ -29,7 +29,7 @@ def test_an_empty_file_is_the_default_config(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         ("mixerCheckServr: a:1", 'no field named "mixerCheckServr"'),
         ("policyCheckFailOpen: maybe", "policyCheckFailOpen"),
@@ -78,7 +78,7 @@ def test_injection_reads_the_mesh_over_istios_defaults():
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         ("mixerCheckServer: nowhere", "mesh config: mixerCheckServer: 'nowhere' is not host:port"),
         ("defaultConfig: [1]", "defaultConfig must be a mapping"),

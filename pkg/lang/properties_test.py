@@ -258,7 +258,8 @@ def compiled(tree: Node):
         return compile_expression(format_expression(tree), VOCABULARY)
     except LangError as error:
         # Only a constant subtree that cannot be evaluated (`emptyStringMap()["a"]`) may fail.
-        assert "has no key" in str(error), error
+        if "has no key" not in str(error):
+            raise
         hypothesis.reject()
 
 

@@ -374,19 +374,19 @@ def test_watching_needs_a_running_cache() -> None:
 
 
 @pytest.mark.parametrize(
-    "options",
+    ("options", "message"),
     [
-        {"ttl": 0.5},
-        {"grace_ratio": 0},
-        {"grace_ratio": 1},
-        {"grace_ratio": 0.5, "grace_jitter": 0.6},
-        {"backoff_min": 0},
-        {"backoff_min": 5, "backoff_max": 1},
-        {"wake_interval": 0},
+        ({"ttl": 0.5}, "ttl must be at least 1s"),
+        ({"grace_ratio": 0}, "grace ratio must be in"),
+        ({"grace_ratio": 1}, "grace ratio must be in"),
+        ({"grace_ratio": 0.5, "grace_jitter": 0.6}, "too large for the grace ratio"),
+        ({"backoff_min": 0}, "back-off bounds must satisfy"),
+        ({"backoff_min": 5, "backoff_max": 1}, "back-off bounds must satisfy"),
+        ({"wake_interval": 0}, "wake interval must be positive"),
     ],
 )
-def test_options_are_checked(options: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
+def test_options_are_checked(options: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         CacheOptions(**options)  # type: ignore[arg-type]
 
 

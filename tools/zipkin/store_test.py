@@ -27,7 +27,7 @@ def test_ids_are_lower_case_and_padded_names_lower_case():
 
 
 @pytest.mark.parametrize(
-    "bad, message",
+    ("bad", "message"),
     [
         ({"id": "1"}, "spans[0].traceId: None is not a hex id"),
         ({"traceId": "xyz", "id": "1"}, "spans[0].traceId: 'xyz' is not a hex id"),
