@@ -98,7 +98,7 @@ async def running_broker(
     namespace: str = "istio-broker",
     **overrides: Any,
 ) -> AsyncIterator[Running]:
-    tmp_path.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(tmp_path.mkdir, parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
         if store_url is None:
             store = await stack.enter_async_context(

@@ -22,6 +22,7 @@ from mixer.server.testing import (
 )
 from pilot.configstore.testing import StoreThread
 from pilot.xds.testing import run_async
+from pkg.testing.wait import eventually
 
 PERMISSION_DENIED = 7
 RESOURCE_EXHAUSTED = 8
@@ -277,9 +278,12 @@ def test_config_changes_apply_without_restart_and_without_failing_requests(store
 
 
 async def wait_for_rule(mixer, name: str, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while name not in {r.name for r in mixer.snapshot.rules}:
-            await asyncio.sleep(0.01)
+    await eventually(
+        lambda: name in {r.name for r in mixer.snapshot.rules},
+        timeout=timeout,
+        interval=0.01,
+        what=f"a snapshot with rule {name}",
+    )
 
 
 def _get(url: str) -> str:

@@ -14,6 +14,7 @@ import yaml
 
 from pilot.configstore.server import ConfigStoreServer, Options, serving
 from pkg.config import loader
+from pkg.testing.wait import eventually
 
 GROUP = "/apis/networking.istio.io/v1alpha3"
 VS_DEFAULT = f"{GROUP}/namespaces/default/virtualservices"
@@ -217,9 +218,9 @@ def test_watch_from_a_version_replays_then_streams(tmp_path):
         assert server.store.watch_count == 1
         await stream.aclose()
         # The client hung up: its watch ends on the server too, without waiting for an event.
-        async with asyncio.timeout(10):
-            while server.store.watch_count:
-                await asyncio.sleep(0.01)
+        await eventually(
+            lambda: server.store.watch_count == 0, interval=0.01, what="the watch's end"
+        )
 
     run(tmp_path / "db", scenario)
 

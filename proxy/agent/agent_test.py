@@ -81,7 +81,7 @@ async def running_agent(
         f"--drain-duration={drain}",
     )
     environ = programs.environ(ISTIO_META_TEST_MARK="agent-test")
-    with open(log, "wb") as output:
+    with await asyncio.to_thread(open, log, "wb") as output:
         process = await asyncio.create_subprocess_exec(
             *command, stdout=output, stderr=asyncio.subprocess.STDOUT, env=environ
         )

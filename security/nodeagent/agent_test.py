@@ -194,7 +194,7 @@ async def test_cli_serves_until_sigterm_and_removes_its_socket(workdir: pathlib.
     socket_path = workdir / "sds.sock"
     log_path = workdir / "agent.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: ASYNC220  a fork before the loop has other work
             programs.command(
                 "security.nodeagent.main",
                 f"--ca-address={server.address}",

@@ -8,6 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from pkg.testing.wait import eventually
 from security.nodeagent import keys
 from security.nodeagent.cache import CacheOptions, SecretCache
 from security.nodeagent.caclient import CaError
@@ -350,9 +351,9 @@ async def test_rsa_keys_on_request() -> None:
     async with running(cache):
         cache.watch(REVIEWS, lambda: None)
         # RSA keys are made in a thread: wait for it in real time, bounded.
-        async with asyncio.timeout(10):
-            while cache.workload_secret(REVIEWS) is None:
-                await asyncio.sleep(0.01)
+        await eventually(
+            lambda: cache.workload_secret(REVIEWS) is not None, interval=0.01, what="the secret"
+        )
         secret = cache.workload_secret(REVIEWS)
         assert secret is not None
         key = serialization.load_pem_private_key(secret.key_pem, password=None)
