@@ -136,8 +136,8 @@ async def _watch(
             pass  # timeoutSeconds: end the stream cleanly, as Kubernetes does
         except Overflowed:
             gone = status.expired("the watch fell too far behind; list again")
-            event = {"type": "ERROR", "object": gone.to_dict()}
-            await response.write((json.dumps(event) + "\n").encode())
+            error_event = {"type": "ERROR", "object": gone.to_dict()}
+            await response.write((json.dumps(error_event) + "\n").encode())
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response
