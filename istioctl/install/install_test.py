@@ -52,27 +52,29 @@ def test_install_applies_the_manifest_and_the_ca_it_needs(
     )
     assert out.splitlines()[-1].startswith("✔ Installation complete")
     root = base64.b64decode(
-        api.find("Secret", "cacerts", "istio-system")["data"]["root-cert.pem"]
+        api.existing("Secret", "cacerts", "istio-system")["data"]["root-cert.pem"]
     ).decode()
     assert "BEGIN CERTIFICATE" in root
-    webhook = api.find("MutatingWebhookConfiguration", "istio-sidecar-injector")
+    webhook = api.existing("MutatingWebhookConfiguration", "istio-sidecar-injector")
     assert {
         base64.b64decode(w["clientConfig"]["caBundle"]).decode() for w in webhook["webhooks"]
     } == {root}
-    assert api.find("ConfigMap", "istio-ca-root-cert", "default")["data"]["root-cert.pem"] == root
-    token = api.find("Secret", "istiod-ca-token", "istio-system")["data"]["token"]
+    assert (
+        api.existing("ConfigMap", "istio-ca-root-cert", "default")["data"]["root-cert.pem"] == root
+    )
+    token = api.existing("Secret", "istiod-ca-token", "istio-system")["data"]["token"]
 
     # Again: the same root and tokens (what the CA and its callers already hold) stay.
     code, _, err = run(tmp_path, capsys, "install", "-y", "--set", "values.pilot.replicaCount=2")
     assert code == 0, err
     assert (
         base64.b64decode(
-            api.find("Secret", "cacerts", "istio-system")["data"]["root-cert.pem"]
+            api.existing("Secret", "cacerts", "istio-system")["data"]["root-cert.pem"]
         ).decode()
         == root
     )
-    assert api.find("Secret", "istiod-ca-token", "istio-system")["data"]["token"] == token
-    assert api.find("Deployment", "istiod", "istio-system")["spec"]["replicas"] == 2
+    assert api.existing("Secret", "istiod-ca-token", "istio-system")["data"]["token"] == token
+    assert api.existing("Deployment", "istiod", "istio-system")["spec"]["replicas"] == 2
 
 
 def test_dry_run_and_a_declined_prompt_change_nothing(

@@ -282,7 +282,7 @@ def test_a_request_becomes_istios_metrics_and_access_log(capsys):
     env = Env(logging.getLogger("telemetry_test"), registry)
 
     async def main() -> str:
-        handlers = {}
+        handlers: dict[str, Any] = {}  # the prometheus and stdio handlers
         for name in ("prometheus", "stdio"):
             builder = ADAPTERS[name].new_builder(
                 params(config[("handler", name)]), instances_by_template(config, name)

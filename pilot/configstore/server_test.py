@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -186,7 +186,7 @@ def test_invalid_resource_gets_422_with_the_loaders_message_and_is_not_stored(tm
 
 async def watch_lines(
     http: aiohttp.ClientSession, path: str, **params: str
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     async with http.get(path, params={"watch": "true", **params}) as response:
         assert response.status == 200, await response.text()
         assert response.headers["Transfer-Encoding"] == "chunked"

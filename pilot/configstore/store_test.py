@@ -307,7 +307,7 @@ def test_defaults_the_request_wrote_are_kept(tmp_path):
     se = ALL.by_name("serviceentry")
 
     async def scenario(store: Store) -> None:
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "networking.istio.io/v1",
             "kind": "ServiceEntry",
             "metadata": {"name": "httpbin"},

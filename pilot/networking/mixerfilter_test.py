@@ -1,6 +1,7 @@
 """The Mixer filter Pilot writes into listeners, from MeshConfig, as Istio 1.4's plugin did."""
 
 import dataclasses
+from typing import Any
 
 from google.protobuf import json_format
 
@@ -31,7 +32,7 @@ def with_mesh(push: PushContext, text: str = MESH, wasm: str = WASM) -> PushCont
 
 
 def pod(name: str, ip: str, app: str, annotations: dict | None = None) -> FakeProxy:
-    metadata = {"NAME": name, "WORKLOAD_NAME": name}
+    metadata: dict[str, Any] = {"NAME": name, "WORKLOAD_NAME": name}
     if annotations:
         metadata["ANNOTATIONS"] = annotations
     return FakeProxy("sidecar", ip, "default", {"app": app, "version": "v1"}, metadata)

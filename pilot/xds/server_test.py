@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection
 
 import grpc
 import pytest
@@ -38,7 +38,7 @@ class World:
         self.fail: set[str] = set()
         self.calls: list[tuple[str, str, list[str]]] = []
 
-    def __call__(self, proxy: Proxy, type_url: str, names: Sequence[str]) -> list[Resource]:
+    def __call__(self, proxy: Proxy, type_url: str, names: Collection[str]) -> list[Resource]:
         self.calls.append((proxy.id, type_url, list(names)))
         if type_url in self.fail:
             raise RuntimeError(f"generator bug for {type_url}")

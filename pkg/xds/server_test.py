@@ -244,7 +244,7 @@ async def test_sds_over_grpc_streams_and_fetches():
     async def fetch(request: discovery_pb2.DiscoveryRequest, peer: Peer, remaining: float | None):
         peers.append(peer)
         found = cache.snapshot(request.node.id).resources(request.type_url, None)  # type: ignore[union-attr]
-        return Response(request.type_url, found.version, "f-1", found)  # type: ignore[union-attr]
+        return Response(request.type_url, found.version, "f-1", found)  # type: ignore[union-attr,arg-type]
 
     async with Harness(server, grpcservice.SDS, fetch=fetch) as harness:
         async with XdsDriver.sds(harness.target, node("n")) as sds:

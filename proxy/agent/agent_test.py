@@ -8,7 +8,8 @@ import dataclasses
 import os
 import pathlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import aiohttp
 import pytest
@@ -59,7 +60,9 @@ async def running_agent(
     tmp_path: pathlib.Path, *, listeners: bool = True, drain: str = "2s"
 ) -> AsyncIterator[RunningAgent]:
     ip = testing.free_pod_ip()
-    resources = {testing.LISTENER_TYPE: testing.sidecar_listeners(ip) if listeners else []}
+    resources: dict[str, Sequence[Any]] = {
+        testing.LISTENER_TYPE: testing.sidecar_listeners(ip) if listeners else []
+    }
     ads = testing.FakeAds(options=testing.FakeAdsOptions(resources=resources))
     store = testing.FakeStore()
     await ads.start()

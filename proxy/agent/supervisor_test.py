@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -47,7 +48,7 @@ async def running_pod(
     proxy_type: str = "sidecar",
     *,
     pilot_down: bool = False,
-    **envoy_changes: object,
+    **envoy_changes: Any,
 ) -> AsyncIterator[Pod]:
     ip = testing.free_pod_ip()
     listeners = testing.sidecar_listeners(ip) if proxy_type == "sidecar" else []
@@ -301,7 +302,9 @@ def test_an_envoy_that_keeps_failing_is_restarted_with_backoff(
     delays = [
         r.args[3]
         for r in caplog.records
-        if r.getMessage().startswith("envoy (pid") and "restarting" in r.getMessage()
+        if isinstance(r.args, tuple)
+        and r.getMessage().startswith("envoy (pid")
+        and "restarting" in r.getMessage()
     ]
     assert delays[:4] == [0.01, 0.02, 0.04, 0.04]
     assert envoy.pid is None

@@ -6,6 +6,8 @@ parameter id is the name of Istio's own case, so a failure here can be compared 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pkg.config.validation.testing import check, validate
@@ -25,8 +27,8 @@ def route(**fields) -> dict:
 
 
 def two(w1: int | None, w2: int | None) -> dict:
-    first = {"destination": {"host": "foo.baz", "subset": "v1"}}
-    second = {"destination": {"host": "foo.baz", "subset": "v2"}}
+    first: dict[str, Any] = {"destination": {"host": "foo.baz", "subset": "v1"}}
+    second: dict[str, Any] = {"destination": {"host": "foo.baz", "subset": "v2"}}
     if w1 is not None:
         first["weight"] = w1
     if w2 is not None:
