@@ -82,7 +82,9 @@ def test_a_crd_for_every_istio_kind_as_the_registry_declares_it() -> None:
 
 
 def test_virtual_service_columns_are_istios() -> None:
-    crd = crds.crd(kinds.ALL.by_kind("networking.istio.io/v1", "VirtualService"))
+    schema = kinds.ALL.by_kind("networking.istio.io/v1", "VirtualService")
+    assert schema is not None
+    crd = crds.crd(schema)
     columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
     assert [c["name"] for c in columns] == ["Gateways", "Hosts", "Age"]
 

@@ -12,6 +12,7 @@ and controllers, each pod's app, pilot-agent and Envoy.
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 from collections.abc import Iterator
@@ -94,7 +95,7 @@ def bookinfo(cluster: Cluster) -> str:
     applied = cluster.run("apply", "-f", str(BOOKINFO)) + cluster.run("apply", "-f", str(GATEWAY))
     for deployment in DEPLOYMENTS:
         selector = "app={},version={}".format(*deployment.rsplit("-", 1))
-        poll(lambda s=selector: cluster.ready(s), f"{deployment} ready", POD_START)
+        poll(functools.partial(cluster.ready, selector), f"{deployment} ready", POD_START)
     poll(lambda: cluster.mesh.page().status == 200, "the page through the gateway", POD_START)
     return applied
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import pathlib
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -288,7 +289,7 @@ class Rig:
             raise
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc: Any) -> None:
         await self._stack.__aexit__(*exc)
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:

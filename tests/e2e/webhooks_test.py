@@ -84,9 +84,8 @@ def _wait(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"{process.args[2]} exited {process.returncode}:\n{log.read_text()[-3000:]}"
-            )
+            program = str(process.args[2])  # type: ignore[index]  # Popen.args: the argv list given
+            raise RuntimeError(f"{program} exited {process.returncode}:\n{log.read_text()[-3000:]}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as answer:
             if answer.status == 200:
                 return

@@ -47,7 +47,10 @@ def test_negated() -> None:
     async def nothing() -> None:
         return None
 
-    assert asyncio.run(security_mesh.negated(nothing)()) is True
+    async def negated_nothing() -> bool:
+        return await security_mesh.negated(nothing)()
+
+    assert asyncio.run(negated_nothing()) is True
 
 
 def test_names_of_the_mesh(tmp_path: pathlib.Path) -> None:
