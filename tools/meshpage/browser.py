@@ -91,8 +91,10 @@ class Browser:
             if browser is not None:
                 await browser._close()
             await session.close()
-            await asyncio.to_thread(_kill, process)
-            log.close()
+            try:
+                await asyncio.to_thread(_kill, process)  # up to 10 s: off the event loop
+            finally:
+                log.close()
 
     async def send(
         self, method: str, params: dict[str, Any] | None = None, timeout: float = 30
