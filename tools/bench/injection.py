@@ -22,9 +22,6 @@ import textwrap
 import time
 from typing import Any
 
-if __name__ == "__main__" and not __package__:
-    sys.path[0] = str(pathlib.Path(__file__).absolute().parents[2])
-
 import aiohttp
 import yaml
 
