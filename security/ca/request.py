@@ -79,6 +79,10 @@ def _identities(
         names = list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
         names = []
+    except x509.DuplicateExtension as e:  # not a ValueError; RFC 5280 allows each once
+        raise Refusal.invalid(
+            f"invalid CSR: extension {_extension_name(e.oid)} appears more than once"
+        ) from None
     except ValueError as e:  # a malformed extension inside a well-signed CSR
         raise Refusal.invalid(f"invalid CSR: bad extensions: {e}") from None
     if not names:
@@ -114,6 +118,12 @@ def _identities(
                 f"{want}"
             )
     return tuple(sorted(identities)), tuple(sorted({n.value for n in dns_names}))
+
+
+def _extension_name(oid: x509.ObjectIdentifier) -> str:
+    if oid == x509.ExtensionOID.SUBJECT_ALTERNATIVE_NAME:
+        return f"{oid.dotted_string} (subject alternative name)"
+    return oid.dotted_string
 
 
 def _describe(name: x509.GeneralName) -> str:

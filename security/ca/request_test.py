@@ -1,3 +1,4 @@
+import grpc
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -7,7 +8,7 @@ from pkg.ca.csr import csr_for, new_key
 from security.ca.errors import Refusal
 from security.ca.identity import SpiffeId
 from security.ca.request import parse_csr
-from security.ca.testing import tampered_csr
+from security.ca.testing import csr_with_two_sans, tampered_csr
 
 TD = "cluster.local"
 A = "spiffe://cluster.local/ns/default/sa/a"
@@ -138,3 +139,11 @@ def test_dns_names_only_as_granted_to_an_identity():
             parse_csr(_csr(new_key(), names), TD, granted)
         assert refused.value.code.name == "INVALID_ARGUMENT"
         assert message in refused.value.message
+
+
+def test_two_subject_alternative_name_extensions_are_refused():
+    csr = csr_with_two_sans(new_key(), A, "spiffe://cluster.local/ns/default/sa/b")
+    assert x509.load_pem_x509_csr(csr.encode()).is_signature_valid  # only the SANs are wrong
+    refusal = _refused(csr)
+    assert refusal.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "2.5.29.17 (subject alternative name) appears more than once" in refusal.message
