@@ -31,7 +31,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "fuzz-long",
-    max_examples=50_000,
+    max_examples=20_000,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
