@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Collection
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from security.ca.errors import Refusal
@@ -45,7 +46,7 @@ def parse_csr(
         raise Refusal.invalid(f"invalid CSR: {e}") from None
     try:
         signature_ok = csr.is_signature_valid
-    except (ValueError, TypeError) as e:  # e.g. an algorithm cryptography cannot check
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:  # e.g. a curve it cannot use
         raise Refusal.invalid(f"invalid CSR: cannot check the signature: {e}") from None
     if not signature_ok:
         raise Refusal.invalid("invalid CSR: the signature does not verify with its public key")
@@ -55,7 +56,10 @@ def parse_csr(
 
 
 def _check_key(csr: x509.CertificateSigningRequest) -> PublicKey:
-    key = csr.public_key()
+    try:
+        key = csr.public_key()
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise Refusal.invalid(f"invalid CSR: unusable public key: {e}") from None
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < _MIN_RSA_BITS:
             raise Refusal.invalid(

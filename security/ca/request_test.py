@@ -147,3 +147,23 @@ def test_two_subject_alternative_name_extensions_are_refused():
     refusal = _refused(csr)
     assert refusal.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "2.5.29.17 (subject alternative name) appears more than once" in refusal.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (bytes.fromhex("2a8648ce3d0201"), bytes.fromhex("2a8648ce3d0202")),  # key type unknown
+        (bytes.fromhex("2a8648ce3d030107"), bytes.fromhex("2a8648ce3d030108")),  # curve unknown
+    ],
+    ids=["key-type", "curve"],
+)
+def test_a_public_key_cryptography_cannot_use_is_refused(old, new):
+    # Found by request_fuzz: cryptography raises UnsupportedAlgorithm, not ValueError.
+    der = x509.load_pem_x509_csr(csr_for(new_key(), A).encode()).public_bytes(
+        serialization.Encoding.DER
+    )
+    assert der.count(old) == 1
+    bad = x509.load_der_x509_csr(der.replace(old, new))
+    refusal = _refused(bad.public_bytes(serialization.Encoding.PEM).decode())
+    assert refusal.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert refusal.message.startswith("invalid CSR: ")
