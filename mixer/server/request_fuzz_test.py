@@ -1,10 +1,10 @@
 """Bounded fuzzing of mixs' request decoder (hypothesis): any bytes decode or get a ValueError.
 
 Three generators: random bytes; real requests with bytes cut, flipped or inserted; and
-CompressedAttributes built field by field with indexes around the dictionaries' edges,
-odd words, timestamps and durations out of range, names
-repeated across maps, delta-encoded Report batches. `make test` runs the "ci" profile
-(fixed examples, a few seconds); a longer, random run:
+CompressedAttributes built field by field with indexes around the dictionaries' edges, odd
+words, timestamps and durations out of range, names repeated across maps, delta-encoded
+Report batches. `make test` runs the "ci" profile (fixed examples, a few seconds); a longer,
+random run:
 
     HYPOTHESIS_PROFILE=fuzz-long PYTHONPATH=. .venv/bin/pytest mixer/server/request_fuzz_test.py \
         --hypothesis-show-statistics
