@@ -42,7 +42,7 @@ def parse_csr(
         raise Refusal.invalid("invalid CSR: the request has no CSR")
     try:
         csr = x509.load_pem_x509_csr(csr_pem.encode())
-    except ValueError as e:
+    except (ValueError, x509.InvalidVersion) as e:  # InvalidVersion is no ValueError
         raise Refusal.invalid(f"invalid CSR: {e}") from None
     try:
         signature_ok = csr.is_signature_valid
@@ -87,7 +87,7 @@ def _identities(
         raise Refusal.invalid(
             f"invalid CSR: extension {_extension_name(e.oid)} appears more than once"
         ) from None
-    except ValueError as e:  # a malformed extension inside a well-signed CSR
+    except (ValueError, x509.UnsupportedGeneralNameType) as e:  # malformed, or x400Address
         raise Refusal.invalid(f"invalid CSR: bad extensions: {e}") from None
     if not names:
         raise Refusal.invalid(f"invalid CSR: no subject alternative name; {want}")

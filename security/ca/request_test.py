@@ -1,3 +1,5 @@
+import base64
+
 import grpc
 import pytest
 from cryptography import x509
@@ -167,3 +169,18 @@ def test_a_public_key_cryptography_cannot_use_is_refused(old, new):
     refusal = _refused(bad.public_bytes(serialization.Encoding.PEM).decode())
     assert refusal.code == grpc.StatusCode.INVALID_ARGUMENT
     assert refusal.message.startswith("invalid CSR: ")
+
+
+def test_a_csr_of_an_unknown_version_is_refused():
+    # Found by request_fuzz: cryptography raises InvalidVersion, not ValueError.
+    der = x509.load_pem_x509_csr(csr_for(new_key(), A).encode()).public_bytes(
+        serialization.Encoding.DER
+    )
+    version = der.index(b"\x02\x01\x00")  # CertificationRequestInfo's first field, v1 (0)
+    bad = der[:version] + b"\x02\x01\x01" + der[version + 3 :]
+    body = base64.encodebytes(bad).decode()
+    refusal = _refused(
+        f"-----BEGIN CERTIFICATE REQUEST-----\n{body}-----END CERTIFICATE REQUEST-----\n"
+    )
+    assert refusal.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid CSR version" in refusal.message
