@@ -24,7 +24,6 @@ import ssl
 import time
 from collections.abc import Collection
 
-import grpc
 from aiohttp import web
 
 from pilot.bootstrap import registries
@@ -44,6 +43,7 @@ from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
 from pkg.config.kinds import PILOT, KindSchema
 from pkg.config.resource import Resource
+from pkg.grpcserver.server import STREAMS, new_server
 from pkg.kube.client import ConfigClient
 from pkg.kube.informer import Informer
 from pkg.monitoring import CONTENT_TYPE, render
@@ -135,7 +135,7 @@ class DiscoveryServer:
 
     async def run(self) -> None:
         """Serve until cancelled; `ready` is set once config is synced and ports are open."""
-        grpc_server = grpc.aio.server()
+        grpc_server = new_server(STREAMS)
         self.xds.add_to(grpc_server)
         grpc_host, _ = _split(self.options.grpc_address)
         self.grpc_address = (

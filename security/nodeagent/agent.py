@@ -13,8 +13,7 @@ import logging
 import pathlib
 import random
 
-import grpc
-
+from pkg.grpcserver.server import STREAMS, new_server
 from security.nodeagent.cache import CacheOptions, SecretCache
 from security.nodeagent.caclient import CaClient, CaClientOptions, Signer
 from security.nodeagent.clock import Clock
@@ -83,7 +82,7 @@ class NodeAgent:
             cache_started = asyncio.Event()
             cache_task = tasks.create_task(self.cache.run(started=cache_started), name="cache")
             await cache_started.wait()
-            server = grpc.aio.server()
+            server = new_server(STREAMS)
             self.sds.add_to(server)
             try:
                 server.add_insecure_port(socket_target(path))
