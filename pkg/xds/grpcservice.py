@@ -99,12 +99,16 @@ def add_to(
     service: Service,
     *,
     fetch: Fetch | None = None,
+    peer: Callable[[grpc.aio.ServicerContext], Peer] = peer_of,
 ) -> None:
-    """Serve `service` on `grpc_server` (before it starts) from the engine `server`."""
+    """Serve `service` on `grpc_server` (before it starts) from the engine `server`.
+
+    `peer` says who the client is; a server whose port itself vouches for its clients (a
+    per-workload Unix socket) passes its own."""
 
     async def stream(request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
         try:
-            await server.serve(GrpcTransport(context), peer_of(context))
+            await server.serve(GrpcTransport(context), peer(context))
         except (InvalidStreamError, PermissionError, ConnectionRefusedError) as error:
             await _abort_for(error, context)
 
@@ -134,7 +138,7 @@ def add_to(
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
                 raise  # abort raises; this keeps type checkers content
             try:
-                return await fetch(request, peer_of(context), context.time_remaining())
+                return await fetch(request, peer(context), context.time_remaining())
             except (InvalidStreamError, PermissionError, ConnectionRefusedError) as error:
                 await _abort_for(error, context)
             except TimeoutError as error:
