@@ -16,7 +16,7 @@ It reads, under `--istio`:
 
 Each case runs our injector (pkg/inject's kube-inject) over an input with the settings
 Istio's test gives it (CASES: its --set flags as values, its mesh changes, native sidecars
-or not) and compares the result with the golden by structure (pkg/inject/testing.py: what a
+or not) and compares the result with the golden by structure (compare.py: what a
 Go struct round trip spells differently is put aside). Inputs with a golden that the table
 does not name run with the default settings, as Istio's test runs those it gives no
 settings (many of them do have settings in Istio's test, so they are counted apart). Refusal
@@ -46,8 +46,8 @@ import yaml
 
 from pkg.config import mesh as meshconfig
 from pkg.inject import kubeinject
-from pkg.inject import testing as compare
 from pkg.inject.config import InjectionConfig, Settings, parse_config, parse_values
+from tools.conformance import compare
 
 CASES_DIR = "pkg/kube/inject/testdata/inject"
 CHART = "manifests/charts/istio-control/istio-discovery"

@@ -1,4 +1,4 @@
-"""Comparing injected YAML by structure, as a test of injection reads Istio's golden files.
+"""Comparing injected YAML by structure, as the conformance tool reads Istio's golden files.
 
 Two streams are equal when each document is, after what a Go struct round trip leaves
 out or spells differently is put aside: empty values (omitempty), resource quantities
