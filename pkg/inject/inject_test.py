@@ -683,6 +683,26 @@ def test_injecting_twice_keeps_the_pods_own_proxy_fields() -> None:
     )
 
 
+def test_injecting_twice_keeps_what_the_agent_is_told_of_the_probes() -> None:
+    # The second injection sees probes already rewritten: the agent keeps the originals.
+    once = inject("probes.yaml")
+    [twice] = inject_text(yaml.safe_dump_all(once))
+    first = env(container(pod_of(once[0]), "istio-proxy"))["ISTIO_KUBE_APP_PROBERS"]
+    again = env(container(pod_of(twice), "istio-proxy"))["ISTIO_KUBE_APP_PROBERS"]
+    assert json.loads(again) == json.loads(first)
+    assert container(pod_of(twice), "api") == container(pod_of(once[0]), "api")
+
+
+def test_the_canonical_name_is_cut_to_a_label_values_length() -> None:
+    long_name = "a" * 60 + "-b-c"  # 64 characters: cut to 63, then the trailing "-" goes
+    document = yaml.safe_load((TESTDATA / "deployment.yaml").read_text())
+    pod_of(document)["metadata"]["labels"]["app"] = long_name
+    [injected] = inject_text(yaml.safe_dump(document))
+    assert (
+        pod_of(injected)["metadata"]["labels"]["service.istio.io/canonical-name"] == "a" * 60 + "-b"
+    )
+
+
 def test_a_revision_is_recorded_on_the_pod() -> None:
     settings = dataclasses.replace(install_settings(), revision="canary")
     [document] = inject("deployment.yaml", settings)
