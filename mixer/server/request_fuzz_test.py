@@ -12,36 +12,21 @@ random run:
 
 from __future__ import annotations
 
-import os
-
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from api.mixer.v1 import attributes_pb2, check_pb2, report_pb2
 from mixer.attribute.dictionary import GLOBAL_WORDS
 from mixer.server import request_fuzz
+from pkg.testing.fuzz import bounded
 
-settings.register_profile(
-    "ci",
-    max_examples=300,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "fuzz-long",
-    max_examples=20_000,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+FUZZ = bounded(300)
 
 SEEDS = request_fuzz.seeds()
 _COUNT = len(GLOBAL_WORDS)
 
 
+@FUZZ
 @given(st.binary(max_size=300))
 def test_random_bytes(data: bytes):
     request_fuzz.check_check_bytes(data)
@@ -63,6 +48,7 @@ def _mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+@FUZZ
 @given(_mutated())
 def test_real_requests_mutated(data: bytes):
     request_fuzz.check_check_bytes(data)
@@ -110,12 +96,14 @@ def _attributes(draw: st.DrawFn) -> attributes_pb2.CompressedAttributes:
     return attrs
 
 
+@FUZZ
 @given(_attributes(), st.integers(0, _COUNT + 5))
 def test_checks_built_field_by_field(attrs, global_word_count: int):
     request = check_pb2.CheckRequest(attributes=attrs, global_word_count=global_word_count)
     request_fuzz.check_check_bytes(request.SerializeToString())
 
 
+@FUZZ
 @given(st.lists(_attributes(), max_size=4), _WORDS, st.booleans(), st.integers(0, _COUNT + 5))
 def test_report_batches_built_field_by_field(batch, default_words, delta, global_word_count):
     request = report_pb2.ReportRequest(global_word_count=global_word_count)

@@ -15,39 +15,25 @@ random run:
 from __future__ import annotations
 
 import ipaddress
-import os
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from api.security.v1alpha1 import ca_pb2
 from pkg.ca.csr import new_key
+from pkg.testing.fuzz import bounded
 from security.ca import request_fuzz
 from security.ca.testing import csr_with_two_sans
 
-settings.register_profile(
-    "ci",
-    max_examples=200,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "fuzz-long",
-    max_examples=10_000,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+FUZZ = bounded(200)
 
 SEEDS = request_fuzz.seeds()
 KEY = new_key()  # one key: generating one per example would be most of the run
 
 
+@FUZZ
 @given(st.binary(max_size=400))
 def test_random_bytes(data: bytes):
     request_fuzz.check_request_bytes(data)
@@ -69,6 +55,7 @@ def _mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+@FUZZ
 @given(_mutated())
 def test_real_csrs_mutated(der: bytes):
     pem = request_fuzz.pem_of(der)
@@ -98,6 +85,7 @@ _NAMES = st.one_of(
 )
 
 
+@FUZZ
 @given(st.lists(_NAMES, max_size=4))
 def test_signed_csrs_asking_for_any_names(names):
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
@@ -107,11 +95,13 @@ def test_signed_csrs_asking_for_any_names(names):
     request_fuzz.check_csr(pem)
 
 
+@FUZZ
 @given(_URIS, _URIS)
 def test_two_san_extensions(first: str, second: str):
     assert request_fuzz.check_csr(csr_with_two_sans(KEY, first, second)) is None
 
 
+@FUZZ
 @given(st.text(max_size=200), st.sampled_from(SEEDS))
 def test_pem_text_around_a_csr(text: str, der: bytes):
     request_fuzz.check_csr(text)
