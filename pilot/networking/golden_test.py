@@ -108,6 +108,42 @@ spec:
 """
 
 
+# End users: a JWT at the gateway (keys Pilot fetched) and at productpage (inline keys),
+# with productpage's policy on the request principal and a claim.
+JWT = """
+apiVersion: security.istio.io/v1beta1
+kind: RequestAuthentication
+metadata: {name: ingress-jwt, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  jwtRules:
+  - {issuer: https://issuer.test, jwksUri: "https://issuer.test/jwks.json", forwardOriginalToken: true}
+---
+apiVersion: security.istio.io/v1beta1
+kind: RequestAuthentication
+metadata: {name: productpage-jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  jwtRules:
+  - issuer: https://issuer.test
+    jwks: '{"keys": [{"kty": "RSA", "kid": "k", "e": "AQAB", "n": "x8fFpxWR"}]}'
+    fromHeaders: [{name: x-jwt-assertion}]
+    outputPayloadToHeader: x-jwt-payload
+---
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: require-jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  rules:
+  - from: [{source: {requestPrincipals: ["https://issuer.test/alice"]}}]
+    when: [{key: "request.auth.claims[groups]", values: [admins]}]
+"""
+FETCHED_JWKS = {
+    "https://issuer.test/jwks.json": '{"keys": [{"kty": "RSA", "kid": "f", "e": "AQAB", "n": "AQAB"}]}'
+}
+
+
 def _mtls_entries() -> list[Any]:
     entries = []
     for entry in workload_entries():
@@ -139,6 +175,13 @@ SCENARIOS = {
     "mixed": lambda: (
         bookinfo_push("destination-rule-all", extra=loader.load_text(EXTRA, source="golden")),
         {"productpage-v1": sidecar("productpage-v1"), "ratings-v1": sidecar("ratings-v1")},
+    ),
+    "jwt": lambda: (
+        dataclasses.replace(
+            bookinfo_push("bookinfo-gateway", extra=loader.load_text(JWT, source="golden")),
+            jwks=FETCHED_JWKS,
+        ),
+        {"productpage-v1": sidecar("productpage-v1"), "gateway": GATEWAY},
     ),
     "mtls": lambda: (
         bookinfo_push(
