@@ -3,7 +3,7 @@
 import dataclasses
 import json
 
-from google.protobuf import json_format
+from google.protobuf import descriptor_pool, json_format, message_factory
 
 from pilot.networking import generator, jwt
 from pilot.networking.testing import FakeProxy, bookinfo_push, sidecar
@@ -141,10 +141,12 @@ spec:
 
 def _payload(path, value):
     return {
-        "metadata": {
-            "filter": "envoy.filters.http.jwt_authn",
-            "path": [{"key": "payload"}, *({"key": k} for k in path)],
-            "value": value,
+        "sourced_metadata": {
+            "metadata_matcher": {
+                "filter": "envoy.filters.http.jwt_authn",
+                "path": [{"key": "payload"}, *({"key": k} for k in path)],
+                "value": value,
+            }
         }
     }
 
@@ -210,10 +212,99 @@ spec:
     missing = policies["ns[default]-policy[any-user]-rule[0]"]["principals"][0]
     assert missing == {"not_id": _payload(["iss"], {"present_match": True})}
     conditions = policies["ns[default]-policy[any-user]-rule[1]"]["principals"][0]["and_ids"]["ids"]
-    assert conditions[1]["and_ids"]["ids"][1]["metadata"]["path"] == [
+    assert conditions[1]["and_ids"]["ids"][1]["sourced_metadata"]["metadata_matcher"]["path"] == [
         {"key": "payload"},
         {"key": "sub"},
     ]
-    nested = conditions[2]["not_id"]["or_ids"]["ids"][0]["metadata"]["path"]
+    nested = conditions[2]["not_id"]["or_ids"]["ids"][0]["sourced_metadata"]["metadata_matcher"][
+        "path"
+    ]
     assert nested == [{"key": "payload"}, {"key": "realm"}, {"key": "role"}]
-    assert conditions[3]["or_ids"]["ids"][0]["metadata"]["path"][1] == {"key": "aud"}
+    assert conditions[3]["or_ids"]["ids"][0]["sourced_metadata"]["metadata_matcher"]["path"][1] == {
+        "key": "aud"
+    }
+
+
+CLAIM_ROUTES = """
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: bookinfo, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http:
+  - match:
+    - uri: {exact: /productpage}
+      headers: {"@request.auth.claims.groups": {exact: admins}}
+      withoutHeaders: {"@request.auth.claims[realm][banned]": {}}
+    route: [{destination: {host: reviews, port: {number: 9080}}}]
+  - route: [{destination: {host: productpage, port: {number: 9080}}}]
+"""
+
+
+def test_gateway_routes_match_claims_in_the_verified_payload():
+    push = bookinfo_push("bookinfo-gateway", extra=_load(GATEWAY_JWT) + _load(CLAIM_ROUTES))
+    (config,) = [
+        json_format.MessageToDict(m, preserving_proto_field_name=True)
+        for _, m in generator.build_routes(GATEWAY, push, ["http.8080"])
+    ]
+    first = config["virtual_hosts"][0]["routes"][0]["match"]
+    assert first["path"] == "/productpage" and "headers" not in first
+    string = {"string_match": {"exact": "admins"}}
+    assert first["dynamic_metadata"] == [
+        {
+            "filter": "envoy.filters.http.jwt_authn",
+            "path": [{"key": "payload"}, {"key": "groups"}],
+            "value": {"or_match": {"value_matchers": [string, {"list_match": {"one_of": string}}]}},
+        },
+        {
+            "filter": "envoy.filters.http.jwt_authn",
+            "path": [{"key": "payload"}, {"key": "realm"}, {"key": "banned"}],
+            "value": {"present_match": True},
+            "invert": True,
+        },
+    ]
+
+
+def _deprecated_fields(message, path="") -> list[str]:
+    """Fields set anywhere in `message` (typed configs unpacked) that Envoy deprecates:
+    the mesh's Envoys refuse them (fail_on_any_deprecated_feature)."""
+    found = []
+    if message.DESCRIPTOR.full_name == "google.protobuf.Any":
+        descriptor = descriptor_pool.Default().FindMessageTypeByName(message.TypeName())
+        inner = message_factory.GetMessageClass(descriptor)()
+        message.Unpack(inner)
+        return _deprecated_fields(inner, path)
+    for field, value in message.ListFields():
+        where = f"{path}.{field.name}"
+        if field.GetOptions().deprecated:
+            found.append(where)
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            items = list(value.values()) if field.message_type.fields[1].message_type else []
+        elif field.is_repeated:
+            items = list(value)
+        else:
+            items = [value]
+        for item in items:
+            found += _deprecated_fields(item, where)
+    return found
+
+
+def test_generated_config_uses_no_deprecated_envoy_field():
+    push = dataclasses.replace(
+        bookinfo_push(
+            "bookinfo-gateway",
+            extra=_load(PRODUCTPAGE_JWT) + _load(REQUIRE_PRINCIPAL) + _load(GATEWAY_JWT),
+        ),
+        jwks={"http://keys.test/jwks.json": FETCHED},
+    )
+    claims = bookinfo_push("bookinfo-gateway", extra=_load(GATEWAY_JWT) + _load(CLAIM_ROUTES))
+    resources = [
+        *generator.build_listeners(sidecar("productpage-v1"), push, []),
+        *generator.build_listeners(GATEWAY, push, []),
+        *generator.build_routes(GATEWAY, claims, ["http.8080"]),
+    ]
+    assert resources
+    assert [f for _, m in resources for f in _deprecated_fields(m)] == []

@@ -342,11 +342,15 @@ def _claim_path(key: str) -> list[str] | None:
 
 
 def _payload(path: Sequence[str], value: dict[str, Any]) -> dict[str, Any]:
+    # `sourced_metadata`, not the deprecated `metadata` principal (Envoy 1.40 refuses it
+    # under fail_on_any_deprecated_feature); dynamic metadata is its default source.
     return {
-        "metadata": {
-            "filter": JWT_FILTER,
-            "path": [{"key": JWT_PAYLOAD}, *({"key": k} for k in path)],
-            "value": value,
+        "sourced_metadata": {
+            "metadata_matcher": {
+                "filter": JWT_FILTER,
+                "path": [{"key": JWT_PAYLOAD}, *({"key": k} for k in path)],
+                "value": value,
+            }
         }
     }
 
