@@ -11,11 +11,12 @@ nobody holds (pilot/networking/jwt.py), so its tokens are refused, never trusted
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Collection
 
 import aiohttp
+
+from pkg.config.validation.authentication import jwks_problem
 
 log = logging.getLogger("pilot.jwks")
 
@@ -98,10 +99,13 @@ async def fetch_jwks(uri: str, timeout: float) -> str:
         raise JwksError(f"larger than {MAX_BYTES} bytes")
     try:
         text = body.decode()
-        data = json.loads(text)
-    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
-        raise JwksError(f"not JSON: {error}") from None
-    keys = data.get("keys") if isinstance(data, dict) else None
-    if not isinstance(keys, list) or not keys or not all(isinstance(k, dict) for k in keys):
-        raise JwksError('not a JWK set: no "keys" list of keys')
+    except UnicodeDecodeError as error:
+        raise JwksError(f"not UTF-8: {error}") from None
+    # Keys Envoy cannot load would make it refuse the whole listener: check them as the
+    # store checks inline keys. A single JWK is valid inline, not as a jwksUri's answer.
+    problem = jwks_problem(text)
+    if problem is None and '"keys"' not in text:
+        problem = 'not a JWK set: no "keys"'
+    if problem:
+        raise JwksError(problem)
     return text

@@ -10,8 +10,11 @@ import pytest
 from aiohttp import web
 
 from pilot.bootstrap.jwks import JwksResolver
+from pilot.networking.jwt import UNFETCHED_JWKS
 
-KEYS = {"keys": [{"kty": "RSA", "kid": "one", "e": "AQAB", "n": "AQAB"}]}
+# A real RSA modulus (Pilot refuses key sets Envoy could not load).
+MODULUS = json.loads(UNFETCHED_JWKS)["keys"][0]["n"]
+KEYS = {"keys": [{"kty": "RSA", "kid": "one", "e": "AQAB", "n": MODULUS}]}
 
 
 class Issuer:
@@ -62,9 +65,12 @@ def test_new_uris_are_fetched_before_want_returns_and_unused_ones_dropped() -> N
     ("status", "body", "problem"),
     [
         (500, b"{}", "HTTP 500"),
-        (200, b"not json", "not JSON"),
-        (200, b'{"keys": []}', "not a JWK set"),
-        (200, b"[1, 2]", "not a JWK set"),
+        (200, b"not json", "failed to unmarshal JWK set"),
+        (200, b'{"keys": []}', "JWK set has no keys"),
+        (200, b"[1, 2]", "not a JSON object"),
+        (200, b'{"kty": "RSA", "n": "AQAB", "e": "AQAB"}', "at least 512 bits"),
+        (200, b'{"keys": [{"kty": "RSA", "n": "!!", "e": "AQAB"}]}', "not base64url"),
+        (200, b"\xff\xfe", "not UTF-8"),
     ],
 )
 def test_a_bad_answer_gives_no_keys_and_a_clear_error(

@@ -16,6 +16,7 @@ from google.protobuf import json_format
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.configstore.testing import StoreThread
 from pilot.networking import generator
+from pilot.networking.jwt import UNFETCHED_JWKS
 from pilot.networking.testing import BOOKINFO, workload_entries
 from pilot.xds.testing import node, run_async
 from pkg.config import loader
@@ -26,6 +27,9 @@ from pkg.xds.testing import XdsDriver, unpack
 
 NODE = "sidecar~127.0.1.2~productpage-v1.default~default.svc.cluster.local"
 META = {"NAMESPACE": "default", "LABELS": {"app": "productpage", "version": "v1"}}
+
+# A real RSA modulus (Pilot refuses key sets Envoy could not load).
+MODULUS = json.loads(UNFETCHED_JWKS)["keys"][0]["n"]
 
 
 @contextlib.asynccontextmanager
@@ -198,7 +202,7 @@ def test_a_virtual_service_change_is_pushed_as_routes_only(tmp_path):
 
 
 def test_a_request_authentication_is_pushed_with_the_keys_of_its_jwks_uri(tmp_path):
-    keys = {"keys": [{"kty": "RSA", "kid": "k", "e": "AQAB", "n": "AQAB"}]}
+    keys = {"keys": [{"kty": "RSA", "kid": "k", "e": "AQAB", "n": MODULUS}]}
 
     async def jwks(_: web.Request) -> web.Response:
         return web.json_response(keys)

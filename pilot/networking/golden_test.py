@@ -12,11 +12,12 @@ shows up as a diff of these files; when it is meant, refresh them and read the d
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
 
-from pilot.networking import generator
+from pilot.networking import generator, jwt
 from pilot.networking.testing import (
     FakeProxy,
     assert_golden,
@@ -108,6 +109,9 @@ spec:
 """
 
 
+# A real RSA modulus: the store refuses keys Envoy could not load.
+_MODULUS = json.loads(jwt.UNFETCHED_JWKS)["keys"][0]["n"]
+
 # End users: a JWT at the gateway (keys Pilot fetched) and at productpage (inline keys),
 # with productpage's policy on the request principal and a claim.
 JWT = """
@@ -126,7 +130,7 @@ spec:
   selector: {matchLabels: {app: productpage}}
   jwtRules:
   - issuer: https://issuer.test
-    jwks: '{"keys": [{"kty": "RSA", "kid": "k", "e": "AQAB", "n": "x8fFpxWR"}]}'
+    jwks: '{"keys": [{"kty": "RSA", "kid": "k", "e": "AQAB", "n": "MODULUS"}]}'
     fromHeaders: [{name: x-jwt-assertion}]
     outputPayloadToHeader: x-jwt-payload
 ---
@@ -138,9 +142,9 @@ spec:
   rules:
   - from: [{source: {requestPrincipals: ["https://issuer.test/alice"]}}]
     when: [{key: "request.auth.claims[groups]", values: [admins]}]
-"""
+""".replace("MODULUS", _MODULUS)
 FETCHED_JWKS = {
-    "https://issuer.test/jwks.json": '{"keys": [{"kty": "RSA", "kid": "f", "e": "AQAB", "n": "AQAB"}]}'
+    "https://issuer.test/jwks.json": jwt.UNFETCHED_JWKS.replace("unfetched", "fetched"),
 }
 
 

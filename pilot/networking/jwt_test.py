@@ -11,8 +11,10 @@ from pkg.config import loader
 
 GATEWAY = FakeProxy("router", "127.0.1.1", "istio-system", {"istio": "ingressgateway"})
 ISSUER = "https://issuer.test"
-KEYS = json.dumps({"keys": [{"kty": "RSA", "kid": "k1", "e": "AQAB", "n": jwt._UNFETCHED_N}]})
-FETCHED = json.dumps({"keys": [{"kty": "RSA", "kid": "k2", "e": "AQAB", "n": jwt._UNFETCHED_N}]})
+# A real RSA modulus: Envoy loads inline keys and refuses ones that are not keys.
+MODULUS = json.loads(jwt.UNFETCHED_JWKS)["keys"][0]["n"]
+KEYS = json.dumps({"keys": [{"kty": "RSA", "kid": "k1", "e": "AQAB", "n": MODULUS}]})
+FETCHED = json.dumps({"keys": [{"kty": "RSA", "kid": "k2", "e": "AQAB", "n": MODULUS}]})
 
 PRODUCTPAGE_JWT = f"""
 apiVersion: security.istio.io/v1beta1
