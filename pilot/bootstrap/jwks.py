@@ -43,6 +43,7 @@ class JwksResolver:
         self._retry = retry
         self._keys: dict[str, str] = {}
         self._wanted: frozenset[str] = frozenset()
+        self._wake = asyncio.Event()
         self.errors: dict[str, str] = {}  # the last failure of each URI that has no keys now
 
     def keys(self) -> dict[str, str]:
@@ -54,12 +55,20 @@ class JwksResolver:
         self._wanted = frozenset(uris)
         new = [uri for uri in sorted(self._wanted) if uri not in self._keys]
         await asyncio.gather(*(self._fetch(uri) for uri in new))
+        # A URI that failed is retried soon, not after the rest of a long refresh wait.
+        self._wake.set()
 
     async def run(self) -> None:
         """Refetch every URI in use, forever; tell `on_change` which URIs' keys changed."""
         while True:
             failing = any(uri not in self._keys for uri in self._wanted)
-            await asyncio.sleep(self._retry if failing else self._refresh)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._retry if failing else self._refresh)
+            except TimeoutError:
+                pass
+            else:
+                self._wake.clear()
+                continue  # what to wait for may have changed: wait again, from now
             wanted = sorted(self._wanted)
             changed = await asyncio.gather(*(self._fetch(uri) for uri in wanted))
             moved = [uri for uri, did in zip(wanted, changed, strict=True) if did]

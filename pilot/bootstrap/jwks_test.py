@@ -156,3 +156,30 @@ async def _until(condition, timeout: float = 5.0) -> None:
 
 async def _ignore(_: list[str]) -> None:
     pass
+
+
+def test_a_uri_that_fails_while_the_refresh_waits_is_retried_soon() -> None:
+    async def scenario() -> None:
+        issuer = Issuer()
+        runner, uri = await _serve(issuer)
+        changes: list[list[str]] = []
+
+        async def changed(uris: list[str]) -> None:
+            changes.append(uris)
+
+        resolver = JwksResolver(changed, refresh=3600.0, retry=0.05)
+        task = asyncio.create_task(resolver.run())
+        try:
+            await asyncio.sleep(0.05)  # the loop waits out its hour
+            issuer.status = 503
+            await resolver.want({uri})
+            assert resolver.keys() == {}
+            issuer.status = 200
+            await _until(lambda: bool(changes))
+            assert uri in resolver.keys()  # noqa: SIM118 (a method, not a dict)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await runner.cleanup()
+
+    asyncio.run(scenario())
