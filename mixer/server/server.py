@@ -22,7 +22,7 @@ import prometheus_client
 from aiohttp import web
 from google.protobuf import duration_pb2
 
-from api.mixer.v1 import check_pb2, report_pb2, service_pb2_grpc
+from api.mixer.v1 import check_pb2, report_pb2, service_pb2, service_pb2_grpc
 from mixer.adapter import api as adapter_api
 from mixer.attribute.bag import TrackingBag
 from mixer.attribute.compressed import decode_check, decode_report
@@ -32,12 +32,15 @@ from mixer.runtime.snapshot import DEFAULT_NAMESPACE, EMPTY, Snapshot, build_sna
 from mixer.server.attribute_types import type_errors
 from pkg.config import loader
 from pkg.config.kinds import MIXER
+from pkg.grpcserver.requests import add_unary_service
+from pkg.grpcserver.server import UNARY, new_server
 from pkg.kube.client import ConfigClient
 from pkg.kube.informer import Informer
 from pkg.lang.types import ValueType
 
 log = logging.getLogger("mixer")
 
+MIXER_SERVICE = service_pb2.DESCRIPTOR.services_by_name["Mixer"]
 VOCABULARY = (
     pathlib.Path(__file__).resolve().parent.parent.parent / "api/policy/v1beta1/attributes.yaml"
 )
@@ -84,8 +87,10 @@ class MixerServer:
         self.invalid_requests = 0
 
     async def run(self) -> None:
-        grpc_server = grpc.aio.server()
-        service_pb2_grpc.add_MixerServicer_to_server(_Servicer(self), grpc_server)
+        grpc_server = new_server(UNARY)
+        add_unary_service(
+            grpc_server, MIXER_SERVICE, _Servicer(self), on_undecodable=self._undecodable
+        )
         host = self.options.grpc_address.rpartition(":")[0]
         self.grpc_address = f"{host}:{grpc_server.add_insecure_port(self.options.grpc_address)}"
         metrics = web.AppRunner(self._metrics_app(), access_log=None)
@@ -116,6 +121,9 @@ class MixerServer:
             for entry in self.snapshot.handlers.values():
                 await _close(entry)
             await self._client.close()
+
+    def _undecodable(self, method: str) -> None:
+        self.invalid_requests += 1
 
     # Config.
 

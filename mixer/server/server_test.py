@@ -1,6 +1,7 @@
 """mixs against a real config store: Bookinfo's policy samples, telemetry, bad input, swaps."""
 
 import asyncio
+import collections
 import datetime
 import urllib.request
 
@@ -10,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.mixer.v1 import attributes_pb2, check_pb2
 from mixer.adapter import api as adapter_api
+from mixer.attribute.compressed import encode
 from mixer.runtime import snapshot as snapshot_module
 from mixer.server.testing import (
     POLICY,
@@ -306,5 +308,70 @@ def test_rule_errors_are_reported_not_fatal(store, tmp_path):
             assert (
                 await client.check(REVIEWS_V3_TO_RATINGS)
             ).precondition.status.code == PERMISSION_DENIED
+
+    scenario()
+
+
+_CHECK_STRING = b"\x1a\x04call"  # deduplication_id, a proto3 string
+_REPORT_STRING = b"\x12\x04word"  # default_words[0]
+
+
+@pytest.mark.parametrize(
+    ("check_bytes", "report_bytes"),
+    [
+        (b"\xff" * 16, b"\xff" * 16),
+        (_CHECK_STRING[:-2], _REPORT_STRING[:-2]),
+        (_CHECK_STRING[:2] + b"\xc3\x28ll", _REPORT_STRING[:2] + b"\xc3\x28rd"),
+    ],
+    ids=["random", "truncated", "invalid-utf8"],
+)
+def test_undecodable_requests_are_invalid_argument(store, check_bytes, report_bytes):
+    @run_async
+    async def scenario():
+        async with (
+            running_mixer(store.url) as mixer,
+            grpc.aio.insecure_channel(mixer.grpc_address) as channel,
+        ):
+            for method, data in (("Check", check_bytes), ("Report", report_bytes)):
+                call = channel.unary_unary(f"/istio.mixer.v1.Mixer/{method}")
+                with pytest.raises(grpc.aio.AioRpcError) as error:
+                    await call(data, timeout=5)
+                assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, method
+                assert f"cannot parse the request as istio.mixer.v1.{method}Request" in (
+                    error.value.details()
+                )
+            assert mixer.invalid_requests == 2
+
+    scenario()
+
+
+def test_a_burst_of_2000_concurrent_checks_is_answered_in_full(store):
+    # A bare grpc.aio server dropped some of these (CANCELLED) from gRPC core's queue.
+    @run_async(timeout=60)
+    async def scenario():
+        await apply(store.url, POLICY / "mixer-rule-deny-label.yaml")
+        async with running_mixer(store.url) as mixer:
+            await wait_for_rule(mixer, "denyreviewsv3")
+            request = check_pb2.CheckRequest(
+                attributes=encode(REVIEWS_V3_TO_RATINGS), deduplication_id="burst"
+            ).SerializeToString()
+            codes: collections.Counter[str] = collections.Counter()
+            async with grpc.aio.insecure_channel(mixer.grpc_address) as channel:
+                check = channel.unary_unary(
+                    "/istio.mixer.v1.Mixer/Check",
+                    response_deserializer=check_pb2.CheckResponse.FromString,
+                )
+                await channel.channel_ready()
+
+                async def one() -> None:
+                    try:
+                        response = await check(request, timeout=30)
+                        codes[f"OK/{response.precondition.status.code}"] += 1
+                    except grpc.aio.AioRpcError as error:
+                        codes[error.code().name] += 1
+
+                await asyncio.gather(*(one() for _ in range(2000)))
+            # Every Check answered, and answered right: the rule denies reviews v3.
+            assert codes == {f"OK/{PERMISSION_DENIED}": 2000}
 
     scenario()

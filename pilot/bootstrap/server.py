@@ -24,10 +24,10 @@ import ssl
 import time
 from collections.abc import Collection
 
-import grpc
 from aiohttp import web
 
 from pilot.bootstrap import registries
+from pilot.bootstrap.jwks import JwksResolver
 from pilot.bootstrap.monitoring import register_push_context_metrics
 from pilot.bootstrap.registries import PlatformOptions
 from pilot.bootstrap.rootcert import RootCertOptions, RootCertPublisher
@@ -35,7 +35,7 @@ from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, au
 from pilot.model.discovery import RegistryEvent, ReportsStatus, ServiceEvent
 from pilot.model.index import ServiceIndex
 from pilot.model.push_context import MeshOptions, PushContext, build_push_context
-from pilot.networking import generator, names
+from pilot.networking import generator, jwt, names
 from pilot.networking.cache import GenerationCache
 from pilot.registry.provider import Provider
 from pilot.webhooks.server import WebhookOptions, WebhookServer
@@ -44,6 +44,7 @@ from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
 from pkg.config.kinds import PILOT, KindSchema
 from pkg.config.resource import Resource
+from pkg.grpcserver.server import STREAMS, new_server
 from pkg.kube.client import ConfigClient
 from pkg.kube.informer import Informer
 from pkg.monitoring import CONTENT_TYPE, render
@@ -76,6 +77,10 @@ class DiscoveryOptions:
     config_store_ca: str | None = None  # a CA bundle file
     # istio-ca-root-cert in every namespace (the config store is a cluster's API server).
     root_cert: RootCertOptions | None = None
+    # RequestAuthentication jwksUris: Pilot fetches them (Istio's PILOT_JWT_PUB_KEY_REFRESH_INTERVAL
+    # is 20 min); a fetch that takes longer than the timeout fails.
+    jwks_timeout: float = 5.0
+    jwks_refresh: float = 1200.0
 
 
 # The kinds the ServiceEntry registry reads; the rest is Istio config for the PushContext.
@@ -88,7 +93,8 @@ KIND_EFFECTS: dict[str, tuple[frozenset[str] | None, bool]] = {
     "VirtualService": (frozenset({_RDS}), False),  # routes; clusters come from services
     "DestinationRule": (frozenset({_CDS, _EDS}), False),  # policies, subsets and theirs
     "Gateway": (frozenset({_LDS, _RDS}), True),
-    "AuthorizationPolicy": (frozenset({_LDS}), False),  # the inbound RBAC filter
+    "AuthorizationPolicy": (frozenset({_LDS}), False),  # the RBAC filters
+    "RequestAuthentication": (frozenset({_LDS}), False),  # the jwt_authn filters
     "Sidecar": (None, False),  # what a proxy sees
     "PeerAuthentication": (None, False),  # listeners, and EDS's mTLS marks
 }
@@ -123,6 +129,9 @@ class DiscoveryServer:
         self.root_cert = (
             RootCertPublisher(self._client, options.root_cert) if options.root_cert else None
         )
+        self.jwks = JwksResolver(
+            self._jwks_changed, timeout=options.jwks_timeout, refresh=options.jwks_refresh
+        )
         self._push: PushContext | None = None
         self._push_version = 0
         self._stale = True  # the config side of the PushContext
@@ -135,7 +144,7 @@ class DiscoveryServer:
 
     async def run(self) -> None:
         """Serve until cancelled; `ready` is set once config is synced and ports are open."""
-        grpc_server = grpc.aio.server()
+        grpc_server = new_server(STREAMS)
         self.xds.add_to(grpc_server)
         grpc_host, _ = _split(self.options.grpc_address)
         self.grpc_address = (
@@ -148,6 +157,8 @@ class DiscoveryServer:
                 await self._informer.synced.wait()
                 log.info("config synced from %s", self.options.config_store)
                 self._feed_service_entries(self._informer.snapshot())
+                await self.jwks.want(self._jwks_uris())
+                tasks.create_task(self.jwks.run(), name="jwks-refresh")
                 registries_started = asyncio.Event()
                 tasks.create_task(
                     self.registry.run(started=registries_started), name="service-registries"
@@ -197,6 +208,9 @@ class DiscoveryServer:
                 for event, resource in changes:
                     registry.apply(kind, resource, deleted=event == "DELETED")
             return
+        if kind == "RequestAuthentication":
+            # The first push with a new jwksUri carries its keys (or, failing, no trust).
+            await self.jwks.want(self._jwks_uris())
         self._stale = True
         types, routers_only = KIND_EFFECTS.get(kind, (None, False))
         which = ", ".join(sorted({f"{r.metadata.namespace}/{r.metadata.name}" for _, r in changes}))
@@ -205,6 +219,16 @@ class DiscoveryServer:
             affects=(lambda proxy: proxy.type == "router") if routers_only else None,
             types=types,
         )
+
+    def _jwks_uris(self) -> set[str]:
+        snapshot = self._informer.snapshot()
+        return jwt.jwks_uris(
+            [r for s, items in snapshot.items() if s.kind == "RequestAuthentication" for r in items]
+        )
+
+    async def _jwks_changed(self, uris: list[str]) -> None:
+        self._stale = True
+        await self.xds.push(f"jwks: keys of {', '.join(uris)}", types=frozenset({_LDS}))
 
     def _feed_service_entries(self, snapshot: dict[KindSchema, list[Resource]]) -> None:
         registry = self._registries.service_entries
@@ -270,6 +294,7 @@ class DiscoveryServer:
                     version=str(self._push_version),
                     cache=self.generation_cache,
                     config_id=self._push_version,
+                    jwks=self.jwks.keys(),
                 )
                 self._stale = False
             else:

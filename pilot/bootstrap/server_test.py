@@ -6,13 +6,17 @@ import json
 import re
 import urllib.request
 
+from aiohttp import web
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
+from google.protobuf import json_format
 
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.configstore.testing import StoreThread
 from pilot.networking import generator
+from pilot.networking.jwt import UNFETCHED_JWKS
 from pilot.networking.testing import BOOKINFO, workload_entries
 from pilot.xds.testing import node, run_async
 from pkg.config import loader
@@ -23,6 +27,9 @@ from pkg.xds.testing import XdsDriver, unpack
 
 NODE = "sidecar~127.0.1.2~productpage-v1.default~default.svc.cluster.local"
 META = {"NAMESPACE": "default", "LABELS": {"app": "productpage", "version": "v1"}}
+
+# A real RSA modulus (Pilot refuses key sets Envoy could not load).
+MODULUS = json.loads(UNFETCHED_JWKS)["keys"][0]["n"]
 
 
 @contextlib.asynccontextmanager
@@ -191,5 +198,54 @@ def test_a_virtual_service_change_is_pushed_as_routes_only(tmp_path):
                 await ads.ack(pushed)
                 await ads.expect_no_response(0.5)
                 assert server.xds.status()["counters"]["pushes"] >= 1
+
+        scenario()
+
+
+def test_a_request_authentication_is_pushed_with_the_keys_of_its_jwks_uri(tmp_path):
+    keys = {"keys": [{"kty": "RSA", "kid": "k", "e": "AQAB", "n": MODULUS}]}
+
+    async def jwks(_: web.Request) -> web.Response:
+        return web.json_response(keys)
+
+    with StoreThread(tmp_path / "store.db") as store:
+
+        @run_async
+        async def scenario():
+            app = web.Application()
+            app.router.add_get("/jwks.json", jwks)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            uri = "http://{}:{}/jwks.json".format(*runner.addresses[0][:2])
+            await _apply(
+                store.url,
+                *loader.load_file(BOOKINFO / "platform/local/bookinfo.yaml"),
+                *workload_entries(),
+            )
+            try:
+                async with (
+                    discovery(store.url) as server,
+                    XdsDriver.ads(server.grpc_address, node(NODE, metadata=META)) as ads,
+                ):
+                    await _sync(ads)
+                    policy = (
+                        "apiVersion: security.istio.io/v1beta1\nkind: RequestAuthentication\n"
+                        "metadata: {name: jwt, namespace: default}\n"
+                        f"spec: {{jwtRules: [{{issuer: me, jwksUri: '{uri}'}}]}}\n"
+                    )
+                    await _apply(store.url, *loader.load_text(policy, source="test"))
+                    # The first push after the policy already carries the fetched keys.
+                    pushed = await ads.expect_response(generator.LISTENER)
+                    inbound = next(
+                        listener
+                        for listener in unpack(pushed, listener_pb2.Listener)
+                        if listener.name == "virtualInbound"
+                    )
+                    text = json_format.MessageToJson(inbound)
+                    assert "envoy.filters.http.jwt_authn" in text
+                    assert json.dumps(json.dumps(keys))[1:-1] in text
+            finally:
+                await runner.cleanup()
 
         scenario()

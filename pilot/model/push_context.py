@@ -99,6 +99,9 @@ class PushContext:
     sidecars: tuple[Resource, ...]
     peer_authentications: tuple[Resource, ...] = ()
     authorization_policies: tuple[Resource, ...] = ()
+    request_authentications: tuple[Resource, ...] = ()
+    # The key sets Pilot fetched for the RequestAuthentications' jwksUris, by URI.
+    jwks: Mapping[str, str] = dataclasses.field(default_factory=dict)
     quota_specs: tuple[Resource, ...] = ()
     quota_spec_bindings: tuple[Resource, ...] = ()
     version: str = ""
@@ -204,6 +207,7 @@ def build_push_context(
     version: str = "",
     cache: PieceCache | None = None,
     config_id: int | None = None,
+    jwks: Mapping[str, str] | None = None,
 ) -> PushContext:
     """`configs` maps a kind name (`VirtualService`, ...) to every resource of that kind;
     `index` is the registries' view (ServiceEntries are the ServiceEntry registry's)."""
@@ -221,6 +225,8 @@ def build_push_context(
         sidecars=tuple(of("Sidecar")),
         peer_authentications=tuple(of("PeerAuthentication")),
         authorization_policies=tuple(of("AuthorizationPolicy")),
+        request_authentications=tuple(of("RequestAuthentication")),
+        jwks=dict(jwks or {}),
         quota_specs=tuple(of("QuotaSpec")),
         quota_spec_bindings=tuple(of("QuotaSpecBinding")),
         version=version,

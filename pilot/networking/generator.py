@@ -28,6 +28,7 @@ from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.config.trace.v3 import zipkin_pb2  # noqa: F401
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2  # noqa: F401
 from envoy.extensions.filters.http.fault.v3 import fault_pb2  # noqa: F401
+from envoy.extensions.filters.http.jwt_authn.v3 import config_pb2 as jwt_authn_pb2  # noqa: F401
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2  # noqa: F401
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2  # noqa: F401
@@ -46,6 +47,7 @@ from pilot.model.service import Service
 from pilot.networking import (
     clusters,
     endpoints,
+    jwt,
     listeners,
     mixerfilter,
     names,
@@ -79,7 +81,11 @@ def generate(
 
 def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> Resources:
     if proxy.type == "router":
-        dicts = [listeners.gateway_listener(proxy.ip, port) for port in _gateway_ports(proxy, push)]
+        # Claim matches in a gateway's routes need the route chosen again after jwt_authn.
+        auth = _auth_filters(proxy, push, clear_route_cache=True)
+        dicts = [
+            listeners.gateway_listener(proxy.ip, port, auth) for port in _gateway_ports(proxy, push)
+        ]
         mixerfilter.add_to_listeners(proxy, push, dicts)
         tracing.apply_tracing(dicts, tracing.hcm_tracing(proxy, push.mesh.mesh_config))
         return _resources(LISTENER, [_parse(d, listener_pb2.Listener()) for d in dicts])
@@ -102,6 +108,8 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
         ports,
         mode,
         push.authorization_policies,
+        push.request_authentications,
+        push.jwks,
         proxy.namespace,
         labels,
         push.mesh.root_namespace,
@@ -110,13 +118,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
     )
 
     def build(ip: str) -> list[tuple[str, message.Message]]:
-        authz = security.rbac_filters(
-            push.authorization_policies,
-            proxy.namespace,
-            proxy.labels,
-            push.mesh.root_namespace,
-            push.mesh.trust_domain,
-        )
+        authz = _auth_filters(proxy, push)
         dicts = listeners.sidecar_listeners(
             ip,
             inbound,
@@ -150,6 +152,28 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
 
 
 _PLACEHOLDER_IP = "0.0.0.0"
+
+
+def _auth_filters(
+    proxy: ProxyView, push: PushContext, *, clear_route_cache: bool = False
+) -> list[dict[str, Any]]:
+    """Istio's order: end-user authentication (jwt_authn), then authorization (RBAC)."""
+    found = jwt.jwt_filter(
+        push.request_authentications,
+        proxy.namespace,
+        proxy.labels,
+        push.mesh.root_namespace,
+        push.jwks,
+        clear_route_cache=clear_route_cache,
+    )
+    authz = security.rbac_filters(
+        push.authorization_policies,
+        proxy.namespace,
+        proxy.labels,
+        push.mesh.root_namespace,
+        push.mesh.trust_domain,
+    )
+    return [found, *authz] if found else authz
 
 
 # CDS.

@@ -12,11 +12,12 @@ shows up as a diff of these files; when it is meant, refresh them and read the d
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
 
-from pilot.networking import generator
+from pilot.networking import generator, jwt
 from pilot.networking.testing import (
     FakeProxy,
     assert_golden,
@@ -108,6 +109,45 @@ spec:
 """
 
 
+# A real RSA modulus: the store refuses keys Envoy could not load.
+_MODULUS = json.loads(jwt.UNFETCHED_JWKS)["keys"][0]["n"]
+
+# End users: a JWT at the gateway (keys Pilot fetched) and at productpage (inline keys),
+# with productpage's policy on the request principal and a claim.
+JWT = """
+apiVersion: security.istio.io/v1beta1
+kind: RequestAuthentication
+metadata: {name: ingress-jwt, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  jwtRules:
+  - {issuer: https://issuer.test, jwksUri: "https://issuer.test/jwks.json", forwardOriginalToken: true}
+---
+apiVersion: security.istio.io/v1beta1
+kind: RequestAuthentication
+metadata: {name: productpage-jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  jwtRules:
+  - issuer: https://issuer.test
+    jwks: '{"keys": [{"kty": "RSA", "kid": "k", "e": "AQAB", "n": "MODULUS"}]}'
+    fromHeaders: [{name: x-jwt-assertion}]
+    outputPayloadToHeader: x-jwt-payload
+---
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: require-jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  rules:
+  - from: [{source: {requestPrincipals: ["https://issuer.test/alice"]}}]
+    when: [{key: "request.auth.claims[groups]", values: [admins]}]
+""".replace("MODULUS", _MODULUS)
+FETCHED_JWKS = {
+    "https://issuer.test/jwks.json": jwt.UNFETCHED_JWKS.replace("unfetched", "fetched"),
+}
+
+
 def _mtls_entries() -> list[Any]:
     entries = []
     for entry in workload_entries():
@@ -139,6 +179,13 @@ SCENARIOS = {
     "mixed": lambda: (
         bookinfo_push("destination-rule-all", extra=loader.load_text(EXTRA, source="golden")),
         {"productpage-v1": sidecar("productpage-v1"), "ratings-v1": sidecar("ratings-v1")},
+    ),
+    "jwt": lambda: (
+        dataclasses.replace(
+            bookinfo_push("bookinfo-gateway", extra=loader.load_text(JWT, source="golden")),
+            jwks=FETCHED_JWKS,
+        ),
+        {"productpage-v1": sidecar("productpage-v1"), "gateway": GATEWAY},
     ),
     "mtls": lambda: (
         bookinfo_push(

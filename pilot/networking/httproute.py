@@ -13,8 +13,9 @@ import grpc
 
 from api.networking.v1alpha3 import virtual_service_pb2 as vs_pb2
 from pilot.model.push_context import PushContext
-from pilot.networking import names
+from pilot.networking import names, security
 from pilot.networking.durations import duration
+from pkg.config.validation.headers import jwt_claims
 
 FAULT_FILTER = "envoy.filters.http.fault"
 _FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
@@ -86,11 +87,28 @@ def _match(match: vs_pb2.HTTPMatchRequest | None) -> dict[str, Any]:
         out["prefix"] = "/"
     if match.ignore_uri_case:
         out["case_sensitive"] = False
-    headers = [_header(name, value) for name, value in sorted(match.headers.items())]
+    headers = [
+        _header(name, value)
+        for name, value in sorted(match.headers.items())
+        if jwt_claims(name) is None
+    ]
     headers += [
         {**_header(name, value), "invert_match": True}
         for name, value in sorted(match.without_headers.items())
+        if jwt_claims(name) is None
     ]
+    claims = [
+        _claim(name, value, invert=False)
+        for name, value in sorted(match.headers.items())
+        if jwt_claims(name) is not None
+    ]
+    claims += [
+        _claim(name, value, invert=True)
+        for name, value in sorted(match.without_headers.items())
+        if jwt_claims(name) is not None
+    ]
+    if claims:
+        out["dynamic_metadata"] = claims
     for pseudo, field in (
         (":method", "method"),
         (":authority", "authority"),
@@ -114,6 +132,28 @@ def _header(name: str, value: vs_pb2.StringMatch) -> dict[str, Any]:
     if not value.WhichOneof("match_type"):
         return {"name": name, "present_match": True}
     return {"name": name, "string_match": _string_match(value)}
+
+
+def _claim(name: str, value: vs_pb2.StringMatch, *, invert: bool) -> dict[str, Any]:
+    """`@request.auth.claims.<a>.<b>`: a claim of the token jwt_authn verified (gateways only,
+    which choose the route again after that filter). A claim is a string or a list of them."""
+    matcher: dict[str, Any]
+    if value.WhichOneof("match_type"):
+        string = {"string_match": _string_match(value)}
+        matcher = {
+            "or_match": {
+                "value_matchers": [string, {"list_match": {"one_of": string}}],
+            }
+        }
+    else:
+        matcher = {"present_match": True}
+    path = [security.JWT_PAYLOAD, *(jwt_claims(name) or [])]
+    found = {
+        "filter": security.JWT_FILTER,
+        "path": [{"key": key} for key in path],
+        "value": matcher,
+    }
+    return {**found, "invert": True} if invert else found
 
 
 def _string_match(value: vs_pb2.StringMatch) -> dict[str, Any]:

@@ -97,12 +97,15 @@ def sidecar_listeners(
     return [outbound, inbound_listener]
 
 
-def gateway_listener(ip: str, server_port: int) -> dict[str, Any]:
+def gateway_listener(
+    ip: str, server_port: int, auth_filters: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    """`auth_filters`: end-user authentication and authorization, before everything else."""
     port = gateway_listen_port(server_port)
     hcm = _hcm(
         f"outbound_0.0.0.0_{port}",
         rds=names.gateway_route(port),
-        filters=[_FAULT, _ROUTER],
+        filters=[*auth_filters, _FAULT, _ROUTER],
         edge=True,
     )
     return _listener(f"0.0.0.0_{port}", ip, port, "OUTBOUND", [{"filters": [hcm]}])

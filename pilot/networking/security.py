@@ -151,6 +151,22 @@ _ACTIONS = {
 }
 
 
+def applying(
+    policies: Sequence[Resource], namespace: str, labels: Mapping[str, str], root_namespace: str
+) -> list[Resource]:
+    """The policies (AuthorizationPolicy, RequestAuthentication) for a workload: those of its
+    namespace that select it or select nothing, and the root namespace's without a selector."""
+    return [
+        p
+        for p in policies
+        if (
+            p.metadata.namespace == namespace
+            and (not p.spec.selector.match_labels or _selects(p, labels))
+        )
+        or (p.metadata.namespace == root_namespace and not p.spec.selector.match_labels)
+    ]
+
+
 def rbac_filters(
     policies: Sequence[Resource],
     namespace: str,
@@ -163,18 +179,10 @@ def rbac_filters(
     With any ALLOW policy, a request no ALLOW rule matches is denied (Istio's semantics);
     with none, everything not denied is allowed.
     """
-    applying = [
-        p
-        for p in policies
-        if (
-            p.metadata.namespace == namespace
-            and (not p.spec.selector.match_labels or _selects(p, labels))
-        )
-        or (p.metadata.namespace == root_namespace and not p.spec.selector.match_labels)
-    ]
+    applying_ = applying(policies, namespace, labels, root_namespace)
     filters = []
     for action in ("DENY", "ALLOW"):
-        chosen = [p for p in applying if _ACTIONS.get(p.spec.action) == action]
+        chosen = [p for p in applying_ if _ACTIONS.get(p.spec.action) == action]
         if not chosen:
             continue
         envoy_policies = {
@@ -219,6 +227,12 @@ def _source(source: authorization_pb2.Source, trust_domain: str) -> dict[str, An
         ids.append(_or_ids([_principal(p) for p in source.principals]))
     if source.not_principals:
         ids.append({"not_id": _or_ids([_principal(p) for p in source.not_principals])})
+    if source.request_principals:
+        ids.append(_or_ids([_request_principal(p) for p in source.request_principals]))
+    if source.not_request_principals:
+        ids.append(
+            {"not_id": _or_ids([_request_principal(p) for p in source.not_request_principals])}
+        )
     if source.namespaces:
         ids.append(_or_ids([_namespace(n, trust_domain) for n in source.namespaces]))
     if source.not_namespaces:
@@ -290,6 +304,11 @@ def _condition(
         return values(lambda v: {"header": {"name": name, "string_match": _string(v)}}, False)
     if key == "source.principal":
         return values(_principal, True)
+    if key == "request.auth.principal":
+        return values(_request_principal, True)
+    claims = _claim_path(key)
+    if claims is not None:
+        return values(lambda v: _claim(claims, v), True)
     if key == "source.namespace":
         return values(lambda n: _namespace(n, trust_domain), True)
     if key == "source.ip":
@@ -303,6 +322,72 @@ def _principal(value: str) -> dict[str, Any]:
     return {
         "authenticated": {"principal_name": _string(f"spiffe://{value}" if value != "*" else "*")}
     }
+
+
+# End users: the payload of the token jwt_authn verified (jwt.py), in its dynamic metadata.
+# Every provider writes under the same key (Istio keys by issuer and lets its istio_authn
+# filter merge them): RBAC and route matches then read one payload, whoever signed it.
+JWT_FILTER = "envoy.filters.http.jwt_authn"
+JWT_PAYLOAD = "payload"
+_CLAIM_ALIASES = {"request.auth.audiences": ["aud"], "request.auth.presenter": ["azp"]}
+
+
+def _claim_path(key: str) -> list[str] | None:
+    """`request.auth.claims[groups]` -> [groups]; nested claims `[a][b]` -> [a, b]."""
+    if key in _CLAIM_ALIASES:
+        return _CLAIM_ALIASES[key]
+    if not key.startswith("request.auth.claims["):
+        return None
+    return [k.strip("\"'") for k in re.findall(r"\[([^\]]+)\]", key)]
+
+
+def _payload(path: Sequence[str], value: dict[str, Any]) -> dict[str, Any]:
+    # `sourced_metadata`, not the deprecated `metadata` principal (Envoy 1.40 refuses it
+    # under fail_on_any_deprecated_feature); dynamic metadata is its default source.
+    return {
+        "sourced_metadata": {
+            "metadata_matcher": {
+                "filter": JWT_FILTER,
+                "path": [{"key": JWT_PAYLOAD}, *({"key": k} for k in path)],
+                "value": value,
+            }
+        }
+    }
+
+
+def _claim(path: Sequence[str], value: str) -> dict[str, Any]:
+    """A claim is a string or a list of strings (`groups`): either may hold the value."""
+    match = _string(value)
+    return _or_ids(
+        [
+            _payload(path, {"string_match": match}),
+            _payload(path, {"list_match": {"one_of": {"string_match": match}}}),
+        ]
+    )
+
+
+def _request_principal(value: str) -> dict[str, Any]:
+    """Istio's `<iss>/<sub>`, matched on the token's `iss` and `sub` claims. The issuer may
+    hold slashes (a URL), the subject may not: the value splits at its last slash."""
+    present = {"present_match": True}
+    if value == "*":
+        return _payload(["iss"], present)
+    if value.endswith("*") and "/" not in value[:-1]:
+        return _payload(["iss"], {"string_match": {"prefix": value[:-1]}})
+    if value.startswith("*") and "/" not in value[1:]:
+        return _payload(["sub"], {"string_match": {"suffix": value[1:]}})
+    issuer, slash, subject = value.rpartition("/")
+    if not slash:
+        return {"not_id": {"any": True}}  # not `<iss>/<sub>`: no token's principal
+    if issuer.startswith("*"):
+        iss = {"string_match": {"suffix": issuer[1:]}} if issuer[1:] else present
+    else:
+        iss = {"string_match": {"exact": issuer}}
+    if subject.endswith("*"):
+        sub = {"string_match": {"prefix": subject[:-1]}} if subject[:-1] else present
+    else:
+        sub = {"string_match": {"exact": subject}}
+    return {"and_ids": {"ids": [_payload(["iss"], iss), _payload(["sub"], sub)]}}
 
 
 def _namespace(namespace: str, trust_domain: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import contextlib
 import json
 import pathlib
 import ssl
-import textwrap
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +18,7 @@ import jsonpatch
 import yaml
 from cryptography import x509
 
+from manifests import generate
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.configstore.testing import StoreThread
 from pilot.webhooks.server import WebhookOptions, WebhookServer
@@ -33,18 +33,17 @@ from security.ca.testing import running_ca
 ISTIOD = "spiffe://cluster.local/ns/istio-system/sa/istiod"
 ISTIOD_HOST = "istiod.istio-system.svc"  # the name the API server dials (the webhook's service)
 TOKEN = "webhook-test-token"
-ISTIO_DATA = pathlib.Path(__file__).parents[2] / "pkg/inject/testdata/istio"
+INJECT_DATA = pathlib.Path(__file__).parents[2] / "pkg/inject/testdata"
 SAMPLES = pathlib.Path(__file__).parents[2] / "samples/bookinfo/networking"
 
 
 def _inject_dir(folder: pathlib.Path) -> pathlib.Path:
-    """The injector ConfigMap as istiod mounts it: Istio's own template and values."""
+    """The injector ConfigMap as istiod mounts it: the keys `istioctl install` writes."""
     folder.mkdir()
-    template = (ISTIO_DATA / "injection-template.yaml").read_text()
-    (folder / "config").write_text(
-        "policy: enabled\ntemplates:\n  sidecar: |\n" + textwrap.indent(template, "    ")
-    )
-    (folder / "values").write_text((ISTIO_DATA / "values.json").read_text())
+    values = generate.default_values()
+    configmap = generate.injector_configmap(values, values["global"]["istioNamespace"])
+    for key in ("config", "values"):
+        (folder / key).write_text(configmap["data"][key])
     return folder
 
 
@@ -192,15 +191,15 @@ def test_validation_allows_denies_with_the_loaders_message_and_skips_deletes(
 
 
 def _pod(labels: dict[str, str] | None = None) -> dict[str, Any]:
-    deployment = yaml.safe_load((ISTIO_DATA / "hello.yaml").read_text())
+    deployment = yaml.safe_load((INJECT_DATA / "deployment.yaml").read_text())
     template = deployment["spec"]["template"]
-    metadata = {**template["metadata"], "generateName": "hello-6d9c-", "namespace": "default"}
+    metadata = {**template["metadata"], "generateName": "ratings-6d9c-", "namespace": "default"}
     metadata["labels"] = {
         **metadata.get("labels", {}),
         "pod-template-hash": "6d9c",
         **(labels or {}),
     }
-    metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "hello-6d9c",
+    metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "ratings-6d9c",
                                     "uid": "4f1c", "controller": True}]  # fmt: skip
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
 
@@ -230,16 +229,16 @@ def test_injection_answers_a_json_patch_that_injects_the_pod(tmp_path: pathlib.P
                 )
                 assert patched == inject_pod(pod, settings)
                 assert [c["name"] for c in patched["spec"]["containers"]] == [
-                    "hello",
+                    "ratings",
                     "istio-proxy",
                 ]
                 assert [c["name"] for c in patched["spec"]["initContainers"]] == ["istio-init"]
                 proxy = patched["spec"]["containers"][1]
                 env = {e["name"]: e.get("value") for e in proxy["env"]}
-                assert env["ISTIO_META_WORKLOAD_NAME"] == "hello"
+                assert env["ISTIO_META_WORKLOAD_NAME"] == "ratings"
                 assert (
                     env["ISTIO_META_OWNER"]
-                    == "kubernetes://apis/apps/v1/namespaces/default/deployments/hello"
+                    == "kubernetes://apis/apps/v1/namespaces/default/deployments/ratings"
                 )
                 status_annotation = json.loads(
                     patched["metadata"]["annotations"]["sidecar.istio.io/status"]
@@ -373,7 +372,6 @@ def test_settings_and_namespace_labels_from_the_api_server(tmp_path: pathlib.Pat
     """No files: the injector ConfigMaps and the namespace's labels come from the API server
     (here a double of it that speaks the documented HTTP API), re-read when they change."""
     from istioctl.install.testing import ApiServerDouble
-    from manifests import generate
 
     configmaps = {o["metadata"]["name"]: o for o in generate.generate() if o["kind"] == "ConfigMap"}
     with ApiServerDouble() as api:

@@ -6,39 +6,24 @@ something odd; and specs of every kind generated from the proto schema, so the s
 validators see type-correct but extreme values. `make test` runs the "ci" profile (fixed
 examples, a few seconds); a longer, random run:
 
-    HYPOTHESIS_PROFILE=loader-long PYTHONPATH=. .venv/bin/pytest pkg/config/loader_fuzz_test.py
+    HYPOTHESIS_PROFILE=fuzz-long PYTHONPATH=. .venv/bin/pytest pkg/config/loader_fuzz_test.py
 """
 
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any
 
 import yaml
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pkg.config import loader_fuzz
 from pkg.config.kinds import ISTIO
+from pkg.testing.fuzz import bounded
 
-settings.register_profile(
-    "ci",
-    max_examples=250,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "loader-long",
-    max_examples=20_000,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+FUZZ = bounded(250)
 
 SEEDS = [d for text in loader_fuzz.seeds() for d in yaml.safe_load_all(text) if isinstance(d, dict)]
 
@@ -122,11 +107,13 @@ def _nested(depth: int) -> Any:
     return value
 
 
+@FUZZ
 @given(st.lists(st.sampled_from(_TOKENS), max_size=30).map("".join))
 def test_yaml_text_of_troublesome_tokens(text: str):
     loader_fuzz.check_text(text)
 
 
+@FUZZ
 @given(st.sampled_from(range(len(SEEDS))), st.data())
 def test_sample_documents_with_one_odd_value(seed: int, data: st.DataObject):
     document = copy.deepcopy(SEEDS[seed])
@@ -156,6 +143,7 @@ def _slots(document: Any) -> list[tuple[Any, Any]]:
 _SCHEMAS = list(ISTIO)  # the kinds with a proto
 
 
+@FUZZ
 @given(st.sampled_from(range(len(_SCHEMAS))), st.data())
 def test_generated_specs_of_every_kind(index: int, data: st.DataObject):
     schema = _SCHEMAS[index]

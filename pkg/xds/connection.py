@@ -28,7 +28,7 @@ from pkg.xds.cache import Snapshot
 from pkg.xds.counters import Counters
 from pkg.xds.events import StreamEvents
 from pkg.xds.peer import NodeT, StreamInfo
-from pkg.xds.request import Request
+from pkg.xds.request import Request, UndecodableRequestError
 from pkg.xds.response import Response
 from pkg.xds.stream import Action, StreamState, Watch
 
@@ -74,6 +74,7 @@ class Connection(Generic[NodeT]):
         self.state = StreamState(type_urls)
         self.snapshot: Snapshot | None = None
         self.refusal: str | None = None  # set when authorize_request ended the stream
+        self.undecodable: UndecodableRequestError | None = None  # a request that did not parse
         self._transport = transport
         self._counters = counters
         self._log = log
@@ -157,6 +158,10 @@ class Connection(Generic[NodeT]):
         while True:
             try:
                 request = await self._transport.recv()
+            except UndecodableRequestError as error:
+                self._log.warning("%s: ending the stream: %s", self.conn_id, error)
+                self.undecodable = error
+                request = None
             except Exception as error:
                 # A broken transport ends this stream only; the client reconnects.
                 self._log.info("%s: reading the stream failed: %r", self.conn_id, error)

@@ -2,7 +2,9 @@
 
 The services are registered as generic handlers rather than through the generated servicer
 classes so that a response is serialized by `Response.encode` (a header joined to resources
-encoded once), not by protobuf for every stream. Requests are parsed by protobuf as usual.
+encoded once), not by protobuf for every stream. Requests arrive as bytes and are parsed
+where they are read, so one that does not parse ends its stream (or its Fetch)
+INVALID_ARGUMENT rather than UNKNOWN, which a raising grpcio deserializer would give.
 Errors the engine raises become gRPC statuses: InvalidStreamError INVALID_ARGUMENT,
 PermissionError PERMISSION_DENIED, ConnectionRefusedError UNAVAILABLE. Delta xDS is
 answered UNIMPLEMENTED.
@@ -17,6 +19,7 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
+from pkg.grpcserver.requests import parse_request
 from pkg.xds import request as xds_request
 from pkg.xds.peer import Peer
 from pkg.xds.request import Request
@@ -72,8 +75,9 @@ class GrpcTransport:
         self._context = context
 
     async def recv(self) -> Request | None:
-        request = await self._context.read()
-        return None if request is grpc.aio.EOF else request
+        """The next request, or None at the end; raises UndecodableRequestError."""
+        data = await self._context.read()
+        return None if data is grpc.aio.EOF else xds_request.decode(data)
 
     async def send(self, response: Response) -> None:
         await self._context.write(response)
@@ -95,12 +99,16 @@ def add_to(
     service: Service,
     *,
     fetch: Fetch | None = None,
+    peer: Callable[[grpc.aio.ServicerContext], Peer] = peer_of,
 ) -> None:
-    """Serve `service` on `grpc_server` (before it starts) from the engine `server`."""
+    """Serve `service` on `grpc_server` (before it starts) from the engine `server`.
+
+    `peer` says who the client is; a server whose port itself vouches for its clients (a
+    per-workload Unix socket) passes its own."""
 
     async def stream(request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
         try:
-            await server.serve(GrpcTransport(context), peer_of(context))
+            await server.serve(GrpcTransport(context), peer(context))
         except (InvalidStreamError, PermissionError, ConnectionRefusedError) as error:
             await _abort_for(error, context)
 
@@ -111,9 +119,7 @@ def add_to(
 
     handlers = {
         service.stream: grpc.stream_stream_rpc_method_handler(
-            stream,
-            request_deserializer=xds_request.decode,
-            response_serializer=encode_response,
+            stream, response_serializer=encode_response
         ),
         service.delta: grpc.stream_stream_rpc_method_handler(
             delta,
@@ -124,10 +130,15 @@ def add_to(
     if service.fetch is not None and fetch is not None:
 
         async def unary(
-            request: discovery_pb2.DiscoveryRequest, context: grpc.aio.ServicerContext
+            data: bytes, context: grpc.aio.ServicerContext
         ) -> Response | discovery_pb2.DiscoveryResponse:
             try:
-                return await fetch(request, peer_of(context), context.time_remaining())
+                request = parse_request(discovery_pb2.DiscoveryRequest, data)
+            except ValueError as error:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+                raise  # abort raises; this keeps type checkers content
+            try:
+                return await fetch(request, peer(context), context.time_remaining())
             except (InvalidStreamError, PermissionError, ConnectionRefusedError) as error:
                 await _abort_for(error, context)
             except TimeoutError as error:
@@ -135,9 +146,7 @@ def add_to(
             raise AssertionError("unreachable: abort raises")
 
         handlers[service.fetch] = grpc.unary_unary_rpc_method_handler(
-            unary,
-            request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
-            response_serializer=encode_response,
+            unary, response_serializer=encode_response
         )
     grpc_server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.name, handlers),)

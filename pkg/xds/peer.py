@@ -17,7 +17,8 @@ class Peer:
     """The transport's view of the client, as gRPC reports it."""
 
     address: str = ""  # `ipv4:127.0.0.1:53210`, `unix:...`
-    # URI SANs of a verified client certificate; None when the port is plaintext.
+    # The identities the transport vouches for: a verified client certificate's URI SANs, or
+    # the one a per-workload socket was made for; None when it vouches for none (plaintext).
     identities: tuple[str, ...] | None = None
     auth_context: Mapping[str, Sequence[bytes]] = dataclasses.field(default_factory=dict)
     context: Any = None  # the grpc.aio.ServicerContext, for checks that need more of it

@@ -13,8 +13,12 @@ import collections
 import dataclasses
 
 from envoy.service.discovery.v3 import discovery_pb2
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
 from google.protobuf.message import Message
+
+
+class UndecodableRequestError(ValueError):
+    """Bytes that are not a DiscoveryRequest (the stream ends INVALID_ARGUMENT)."""
 
 
 def _header_type() -> type[Message]:
@@ -46,6 +50,17 @@ class Request:
 
 
 def decode(data: bytes) -> Request:
+    """The request `data` encodes; raises UndecodableRequestError."""
+    try:
+        return _decode(data)
+    except message.DecodeError as error:
+        raise UndecodableRequestError(
+            f"cannot parse the request as envoy.service.discovery.v3.DiscoveryRequest "
+            f"({len(data)} bytes): {error}"
+        ) from None
+
+
+def _decode(data: bytes) -> Request:
     header = _Header.FromString(data)
     header.ClearField("version_info")
     header.ClearField("type_url")

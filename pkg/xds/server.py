@@ -29,10 +29,12 @@ from pkg.xds.connection import AuthorizeRequest, Connection, Transport, unwrap
 from pkg.xds.counters import Counters
 from pkg.xds.events import StreamEvents
 from pkg.xds.peer import NodeT, Peer, StreamInfo
+from pkg.xds.request import UndecodableRequestError
 
 
 class InvalidStreamError(ValueError):
-    """The first request does not open a stream this server can serve (INVALID_ARGUMENT)."""
+    """A request that does not parse, or a first request that does not open a stream this
+    server can serve (INVALID_ARGUMENT)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +96,8 @@ class Server(Generic[NodeT]):
     async def serve(self, transport: Transport, peer: Peer | None = None) -> None:
         """Serve one stream until the client closes it or the server stops.
 
-        Raises InvalidStreamError if the first request does not identify a client,
+        Raises InvalidStreamError if a request does not parse or the first one does not
+        identify a client,
         PermissionError if the client may not open this stream or make a request,
         ConnectionRefusedError while the server stops.
         """
@@ -102,7 +105,12 @@ class Server(Generic[NodeT]):
         label = self.options.label
         if self._closing:
             raise ConnectionRefusedError(self.options.refusal)
-        received = await transport.recv()
+        try:
+            received = await transport.recv()
+        except UndecodableRequestError as error:
+            self.counters.rejected_streams += 1
+            self._log.warning("refusing %s stream from %s: %s", label, peer.address or "?", error)
+            raise InvalidStreamError(str(error)) from None
         if received is None:
             return
         first, _ = unwrap(received)
@@ -162,6 +170,8 @@ class Server(Generic[NodeT]):
             self._log.info("%s stream %s ended", label, conn.conn_id)
         if conn.refusal is not None:
             raise PermissionError(conn.refusal)
+        if conn.undecodable is not None:
+            raise InvalidStreamError(str(conn.undecodable))
 
     async def stop(self, grace: float | None = None) -> None:
         """Refuse new streams and end the open ones cleanly, waiting at most `grace` seconds."""

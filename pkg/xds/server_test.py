@@ -259,6 +259,45 @@ async def test_sds_over_grpc_streams_and_fetches():
         assert peers[0].address.startswith("ipv4:127.0.0.1:")
 
 
+# DiscoveryRequest.type_url (field 4), a proto3 string: whole, cut short, not UTF-8.
+_TYPE_URL = b"\x22\x04abcd"
+UNDECODABLE = [b"\xff" * 16, _TYPE_URL[:-2], _TYPE_URL[:2] + b"\xc3\x28cd"]
+
+
+@pytest.mark.parametrize("data", UNDECODABLE, ids=["random", "truncated", "invalid-utf8"])
+@run_async
+async def test_undecodable_requests_end_the_stream_or_fetch_invalid_argument(data: bytes):
+    cache: SnapshotCache[StaticSnapshot] = SnapshotCache()
+    server = Server(cache, ServerOptions(identify=identify, label="SDS"))
+    cache.set_snapshot("n", snapshot(clusters("x")))
+
+    async def fetch(request, peer, remaining):
+        raise AssertionError("an undecodable Fetch reached the engine")
+
+    async with (
+        Harness(server, grpcservice.SDS, fetch=fetch) as harness,
+        grpc.aio.insecure_channel(harness.target) as channel,
+    ):
+        base = "/envoy.service.secret.v3.SecretDiscoveryService"
+        # As the first request of a stream, and after a good one.
+        good = discovery_pb2.DiscoveryRequest(type_url=res.CLUSTER, node=node("n"))
+        for opening in ([], [good.SerializeToString()]):
+            stream = channel.stream_stream(f"{base}/StreamSecrets")()
+            for message in [*opening, data]:
+                await stream.write(message)
+            with pytest.raises(grpc.aio.AioRpcError) as raised:  # noqa: PT012  read until the stream ends
+                while True:
+                    await stream.read()
+            assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert "cannot parse the request as envoy.service.discovery.v3." in (
+                raised.value.details() or ""
+            )
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await channel.unary_unary(f"{base}/FetchSecrets")(data, timeout=5)
+        assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert server.counters.rejected_streams == 1  # the stream that opened with it
+
+
 class CountingTransport(MemoryTransport):
     """Sends that take a while, counting how many run at once."""
 

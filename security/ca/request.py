@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Collection
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from security.ca.errors import Refusal
@@ -41,11 +42,11 @@ def parse_csr(
         raise Refusal.invalid("invalid CSR: the request has no CSR")
     try:
         csr = x509.load_pem_x509_csr(csr_pem.encode())
-    except ValueError as e:
+    except (ValueError, x509.InvalidVersion) as e:  # InvalidVersion is no ValueError
         raise Refusal.invalid(f"invalid CSR: {e}") from None
     try:
         signature_ok = csr.is_signature_valid
-    except (ValueError, TypeError) as e:  # e.g. an algorithm cryptography cannot check
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:  # e.g. a curve it cannot use
         raise Refusal.invalid(f"invalid CSR: cannot check the signature: {e}") from None
     if not signature_ok:
         raise Refusal.invalid("invalid CSR: the signature does not verify with its public key")
@@ -55,7 +56,10 @@ def parse_csr(
 
 
 def _check_key(csr: x509.CertificateSigningRequest) -> PublicKey:
-    key = csr.public_key()
+    try:
+        key = csr.public_key()
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise Refusal.invalid(f"invalid CSR: unusable public key: {e}") from None
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < _MIN_RSA_BITS:
             raise Refusal.invalid(
@@ -79,7 +83,11 @@ def _identities(
         names = list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
         names = []
-    except ValueError as e:  # a malformed extension inside a well-signed CSR
+    except x509.DuplicateExtension as e:  # not a ValueError; RFC 5280 allows each once
+        raise Refusal.invalid(
+            f"invalid CSR: extension {_extension_name(e.oid)} appears more than once"
+        ) from None
+    except (ValueError, x509.UnsupportedGeneralNameType) as e:  # malformed, or x400Address
         raise Refusal.invalid(f"invalid CSR: bad extensions: {e}") from None
     if not names:
         raise Refusal.invalid(f"invalid CSR: no subject alternative name; {want}")
@@ -114,6 +122,12 @@ def _identities(
                 f"{want}"
             )
     return tuple(sorted(identities)), tuple(sorted({n.value for n in dns_names}))
+
+
+def _extension_name(oid: x509.ObjectIdentifier) -> str:
+    if oid == x509.ExtensionOID.SUBJECT_ALTERNATIVE_NAME:
+        return f"{oid.dotted_string} (subject alternative name)"
+    return oid.dotted_string
 
 
 def _describe(name: x509.GeneralName) -> str:

@@ -1,3 +1,6 @@
+import base64
+
+import grpc
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -7,7 +10,7 @@ from pkg.ca.csr import csr_for, new_key
 from security.ca.errors import Refusal
 from security.ca.identity import SpiffeId
 from security.ca.request import parse_csr
-from security.ca.testing import tampered_csr
+from security.ca.testing import csr_with_two_sans, tampered_csr
 
 TD = "cluster.local"
 A = "spiffe://cluster.local/ns/default/sa/a"
@@ -138,3 +141,46 @@ def test_dns_names_only_as_granted_to_an_identity():
             parse_csr(_csr(new_key(), names), TD, granted)
         assert refused.value.code.name == "INVALID_ARGUMENT"
         assert message in refused.value.message
+
+
+def test_two_subject_alternative_name_extensions_are_refused():
+    csr = csr_with_two_sans(new_key(), A, "spiffe://cluster.local/ns/default/sa/b")
+    assert x509.load_pem_x509_csr(csr.encode()).is_signature_valid  # only the SANs are wrong
+    refusal = _refused(csr)
+    assert refusal.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "2.5.29.17 (subject alternative name) appears more than once" in refusal.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (bytes.fromhex("2a8648ce3d0201"), bytes.fromhex("2a8648ce3d0202")),  # key type unknown
+        (bytes.fromhex("2a8648ce3d030107"), bytes.fromhex("2a8648ce3d030108")),  # curve unknown
+    ],
+    ids=["key-type", "curve"],
+)
+def test_a_public_key_cryptography_cannot_use_is_refused(old, new):
+    # Found by request_fuzz: cryptography raises UnsupportedAlgorithm, not ValueError.
+    der = x509.load_pem_x509_csr(csr_for(new_key(), A).encode()).public_bytes(
+        serialization.Encoding.DER
+    )
+    assert der.count(old) == 1
+    bad = x509.load_der_x509_csr(der.replace(old, new))
+    refusal = _refused(bad.public_bytes(serialization.Encoding.PEM).decode())
+    assert refusal.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert refusal.message.startswith("invalid CSR: ")
+
+
+def test_a_csr_of_an_unknown_version_is_refused():
+    # Found by request_fuzz: cryptography raises InvalidVersion, not ValueError.
+    der = x509.load_pem_x509_csr(csr_for(new_key(), A).encode()).public_bytes(
+        serialization.Encoding.DER
+    )
+    version = der.index(b"\x02\x01\x00")  # CertificationRequestInfo's first field, v1 (0)
+    bad = der[:version] + b"\x02\x01\x01" + der[version + 3 :]
+    body = base64.encodebytes(bad).decode()
+    refusal = _refused(
+        f"-----BEGIN CERTIFICATE REQUEST-----\n{body}-----END CERTIFICATE REQUEST-----\n"
+    )
+    assert refusal.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid CSR version" in refusal.message

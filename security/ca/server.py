@@ -20,7 +20,9 @@ import logging
 import grpc
 from aiohttp import web
 
-from api.security.v1alpha1 import ca_pb2_grpc
+from api.security.v1alpha1 import ca_pb2
+from pkg.grpcserver.requests import add_unary_service
+from pkg.grpcserver.server import UNARY, new_server
 from security.ca import cadir
 from security.ca.auth import Authenticator
 from security.ca.authority import CertificateAuthority, IssuePolicy, ServerCert
@@ -33,6 +35,7 @@ from security.ca.tokens import TokenFile
 
 log = logging.getLogger("security.ca")
 
+CA_SERVICE = ca_pb2.DESCRIPTOR.services_by_name["IstioCertificateService"]
 SERVER_NAMES = ("istio-ca", "localhost")
 _STOP_GRACE = 1.0
 
@@ -83,9 +86,12 @@ class CaServer:
         self.metrics.set_root_expiry(bundle.root.not_valid_after_utc)
         serving = authority.issue_server_cert(*self._server_names(), self.options.server_cert_ttl)
 
-        grpc_server = grpc.aio.server()
-        ca_pb2_grpc.add_IstioCertificateServiceServicer_to_server(
-            CertificateService(authority, Authenticator(tokens, bundle), self.metrics), grpc_server
+        grpc_server = new_server(UNARY)
+        add_unary_service(
+            grpc_server,
+            CA_SERVICE,
+            CertificateService(authority, Authenticator(tokens, bundle), self.metrics),
+            on_undecodable=self._undecodable,
         )
         self.address = _bind(grpc_server, self.options.address, _tls(serving, None))
         if self.options.mtls_address:
@@ -121,6 +127,11 @@ class CaServer:
             await grpc_server.stop(_STOP_GRACE)
             await runner.cleanup()
             log.info("istio-ca stopped")
+
+    def _undecodable(self, method: str) -> None:
+        # A request that is not an IstioCertificateRequest is a CSR that cannot be parsed.
+        self.metrics.csr_count.inc()
+        self.metrics.refused(grpc.StatusCode.INVALID_ARGUMENT)
 
     def _server_names(self) -> tuple[list[str], list[str]]:
         dns, ips = list(SERVER_NAMES), ["127.0.0.1", "::1"]

@@ -28,6 +28,7 @@ from security.ca.authority import CertificateAuthority, IssuePolicy
 from security.ca.bundle import CaConfigError, Mode, build_bundle, key_pem
 from security.ca.identity import SpiffeId
 from security.ca.testing import (
+    csr_with_two_sans,
     issue_once,
     new_intermediate,
     run_async,
@@ -335,3 +336,39 @@ def test_error_types_follow_the_status_code():
     assert isinstance(error_for(grpc.StatusCode.UNAVAILABLE, "x"), CaUnavailable)
     assert error_for(grpc.StatusCode.UNAVAILABLE, "x").retryable
     assert type(error_for(grpc.StatusCode.INTERNAL, "x")) is CaError
+
+
+_CSR_FIELD = b"\x0a\x03csr"  # IstioCertificateRequest.csr, a proto3 string
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\xff" * 16, _CSR_FIELD[:-2], _CSR_FIELD[:2] + b"\xc3\x28r"],
+    ids=["random", "truncated", "invalid-utf8"],
+)
+@run_async
+async def test_undecodable_requests_are_invalid_argument(tmp_path, data):
+    async with running_ca(tmp_path, grants=GRANTS) as ca:
+        credentials = grpc.ssl_channel_credentials(ca.bundle.root_pem())
+        async with grpc.aio.secure_channel(ca.address, credentials) as channel:
+            call = channel.unary_unary("/istio.v1.auth.IstioCertificateService/CreateCertificate")
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await call(data, metadata=(("authorization", "Bearer token-a"),), timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "cannot parse the request as istio.v1.auth.IstioCertificateRequest" in (
+            e.value.details()
+        )
+        assert ca.authority.issued == 0
+        metrics = await _get_text(f"http://{ca.health_address}/metrics")
+        assert 'citadel_server_refusals{code="INVALID_ARGUMENT"} 1.0' in metrics
+
+
+@run_async
+async def test_a_csr_with_two_san_extensions_is_invalid_argument(tmp_path):
+    async with running_ca(tmp_path, grants=GRANTS) as ca:
+        csr = csr_with_two_sans(new_key(), A, B)
+        with pytest.raises(CaInvalidRequest) as e:
+            await create_certificate(ca.address, ca.bundle.root_pem(), csr, 3600, token="token-a")
+        assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert "appears more than once" in e.value.message
+        assert ca.authority.issued == 0

@@ -168,3 +168,43 @@ def tampered_csr(csr_pem: str, old: bytes, new: bytes) -> str:
     assert der.count(old) == 1
     tampered = x509.load_der_x509_csr(der.replace(old, new))
     return tampered.public_bytes(serialization.Encoding.PEM).decode()
+
+
+# 2.5.29.17 (subjectAltName) and a private-arc OID of the same encoded length, so one can
+# stand in for the other in signed DER without changing any length.
+_SAN_OID = b"\x06\x03\x55\x1d\x11"
+_STAND_IN_OID = b"\x06\x03\x55\x1d\x63"  # 2.5.29.99, unassigned
+
+
+def csr_with_two_sans(key: ec.EllipticCurvePrivateKey, first: str, second: str) -> str:
+    """A correctly signed CSR carrying two SubjectAlternativeName extensions (RFC 5280 allows
+    one), each one SPIFFE URI. cryptography's builder refuses a repeated extension, so the
+    second is built under a stand-in OID, renamed in the DER and the request signed again."""
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    builder = builder.add_extension(
+        x509.SubjectAlternativeName([x509.UniformResourceIdentifier(first)]), critical=False
+    )
+    second_value = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(second)])
+    stand_in = x509.UnrecognizedExtension(
+        x509.ObjectIdentifier("2.5.29.99"), second_value.public_bytes()
+    )
+    builder = builder.add_extension(stand_in, critical=False)
+    csr = builder.sign(key, hashes.SHA256())
+    info = csr.tbs_certrequest_bytes
+    assert info.count(_STAND_IN_OID) == 1
+    info = info.replace(_STAND_IN_OID, _SAN_OID)
+    signature = key.sign(info, ec.ECDSA(hashes.SHA256()))
+    algorithm = _der(0x30, _der(0x06, bytes.fromhex("2a8648ce3d040302")))  # ecdsa-with-SHA256
+    der = _der(0x30, info + algorithm + _der(0x03, b"\x00" + signature))
+    return x509.load_der_x509_csr(der).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    """One DER TLV (definite length)."""
+    n = len(content)
+    if n < 0x80:
+        length = bytes([n])
+    else:
+        size = (n.bit_length() + 7) // 8
+        length = bytes([0x80 | size]) + n.to_bytes(size, "big")
+    return bytes([tag]) + length + content

@@ -1,8 +1,9 @@
-"""The node agent: the secret cache, the SDS server on its Unix socket, the status server.
+"""The node agent: the secret cache, one SDS socket per workload, the status server.
 
-`NodeAgent.run(stop)` owns everything in one TaskGroup: it starts the cache, then serves SDS
-on the socket (dir 0700, socket 0600), then the status endpoint; when `stop` is set it ends
-the SDS streams, stops the servers and removes the socket.
+`NodeAgent.run(stop)` owns everything in one TaskGroup: it starts the cache, then follows the
+workload-credentials folder (workloads.py), serving each workload on its own socket (dir 0700,
+socket 0600; sockets.py) as its entry appears and until it goes, then the status endpoint;
+when `stop` is set it ends the SDS streams, stops the servers and removes the sockets.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import logging
 import pathlib
 import random
 
-import grpc
-
 from security.nodeagent.cache import CacheOptions, SecretCache
 from security.nodeagent.caclient import CaClient, CaClientOptions, Signer
 from security.nodeagent.clock import Clock
 from security.nodeagent.options import NodeAgentOptions
-from security.nodeagent.server import SdsServer, prepare_socket_path, socket_target
+from security.nodeagent.server import SdsServer
+from security.nodeagent.sockets import WorkloadSockets
 from security.nodeagent.status import StatusServer
+from security.nodeagent.workloads import WorkloadFolder
 
 log = logging.getLogger("security.nodeagent")
 
@@ -62,40 +63,54 @@ class NodeAgent:
             rng=rng,
         )
         self.sds = SdsServer(cache=self.cache, trust_domain=options.trust_domain)
+        self.workloads = WorkloadFolder(
+            options.workloads_path, trust_domain=options.trust_domain, reserved=options.reserved
+        )
+        self.sockets = WorkloadSockets(self.sds, grace=STOP_GRACE)
         host, port = options.status_host_port
         self.status = StatusServer(
-            host=host, port=port, cache=self.cache, sds=self.sds, ready=self.is_ready
+            host=host,
+            port=port,
+            cache=self.cache,
+            sds=self.sds,
+            ready=self.is_ready,
+            workloads=self.workloads_status,
         )
         self._serving = False
 
     @property
-    def socket_path(self) -> pathlib.Path:
-        return self.options.socket_path
+    def workloads_path(self) -> pathlib.Path:
+        return self.options.workloads_path
+
+    def workloads_status(self) -> dict[str, object]:
+        return {
+            "folder": str(self.workloads.folder),
+            "served": [b.to_json() for b in self.sockets.served()],
+            "refused": dict(sorted(self.workloads.errors.items())),
+        }
 
     def is_ready(self) -> bool:
         return self._serving
 
     async def run(self, stop: asyncio.Event, *, started: asyncio.Event | None = None) -> None:
         """Serve until `stop` is set; `started` is set once SDS and status are listening."""
-        path = self.options.socket_path
-        prepare_socket_path(path)
+        self.workloads.prepare()
         async with asyncio.TaskGroup() as tasks:
             cache_started = asyncio.Event()
             cache_task = tasks.create_task(self.cache.run(started=cache_started), name="cache")
             await cache_started.wait()
-            server = grpc.aio.server()
-            self.sds.add_to(server)
+            watching = asyncio.Event()
+            watch_task = tasks.create_task(
+                self.workloads.watch(self.sockets.apply, started=watching), name="workloads"
+            )
             try:
-                server.add_insecure_port(socket_target(path))
-                await server.start()
-                # gRPC creates the socket with the umask's mode; the 0700 directory already
-                # keeps other users out, this makes the socket itself say so too.
-                path.chmod(0o600)
+                await watching.wait()  # the first scan's workloads are served
                 await self.status.start()
                 self._serving = True
                 log.info(
-                    "node agent serving SDS on %s, status on http://%s:%d, CA %s",
-                    path,
+                    "node agent serving SDS to %d workloads of %s, status on http://%s:%d, CA %s",
+                    len(self.sockets.served()),
+                    self.workloads.folder,
                     self.options.status_host_port[0],
                     self.status.port,
                     self.options.ca_address,
@@ -106,9 +121,10 @@ class NodeAgent:
                 log.info("node agent stopping")
             finally:
                 self._serving = False
+                watch_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch_task
                 await self.sds.stop(STOP_GRACE)
-                await server.stop(STOP_GRACE)
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+                await self.sockets.close()
                 await self.status.stop()
                 cache_task.cancel()

@@ -1,6 +1,7 @@
 import asyncio
 import contextlib
 import json
+import logging
 import pathlib
 import re
 import shutil
@@ -24,9 +25,18 @@ from security.nodeagent.fakeca import TEST_TOKEN, FakeCa, FakeCaServer
 from security.nodeagent.options import NodeAgentOptions
 from security.nodeagent.resources import SECRET_TYPE
 from security.nodeagent.server import prepare_socket_path, socket_target
-from security.nodeagent.testing import eventually, node, run_async, sds_driver, secrets_of
+from security.nodeagent.testing import (
+    eventually,
+    node,
+    run_async,
+    sds_driver,
+    secrets_of,
+    write_workload,
+)
 
 REVIEWS = "spiffe://cluster.local/ns/bookinfo/sa/reviews"
+RATINGS = "spiffe://cluster.local/ns/bookinfo/sa/ratings"
+ISTIOD = "spiffe://cluster.local/ns/istio-system/sa/istiod"
 
 
 @pytest.fixture
@@ -91,9 +101,10 @@ async def test_agent_serves_sds_on_a_private_socket_and_reports_status(
             status_address="127.0.0.1:0",
             ttl=3600,
         )
-        socket_path = workdir / "run" / "sds" / "sds.sock"
+        socket_path = workdir / "sds" / "reviews" / "sds.sock"
+        write_workload(workdir / "run" / "workloads", "reviews", REVIEWS, socket_path)
         async with running_agent(options) as agent:
-            assert agent.socket_path == socket_path
+            assert agent.workloads_path == workdir / "run" / "workloads"
             assert stat.S_IMODE(socket_path.parent.stat().st_mode) == 0o700
             assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
             assert (await http_get(agent.status.port, "/ready"))[0] == 200
@@ -191,7 +202,8 @@ async def test_cli_serves_until_sigterm_and_removes_its_socket(workdir: pathlib.
     server = FakeCaServer(FakeCa())
     await server.start()
     root, token = write_ca_files(server, workdir)
-    socket_path = workdir / "sds.sock"
+    socket_path = workdir / "sds" / "reviews.sock"
+    write_workload(workdir / "workloads", "reviews", REVIEWS, socket_path)
     log_path = workdir / "agent.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: ASYNC220  a fork before the loop has other work
@@ -200,7 +212,7 @@ async def test_cli_serves_until_sigterm_and_removes_its_socket(workdir: pathlib.
                 f"--ca-address={server.address}",
                 f"--ca-root={root}",
                 f"--token-file={token}",
-                f"--sds-socket={socket_path}",
+                f"--workloads-dir={workdir / 'workloads'}",
                 f"--run-dir={workdir}",
                 "--status-address=127.0.0.1:0",
                 "--ttl=1h",
@@ -231,4 +243,102 @@ async def test_cli_serves_until_sigterm_and_removes_its_socket(workdir: pathlib.
         if process.poll() is None:
             process.kill()
             process.wait(10)
+        await server.stop()
+
+
+async def refusal_of(socket_path: pathlib.Path, envoy_node) -> grpc.aio.AioRpcError:
+    """Open an SDS stream that must be refused; the gRPC error it ends with."""
+    try:
+        async with sds_driver(socket_path, envoy_node) as envoy:
+            await envoy.request(SECRET_TYPE, ["default"])
+            response = await envoy.expect_response()
+    except grpc.aio.AioRpcError as error:
+        return error
+    raise AssertionError(f"served {list(secrets_of(response))} to {envoy_node.id}")
+
+
+@run_async(timeout=60)
+async def test_a_workload_gets_its_own_identity_and_no_other(
+    workdir: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="security.nodeagent")
+    server = FakeCaServer(FakeCa())
+    await server.start()
+    try:
+        root, token = write_ca_files(server, workdir)
+        options = NodeAgentOptions(
+            ca_address=server.address,
+            ca_root=root,
+            token_file=token,
+            run_dir=workdir / "run",
+            status_address="127.0.0.1:0",
+            ttl=3600,
+        )
+        folder = options.workloads_path
+        reviews = workdir / "sds" / "reviews" / "sds.sock"
+        ratings = workdir / "sds" / "ratings" / "sds.sock"
+        write_workload(folder, "reviews", REVIEWS, reviews, "bookinfo/reviews-v1")
+        write_workload(folder, "ratings", RATINGS, ratings, "bookinfo/ratings-v1")
+        # An entry for istiod's identity is refused: no workload socket ever serves it.
+        write_workload(folder, "istiod", ISTIOD, workdir / "sds" / "istiod" / "sds.sock")
+        async with running_agent(options) as agent:
+            assert not (workdir / "sds" / "istiod").exists()
+            _, text = await http_get(agent.status.port, "/debug/workloads")
+            listed = json.loads(text)
+            assert [w["identity"] for w in listed["served"]] == [RATINGS, REVIEWS]
+            assert "reserved" in listed["refused"]["istiod.json"]
+
+            # The rightful client, on its own socket, gets its certificate.
+            async with sds_driver(reviews, node("bookinfo", "reviews", "reviews-v1")) as envoy:
+                await envoy.request(SECRET_TYPE, ["default", "ROOTCA"])
+                chain = secrets_of(await envoy.expect_response())[
+                    "default"
+                ].tls_certificate.certificate_chain.inline_bytes
+                assert certificate_uris(chain) == (REVIEWS,)
+
+            # A second local client, on ratings' socket, names reviews' identity (and then
+            # istiod's) in its node metadata: refused, and said so in one line.
+            for claimed in (
+                node("bookinfo", "reviews", "thief"),
+                node("istio-system", "istiod", "thief"),
+            ):
+                error = await refusal_of(ratings, claimed)
+                assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+                assert f"which serves only {RATINGS}" in (error.details() or "")
+            refusals = [r.getMessage() for r in caplog.records if "refusing" in r.getMessage()]
+            assert len(refusals) == 2
+            assert f"node 'thief' asked for {REVIEWS} on unix:{ratings}" in refusals[0]
+            assert f"node 'thief' asked for {ISTIOD} on unix:{ratings}" in refusals[1]
+
+            # FetchSecrets is refused the same way.
+            async with grpc.aio.insecure_channel(socket_target(ratings)) as channel:
+                request = discovery_pb2.DiscoveryRequest(
+                    type_url=SECRET_TYPE, resource_names=["default"]
+                )
+                request.node.CopyFrom(node("bookinfo", "reviews", "thief"))
+                stub = sds_pb2_grpc.SecretDiscoveryServiceStub(channel)
+                with pytest.raises(grpc.aio.AioRpcError) as raised:
+                    await stub.FetchSecrets(request, timeout=10)
+                assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            # Only reviews' certificate was ever issued: nothing was signed for a thief.
+            assert server.ca.calls == 1
+            assert [s.identity for s in agent.cache.status()] == [REVIEWS]
+
+            # A new workload (scale up) is served once its entry appears; a removed one's
+            # socket goes.
+            details = workdir / "sds" / "details" / "sds.sock"
+            details_identity = "spiffe://cluster.local/ns/bookinfo/sa/details"
+            write_workload(folder, "details", details_identity, details)
+            await eventually(details.exists, timeout=10, what="the new workload's socket")
+            async with sds_driver(details, node("bookinfo", "details")) as envoy:
+                await envoy.request(SECRET_TYPE, ["default"])
+                chain = secrets_of(await envoy.expect_response())[
+                    "default"
+                ].tls_certificate.certificate_chain.inline_bytes
+                assert certificate_uris(chain) == (details_identity,)
+            (folder / "ratings.json").unlink()
+            await eventually(lambda: not ratings.exists(), timeout=10, what="ratings' socket gone")
+        assert not reviews.exists()
+        assert not details.exists()
+    finally:
         await server.stop()

@@ -16,7 +16,14 @@ from security.nodeagent.agent import NodeAgent
 from security.nodeagent.certificate import certificate_uris
 from security.nodeagent.options import NodeAgentOptions
 from security.nodeagent.resources import SECRET_TYPE
-from security.nodeagent.testing import eventually, node, run_async, sds_driver, secrets_of
+from security.nodeagent.testing import (
+    eventually,
+    node,
+    run_async,
+    sds_driver,
+    secrets_of,
+    write_workload,
+)
 
 TOKEN = "node-agent-token"
 
@@ -64,8 +71,18 @@ async def test_certificates_from_the_real_ca(
             status_address="127.0.0.1:0",
             ttl=3600,
         )
+        reviews, admin = workdir / "sds" / "reviews.sock", workdir / "sds" / "admin.sock"
+        write_workload(
+            options.workloads_path,
+            "reviews",
+            "spiffe://cluster.local/ns/bookinfo/sa/reviews",
+            reviews,
+        )
+        write_workload(
+            options.workloads_path, "admin", "spiffe://cluster.local/ns/kube-system/sa/admin", admin
+        )
         async with running_agent(options) as agent:
-            async with sds_driver(options.socket_path, node("bookinfo", "reviews")) as envoy:
+            async with sds_driver(reviews, node("bookinfo", "reviews")) as envoy:
                 await envoy.request(SECRET_TYPE, ["default", "ROOTCA"])
                 secrets = secrets_of(await envoy.expect_response(timeout=30))
             chain = secrets["default"].tls_certificate.certificate_chain.inline_bytes
@@ -77,7 +94,7 @@ async def test_certificates_from_the_real_ca(
             assert trusted.strip() == ca.bundle.root_pem().strip()
 
             # An identity the token may not claim: refused, logged, retried; never served.
-            async with sds_driver(options.socket_path, node("kube-system", "admin")) as other:
+            async with sds_driver(admin, node("kube-system", "admin")) as other:
                 await other.request(SECRET_TYPE, ["default"])
                 await eventually(
                     lambda: any(

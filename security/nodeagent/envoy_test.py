@@ -28,6 +28,7 @@ from security.nodeagent.testing import (
     eventually,
     run_async,
     sds_envoy_bootstrap,
+    write_workload,
 )
 
 REVIEWS = "spiffe://cluster.local/ns/bookinfo/sa/reviews"
@@ -83,10 +84,12 @@ async def mesh(workdir: pathlib.Path, ttl: float) -> AsyncIterator[Mesh]:
         status_address="127.0.0.1:0",
         ttl=ttl,
     )
+    socket = workdir / "sds" / "reviews" / "sds.sock"
+    write_workload(options.workloads_path, "reviews", REVIEWS, socket)
     agent = NodeAgent(options=options)
     stop, started = asyncio.Event(), asyncio.Event()
     envoy = EnvoyProcess(
-        sds_envoy_bootstrap(options.socket_path, namespace="bookinfo", service_account="reviews"),
+        sds_envoy_bootstrap(socket, namespace="bookinfo", service_account="reviews"),
         workdir / "envoy",
     )
     try:

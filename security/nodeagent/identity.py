@@ -48,6 +48,17 @@ class Identity:
         return self.spiffe_id
 
 
+def identity_from_spiffe_id(spiffe_id: str) -> Identity:
+    """`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`, parsed and checked."""
+    scheme, _, rest = spiffe_id.partition("://")
+    parts = rest.split("/")
+    if scheme != "spiffe" or len(parts) != 5 or parts[1] != "ns" or parts[3] != "sa":
+        raise InvalidIdentityError(
+            f"{spiffe_id!r} is not spiffe://<trust domain>/ns/<namespace>/sa/<service account>"
+        )
+    return Identity(parts[0], parts[2], parts[4])
+
+
 def identity_from_node(node: base_pb2.Node, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> Identity:
     """The identity named by a node's metadata (`NAMESPACE`, `SERVICE_ACCOUNT`)."""
     fields = node.metadata.fields

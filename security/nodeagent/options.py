@@ -1,8 +1,12 @@
 """The node agent's command line, parsed into one options dataclass.
 
     python -m security.nodeagent.main --ca-address 127.0.0.1:8060 --ca-root root-cert.pem \
-        --token-file token [--sds-socket PATH] [--trust-domain cluster.local] [--ttl 24h] \
-        [--grace-ratio 0.5] [--key-type ec|rsa] [--status-address 127.0.0.1:15030]
+        --token-file token [--workloads-dir DIR] [--trust-domain cluster.local] [--ttl 24h] \
+        [--grace-ratio 0.5] [--key-type ec|rsa] [--status-address 127.0.0.1:15030] \
+        [--reserved-identity SPIFFE-ID ...]
+
+Workloads are served on the sockets their entries in the workload-credentials folder name
+(workloads.py); there is no shared socket.
 """
 
 from __future__ import annotations
@@ -28,16 +32,24 @@ class NodeAgentOptions:
     token_file: pathlib.Path | None = None  # bearer token sent to the CA
     ca_server_name: str | None = None  # TLS name of the CA if not its address's host
     run_dir: pathlib.Path = DEFAULT_RUN_DIR
-    sds_socket: pathlib.Path | None = None  # default <run_dir>/sds/sds.sock
+    workloads_dir: pathlib.Path | None = None  # default <run_dir>/workloads
     trust_domain: str = DEFAULT_TRUST_DOMAIN
+    # Identities no workload entry may bind (istiod's: Pilot gets its own from the CA).
+    reserved_identities: frozenset[str] | None = None  # default: istiod's in the trust domain
     ttl: float = DEFAULT_TTL
     grace_ratio: float = 0.5
     key_type: keys.KeyType = keys.KeyType.EC
     status_address: str = DEFAULT_STATUS_ADDRESS  # port 0 picks a free one (tests)
 
     @property
-    def socket_path(self) -> pathlib.Path:
-        return self.sds_socket or self.run_dir / "sds" / "sds.sock"
+    def workloads_path(self) -> pathlib.Path:
+        return self.workloads_dir or self.run_dir / "workloads"
+
+    @property
+    def reserved(self) -> frozenset[str]:
+        if self.reserved_identities is not None:
+            return self.reserved_identities
+        return frozenset({f"spiffe://{self.trust_domain}/ns/istio-system/sa/istiod"})
 
     @property
     def status_host_port(self) -> tuple[str, int]:
@@ -61,7 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-file", type=pathlib.Path, help="bearer token for the CA")
     parser.add_argument("--ca-server-name", help="TLS name to expect from the CA")
     parser.add_argument("--run-dir", type=pathlib.Path, default=DEFAULT_RUN_DIR)
-    parser.add_argument("--sds-socket", type=pathlib.Path, help="default <run-dir>/sds/sds.sock")
+    parser.add_argument(
+        "--workloads-dir",
+        type=pathlib.Path,
+        help="the workload-credentials folder (one entry per workload: its identity and "
+        "socket); default <run-dir>/workloads",
+    )
+    parser.add_argument(
+        "--reserved-identity",
+        action="append",
+        help="a SPIFFE identity never served to a workload (repeatable); default istiod's",
+    )
     parser.add_argument("--trust-domain", default=DEFAULT_TRUST_DOMAIN)
     parser.add_argument("--ttl", default="24h", help="requested certificate lifetime")
     parser.add_argument(
@@ -86,7 +108,10 @@ def parse_args(argv: list[str] | None = None) -> NodeAgentOptions:
             token_file=args.token_file,
             ca_server_name=args.ca_server_name,
             run_dir=args.run_dir,
-            sds_socket=args.sds_socket,
+            workloads_dir=args.workloads_dir,
+            reserved_identities=None
+            if args.reserved_identity is None
+            else frozenset(args.reserved_identity),
             trust_domain=args.trust_domain,
             ttl=duration.seconds(args.ttl),
             grace_ratio=args.grace_ratio,

@@ -15,7 +15,8 @@ def test_defaults() -> None:
     assert options.ttl == 24 * 3600
     assert options.grace_ratio == 0.5
     assert options.key_type is keys.KeyType.EC
-    assert options.socket_path == pathlib.Path("run/nodeagent/sds/sds.sock")
+    assert options.workloads_path == pathlib.Path("run/nodeagent/workloads")
+    assert options.reserved == {"spiffe://cluster.local/ns/istio-system/sa/istiod"}
     assert options.status_host_port == ("127.0.0.1", 15030)
 
 
@@ -27,7 +28,9 @@ def test_every_flag() -> None:
             "--token-file=/var/run/secrets/tokens/istio-token",
             "--ca-server-name=istiod.istio-system.svc",
             "--run-dir=/tmp/agent",
-            "--sds-socket=/tmp/sds/socket",
+            "--workloads-dir=/tmp/workloads",
+            "--reserved-identity=spiffe://example.org/ns/istio-system/sa/istiod",
+            "--reserved-identity=spiffe://example.org/ns/istio-system/sa/broker",
             "--trust-domain=example.org",
             "--ttl=90m",
             "--grace-ratio=0.25",
@@ -38,7 +41,11 @@ def test_every_flag() -> None:
     assert options.ca_address == "ca.local:15012"
     assert options.token_file == pathlib.Path("/var/run/secrets/tokens/istio-token")
     assert options.ca_server_name == "istiod.istio-system.svc"
-    assert options.socket_path == pathlib.Path("/tmp/sds/socket")
+    assert options.workloads_path == pathlib.Path("/tmp/workloads")
+    assert options.reserved == {
+        "spiffe://example.org/ns/istio-system/sa/istiod",
+        "spiffe://example.org/ns/istio-system/sa/broker",
+    }
     assert options.trust_domain == "example.org"
     assert options.ttl == 5400
     assert options.grace_ratio == 0.25
@@ -46,9 +53,10 @@ def test_every_flag() -> None:
     assert options.status_host_port == ("127.0.1.9", 0)
 
 
-def test_socket_defaults_under_the_run_dir() -> None:
-    options = parse_args(["--ca-root=r", "--run-dir=/tmp/x"])
-    assert options.socket_path == pathlib.Path("/tmp/x/sds/sds.sock")
+def test_workloads_folder_defaults_under_the_run_dir() -> None:
+    options = parse_args(["--ca-root=r", "--run-dir=/tmp/x", "--trust-domain=example.org"])
+    assert options.workloads_path == pathlib.Path("/tmp/x/workloads")
+    assert options.reserved == {"spiffe://example.org/ns/istio-system/sa/istiod"}
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,10 @@ snapshots (`SecretSnapshots`, a pkg/xds SnapshotCache fed by the secret cache) a
 stream of the identity with no Envoy restart. A name the cache will have but has not yet (a
 certificate still being issued) is pending: the stream waits for it.
 
-`authorize` is the hook for "may this caller have this identity": it sees the identity the
-node claims and the peer gRPC saw (`StreamInfo`), for streams and for FetchSecrets alike.
+`authorize` decides "may this caller have this identity": it sees the identity the node
+claims and the peer (`StreamInfo`), for streams and for FetchSecrets alike. The default,
+`require_vouched_identity`, serves only an identity the transport vouches for: the one a
+per-workload socket was made for (sockets.py). A claim alone gets nothing.
 
 Lifecycle, owned by the caller:
 
@@ -46,7 +48,14 @@ from security.nodeagent import resources
 from security.nodeagent.cache import SecretCache
 from security.nodeagent.identity import Identity, InvalidIdentityError, identity_from_node
 
-__all__ = ["Authorize", "InvalidStreamError", "SdsServer", "prepare_socket_path", "socket_target"]
+__all__ = [
+    "Authorize",
+    "InvalidStreamError",
+    "SdsServer",
+    "prepare_socket_path",
+    "require_vouched_identity",
+    "socket_target",
+]
 
 log = logging.getLogger("security.nodeagent")
 
@@ -56,6 +65,25 @@ DEFAULT_FETCH_TIMEOUT = 15.0
 
 # (the stream: claimed identity, peer) -> why it may not have that identity, or None.
 Authorize = Callable[[StreamInfo[Identity]], str | None]
+
+
+def require_vouched_identity(stream: StreamInfo[Identity]) -> str | None:
+    """Refuse an identity the connection does not vouch for: the node's metadata is the
+    client's to choose, the socket it came in on is not."""
+    claimed = stream.node.spiffe_id
+    where = stream.peer.address or "this connection"
+    vouched = stream.peer.identities
+    if not vouched:
+        return (
+            f"node {stream.envoy_node.id!r} asked for {claimed} on {where}, "
+            "which vouches for no identity"
+        )
+    if claimed not in vouched:
+        return (
+            f"node {stream.envoy_node.id!r} asked for {claimed} on {where}, "
+            f"which serves only {', '.join(vouched)}"
+        )
+    return None
 
 
 @dataclasses.dataclass
@@ -159,7 +187,7 @@ class SdsServer:
         *,
         cache: SecretCache,
         trust_domain: str,
-        authorize: Authorize | None = None,
+        authorize: Authorize = require_vouched_identity,
     ) -> None:
         self._cache = cache
         self._trust_domain = trust_domain
@@ -183,8 +211,14 @@ class SdsServer:
             self.counters,
         )
 
-    def add_to(self, grpc_server: grpc.aio.Server) -> None:
-        grpcservice.add_to(grpc_server, self._engine, grpcservice.SDS, fetch=self._fetch)
+    def add_to(
+        self,
+        grpc_server: grpc.aio.Server,
+        *,
+        peer: Callable[[grpc.aio.ServicerContext], Peer] = grpcservice.peer_of,
+    ) -> None:
+        """Serve SDS on `grpc_server`; `peer` says what its port vouches for (sockets.py)."""
+        grpcservice.add_to(grpc_server, self._engine, grpcservice.SDS, fetch=self._fetch, peer=peer)
 
     def identify(self, request: discovery_pb2.DiscoveryRequest) -> Identity:
         """The workload a stream's first request speaks for."""
@@ -237,20 +271,20 @@ class SdsServer:
         if self._engine.closing:
             raise ConnectionRefusedError("the node agent is shutting down")
         identity = self.identify(request)
-        if self._authorize is not None:
-            refusal = self._authorize(
-                StreamInfo(
-                    conn_id="fetch",
-                    key=identity.spiffe_id,
-                    node=identity,
-                    envoy_node=request.node,
-                    peer=peer or Peer(),
-                    name=identity.spiffe_id,
-                )
+        refusal = self._authorize(
+            StreamInfo(
+                conn_id="fetch",
+                key=identity.spiffe_id,
+                node=identity,
+                envoy_node=request.node,
+                peer=peer or Peer(),
+                name=identity.spiffe_id,
             )
-            if refusal:
-                log.warning("refusing FetchSecrets for %s: %s", identity, refusal)
-                raise PermissionError(refusal)
+        )
+        if refusal:
+            self.counters.rejected_streams += 1
+            log.warning("refusing FetchSecrets: %s", refusal)
+            raise PermissionError(refusal)
         names = frozenset(request.resource_names) & resources.KNOWN_SECRETS
         if not names:
             raise InvalidStreamError(

@@ -13,9 +13,10 @@ from security.nodeagent import keys
 from security.nodeagent.cache import CacheOptions, SecretCache
 from security.nodeagent.certificate import certificate_uris
 from security.nodeagent.fakeca import FakeCa
+from security.nodeagent.identity import identity_from_node
 from security.nodeagent.resources import SECRET_TYPE
 from security.nodeagent.server import InvalidStreamError, SdsServer
-from security.nodeagent.testing import FakeClock, node, run_async, secrets_of
+from security.nodeagent.testing import FakeClock, node, run_async, secrets_of, vouched_peer
 
 REVIEWS = "spiffe://cluster.local/ns/bookinfo/sa/reviews"
 
@@ -49,9 +50,15 @@ async def mesh(**kwargs: float) -> AsyncIterator[Mesh]:
             task.cancel()
 
 
-def sds(m: Mesh, envoy_node) -> contextlib.AbstractAsyncContextManager[XdsDriver]:
-    """An SDS client straight into the server, the node in every request as Envoy's."""
-    return XdsDriver.memory(m.sds, envoy_node, node_every_request=True)
+def sds(
+    m: Mesh, envoy_node, *, vouched: str | None = None
+) -> contextlib.AbstractAsyncContextManager[XdsDriver]:
+    """An SDS client straight into the server, the node in every request as Envoy's, on a
+    connection vouching for `vouched` (by default the identity the node claims)."""
+    if vouched is None and "NAMESPACE" in envoy_node.metadata.fields:
+        vouched = identity_from_node(envoy_node).spiffe_id
+    peer = vouched_peer(vouched or "", "unix:/run/sds/test.sock")
+    return XdsDriver.memory(m.sds, envoy_node, node_every_request=True, peer=peer)
 
 
 def leaf_of(response: discovery_pb2.DiscoveryResponse) -> x509.Certificate:
@@ -213,9 +220,32 @@ async def test_fetch_answers_once_the_certificate_exists() -> None:
             type_url=SECRET_TYPE, resource_names=["default", "ROOTCA"]
         )
         request.node.CopyFrom(node("bookinfo", "reviews"))
-        response = await m.sds.fetch(request, timeout=5)
+        response = await m.sds.fetch(request, timeout=5, peer=vouched_peer(REVIEWS))
         assert set(secrets_of(response)) == {"default", "ROOTCA"}
         assert response.version_info
+
+
+@run_async
+async def test_a_claimed_identity_the_connection_does_not_vouch_for_is_refused() -> None:
+    ratings = "spiffe://cluster.local/ns/bookinfo/sa/ratings"
+    async with mesh() as m:
+        with pytest.raises(ExceptionGroup) as raised:  # noqa: PT012  the refusal surfaces at any step of the stream or at its close
+            async with sds(m, node("bookinfo", "reviews"), vouched=ratings) as envoy:
+                await envoy.request(SECRET_TYPE, ["default"])
+                await envoy.expect_end()
+        assert raised.group_contains(
+            PermissionError,
+            match=f"asked for {REVIEWS} on unix:/run/sds/test.sock, which serves only {ratings}",
+        )
+        request = discovery_pb2.DiscoveryRequest(type_url=SECRET_TYPE, resource_names=["default"])
+        request.node.CopyFrom(node("bookinfo", "reviews"))
+        with pytest.raises(PermissionError, match="serves only"):
+            await m.sds.fetch(request, timeout=5, peer=vouched_peer(ratings))
+        # A connection vouching for nobody (no per-workload socket) gets nothing either.
+        with pytest.raises(PermissionError, match="vouches for no identity"):
+            await m.sds.fetch(request, timeout=5)
+        assert m.sds.counters.streams_rejected == 3
+        assert m.ca.calls == 0
 
 
 @run_async

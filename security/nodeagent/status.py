@@ -3,7 +3,9 @@
 - `GET /debug/secrets`: one JSON object per identity: serial, validity, renewal point,
   rotations, failures, last error, how many SDS streams watch it;
 - `GET /debug/sds`: the SDS streams and counters (ACKs, NACKs, pushes);
-- `GET /ready`: 200 while the SDS socket is served, 503 otherwise;
+- `GET /debug/workloads`: the workload sockets served (entry, identity, socket) and the
+  entries refused, with why;
+- `GET /ready`: 200 while the workload sockets are served, 503 otherwise;
 - `GET /metrics`: Prometheus metrics (metrics.py).
 """
 
@@ -28,7 +30,9 @@ class StatusServer:
         cache: SecretCache,
         sds: SdsServer,
         ready: Callable[[], bool],
+        workloads: Callable[[], dict[str, object]] = dict,
     ) -> None:
+        self._workloads = workloads
         self._host = host
         self._cache = cache
         self._sds = sds
@@ -41,6 +45,7 @@ class StatusServer:
         app = web.Application()
         app.router.add_get("/debug/secrets", self._secrets)
         app.router.add_get("/debug/sds", self._sds_status)
+        app.router.add_get("/debug/workloads", self._workloads_status)
         app.router.add_get("/ready", self._ready_handler)
         app.router.add_get("/metrics", self._metrics)
         return app
@@ -61,6 +66,9 @@ class StatusServer:
 
     async def _sds_status(self, request: web.Request) -> web.Response:
         return web.json_response(self._sds.status())
+
+    async def _workloads_status(self, request: web.Request) -> web.Response:
+        return web.json_response(self._workloads())
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=render(self._registry), headers={"Content-Type": CONTENT_TYPE})

@@ -4,6 +4,8 @@
 - `FakeClock`: the agent's clock on fake time (`advance()` wakes sleepers in order);
 - `node`, `secrets_of`: an Envoy node naming a workload, the Secrets of a response; the SDS
   client itself is pkg/xds's `XdsDriver` (`sds_driver` opens one on the agent's socket);
+- `write_workload`: a workload-credentials entry, written as a kubelet writes it;
+  `vouched_peer`: the peer a workload's socket gives its streams (for in-memory streams);
 - `EnvoyProcess` and `sds_envoy_bootstrap`: the real Envoy with a TLS listener whose
   certificate and trust bundle come from the agent over SDS;
 - `TlsClient`: a Python `ssl` client with its own certificate, for that listener.
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import json
 import os
 import pathlib
 import ssl
@@ -32,6 +35,7 @@ from pkg.testing.envoy import EnvoyError as EnvoyError
 from pkg.testing.envoy import EnvoyProcess as EnvoyProcess
 from pkg.testing.envoy import envoy_path as envoy_path
 from pkg.testing.wait import eventually as eventually
+from pkg.xds.peer import Peer
 from pkg.xds.testing import XdsDriver
 from security.nodeagent import bootstrap
 from security.nodeagent.server import socket_target
@@ -118,6 +122,24 @@ def sds_driver(
 ) -> contextlib.AbstractAsyncContextManager[XdsDriver]:
     """An SDS client on the agent's Unix socket (the node in every request, as Envoy's)."""
     return XdsDriver.sds(socket_target(socket_path), node)
+
+
+def write_workload(
+    folder: pathlib.Path, name: str, identity: str, socket: pathlib.Path, workload: str = ""
+) -> pathlib.Path:
+    """One entry of the workload-credentials folder, written whole then renamed into place."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"{name}.json"
+    temporary = folder / f".{name}.json.tmp"
+    entry = {"identity": identity, "socket": str(socket), "workload": workload or name}
+    temporary.write_text(json.dumps(entry))
+    temporary.replace(path)
+    return path
+
+
+def vouched_peer(identity: str, address: str = "memory") -> Peer:
+    """What a workload's own socket vouches for: `identity` and nothing else."""
+    return Peer(address=address, identities=(identity,))
 
 
 def secrets_of(response: discovery_pb2.DiscoveryResponse) -> dict[str, secret_pb2.Secret]:

@@ -15,15 +15,23 @@ from __future__ import annotations
 import functools
 import json
 import pathlib
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import pytest
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from envoy.service.secret.v3 import sds_pb2_grpc
 
 from pilot.configstore.testing import Kubectl
 from pkg.testing.wait import poll
+from security.nodeagent.certificate import certificate_uris
+from security.nodeagent.resources import SECRET_TYPE
+from security.nodeagent.testing import node, secrets_of
 from tests.e2e.meshtest import MeshUnderTest, Page, loopback_subnet
-from tools.local.topology import ROOT
+from tools.local.topology import NODE_AGENT_STATUS_PORT, ROOT
 
 SUBNET = loopback_subnet(133)
 BOOKINFO = ROOT / "samples/bookinfo/platform/kube/bookinfo.yaml"
@@ -194,3 +202,31 @@ def test_kubectl_logs(cluster: Cluster, bookinfo: str):
     missing = cluster.kubectl.run("logs", name, "-c", "nothing", check=False)
     assert missing.returncode != 0
     assert "nothing" in missing.stderr
+
+
+def test_each_pod_is_served_only_its_own_identity(cluster: Cluster, bookinfo: str):
+    """The kubelet gave each pod its own SDS socket: on reviews' socket a client gets
+    reviews' certificate, and is refused productpage's or istiod's, whatever its node says."""
+    topology = cluster.mesh.topology
+    url = f"http://{topology.control_address}:{NODE_AGENT_STATUS_PORT}/debug/workloads"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        served = json.load(response)["served"]
+    reviews = "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"
+    sockets = [w["socket"] for w in served if w["identity"] == reviews]
+    assert len(sockets) == 3  # reviews v1, v2 and v3: one socket each
+    assert all(s.startswith(str(topology.sds_sockets)) for s in sockets)
+
+    def fetch(socket: str, namespace: str, account: str) -> secret_pb2.Secret:
+        request = discovery_pb2.DiscoveryRequest(type_url=SECRET_TYPE, resource_names=["default"])
+        request.node.CopyFrom(node(namespace, account, node_id="e2e-client"))
+        with grpc.insecure_channel(f"unix:{socket}") as channel:
+            stub = sds_pb2_grpc.SecretDiscoveryServiceStub(channel)
+            return secrets_of(stub.FetchSecrets(request, timeout=20))["default"]
+
+    chain = fetch(sockets[0], "default", "bookinfo-reviews").tls_certificate.certificate_chain
+    assert certificate_uris(chain.inline_bytes) == (reviews,)
+    for namespace, account in (("default", "bookinfo-productpage"), ("istio-system", "istiod")):
+        with pytest.raises(grpc.RpcError) as refused:
+            fetch(sockets[0], namespace, account)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert f"which serves only {reviews}" in refused.value.details()

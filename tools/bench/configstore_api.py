@@ -23,9 +23,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-if __name__ == "__main__" and not __package__:
-    sys.path[0] = str(pathlib.Path(__file__).absolute().parents[2])
-
 import aiohttp
 
 from pilot.configstore.testing import Kubectl, StoreProcess

@@ -1,6 +1,7 @@
 """Sidecar injection: how long a pod takes, in-process and through Pilot's webhook.
 
-In-process (pkg/inject, Istio's template and values, as Istio's own BenchmarkInjection):
+In-process (pkg/inject, the install's injector ConfigMap: manifests/'s template and
+values.yaml, as Istio's own BenchmarkInjection does with Istio's):
 injecting one pod, and one pod with 2,000 env vars (Istio's case). Then Pilot's /inject over
 TLS (an in-process WebhookServer with a certificate from a real CA, the namespace's labels
 from a real config store, as Pilot reads them): AdmissionReview round trips of one pod, one
@@ -18,16 +19,13 @@ import json
 import pathlib
 import sys
 import tempfile
-import textwrap
 import time
 from typing import Any
-
-if __name__ == "__main__" and not __package__:
-    sys.path[0] = str(pathlib.Path(__file__).absolute().parents[2])
 
 import aiohttp
 import yaml
 
+from manifests import generate
 from pilot.configstore.testing import StoreThread
 from pilot.webhooks.server import WebhookOptions, WebhookServer
 from pilot.webhooks.tlscert import CertOptions
@@ -39,27 +37,29 @@ from tools.bench import report
 from tools.bench.stats import Summary
 
 ROOT = pathlib.Path(__file__).absolute().parents[2]
-ISTIO = ROOT / "pkg/inject/testdata/istio"
+TESTDATA = ROOT / "pkg/inject/testdata"
 ISTIOD = "spiffe://cluster.local/ns/istio-system/sa/istiod"
 
 
-def _config_text() -> str:
-    template = (ISTIO / "injection-template.yaml").read_text()
-    return "policy: enabled\ntemplates:\n  sidecar: |\n" + textwrap.indent(template, "    ")
+def _configmap_data() -> dict[str, str]:
+    """The injector ConfigMap's keys (`config`, `values`) as `istioctl install` writes them."""
+    values = generate.default_values()
+    return generate.injector_configmap(values, values["global"]["istioNamespace"])["data"]
 
 
 def _pod(env_count: int = 0) -> dict[str, Any]:
-    deployment = yaml.safe_load((ISTIO / "hello.yaml").read_text())
+    deployment = yaml.safe_load((TESTDATA / "deployment.yaml").read_text())
     template = deployment["spec"]["template"]
     container = template["spec"]["containers"][0]
     container["env"] = [{"name": f"something-{i}", "value": "blah"} for i in range(env_count)]
     labels = {**template["metadata"]["labels"], "sidecar.istio.io/inject": "true"}
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "hello", "namespace": "default", "labels": labels}, "spec": template["spec"]}  # fmt: skip
+            "metadata": {"name": "ratings", "namespace": "default", "labels": labels}, "spec": template["spec"]}  # fmt: skip
 
 
 def in_process(pods: int) -> dict[str, Summary]:
-    settings = Settings(config=parse_config(_config_text()), values=parse_values((ISTIO / "values.json").read_text()),
+    data = _configmap_data()
+    settings = Settings(config=parse_config(data["config"]), values=parse_values(data["values"]),
                         mesh=meshconfig.default_mesh_config())  # fmt: skip
     out = {}
     for name, pod, count in (
@@ -84,8 +84,8 @@ async def through_webhook(reviews: int) -> Summary:
             (folder / "token").write_text("bench")
             inject = folder / "inject"
             inject.mkdir()
-            (inject / "config").write_text(_config_text())
-            (inject / "values").write_text((ISTIO / "values.json").read_text())
+            for key, text in _configmap_data().items():
+                (inject / key).write_text(text)
             server = WebhookServer(WebhookOptions(
                 address="127.0.0.1:0", config_store=store.url,
                 cert=CertOptions(ca_address=ca.address, ca_root=folder / "root.pem", token_file=folder / "token"),

@@ -117,14 +117,17 @@ class Process:
 _STARTED: list[Process] = []  # stopped by stop_all() whatever happens
 
 
-def start(name: str, argv: list[str], run_dir: pathlib.Path) -> Process:
+def start(
+    name: str, argv: list[str], run_dir: pathlib.Path, *, tree: pathlib.Path = ROOT
+) -> Process:
+    """Run `argv` from source tree `tree` (this one by default), its output in a log."""
     log = run_dir / f"{name}.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:
         # Its own session: a Ctrl-C at the terminal reaches only this process, which then
         # stops its children itself (SIGINT matters: it is how a profiled Mixer stops).
         popen = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     process = Process(name, popen, log)
     _STARTED.append(process)
@@ -220,14 +223,20 @@ async def apply_all(store_url: str, resources: list[Resource], concurrency: int 
 
 @contextlib.asynccontextmanager
 async def running_mixer(
-    rules: int, run_dir: pathlib.Path, *, profile: pathlib.Path | None = None
+    rules: int,
+    run_dir: pathlib.Path,
+    *,
+    profile: pathlib.Path | None = None,
+    mixer_tree: pathlib.Path = ROOT,
+    label: str = "",
 ) -> AsyncIterator[MixerUnderTest]:
-    """A config store holding config set `rules`, and a ready mixs reading it.
+    """A config store holding config set `rules`, and a ready mixs (from `mixer_tree`)
+    reading it.
 
     With `profile`, mixs runs under cProfile and is stopped with SIGINT (cProfile writes
     its file when the program returns); otherwise with SIGTERM.
     """
-    folder = run_dir / f"rules-{rules}{'-profiled' if profile else ''}"
+    folder = run_dir / f"rules-{rules}{'-profiled' if profile else ''}{label}"
     folder.mkdir()
     resources = mixer_workload.config_set(rules, folder / "access.log")
     store_port = free_port()
@@ -258,6 +267,7 @@ async def running_mixer(
                  "--address", grpc_address, "--metrics-address", metrics,
                  "--monitoring-address", monitoring],
                 folder,
+                tree=mixer_tree,
             )  # fmt: skip
             under_test = MixerUnderTest(
                 store,

@@ -8,6 +8,11 @@ subresource whenever it changes. A pod marked for deletion is stopped within its
 and then removed for good (a delete with gracePeriodSeconds=0 and its uid as precondition); a
 pod deleted outright is stopped at once. Containers' logs are served on the kubelet's port
 (kubeletserver.py) for the API server's `pods/log`.
+
+A pod with a sidecar is handed its own SDS socket before it starts: the kubelet writes the
+node agent an entry binding that socket to the identity of the pod's service account
+(workloadcredentials.py), gives the socket to the sidecar (the image table's `{sds_socket}`),
+and removes the entry when the pod stops.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from tools.local.injection import PROXY
 from tools.local.kubeinformer import Informer, Key, Object
 from tools.local.podruntime import ContainerSpec, PodRuntime, PodSpec, RestartPolicy, State
 from tools.local.prober import Probe
+from tools.local.workloadcredentials import WorkloadCredentials
 from tools.local.workqueue import WorkQueue
 
 log = logging.getLogger("kubelet")
@@ -47,6 +53,10 @@ class KubeletOptions:
     settings: Mapping[str, str] = dataclasses.field(default_factory=dict)  # image table facts
     port: int = 10250
     sync_period: float = 0.5  # how often containers are probed and status compared
+    credentials: WorkloadCredentials | None = None  # None: pods get no SDS socket of their own
+
+
+CREDENTIALS_PREFIX = "kubelet-"  # the kubelet's entries in the workload-credentials folder
 
 
 @dataclasses.dataclass
@@ -56,6 +66,7 @@ class Running:
     probes: dict[str, Probe]
     waiting: dict[str, tuple[str, str]]  # containers that could not be created, and why
     written: dict[str, Any] | None = None  # the status last written
+    credentials_entry: str | None = None  # its entry in the workload-credentials folder
     started_at: float = dataclasses.field(default_factory=time.time)
 
 
@@ -124,6 +135,8 @@ class Kubelet:
         if running is not None:
             log.info("stopping pod %s/%s (grace %.0fs)", *key, grace)
             await self._runtime.stop(running.uid, grace)
+            if running.credentials_entry and self.options.credentials is not None:
+                self.options.credentials.remove(running.credentials_entry)
 
     async def _start(self, key: Key, pod: Object) -> None:
         meta, spec = pod["metadata"], pod.get("spec") or {}
@@ -139,6 +152,7 @@ class Kubelet:
             "ports": _ports(spec),
             "pod_dir": str(directory),
         }
+        entry = self._hand_out_socket(key, pod, facts)
         downward = _downward(pod, ip, self.options.address)
         containers, waiting, probes = [], {}, {}
         for group, init in (("initContainers", True), ("containers", False)):
@@ -179,11 +193,32 @@ class Kubelet:
             restart_policy=RestartPolicy(spec.get("restartPolicy") or "Always"),
             directory=directory,
         )
-        self.running[key] = Running(meta["uid"], running_spec, probes, waiting)
+        self.running[key] = Running(
+            meta["uid"], running_spec, probes, waiting, credentials_entry=entry
+        )
         log.info("starting pod %s/%s at %s", key[0], key[1], ip)
         if not waiting:
             await self._runtime.start(running_spec)
         await self._write_status(key, pod)
+
+    def _hand_out_socket(self, key: Key, pod: Object, facts: dict[str, str]) -> str | None:
+        """Bind the pod's own SDS socket to its service account's identity (the node agent
+        serves it nothing else) and tell its sidecar the socket; the entry's name."""
+        credentials = self.options.credentials
+        containers = (pod.get("spec") or {}).get("containers") or []
+        if credentials is None or not any(c.get("name") == PROXY for c in containers):
+            return None
+        uid = pod["metadata"]["uid"]
+        entry = f"{CREDENTIALS_PREFIX}{key[0]}_{key[1]}_{uid[:8]}"
+        socket = credentials.write(
+            entry,
+            namespace=key[0],
+            service_account=facts["service_account"],
+            workload=f"{key[0]}/{key[1]}",
+            key=uid[:8],
+        )
+        facts["sds_socket"] = str(socket)
+        return entry
 
     def _address_for(self, pod: Object) -> str:
         """The pod's address: the one it had (a kubelet that restarted), else the lowest free."""

@@ -76,7 +76,9 @@ def processes(topology: Topology) -> list[ProcessSpec]:
                 "--pod-ips", pod_ips(topology),
                 "--pods-dir", str(topology.run_dir / "pods"),
                 "--setting", f"discovery_address={control}:{SECURE_XDS_PORT}",
-                "--setting", f"sds_socket={topology.sds_socket}",
+                # Each pod's sidecar gets its own SDS socket, bound to its service account.
+                "--workloads-dir", str(topology.workload_credentials),
+                "--sds-sockets-dir", str(topology.sds_sockets),
                 "--setting", f"config_store={topology.config_store_url}",
             ),
             f"http://{control}:{KUBELET_PORT}/healthz",

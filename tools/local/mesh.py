@@ -24,6 +24,7 @@ from pkg.kube.client import ConfigClient
 from pkg.kube.kubeconfig import write_kubeconfig
 from tools.local import launcher, observability, watchdog
 from tools.local.topology import ROOT, Topology
+from tools.local.workloadcredentials import write_launcher_entries
 
 log = logging.getLogger("mesh")
 
@@ -171,6 +172,8 @@ def write_credentials(topology: Topology) -> None:
         {"token": broker, "identities": ["spiffe://cluster.local/ns/istio-broker/sa/*"]},
     ]
     _write_private(topology.ca_tokens, yaml.safe_dump(table))
+    # Each workload the launcher runs gets its own SDS socket, bound to its identity.
+    write_launcher_entries(topology.credentials(), topology.launcher_workloads())
 
 
 def _write_private(path: pathlib.Path, text: str) -> None:

@@ -2,7 +2,8 @@
 
     python -m tools.local.node --kubeconfig run/kubeconfig --node-name local \
         --address 127.0.0.1 --pod-ips 127.0.1.10-127.0.1.99 --pods-dir run/pods \
-        --setting discovery_address=127.0.0.1:15012 ...
+        --setting discovery_address=127.0.0.1:15012 ... \
+        [--workloads-dir run/nodeagent/workloads --sds-sockets-dir run/sds]
 
 The kubelet (kubelet.py) with the process runtime (processruntime.py) and its HTTP port
 (kubeletserver.py: containers' logs, /healthz once its pods are known). What a previous
@@ -24,7 +25,8 @@ from kubernetes.aio import config
 from pkg.aio import program
 from tools.local import kubeletserver, processruntime
 from tools.local.images import DEFAULT_TABLE, ImageTable, ImageTableError
-from tools.local.kubelet import Kubelet, KubeletOptions
+from tools.local.kubelet import CREDENTIALS_PREFIX, Kubelet, KubeletOptions
+from tools.local.workloadcredentials import DEFAULT_TRUST_DOMAIN, WorkloadCredentials
 
 log = logging.getLogger("kubelet")
 
@@ -33,6 +35,8 @@ async def serve(kubeconfig: str, options: KubeletOptions) -> None:
     reaped = processruntime.reap(options.pods_dir)
     if reaped:
         log.info("stopped what an earlier kubelet left running in %d pods", len(reaped))
+    if options.credentials is not None:
+        options.credentials.remove_all(CREDENTIALS_PREFIX)  # its pods were just stopped
     api = await config.new_client_from_config(config_file=kubeconfig, persist_config=False)
     runner: web.AppRunner | None = None
     try:
@@ -106,12 +110,31 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, str, KubeletOptions]
         default=[],
         help="KEY=VALUE for the image table",
     )
+    parser.add_argument(
+        "--workloads-dir",
+        type=pathlib.Path,
+        help="the node agent's workload-credentials folder: each pod with a sidecar gets "
+        "its own SDS socket, bound there to its service account's identity",
+    )
+    parser.add_argument(
+        "--sds-sockets-dir", type=pathlib.Path, help="where the pods' SDS sockets go (short)"
+    )
+    parser.add_argument("--trust-domain", default=DEFAULT_TRUST_DOMAIN)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     try:
         images = ImageTable.load(args.images)
     except ImageTableError as error:
         parser.error(str(error))
+    if (args.workloads_dir is None) != (args.sds_sockets_dir is None):
+        parser.error("--workloads-dir and --sds-sockets-dir go together")
+    credentials = None
+    if args.workloads_dir is not None:
+        credentials = WorkloadCredentials(
+            folder=args.workloads_dir.resolve(),
+            sockets=args.sds_sockets_dir.resolve(),
+            trust_domain=args.trust_domain,
+        )
     return (
         args.kubeconfig,
         args.log_level,
@@ -123,6 +146,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, str, KubeletOptions]
             pods_dir=args.pods_dir.resolve(),
             images=images,
             settings=dict(args.setting),
+            credentials=credentials,
         ),
     )
 

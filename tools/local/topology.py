@@ -15,6 +15,7 @@ import sys
 
 from proxy.extensions.mixer import module as mixer_module
 from tools.local import kubeplatform, observability
+from tools.local.workloadcredentials import WorkloadCredentials, short_key
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 PYTHON = sys.executable
@@ -60,6 +61,8 @@ BOOKINFO_PODS = (
     Pod("ratings-v1", "ratings", "v1", 7),
 )
 GATEWAY_HOST = 1
+# (namespace, pod, service account) of the ingress gateway, which the launcher runs itself.
+GATEWAY_WORKLOAD = ("istio-system", "istio-ingressgateway", "istio-ingressgateway-service-account")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,8 +208,26 @@ class Topology:
         return self.run_dir / "ca"
 
     @property
-    def sds_socket(self) -> pathlib.Path:
-        return self.run_dir / "nodeagent" / "sds" / "sds.sock"
+    def workload_credentials(self) -> pathlib.Path:
+        """The node agent's workload-credentials folder: one entry per workload, binding
+        its own SDS socket to its identity (tools/local/workloadcredentials.py)."""
+        return self.run_dir / "nodeagent" / "workloads"
+
+    @property
+    def sds_sockets(self) -> pathlib.Path:
+        return self.run_dir / "sds"
+
+    def credentials(self) -> WorkloadCredentials:
+        return WorkloadCredentials(folder=self.workload_credentials, sockets=self.sds_sockets)
+
+    def sds_socket(self, namespace: str, pod: str) -> pathlib.Path:
+        """The SDS socket of a workload the launcher runs (launcher_credentials writes it)."""
+        return self.credentials().socket_for(short_key(namespace, pod))
+
+    def launcher_workloads(self) -> list[tuple[str, str, str]]:
+        """(namespace, pod, service account) of each workload whose agent the launcher runs."""
+        pods = [("default", p.name, p.service_account) for p in self.pods]
+        return [*(pods if self.platform == "local" else []), GATEWAY_WORKLOAD]
 
     @property
     def node_agent_token(self) -> pathlib.Path:
@@ -297,7 +318,7 @@ class Topology:
                     "--ca-root", str(self.ca_dir / "root-cert.pem"),
                     "--token-file", str(self.node_agent_token),
                     "--run-dir", str(self.run_dir / "nodeagent"),
-                    "--sds-socket", str(self.sds_socket),
+                    "--workloads-dir", str(self.workload_credentials),
                     "--status-address", f"{self.control_address}:{NODE_AGENT_STATUS_PORT}",
                     "--ttl", self.cert_ttl,
                 ),
@@ -362,11 +383,11 @@ class Topology:
                 env = observability.app_metrics_env(pod.metrics_path, APP_PORT)
                 agent = dataclasses.replace(agent, env=env)
             specs.append(agent)
+        namespace, pod, account = GATEWAY_WORKLOAD
         specs.append(
             self._agent(
-                "istio-ingressgateway", "router", self.gateway_address, "istio-ingressgateway",
-                "istio-system", "app=istio-ingressgateway,istio=ingressgateway",
-                "istio-ingressgateway-service-account", "",
+                "istio-ingressgateway", "router", self.gateway_address, pod, namespace,
+                "app=istio-ingressgateway,istio=ingressgateway", account, "",
             )
         )  # fmt: skip
         return specs
@@ -393,7 +414,8 @@ class Topology:
             "--drain-duration", "2s",
             # Certificates from the node agent: every pod speaks Istio mTLS (auto mTLS,
             # PERMISSIVE unless a PeerAuthentication says otherwise), as Istio 1.5+ does.
-            "--sds-socket", str(self.sds_socket),
+            # Its own socket: the node agent serves it only its service account's identity.
+            "--sds-socket", str(self.sds_socket(namespace, pod)),
         ]  # fmt: skip
         if ports:
             argv += ["--ports", ports]

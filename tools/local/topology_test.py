@@ -48,3 +48,24 @@ def test_without_bookinfo_the_platform_alone(tmp_path: pathlib.Path):
 def test_kube_has_no_other_registry(tmp_path: pathlib.Path):
     with pytest.raises(ValueError, match="registry is Kubernetes"):
         Topology(run_dir=tmp_path, platform="kube", registry="Consul", registry_url="http://x")
+
+
+def test_every_sidecar_and_the_gateway_get_their_own_sds_socket(tmp_path: pathlib.Path):
+    local = Topology(run_dir=tmp_path, platform="local")
+    agents = [s for s in local.processes() if s.argv[2] == "proxy.agent.main"]
+    sockets = [s.argv[s.argv.index("--sds-socket") + 1] for s in agents]
+    assert len(agents) == len(local.pods) + 1
+    assert len(set(sockets)) == len(sockets)  # no two workloads share a socket
+    gateway = next(s for s in agents if s.name == "istio-ingressgateway")
+    assert gateway.argv[gateway.argv.index("--sds-socket") + 1] == str(
+        local.sds_socket("istio-system", "istio-ingressgateway")
+    )
+    agent = next(s for s in local.processes() if s.name == "node-agent")
+    assert "--sds-socket" not in agent.argv  # no shared socket to claim identities on
+    assert agent.argv[agent.argv.index("--workloads-dir") + 1] == str(local.workload_credentials)
+    kubelet = next(
+        s for s in Topology(run_dir=tmp_path, platform="kube").processes() if s.name == "kubelet"
+    )
+    assert kubelet.argv[kubelet.argv.index("--workloads-dir") + 1] == str(
+        local.workload_credentials
+    )

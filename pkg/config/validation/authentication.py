@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pkg.config.validation import headers
 from pkg.config.validation.common import check_duration
@@ -41,7 +45,7 @@ def _check_jwt_rule(rule, path: FieldPath, out: ValidationResult) -> None:
         if problem:
             out.error(path / "jwksUri", problem)
     if rule.jwks:
-        problem = _jwks_problem(rule.jwks)
+        problem = jwks_problem(rule.jwks)
         if problem:
             out.error(path / "jwks", f"jwks parse error: {problem}")
     for index, location in enumerate(rule.from_headers):
@@ -83,8 +87,13 @@ def _jwks_uri_problem(uri: str) -> str | None:
     return None
 
 
-def _jwks_problem(text: str) -> str | None:
-    """A JWK set (`{"keys": [...]}`) or a single JWK: JSON objects that name a key type."""
+def jwks_problem(text: str) -> str | None:
+    """Why `text` is not a JWK set (`{"keys": [...]}`, or one JWK) Envoy can use, else None.
+
+    Envoy refuses a whole listener whose jwt_authn has inline keys it cannot parse, so Pilot
+    checks what Envoy checks: a key type it knows, that type's fields as base64url, an `alg`
+    of the key's family. Pilot's own JWKS fetches use the same check.
+    """
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as error:
@@ -94,7 +103,72 @@ def _jwks_problem(text: str) -> str | None:
     keys = data.get("keys") if "keys" in data else [data]
     if not isinstance(keys, list):
         return "failed to unmarshal JWK set: keys is not a list"
+    if not keys:
+        return "JWK set has no keys"
     for index, key in enumerate(keys):
-        if not isinstance(key, dict) or not isinstance(key.get("kty"), str):
-            return f"failed to parse key #{index}: no key type (kty)"
+        problem = _jwk_problem(key)
+        if problem:
+            return f"failed to parse key #{index}: {problem}"
     return None
+
+
+# Per key type: the fields that must be base64url, the allowed curves, the `alg` family.
+_KEY_TYPES: dict[str, tuple[tuple[str, ...], frozenset[str], tuple[str, ...]]] = {
+    "RSA": (("n", "e"), frozenset(), ("RS", "PS")),
+    "EC": (("x", "y"), frozenset({"P-256", "P-384", "P-521"}), ("ES",)),
+    "oct": (("k",), frozenset(), ("HS",)),
+    "OKP": (("x",), frozenset({"Ed25519"}), ("EdDSA",)),
+}
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
+
+
+def _jwk_problem(key: object) -> str | None:
+    if not isinstance(key, dict) or not isinstance(key.get("kty"), str):
+        return "no key type (kty)"
+    kind = _KEY_TYPES.get(key["kty"])
+    if kind is None:
+        return f"key type {key['kty']!r} is not one of {', '.join(_KEY_TYPES)}"
+    fields, curves, algs = kind
+    for name in fields:
+        value = key.get(name)
+        if not isinstance(value, str) or not _BASE64URL.match(value):
+            return f"{key['kty']} key field {name!r} is missing or not base64url"
+    if curves and key.get("crv") not in curves:
+        return f"{key['kty']} key curve (crv) must be one of {', '.join(sorted(curves))}"
+    alg = key.get("alg")
+    if alg is not None and (not isinstance(alg, str) or not alg.startswith(algs)):
+        return f"alg {alg!r} does not fit a {key['kty']} key"
+    return _key_material_problem(key)
+
+
+def _key_material_problem(key: dict) -> str | None:
+    """The key itself, as Envoy's BoringSSL loads it: an RSA modulus and exponent that make
+    a public key, an EC point on its curve, an Ed25519 key of 32 bytes."""
+    kty = key["kty"]
+    try:
+        if kty == "RSA":
+            modulus = _number(key["n"])
+            if modulus.bit_length() < _MIN_RSA_BITS:
+                return f"RSA key modulus (n) must have at least {_MIN_RSA_BITS} bits"
+            rsa.RSAPublicNumbers(_number(key["e"]), modulus).public_key()
+        elif kty == "EC":
+            curve = _CURVES[key["crv"]]()
+            ec.EllipticCurvePublicNumbers(_number(key["x"]), _number(key["y"]), curve).public_key()
+        elif kty == "OKP" and len(_bytes(key["x"])) != 32:
+            return "OKP key field 'x' must be 32 bytes"
+    except ValueError as error:
+        return f"{kty} key is not a valid public key: {error}"
+    return None
+
+
+# BoringSSL, in Envoy, loads no smaller RSA key (seen with Envoy 1.40: 511 bits refused).
+_MIN_RSA_BITS = 512
+_CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}
+
+
+def _bytes(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value.rstrip("=") + "=" * (-len(value.rstrip("=")) % 4))
+
+
+def _number(value: str) -> int:
+    return int.from_bytes(_bytes(value), "big")

@@ -10,7 +10,14 @@ import pytest
 from pkg.config.validation.testing import check, validate
 
 SELECTOR = {"matchLabels": {"app": "httpbin"}}
-JWKS = json.dumps({"keys": [{"kty": "RSA", "e": "AQAB", "n": "xAE7eB6qugXyCAG3yhh7pkDkT65pHymX"}]})
+# A 2048-bit modulus: Envoy loads no RSA key below 512 bits.
+MODULUS = (
+    "wo-7hy5KPPMzao1M2jS-ffNgdQya6oyy4msrh46dsyL9DehBG1iNQDwfNbvI7xZycgHFVCMX5z5bJn0aL_8pTWivPc"
+    "Z2_D8gnREAhH9un4esmgj1dyFhPT1hUpB6DzzfDtqn3f1_WIUWeUShg-pxx2jFh02kCxWcsjDywH7QjtLxYzRE6U"
+    "J_eooNWtEZFWBxYWQYowqD0-t4zOxpaQ6bMhTVJzrokRszG1R9J3iF1rR8hPUwql3eUap1L6qqDXRH-JXs0AsK7t2"
+    "DLsCKi5p4oABHh8EqhgjfQ_2lFhF7vAHHrdtU-Gxhkxuhd5iclDcxBi27bUTGXiZtF9kjoSCv4Q"
+)
+JWKS = json.dumps({"keys": [{"kty": "RSA", "e": "AQAB", "n": MODULUS}]})
 
 
 @pytest.mark.parametrize(
@@ -114,6 +121,48 @@ def jwt(**fields) -> dict:
         pytest.param(jwt(jwks="foo"), "jwks parse error", id="jwks error"),
         pytest.param(
             jwt(jwks='{"keys": [{"e": "AQAB"}]}'), "jwks parse error", id="jwks key without type"
+        ),
+        # Envoy refuses a listener whose inline keys it cannot load: so does the store.
+        pytest.param(jwt(jwks='{"keys": []}'), "JWK set has no keys", id="jwks without keys"),
+        pytest.param(
+            jwt(jwks='{"keys": [{"kty": "foo"}]}'), "key type 'foo'", id="jwks unknown kty"
+        ),
+        pytest.param(
+            jwt(jwks='{"keys": [{"kty": "RSA", "n": "!!", "e": "AQAB"}]}'),
+            "field 'n' is missing or not base64url",
+            id="jwks rsa n not base64url",
+        ),
+        pytest.param(
+            jwt(
+                jwks='{"keys": [{"kty": "RSA", "n": "xAE7eB6qugXyCAG3yhh7pkDkT65pHymX", "e": "AQAB"}]}'
+            ),
+            "at least 512 bits",
+            id="jwks rsa modulus too short",
+        ),
+        pytest.param(
+            jwt(jwks=JWKS.replace('"AQAB"', '"' + MODULUS + '"')),
+            "RSA key is not a valid public key",
+            id="jwks rsa exponent not below the modulus",
+        ),
+        pytest.param(
+            jwt(jwks=JWKS.replace('"kty"', '"alg": "ES256", "kty"')),
+            "alg 'ES256' does not fit a RSA key",
+            id="jwks alg of another family",
+        ),
+        pytest.param(
+            jwt(jwks='{"keys": [{"kty": "EC", "crv": "P-256", "x": "AQAB", "y": "AQAB"}]}'),
+            "Point is not on the curve",
+            id="jwks ec point off its curve",
+        ),
+        pytest.param(
+            jwt(jwks='{"keys": [{"kty": "EC", "crv": "P-999", "x": "AQAB", "y": "AQAB"}]}'),
+            "curve (crv) must be one of",
+            id="jwks ec unknown curve",
+        ),
+        pytest.param(
+            jwt(jwks='{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AQAB"}]}'),
+            "must be 32 bytes",
+            id="jwks ed25519 short key",
         ),
         pytest.param(
             jwt(outputClaimToHeaders=[{"header": "x", "claim": ""}]),

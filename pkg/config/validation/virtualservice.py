@@ -43,12 +43,6 @@ def validate_virtual_service(spec, path: FieldPath, out: ValidationResult) -> No
     to_gateways = bool(spec.gateways) and MESH_GATEWAY not in spec.gateways
     if not to_gateways:
         _check_no_claim_routing(spec, path, out)
-    elif _claim_routing(spec):
-        out.warn(
-            path / "http",
-            "JWT claim based routing needs a RequestAuthentication, which this mesh's Pilot "
-            "does not enforce yet: these matches never apply",
-        )
     _check_hosts(spec, path, out, to_gateways=to_gateways)
     if not (spec.http or spec.tcp or spec.tls):
         out.error(path, "http, tcp or tls must be provided in virtual service")

@@ -181,7 +181,7 @@ def test_validate_virtual_service_header_names_are_http_tokens():
     check(validate("VirtualService", spec), "header name a b is not a valid header name")
 
 
-def test_validate_virtual_service_jwt_claim_routing_warns_that_pilot_does_not_enforce_it():
+def test_validate_virtual_service_jwt_claim_routing_on_gateways_is_accepted():
     spec = {
         "hosts": ["foo.bar"],
         "gateways": ["ns/gw"],
@@ -191,7 +191,7 @@ def test_validate_virtual_service_jwt_claim_routing_warns_that_pilot_does_not_en
     }
     outcome = validate("VirtualService", spec)
     assert outcome.ok
-    assert outcome.has_warning("JWT claim based routing needs a RequestAuthentication")
+    assert not outcome.has_warning("JWT claim")
 
 
 def test_validate_virtual_service_unreachable_rules_are_warnings():

@@ -28,6 +28,7 @@ from aiohttp import web
 from yarl import URL
 
 SRC_DIR = Path(__file__).absolute().parents[1]
+ROOT = SRC_DIR.parents[2]  # the repository (or Bazel's runfiles tree) holding samples/
 LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -44,6 +45,8 @@ _SCRUBBED = re.compile(
 def service_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment minus proxy and Bookinfo settings, plus `extra`."""
     env = {name: value for name, value in os.environ.items() if not _SCRUBBED.match(name)}
+    # The services run as modules of the repository (`python -m samples.bookinfo...`).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(extra or {})
     return env
 
@@ -105,8 +108,8 @@ class ServiceProcess:
         return self.process.returncode
 
 
-def service_script(service: str) -> Path:
-    return SRC_DIR / service / f"{service}.py"
+def service_module(service: str) -> str:
+    return f"samples.bookinfo.src.{service}.{service}"
 
 
 def start_process(
@@ -134,11 +137,11 @@ def start_process(
 def start_service(
     service: str, *, log_dir: Path, env: Mapping[str, str] | None = None, name: str = ""
 ) -> ServiceProcess:
-    """Start `python <service>.py --address 127.0.0.1 --port 0` and wait until it listens.
+    """Start `python -m <service's module> --address 127.0.0.1 --port 0`; wait until it listens.
 
     `name` tells apart several processes of one service (reviews v1, v2, v3) in `log_dir`.
     """
-    argv = [sys.executable, str(service_script(service)), "--address", LOOPBACK, "--port", "0"]
+    argv = [sys.executable, "-m", service_module(service), "--address", LOOPBACK, "--port", "0"]
     return start_process(argv, name=name or service, log_dir=log_dir, env=env)
 
 

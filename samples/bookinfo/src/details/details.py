@@ -1,17 +1,12 @@
 """Bookinfo's details service: the book's static facts (Istio's details v1, in Ruby there).
 
-python samples/bookinfo/src/details/details.py [--address 127.0.0.1] [--port 9080]
+python -m samples.bookinfo.src.details.details [--address 127.0.0.1] [--port 9080]
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):
-    # Run as a script: make the repository root importable, as pytest and Bazel already do.
-    sys.path.insert(0, str(Path(__file__).absolute().parents[4]))
 
 from aiohttp import web
 

@@ -1,6 +1,6 @@
 """Bookinfo's productpage: the web page and JSON API in front of details, reviews and ratings.
 
-    python samples/bookinfo/src/productpage/productpage.py [--address 127.0.0.1] [--port 9080]
+    python -m samples.bookinfo.src.productpage.productpage [--address 127.0.0.1] [--port 9080]
 
 Upstreams are named `http://<svc><.SERVICES_DOMAIN>:9080` (`DETAILS_HOSTNAME`,
 `REVIEWS_HOSTNAME`, `RATINGS_HOSTNAME`, `<SVC>_SERVICE_PORT` override) and reached through
@@ -12,11 +12,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
-
-if __package__ in (None, ""):
-    # Run as a script: make the repository root importable, as pytest and Bazel already do.
-    sys.path.insert(0, str(Path(__file__).absolute().parents[4]))
 
 import prometheus_client
 from aiohttp import web

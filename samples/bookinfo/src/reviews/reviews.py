@@ -1,6 +1,6 @@
 """Bookinfo's reviews service, versions v1, v2 and v3 in one program (Java/Liberty in Istio).
 
-    SERVICE_VERSION=v3 python samples/bookinfo/src/reviews/reviews.py [--address A] [--port P]
+    SERVICE_VERSION=v3 python -m samples.bookinfo.src.reviews.reviews [--address A] [--port P]
 
 Environment, as Istio's images read it:
 - `SERVICE_VERSION`: v1 (default), v2 or v3; picks the defaults of the next two.
@@ -18,12 +18,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):
-    # Run as a script: make the repository root importable, as pytest and Bazel already do.
-    sys.path.insert(0, str(Path(__file__).absolute().parents[4]))
 
 import aiohttp
 from aiohttp import web

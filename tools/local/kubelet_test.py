@@ -1,0 +1,119 @@
+"""The kubelet hands each pod with a sidecar its own SDS socket: against the embedded API
+server over real watches, with a runtime that records what it is asked to run (the process
+runtime starts real programs; what is checked here is what the kubelet tells them)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import pathlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from kubernetes.aio import client
+
+from pilot.configstore.server import ConfigStoreServer, Options
+from pilot.registry.kube.testing import api_client
+from pkg.testing.aio import run_async
+from pkg.testing.wait import eventually
+from tools.local.images import ImageTable
+from tools.local.kubelet import Kubelet, KubeletOptions
+from tools.local.podruntime import ContainerStatus, PodSpec
+from tools.local.workloadcredentials import WorkloadCredentials
+
+NODE = "local"
+
+
+class RecordingRuntime:
+    """A PodRuntime that runs nothing and remembers what it was asked to run."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, PodSpec] = {}
+
+    async def start(self, pod: PodSpec) -> None:
+        self.started[pod.uid] = pod
+
+    async def stop(self, uid: str, grace: float) -> None:
+        self.started.pop(uid, None)
+
+    def status(self, uid: str) -> Sequence[ContainerStatus]:
+        return []
+
+    def pods(self) -> Sequence[str]:
+        return list(self.started)
+
+    async def close(self) -> None:
+        self.started.clear()
+
+
+def pod(name: str, account: str, *, sidecar: bool) -> dict[str, Any]:
+    containers: list[dict[str, Any]] = [{"name": "app", "image": "example/app:1"}]
+    if sidecar:
+        containers.append({"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.20.3"})
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {"nodeName": NODE, "serviceAccountName": account, "containers": containers},
+    }
+
+
+@contextlib.asynccontextmanager
+async def kubelet(tmp_path: pathlib.Path) -> AsyncIterator[tuple[client.CoreV1Api, Kubelet]]:
+    server = ConfigStoreServer(options=Options(port=0, db=tmp_path / "db"))
+    await server.start()
+    apis = [api_client(server.url), api_client(server.url)]
+    options = KubeletOptions(
+        node_name=NODE,
+        address="127.0.0.1",
+        pod_ips=("127.0.9.10", "127.0.9.20"),
+        pods_dir=tmp_path / "pods",
+        images=ImageTable.load(),
+        settings={"discovery_address": "127.0.0.1:15012", "config_store": "http://x"},
+        credentials=WorkloadCredentials(folder=tmp_path / "workloads", sockets=tmp_path / "sds"),
+    )
+    node = Kubelet(apis[0], RecordingRuntime(), options)
+    task = asyncio.create_task(node.run())
+    try:
+        await eventually(node.pods.synced.is_set, what="kubelet synced")
+        yield client.CoreV1Api(apis[1]), node
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for api in apis:
+            await api.close()
+        await server.stop()
+
+
+def entries(folder: pathlib.Path) -> dict[str, dict[str, str]]:
+    return {p.name: json.loads(p.read_text()) for p in folder.glob("*.json")}
+
+
+@run_async(timeout=60)
+async def test_a_pods_sidecar_gets_a_socket_bound_to_its_service_account(tmp_path):
+    async with kubelet(tmp_path) as (core, node):
+        await core.create_namespaced_pod(
+            "default", pod("reviews-v1", "bookinfo-reviews", sidecar=True)
+        )
+        await core.create_namespaced_pod("default", pod("plain", "default", sidecar=False))
+        await eventually(lambda: len(node.running) == 2, what="both pods started")
+        running = node.running[("default", "reviews-v1")]
+        [(name, entry)] = entries(tmp_path / "workloads").items()
+        assert name == f"kubelet-default_reviews-v1_{running.uid[:8]}.json"
+        assert entry == {
+            "identity": "spiffe://cluster.local/ns/default/sa/bookinfo-reviews",
+            "socket": str(tmp_path / "sds" / running.uid[:8] / "sds.sock"),
+            "workload": "default/reviews-v1",
+        }
+        # The sidecar is told that socket, and no other.
+        [proxy] = [c for c in running.spec.containers if c.name == "istio-proxy"]
+        assert proxy.argv[proxy.argv.index("--sds-socket") + 1] == entry["socket"]
+        assert proxy.argv.count("--sds-socket") == 1
+
+        # The pod goes: so does its entry (and with it, the node agent's socket).
+        await core.delete_namespaced_pod("reviews-v1", "default", grace_period_seconds=0)
+        await eventually(
+            lambda: not entries(tmp_path / "workloads"), what="the deleted pod's entry removed"
+        )
