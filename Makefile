@@ -12,7 +12,7 @@ help:
 	@echo "make status    list the mesh's processes"
 	@echo "make setup     install everything this project needs (idempotent)"
 	@echo "make test      setup, then every Bazel test and the linters"
-	@echo "make lint      ruff check and format check, the import layers (import-linter)"
+	@echo "make lint      ruff check and format check, the import layers (import-linter), mypy"
 	@echo "make format    ruff format and fix"
 	@echo "make lock      re-pin requirements.lock from requirements.in"
 
@@ -44,6 +44,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

@@ -60,4 +60,5 @@ async def test_schemathesis_finds_no_failure_in_any_phase(tmp_path):
     assert process.returncode == 0, report
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
         assert f"✅ {phase}" in report, report
-    assert " passed" in report and "failure" not in report.split("SUMMARY")[-1], report
+    assert " passed" in report, report
+    assert "failure" not in report.split("SUMMARY")[-1], report

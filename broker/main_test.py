@@ -75,7 +75,8 @@ def test_unusable_credentials_or_a_taken_port_end_it_with_one_line(tmp_path):
         timeout=30,
     )
     assert run.returncode == 1
-    assert "broker cannot start: " in run.stderr and "want username:password" in run.stderr
+    assert "broker cannot start: " in run.stderr
+    assert "want username:password" in run.stderr
 
     files["credentials"].write_text("u:p\n")
     with socket.socket() as taken:

@@ -67,7 +67,8 @@ async def test_lifecycle_leaves_exactly_the_policy_it_needs_in_the_mesh(tmp_path
         created = await osb.provision("inst-1", parameters={"tier": "gold"})
         assert (created.status, created.body) == (201, {})
         fence = await _fence(broker.store_url, "inst-1")
-        assert fence is not None and list(_not_principals(fence)) == []
+        assert fence is not None
+        assert list(_not_principals(fence)) == []
         assert await _fence(broker.store_url, None) is not None  # from the first instance on
 
         fetched = await osb.get(f"{PATH}/inst-1")
@@ -94,9 +95,11 @@ async def test_lifecycle_leaves_exactly_the_policy_it_needs_in_the_mesh(tmp_path
         assert list(_not_principals(fence)) == [spiffe.removeprefix("spiffe://")]
         assert _not_principals(await _fence(broker.store_url, None)) == _not_principals(fence)
         again = await osb.bind("inst-1", "b-1", bind_resource={"app_guid": "app-1"})
-        assert again.status == 200 and again.body == bound.body  # the same credentials
+        assert again.status == 200
+        assert again.body == bound.body  # the same credentials
         got = await osb.get(f"{PATH}/inst-1/service_bindings/b-1")
-        assert got.status == 200 and got.body["credentials"] == creds
+        assert got.status == 200
+        assert got.body["credentials"] == creds
         op = await osb.get(f"{PATH}/inst-1/service_bindings/b-1/last_operation")
         assert (op.status, op.body) == (200, {"state": "succeeded", "description": "bound"})
 
@@ -159,7 +162,8 @@ async def test_same_request_again_is_200_a_different_one_409(tmp_path):
         assert (await osb.bind("i", "b", parameters={"x": True})).status == 201
         assert (await osb.bind("i", "b", parameters={"x": True})).status == 200
         conflict = await osb.bind("i", "b", parameters={"x": False})
-        assert conflict.status == 409 and conflict.body["error"] == "BindingExists"
+        assert conflict.status == 409
+        assert conflict.body["error"] == "BindingExists"
         # Nothing was changed by the refused requests.
         fetched = await osb.get(f"{PATH}/i")
         assert fetched.body["parameters"] == {"a": 1}
@@ -198,7 +202,8 @@ async def test_bad_input_is_refused_with_the_spec_codes_and_changes_nothing(tmp_
             assert (await old.get("/v2/catalog")).status == 412
         async with testing.OsbClient(broker.url, password="wrong") as intruder:
             refused = await intruder.provision("x")
-        assert refused.status == 401 and refused.headers["WWW-Authenticate"].startswith("Basic")
+        assert refused.status == 401
+        assert refused.headers["WWW-Authenticate"].startswith("Basic")
         async with testing.OsbClient(broker.url, username="") as anonymous:
             assert (await anonymous.get("/v2/catalog")).status == 401
 
@@ -236,7 +241,8 @@ async def test_bad_input_is_refused_with_the_spec_codes_and_changes_nothing(tmp_
         # Ids that must match the instance's are checked too.
         assert (await osb.provision("real")).status == 201
         wrong = await osb.deprovision("real", plan_id=testing.YEARLY)
-        assert wrong.status == 400 and "is not the instance's" in wrong.body["description"]
+        assert wrong.status == 400
+        assert "is not the instance's" in wrong.body["description"]
         assert (await osb.bind("real", "b", plan_id=testing.YEARLY)).status == 400
         assert (
             await osb.get(f"{PATH}/real/last_operation", params={"operation": "nope"})
@@ -368,7 +374,8 @@ async def _assert_consistent(store_url: str, instance_id: str) -> None:
             if p.metadata.labels.get(names.INSTANCE_LABEL) == names.instance_key(instance_id)
         ]
     if record is None or record.deprovisioned:
-        assert policies == [] and bindings == []
+        assert policies == []
+        assert bindings == []
         return
     assert sorted(p.metadata.name for p in policies) == sorted(r.name for r in record.resources)
     admitted = {

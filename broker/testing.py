@@ -98,7 +98,7 @@ async def running_broker(
     namespace: str = "istio-broker",
     **overrides: Any,
 ) -> AsyncIterator[Running]:
-    tmp_path.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(tmp_path.mkdir, parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
         if store_url is None:
             store = await stack.enter_async_context(
@@ -337,7 +337,8 @@ class BrokerProcess:
         return self
 
     def _read(self) -> None:
-        assert self._process is not None and self._process.stderr is not None
+        assert self._process is not None
+        assert self._process.stderr is not None
         for line in self._process.stderr:
             self._lines.append(line)
             match = _READY.search(line)

@@ -66,7 +66,8 @@ def test_apply_bookinfo_directory_then_get_yaml_round_trips(store, capsys):
         for resource in loader.load_text(out):
             wanted = expected.pop((resource.schema.kind, resource.metadata.name))
             assert resource.spec == wanted.spec
-            assert resource.metadata.resource_version and resource.metadata.uid
+            assert resource.metadata.resource_version
+            assert resource.metadata.uid
     assert expected == {}
 
     # Everything is as the files say: applying the last reviews sample again changes nothing.

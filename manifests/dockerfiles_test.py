@@ -66,7 +66,8 @@ def test_dockerfile_copies_what_exists_and_runs_its_module(
 ) -> None:
     steps = instructions(ROOT / dockerfile)
     assert all(word in _INSTRUCTIONS for word, _ in steps), steps
-    assert steps[0][0] == "FROM" and steps[0][1].startswith("python:3.11")
+    assert steps[0][0] == "FROM"
+    assert steps[0][1].startswith("python:3.11")
     copied: list[str] = []
     for word, rest in steps:
         if word != "COPY":

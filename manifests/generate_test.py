@@ -66,13 +66,15 @@ def test_a_crd_for_every_istio_kind_as_the_registry_declares_it() -> None:
     )
     for kind in istio:
         spec = found[f"{kind.plural}.{kind.group}"]["spec"]
-        assert spec["names"]["kind"] == kind.kind and spec["scope"] == kind.scope
+        assert spec["names"]["kind"] == kind.kind
+        assert spec["scope"] == kind.scope
         assert spec["names"].get("shortNames", []) == list(kind.short_names)
         assert [v["name"] for v in spec["versions"]] == list(kind.served_versions)
         assert [v["name"] for v in spec["versions"] if v["storage"]] == [kind.version]
         schema = openapi.object_schema(kind)
         for version in spec["versions"]:
-            assert version["served"] and version["schema"]["openAPIV3Schema"] == schema
+            assert version["served"]
+            assert version["schema"]["openAPIV3Schema"] == schema
             columns = version.get("additionalPrinterColumns", [])
             assert [(c["name"], c["jsonPath"]) for c in columns] == [
                 (c.name, c.json_path) for c in kind.columns
@@ -80,7 +82,9 @@ def test_a_crd_for_every_istio_kind_as_the_registry_declares_it() -> None:
 
 
 def test_virtual_service_columns_are_istios() -> None:
-    crd = crds.crd(kinds.ALL.by_kind("networking.istio.io/v1", "VirtualService"))
+    schema = kinds.ALL.by_kind("networking.istio.io/v1", "VirtualService")
+    assert schema is not None
+    crd = crds.crd(schema)
     columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
     assert [c["name"] for c in columns] == ["Gateways", "Hosts", "Age"]
 
@@ -91,7 +95,8 @@ def _configmap(name: str) -> dict[str, Any]:
 
 def test_the_mesh_configmap_is_a_meshconfig() -> None:
     mesh = meshconfig.apply_mesh_config(_configmap("istio")["data"]["mesh"])
-    assert mesh.trust_domain == "cluster.local" and mesh.root_namespace == "istio-system"
+    assert mesh.trust_domain == "cluster.local"
+    assert mesh.root_namespace == "istio-system"
     assert mesh.default_config.discovery_address == "istiod.istio-system.svc:15012"
     assert mesh.enable_prometheus_merge.value is True
 
@@ -139,10 +144,13 @@ def test_the_injector_configmap_injects_a_valid_pod_that_our_agent_accepts(
     proxies = spec["initContainers"] if native else spec["containers"]
     proxy = next(c for c in proxies if c["name"] == "istio-proxy")
     init = spec["initContainers"][0]
-    assert init["name"] == "istio-init" and init["args"][0] == "istio-iptables"
+    assert init["name"] == "istio-init"
+    assert init["args"][0] == "istio-iptables"
     # The same image's `pilot-agent istio-iptables` takes the init container's arguments.
     config, dry_run = istio_iptables.parse_args(init["args"][1:])
-    assert not dry_run and config.proxy_uids == (1337,) and config.inbound_mode == "REDIRECT"
+    assert not dry_run
+    assert config.proxy_uids == (1337,)
+    assert config.inbound_mode == "REDIRECT"
     assert config.inbound_ports_exclude == ("15090", "15021", "15020")  # metrics, health, status
     assert "-A ISTIO_OUTPUT -j ISTIO_REDIRECT" in capture.nat_rules(config)
     assert spec["containers"][0]["readinessProbe"]["httpGet"] == {
@@ -165,8 +173,11 @@ def test_the_injector_configmap_injects_a_valid_pod_that_our_agent_accepts(
         "reviews-v2-abc",
         "default",
     )
-    assert parsed.labels == {"app": "reviews", "version": "v2"} and parsed.ports == {"http": 9080}
-    assert parsed.service_account == "bookinfo-reviews" and parsed.xds_tls and not parsed.register
+    assert parsed.labels == {"app": "reviews", "version": "v2"}
+    assert parsed.ports == {"http": 9080}
+    assert parsed.service_account == "bookinfo-reviews"
+    assert parsed.xds_tls
+    assert not parsed.register
     assert parsed.discovery_address == "istiod.istio-system.svc:15012"
 
 
@@ -204,11 +215,14 @@ def test_the_components_accept_their_arguments(tmp_path: pathlib.Path) -> None:
     from security.nodeagent import options as nodeagent_options
 
     pilot, _ = discovery.parse_args(_local(_container_args("istiod"), tmp_path))
-    assert pilot.webhooks is not None and pilot.webhooks.address == "0.0.0.0:15017"
+    assert pilot.webhooks is not None
+    assert pilot.webhooks.address == "0.0.0.0:15017"
     assert pilot.webhooks.cert.dns_names == ("istiod.istio-system.svc",)
-    assert pilot.secure is not None and pilot.config_store == "https://kubernetes.default.svc"
+    assert pilot.secure is not None
+    assert pilot.config_store == "https://kubernetes.default.svc"
     # istiod keeps istio-ca-root-cert in every namespace: its ClusterRole lets it write them.
-    assert pilot.root_cert is not None and pilot.root_cert.root_file == pilot.secure.ca_root
+    assert pilot.root_cert is not None
+    assert pilot.root_cert.root_file == pilot.secure.ca_root
     role = next(
         o
         for o in OBJECTS

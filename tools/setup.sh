@@ -80,6 +80,12 @@ if [ ! -f "$ext" ] || [ "$(cat "$VENV/.mixerclient-built" 2>/dev/null)" != "$ext
   mixerclient/python/build_extension.sh "$VENV/bin/python" "$ext"
   echo "$ext_sum" > "$VENV/.mixerclient-built"
 fi
+# Its type stub, for mypy (make lint), written from the built module by nanobind's stubgen.
+stub=mixerclient/python/_mixerclient.pyi
+if [ ! -f "$stub" ] || [ "$ext" -nt "$stub" ]; then
+  log "writing the mixerclient extension's type stub"
+  PYTHONPATH=. "$VENV/bin/python" -m nanobind.stubgen -q -m mixerclient.python._mixerclient -o "$stub"
+fi
 
 # The mesh page's front-end packages (cytoscape), pinned by its package-lock.json.
 page=tools/meshpage

@@ -35,7 +35,8 @@ def test_json_and_yaml_carry_istios_fields(capsys):
     assert len(messages) == 5
     first = messages[0]
     assert list(first) == ["code", "documentationUrl", "level", "message", "origin", "reference"]
-    assert first["code"] == "IST0101" and first["level"] == "Error"
+    assert first["code"] == "IST0101"
+    assert first["level"] == "Error"
     assert first["origin"] == "VirtualService reviews.default"
     assert first["reference"].endswith("testdata/references.yaml:14")
     assert first["documentationUrl"].endswith("/ist0101/?ref=istioctl-analyze")
@@ -50,7 +51,9 @@ def test_thresholds(capsys):
     kubernetes = str(TESTDATA / "kubernetes.yaml")
     code, out, _ = run(capsys, "-k=false", "-A", "--output-threshold", "warning", kubernetes)
     assert code == 0
-    assert "IST0102" not in out and "IST0118" not in out and "IST0108" in out
+    assert "IST0102" not in out
+    assert "IST0118" not in out
+    assert "IST0108" in out
     code, out, err = run(capsys, "-k=false", "-A", "--output-threshold", "ERROR", kubernetes)
     assert (code, out) == (0, "")
     assert "No validation issues found when analyzing all namespaces." in err
@@ -87,9 +90,11 @@ def test_namespaces(capsys, tmp_path):
     code, out, _ = run(capsys, "-k=false", str(tmp_path / "vs.yaml"))
     assert (code, out) == (0, "")  # nothing in namespace default
     code, out, _ = run(capsys, "-k=false", "-n", "shop", str(tmp_path / "vs.yaml"))
-    assert code == 79 and "(VirtualService reviews.shop" in out
+    assert code == 79
+    assert "(VirtualService reviews.shop" in out
     code, out, _ = run(capsys, "-k=false", "-A", str(tmp_path / "vs.yaml"))
-    assert code == 79 and "(VirtualService reviews.shop" in out
+    assert code == 79
+    assert "(VirtualService reviews.shop" in out
     # A file's resource without a namespace lands in the one analyzed.
     code, out, _ = run(capsys, "-k=false", "-n", "shop", str(TESTDATA / "references.yaml"))
     assert "(VirtualService reviews.shop" in out
@@ -102,7 +107,8 @@ def test_parse_errors_skipped_files_stdin_and_missing_paths(capsys, monkeypatch,
     assert "unparsable.yaml: not valid YAML at line 4" in err
     assert "(but 1 file could not be parsed)" in err
     code, _, err = run(capsys, "-k=false", "--ignore-unknown", str(TESTDATA / "unparsable.yaml"))
-    assert code == 0 and "Error(s)" not in err
+    assert code == 0
+    assert "Error(s)" not in err
     # Issues outrank parse errors.
     code, _, _ = run(capsys, "-k=false", str(TESTDATA / "unparsable.yaml"), *FILES)
     assert code == 79
@@ -110,14 +116,18 @@ def test_parse_errors_skipped_files_stdin_and_missing_paths(capsys, monkeypatch,
     (tmp_path / "notes.txt").write_text("hello")
     code, _, err = run(capsys, "-k=false", str(tmp_path / "notes.txt"))
     assert code == 0
-    assert "Skipping file" in err and "recognized file extensions are: [.json .yaml .yml]" in err
+    assert "Skipping file" in err
+    assert "recognized file extensions are: [.json .yaml .yml]" in err
 
     monkeypatch.setattr(sys, "stdin", io.StringIO((TESTDATA / "schema.yaml").read_text()))
     code, out, _ = run(capsys, "-k=false", "-", FILES[0])
-    assert code == 79 and "IST0106" in out and "(VirtualService ratings.default -:9)" in out
+    assert code == 79
+    assert "IST0106" in out
+    assert "(VirtualService ratings.default -:9)" in out
 
     code, _, err = run(capsys, "-k=false", str(tmp_path / "missing.yaml"))
-    assert code == 1 and "missing.yaml: No such file or directory" in err
+    assert code == 1
+    assert "missing.yaml: No such file or directory" in err
 
 
 def test_list_analyzers(capsys):
@@ -162,4 +172,5 @@ def test_the_live_store_with_files_applied_over_it(capsys, tmp_path):
         assert "Referenced host not found" in out  # no services without the store
 
     code, _, err = run(capsys, "--config-store", store.url)
-    assert code == 1 and "cannot reach the config store" in err
+    assert code == 1
+    assert "cannot reach the config store" in err

@@ -10,7 +10,8 @@ from istioctl.analyze.model import Origin
 
 def test_every_message_type_fills_its_template():
     for message_type in diag.catalog().values():
-        assert message_type.code.startswith("IST") and len(message_type.code) == 7
+        assert message_type.code.startswith("IST")
+        assert len(message_type.code) == 7
         verbs = re.findall(r"%[svqdt]", message_type.template)
         assert len(verbs) == len(message_type.args), message_type.name
         assert "%" not in diag.go_format(message_type.template, ["x"] * len(verbs))

@@ -45,33 +45,36 @@ def test_install_applies_the_manifest_and_the_ca_it_needs(
             is not None
         ), obj["metadata"]
     patches = [r for r in api.requests if r.method == "PATCH"]
-    assert patches and all(
+    assert patches
+    assert all(
         r.content_type == "application/apply-patch+yaml" and r.field_manager == "istioctl"
         for r in patches
     )
     assert out.splitlines()[-1].startswith("✔ Installation complete")
     root = base64.b64decode(
-        api.find("Secret", "cacerts", "istio-system")["data"]["root-cert.pem"]
+        api.existing("Secret", "cacerts", "istio-system")["data"]["root-cert.pem"]
     ).decode()
     assert "BEGIN CERTIFICATE" in root
-    webhook = api.find("MutatingWebhookConfiguration", "istio-sidecar-injector")
+    webhook = api.existing("MutatingWebhookConfiguration", "istio-sidecar-injector")
     assert {
         base64.b64decode(w["clientConfig"]["caBundle"]).decode() for w in webhook["webhooks"]
     } == {root}
-    assert api.find("ConfigMap", "istio-ca-root-cert", "default")["data"]["root-cert.pem"] == root
-    token = api.find("Secret", "istiod-ca-token", "istio-system")["data"]["token"]
+    assert (
+        api.existing("ConfigMap", "istio-ca-root-cert", "default")["data"]["root-cert.pem"] == root
+    )
+    token = api.existing("Secret", "istiod-ca-token", "istio-system")["data"]["token"]
 
     # Again: the same root and tokens (what the CA and its callers already hold) stay.
     code, _, err = run(tmp_path, capsys, "install", "-y", "--set", "values.pilot.replicaCount=2")
     assert code == 0, err
     assert (
         base64.b64decode(
-            api.find("Secret", "cacerts", "istio-system")["data"]["root-cert.pem"]
+            api.existing("Secret", "cacerts", "istio-system")["data"]["root-cert.pem"]
         ).decode()
         == root
     )
-    assert api.find("Secret", "istiod-ca-token", "istio-system")["data"]["token"] == token
-    assert api.find("Deployment", "istiod", "istio-system")["spec"]["replicas"] == 2
+    assert api.existing("Secret", "istiod-ca-token", "istio-system")["data"]["token"] == token
+    assert api.existing("Deployment", "istiod", "istio-system")["spec"]["replicas"] == 2
 
 
 def test_dry_run_and_a_declined_prompt_change_nothing(
@@ -81,11 +84,15 @@ def test_dry_run_and_a_declined_prompt_change_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     code, out, _ = run(tmp_path, capsys, "install", "--dry-run")
-    assert code == 0 and "Deployment istio-system/istiod would be applied (dry run)" in out
-    assert api.requests == [] and api.objects == {}
+    assert code == 0
+    assert "Deployment istio-system/istiod would be applied (dry run)" in out
+    assert api.requests == []
+    assert api.objects == {}
     monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
     code, out, err = run(tmp_path, capsys, "install")
-    assert code == 1 and "Proceed? (y/N)" in out and "Cancelled." in err
+    assert code == 1
+    assert "Proceed? (y/N)" in out
+    assert "Cancelled." in err
     assert api.objects == {}
 
 
@@ -93,10 +100,12 @@ def test_verify_install_waits_for_ready_workloads(
     api: ApiServerDouble, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run(tmp_path, capsys, "verify-install")
-    assert code == 1 and "✘ Deployment: istiod.istio-system: not found" in out
+    assert code == 1
+    assert "✘ Deployment: istiod.istio-system: not found" in out
     assert run(tmp_path, capsys, "install", "-y")[0] == 0
     code, out, err = run(tmp_path, capsys, "verify-install")
-    assert code == 1 and "✘ Deployment: istiod.istio-system: 0 of 1 replicas ready" in out
+    assert code == 1
+    assert "✘ Deployment: istiod.istio-system: 0 of 1 replicas ready" in out
     assert "✘ DaemonSet: istio-nodeagent.istio-system: 0 of 0 pods ready" in out
     api.mark_ready()
     code, out, err = run(tmp_path, capsys, "verify-install")
@@ -113,7 +122,8 @@ def test_an_object_the_cluster_refuses_is_reported(
 ) -> None:
     code, _, err = run(tmp_path, capsys, "install", "-y", "--set", "values.pilot.replicaCount=many")
     assert code == 1
-    assert "Deployment istio-system/istiod" in err and "is invalid" in err
+    assert "Deployment istio-system/istiod" in err
+    assert "is invalid" in err
 
 
 def test_kubectl_applies_the_generated_manifest(
@@ -133,7 +143,8 @@ def test_kubectl_applies_the_generated_manifest(
         timeout=120,
     )
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.count("created (dry run)") == count and api.objects == {}
+    assert dry.stdout.count("created (dry run)") == count
+    assert api.objects == {}
     applied = subprocess.run(
         [*kubectl, "apply", "--server-side", "-f", str(manifest)],
         capture_output=True,
@@ -141,7 +152,8 @@ def test_kubectl_applies_the_generated_manifest(
         timeout=120,
     )
     assert applied.returncode == 0, applied.stderr
-    assert applied.stdout.count("serverside-applied") == count and len(api.objects) == count
+    assert applied.stdout.count("serverside-applied") == count
+    assert len(api.objects) == count
     assert (
         "customresourcedefinition.apiextensions.k8s.io/virtualservices.networking.istio.io serverside-applied"
         in applied.stdout
@@ -161,5 +173,6 @@ def test_a_crd_that_is_not_structural_is_refused_as_the_api_server_would(
          "apply", "--server-side", "-f", str(manifest)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert applied.returncode != 0 and api.objects == {}
+    assert applied.returncode != 0
+    assert api.objects == {}
     assert "spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.hosts.type: must not be empty" in applied.stderr  # fmt: skip

@@ -130,7 +130,8 @@ def test_without_files_it_reads_the_store_or_uses_the_install_defaults(
     status = json.loads(
         deployment["spec"]["template"]["metadata"]["annotations"]["sidecar.istio.io/status"]
     )
-    assert status["containers"] == ["istio-proxy"] and status["initContainers"] == ["istio-init"]
+    assert status["containers"] == ["istio-proxy"]
+    assert status["initContainers"] == ["istio-init"]
 
 
 def test_refusals_are_one_clear_line(

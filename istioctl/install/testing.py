@@ -89,6 +89,13 @@ class ApiServerDouble:
                     return obj
         return None
 
+    def existing(self, kind: str, name: str, namespace: str = "") -> dict[str, Any]:
+        """`find`, for an object that must be there; raises KeyError when it is not."""
+        found = self.find(kind, name, namespace)
+        if found is None:
+            raise KeyError(f"{kind} {namespace}/{name}")
+        return found
+
     def mark_ready(self) -> None:
         """What the controllers would report once the pods run: every workload ready."""
         with self._lock:

@@ -48,7 +48,9 @@ def test_stdin_and_unreadable_input(capsys, monkeypatch, tmp_path):
     assert run(capsys, "-f", "-")[:2] == (0, "validation succeed\n")
     (tmp_path / "broken.yaml").write_text("kind: [")
     code, _, err = run(capsys, "-f", str(tmp_path / "broken.yaml"))
-    assert code == 1 and "failed to decode file" in err
+    assert code == 1
+    assert "failed to decode file" in err
     code, _, err = run(capsys, "-f", str(tmp_path / "missing.yaml"))
-    assert code == 1 and "does not exist" in err
+    assert code == 1
+    assert "does not exist" in err
     assert run(capsys)[0] == 64  # -f is required

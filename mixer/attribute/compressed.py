@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 from api.mixer.v1 import attributes_pb2, check_pb2, report_pb2
 from mixer.attribute.bag import Bag, Value, same_value
@@ -284,15 +285,15 @@ def encode_report(
 ) -> report_pb2.ReportRequest:
     """A report batch for `bags`, delta-encoded with one shared `default_words` dictionary;
     INDEPENDENT_ENCODING if some attribute disappears from one bag to the next."""
-    bags = [b if isinstance(b, Bag) else Bag(b) for b in bags]
+    normalized = [b if isinstance(b, Bag) else Bag(b) for b in bags]
     count = usable_count(global_words, global_word_count)
     encoder = WordEncoder(index_for(global_words), count)
     request = report_pb2.ReportRequest(global_word_count=count)
-    delta = all(prev.names() <= cur.names() for prev, cur in itertools.pairwise(bags))
+    delta = all(prev.names() <= cur.names() for prev, cur in itertools.pairwise(normalized))
     if not delta:
         request.repeated_attributes_semantics = report_pb2.ReportRequest.INDEPENDENT_ENCODING
     previous: Bag | None = None
-    for bag in bags:
+    for bag in normalized:
         items: Iterable[tuple[str, Value]] = bag.items()
         if delta and previous is not None:
             items = _changed(previous, bag)
@@ -335,7 +336,7 @@ def _encode_into(
                 ki = index(k)  # the key's word first: dictionaries read in key, value order
                 entries[ki] = index(v)
         elif kind is datetime.datetime:
-            delta = value - _EPOCH  # type: ignore[operator]
+            delta = cast(datetime.datetime, value) - _EPOCH
             ts = out.timestamps[i]
             # timedelta keeps 0 <= seconds < 86400 and 0 <= microseconds: nanos come out >= 0.
             ts.seconds = delta.days * 86_400 + delta.seconds

@@ -282,7 +282,7 @@ def test_a_request_becomes_istios_metrics_and_access_log(capsys):
     env = Env(logging.getLogger("telemetry_test"), registry)
 
     async def main() -> str:
-        handlers = {}
+        handlers: dict[str, Any] = {}  # the prometheus and stdio handlers
         for name in ("prometheus", "stdio"):
             builder = ADAPTERS[name].new_builder(
                 params(config[("handler", name)]), instances_by_template(config, name)
@@ -353,7 +353,10 @@ def test_a_request_becomes_istios_metrics_and_access_log(capsys):
     assert line["destinationIp"] == "0.0.0.0"
     assert line["latency"] == "42ms"
     assert line["responseTimestamp"] == "2019-03-16T10:00:00.042000Z"
-    assert line["requestId"] == "abc" and line["httpAuthority"] == "reviews:9080"
-    assert line["responseCode"] == 200 and line["url"] == "/reviews/0"
-    assert line["connection_security_policy"] == "mutual_tls" and line["reporter"] == "destination"
+    assert line["requestId"] == "abc"
+    assert line["httpAuthority"] == "reviews:9080"
+    assert line["responseCode"] == 200
+    assert line["url"] == "/reviews/0"
+    assert line["connection_security_policy"] == "mutual_tls"
+    assert line["reporter"] == "destination"
     assert len(line) == 3 + 36

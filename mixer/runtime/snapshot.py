@@ -161,8 +161,8 @@ async def build_snapshot(
         rule = _compile_rule(resource, types, instances, handlers, errors)
         if rule is not None:
             compiled_rules.append(rule)
-    for error in errors:
-        log.warning("config: %s", error)
+    for problem in errors:
+        log.warning("config: %s", problem)
     return Snapshot(
         snapshot_id, types, tuple(compiled_rules), handlers, tuple(errors), default_namespace
     )

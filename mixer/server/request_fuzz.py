@@ -87,7 +87,8 @@ def _check_accepted(bag: Bag) -> None:
     assert set(again.names()) == set(bag.names())
     for name, value in bag.items():
         found, present = again.get(name)
-        assert present and same_value(found, value), (name, value, found)
+        assert present, (name, value)
+        assert same_value(found, value), (name, value, found)
 
 
 def _one_input(data: bytes) -> None:

@@ -24,6 +24,7 @@ from mixer.server.testing import (
 )
 from pilot.configstore.testing import StoreThread
 from pilot.xds.testing import run_async
+from pkg.testing.wait import eventually
 
 PERMISSION_DENIED = 7
 RESOURCE_EXHAUSTED = 8
@@ -142,7 +143,8 @@ def test_default_telemetry_reaches_prometheus(store):
             assert by_code == {"200": 1.0, "503": 1.0}
             labels = samples[0].labels
             assert labels["destination_service"] == "reviews.default.svc.cluster.local"
-            assert labels["source_app"] == "productpage" and labels["destination_version"] == "v2"
+            assert labels["source_app"] == "productpage"
+            assert labels["destination_version"] == "v2"
             assert labels["reporter"] == "destination"
             assert "istio_request_duration_seconds" in families
 
@@ -163,7 +165,8 @@ def test_malformed_attributes_are_invalid_argument_and_mixer_keeps_serving(store
             with pytest.raises(grpc.aio.AioRpcError) as error:
                 await client.check({"response.code": "two hundred"})
             assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert "response.code" in error.value.details() and "INT64" in error.value.details()
+            assert "response.code" in error.value.details()
+            assert "INT64" in error.value.details()
             assert (await client.check({"response.code": 200})).precondition.status.code == 0
             assert mixer.invalid_requests == 2
 
@@ -270,15 +273,19 @@ def test_config_changes_apply_without_restart_and_without_failing_requests(store
             stop.set()
             await worker
             # Every request in flight across both swaps got one of the two right answers.
-            assert answers and set(answers) <= {0, PERMISSION_DENIED}
+            assert answers
+            assert set(answers) <= {0, PERMISSION_DENIED}
 
     scenario()
 
 
 async def wait_for_rule(mixer, name: str, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while name not in {r.name for r in mixer.snapshot.rules}:
-            await asyncio.sleep(0.01)
+    await eventually(
+        lambda: name in {r.name for r in mixer.snapshot.rules},
+        timeout=timeout,
+        interval=0.01,
+        what=f"a snapshot with rule {name}",
+    )
 
 
 def _get(url: str) -> str:

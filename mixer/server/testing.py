@@ -17,6 +17,7 @@ from mixer.attribute.compressed import encode, encode_report
 from mixer.server.server import MixerOptions, MixerServer
 from pkg.config import loader
 from pkg.kube.client import ConfigClient
+from pkg.testing.wait import eventually
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 POLICY = ROOT / "samples/bookinfo/policy"
@@ -62,9 +63,12 @@ async def delete(store_url: str, *paths: pathlib.Path) -> None:
 
 
 async def wait_for_snapshot(server: MixerServer, after: int, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while server.snapshot.id <= after:
-            await asyncio.sleep(0.01)
+    await eventually(
+        lambda: server.snapshot.id > after,
+        timeout=timeout,
+        interval=0.01,
+        what=f"a config snapshot after {after}",
+    )
 
 
 @dataclasses.dataclass

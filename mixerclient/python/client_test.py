@@ -109,7 +109,8 @@ async def test_map_sub_keys_the_answer_read_are_the_cache_key():
     third = await checked(
         client, mixer, reviews("v2"), answer(0, (5, RA.EXACT, -1), words=["version"])
     )
-    assert third.ok and not third.check_cache_hit
+    assert third.ok
+    assert not third.check_cache_hit
     assert client.stats()["total_remote_check_calls"] == 2
 
 
@@ -152,7 +153,8 @@ async def test_regex_answers_are_never_cached():
     regex = answer(0, (5, RA.REGEX, -1), words=["version"])
     for _ in range(3):
         result = await checked(client, mixer, reviews("v1"), regex)
-        assert result.ok and not result.check_cache_hit
+        assert result.ok
+        assert not result.check_cache_hit
     assert client.stats()["check_uncacheable"] == 3
 
 
@@ -177,7 +179,8 @@ async def test_a_transport_that_raises_counts_as_mixer_down():
 
     client = MixerClient(Broken(), options=ClientOptions(network_fail_open=False), time=FakeTime())
     result = await client.check(reviews("v1"))
-    assert result.code == UNAVAILABLE and "no route" in result.message
+    assert result.code == UNAVAILABLE
+    assert "no route" in result.message
     client.report(reviews("v1"))
     client.flush()
     assert client.stats()["report_batches_failed"] == 1

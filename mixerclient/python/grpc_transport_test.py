@@ -16,6 +16,7 @@ from mixerclient.python.client import ClientOptions
 from mixerclient.python.grpc_transport import TransportOptions, connect
 from pilot.configstore.testing import StoreThread
 from pkg.testing.aio import run_async
+from pkg.testing.wait import eventually
 
 PERMISSION_DENIED = 7
 
@@ -73,7 +74,8 @@ async def _deny_sample_is_cached(store_url: str) -> None:
             assert (again.code, again.check_cache_hit) == (PERMISSION_DENIED, True)
         v2 = {**REVIEWS_V3_TO_RATINGS, "source.labels": {"app": "reviews", "version": "v2"}}
         allowed = await client.check(v2)
-        assert allowed.ok and not allowed.check_cache_hit
+        assert allowed.ok
+        assert not allowed.check_cache_hit
         assert (await client.check(v2)).check_cache_hit
         stats = client.stats()
         assert stats["total_check_calls"] == 8
@@ -95,9 +97,12 @@ async def _reports_arrive_batched(store_url: str) -> None:
                 client.report({**REQUEST, "response.code": 503 if i % 5 == 0 else 200})
             # Two full batches went at once; the last 5 go when the 200 ms timer fires.
             assert client.stats()["total_remote_report_calls"] == 2
-            async with asyncio.timeout(10):
-                while mixer.dispatcher.counters.reports < 3:
-                    await asyncio.sleep(0.05)
+            await eventually(
+                lambda: mixer.dispatcher.counters.reports >= 3,
+                timeout=10,
+                interval=0.05,
+                what="the third report batch at Mixer",
+            )
             assert client.stats()["total_remote_report_calls"] == 3
             assert client.stats()["report_batches_failed"] == 0
         body = await asyncio.to_thread(_get, f"http://{mixer.metrics_address}/metrics")
@@ -134,9 +139,11 @@ async def _mixer_down(fail_open: bool) -> None:
         assert client.stats()["check_transport_errors"] == 1
         client.report(REQUEST)
         client.flush()
-        async with asyncio.timeout(5):
-            while client.stats()["report_batches_failed"] < 1:
-                await asyncio.sleep(0.02)
+        await eventually(
+            lambda: client.stats()["report_batches_failed"] >= 1,
+            timeout=5,
+            what="a failed report batch",
+        )
 
 
 @pytest.mark.parametrize("fail_open", [True, False])

@@ -86,7 +86,8 @@ def test_a_bad_answer_gives_no_keys_and_a_clear_error(
                 await resolver.want({uri})
             assert resolver.keys() == {}
             assert problem in resolver.errors[uri]
-            assert uri in caplog.text and "its tokens are refused" in caplog.text
+            assert uri in caplog.text
+            assert "its tokens are refused" in caplog.text
         finally:
             await runner.cleanup()
 
@@ -129,7 +130,8 @@ def test_refresh_retries_failures_keeps_last_keys_and_reports_changes() -> None:
             assert resolver.keys() == {}
             issuer.status = 200  # the issuer comes up: the retry finds its keys
             await _until(lambda: bool(changes))
-            assert changes[0] == [uri] and uri in resolver.keys()  # noqa: SIM118 (a method, not a dict)
+            assert changes[0] == [uri]
+            assert uri in resolver.keys()  # noqa: SIM118 (a method, not a dict)
             rotated = {"keys": [{**KEYS["keys"][0], "kid": "two"}]}
             issuer.body = json.dumps(rotated).encode()
             await _until(lambda: len(changes) == 2)
@@ -137,7 +139,8 @@ def test_refresh_retries_failures_keeps_last_keys_and_reports_changes() -> None:
             issuer.status = 500  # down again: the last keys stay
             requests = issuer.requests
             await _until(lambda: issuer.requests > requests + 1)
-            assert json.loads(resolver.keys()[uri]) == rotated and len(changes) == 2
+            assert json.loads(resolver.keys()[uri]) == rotated
+            assert len(changes) == 2
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -26,6 +26,7 @@ from pilot.xds.testing import node, run_async
 from pkg.config import loader
 from pkg.kube.client import ConfigClient
 from pkg.kube.kubeconfig import write_kubeconfig
+from pkg.testing.wait import eventually
 from pkg.xds.testing import XdsDriver, unpack
 
 NODE = "sidecar~10.1.0.2~productpage-v1-abc.default~default.svc.cluster.local"
@@ -57,9 +58,12 @@ async def discovery(store_url: str, kubeconfig: str):
     try:
         async with asyncio.timeout(30):
             await server.ready.wait()
+
             # /ready says 200 once every registry has read its platform, as for a rollout.
-            while await asyncio.to_thread(_ready, server.http_address) != 200:
-                await asyncio.sleep(0.05)
+            async def ready() -> bool:
+                return await asyncio.to_thread(_ready, server.http_address) == 200
+
+            await eventually(ready, timeout=30, interval=0.05, what="/ready answering 200")
         yield server
     finally:
         task.cancel()

@@ -74,8 +74,11 @@ def build(providers: Sequence[Provider], platforms: PlatformOptions | None = Non
                         f"--eurekaserverURL {platforms.eureka_url!r}: want http[s]://host:port/eureka/"
                     )
                 client = PyEurekaClient(platforms.eureka_url)
-                options = EurekaOptions(interval=platforms.eureka_interval)
-                members.append(EurekaRegistry(client=client, options=options))
+                members.append(
+                    EurekaRegistry(
+                        client=client, options=EurekaOptions(interval=platforms.eureka_interval)
+                    )
+                )
             case Provider.KUBERNETES:
                 try:
                     credentials = Credentials.find(platforms.kubeconfig)

@@ -30,7 +30,8 @@ def test_every_namespace_gets_the_root_and_keeps_it_current(tmp_path: pathlib.Pa
                 publisher = RootCertPublisher(client, RootCertOptions(root_file=root))
                 assert sorted(await publisher.publish()) == ["bookinfo", "default"]
                 stored = api.find("ConfigMap", CONFIGMAP, "bookinfo")
-                assert stored is not None and stored["data"]["root-cert.pem"] == root.read_text()
+                assert stored is not None
+                assert stored["data"]["root-cert.pem"] == root.read_text()
                 assert stored["metadata"]["labels"] == {"istio.io/config": "true"}
                 assert api.find("ConfigMap", CONFIGMAP, "kube-system") is None
                 assert api.requests[-1].field_manager == "istiod"

@@ -166,6 +166,7 @@ class DiscoveryServer:
                 await registries_started.wait()
                 tasks.create_task(self.xds.run(), name="xds-push")
                 if self.serving_cert is not None:
+                    assert self.options.secure is not None  # the cert is made for it alone
                     await self.serving_cert.obtain()
                     port = grpc_server.add_secure_port(
                         self.options.secure.address, self.serving_cert.credentials()

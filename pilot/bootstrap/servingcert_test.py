@@ -24,7 +24,9 @@ def test_a_stream_must_be_the_workload_its_certificate_names():
     reviews = "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"
     assert check(_proxy("bookinfo-reviews"), [reviews]) is None
     refusal = check(_proxy("bookinfo-ratings"), [reviews])
-    assert refusal is not None and "bookinfo-ratings" in refusal and reviews in refusal
+    assert refusal is not None
+    assert "bookinfo-ratings" in refusal
+    assert reviews in refusal
     assert "without a SPIFFE id" in check(_proxy("bookinfo-reviews"), [])
 
 
@@ -45,7 +47,8 @@ def test_pilot_gets_istiods_identity_and_renews_it(tmp_path):
             first = cert.not_after
             await asyncio.sleep(1.1)  # certificates are stamped to the second
             await cert.obtain()
-            assert cert.renewals == 1 and cert.not_after > first
+            assert cert.renewals == 1
+            assert cert.not_after > first
             assert cert.identities == ["spiffe://cluster.local/ns/istio-system/sa/istiod"]
 
     scenario()

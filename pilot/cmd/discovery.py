@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import pathlib
 import sys
+from typing import Any
 
 from api.mesh.v1alpha1.config_pb2 import MeshConfig
 from pilot.bootstrap.registries import PlatformOptions, RegistryUnavailableError, build
@@ -222,7 +223,7 @@ def mesh_options(domain: str, mesh: MeshConfig, mixer_filter_wasm: str) -> MeshO
     options = MeshOptions(
         domain_suffix=domain, mesh_config=mesh, mixer_filter_wasm=mixer_filter_wasm
     )
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if mesh.HasField("connect_timeout"):
         changes["connect_timeout"] = mesh.connect_timeout.ToNanoseconds() / 1e9
     if mesh.root_namespace:

@@ -147,7 +147,8 @@ def test_dry_runs_store_nothing_and_send_no_event(
         would = create(objects, ns, vs("new"), dry_run="All")
         # The answer a real create would give, but no version was spent on it.
         assert would["metadata"]["name"] == "new"
-        assert would["metadata"]["uid"] and "resourceVersion" not in would["metadata"]
+        assert would["metadata"]["uid"]
+        assert "resourceVersion" not in would["metadata"]
         changed = vs("kept", subset="v2")
         changed["metadata"]["resourceVersion"] = version
         replaced = objects.replace_namespaced_custom_object(

@@ -17,9 +17,11 @@ def test_classic_discovery_with_and_without_a_trailing_slash(tmp_path):
     async def scenario(server: ConfigStoreServer, http: aiohttp.ClientSession) -> None:
         for suffix in ("", "/"):
             code, version = await call(http, "GET", "/version" + suffix)
-            assert code == 200 and (version["major"], version["minor"]) == ("1", "32")
+            assert code == 200
+            assert (version["major"], version["minor"]) == ("1", "32")
             code, groups = await call(http, "GET", "/apis" + suffix)
-            assert code == 200 and groups["kind"] == "APIGroupList"
+            assert code == 200
+            assert groups["kind"] == "APIGroupList"
             code, group = await call(http, "GET", "/apis/security.istio.io" + suffix)
             assert [v["version"] for v in group["versions"]] == ["v1", "v1beta1"]
             assert group["preferredVersion"] == {

@@ -66,7 +66,8 @@ def test_a_removed_field_is_accepted_with_a_kubernetes_warning_header(tmp_path):
         assert "websocketUpgrade" not in created["spec"]["http"][0]
         # An object without warnings gets no header.
         async with http.post(VS_PATH, json=vs(ROUTE, name="ratings")) as response:
-            assert response.status == 201 and "Warning" not in response.headers
+            assert response.status == 201
+            assert "Warning" not in response.headers
 
     run(tmp_path / "db", scenario)
 
@@ -166,7 +167,8 @@ def test_bodies_no_store_could_walk_are_refused_never_500(tmp_path, caplog, raw,
             ) as response:
                 assert response.status == code
                 status = await response.json()
-                assert status["kind"] == "Status" and message in status["message"], status
+                assert status["kind"] == "Status", status
+                assert message in status["message"], status
 
     with caplog.at_level(logging.INFO, logger="pilot.configstore"):
         run(tmp_path / "db", scenario)

@@ -51,11 +51,9 @@ def test_istios_bookinfo_applies_and_applies_again_unchanged(kubectl: Kubectl):
     services = rows(kubectl.run("get", "services").stdout)
     assert services[0] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
     reviews = next(r for r in services if r[0] == "reviews")
-    assert (
-        reviews[1] == "ClusterIP"
-        and reviews[2].startswith("10.96.")
-        and reviews[3:5] == ["<none>", "9080/TCP"]
-    )
+    assert reviews[1] == "ClusterIP"
+    assert reviews[2].startswith("10.96.")
+    assert reviews[3:5] == ["<none>", "9080/TCP"]
     ips = {r[2] for r in services[1:]}
     assert len(ips) == 4  # one address each
     deployments = rows(kubectl.run("get", "deployments").stdout)
@@ -95,7 +93,8 @@ def test_scale_set_image_and_set_env_are_strategic_patches(kubectl: Kubectl):
     # A change of the selector is refused, as on a cluster.
     patch = '{"spec":{"selector":{"matchLabels":{"app":"other"}}}}'
     refused = kubectl.run("patch", "deployment", "reviews-v3", "-p", patch, check=False)
-    assert refused.returncode != 0 and "field is immutable" in refused.stderr
+    assert refused.returncode != 0
+    assert "field is immutable" in refused.stderr
 
 
 def test_a_pods_status_and_its_columns(kubectl: Kubectl, ns: str):
@@ -135,7 +134,8 @@ def test_a_pods_status_and_its_columns(kubectl: Kubectl, ns: str):
         "patch", "pod", "web", "--subresource=status", "--type=merge", "-p", json.dumps(status)
     )
     wide = rows(kubectl.run("get", "pods", "-o", "wide").stdout)
-    assert wide[1][:4] == ["web", "1/1", "Running", "2"] and "10.1.0.9" in wide[1]
+    assert wide[1][:4] == ["web", "1/1", "Running", "2"]
+    assert "10.1.0.9" in wide[1]
     # The main resource does not write status: an apply of the pod leaves it as it is.
     kubectl.run("label", "pod", "web", "tier=front")
     assert (
@@ -151,7 +151,8 @@ def test_a_pods_status_and_its_columns(kubectl: Kubectl, ns: str):
         '{"spec":{"activeDeadlineSeconds":5,"hostname":"x"}}',
         check=False,
     )
-    assert refused.returncode != 0 and "pod updates may not change fields" in refused.stderr
+    assert refused.returncode != 0
+    assert "pod updates may not change fields" in refused.stderr
     selected = kubectl.run("get", "pods", "--field-selector", "status.phase=Running", "-o", "name")
     assert selected.stdout.split() == ["pod/web"]
     assert kubectl.run(
@@ -193,7 +194,8 @@ def test_secrets_configmaps_and_namespaces(kubectl: Kubectl, ns: str):
 
 def test_explain_and_a_refused_field(kubectl: Kubectl):
     explained = kubectl.run("explain", "pod.spec.containers.ports").stdout
-    assert "containerPort" in explained and "<integer>" in explained
+    assert "containerPort" in explained
+    assert "<integer>" in explained
     bad = {
         "apiVersion": "v1",
         "kind": "Service",

@@ -342,7 +342,8 @@ def test_json_patch(kubectl: Kubectl, store: StoreProcess, ns: str):
         '[{"op":"add","path":"/spec/http/0/timeout","value":"soon"}]',
         check=False,
     )
-    assert invalid.returncode == 1 and "spec.http[0].timeout" in invalid.stderr
+    assert invalid.returncode == 1
+    assert "spec.http[0].timeout" in invalid.stderr
     strategic = kubectl.run(
         "patch", "vs", "reviews", "--type=strategic", "-p", '{"spec":{}}', check=False
     )

@@ -196,7 +196,7 @@ def _models(
 ) -> dict[str, dict[str, Any]]:
     if schema.is_kubernetes:
         return kubeopenapi.models([schema], ref)
-    meta_ref = {"$ref": f"{ref}{_META}.ObjectMeta"}
+    meta_ref: dict[str, Any] = {"$ref": f"{ref}{_META}.ObjectMeta"}
     if ref.startswith("#/components"):
         # OpenAPI 3: a reference does not take a description beside it, allOf does.
         meta_ref = {"allOf": [meta_ref], "description": "Standard object metadata."}
@@ -346,7 +346,7 @@ def _v3_document(kinds: KindSet, group: str, version: str, docs: dict[str, str])
 
 
 def _parameters(path: str, action: str) -> list[dict[str, Any]]:
-    found = [
+    found: list[dict[str, Any]] = [
         {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
         for p in ("namespace", "name")
         if f"{{{p}}}" in path

@@ -136,8 +136,8 @@ async def _watch(
             pass  # timeoutSeconds: end the stream cleanly, as Kubernetes does
         except Overflowed:
             gone = status.expired("the watch fell too far behind; list again")
-            event = {"type": "ERROR", "object": gone.to_dict()}
-            await response.write((json.dumps(event) + "\n").encode())
+            error_event = {"type": "ERROR", "object": gone.to_dict()}
+            await response.write((json.dumps(error_event) + "\n").encode())
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response
@@ -164,7 +164,8 @@ def _write_options(
 
 
 async def _get(request: web.Request, target: paths.Target) -> web.Response:
-    assert target.namespace is not None and target.name is not None
+    assert target.namespace is not None
+    assert target.name is not None
     obj = request.app[STORE].get(target.schema, target.namespace, target.name)
     view = table.negotiate(request)
     if view is not None:
@@ -181,7 +182,8 @@ async def _create(request: web.Request, target: paths.Target) -> web.Response:
 
 
 async def _update(request: web.Request, target: paths.Target) -> web.Response:
-    assert target.namespace is not None and target.name is not None
+    assert target.namespace is not None
+    assert target.name is not None
     write = _write_options(request, target, "UpdateOptions")
     body = conversion.incoming(await codec.read(request), target.schema, target.version)
     store = request.app[STORE]
@@ -190,7 +192,8 @@ async def _update(request: web.Request, target: paths.Target) -> web.Response:
 
 
 async def _patch(request: web.Request, target: paths.Target) -> web.Response:
-    assert target.namespace is not None and target.name is not None
+    assert target.namespace is not None
+    assert target.name is not None
     media = codec.content_type(request)
     accepted = patches.accepted(target.schema)
     if media not in accepted:
@@ -222,7 +225,8 @@ async def _delete_options(request: web.Request) -> options.DeleteOptions:
 
 
 async def _delete(request: web.Request, target: paths.Target) -> web.Response:
-    assert target.namespace is not None and target.name is not None
+    assert target.namespace is not None
+    assert target.name is not None
     deletion = await _delete_options(request)
     store = request.app[STORE]
     obj = await store.delete(target.schema, target.namespace, target.name, deletion)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -14,6 +14,7 @@ import yaml
 
 from pilot.configstore.server import ConfigStoreServer, Options, serving
 from pkg.config import loader
+from pkg.testing.wait import eventually
 
 GROUP = "/apis/networking.istio.io/v1alpha3"
 VS_DEFAULT = f"{GROUP}/namespaces/default/virtualservices"
@@ -185,7 +186,7 @@ def test_invalid_resource_gets_422_with_the_loaders_message_and_is_not_stored(tm
 
 async def watch_lines(
     http: aiohttp.ClientSession, path: str, **params: str
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     async with http.get(path, params={"watch": "true", **params}) as response:
         assert response.status == 200, await response.text()
         assert response.headers["Transfer-Encoding"] == "chunked"
@@ -217,9 +218,9 @@ def test_watch_from_a_version_replays_then_streams(tmp_path):
         assert server.store.watch_count == 1
         await stream.aclose()
         # The client hung up: its watch ends on the server too, without waiting for an event.
-        async with asyncio.timeout(10):
-            while server.store.watch_count:
-                await asyncio.sleep(0.01)
+        await eventually(
+            lambda: server.store.watch_count == 0, interval=0.01, what="the watch's end"
+        )
 
     run(tmp_path / "db", scenario)
 
@@ -344,7 +345,8 @@ def test_bodies_by_content_type_and_the_size_limit(tmp_path):
         async with http.get(f"{VS_DEFAULT}/ratings", headers={"Accept": "application/yaml"}) as r:
             code, as_yaml_answer = r.status, await r.text()
             assert r.content_type == "application/yaml"
-        assert code == 200 and yaml.safe_load(as_yaml_answer)["metadata"]["name"] == "ratings"
+        assert code == 200
+        assert yaml.safe_load(as_yaml_answer)["metadata"]["name"] == "ratings"
         code, refused = await call(
             http, "GET", VS_DEFAULT, headers={"Accept": "application/vnd.kubernetes.protobuf"}
         )

@@ -95,7 +95,7 @@ def invalid_field(
     "reviews" is invalid: metadata.name: ...` (`kind` replaces the kind where Kubernetes
     names the resource instead, as for a missing resourceVersion)."""
     kind = kind or schema.kind
-    details = {"name": name, "group": schema.group, "kind": kind}
+    details: dict[str, object] = {"name": name, "group": schema.group, "kind": kind}
     details["causes"] = [{"reason": "FieldValueInvalid", "field": field, "message": why}]
     qualified = f"{kind}.{schema.group}" if schema.group else kind
     return StatusError(422, "Invalid", f'{qualified} "{name}" is invalid: {field}: {why}', details)

@@ -13,6 +13,7 @@ real API server (the etcd revision); it only ever grows, and it is persisted wit
 from __future__ import annotations
 
 import asyncio
+import builtins
 import concurrent.futures
 import dataclasses
 import logging
@@ -299,7 +300,7 @@ class Store:
         namespace: str,
         selector: Selector,
         options: DeleteOptions = DEFAULT_DELETE,
-    ) -> list[_Object]:
+    ) -> builtins.list[_Object]:
         """Removes every object of the namespace the selector matches, one write (and one
         DELETED event) each, as Kubernetes does; returns them as `delete` does."""
 
@@ -356,7 +357,7 @@ class Store:
         self,
         admitted: admission.Admitted,
         options: WriteOptions,
-        managers: list[managedfields.Manager] | None = None,
+        managers: builtins.list[managedfields.Manager] | None = None,
     ) -> _Object:
         schema, meta = admitted.resource.schema, admitted.resource.metadata
         if (meta.namespace, meta.name) in self._objects[schema]:
@@ -372,7 +373,7 @@ class Store:
         self,
         admitted: admission.Admitted,
         options: WriteOptions,
-        managers: list[managedfields.Manager] | None = None,
+        managers: builtins.list[managedfields.Manager] | None = None,
     ) -> _Object:
         schema, meta = admitted.resource.schema, admitted.resource.metadata
         current = self.get(schema, meta.namespace, meta.name)

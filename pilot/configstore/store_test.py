@@ -50,7 +50,8 @@ def test_create_sets_server_metadata(tmp_path):
         meta = created["metadata"]
         assert meta["resourceVersion"] == "1"
         assert meta["generation"] == 1
-        assert meta["uid"] and meta["uid"] != "mine"
+        assert meta["uid"]
+        assert meta["uid"] != "mine"
         assert meta["creationTimestamp"].endswith("Z")
         assert store.get(VS, "default", "reviews") == created
         assert store.resource_version == 1
@@ -118,7 +119,8 @@ def test_generate_name(tmp_path):
         for made in (first, second):
             name = made["metadata"]["name"]
             assert made["metadata"]["generateName"] == "reviews-"
-            assert name.startswith("reviews-") and len(name) == len("reviews-") + 5
+            assert name.startswith("reviews-")
+            assert len(name) == len("reviews-") + 5
             assert set(name[len("reviews-") :]) <= set("bcdfghjklmnpqrstvwxz2456789")
         assert first["metadata"]["name"] != second["metadata"]["name"]
         long = vs()
@@ -197,8 +199,8 @@ def test_patch_merges_and_validates(tmp_path):
         patched = await store.patch(VS, "default", "reviews", lambda o: merge_patch(o, relabel))
         assert patched["metadata"]["labels"] == {"version": "v1"}
         assert patched["spec"]["hosts"] == ["reviews"]
+        bad = {"spec": {"http": [{"route": [{"destination": {"host": "r"}, "weight": -1}]}]}}
         with pytest.raises(status.StatusError) as refused:
-            bad = {"spec": {"http": [{"route": [{"destination": {"host": "r"}, "weight": -1}]}]}}
             await store.patch(VS, "default", "reviews", lambda o: merge_patch(o, bad))
         assert refused.value.code == 422
         assert store.get(VS, "default", "reviews") == patched
@@ -305,7 +307,7 @@ def test_defaults_the_request_wrote_are_kept(tmp_path):
     se = ALL.by_name("serviceentry")
 
     async def scenario(store: Store) -> None:
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "networking.istio.io/v1",
             "kind": "ServiceEntry",
             "metadata": {"name": "httpbin"},

@@ -54,7 +54,8 @@ def _store(request: web.Request) -> Store:
 
 
 def _object(request: web.Request, target: paths.Target) -> dict[str, Any]:
-    assert target.namespace is not None and target.name is not None
+    assert target.namespace is not None
+    assert target.name is not None
     return _store(request).get(target.schema, target.namespace, target.name)
 
 
@@ -70,7 +71,8 @@ async def _get(request: web.Request, target: paths.Target) -> web.Response:
 
 
 async def _update_status(request: web.Request, target: paths.Target) -> web.Response:
-    assert target.namespace is not None and target.name is not None
+    assert target.namespace is not None
+    assert target.name is not None
     body = conversion.incoming(await codec.read(request), target.schema, target.version)
     write = _write(request, target, "UpdateOptions", strategy.STATUS)
     obj = await _store(request).update(target.schema, target.namespace, target.name, body, write)
@@ -78,7 +80,8 @@ async def _update_status(request: web.Request, target: paths.Target) -> web.Resp
 
 
 async def _patch(request: web.Request, target: paths.Target, sub: str) -> web.Response:
-    assert target.namespace is not None and target.name is not None
+    assert target.namespace is not None
+    assert target.name is not None
     media = codec.content_type(request)
     accepted = tuple(t for t in patches.accepted(target.schema) if t != codec.APPLY_PATCH)
     if media not in accepted:
@@ -119,7 +122,8 @@ def scale_of(deployment: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _scale(request: web.Request, target: paths.Target) -> web.Response:
-    assert target.namespace is not None and target.name is not None
+    assert target.namespace is not None
+    assert target.name is not None
     store, schema = _store(request), target.schema
     if request.method == "GET":
         return codec.respond(request, scale_of(_object(request, target)))
@@ -177,7 +181,8 @@ def _replicas(schema: KindSchema, name: str, scale: Any) -> int:
 
 
 async def _bind(request: web.Request, target: paths.Target) -> web.Response:
-    assert target.namespace is not None and target.name is not None
+    assert target.namespace is not None
+    assert target.name is not None
     body = await codec.read(request)
     node = ((body or {}).get("target") or {}).get("name") if isinstance(body, dict) else None
     if not node:

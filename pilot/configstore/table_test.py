@@ -55,5 +55,6 @@ def test_a_kind_without_columns_shows_its_age():
     obj = {"metadata": {"name": "default", "creationTimestamp": "2024-01-01T00:00:00Z"}}
     out = table.table(sidecar, [obj], view, "7")
     assert [c["name"] for c in out["columnDefinitions"]] == ["Name", "Age"]
-    assert out["rows"][0]["cells"][0] == "default" and "object" not in out["rows"][0]
+    assert out["rows"][0]["cells"][0] == "default"
+    assert "object" not in out["rows"][0]
     assert out["metadata"] == {"resourceVersion": "7"}

@@ -129,7 +129,8 @@ class StoreProcess:
 
     def _read(self) -> None:
         # Drains stderr for the child's whole life, so it never blocks on a full pipe.
-        assert self._process is not None and self._process.stderr is not None
+        assert self._process is not None
+        assert self._process.stderr is not None
         for line in self._process.stderr:
             self._lines.append(line)
             match = _READY.search(line)

@@ -61,7 +61,8 @@ def test_aliases_from_another_namespace_never_include_the_bare_name():
         "reviews.default.svc.cluster.local", 9080, include_bare=True,
         proxy_domain="bookinfo.svc.cluster.local",
     )  # fmt: skip
-    assert "reviews" not in aliases and "reviews:9080" not in aliases
+    assert "reviews" not in aliases
+    assert "reviews:9080" not in aliases
     assert {"reviews.default", "reviews.default:9080", "reviews.default.svc"} <= set(aliases)
 
 

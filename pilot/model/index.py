@@ -116,9 +116,9 @@ class ServiceIndex:
                             if k[0] not in changed
                         },
                     ).add(key)
-        for address, keys in touched.items():
-            if keys:
-                by_address[address] = frozenset(keys)
+        for address, remaining in touched.items():
+            if remaining:
+                by_address[address] = frozenset(remaining)
             else:
                 by_address.pop(address, None)
         return by_address

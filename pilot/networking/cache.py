@@ -18,6 +18,8 @@ import os
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
+from pilot.model.push_context import PieceCache
+
 T = TypeVar("T")
 
 # Entries unused for this many pushes are dropped (a removed service's clusters, ...).
@@ -77,7 +79,7 @@ def _same(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
 
 
 def piece(
-    cache: GenerationCache | None, key: Hashable, inputs: tuple[object, ...], build: Callable[[], T]
+    cache: PieceCache | None, key: Hashable, inputs: tuple[object, ...], build: Callable[[], T]
 ) -> T:
     """`cache.get`, or just `build()` when generating without a cache."""
     if cache is None:

@@ -155,4 +155,5 @@ def test_a_push_with_a_refreshed_index_only_reuses_config_but_not_the_memo():
     push = pilot.push()
     generate_all(PROXIES["productpage"], push)
     refreshed = dataclasses.replace(push, memo={})
-    assert refreshed.memo == {} and refreshed.cache is pilot.cache
+    assert refreshed.memo == {}
+    assert refreshed.cache is pilot.cache

@@ -259,15 +259,12 @@ def _blackhole() -> list[Encoded]:
 def build_routes(proxy: ProxyView, push: PushContext, requested: Collection[str]) -> Resources:
     wanted = frozenset(requested) if requested else None
     if proxy.type == "router":
-        labels = frozenset(proxy.labels.items())
+        gateway_labels = frozenset(proxy.labels.items())
         tables = [
             _memo(
                 push,
-                ("rds-gateway", labels, port),
-                lambda port=port: _parse(
-                    routes.gateway_routes(proxy, push, listeners.gateway_listen_port(port), port),
-                    route_pb2.RouteConfiguration(),
-                ),
+                ("rds-gateway", gateway_labels, port),
+                functools.partial(_gateway_routes, proxy, push, port),
             )
             for port in _gateway_ports(proxy, push)
         ]
@@ -366,10 +363,15 @@ def build_endpoints(_: ProxyView, push: PushContext, requested: Collection[str])
     # Clusters outside the table (unknown, or a subset no DestinationRule declares) get an
     # empty assignment, so Envoy stops waiting for them.
     extra = [
-        _memo(push, ("eds", name), lambda name=name: _assignment(name, push))
+        _memo(push, ("eds", name), functools.partial(_assignment, name, push))
         for name in sorted(missing)
     ]
     return Resources.union(ENDPOINT, [selected, Resources.of(ENDPOINT, extra)])
+
+
+def _gateway_routes(proxy: ProxyView, push: PushContext, port: int) -> Resource:
+    table = routes.gateway_routes(proxy, push, listeners.gateway_listen_port(port), port)
+    return _parse(table, route_pb2.RouteConfiguration())
 
 
 def _endpoint_table(push: PushContext) -> Resources:
@@ -499,7 +501,7 @@ def _resources(type_url: str, resources: Sequence[tuple[str, message.Message]]) 
     return Resources.of(type_url, [Resource(n, m) for n, m in resources])
 
 
-def _parse(data: dict[str, Any], target: message.Message) -> tuple[str, message.Message]:
+def _parse(data: dict[str, Any], target: message.Message) -> Resource:
     json_format.ParseDict(data, target)
     name = getattr(target, "name", "") or getattr(target, "cluster_name", "")
-    return name, target
+    return Resource(name, target)

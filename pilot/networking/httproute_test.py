@@ -36,7 +36,8 @@ def test_weights_past_envoys_total_are_scaled_in_proportion():
     big = 2**31 - 1
     sent = httproute.envoy_weights([big, big, big, 1])
     assert sum(sent) <= MAX
-    assert sent[0] == sent[1] == sent[2] and sent[3] == 1  # the small one keeps its share
+    assert sent[0] == sent[1] == sent[2]
+    assert sent[3] == 1  # the small one keeps its share
 
 
 def test_a_redirect_code_envoy_lacks_answers_301():

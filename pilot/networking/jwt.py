@@ -69,7 +69,7 @@ def jwt_filter(
     providers = {
         f"origins-{i}": _provider(rule, jwks, clear_route_cache) for i, rule in enumerate(rules)
     }
-    requirement = {
+    requirement: dict[str, Any] = {
         "requires_any": {
             "requirements": [{"provider_name": name} for name in providers]
             + [{"allow_missing": {}}]

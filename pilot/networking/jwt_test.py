@@ -251,7 +251,8 @@ def test_gateway_routes_match_claims_in_the_verified_payload():
         for _, m in generator.build_routes(GATEWAY, push, ["http.8080"])
     ]
     first = config["virtual_hosts"][0]["routes"][0]["match"]
-    assert first["path"] == "/productpage" and "headers" not in first
+    assert first["path"] == "/productpage"
+    assert "headers" not in first
     string = {"string_match": {"exact": "admins"}}
     assert first["dynamic_metadata"] == [
         {

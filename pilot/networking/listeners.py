@@ -75,8 +75,10 @@ def sidecar_listeners(
     routes = _inbound_routes(list(inbound))
     filters = [*authz_filters, _ROUTER]
     stat_prefix = f"inbound_0.0.0.0_{names.INBOUND_PORT}"
-    plaintext = {"filters": [_hcm(stat_prefix, route_config=routes, filters=filters)]}
-    mutual = {
+    plaintext: dict[str, Any] = {
+        "filters": [_hcm(stat_prefix, route_config=routes, filters=filters)]
+    }
+    mutual: dict[str, Any] = {
         "filters": [_hcm(stat_prefix, route_config=routes, filters=filters, client_certs=True)],
         "transport_socket": security.downstream_tls(trust_domain),
     }

@@ -1,6 +1,7 @@
 """The Mixer filter Pilot writes into listeners, from MeshConfig, as Istio 1.4's plugin did."""
 
 import dataclasses
+from typing import Any
 
 from google.protobuf import json_format
 
@@ -31,7 +32,7 @@ def with_mesh(push: PushContext, text: str = MESH, wasm: str = WASM) -> PushCont
 
 
 def pod(name: str, ip: str, app: str, annotations: dict | None = None) -> FakeProxy:
-    metadata = {"NAME": name, "WORKLOAD_NAME": name}
+    metadata: dict[str, Any] = {"NAME": name, "WORKLOAD_NAME": name}
     if annotations:
         metadata["ANNOTATIONS"] = annotations
     return FakeProxy("sidecar", ip, "default", {"app": app, "version": "v1"}, metadata)
@@ -106,7 +107,8 @@ def test_inbound_listeners_check_and_report_as_the_destination():
     assert attrs["context.reporter.uid"] == "kubernetes://ratings-v1.default"
     assert config.default_destination_service == "inbound|9080||"
     service = config.service_configs["inbound|9080||"]
-    assert not service.disable_check_calls and not service.disable_report_calls
+    assert not service.disable_check_calls
+    assert not service.disable_report_calls
     assert strings(service.mixer_attributes) == {
         "destination.service.host": "ratings.default.svc.cluster.local",
         "destination.service.name": "ratings",
@@ -156,7 +158,8 @@ def test_outbound_listeners_report_as_the_source_and_forward_its_attributes():
     assert not config.ignore_forwarded_attributes
     reviews = config.service_configs["reviews.default.svc.cluster.local"]
     # Sidecars do not check as clients unless enableClientSidePolicyCheck is set.
-    assert reviews.disable_check_calls and not reviews.disable_report_calls
+    assert reviews.disable_check_calls
+    assert not reviews.disable_report_calls
     assert strings(reviews.forward_attributes)["destination.service.name"] == "reviews"
     assert config.service_configs["default"].disable_check_calls
 

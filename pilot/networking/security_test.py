@@ -96,7 +96,8 @@ spec: {selector: {matchLabels: {app: ratings}}, mtls: {mode: DISABLE}}
     )
     assert len(_inbound(_sds("reviews-v1"), layered)["filter_chains"]) == 2  # namespace: PERMISSIVE
     ratings = _inbound(_sds("ratings-v1"), layered)["filter_chains"]
-    assert len(ratings) == 1 and "transport_socket" not in ratings[0]  # workload: DISABLE
+    assert len(ratings) == 1
+    assert "transport_socket" not in ratings[0]  # workload: DISABLE
     # Auto mTLS: callers send ratings plaintext, since it does not accept mTLS.
     endpoints = _dicts(
         generator.build_endpoints(
@@ -115,7 +116,8 @@ def test_auto_mtls_to_sidecars_with_certificates_and_san_checks():
         "outbound|9080|v2|reviews.default.svc.cluster.local"
     ]
     tls_match, plain = cluster["transport_socket_matches"]
-    assert tls_match["match"] == {"tlsMode": "istio"} and plain["match"] == {}
+    assert tls_match["match"] == {"tlsMode": "istio"}
+    assert plain["match"] == {}
     context = tls_match["transport_socket"]["typed_config"]
     assert context["sni"] == "outbound_.9080_.v2_.reviews.default.svc.cluster.local"
     sans = context["common_tls_context"]["combined_validation_context"][

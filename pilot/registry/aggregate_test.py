@@ -149,13 +149,16 @@ async def test_events_report_the_merged_view():
         async with asyncio.timeout(5):
             added = await seen.get()
             moved = await seen.get()
-        assert isinstance(added, ServiceEvent) and added.event is Event.ADD
-        assert isinstance(moved, InstancesEvent) and moved.hostname == host
+        assert isinstance(added, ServiceEvent)
+        assert added.event is Event.ADD
+        assert isinstance(moved, InstancesEvent)
+        assert moved.hostname == host
         # The owner drops it: the second registry's service takes over, an update.
         first.remove_service(host)
         async with asyncio.timeout(5):
             update = await seen.get()
-        assert isinstance(update, ServiceEvent) and update.event is Event.UPDATE
+        assert isinstance(update, ServiceEvent)
+        assert update.event is Event.UPDATE
         assert update.service.namespace == "other"
         assert [e.address for e in aggregate.instances(host, 80)] == ["127.50.1.2"]
         await asyncio.sleep(0.05)

@@ -160,7 +160,8 @@ async def check_services_and_instances(factory: Factory) -> None:
         hostname = await driver.add_service("reviews", "conformance", 9080)
         await events.expect_service(Event.ADD, hostname)
         service = registry.get_service(hostname)
-        assert service is not None and [p.number for p in service.ports] == [9080]
+        assert service is not None
+        assert [p.number for p in service.ports] == [9080]
         assert hostname in {s.hostname for s in registry.services()}
         own_port = 9081 if driver.target_ports else 9080
         await driver.set_instances(

@@ -172,7 +172,9 @@ def test_validation_allows_denies_with_the_loaders_message_and_skips_deletes(
                     server, context, "/validate", review("u-2", bad, kind="VirtualService")
                 )
                 response = body["response"]
-                assert status == 200 and response["uid"] == "u-2" and response["allowed"] is False
+                assert status == 200
+                assert response["uid"] == "u-2"
+                assert response["allowed"] is False
                 assert response["status"]["code"] == 400
                 assert response["status"]["message"] == f"configuration is invalid: {message}"
                 assert "destination.host: domain name 'bad_host!' invalid" in message
@@ -214,7 +216,9 @@ def test_injection_answers_a_json_patch_that_injects_the_pod(tmp_path: pathlib.P
                     server, context, "/inject", review("p-1", pod, kind="Pod")
                 )
                 response = body["response"]
-                assert status == 200 and response["uid"] == "p-1" and response["allowed"] is True
+                assert status == 200
+                assert response["uid"] == "p-1"
+                assert response["allowed"] is True
                 assert response["patchType"] == "JSONPatch"
                 patch = json.loads(base64.b64decode(response["patch"]))
                 patched = jsonpatch.apply_patch(pod, patch)
@@ -276,10 +280,12 @@ def test_bodies_that_are_not_reviews_get_a_clear_answer(tmp_path: pathlib.Path) 
         async def scenario() -> None:
             async with webhooks(tmp_path, store.url) as (server, context):
                 status, body = await post(server, context, "/validate", b"{not json")
-                assert status == 400 and body["response"]["allowed"] is False
+                assert status == 400
+                assert body["response"]["allowed"] is False
                 assert body["response"]["status"]["message"].startswith("could not decode body")
                 status, body = await post(server, context, "/inject", {"kind": "Pod"})
-                assert status == 400 and "AdmissionReview" in body["response"]["status"]["message"]
+                assert status == 400
+                assert "AdmissionReview" in body["response"]["status"]["message"]
                 status, body = await post(
                     server, context, "/inject", b"{}", content_type="text/plain"
                 )
@@ -290,7 +296,8 @@ def test_bodies_that_are_not_reviews_get_a_clear_answer(tmp_path: pathlib.Path) 
                 }
                 _, body = await post(server, context, "/inject", review("p-4", bad_pod, kind="Pod"))
                 response = body["response"]
-                assert response["allowed"] is False and response["uid"] == "p-4"
+                assert response["allowed"] is False
+                assert response["uid"] == "p-4"
                 assert "includeIPRanges invalid" in response["status"]["message"]
 
         scenario()
@@ -328,7 +335,8 @@ def test_pilot_discovery_serves_the_webhooks_beside_xds(tmp_path: pathlib.Path) 
                         "/validate",
                         review("d-1", good, kind="VirtualService"),
                     )
-                    assert status == 200 and body["response"] == {"uid": "d-1", "allowed": True}
+                    assert status == 200
+                    assert body["response"] == {"uid": "d-1", "allowed": True}
                 finally:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -24,7 +24,8 @@ def test_fires_after_the_quiet_period():
     assert debouncer.deadline() == pytest.approx(10.1)
     assert debouncer.take(10.05) is None
     push = debouncer.take(10.1)
-    assert push is not None and push.reasons == ["a"]
+    assert push is not None
+    assert push.reasons == ["a"]
     assert debouncer.deadline() is None
 
 
@@ -45,12 +46,16 @@ def test_merged_affects_are_or_ed_and_full_wins():
     debouncer.add(1.0, "web", lambda p: p.pod == "web", False)
     debouncer.add(1.0, "db", lambda p: p.namespace == "data", True)
     push = debouncer.take(1.0)
-    assert push is not None and push.full
-    assert push.applies_to(WEB) and push.applies_to(DB)
+    assert push is not None
+    assert push.full
+    assert push.applies_to(WEB)
+    assert push.applies_to(DB)
     debouncer.add(2.0, "web only", lambda p: p.pod == "web", False)
     push = debouncer.take(2.0)
-    assert push is not None and not push.full
-    assert push.applies_to(WEB) and not push.applies_to(DB)
+    assert push is not None
+    assert not push.full
+    assert push.applies_to(WEB)
+    assert not push.applies_to(DB)
 
 
 def test_one_push_for_everyone_overrides_filters():
@@ -59,9 +64,11 @@ def test_one_push_for_everyone_overrides_filters():
     debouncer.add(1.0, "global", None, True)
     debouncer.add(1.0, "web again", lambda p: p.pod == "web", True)
     push = debouncer.take(1.0)
-    assert push is not None and push.affects is None and push.applies_to(DB)
+    assert push is not None
+    assert push.affects is None
+    assert push.applies_to(DB)
 
 
 def test_negative_delays_are_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="debounce delays must not be negative"):
         Debouncer(-1, 1)

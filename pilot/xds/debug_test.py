@@ -86,7 +86,8 @@ async def test_syncz_adsz_and_config_dump():
             dump = await response.json()
             assert dump["node_id"] == TEST_NODE_ID
             cds = dump["configs"]["CDS"]
-            assert cds["type_url"] == res.CLUSTER and cds["state"] == "SYNCED"
+            assert cds["type_url"] == res.CLUSTER
+            assert cds["state"] == "SYNCED"
             assert cds["resources"] == [
                 {"name": "outbound|9080||reviews", "resource": {"name": "outbound|9080||reviews"}}
             ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Collection
 from typing import Any
 
 import aiohttp
@@ -161,7 +161,7 @@ class Mesh:
             routes.append({"match": {"prefix": f"/{cluster}"}, "route": {"cluster": cluster}})
         return routes
 
-    def generate(self, proxy: Proxy, type_url: str, names: Sequence[str]) -> list[Resource]:
+    def generate(self, proxy: Proxy, type_url: str, names: Collection[str]) -> list[Resource]:
         assert proxy.node_id == TEST_NODE_ID
         if type_url == res.LISTENER:
             return [listener(name, route) for name, route in self.listeners.items()]
@@ -186,6 +186,7 @@ async def start_backend(name: str) -> tuple[web.AppRunner, int]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    assert isinstance(site._server, asyncio.Server)
     return runner, site._server.sockets[0].getsockname()[1]
 
 
@@ -322,7 +323,7 @@ async def test_real_envoy_keeps_the_clusters_a_partial_eds_push_leaves_out(tmp_p
             res.ENDPOINT, [load_assignment(n, p) for n, p in mesh.backends.items()]
         )
 
-        def generate(proxy: Proxy, type_url: str, names: Sequence[str]) -> Any:
+        def generate(proxy: Proxy, type_url: str, names: Collection[str]) -> Any:
             if type_url == res.ENDPOINT:
                 return table.select(frozenset(names))
             return mesh.generate(proxy, type_url, names)
@@ -354,7 +355,8 @@ async def test_real_envoy_keeps_the_clusters_a_partial_eds_push_leaves_out(tmp_p
             conn = xds.connection("test.default")
             assert conn is not None
             watch = conn.state.watches[res.ENDPOINT]
-            assert watch.resources_sent is not None and watch.resources_sent.names == {"a", "b"}
+            assert watch.resources_sent is not None
+            assert watch.resources_sent.names == {"a", "b"}
             dump = await envoy.config_dump(include_eds=True)
             (endpoints,) = [c for c in dump["configs"] if "dynamic_endpoint_configs" in c]
             assert sorted(

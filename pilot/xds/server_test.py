@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection
 
 import grpc
 import pytest
@@ -38,7 +38,7 @@ class World:
         self.fail: set[str] = set()
         self.calls: list[tuple[str, str, list[str]]] = []
 
-    def __call__(self, proxy: Proxy, type_url: str, names: Sequence[str]) -> list[Resource]:
+    def __call__(self, proxy: Proxy, type_url: str, names: Collection[str]) -> list[Resource]:
         self.calls.append((proxy.id, type_url, list(names)))
         if type_url in self.fail:
             raise RuntimeError(f"generator bug for {type_url}")
@@ -220,7 +220,8 @@ async def test_status_reports_nacked_with_envoys_message():
         rds = xds.status()["proxies"][0]["types"]["RDS"]
         assert rds["state"] == "NACKED"
         assert rds["last_nack_message"] == "invalid regex"
-        assert rds["nacks"] == 1 and rds["last_nack_time"]
+        assert rds["nacks"] == 1
+        assert rds["last_nack_time"]
         assert xds.status()["counters"]["nacks"] == 1
 
 
@@ -395,10 +396,14 @@ async def test_grpc_delta_is_unimplemented():
     async with GrpcHarness(xds) as harness, grpc.aio.insecure_channel(harness.target) as channel:
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
         call = stub.DeltaAggregatedResources()
-        # The refusal may end the stream while the request is still being written.
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
+
+        async def write_then_read() -> None:
             await call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=res.CLUSTER))
             await call.read()
+
+        # The refusal may end the stream while the request is still being written.
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await write_then_read()
         assert raised.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
@@ -413,10 +418,14 @@ async def test_grpc_stop_ends_open_streams_cleanly():
         assert xds.connections() == []
         # New streams are refused while stopping.
         async with XdsDriver.ads(harness.target, node()) as late:
-            # The refusal may already end the stream while the request is being written.
-            with pytest.raises(grpc.aio.AioRpcError) as raised:
+
+            async def request_then_read() -> None:
                 await late.request(res.LISTENER)
                 await late.call.read()
+
+            # The refusal may already end the stream while the request is being written.
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await request_then_read()
             assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
 
 

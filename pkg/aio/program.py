@@ -52,8 +52,8 @@ def run(
         matched, rest = group.split(fatal)
         if rest is not None:
             raise
-        for error in _leaves(matched):
-            log.error("%s cannot start: %s", name, error)
+        for leaf in _leaves(matched):
+            log.error("%s cannot start: %s", name, leaf)
         return 1
     return 0
 

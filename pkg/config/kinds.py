@@ -13,7 +13,8 @@ import pathlib
 from collections.abc import Iterable, Iterator
 
 import yaml
-from google.protobuf import message, message_factory, symbol_database
+from google.protobuf import message_factory, symbol_database
+from google.protobuf.message import Message
 
 _KINDS_FILE = pathlib.Path(__file__).with_name("kinds.yaml")
 
@@ -82,7 +83,7 @@ class KindSchema:
     def python_module(self) -> str:
         return self.proto.removesuffix(".proto").replace("/", ".") + "_pb2"
 
-    def message_class(self) -> type[message.Message]:
+    def message_class(self) -> type[Message]:
         """The generated class of the spec; imports its module on first use."""
         if self.is_kubernetes:
             raise TypeError(f"{self.kind} is a Kubernetes kind: it has no proto")
@@ -90,7 +91,7 @@ class KindSchema:
         descriptor = symbol_database.Default().pool.FindMessageTypeByName(self.message)
         return message_factory.GetMessageClass(descriptor)
 
-    def new_spec(self) -> message.Message:
+    def new_spec(self) -> Message:
         return self.message_class()()
 
     def collection_path(self, namespace: str | None, version: str | None = None) -> str:

@@ -47,7 +47,8 @@ def test_every_kubernetes_kind_is_kubernetes_own_model(schema: kinds.KindSchema)
     from pkg.config import kubeschema
 
     assert kubeschema.model_of(schema.api_version, schema.kind) == schema.openapi
-    assert not schema.message and not schema.sets
+    assert not schema.message
+    assert not schema.sets
     with pytest.raises(TypeError, match="no proto"):
         schema.new_spec()
 

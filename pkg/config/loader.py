@@ -88,7 +88,8 @@ def load_text(
     The warnings of accepted documents (removed fields, settings Istio warns about) are
     appended to `warnings` when it is given: callers that show them to a user pass a list.
     """
-    resources, errors = [], []
+    resources: list[Resource] = []
+    errors: list[DocumentError] = []
     found: list[DocumentError] = []
     index = 0
     try:
@@ -161,7 +162,9 @@ def _label(document: Any, namespace: str | None, kinds: KindSet) -> str:
     cluster-scoped kind by its name alone: `Namespace bookinfo`)."""
     if not isinstance(document, dict):
         return ""
-    meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    meta = document.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
     name, kind = meta.get("name"), document.get("kind")
     ns = meta.get("namespace") or namespace or "default"
     if not (isinstance(kind, str) and kind and isinstance(name, str) and name):
@@ -297,6 +300,7 @@ def _metadata(
         ok = False
     if not ok:
         return None
+    assert isinstance(name, str)  # checked above: not ok otherwise
     generation = data.get("generation", 0)
     return Metadata(
         name=name,

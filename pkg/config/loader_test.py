@@ -405,7 +405,8 @@ def test_a_syntax_error_names_its_document():
     with pytest.raises(loader.LoadError) as caught:
         loader.load_text(good + "---\nkind: [unclosed\n", source="two.yaml")
     (error,) = caught.value.errors
-    assert error.document == 2 and "not valid YAML" in str(error)
+    assert error.document == 2
+    assert "not valid YAML" in str(error)
 
 
 def test_json_documents_get_the_same_checks():

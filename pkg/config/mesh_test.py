@@ -29,7 +29,7 @@ def test_an_empty_file_is_the_default_config(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         ("mixerCheckServr: a:1", 'no field named "mixerCheckServr"'),
         ("policyCheckFailOpen: maybe", "policyCheckFailOpen"),
@@ -64,19 +64,21 @@ def test_injection_reads_the_mesh_over_istios_defaults():
     mesh = apply_mesh_config(
         "trustDomain: example.org\ndefaultConfig:\n  drainDuration: 5s\n  proxyMetadata: {A: '1'}\n"
     )
-    assert mesh.trust_domain == "example.org" and mesh.proxy_listen_port == 15001
+    assert mesh.trust_domain == "example.org"
+    assert mesh.proxy_listen_port == 15001
     assert mesh.default_config.drain_duration.seconds == 5
     assert mesh.default_config.discovery_address == "istiod.istio-system.svc:15012"
     # A pod's proxy.istio.io/config: over defaultConfig, proxyMetadata merged key by key.
     pod = apply_proxy_config("proxyMetadata: {B: '2'}\nconcurrency: 2\n", mesh)
     assert dict(pod.default_config.proxy_metadata) == {"A": "1", "B": "2"}
-    assert pod.default_config.concurrency.value == 2 and not mesh.default_config.concurrency.value
+    assert pod.default_config.concurrency.value == 2
+    assert not mesh.default_config.concurrency.value
     # What a file says only, for Pilot's generators: no defaults filled in.
     assert parse_mesh_config("trustDomain: example.org").proxy_listen_port == 0
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         ("mixerCheckServer: nowhere", "mesh config: mixerCheckServer: 'nowhere' is not host:port"),
         ("defaultConfig: [1]", "defaultConfig must be a mapping"),

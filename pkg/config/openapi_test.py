@@ -36,10 +36,12 @@ def test_proto_types_map_as_istios_crds_have_them():
     assert at(route, "mirrorPercent")["nullable"] is True  # a wrapper
     assert "Deprecated." in at(route, "mirrorPercent")["description"]
     headers = at(route, "headers", "request", "set")
-    assert headers["type"] == "object" and headers["additionalProperties"] == {"type": "string"}
+    assert headers["type"] == "object"
+    assert headers["additionalProperties"] == {"type": "string"}
     dr = openapi.spec_schema(ALL.by_name("dr"))
     lb = at(dr, "trafficPolicy", "loadBalancer", "simple")
-    assert lb["type"] == "string" and "ROUND_ROBIN" in lb["enum"]
+    assert lb["type"] == "string"
+    assert "ROUND_ROBIN" in lb["enum"]
     # 64-bit integers are int-or-string, as proto3 JSON writes them.
     consistent = at(dr, "trafficPolicy", "loadBalancer", "consistentHash")
     assert at(consistent, "minimumRingSize")["x-kubernetes-int-or-string"] is True
@@ -121,4 +123,5 @@ def test_a_misspelt_field_fails_and_v2_keeps_what_kubectl_reads():
     assert "nullable" not in at(route, "mirrorPercent")
     # An object that keeps unknown fields takes any value in v2 (kubectl checks none of it).
     status = at(v2, "status")
-    assert "type" not in status and status["x-kubernetes-preserve-unknown-fields"] is True
+    assert "type" not in status
+    assert status["x-kubernetes-preserve-unknown-fields"] is True

@@ -25,7 +25,7 @@ def _root(**spec: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "schema, message",
+    ("schema", "message"),
     [
         (_root(properties={"a": {}}), "spec.properties.a.type: must not be empty"),
         (_root(type="object", properties={"a": {"$ref": "#/x", "type": "string"}}), "a.$ref: not allowed"),
@@ -87,7 +87,7 @@ def test_a_crd_that_the_api_server_takes() -> None:
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         (lambda c: c["metadata"].update(name="widget.example.istio.io"), "metadata.name: must be"),
         (lambda c: c["spec"]["versions"][1].update(storage=True), "exactly one version must be the storage"),

@@ -56,8 +56,10 @@ def test_scalars_read_as_kubectl_reads_them():
 )
 def test_scalars_without_a_value_become_invalid_in_place(text: str, reason: str):
     value = one(text)["a"]
-    assert isinstance(value, Invalid) and value.reason.startswith(reason)
-    assert value.line == 1 and value.column == 4
+    assert isinstance(value, Invalid)
+    assert value.reason.startswith(reason)
+    assert value.line == 1
+    assert value.column == 4
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 
 from pkg.grpcserver.server import STREAMS, UNARY, ServerLimits, new_server
 from pkg.testing.aio import run_async
+from pkg.testing.wait import eventually
 
 METHOD = "/test.Gate/Pass"
 
@@ -58,8 +59,9 @@ async def _burst(address: str, calls: int, gate: _Gate, release_after: int) -> c
 
         tasks = [asyncio.create_task(one(i)) for i in range(calls)]
         # Let every call reach the server (answered or waiting) before the gate opens.
-        while sum(codes.values()) < release_after:
-            await asyncio.sleep(0.01)
+        await eventually(
+            lambda: sum(codes.values()) >= release_after, interval=0.01, what="calls answered"
+        )
         await asyncio.sleep(0.2)
         gate.open.set()
         await asyncio.gather(*tasks)
@@ -98,7 +100,7 @@ def test_the_queue_is_deterministic_and_component_options_win():
     assert options["grpc.server.max_pending_requests"] == 7
     assert options["grpc.server.max_pending_requests_hard_limit"] == 7
     assert UNARY.max_concurrent_rpcs < STREAMS.max_concurrent_rpcs
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="limits must be positive"):
         ServerLimits(max_concurrent_rpcs=0)
 
     @run_async

@@ -425,7 +425,8 @@ def test_traffic_values_apply_to_pods_without_annotations() -> None:
     )
     assert flags["-d"] == "15090,15021,4,5,6"  # status port 0: nothing of its own to exclude
     proxy = container(pod, "istio-proxy")
-    assert "readinessProbe" not in proxy and "startupProbe" not in proxy
+    assert "readinessProbe" not in proxy
+    assert "startupProbe" not in proxy
 
 
 def test_status_values_set_the_agents_port_and_readiness() -> None:

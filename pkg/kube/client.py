@@ -15,7 +15,7 @@ import errno
 import ssl
 from collections.abc import AsyncGenerator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiohttp
 
@@ -55,7 +55,7 @@ class ConfigClient:
         self._on_warning = on_warning
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> ConfigClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -58,7 +58,8 @@ def test_crud_with_typed_resources_and_server_metadata(tmp_path):
         created = await client.create(vs("reviews"))
         meta = created.metadata
         assert (meta.resource_version, meta.generation) == ("1", 1)
-        assert meta.uid and meta.creation_timestamp
+        assert meta.uid
+        assert meta.creation_timestamp
         assert meta.labels == {"app": "reviews"}
         assert created.spec == vs("reviews").spec
 

@@ -16,6 +16,7 @@ found different, before `on_change` is called.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import dataclasses
 import logging
@@ -142,7 +143,9 @@ class Informer:
         else:
             self._cache[schema][key] = event.resource
 
-    async def _notify(self, schema: KindSchema, changes: list[tuple[str, Resource]]) -> None:
+    async def _notify(
+        self, schema: KindSchema, changes: builtins.list[tuple[str, Resource]]
+    ) -> None:
         # A failing handler must not stop the cache from following the store.
         if self._on_events is not None:
             try:

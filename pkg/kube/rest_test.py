@@ -77,7 +77,8 @@ def test_requests_name_kubernetes_paths_and_bodies():
         rest.patch(CODEC, VS, "reviews", {"metadata": {"labels": {"a": "b"}}}, "default"),
         [ok(reviews())],
     )
-    assert sent[0].method == "PATCH" and sent[0].content_type == rest.MERGE_PATCH
+    assert sent[0].method == "PATCH"
+    assert sent[0].content_type == rest.MERGE_PATCH
 
     everywhere = rest.list_resources(CODEC, VS, None)
     sent, listed = drive(

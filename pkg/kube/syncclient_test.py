@@ -46,7 +46,8 @@ spec:
 def test_crud_apply_and_errors_over_one_connection(store):
     with SyncConfigClient(store.url) as client:
         created = client.create(vs("sync-a"))
-        assert created.metadata.uid and created.metadata.resource_version
+        assert created.metadata.uid
+        assert created.metadata.resource_version
         assert client.get(VS, "sync-a") == created
         with pytest.raises(errors.AlreadyExists):
             client.create(vs("sync-a"))

@@ -67,8 +67,10 @@ def _as_duration(typed: Typed) -> Typed | None:
         return Typed(node, T.DURATION, (left, right)) if left and right else None
     if isinstance(node, Call) and node.name == "conditional" and node.target is None:
         condition, yes, no = typed.children
-        yes, no = _as_duration(yes), _as_duration(no)
-        return Typed(node, T.DURATION, (condition, yes, no)) if yes and no else None
+        yes_duration, no_duration = _as_duration(yes), _as_duration(no)
+        if yes_duration and no_duration:
+            return Typed(node, T.DURATION, (condition, yes_duration, no_duration))
+        return None
     return None
 
 

@@ -140,7 +140,9 @@ class _Lexer:
         self.i = found.end()
         glued = self.text[self.i : self.i + 1]
         if glued.isalnum() or glued in ("_", "."):
-            whole = word + _GLUED.match(self.text, self.i).group()
+            rest = _GLUED.match(self.text, self.i)
+            assert rest is not None  # `[\w.]*` matches, if only the empty string
+            whole = word + rest.group()
             if (word == "0" and glued in "xXbBoO") or glued == "_":
                 raise LangError(f"only plain decimal numbers are supported, not {whole}", pos)
             raise LangError(f"malformed number {whole}", pos)

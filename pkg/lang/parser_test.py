@@ -175,7 +175,8 @@ def test_positions_point_at_principal_tokens():
     assert tree.left.target.pos == Position(1, 1)
     assert tree.right.pos == Position(1, 25)
     call = parse("request.path.startsWith(x)")
-    assert call.pos == Position(1, 14) and call.target.pos == Position(1, 1)
+    assert call.pos == Position(1, 14)
+    assert call.target.pos == Position(1, 1)
 
 
 def test_positions_do_not_take_part_in_equality():
@@ -186,7 +187,8 @@ def test_walk_and_attribute_names():
     tree = parse('conditional(a == "x", source.labels["app"] | b, c.startsWith("y"))')
     assert attribute_names(tree) == {"a", "source.labels", "b", "c"}
     kinds = [type(n).__name__ for n in walk(tree)]
-    assert kinds[0] == "Call" and kinds.count("Attribute") == 4
+    assert kinds[0] == "Call"
+    assert kinds.count("Attribute") == 4
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,7 +42,8 @@ NAMES = {t: sorted(n for n, v in VOCABULARY.items() if v is t) for t in set(VOCA
 PATTERNS = ["^a", "b+", ".*", "x|y", "^$", "[0-9]"]
 SETTINGS = hypothesis.settings(database=None, deadline=None, max_examples=300)
 
-texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=6)
+_SURROGATES: tuple[typing.Literal["Cs"]] = ("Cs",)
+texts = st.text(st.characters(blacklist_categories=_SURROGATES), max_size=6)
 extremes = st.sampled_from([2**63 - 1, 2**62, -(2**63), -(2**62) - 1])  # where int64 wraps
 short = st.sampled_from(["", "a", "ab", "b", "x", "app", "*a", "a*", "AB", "é"])
 
@@ -210,11 +212,11 @@ def evaluate(node: Node, bag: dict[str, Any]) -> Any:
             if p.startswith("*"):
                 return t.endswith(p[1:])
             return t == p
-        case Call("startsWith", (prefix,), target):
+        case Call("startsWith", (prefix,), target) if target is not None:
             return evaluate(target, bag).startswith(evaluate(prefix, bag))
-        case Call("endsWith", (suffix,), target):
+        case Call("endsWith", (suffix,), target) if target is not None:
             return evaluate(target, bag).endswith(evaluate(suffix, bag))
-        case Call("matches", (text,), pattern):
+        case Call("matches", (text,), pattern) if pattern is not None:
             return re.search(evaluate(pattern, bag), evaluate(text, bag)) is not None
     raise AssertionError(f"unexpected node {node}")
 
@@ -258,7 +260,8 @@ def compiled(tree: Node):
         return compile_expression(format_expression(tree), VOCABULARY)
     except LangError as error:
         # Only a constant subtree that cannot be evaluated (`emptyStringMap()["a"]`) may fail.
-        assert "has no key" in str(error), error
+        if "has no key" not in str(error):
+            raise
         hypothesis.reject()
 
 

@@ -17,7 +17,8 @@ def test_counters_are_written_under_their_own_names_without_created_series():
     assert "# TYPE pilot_xds_pushes counter\n" in text
     assert 'pilot_xds_pushes{type="cds"} 3.0\n' in text
     assert "pilot_xds 7.0\n" in text
-    assert "_total" not in text and "_created" not in text
+    assert "_total" not in text
+    assert "_created" not in text
 
 
 def test_histograms_and_escaped_labels_parse_back():
@@ -36,4 +37,5 @@ def test_histograms_and_escaped_labels_parse_back():
     }
     assert buckets == {"0.1": 1.0, "1.0": 2.0, "+Inf": 2.0}
     (odd,) = [s for s in families["odd"].samples]
-    assert odd.labels == {"v": 'a"b\\c\nd'} and odd.value == 1.0
+    assert odd.labels == {"v": 'a"b\\c\nd'}
+    assert odd.value == 1.0

@@ -79,7 +79,8 @@ def test_a_snapshot_whose_clusters_lack_endpoints_is_refused():
     cache.watch(stream("a"), seen.append)
     with pytest.raises(SnapshotError, match="CDS 'x' refers to EDS x"):
         cache.set_snapshot("a", snapshot(["x"], []))
-    assert seen == [] and cache.snapshot("a") is None
+    assert seen == []
+    assert cache.snapshot("a") is None
 
 
 def test_the_initial_factory_makes_a_first_snapshot():
@@ -93,7 +94,8 @@ def test_the_initial_factory_makes_a_first_snapshot():
     seen: list[StaticSnapshot] = []
     cache.watch(stream("a"), seen.append)
     cache.watch(stream("a", "c2"), seen.append)
-    assert made == ["a"] and len(seen) == 2
+    assert made == ["a"]
+    assert len(seen) == 2
 
 
 def test_static_snapshot_waits_for_pending_names_and_ignores_unknown_ones():
@@ -109,7 +111,9 @@ def test_static_snapshot_waits_for_pending_names_and_ignores_unknown_ones():
         }
     )
     found = ready.resources(res.ENDPOINT, frozenset({"default", "unknown"}))
-    assert found is not None and found.names == {"default"}
+    assert found is not None
+    assert found.names == {"default"}
     # A type the snapshot does not hold is answered with nothing.
     listeners = ready.resources(res.LISTENER, None)
-    assert listeners is not None and len(listeners) == 0
+    assert listeners is not None
+    assert len(listeners) == 0

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from envoy.config.core.v3 import base_pb2
 
 NodeT = TypeVar("NodeT")
+NodeT_co = TypeVar("NodeT_co", covariant=True)  # a frozen StreamInfo only gives its node out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,12 +25,12 @@ class Peer:
 
 
 @dataclasses.dataclass(frozen=True)
-class StreamInfo(Generic[NodeT]):
+class StreamInfo(Generic[NodeT_co]):
     """One stream as the server identified it from its first request."""
 
     conn_id: str
     key: str  # the cache key: streams with one key are served one snapshot
-    node: NodeT  # what the component made of the Envoy node (a Proxy, an Identity, ...)
+    node: NodeT_co  # what the component made of the Envoy node (a Proxy, an Identity, ...)
     envoy_node: base_pb2.Node
     peer: Peer
     name: str  # how logs name the client (a node id, a SPIFFE identity)

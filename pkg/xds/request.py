@@ -14,13 +14,14 @@ import dataclasses
 
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
+from google.protobuf.message import Message
 
 
 class UndecodableRequestError(ValueError):
     """Bytes that are not a DiscoveryRequest (the stream ends INVALID_ARGUMENT)."""
 
 
-def _header_type() -> type:
+def _header_type() -> type[Message]:
     """DiscoveryRequest's version_info (1), type_url (4) and response_nonce (5) only: the
     rest (node, resource_names, error_detail) stays as unknown bytes."""
     proto = descriptor_pb2.FileDescriptorProto(

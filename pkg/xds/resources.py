@@ -117,7 +117,7 @@ def encode(type_url: str, resource: Resource) -> Encoded:
 
 def _version(items: Iterable[Encoded]) -> str:
     """Hash of names and digests, in name order (callers pass them sorted)."""
-    parts = []
+    parts: list[bytes] = []
     for item in items:
         name = item.name.encode()
         parts += (len(name).to_bytes(4, "big"), name, item.digest)
@@ -191,7 +191,7 @@ class Resources(Sequence[Resource]):
                 for part in self._parts:
                     digest.update(part.version.encode())
                 version = digest.hexdigest()[:16]
-        self.version = version
+        self.version: str = version
         self._lineage = lineage  # (version before, names changed) steps up to `_base`
         self._base = base or version
 

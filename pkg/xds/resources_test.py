@@ -78,8 +78,11 @@ def test_select_narrows_to_a_subscription():
     # Most of a large set: a view, its version derived from the set's and what it leaves out.
     large = Resources.of(res.ENDPOINT, [assignment(f"c{i}") for i in range(10)])
     view = large.select(large.names - {"c3"})
-    assert len(view) == 9 and view.get("c3") is None and view.get("c4") is large.get("c4")
-    assert "c3" not in view.names and [r.name for r in view][:3] == ["c0", "c1", "c2"]
+    assert len(view) == 9
+    assert view.get("c3") is None
+    assert view.get("c4") is large.get("c4")
+    assert "c3" not in view.names
+    assert [r.name for r in view][:3] == ["c0", "c1", "c2"]
     assert view.version == large.select(large.names - {"c3"}).version != large.version
     assert view.wire == b"".join(large.get(n).wire for n in sorted(view.names))  # type: ignore[union-attr]
     changed = large.replace([assignment("c3", weight=9)])

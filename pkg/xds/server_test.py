@@ -74,8 +74,10 @@ async def test_a_stream_waits_for_its_snapshot_then_gets_every_change():
         await ads.expect_no_response()
         cache.set_snapshot("a", snapshot(clusters("x", "y")))
         pushed = await ads.expect_response(res.CLUSTER)
-        assert len(pushed.resources) == 2 and pushed.version_info != first.version_info
-    assert server.counters.pushed_responses == 1 and server.counters.acks == 1
+        assert len(pushed.resources) == 2
+        assert pushed.version_info != first.version_info
+    assert server.counters.pushed_responses == 1
+    assert server.counters.acks == 1
 
 
 @run_async
@@ -108,7 +110,8 @@ async def test_an_endpoint_push_carries_only_what_changed_a_request_everything()
         cache.set_snapshot("n", snapshot(clusters("a", "b", "c"), changed))
         pushed = await ads.expect_response(res.ENDPOINT)
         (only,) = unpack(pushed, endpoint_pb2.ClusterLoadAssignment)
-        assert only.cluster_name == "b" and only.endpoints[0].load_balancing_weight.value == 7
+        assert only.cluster_name == "b"
+        assert only.endpoints[0].load_balancing_weight.value == 7
         assert pushed.version_info == changed.version  # the version of the whole set
         await ads.ack(pushed)
         again = await ads.request_response_ack(res.ENDPOINT, ["a", "b", "c"])
@@ -129,7 +132,7 @@ async def test_a_stream_the_authorize_hook_refuses_is_not_served():
     async with XdsDriver.memory(server, node("allowed"), peer=Peer(address="unix:one")) as ok:
         await ok.request(res.CLUSTER)
         await ok.expect_response(res.CLUSTER)
-    with pytest.raises(ExceptionGroup) as raised:
+    with pytest.raises(ExceptionGroup) as raised:  # noqa: PT012  the refusal surfaces at any step of the stream or at its close
         async with XdsDriver.memory(server, node("other")) as refused:
             await refused.request(res.CLUSTER)
             await refused.expect_end()
@@ -147,7 +150,7 @@ async def test_a_request_the_hook_refuses_ends_the_stream():
 
     server = Server(cache, ServerOptions(identify=identify, authorize_request=authorize_request))
     cache.set_snapshot("n", snapshot(clusters("x")))
-    with pytest.raises(ExceptionGroup) as raised:
+    with pytest.raises(ExceptionGroup) as raised:  # noqa: PT012  the refusal surfaces at any step of the stream or at its close
         async with XdsDriver.memory(server, node("n")) as ads:
             await ads.request_response_ack(res.CLUSTER)
             await ads.request(res.ENDPOINT, ["x"])
@@ -241,7 +244,7 @@ async def test_sds_over_grpc_streams_and_fetches():
     async def fetch(request: discovery_pb2.DiscoveryRequest, peer: Peer, remaining: float | None):
         peers.append(peer)
         found = cache.snapshot(request.node.id).resources(request.type_url, None)  # type: ignore[union-attr]
-        return Response(request.type_url, found.version, "f-1", found)  # type: ignore[union-attr]
+        return Response(request.type_url, found.version, "f-1", found)  # type: ignore[union-attr,arg-type]
 
     async with Harness(server, grpcservice.SDS, fetch=fetch) as harness:
         async with XdsDriver.sds(harness.target, node("n")) as sds:
@@ -282,7 +285,7 @@ async def test_undecodable_requests_end_the_stream_or_fetch_invalid_argument(dat
             stream = channel.stream_stream(f"{base}/StreamSecrets")()
             for message in [*opening, data]:
                 await stream.write(message)
-            with pytest.raises(grpc.aio.AioRpcError) as raised:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:  # noqa: PT012  read until the stream ends
                 while True:
                     await stream.read()
             assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT

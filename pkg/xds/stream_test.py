@@ -44,7 +44,8 @@ def test_first_request_of_a_type_is_answered():
     decision = state.on_request(request(res.CLUSTER))
     assert decision.action is Action.RESPOND
     watch = state.watches[res.CLUSTER]
-    assert watch.wildcard and watch.request_names() == []
+    assert watch.wildcard
+    assert watch.request_names() == []
     assert TypeStatus.of(res.CLUSTER, watch).state is SyncState.NOT_SENT
 
 
@@ -64,7 +65,8 @@ def test_ack_of_the_latest_nonce_needs_no_response():
     state.on_request(request(res.CLUSTER))
     sent = send(state, res.CLUSTER, clusters("a"))
     decision = state.on_request(request(res.CLUSTER, nonce=sent.nonce, version=sent.version_info))
-    assert decision.action is Action.ACK and decision.acked
+    assert decision.action is Action.ACK
+    assert decision.acked
     status = TypeStatus.of(res.CLUSTER, state.watches[res.CLUSTER])
     assert status.state is SyncState.SYNCED
     assert (status.version_acked, status.acks) == (sent.version_info, 1)
@@ -88,7 +90,8 @@ def test_nack_is_recorded_not_answered_and_the_last_good_version_stays():
         request(res.CLUSTER, nonce=bad.nonce, version=good.version_info, error="bad cluster b")
     )
 
-    assert decision.action is Action.NACK and not decision.respond
+    assert decision.action is Action.NACK
+    assert not decision.respond
     status = TypeStatus.of(res.CLUSTER, state.watches[res.CLUSTER])
     assert status.state is SyncState.NACKED
     assert status.nacks == 1
@@ -158,7 +161,8 @@ def test_subscription_change_with_the_latest_nonce_is_answered():
     state.on_request(request(res.ROUTE, ("80",)))
     sent = send(state, res.ROUTE, [])
     decision = state.on_request(request(res.ROUTE, ("9080",), nonce=sent.nonce))
-    assert decision.respond and decision.acked
+    assert decision.respond
+    assert decision.acked
     assert state.watches[res.ROUTE].request_names() == ["9080"]
 
 
@@ -169,7 +173,8 @@ def test_empty_names_unsubscribe_a_non_wildcard_type():
     decision = state.on_request(request(res.ENDPOINT, (), nonce=sent.nonce))
     assert decision.action is Action.UNSUBSCRIBE
     watch = state.watches[res.ENDPOINT]
-    assert not watch.subscribed and watch.answered == set()
+    assert not watch.subscribed
+    assert watch.answered == set()
     # Subscribing again is new: answered, even with a stale nonce.
     send(state, res.ENDPOINT, [])
     assert state.on_request(request(res.ENDPOINT, ("a",), nonce=sent.nonce)).respond
@@ -242,9 +247,11 @@ def test_a_request_leaves_its_watch_owed_until_answered():
     state = StreamState(frozenset({res.SECRET}))
     state.on_request(request(res.SECRET, ("default", "ROOTCA")))
     watch = state.watches[res.SECRET]
-    assert watch.owed and watch.names == {"default", "ROOTCA"}
+    assert watch.owed
+    assert watch.names == {"default", "ROOTCA"}
     sent = send(state, res.SECRET, [])
-    assert not watch.owed and watch.responses == 1
+    assert not watch.owed
+    assert watch.responses == 1
     state.on_request(request(res.SECRET, ("default", "ROOTCA"), nonce=sent.nonce))
     assert not watch.owed  # an ACK owes nothing
     # Asked again without a nonce: owed again, even though the content is unchanged.
@@ -265,7 +272,9 @@ def test_a_nack_keeps_the_version_the_client_still_runs():
     watch = state.watches[res.SECRET]
     assert watch.last_nack is not None
     assert (watch.last_nack.message, watch.last_nack.version) == ("bad key", "v1")
-    assert watch.version_acked == "v1" and watch.nacks == 1 and not watch.owed
+    assert watch.version_acked == "v1"
+    assert watch.nacks == 1
+    assert not watch.owed
 
 
 def test_an_ack_repeating_its_names_reuses_them_by_their_key():

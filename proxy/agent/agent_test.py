@@ -8,7 +8,8 @@ import dataclasses
 import os
 import pathlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import aiohttp
 import pytest
@@ -59,7 +60,9 @@ async def running_agent(
     tmp_path: pathlib.Path, *, listeners: bool = True, drain: str = "2s"
 ) -> AsyncIterator[RunningAgent]:
     ip = testing.free_pod_ip()
-    resources = {testing.LISTENER_TYPE: testing.sidecar_listeners(ip) if listeners else []}
+    resources: dict[str, Sequence[Any]] = {
+        testing.LISTENER_TYPE: testing.sidecar_listeners(ip) if listeners else []
+    }
     ads = testing.FakeAds(options=testing.FakeAdsOptions(resources=resources))
     store = testing.FakeStore()
     await ads.start()
@@ -81,7 +84,7 @@ async def running_agent(
         f"--drain-duration={drain}",
     )
     environ = programs.environ(ISTIO_META_TEST_MARK="agent-test")
-    with open(log, "wb") as output:
+    with await asyncio.to_thread(open, log, "wb") as output:
         process = await asyncio.create_subprocess_exec(
             *command, stdout=output, stderr=asyncio.subprocess.STDOUT, env=environ
         )

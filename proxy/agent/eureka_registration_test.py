@@ -49,7 +49,8 @@ async def test_registered_renewed_re_registered_after_eviction_and_cancelled_on_
     try:
         await eventually(lambda: registration.instance_id in fake.apps.get("REVIEWS", {}))
         instance = fake.apps["REVIEWS"][registration.instance_id]
-        assert instance["hostName"] == "reviews.eureka" and instance["status"] == "UP"
+        assert instance["hostName"] == "reviews.eureka"
+        assert instance["status"] == "UP"
         assert instance["port"] == {"$": 9080, "@enabled": "true"}
 
         del fake.apps["REVIEWS"]  # the lease was evicted: the next heartbeat gets a 404

@@ -80,7 +80,8 @@ def test_ready_sidecar() -> None:
 )
 def test_sidecar_not_ready(admin: ScriptedAdmin, reason: str) -> None:
     answer = _check(admin)
-    assert answer is not None and reason in answer
+    assert answer is not None
+    assert reason in answer
 
 
 def test_router_needs_one_active_listener_of_any_name() -> None:

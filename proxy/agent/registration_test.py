@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ COLLECTION = ALL.by_name("workloadentry").collection_path("default")
 ENTRY = f"{COLLECTION}/reviews-v1"
 
 
-def _options(store_url: str = "http://127.0.0.1:1", **changes: object) -> RegistrationOptions:
+def _options(store_url: str = "http://127.0.0.1:1", **changes: Any) -> RegistrationOptions:
     options = RegistrationOptions(
         store_url=store_url,
         pod="reviews-v1",

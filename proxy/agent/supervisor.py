@@ -167,7 +167,7 @@ class EnvoySupervisor:
             # Permanent: fail the agent rather than restart forever (setpriv would exit 127).
             raise FileNotFoundError(f"envoy binary {self._options.binary} is not executable")
         launch, preexec_fn = _launch(command)
-        with open(self._options.log_path, "ab") as envoy_log:
+        with await asyncio.to_thread(open, self._options.log_path, "ab") as envoy_log:
             self._process = await asyncio.create_subprocess_exec(
                 *launch,
                 stdin=asyncio.subprocess.DEVNULL,

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -47,7 +48,7 @@ async def running_pod(
     proxy_type: str = "sidecar",
     *,
     pilot_down: bool = False,
-    **envoy_changes: object,
+    **envoy_changes: Any,
 ) -> AsyncIterator[Pod]:
     ip = testing.free_pod_ip()
     listeners = testing.sidecar_listeners(ip) if proxy_type == "sidecar" else []
@@ -241,7 +242,8 @@ def test_stop_leaves_no_envoy_and_does_not_wait_without_connections(
         async with running_pod(tmp_path) as pod:
             await testing.eventually(pod.is_ready, what="readiness")
             pid = pod.envoy.pid
-        assert pid is not None and not testing.pid_alive(pid)
+        assert pid is not None
+        assert not testing.pid_alive(pid)
         assert pod.envoy.pid is None
 
     run(scenario())
@@ -263,7 +265,8 @@ def test_stop_waits_for_open_connections_up_to_the_drain_duration(
             await testing.eventually(lambda: _connections_are(pod, 1), what="connection counted")
             pid = pod.envoy.pid
             await pod.envoy.stop()
-            assert pid is not None and not testing.pid_alive(pid)
+            assert pid is not None
+            assert not testing.pid_alive(pid)
             writer.close()
 
     run(scenario())
@@ -299,7 +302,9 @@ def test_an_envoy_that_keeps_failing_is_restarted_with_backoff(
     delays = [
         r.args[3]
         for r in caplog.records
-        if r.getMessage().startswith("envoy (pid") and "restarting" in r.getMessage()
+        if isinstance(r.args, tuple)
+        and r.getMessage().startswith("envoy (pid")
+        and "restarting" in r.getMessage()
     ]
     assert delays[:4] == [0.01, 0.02, 0.04, 0.04]
     assert envoy.pid is None

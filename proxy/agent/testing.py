@@ -283,7 +283,7 @@ class FakeStore:
             self._runner = None
 
     async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.json() if request.can_read_body else None
+        body: Any = await request.json() if request.can_read_body else None
         self.requests.append(StoreRequest(request.method, request.path, body))
         if self.fail_next > 0:
             self.fail_next -= 1

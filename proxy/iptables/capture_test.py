@@ -92,7 +92,8 @@ def test_the_capture_redirects_as_istios_does(netns: str) -> None:
     installed = _in(netns, *agent, *DEFAULT_ARGS)
     assert installed.returncode == 0, installed.stderr
     saved = _in(netns, "iptables-save", "-t", "nat").stdout
-    assert "-A OUTPUT -p tcp -j ISTIO_OUTPUT" in saved and ":ISTIO_IN_REDIRECT" in saved
+    assert "-A OUTPUT -p tcp -j ISTIO_OUTPUT" in saved
+    assert ":ISTIO_IN_REDIRECT" in saved
 
     cases = [
         ("app-out", 0, ELSEWHERE, 9080),  # the app calls another pod: to Envoy's outbound

@@ -39,9 +39,12 @@ def test_a_workload_leaf_has_istios_profile(tmp_path):
         "cluster.local"
     )
     basic = leaf.extensions.get_extension_for_class(x509.BasicConstraints)
-    assert basic.critical and not basic.value.ca
+    assert basic.critical
+    assert not basic.value.ca
     usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert usage.digital_signature and usage.key_encipherment and not usage.key_cert_sign
+    assert usage.digital_signature
+    assert usage.key_encipherment
+    assert not usage.key_cert_sign
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)

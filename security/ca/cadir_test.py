@@ -23,7 +23,8 @@ def test_a_self_signed_root_is_generated_with_private_files(tmp_path):
     bundle = cadir.load_or_create(ca_dir, OPTIONS)
 
     assert bundle.mode is Mode.SELF_SIGNED
-    assert bundle.root == bundle.cert and bundle.issuers == ()
+    assert bundle.root == bundle.cert
+    assert bundle.issuers == ()
     assert _mode(ca_dir) == 0o700
     assert _mode(ca_dir / "ca-key.pem") == 0o600
     assert x509.load_pem_x509_certificate((ca_dir / "root-cert.pem").read_bytes()) == bundle.cert
@@ -36,9 +37,11 @@ def test_a_self_signed_root_is_generated_with_private_files(tmp_path):
     )
     assert root.issuer == root.subject
     basic = root.extensions.get_extension_for_class(x509.BasicConstraints)
-    assert basic.critical and basic.value.ca
+    assert basic.critical
+    assert basic.value.ca
     usage = root.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert usage.key_cert_sign and not usage.digital_signature
+    assert usage.key_cert_sign
+    assert not usage.digital_signature
     assert isinstance(bundle.key, ec.EllipticCurvePrivateKey)
     assert bundle.key.curve.name == "secp256r1"
     lifetime = root.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
@@ -57,7 +60,8 @@ def test_rsa_roots_and_their_ttl(tmp_path):
         trust_domain="example.org", ttl=datetime.timedelta(days=30), key_type="rsa"
     )
     bundle = cadir.load_or_create(tmp_path / "ca", options)
-    assert isinstance(bundle.key, rsa.RSAPrivateKey) and bundle.key.key_size == 2048
+    assert isinstance(bundle.key, rsa.RSAPrivateKey)
+    assert bundle.key.key_size == 2048
     org = bundle.cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
     assert org == "example.org"
     lifetime = bundle.cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)

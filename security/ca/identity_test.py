@@ -33,11 +33,13 @@ def test_patterns_match_one_segment_per_star_and_never_another_trust_domain():
     foreign = SpiffeId.parse("spiffe://other.domain/ns/default/sa/a")
 
     everything = IdentityPattern.parse("spiffe://cluster.local/ns/*/sa/*")
-    assert everything.matches(a) and everything.matches(other_ns)
+    assert everything.matches(a)
+    assert everything.matches(other_ns)
     assert not everything.matches(foreign)
 
     namespace = IdentityPattern.parse("spiffe://cluster.local/ns/default/sa/*")
-    assert namespace.matches(a) and not namespace.matches(other_ns)
+    assert namespace.matches(a)
+    assert not namespace.matches(other_ns)
 
     exact = IdentityPattern.exact(a)
     assert exact.matches(a)

@@ -42,7 +42,7 @@ class Process:
 async def istio_ca(tmp_path, ca_dir, log_name="ca.log"):
     write_tokens(tmp_path / "tokens.yaml", {"token-a": [A]})
     log = tmp_path / log_name
-    with open(log, "wb") as output:
+    with await asyncio.to_thread(open, log, "wb") as output:
         process = await asyncio.create_subprocess_exec(
             *programs.command(
                 "security.ca.main",

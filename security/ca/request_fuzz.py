@@ -72,11 +72,12 @@ def seeds() -> list[bytes]:
     """Real CSRs' DER to start from: one identity, two, a granted DNS name, two SAN extensions."""
     from cryptography import x509  # imported here: only the seeds need the builders
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
 
-    from pkg.ca.csr import csr_for, new_key
+    from pkg.ca.csr import csr_for
     from security.ca.testing import csr_with_two_sans
 
-    key = new_key()
+    key = ec.generate_private_key(ec.SECP256R1())  # ECDSA: the two-SAN CSR is signed so
     a = f"spiffe://{TRUST_DOMAIN}/ns/default/sa/a"
     b = f"spiffe://{TRUST_DOMAIN}/ns/default/sa/b"
     pems = [csr_for(key, a), csr_for(key, [a, b]), csr_with_two_sans(key, a, b)]

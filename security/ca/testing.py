@@ -50,7 +50,7 @@ async def running_ca(
     **overrides: Any,
 ) -> AsyncIterator[CaServer]:
     """A CA serving on 127.0.0.1 ephemeral ports until the block exits."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(tmp_path.mkdir, parents=True, exist_ok=True)
     tokens = tmp_path / "tokens.yaml"
     if grants is not None or not tokens.exists():
         write_tokens(tokens, grants or {})

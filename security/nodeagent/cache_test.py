@@ -8,6 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from pkg.testing.wait import eventually
 from security.nodeagent import keys
 from security.nodeagent.cache import CacheOptions, SecretCache
 from security.nodeagent.caclient import CaError
@@ -350,9 +351,9 @@ async def test_rsa_keys_on_request() -> None:
     async with running(cache):
         cache.watch(REVIEWS, lambda: None)
         # RSA keys are made in a thread: wait for it in real time, bounded.
-        async with asyncio.timeout(10):
-            while cache.workload_secret(REVIEWS) is None:
-                await asyncio.sleep(0.01)
+        await eventually(
+            lambda: cache.workload_secret(REVIEWS) is not None, interval=0.01, what="the secret"
+        )
         secret = cache.workload_secret(REVIEWS)
         assert secret is not None
         key = serialization.load_pem_private_key(secret.key_pem, password=None)
@@ -374,19 +375,19 @@ def test_watching_needs_a_running_cache() -> None:
 
 
 @pytest.mark.parametrize(
-    "options",
+    ("options", "message"),
     [
-        {"ttl": 0.5},
-        {"grace_ratio": 0},
-        {"grace_ratio": 1},
-        {"grace_ratio": 0.5, "grace_jitter": 0.6},
-        {"backoff_min": 0},
-        {"backoff_min": 5, "backoff_max": 1},
-        {"wake_interval": 0},
+        ({"ttl": 0.5}, "ttl must be at least 1s"),
+        ({"grace_ratio": 0}, "grace ratio must be in"),
+        ({"grace_ratio": 1}, "grace ratio must be in"),
+        ({"grace_ratio": 0.5, "grace_jitter": 0.6}, "too large for the grace ratio"),
+        ({"backoff_min": 0}, "back-off bounds must satisfy"),
+        ({"backoff_min": 5, "backoff_max": 1}, "back-off bounds must satisfy"),
+        ({"wake_interval": 0}, "wake interval must be positive"),
     ],
 )
-def test_options_are_checked(options: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
+def test_options_are_checked(options: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         CacheOptions(**options)  # type: ignore[arg-type]
 
 

@@ -45,7 +45,8 @@ def test_entries_bind_and_their_removal_unbinds(tmp_path: pathlib.Path) -> None:
     (folder.folder / ".half.json.tmp").write_text("{")  # a writer's temporary file
     (folder.folder / "notes.txt").write_text("ignored")
     changes = folder.scan()
-    assert identities(changes) == [RATINGS, REVIEWS] and not changes.unbound
+    assert identities(changes) == [RATINGS, REVIEWS]
+    assert not changes.unbound
     assert folder.bindings["reviews.json"].socket == tmp_path / "r.sock"
     assert folder.bindings["reviews.json"].workload == "bookinfo/reviews"
     assert not folder.scan()  # nothing changed, nothing reported
@@ -53,7 +54,8 @@ def test_entries_bind_and_their_removal_unbinds(tmp_path: pathlib.Path) -> None:
 
     (folder.folder / "ratings.json").unlink()
     changes = folder.scan()
-    assert [b.identity.spiffe_id for b in changes.unbound] == [RATINGS] and not changes.bound
+    assert [b.identity.spiffe_id for b in changes.unbound] == [RATINGS]
+    assert not changes.bound
     assert identities(folder) == [REVIEWS]
 
 

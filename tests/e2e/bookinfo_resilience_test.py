@@ -82,10 +82,8 @@ def test_proxy_config_reads_each_envoy(mesh):
         "virtualOutbound",
     }
     routes = mesh.istioctl("pc", "route", "istio-ingressgateway.istio-system").stdout
-    assert (
-        "/productpage" in routes
-        and "outbound|9080||productpage.default.svc.cluster.local" in routes
-    )
+    assert "/productpage" in routes
+    assert "outbound|9080||productpage.default.svc.cluster.local" in routes
     endpoints = mesh.istioctl(
         "pc",
         "endpoint",
@@ -97,7 +95,8 @@ def test_proxy_config_reads_each_envoy(mesh):
     ).stdout
     assert endpoints.splitlines()[1].split()[:2] == [f"{SUBNET}.5:15006", "HEALTHY"]
     missing = mesh.istioctl("proxy-config", "cluster", "nosuchpod", check=False)
-    assert missing.returncode == 1 and 'pod "nosuchpod.default" not found' in missing.stderr
+    assert missing.returncode == 1
+    assert 'pod "nosuchpod.default" not found' in missing.stderr
 
 
 def test_mesh_keeps_serving_while_pilot_is_away_and_pilot_comes_back(mesh):

@@ -107,7 +107,8 @@ def test_describe_pod(mesh):
     productpage = mesh.istioctl("x", "describe", "pod", "productpage-v1").stdout
     assert f"Exposed on Ingress Gateway http://{mesh.topology.gateway_address}:8080" in productpage
     missing = mesh.istioctl("x", "describe", "pod", "nope", check=False)
-    assert missing.returncode == 1 and 'pod "nope.default" not found' in missing.stderr
+    assert missing.returncode == 1
+    assert 'pod "nope.default" not found' in missing.stderr
 
 
 def test_authz_check_reads_the_sidecars_config(mesh):
@@ -144,9 +145,11 @@ def test_dashboards(mesh):
         f"error: nothing answers at http://{nowhere}: is Prometheus (make bookinfo starts it) running?"
     )
     page = mesh.istioctl("dashboard", "mesh", "--address", nowhere, check=False)
-    assert page.returncode == 1 and "is the mesh page" in page.stderr
+    assert page.returncode == 1
+    assert "is the mesh page" in page.stderr
     gone = mesh.istioctl("dashboard", "envoy", "nope", check=False)
-    assert gone.returncode == 1 and 'pod "nope.default" not found' in gone.stderr
+    assert gone.returncode == 1
+    assert 'pod "nope.default" not found' in gone.stderr
 
 
 def test_bug_report(mesh, tmp_path):
@@ -216,4 +219,5 @@ def test_an_invalid_write_still_is_refused_through_the_kubeconfig(mesh, tmp_path
     sample = pathlib.Path(NETWORKING / "virtual-service-reviews-80-20.yaml").read_text()
     bad.write_text(sample.replace("weight: 20", "weight: 0").replace("weight: 80", "weight: 0"))
     refused = mesh.istioctl("-c", str(config), "apply", "-f", str(bad), check=False)
-    assert refused.returncode == 1 and "total destination weight = 0" in refused.stderr
+    assert refused.returncode == 1
+    assert "total destination weight = 0" in refused.stderr

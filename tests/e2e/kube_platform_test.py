@@ -12,6 +12,7 @@ and controllers, each pod's app, pilot-agent and Envoy.
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import urllib.request
@@ -102,7 +103,7 @@ def bookinfo(cluster: Cluster) -> str:
     applied = cluster.run("apply", "-f", str(BOOKINFO)) + cluster.run("apply", "-f", str(GATEWAY))
     for deployment in DEPLOYMENTS:
         selector = "app={},version={}".format(*deployment.rsplit("-", 1))
-        poll(lambda s=selector: cluster.ready(s), f"{deployment} ready", POD_START)
+        poll(functools.partial(cluster.ready, selector), f"{deployment} ready", POD_START)
     poll(lambda: cluster.mesh.page().status == 200, "the page through the gateway", POD_START)
     return applied
 
@@ -143,7 +144,8 @@ def test_scale_reviews_v3_to_zero_and_back(cluster: Cluster, bookinfo: str):
         lambda: all(p.reviews_version != "v3" for p in cluster.pages(10)), "no red stars", POD_START
     )
     versions = [page.reviews_version for page in cluster.pages(30)]
-    assert "v3" not in versions and set(versions) == {"v1", "v2"}
+    assert "v3" not in versions
+    assert set(versions) == {"v1", "v2"}
     ready = cluster.run("get", "deployment", "reviews-v3", "-o", "jsonpath={.status.replicas}")
     assert ready in ("", "0")
 
@@ -193,11 +195,13 @@ def test_kubectl_logs(cluster: Cluster, bookinfo: str):
     assert "GET /productpage" in app
     assert cluster.run("logs", name, "-c", "productpage") == app
     proxy = cluster.run("logs", name, "-c", "istio-proxy")
-    assert proxy.strip() and proxy != app
+    assert proxy.strip()
+    assert proxy != app
     tail = cluster.run("logs", "deployment/productpage-v1", "--tail=1")
     assert len(tail.splitlines()) == 1
     missing = cluster.kubectl.run("logs", name, "-c", "nothing", check=False)
-    assert missing.returncode != 0 and "nothing" in missing.stderr
+    assert missing.returncode != 0
+    assert "nothing" in missing.stderr
 
 
 def test_each_pod_is_served_only_its_own_identity(cluster: Cluster, bookinfo: str):

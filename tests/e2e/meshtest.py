@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 from tools.local.mesh import Mesh
 from tools.local.topology import ROOT, Topology
@@ -58,7 +59,7 @@ class Page:
 
 
 class MeshUnderTest:
-    def __init__(self, run_dir: pathlib.Path, subnet: str, **options: object) -> None:
+    def __init__(self, run_dir: pathlib.Path, subnet: str, **options: Any) -> None:
         # Prometheus, Zipkin and the mesh page only for the tests that look at them.
         options.setdefault("observability", False)
         self.topology = Topology(

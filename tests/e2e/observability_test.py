@@ -221,7 +221,8 @@ def test_a_product_page_trace_has_every_hop(mesh):
                 span["localEndpoint"]["serviceName"] in parent["name"]
             )
     tags = next(s for s in trace if s["localEndpoint"]["serviceName"] == "reviews")["tags"]
-    assert tags["istio.canonical_service"] == "reviews" and tags["istio.namespace"] == "default"
+    assert tags["istio.canonical_service"] == "reviews"
+    assert tags["istio.namespace"] == "default"
 
 
 def graph_state(browser: Browser) -> Any:
@@ -321,7 +322,8 @@ def test_the_mesh_page_shows_bookinfo_and_follows_a_route_change(mesh, artifacts
             asyncio.run(asyncio.wait_for(scenario(), 300))
     finally:
         shutil.rmtree(profile, ignore_errors=True)
-    assert traffic.statuses and set(traffic.statuses) == {200}
+    assert traffic.statuses
+    assert set(traffic.statuses) == {200}
     print(f"screenshots in {artifacts}")
 
 
@@ -336,7 +338,8 @@ def test_make_bookinfo_says_where_the_graph_prometheus_and_traces_are(mesh):
     with urllib.request.urlopen(urls["Mesh graph"], timeout=10) as response:
         assert "cytoscape" in response.read().decode()
     up = get_json(f"{urls['Prometheus']}/api/v1/query", {"query": "up"})
-    assert up["status"] == "success" and up["data"]["result"]
+    assert up["status"] == "success"
+    assert up["data"]["result"]
     assert mesh.page().status == 200
     traces = poll(lambda: get_json(urls["Traces"]), "a product page's trace", timeout=30)
     assert all(

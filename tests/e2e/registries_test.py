@@ -92,10 +92,12 @@ def _deregister(url: str, service_id: str) -> bool:
 
 def test_consul_bookinfo_is_served_from_the_consul_registry(consul_mesh):
     page = consul_mesh.page()
-    assert page.status == 200 and "William Shakespeare" in page.body
+    assert page.status == 200
+    assert "William Shakespeare" in page.body
     view = registryz(consul_mesh)
     (member,) = [r for r in view["registries"] if r["provider"] == "Consul"]
-    assert member["synced"] and member["state"] == "synced"
+    assert member["synced"]
+    assert member["state"] == "synced"
     owners = {s["hostname"]: s["registry"] for s in view["services"]}
     for name in ("productpage", "details", "reviews", "ratings"):
         assert owners[f"{name}.service.consul"] == "Consul"
@@ -152,7 +154,8 @@ def eureka_mesh(tmp_path_factory):
 
 def test_eureka_bookinfo_is_served_from_the_eureka_registry(eureka_mesh):
     page = eureka_mesh.page()
-    assert page.status == 200 and "William Shakespeare" in page.body
+    assert page.status == 200
+    assert "William Shakespeare" in page.body
 
     def eureka() -> dict:
         return next(r for r in registryz(eureka_mesh)["registries"] if r["provider"] == "Eureka")

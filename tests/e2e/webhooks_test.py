@@ -84,9 +84,8 @@ def _wait(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"{process.args[2]} exited {process.returncode}:\n{log.read_text()[-3000:]}"
-            )
+            program = str(process.args[2])  # type: ignore[index]  # Popen.args: the argv list given
+            raise RuntimeError(f"{program} exited {process.returncode}:\n{log.read_text()[-3000:]}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as answer:
             if answer.status == 200:
                 return
@@ -161,7 +160,8 @@ def _review(
         "operation": "CREATE", "object": obj}}  # fmt: skip
     status, review = webhooks.post(path, json.dumps(body).encode())
     assert status == 200
-    assert review["apiVersion"] == "admission.k8s.io/v1" and review["kind"] == "AdmissionReview"
+    assert review["apiVersion"] == "admission.k8s.io/v1"
+    assert review["kind"] == "AdmissionReview"
     assert review["response"]["uid"] == uid
     return review["response"]
 
@@ -177,7 +177,8 @@ def test_a_pod_is_patched_with_the_sidecar(pilot: Webhooks) -> None:
                     "containers": [{"name": "ratings", "image": "docker.io/istio/examples-bookinfo-ratings-v1:1.20.3",
                                     "ports": [{"containerPort": 9080, "name": "http"}]}]}}  # fmt: skip
     response = _review(pilot, "/inject", "pod-1", pod, "Pod")
-    assert response["allowed"] is True and response["patchType"] == "JSONPatch"
+    assert response["allowed"] is True
+    assert response["patchType"] == "JSONPatch"
     patched = jsonpatch.apply_patch(pod, json.loads(base64.b64decode(response["patch"])))
     containers = {c["name"]: c for c in patched["spec"]["containers"]}
     assert list(containers) == ["ratings", "istio-proxy"]
@@ -211,7 +212,8 @@ def test_validation_allows_and_denies_with_the_loaders_message(pilot: Webhooks) 
     }
     service["spec"]["http"][0]["fault"]["delay"]["fixedDelay"] = "seven seconds"
     response = _review(pilot, "/validate", "vs-2", service, "VirtualService")
-    assert response["allowed"] is False and response["status"]["code"] == 400
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 400
     assert response["status"]["message"].startswith(
         "configuration is invalid: <admission request>: document 1 (VirtualService default/ratings): spec.http[0].fault.delay.fixedDelay"
     )
@@ -219,7 +221,8 @@ def test_validation_allows_and_denies_with_the_loaders_message(pilot: Webhooks) 
 
 def test_a_body_that_is_not_a_review_is_refused_not_a_500(pilot: Webhooks) -> None:
     status, body = pilot.post("/inject", b"[]")
-    assert status == 400 and body["response"]["allowed"] is False
+    assert status == 400
+    assert body["response"]["allowed"] is False
 
 
 def test_the_certificate_is_for_the_service_not_any_name(pilot: Webhooks) -> None:

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from tools.local import launcher
 from tools.local.mesh import Mesh
@@ -87,7 +88,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def running_mesh(name: str, subnet: str = "127.0.9", **options: object) -> Iterator[BenchMesh]:
+def running_mesh(name: str, subnet: str = "127.0.9", **options: Any) -> Iterator[BenchMesh]:
     """Bring the mesh up in a fresh run folder; take it down on exit (logs kept on failure).
     `options` are Topology's (e.g. mixer=False). No watchdog unless asked for: benchmarks
     that kill a component time its return themselves."""

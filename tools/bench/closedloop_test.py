@@ -56,7 +56,7 @@ def test_rejects_no_workers_or_no_time(concurrency: int, duration: float) -> Non
     async def request() -> None:
         return None
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="concurrency must be at least 1 and duration positive"):
         asyncio.run(closedloop.run_closed_loop(request, concurrency=concurrency, duration=duration))
 
 

@@ -78,7 +78,8 @@ def hey(path: Path, rate: float, duration: float) -> tuple[list[float], dict[int
     started = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=True)
     wall = time.monotonic() - started
-    latencies, statuses = [], {}
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
     for line in done.stdout.splitlines()[1:]:
         parts = line.split(",")
         if len(parts) < 7:

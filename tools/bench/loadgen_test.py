@@ -15,7 +15,7 @@ def test_schedule_spaces_requests_evenly() -> None:
 
 @pytest.mark.parametrize(("rate", "duration"), [(0, 1), (10, 0), (-1, 1)])
 def test_schedule_rejects_non_positive(rate: float, duration: float) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rate and duration must be positive"):
         loadgen.schedule(rate, duration)
 
 

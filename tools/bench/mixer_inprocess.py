@@ -17,6 +17,7 @@ rules with a REPORT instance, and an exact-type attribute check. Mixer has both 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import pathlib
@@ -72,7 +73,7 @@ async def measure(
     repeats: int = 5,
 ) -> dict[str, Any]:
     """Microseconds per Check (whole and by step) and per Report, for config set `rules`."""
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     configs: dict[str, list[Any]] = {}
     for resource in mixer_workload.config_set(rules, folder / "access.log"):
         configs.setdefault(resource.schema.kind, []).append(resource)

@@ -59,6 +59,13 @@ VIRTUAL_SERVICE = ALL.by_name("virtualservice")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _arrival(stream: adsload.Stream, mark: float, type_url: str) -> float:
+    """When `stream` first received `type_url` after `mark` (it did: the caller waited)."""
+    received = stream.first_since(mark, type_url)
+    assert received is not None
+    return received.at
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process (every thread), from /proc/<pid>/stat."""
     fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -266,7 +273,9 @@ async def measure(plane: ControlPlane, services: int, proxies: int, args: argpar
         base_eds = eds_names(cds)
         clients.names = {adsload.ENDPOINT: base_eds, adsload.ROUTE: ["http_proxy"]}
         clients.follow_on_start = {adsload.ENDPOINT, adsload.ROUTE}
-        await first[0].request(adsload.ENDPOINT, first[0].last(adsload.CLUSTER).nonce)
+        first_cds = first[0].last(adsload.CLUSTER)
+        assert first_cds is not None  # waited for above
+        await first[0].request(adsload.ENDPOINT, first_cds.nonce)
         await first[0].request(adsload.LISTENER)
         started = time.perf_counter()
         try:
@@ -304,10 +313,12 @@ async def measure(plane: ControlPlane, services: int, proxies: int, args: argpar
                 start = clients.mark()
                 await write(step)
                 acked = clients.mark()
-                await clients.wait(
-                    lambda s, acked=acked: s.received_since(acked, type_url), timeout=args.timeout
-                )
-                latencies += [s.first_since(acked, type_url).at - acked for s in clients.streams]
+
+                def received(s: adsload.Stream, acked: float = acked) -> bool:
+                    return s.received_since(acked, type_url)
+
+                await clients.wait(received, timeout=args.timeout)
+                latencies += [_arrival(s, acked, type_url) - acked for s in clients.streams]
                 await asyncio.sleep(args.settle)
                 spent += cpu_seconds(plane.pilot_pid) - before
                 others += sum(

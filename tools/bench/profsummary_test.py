@@ -92,7 +92,8 @@ def test_an_unplaceable_builtin_is_other() -> None:
 )
 def test_area_of(key: profsummary.Key, area: str) -> None:
     found = profsummary.area_of(key)
-    assert found is not None and found.startswith(area)
+    assert found is not None
+    assert found.startswith(area)
 
 
 def test_labels_shorten_files() -> None:

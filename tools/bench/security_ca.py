@@ -129,11 +129,21 @@ async def ca_process(
 ) -> AsyncIterator[CaProcess]:
     """The CA as its own process on 127.0.0.1 ephemeral ports (read back from its log),
     stopped (SIGTERM, then SIGKILL) on the way out."""
+    log = work_dir / "istio-ca.log"
+    process = await asyncio.to_thread(_start_ca, work_dir, key_type, log)
+    try:
+        addresses = await _wait_ready(process, log, timeout)
+        root = await asyncio.to_thread((work_dir / "ca" / cadir.ROOT_CERT).read_bytes)
+        yield CaProcess(pid=process.pid, address=addresses.grpc, root_pem=root, log=log)
+    finally:
+        await asyncio.to_thread(_stop, process)
+
+
+def _start_ca(work_dir: pathlib.Path, key_type: str, log: pathlib.Path) -> subprocess.Popen[bytes]:
     work_dir.mkdir(parents=True, exist_ok=True)
     tokens = work_dir / "tokens.yaml"
     grant = {"token": TOKEN, "identities": [f"spiffe://{TRUST_DOMAIN}/ns/*/sa/*"]}
     tokens.write_text(yaml.safe_dump([grant]))
-    log = work_dir / "istio-ca.log"
     argv = [
         sys.executable, "-m", "security.ca.main",
         "--ca-dir", str(work_dir / "ca"), "--tokens", str(tokens), "--key-type", key_type,
@@ -142,7 +152,7 @@ async def ca_process(
     # The log goes to a file, not a pipe: the CA logs every issuance and a pipe nobody
     # drains would fill and stall it.
     with open(log, "wb") as out:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             argv,
             cwd=ROOT,
             env=base_env(),
@@ -151,12 +161,6 @@ async def ca_process(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    try:
-        addresses = await _wait_ready(process, log, timeout)
-        root = (work_dir / "ca" / cadir.ROOT_CERT).read_bytes()
-        yield CaProcess(pid=process.pid, address=addresses.grpc, root_pem=root, log=log)
-    finally:
-        await asyncio.to_thread(_stop, process)
 
 
 async def _wait_ready(
@@ -164,13 +168,16 @@ async def _wait_ready(
 ) -> security_parse.CaAddresses:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = security_parse.parse_ca_ready(log.read_text(errors="replace"))
+        found = security_parse.parse_ca_ready(
+            await asyncio.to_thread(log.read_text, errors="replace")
+        )
         if found is not None:
             return found
         if process.poll() is not None:
             break
         await asyncio.sleep(0.05)
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-10:])
+    text = await asyncio.to_thread(log.read_text, errors="replace")
+    tail = "\n".join(text.splitlines()[-10:])
     raise RuntimeError(f"istio-ca did not become ready (exit {process.poll()}):\n{tail}")
 
 

@@ -38,7 +38,8 @@ def test_signing_rate_times_signing_alone_and_after_the_csr_checks() -> None:
 
 def test_csr_rate_counts_keys_and_csrs() -> None:
     result = security_ca.csr_rate("ec", 0.05)
-    assert result["workload_key"] == "ec" and result["per_s"] > 0
+    assert result["workload_key"] == "ec"
+    assert result["per_s"] > 0
 
 
 def test_issuance_load_against_the_real_ca_process(tmp_path: pathlib.Path) -> None:
@@ -57,7 +58,8 @@ def test_issuance_load_against_the_real_ca_process(tmp_path: pathlib.Path) -> No
         assert result["errors"] == 0, result["error_samples"]
         assert result["issued"] > 0
         assert result["latency"]["count"] == result["issued"]
-        assert result["ca_cpu_percent"] >= 0 and result["client_cpu_percent"] > 0
+        assert result["ca_cpu_percent"] >= 0
+        assert result["client_cpu_percent"] > 0
     assert "issued a certificate" in (tmp_path / "istio-ca.log").read_text()
 
 

@@ -258,14 +258,18 @@ async def client_tls(bench: benchmesh.BenchMesh, work: pathlib.Path) -> ClientTl
         3600,
         token,
     )
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "cert.pem").write_text("".join(chain))
-    (work / "key.pem").write_bytes(key_pem(key))
+    await asyncio.to_thread(_write_client_files, work, "".join(chain), key_pem(key))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.load_cert_chain(work / "cert.pem", work / "key.pem")
     return ClientTls(context=context, root=x509.load_pem_x509_certificate(root))
+
+
+def _write_client_files(work: pathlib.Path, chain_pem: str, key_pem_bytes: bytes) -> None:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "cert.pem").write_text(chain_pem)
+    (work / "key.pem").write_bytes(key_pem_bytes)
 
 
 async def server_identity(bench: benchmesh.BenchMesh, tls: ClientTls) -> list[str]:

@@ -40,11 +40,15 @@ def test_targets_go_through_productpage_sidecar_or_straight_to_details(
         "direct_mtls_new_connection",
     }
     sidecar = mtls["sidecar_new_connection"]
-    assert sidecar.proxy == "http://127.0.11.2:15001" and sidecar.new_connection
-    assert sidecar.url == "http://details:9080/details/0" and sidecar.tls is None
+    assert sidecar.proxy == "http://127.0.11.2:15001"
+    assert sidecar.new_connection
+    assert sidecar.url == "http://details:9080/details/0"
+    assert sidecar.tls is None
     direct = mtls["direct_mtls_keepalive"]
     assert direct.url == "https://127.0.11.3:15006/details/0"
-    assert direct.tls is context and direct.proxy is None and not direct.new_connection
+    assert direct.tls is context
+    assert direct.proxy is None
+    assert not direct.new_connection
     assert plain["direct_plaintext_new_connection"].url == "http://127.0.11.3:15006/details/0"
     assert plain["direct_plaintext_new_connection"].tls is None
 
@@ -70,10 +74,12 @@ def test_combine_pools_the_rounds_and_sums_the_counters() -> None:
         ),
     ]
     combined = security_handshake.combine(target, runs)
-    assert combined["via"] == "direct" and combined["new_connection_per_request"]
+    assert combined["via"] == "direct"
+    assert combined["new_connection_per_request"]
     assert (combined["sent"], combined["ok"], combined["errors"]) == (4, 3, 1)
     assert combined["latency"]["count"] == 3
-    assert combined["latency"]["p50_ms"] == 2.0 and combined["latency"]["max_ms"] == 3.0
+    assert combined["latency"]["p50_ms"] == 2.0
+    assert combined["latency"]["max_ms"] == 3.0
     assert combined["client_sidecar"] == {"tls_handshakes": 1}
     assert combined["details_sidecar"] == {"tls_handshakes": 3, "connections": 4}
     assert [r["details_open_tls"] for r in combined["rounds"]] == [1, 0]
@@ -87,4 +93,5 @@ def test_combine_without_a_single_answer() -> None:
     target = security_handshake.Target("sidecar_keepalive", "http://details:9080/", False)
     run = security_handshake.Run(_load([], errors=2), {}, {}, 0, 0)
     combined = security_handshake.combine(target, [run])
-    assert combined["latency"] is None and combined["errors"] == 2
+    assert combined["latency"] is None
+    assert combined["errors"] == 2

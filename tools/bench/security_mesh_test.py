@@ -30,7 +30,8 @@ def test_first_true_is_when_the_check_first_held_and_errors_do_not_count() -> No
 
     before, held, after = asyncio.run(main())
     assert len(calls) == 3
-    assert held is not None and before <= held <= after
+    assert held is not None
+    assert before <= held <= after
 
 
 def test_first_true_gives_none_and_wait_for_raises_on_timeout() -> None:
@@ -46,7 +47,10 @@ def test_negated() -> None:
     async def nothing() -> None:
         return None
 
-    assert asyncio.run(security_mesh.negated(nothing)()) is True
+    async def negated_nothing() -> bool:
+        return await security_mesh.negated(nothing)()
+
+    assert asyncio.run(negated_nothing()) is True
 
 
 def test_names_of_the_mesh(tmp_path: pathlib.Path) -> None:

@@ -45,7 +45,9 @@ def test_parse_ca_ready_reads_the_bound_addresses() -> None:
     found = parse.parse_ca_ready(READY_LOG)
     assert found == parse.CaAddresses("127.0.0.1:40123", None, "127.0.0.1:40124")
     with_mtls = READY_LOG.replace("(off)", "127.0.0.1:40125")
-    assert parse.parse_ca_ready(with_mtls).mtls == "127.0.0.1:40125"
+    with_mtls_found = parse.parse_ca_ready(with_mtls)
+    assert with_mtls_found is not None
+    assert with_mtls_found.mtls == "127.0.0.1:40125"
     assert parse.parse_ca_ready(READY_LOG.splitlines()[0]) is None
 
 

@@ -51,18 +51,25 @@ RESULT = {
 
 def test_parse_args_defaults_and_parts() -> None:
     args = security.parse_args([])
-    assert args.parts == list(security.PARTS) and not args.partial
+    assert args.parts == list(security.PARTS)
+    assert not args.partial
     assert (args.rate, args.duration, args.rounds, args.restarts) == (100.0, 5.0, 2, 5)
     args = security.parse_args(["--part", "ca", "--part", "startup"])
-    assert args.parts == ["ca", "startup"] and args.partial
+    assert args.parts == ["ca", "startup"]
+    assert args.partial
 
 
 def test_format_figures_shows_every_part() -> None:
     text = security.format_figures(RESULT, report.table)
-    assert "3292.4" in text and "2413.7" in text
-    assert "333.5" in text and "2.68" in text
-    assert "details-v1" in text and "503.8" in text
-    assert "direct_mtls_new_connection" in text and "1000" in text and "1/0" in text
+    assert "3292.4" in text
+    assert "2413.7" in text
+    assert "333.5" in text
+    assert "2.68" in text
+    assert "details-v1" in text
+    assert "503.8" in text
+    assert "direct_mtls_new_connection" in text
+    assert "1000" in text
+    assert "1/0" in text
     assert "0.05/0.31" in text
     assert security.format_figures({}, report.table) == ""
 

@@ -48,5 +48,5 @@ def test_summary_converts_seconds_to_milliseconds() -> None:
 
 
 def test_summary_of_no_samples_is_an_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="summary of no samples"):
         Summary.of_seconds([])

@@ -62,7 +62,8 @@ def test_documents_and_their_expected_verdicts(tmp_path):
 def test_measure_counts_agreement(tmp_path, capsys):
     report = measure.measure([_tree(tmp_path)], map_versions=False, verbose=True)
     assert report["tally"] == {"valid:accepted": 2, "invalid:refused": 1}
-    assert report["crashes"] == [] and report["disagreements"] == []
+    assert report["crashes"] == []
+    assert report["disagreements"] == []
     out = capsys.readouterr().out
     assert "valid in Istio: 2 judged, 2 accepted (100.0%), 0 crashes" in out
     assert "invalid in Istio: 1 judged, 1 refused (100.0%), 0 crashes" in out

@@ -19,6 +19,7 @@ import collections
 import pathlib
 import sys
 import traceback
+from typing import Any
 
 from pkg.config import loader
 from pkg.config.kinds import ALL, KindSet
@@ -48,7 +49,7 @@ def measure(roots: list[pathlib.Path], *, map_versions: bool, verbose: bool) -> 
                 doc.expect is Expect.INVALID and outcome == "accepted"
             ):
                 disagreements.append(f"{where}: expected {doc.expect.value}, {outcome}: {detail}")
-    report = {"tally": dict(tally), "skipped": skipped.counts}
+    report: dict[str, Any] = {"tally": dict(tally), "skipped": skipped.counts}
     _print(report)
     for line in crashes:
         print(f"CRASH {line}")

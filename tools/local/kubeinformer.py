@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,7 +41,7 @@ class Informer:
     """`lister`: the official client's list-for-all-namespaces method of the kind."""
 
     name: str
-    lister: Callable[..., Any]
+    lister: types.MethodType  # a bound method: its client's *_without_preload_content twin
     on_change: OnChange
     field_selector: str = ""
     cache: dict[Key, Object] = dataclasses.field(default_factory=dict)

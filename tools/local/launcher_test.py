@@ -37,7 +37,8 @@ def test_stop_takes_down_each_process_group_and_forgets_it(tmp_path):
     started = [launcher.start(topology.log_dir, spec) for spec in specs]
     launcher.record(tmp_path, started)
     grandchildren = [_grandchild(s.log) for s in started]
-    assert all(s.alive() for s in started) and all(_running(pid) for pid in grandchildren)
+    assert all(s.alive() for s in started)
+    assert all(_running(pid) for pid in grandchildren)
     assert [s.name for s in launcher.read_state(tmp_path)] == ["p0", "p1"]
 
     launcher.stop(tmp_path, grace=5)

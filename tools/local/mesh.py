@@ -106,7 +106,7 @@ class Mesh:
     def down(self) -> list[str]:
         return launcher.stop(self.topology.run_dir)
 
-    async def apply_files(self, *paths: object) -> list[Resource]:
+    async def apply_files(self, *paths: str | pathlib.Path) -> list[Resource]:
         resources = [r for path in paths for r in loader.load_file(path)]
         async with ConfigClient(self.topology.config_store_url) as client:
             for resource in resources:

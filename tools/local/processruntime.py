@@ -133,7 +133,7 @@ class ProcessRuntime:
             env["http_proxy"] = f"http://{pod.spec.ip}:{OUTBOUND_PORT}"
         env.update(dict(spec.env))
         log_path = pod.spec.log_path(spec.name)
-        with open(log_path, "ab") as out:
+        with await asyncio.to_thread(open, log_path, "ab") as out:
             try:
                 container.process = await asyncio.create_subprocess_exec(
                     *spec.argv,

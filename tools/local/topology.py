@@ -383,10 +383,10 @@ class Topology:
                 env = observability.app_metrics_env(pod.metrics_path, APP_PORT)
                 agent = dataclasses.replace(agent, env=env)
             specs.append(agent)
-        namespace, pod, account = GATEWAY_WORKLOAD
+        namespace, gateway_pod, account = GATEWAY_WORKLOAD
         specs.append(
             self._agent(
-                "istio-ingressgateway", "router", self.gateway_address, pod, namespace,
+                "istio-ingressgateway", "router", self.gateway_address, gateway_pod, namespace,
                 "app=istio-ingressgateway,istio=ingressgateway", account, "",
             )
         )  # fmt: skip

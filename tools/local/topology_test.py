@@ -22,7 +22,8 @@ def test_kube_runs_istios_bookinfo_through_the_kubelet(tmp_path: pathlib.Path):
     assert {"kube-controllers", "kubelet"} <= set(names(kube))
     assert not any(name.startswith("reviews") for name in names(kube))  # the kubelet's pods
     pilot = next(s for s in kube.processes() if s.name == "pilot-discovery")
-    assert "Kubernetes,ServiceEntry" in pilot.argv and str(kube.kubeconfig) in pilot.argv
+    assert "Kubernetes,ServiceEntry" in pilot.argv
+    assert str(kube.kubeconfig) in pilot.argv
 
 
 def test_local_runs_the_launchers_pods_with_serviceentries(tmp_path: pathlib.Path):

@@ -48,7 +48,8 @@ def test_a_process_that_died_starts_again_after_the_back_off_and_is_counted(run_
     assert guard.tick(now=2.0) == ["pilot"]
 
     again = state(run_dir)["pilot"]
-    assert again.alive() and again.pid != pilot.pid
+    assert again.alive()
+    assert again.pid != pilot.pid
     assert (again.restarts, again.stage, again.log) == (1, 1, pilot.log)
 
 
@@ -112,6 +113,8 @@ def test_down_stops_the_watchdog_first_and_then_what_it_restarted(run_dir):
 
     launcher.stop(run_dir, grace=5)
 
-    assert not again.alive() and not guard.alive()
-    assert launcher.read_state(run_dir) == [] and launcher.read_specs(run_dir) == []
+    assert not again.alive()
+    assert not guard.alive()
+    assert launcher.read_state(run_dir) == []
+    assert launcher.read_specs(run_dir) == []
     assert "p0 (pid" in pathlib.Path(guard.log).read_text()  # it said what it did

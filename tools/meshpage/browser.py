@@ -24,7 +24,7 @@ import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 
@@ -73,14 +73,7 @@ class Browser:
     async def launch(
         cls, profile_dir: pathlib.Path, *, width: int = 1400, height: int = 1000
     ) -> AsyncIterator[Browser]:
-        profile_dir.mkdir(parents=True, exist_ok=True)
-        log = open(profile_dir.parent / f"{profile_dir.name}-chromium.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen(
-            [chromium_binary(), *FLAGS, f"--user-data-dir={profile_dir}",
-             f"--window-size={width},{height}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+        process, log = await asyncio.to_thread(_start_chromium, profile_dir, width, height)
         browser: Browser | None = None
         session = aiohttp.ClientSession()
         try:
@@ -98,8 +91,10 @@ class Browser:
             if browser is not None:
                 await browser._close()
             await session.close()
-            _kill(process)
-            log.close()
+            try:
+                await asyncio.to_thread(_kill, process)  # up to 10 s: off the event loop
+            finally:
+                log.close()
 
     async def send(
         self, method: str, params: dict[str, Any] | None = None, timeout: float = 30
@@ -182,8 +177,7 @@ class Browser:
 
     async def screenshot(self, path: pathlib.Path) -> pathlib.Path:
         result = await self.send("Page.captureScreenshot", {"format": "png"})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(result["data"]))
+        await asyncio.to_thread(_write_file, path, base64.b64decode(result["data"]))
         return path
 
     async def _close(self) -> None:
@@ -206,6 +200,26 @@ async def _devtools_port(profile_dir: pathlib.Path, process: subprocess.Popen[by
             return int(path.read_text().splitlines()[0])
         await asyncio.sleep(0.1)
     raise BrowserError("Chromium did not open its DevTools port within 30s")
+
+
+def _start_chromium(
+    profile_dir: pathlib.Path, width: int, height: int
+) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+    """Chromium on about:blank in its own session, logging to a file beside the profile."""
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    log = open(profile_dir.parent / f"{profile_dir.name}-chromium.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [chromium_binary(), *FLAGS, f"--user-data-dir={profile_dir}",
+         f"--window-size={width},{height}", "about:blank"],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    return process, log
+
+
+def _write_file(path: pathlib.Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

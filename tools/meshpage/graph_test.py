@@ -72,17 +72,20 @@ def test_edges_carry_rate_share_errors_latency_and_mtls():
     }
     to_v1, to_v2 = edges["productpage-v1->reviews-v1"], edges["productpage-v1->reviews-v2"]
     assert (to_v1["rps"], to_v1["percent"], to_v2["percent"]) == (8.0, 80.0, 20.0)
-    assert to_v2["error_rate"] == 0.25 and to_v1["error_rate"] == 0.0
+    assert to_v2["error_rate"] == 0.25
+    assert to_v1["error_rate"] == 0.0
     assert (to_v1["p50_ms"], to_v1["p99_ms"]) == (4.0, 20.0)
     assert edges["reviews-v2->ratings-v1"]["p50_ms"] is None  # NaN: no requests in the window
-    assert to_v1["mtls"] and not edges["istio-ingressgateway->productpage-v1"]["mtls"]
+    assert to_v1["mtls"]
+    assert not edges["istio-ingressgateway->productpage-v1"]["mtls"]
 
 
 def test_nodes_are_versions_inside_app_boxes_and_idle_workloads_are_drawn():
     graph = build_graph(RESULTS, [Workload("reviews", "v3"), Workload("details", "v1")])
     nodes = {n["id"]: n for n in graph["nodes"]}
     assert nodes["app:reviews"]["kind"] == "app"
-    assert nodes["reviews-v3"]["parent"] == "app:reviews" and nodes["reviews-v3"]["rps_in"] == 0.0
+    assert nodes["reviews-v3"]["parent"] == "app:reviews"
+    assert nodes["reviews-v3"]["rps_in"] == 0.0
     assert nodes["reviews-v2"]["error_rate"] == 0.25
     assert nodes["details-v1"]["rps_in"] == 0.0
     # The gateway has no version: a plain node named after its app, outside any box.
@@ -93,9 +96,11 @@ def test_nodes_are_versions_inside_app_boxes_and_idle_workloads_are_drawn():
 def test_an_idle_edge_keeps_its_mtls_mark():
     graph = build_graph({"requests": [edge("reviews", "v2", "ratings", "v1", 0.0)]})
     (only,) = graph["edges"]
-    assert only["rps"] == 0.0 and only["mtls"]
+    assert only["rps"] == 0.0
+    assert only["mtls"]
 
 
 def test_broken_samples_are_skipped_not_fatal():
     graph = build_graph({"requests": [{"metric": {}}, {"value": [1, "x"]}], "p50": [{}]})
-    assert graph["edges"] == [] and graph["nodes"] == []
+    assert graph["edges"] == []
+    assert graph["nodes"] == []

@@ -17,6 +17,7 @@ import asyncio
 import datetime
 import pathlib
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -41,7 +42,7 @@ def _now() -> str:
 async def _graph(request: web.Request) -> web.Response:
     sources = request.app[_SOURCES]
     errors: list[str] = []
-    results: dict[str, list[dict[str, Any]]] = {}
+    results: Mapping[str, list[Mapping[str, Any]]] = {}
     workloads = []
     metrics, known = await asyncio.gather(
         sources.query_graph(), sources.workloads(), return_exceptions=True

@@ -38,15 +38,19 @@ def test_sources_down_give_an_empty_graph_that_names_them():
         async with session.get("/api/graph") as r:
             assert r.status == 200
             graph = await r.json()
-        assert graph["nodes"] == [] and graph["edges"] == []
+        assert graph["nodes"] == []
+        assert graph["edges"] == []
         assert graph["refresh_seconds"] == 1.0
         assert [e.split(" (")[0] for e in graph["errors"]] == ["Prometheus", "the config store"]
         async with session.get("/api/apps/reviews") as r:
             info = await r.json()
-        assert r.status == 200 and info["routing"] == [] and info["traces"] == []
+        assert r.status == 200
+        assert info["routing"] == []
+        assert info["traces"] == []
         assert len(info["errors"]) == 2
         async with session.get("/api/traces/abc") as r:
-            assert r.status == 200 and (await r.json())["errors"]
+            assert r.status == 200
+            assert (await r.json())["errors"]
 
     scenario(body)
 
@@ -54,13 +58,16 @@ def test_sources_down_give_an_empty_graph_that_names_them():
 def test_bad_names_are_400s_and_the_page_and_its_script_are_served():
     async def body(session):
         async with session.get("/api/apps/Not_An_App") as r:
-            assert r.status == 400 and "is not an app name" in (await r.json())["error"]
+            assert r.status == 400
+            assert "is not an app name" in (await r.json())["error"]
         async with session.get("/api/traces/xyz") as r:
             assert r.status == 400
         async with session.get("/") as r:
-            assert r.status == 200 and "cytoscape.min.js" in await r.text()
+            assert r.status == 200
+            assert "cytoscape.min.js" in await r.text()
         async with session.get("/static/app.js") as r:
-            assert r.status == 200 and "window.meshGraph" in await r.text()
+            assert r.status == 200
+            assert "window.meshGraph" in await r.text()
         async with session.get("/vendor/cytoscape.min.js") as r:
             assert r.status == 200  # installed by tools/setup.sh (npm ci)
         async with session.get("/healthz") as r:

@@ -48,7 +48,8 @@ def test_posted_spans_come_back_by_trace_service_and_query():
             assert await r.json() == ["productpage.default.svc.cluster.local:9080/productpage"]
         async with session.get("/api/v2/trace/5af7183fb1d4cf5f5af7183fb1d4cf5f") as r:
             (got,) = await r.json()
-            assert got["id"] == "352bff9a74ca9ad2" and got["kind"] == "SERVER"
+            assert got["id"] == "352bff9a74ca9ad2"
+            assert got["kind"] == "SERVER"
         async with session.get("/api/v2/traces", params={"serviceName": "productpage"}) as r:
             assert [[s["id"] for s in t] for t in await r.json()] == [["352bff9a74ca9ad2"]]
         async with session.get("/health") as r:
@@ -78,7 +79,8 @@ def test_bad_requests_are_400s_that_say_why_and_store_nothing():
         ) as r:
             assert r.status == 415
         async with session.get("/api/v2/traces", params={"limit": "many"}) as r:
-            assert r.status == 400 and "limit: 'many'" in await r.text()
+            assert r.status == 400
+            assert "limit: 'many'" in await r.text()
         async with session.get("/api/v2/trace/zz") as r:
             assert r.status == 404
         async with session.get("/api/v2/spans") as r:

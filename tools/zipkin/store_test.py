@@ -27,7 +27,7 @@ def test_ids_are_lower_case_and_padded_names_lower_case():
 
 
 @pytest.mark.parametrize(
-    "bad, message",
+    ("bad", "message"),
     [
         ({"id": "1"}, "spans[0].traceId: None is not a hex id"),
         ({"traceId": "xyz", "id": "1"}, "spans[0].traceId: 'xyz' is not a hex id"),
@@ -75,6 +75,8 @@ def test_memory_is_bounded_by_traces_and_spans_per_trace():
     store.add([span("1", "a", "x", 1), span("2", "b", "x", 2)])
     store.add([span("1", "c", "x", 3)])  # trace 1 is now the most recently updated
     store.add([span("3", "d", "x", 4)])  # so trace 2 goes
-    assert store.trace("2") is None and store.trace("1") is not None
+    assert store.trace("2") is None
+    assert store.trace("1") is not None
     store.add([span("1", "e", "x", 5)])  # trace 1 is full
-    assert len(store.trace("1")) == 2 and store.dropped == 1
+    assert len(store.trace("1")) == 2
+    assert store.dropped == 1

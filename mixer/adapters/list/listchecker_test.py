@@ -42,7 +42,8 @@ async def open_with_clock(
 @testing.run_async
 async def test_bookinfo_whitelist_lets_v1_and_v2_call_ratings():
     v1, v2, v3 = await check(BOOKINFO_WHITELIST, "v1", "v2", "v3")
-    assert v1.ok and v2.ok
+    assert v1.ok
+    assert v2.ok
     assert (v3.status_code, v3.message) == (api.PERMISSION_DENIED, "v3 is not whitelisted")
     # Istio's default caching: 300 s or 10000 uses.
     assert v1.valid_duration == v3.valid_duration == datetime.timedelta(seconds=300)
@@ -67,7 +68,8 @@ async def test_caching_params_are_returned():
 async def test_strings_are_exact_unless_case_insensitive():
     params = {"overrides": ["Reviews"]}
     exact, folded = await check(params, "Reviews", "reviews")
-    assert exact.ok and not folded.ok
+    assert exact.ok
+    assert not folded.ok
     params["entryType"] = "CASE_INSENSITIVE_STRINGS"
     assert all(r.ok for r in await check(params, "REVIEWS", "reviews"))
 
@@ -216,9 +218,8 @@ def test_config_errors_have_field_paths():
 
 def test_bad_regex_and_entry_type_are_reported():
     errors = testing.config_errors(listchecker.INFO, {"overrides": ["(a"], "entryType": "REGEX"})
-    assert len(errors) == 1 and errors[0].startswith(
-        "overrides[0]: '(a' is not a valid RE2 expression"
-    )
+    assert len(errors) == 1
+    assert errors[0].startswith("overrides[0]: '(a' is not a valid RE2 expression")
     errors = testing.config_errors(listchecker.INFO, {"entryType": "WORDS"})
     assert errors == [
         "entryType: expected one of STRINGS, CASE_INSENSITIVE_STRINGS, IP_ADDRESSES, REGEX, got 'WORDS'"

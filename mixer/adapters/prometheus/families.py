@@ -75,7 +75,7 @@ class Family:
     def collect(self) -> Iterator[Metric]:
         family = self._empty()
         with self._lock:
-            if self.kind is Kind.DISTRIBUTION:
+            if isinstance(family, HistogramMetricFamily):
                 bounds = [floatToGoString(b) for b in self.buckets] + ["+Inf"]
                 for labels, histogram in self._histograms.items():
                     family.add_metric(
@@ -88,7 +88,7 @@ class Family:
                     family.add_metric(list(labels), value)
         yield family
 
-    def _empty(self) -> Metric:
+    def _empty(self) -> CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily:
         labels = list(self.label_names)
         if self.kind is Kind.COUNTER:
             return CounterMetricFamily(self.name, self.description, labels=labels)

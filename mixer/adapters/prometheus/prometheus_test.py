@@ -185,7 +185,8 @@ def test_exponential_and_linear_buckets_have_n_plus_one_bounds():
             "1e+08",
             "+Inf",
         ]
-        assert exp["1000.0"] == 0 and exp["10000.0"] == 1
+        assert exp["1000.0"] == 0
+        assert exp["10000.0"] == 1
         lin = buckets(scraped["istio_ages"], "istio_ages_bucket")
         assert lin == {"10.0": 0, "15.0": 0, "20.0": 1, "25.0": 1, "+Inf": 1}
         await handler.close()
@@ -297,7 +298,8 @@ def test_two_handlers_share_a_metric_and_keep_their_own():
         assert "istio_request_duration_seconds" in scraped
         await second.close()
         scraped = scrape(registry)
-        assert "istio_requests" in scraped and "istio_request_duration_seconds" not in scraped
+        assert "istio_requests" in scraped
+        assert "istio_request_duration_seconds" not in scraped
         await first.close()
         assert scrape(registry) == {}
 

@@ -17,8 +17,13 @@ def test_numbers():
     assert to_number("1") == 1.0
     assert to_number(True) == 1.0
     assert to_number(datetime.timedelta(milliseconds=1500)) == 1.5
-    for bad in ("x", None, b"1", float("nan")):
-        with pytest.raises(ValueError):
+    for bad, message in (
+        ("x", "'x' is not a number"),
+        (None, "a NoneType value cannot be a metric value"),
+        (b"1", "a bytes value cannot be a metric value"),
+        (float("nan"), "NaN is not a metric value"),
+    ):
+        with pytest.raises(ValueError, match=message):
             to_number(bad)
 
 

@@ -40,7 +40,8 @@ def test_a_variable_named_like_a_header_key_does_not_hide_it():
     line = encode_line(
         level="error", moment=WHEN, instance="i", fields=[("level", "fake")], as_json=True
     )
-    assert line.startswith('{"level":"error",') and line.endswith(',"level":"fake"}\n')
+    assert line.startswith('{"level":"error",')
+    assert line.endswith(',"level":"fake"}\n')
 
 
 def test_console_line():

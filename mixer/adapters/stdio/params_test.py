@@ -20,7 +20,8 @@ def test_defaults_are_istios():
     assert options == Options()
     assert options.log_stream is Stream.STDOUT
     assert options.output_as_json is True
-    assert options.output_level is Level.INFO and options.metric_level is Level.INFO
+    assert options.output_level is Level.INFO
+    assert options.metric_level is Level.INFO
     assert options.severity_levels == DEFAULT_SEVERITY_LEVELS
 
 
@@ -50,7 +51,8 @@ def test_every_field_in_either_spelling():
     options = ok(camel)
     assert options == ok(snake)
     assert options.log_stream is Stream.ROTATED_FILE
-    assert options.output_level is Level.WARNING and options.metric_level is Level.ERROR
+    assert options.output_level is Level.WARNING
+    assert options.metric_level is Level.ERROR
     assert options.severity_levels["notice"] is Level.WARNING
     assert options.severity_levels["info"] is Level.INFO  # the defaults stay
     assert (options.max_megabytes_before_rotation, options.max_days_before_rotation) == (5, 2)

@@ -114,7 +114,8 @@ def test_close_outlives_a_cancelled_caller():
         sink.gate.set()
         async with asyncio.timeout(5):
             await writer.close()  # the shielded drain finished the work
-        assert sink.batches == [["x\n"]] and sink.closed
+        assert sink.batches == [["x\n"]]
+        assert sink.closed
 
     asyncio.run(main())
 

@@ -82,7 +82,8 @@ async def test_log_entries_become_json_lines_on_stdout(capsys):
     }
     # Header first, then the variables sorted by name, as Istio writes them.
     assert list(first)[:4] == ["level", "time", "instance", "latency"]
-    assert second["level"] == "error" and second["url"] == "/ratings"
+    assert second["level"] == "error"
+    assert second["url"] == "/ratings"
     await handler.close()
 
 

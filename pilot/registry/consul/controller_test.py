@@ -72,7 +72,8 @@ async def test_registered_services_appear_and_a_deregistered_one_disappears():
             await register(agent, "reviews-v1", "10.0.0.4", "v1")
             await register(agent, "reviews-v2", "10.0.0.5", "v2")
             await eventually(lambda: addresses(registry) == ["10.0.0.4", "10.0.0.5"])
-            assert registry.has_synced() and registry.status().state == "synced"
+            assert registry.has_synced()
+            assert registry.status().state == "synced"
             v1 = next(e for e in registry.instances(REVIEWS, 9080) if e.address == "10.0.0.4")
             assert v1.labels == {"version": "v1"}
             assert registry.get_service(REVIEWS).ports[0].protocol.value == "HTTP"
@@ -97,7 +98,8 @@ async def test_a_blocking_query_returns_on_change_rather_than_polling():
             await eventually(lambda: fake.parked == 3)
             asked = len(fake.requests)
             await asyncio.sleep(0.5)  # ...and, nothing changing, stays there: no polling
-            assert len(fake.requests) == asked and fake.parked == 3
+            assert len(fake.requests) == asked
+            assert fake.parked == 3
             assert any("index=" in r and "wait=2s" in r for r in fake.requests)
             await register(agent, "reviews-v2", "10.0.0.5", "v2")
             await eventually(lambda: addresses(registry) == ["10.0.0.4", "10.0.0.5"], timeout=1.5)

@@ -74,18 +74,21 @@ def test_a_service_merges_its_instances_ports_and_keeps_the_first_protocol_on_a_
     ]  # fmt: skip
     service = conversion.convert_service("reviews", instances)
     assert service.hostname == "reviews.service.consul"
-    assert service.namespace == "default" and service.address == "0.0.0.0"
+    assert service.namespace == "default"
+    assert service.address == "0.0.0.0"
     assert [(p.number, p.protocol) for p in service.ports] == [
         (9080, Protocol.HTTP),
         (9090, Protocol.TCP),
     ]
-    assert service.resolution is Resolution.CLIENT_SIDE_LB and not service.mesh_external
+    assert service.resolution is Resolution.CLIENT_SIDE_LB
+    assert not service.mesh_external
 
 
 def test_external_meta_makes_the_service_mesh_external_and_passthrough():
     external = conversion.from_catalog(_catalog_entry(ServiceMeta={"external": "api.example.com"}))
     service = conversion.convert_service("reviews", [external])
-    assert service.mesh_external and service.resolution is Resolution.PASSTHROUGH
+    assert service.mesh_external
+    assert service.resolution is Resolution.PASSTHROUGH
 
 
 def test_an_endpoint_carries_address_port_labels_and_the_datacenter_as_locality():
@@ -94,7 +97,8 @@ def test_an_endpoint_carries_address_port_labels_and_the_datacenter_as_locality(
     endpoint = conversion.convert_endpoint(service, instance)
     assert (endpoint.address, endpoint.port) == ("10.0.0.4", 9080)
     assert endpoint.labels == {"version": "v1"}
-    assert endpoint.locality == "dc1" and endpoint.workload_name == "reviews-v1"
+    assert endpoint.locality == "dc1"
+    assert endpoint.workload_name == "reviews-v1"
     assert endpoint.service_port == service.ports[0]
 
 

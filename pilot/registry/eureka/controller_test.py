@@ -75,7 +75,8 @@ async def test_an_instance_marked_down_stops_getting_traffic_and_comes_back_up()
             await eventually(lambda: addresses(registry) == ["10.0.0.4", "10.0.0.5"])
             await eureka_basic.status_update(fake.url, "reviews", v2, 0, status="DOWN")
             await eventually(lambda: addresses(registry) == ["10.0.0.4"])
-            assert registry.status().instances == 2 and registry.status().up_instances == 1
+            assert registry.status().instances == 2
+            assert registry.status().up_instances == 1
             await eureka_basic.delete_status_override(fake.url, "reviews", v2, "0")
             await eventually(lambda: addresses(registry) == ["10.0.0.4", "10.0.0.5"])
     finally:

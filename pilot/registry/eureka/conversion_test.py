@@ -16,8 +16,10 @@ def test_the_service_is_the_instance_hostname_with_client_side_lb():
     view = conversion.convert_applications([_instance()])
     (service,) = view.services.values()
     assert service.hostname == "reviews.bookinfo.eureka"
-    assert service.namespace == "default" and service.address == "0.0.0.0"
-    assert service.resolution is Resolution.CLIENT_SIDE_LB and not service.mesh_external
+    assert service.namespace == "default"
+    assert service.address == "0.0.0.0"
+    assert service.resolution is Resolution.CLIENT_SIDE_LB
+    assert not service.mesh_external
 
 
 def test_only_up_instances_count():

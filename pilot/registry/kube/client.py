@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Protocol
 
 import aiohttp
@@ -61,7 +61,7 @@ class KubeClient(Protocol):
 
     async def list(self, kind: Kind) -> Listed: ...
 
-    def watch(self, kind: Kind, resource_version: str) -> AsyncIterator[Event]:
+    def watch(self, kind: Kind, resource_version: str) -> AsyncGenerator[Event, None]:
         """Events after `resource_version` until the server ends the stream; raises Expired."""
         ...
 
@@ -134,7 +134,7 @@ class OfficialClient:
             raise _unavailable(kind, error) from None
         return Listed(list(answer.items), answer.metadata.resource_version or "")
 
-    async def watch(self, kind: Kind, resource_version: str) -> AsyncIterator[Event]:
+    async def watch(self, kind: Kind, resource_version: str) -> AsyncGenerator[Event, None]:
         # With timeout_seconds the client neither reconnects nor retries a 410 by itself: the
         # registry decides (resume from the last version, or list again).
         stream = watch.Watch()
@@ -219,7 +219,7 @@ class Connecting:
     async def list(self, kind: Kind) -> Listed:
         return await (await self._connected()).list(kind)
 
-    async def watch(self, kind: Kind, resource_version: str) -> AsyncIterator[Event]:
+    async def watch(self, kind: Kind, resource_version: str) -> AsyncGenerator[Event, None]:
         async for event in (await self._connected()).watch(kind, resource_version):
             yield event
 

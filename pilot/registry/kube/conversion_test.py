@@ -115,9 +115,11 @@ def test_a_service_is_its_fqdn_with_its_cluster_ip_and_ports():
 
 def test_headless_and_external_name_services():
     headless = convert(svc({"clusterIP": "None", "ports": [{"name": "tcp", "port": 27017}]}))
-    assert headless.resolution is Resolution.PASSTHROUGH and headless.address == "0.0.0.0"
+    assert headless.resolution is Resolution.PASSTHROUGH
+    assert headless.address == "0.0.0.0"
     external = convert(svc({"type": "ExternalName", "externalName": "db.example.com"}))
-    assert external.mesh_external and external.resolution is Resolution.DNS_LB
+    assert external.mesh_external
+    assert external.resolution is Resolution.DNS_LB
 
 
 def test_service_accounts_from_istios_annotations():
@@ -161,7 +163,8 @@ def test_instances_from_slices_are_joined_with_their_pods():
         9081,
         9080,
     )
-    assert endpoint.labels["version"] == "v1" and endpoint.has_sidecar
+    assert endpoint.labels["version"] == "v1"
+    assert endpoint.has_sidecar
     assert (endpoint.service_account, endpoint.workload_name) == ("bookinfo-reviews", "reviews-v1")
 
 

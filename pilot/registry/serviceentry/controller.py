@@ -164,12 +164,12 @@ class ServiceEntryRegistry:
         affected = set(entries)
         current = dict(self._entries)
         for key, entry in entries.items():
-            before = _selector_bucket(self._entries.get(key))
-            if before is not None:
-                self._selecting[before].discard(key)
-            after = _selector_bucket(entry)
-            if after is not None:
-                self._selecting.setdefault(after, set()).add(key)
+            bucket_before = _selector_bucket(self._entries.get(key))
+            if bucket_before is not None:
+                self._selecting[bucket_before].discard(key)
+            bucket_after = _selector_bucket(entry)
+            if bucket_after is not None:
+                self._selecting.setdefault(bucket_after, set()).add(key)
             if entry is None:
                 current.pop(key, None)
             else:

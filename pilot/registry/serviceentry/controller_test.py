@@ -104,7 +104,8 @@ def test_the_oldest_entry_claiming_a_host_wins_it_and_the_next_takes_over():
     assert isinstance(event, InstancesEvent)  # same service, other instances
     driver.delete("ServiceEntry", "default", "new")
     (event,) = drained(registry)
-    assert isinstance(event, ServiceEvent) and event.event is Event.DELETE
+    assert isinstance(event, ServiceEvent)
+    assert event.event is Event.DELETE
     assert registry.services() == []
 
 
@@ -113,10 +114,12 @@ def test_a_changed_service_is_an_update():
     driver = ServiceEntryDriver(registry)
     driver.apply(entry("a", ["a.example.com"]))
     (added,) = drained(registry)
-    assert isinstance(added, ServiceEvent) and added.event is Event.ADD
+    assert isinstance(added, ServiceEvent)
+    assert added.event is Event.ADD
     changed = entry("a", ["a.example.com"])
     changed.spec.ports[0].number = 8080
     driver.apply(changed)
     (update,) = drained(registry)
-    assert isinstance(update, ServiceEvent) and update.event is Event.UPDATE
+    assert isinstance(update, ServiceEvent)
+    assert update.event is Event.UPDATE
     assert [p.number for p in update.service.ports] == [8080]

@@ -51,7 +51,8 @@ def test_every_host_is_a_service():
         "www.example.com",
     }
     external = services["api.example.com"]
-    assert external.mesh_external and external.resolution is Resolution.DNS_LB
+    assert external.mesh_external
+    assert external.resolution is Resolution.DNS_LB
     assert external.ports[0].protocol is Protocol.TLS
 
 
@@ -93,4 +94,5 @@ def test_a_service_entry_without_ports_is_a_service_without_endpoints():
         "spec: {hosts: [h.example.com], resolution: DNS}\n"
     )
     (service,) = conversion.services_of(entry)
-    assert service.hostname == "h.example.com" and service.ports == ()
+    assert service.hostname == "h.example.com"
+    assert service.ports == ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -163,7 +164,11 @@ def _key_material_problem(key: dict) -> str | None:
 
 # BoringSSL, in Envoy, loads no smaller RSA key (seen with Envoy 1.40: 511 bits refused).
 _MIN_RSA_BITS = 512
-_CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}
+_CURVES: dict[str, Callable[[], ec.EllipticCurve]] = {
+    "P-256": ec.SECP256R1,
+    "P-384": ec.SECP384R1,
+    "P-521": ec.SECP521R1,
+}
 
 
 def _bytes(value: str) -> bytes:

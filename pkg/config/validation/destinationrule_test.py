@@ -181,7 +181,8 @@ def test_validate_outlier_detection(outlier: dict, error: str | None):
 
 def test_validate_outlier_detection_deprecated_consecutive_errors_warns():
     outcome = validate("DestinationRule", dr({"outlierDetection": {"consecutiveErrors": 5}}))
-    assert outcome.ok and outcome.has_warning("outlier detection consecutive errors is deprecated")
+    assert outcome.ok
+    assert outcome.has_warning("outlier detection consecutive errors is deprecated")
 
 
 @pytest.mark.parametrize(

@@ -141,9 +141,8 @@ def test_validate_gateway_invalid_https_https_redirect_warns():
         ]
     }
     outcome = validate("Gateway", spec)
-    assert outcome.ok and outcome.has_warning(
-        "tls.httpsRedirect should only be used with http servers"
-    )
+    assert outcome.ok
+    assert outcome.has_warning("tls.httpsRedirect should only be used with http servers")
 
 
 @pytest.mark.parametrize(
@@ -226,4 +225,5 @@ def test_validate_tls_options_invalid_cipher_suites_warn():
         "cipherSuites": ["not-a-cipher", "ECDHE-RSA-AES256-GCM-SHA384"],
     }
     outcome = validate("Gateway", {"servers": [{"hosts": ["a.com"], "port": HTTPS, "tls": tls}]})
-    assert outcome.ok and outcome.has_warning("ignoring invalid cipher suites: [not-a-cipher]")
+    assert outcome.ok
+    assert outcome.has_warning("ignoring invalid cipher suites: [not-a-cipher]")

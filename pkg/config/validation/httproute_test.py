@@ -6,6 +6,8 @@ parameter id is the name of Istio's own case, so a failure here can be compared 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pkg.config.validation.testing import check, validate
@@ -25,8 +27,8 @@ def route(**fields) -> dict:
 
 
 def two(w1: int | None, w2: int | None) -> dict:
-    first = {"destination": {"host": "foo.baz", "subset": "v1"}}
-    second = {"destination": {"host": "foo.baz", "subset": "v2"}}
+    first: dict[str, Any] = {"destination": {"host": "foo.baz", "subset": "v1"}}
+    second: dict[str, Any] = {"destination": {"host": "foo.baz", "subset": "v2"}}
     if w1 is not None:
         first["weight"] = w1
     if w2 is not None:
@@ -417,7 +419,8 @@ def test_validate_http_rewrite(rewrite: dict, error: str | None):
 
 def test_validate_http_redirect_codes_envoy_lacks_are_a_warning():
     outcome = validate("VirtualService", vs({"redirect": {"uri": "/new", "redirectCode": 300}}))
-    assert outcome.ok and outcome.has_warning("Redirect Code 300 is not yet supported")
+    assert outcome.ok
+    assert outcome.has_warning("Redirect Code 300 is not yet supported")
 
 
 def test_validate_virtual_service_set_authority_in_rewrite_and_header():

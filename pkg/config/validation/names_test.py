@@ -9,7 +9,8 @@ def test_dns1123():
     assert names.is_dns1123_subdomain("reviews.default")
     assert not names.is_dns1123_subdomain("")
     # Istio's own labels (subsets, ports, gateways) may have capitals.
-    assert names.is_istio_label("V1") and not names.is_istio_label("v.1")
+    assert names.is_istio_label("V1")
+    assert not names.is_istio_label("v.1")
 
 
 def test_wildcard_domains_as_istio_checks_them():
@@ -32,8 +33,10 @@ def test_wildcard_domains_as_istio_checks_them():
 
 def test_host_matching():
     assert names.host_matches("*.foo.bar", "*.bar")
-    assert names.host_matches("a.foo", "*.foo") and not names.host_matches("a.foo", "b.foo")
-    assert names.host_subset_of("a.foo", "*.foo") and not names.host_subset_of("*.foo", "a.foo")
+    assert names.host_matches("a.foo", "*.foo")
+    assert not names.host_matches("a.foo", "b.foo")
+    assert names.host_subset_of("a.foo", "*.foo")
+    assert not names.host_subset_of("*.foo", "a.foo")
     assert names.host_subset_of("*.a.foo", "*.foo")
 
 
@@ -45,7 +48,8 @@ def test_labels():
 
 
 def test_ip_and_subnets():
-    assert names.is_ip("127.0.1.3") and names.is_ip("::1")
+    assert names.is_ip("127.0.1.3")
+    assert names.is_ip("::1")
     assert not names.is_ip("reviews")
     assert names.is_cidr("10.0.0.0/8")
     assert names.check_ip_subnet("10.0.0.0/8") is None

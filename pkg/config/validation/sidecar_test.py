@@ -303,4 +303,5 @@ def test_validate_sidecar_warnings(spec: dict, warning: str):
 
 def test_removed_sidecar_localhost_is_accepted_with_a_warning():
     outcome = validate("Sidecar", {"egress": [ALL], "localhost": {"clientTls": {}}})
-    assert outcome.ok and outcome.has_warning("spec.localhost: removed from Istio's API")
+    assert outcome.ok
+    assert outcome.has_warning("spec.localhost: removed from Istio's API")

@@ -53,7 +53,8 @@ def service_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def upstream_env(service: str, url: URL) -> dict[str, str]:
     """The variables that point a service's calls to `service` at `url` (host and port)."""
-    assert url.host is not None and url.port is not None
+    assert url.host is not None
+    assert url.port is not None
     prefix = service.upper()
     return {f"{prefix}_HOSTNAME": url.host, f"{prefix}_SERVICE_PORT": str(url.port)}
 

@@ -107,7 +107,8 @@ def test_index_and_health(mesh: dict[str, ServiceProcess]) -> None:
     productpage = mesh["productpage-v1"]
     index = get(productpage, "/")
     assert index.status == 200
-    assert "Normal user" in index.text and "Test user" in index.text
+    assert "Normal user" in index.text
+    assert "Test user" in index.text
     assert f"<td>http://127.0.0.1:{mesh['reviews-v1'].url.port}</td>" in index.text
     assert get(productpage, "/index.html").text == index.text
     health = get(productpage, "/health")
@@ -121,7 +122,8 @@ def test_v1_page_has_details_and_reviews_without_stars(mesh: dict[str, ServicePr
     assert "<dt>ISBN-10:</dt><dd>1234567890</dd>" in html
     assert "An extremely entertaining play by Shakespeare." in html
     assert "Absolutely fun and entertaining." in html
-    assert FULL_STAR not in html and EMPTY_STAR not in html
+    assert FULL_STAR not in html
+    assert EMPTY_STAR not in html
     assert "Reviews served by: reviews-v1" in html
 
 
@@ -265,7 +267,8 @@ def test_ratings_down_shows_the_ratings_error(tmp_path: Path) -> None:
             ratings_api = get(productpage, "/api/v1/products/0/ratings")
     assert html.count(f"<p><i>{RATINGS_DOWN}</i></p>") == 2
     assert FULL_STAR not in html
-    assert "Book Details" in html and "An extremely entertaining play" in html
+    assert "Book Details" in html
+    assert "An extremely entertaining play" in html
     assert (ratings_api.status, ratings_api.json()) == (500, {"error": RATINGS_SORRY})
 
 
