@@ -59,6 +59,19 @@ def write_ca_files(
     return root, token
 
 
+def agent_options(server: FakeCaServer, workdir: pathlib.Path) -> NodeAgentOptions:
+    """An in-process agent of the fake CA, its state in `workdir/run`, status on any port."""
+    root, token = write_ca_files(server, workdir)
+    return NodeAgentOptions(
+        ca_address=server.address,
+        ca_root=root,
+        token_file=token,
+        run_dir=workdir / "run",
+        status_address="127.0.0.1:0",
+        ttl=3600,
+    )
+
+
 @contextlib.asynccontextmanager
 async def running_agent(options: NodeAgentOptions) -> AsyncIterator[NodeAgent]:
     agent = NodeAgent(options=options)
@@ -92,15 +105,7 @@ async def test_agent_serves_sds_on_a_private_socket_and_reports_status(
     server = FakeCaServer(FakeCa())
     await server.start()
     try:
-        root, token = write_ca_files(server, workdir)
-        options = NodeAgentOptions(
-            ca_address=server.address,
-            ca_root=root,
-            token_file=token,
-            run_dir=workdir / "run",
-            status_address="127.0.0.1:0",
-            ttl=3600,
-        )
+        options = agent_options(server, workdir)
         socket_path = workdir / "sds" / "reviews" / "sds.sock"
         write_workload(workdir / "run" / "workloads", "reviews", REVIEWS, socket_path)
         async with running_agent(options) as agent:
@@ -265,15 +270,7 @@ async def test_a_workload_gets_its_own_identity_and_no_other(
     server = FakeCaServer(FakeCa())
     await server.start()
     try:
-        root, token = write_ca_files(server, workdir)
-        options = NodeAgentOptions(
-            ca_address=server.address,
-            ca_root=root,
-            token_file=token,
-            run_dir=workdir / "run",
-            status_address="127.0.0.1:0",
-            ttl=3600,
-        )
+        options = agent_options(server, workdir)
         folder = options.workloads_path
         reviews = workdir / "sds" / "reviews" / "sds.sock"
         ratings = workdir / "sds" / "ratings" / "sds.sock"
