@@ -173,7 +173,14 @@ def test_the_injector_configmap_injects_a_valid_pod_that_our_agent_accepts(
         "reviews-v2-abc",
         "default",
     )
-    assert parsed.labels == {"app": "reviews", "version": "v2"}
+    # The pod's labels as injected, the template's own included.
+    assert parsed.labels == {
+        "app": "reviews",
+        "version": "v2",
+        "security.istio.io/tlsMode": "istio",
+        "service.istio.io/canonical-name": "reviews",
+        "service.istio.io/canonical-revision": "v2",
+    }
     assert parsed.ports == {"http": 9080}
     assert parsed.service_account == "bookinfo-reviews"
     assert parsed.xds_tls
