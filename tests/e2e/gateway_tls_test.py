@@ -46,7 +46,7 @@ class Authority:
                 x509.NameAttribute(NameOID.COMMON_NAME, name),
             ]
         )
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         self.cert = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -65,7 +65,7 @@ class Authority:
     def issue(self, host: str, organization: str, *, client: bool = False) -> tuple[bytes, bytes]:
         """(certificate PEM, key PEM) for `host` (its CN and DNS SAN)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         cert = (
             x509.CertificateBuilder()
@@ -323,8 +323,9 @@ def test_a_rotated_secret_is_served_after_the_update(mesh, pki, tmp_path):
     update.write_text(_secret("httpbin-credential", {"tls.crt": cert, "tls.key": key}))
     mesh.apply(update)
     reply = _eventually(
-        lambda: (r := _https(mesh, pki, "httpbin.example.com")).subject.startswith("O=rotated")
-        and r
+        lambda: (
+            (r := _https(mesh, pki, "httpbin.example.com")).subject.startswith("O=rotated") and r
+        )
     )
     assert reply, "the gateway kept serving the old certificate"
     assert reply.status == 200
