@@ -322,12 +322,13 @@ def test_a_rotated_secret_is_served_after_the_update(mesh, pki, tmp_path):
     update = tmp_path / "rotated.yaml"
     update.write_text(_secret("httpbin-credential", {"tls.crt": cert, "tls.key": key}))
     mesh.apply(update)
-    reply = _eventually(
-        lambda: (
-            (r := _https(mesh, pki, "httpbin.example.com")).subject.startswith("O=rotated") and r
-        )
-    )
-    assert reply, "the gateway kept serving the old certificate"
+
+    def rotated() -> Curl | None:
+        reply = _https(mesh, pki, "httpbin.example.com")
+        return reply if reply.subject.startswith("O=rotated") else None
+
+    reply = _eventually(rotated)
+    assert reply is not None, "the gateway kept serving the old certificate"
     assert reply.status == 200
     assert reply.subject == "O=rotated Inc.; CN=httpbin.example.com"
 
