@@ -15,6 +15,9 @@ server, chosen by the SNI the client sends (the TLS inspector reads it), as Isti
   pick a chain per `sniHosts` and forward the connection whole (tcp_proxy) to their
   destination.
 
+Not built yet: servers that end TLS for TCP routes (protocol TLS with SIMPLE/MUTUAL),
+ISTIO_MUTUAL and AUTO_PASSTHROUGH; such servers get no listener.
+
 A server whose Secret is missing is left out (and reported by `istioctl analyze`, IST0101):
 its listener would otherwise wait for a secret that may never come, and the gateway's other
 servers keep working. Two servers claiming the same SNI on one port: the first one wins
@@ -115,11 +118,6 @@ def servers(proxy: ProxyView, push: PushContext) -> list[BoundServer]:
         for gateway in push.gateways_for(proxy.labels)
         for server in gateway.spec.servers
     ]
-
-
-def served_ports(proxy: ProxyView, push: PushContext) -> list[int]:
-    """Server ports that become listeners: HTTP, and HTTPS/TLS ones ended or passed through."""
-    return sorted({s.port for s in servers(proxy, push) if s.is_plain_http or _is_tls(s)})
 
 
 def _is_tls(server: BoundServer) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime
 import http.server
+import json
 import pathlib
 import re
 import ssl
@@ -309,6 +310,12 @@ def test_simple_tls_from_a_credential_serves_its_certificate(mesh, pki):
     assert "Simple Bookstore App" in reply.body  # the product page, through the mesh
     assert reply.subject == "O=httpbin Inc.; CN=httpbin.example.com"
     assert reply.san_matched
+    # What the gateway's Envoy holds, as the operator sees it.
+    listed = mesh.istioctl(
+        "proxy-config", "secret", "istio-ingressgateway.istio-system", "-o", "json"
+    )
+    sans = [san for cert in json.loads(listed.stdout) for san in cert.get("subject_alt_names", [])]
+    assert {"dns": "httpbin.example.com"} in sans
 
 
 def test_simple_tls_from_files_serves_the_file_certificate(mesh, pki):
@@ -367,7 +374,7 @@ def test_http_redirects_to_https(mesh, pki):
     assert reply.header("location") == "https://httpbin.example.com/productpage"
 
 
-def test_a_missing_secret_is_reported_and_leaves_the_other_servers_serving(mesh, pki):
+def test_a_missing_secret_is_reported_and_leaves_the_other_servers_serving(mesh, pki, tmp_path):
     # No certificate for the server whose Secret does not exist: no chain matches its SNI.
     missing = _https(mesh, pki, "missing.example.com")
     assert missing.code != 0
@@ -379,3 +386,18 @@ def test_a_missing_secret_is_reported_and_leaves_the_other_servers_serving(mesh,
     assert 'Referenced credentialName not found: "no-such-credential"' in analysis.stdout
     assert "[IST0101] (Gateway mygateway.default" in analysis.stdout
     assert analysis.returncode != 0
+    # Once the Secret exists, the server is served with it.
+    cert, key = pki["root"].issue("missing.example.com", "found Inc.")
+    created = tmp_path / "found.yaml"
+    created.write_text(_secret("no-such-credential", {"tls.crt": cert, "tls.key": key}))
+    mesh.apply(created)
+
+    def served() -> Curl | None:
+        reply = _https(mesh, pki, "missing.example.com")
+        return reply if reply.status == 200 else None
+
+    reply = _eventually(served)
+    assert reply is not None, "the server stayed out after its Secret was created"
+    assert reply.subject == "O=found Inc.; CN=missing.example.com"
+    analysis = mesh.istioctl("analyze", "-n", "default", check=False)
+    assert "credentialName" not in analysis.stdout
