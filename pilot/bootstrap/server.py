@@ -96,7 +96,7 @@ _SDS = generator.SECRET
 KIND_EFFECTS: dict[str, tuple[frozenset[str] | None, bool]] = {
     "VirtualService": (frozenset({_RDS}), False),  # routes; clusters come from services
     "DestinationRule": (frozenset({_CDS, _EDS}), False),  # policies, subsets and theirs
-    "Gateway": (frozenset({_LDS, _RDS}), True),
+    "Gateway": (frozenset({_LDS, _RDS, _SDS}), True),  # SDS: the credentials it names
     "AuthorizationPolicy": (frozenset({_LDS}), False),  # the RBAC filters
     "RequestAuthentication": (frozenset({_LDS}), False),  # the jwt_authn filters
     "Sidecar": (None, False),  # what a proxy sees
