@@ -16,13 +16,8 @@ import base64
 import contextlib
 import dataclasses
 import json
-import os
 import pathlib
 import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,6 +30,7 @@ from pilot.configstore.server import Options as StoreOptions
 from pilot.configstore.server import serving
 from pkg.config import loader
 from pkg.kube.client import ConfigClient
+from pkg.testing import programs
 from security.ca.testing import running_ca
 
 ROOT = pathlib.Path(__file__).absolute().parents[1]
@@ -296,67 +292,15 @@ async def wait_catalog(osb: OsbClient, predicate, timeout: float = 10.0) -> dict
         await asyncio.sleep(0.05)
 
 
-class BrokerProcess:
+class BrokerProcess(programs.ProgramProcess):
     """`python -m broker.main` as a child process, its stderr collected."""
 
     def __init__(self, args: list[str]) -> None:
-        self._args = [sys.executable, "-m", "broker.main", *args]
-        self._process: subprocess.Popen[str] | None = None
-        self._lines: list[str] = []
-        self._ready = threading.Event()
-        self._reader: threading.Thread | None = None
-        self.url = ""
+        super().__init__("the broker", "broker.main", *args, ready=_READY)
 
     @property
-    def log(self) -> str:
-        return "".join(self._lines)
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None, "not started"
-        return self._process.pid
+    def url(self) -> str:
+        return self.ready.group(1) if self.ready else ""
 
     def start(self, timeout: float = 30.0) -> BrokerProcess:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        self._process = subprocess.Popen(
-            self._args,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + timeout
-        while not self._ready.wait(0.05):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"the broker did not start:\n{self.log}")
-        return self
-
-    def _read(self) -> None:
-        assert self._process is not None
-        assert self._process.stderr is not None
-        for line in self._process.stderr:
-            self._lines.append(line)
-            match = _READY.search(line)
-            if match and not self._ready.is_set():
-                self.url = match.group(1)
-                self._ready.set()
-
-    def terminate(self, timeout: float = 10.0) -> int:
-        assert self._process is not None
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            return self._process.wait(timeout)
-        finally:
-            self.kill()
-
-    def kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait(10)
-        if self._reader is not None:
-            self._reader.join(5)
+        return super().start(timeout)

@@ -126,7 +126,10 @@ def test_without_files_it_reads_the_store_or_uses_the_install_defaults(
     assert [c["name"] for c in spec["initContainers"]] == ["istio-init"]
     proxy = spec["containers"][1]
     assert proxy["image"] == "docker.io/istiopy/proxyv2:0.1.0"  # values.yaml's hub and tag
-    assert "--labels=app=ratings,version=v2" in proxy["args"]
+    assert (
+        "--labels=app=ratings,security.istio.io/tlsMode=istio,"
+        "service.istio.io/canonical-name=ratings,service.istio.io/canonical-revision=v2,version=v2"
+    ) in proxy["args"]
     status = json.loads(
         deployment["spec"]["template"]["metadata"]["annotations"]["sidecar.istio.io/status"]
     )

@@ -7,13 +7,13 @@ most, starts quickly (tools/bench/istioctl_startup.py).
 from __future__ import annotations
 
 import argparse
-import datetime
 import sys
+from typing import Any
 
 from istioctl import target
 from istioctl.resources import printing
 from pkg.config.kinds import ALL, KindSchema
-from pkg.kube import errors
+from pkg.kube import errors, rest
 
 
 def get(args: argparse.Namespace) -> int:
@@ -26,31 +26,34 @@ def get(args: argparse.Namespace) -> int:
         )
         return 1
     namespace = target.namespace(args)
+    table = args.output == "short"
+    # kubectl's way: the server prints the table; the objects come as it sent them.
+    accept = rest.TABLE if table else rest.JSON
     status = 0
+    answers: list[dict[str, Any]] = []
     with target.store_client(args) as client:
         if args.names:
-            found = []
             for name in args.names:
                 try:
-                    found.append(client.get(schema, name, namespace))
+                    answers.append(client.get_raw(rest.item_path(schema, namespace, name), accept))
                 except errors.NotFound as error:
                     print(error, file=sys.stderr)
                     status = 1
         else:
-            listed = client.list(schema, None if args.all_namespaces else namespace)
-            found = listed.items
+            where = None if args.all_namespaces else namespace
+            answers.append(client.get_raw(schema.collection_path(where), accept))
+    if table:
+        text = printing.table(answers, all_namespaces=args.all_namespaces)
+        sys.stdout.write(text)
+        if not text and not args.names:
+            where_text = "any namespace" if args.all_namespaces else f"{namespace} namespace"
+            print(f"No resources found in {where_text}.", file=sys.stderr)
+        return status
+    found = answers if args.names else [o for a in answers for o in a.get("items") or []]
     if args.output == "yaml":
         sys.stdout.write(printing.as_yaml(found))
-    elif args.output == "json":
-        if found or not args.names:
-            single = len(args.names) == 1
-            sys.stdout.write(printing.as_json(found, single=single))
-    elif found:
-        now = datetime.datetime.now(datetime.UTC)
-        sys.stdout.write(printing.table(found, all_namespaces=args.all_namespaces, now=now))
-    elif not args.names:
-        where = "any namespace" if args.all_namespaces else f"{namespace} namespace"
-        print(f"No resources found in {where}.", file=sys.stderr)
+    elif found or not args.names:
+        sys.stdout.write(printing.as_json(found, single=len(args.names) == 1))
     return status
 
 

@@ -1,67 +1,61 @@
-"""kubectl's ages and table layout."""
+"""kubectl's table layout over the server's Table, and objects as the server sent them."""
 
 from __future__ import annotations
 
-import datetime
-
-import pytest
-
 from istioctl.resources import printing
-from pkg.config import loader
 from pkg.config.kinds import ALL
 
-NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.UTC)
+
+def server_table(*rows: tuple[str, list[object]]) -> dict[str, object]:
+    """A meta.k8s.io/v1 Table as the config store (or Kubernetes) sends it."""
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "columnDefinitions": [
+            {"name": "Name", "type": "string", "format": "name", "priority": 0},
+            {"name": "Hosts", "type": "string", "priority": 0},
+            {"name": "Location", "type": "string", "priority": 0},
+            {"name": "Workload Selector", "type": "string", "priority": 1},
+            {"name": "Age", "type": "date", "priority": 0},
+        ],
+        "rows": [
+            {"cells": cells, "object": {"metadata": {"name": cells[0], "namespace": namespace}}}
+            for namespace, cells in rows
+        ],
+    }
 
 
-@pytest.mark.parametrize(
-    ("seconds", "shown"),
-    [
-        (-5, "<invalid>"),
-        (-1, "0s"),
-        (0, "0s"),
-        (119, "119s"),
-        (120, "2m"),
-        (150, "2m30s"),
-        (600, "10m"),
-        (179 * 60, "179m"),
-        (3 * 3600, "3h"),
-        (3 * 3600 + 60 * 5, "3h5m"),
-        (8 * 3600, "8h"),
-        (47 * 3600, "47h"),
-        (48 * 3600, "2d"),
-        (49 * 3600, "2d1h"),
-        (8 * 86400, "8d"),
-        (729 * 86400, "729d"),
-        (730 * 86400, "2y"),
-        (731 * 86400, "2y1d"),
-        (8 * 365 * 86400, "8y"),
-    ],
-)
-def test_human_duration(seconds, shown):
-    assert printing.human_duration(seconds) == shown
-
-
-def test_age_of_a_timestamp():
-    assert printing.age("2024-05-01T11:58:30Z", NOW) == "90s"
-    assert printing.age("", NOW) == "<unknown>"
-    assert printing.age("yesterday", NOW) == "<unknown>"
-
-
-def test_table_columns_follow_the_kind():
-    resources = loader.load_text(
-        """
-apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata: {name: httpbin, namespace: egress, creationTimestamp: "2024-05-01T11:00:00Z"}
-spec: {hosts: [httpbin.org], location: MESH_EXTERNAL, resolution: DNS,
-       ports: [{number: 80, name: http, protocol: HTTP}]}
-"""
+def test_the_servers_table_as_kubectl_prints_it():
+    first = server_table(
+        ("egress", ["httpbin", '["httpbin.org"]', "MESH_EXTERNAL", "app=a", "60m"])
     )
-    assert printing.table(resources, all_namespaces=True, now=NOW) == (
-        "NAMESPACE   NAME      HOSTS             LOCATION        RESOLUTION   AGE\n"
-        'egress      httpbin   ["httpbin.org"]   MESH_EXTERNAL   DNS          60m\n'
+    second = server_table(("default", ["local", '["a.local"]', None, None, "5s"]))
+    # Column names in capitals, priority 0 only, empty for a field the object does not set.
+    assert printing.table([first, second], all_namespaces=True) == (
+        "NAMESPACE   NAME      HOSTS             LOCATION        AGE\n"
+        'egress      httpbin   ["httpbin.org"]   MESH_EXTERNAL   60m\n'
+        'default     local     ["a.local"]                       5s\n'
     )
-    assert printing.table([], all_namespaces=False, now=NOW) == ""
+    assert printing.table([second], all_namespaces=False) == (
+        'NAME    HOSTS         LOCATION   AGE\nlocal   ["a.local"]              5s\n'
+    )
+    assert printing.table([server_table()], all_namespaces=False) == ""
+    assert printing.table([], all_namespaces=False) == ""
+
+
+def test_objects_are_shown_without_managed_fields():
+    obj = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "r", "managedFields": [{"manager": "kubectl"}]},
+        "spec": {"host": "reviews"},
+    }
+    assert printing.as_yaml([obj]) == (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: r\n"
+        "spec:\n  host: reviews\n"
+    )
+    assert "managedFields" not in printing.as_json([obj], single=True)
+    assert obj["metadata"]["managedFields"]  # the answer itself is left as it came
 
 
 def test_qualified_name():

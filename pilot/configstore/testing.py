@@ -16,7 +16,6 @@ import os
 import pathlib
 import re
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -71,7 +70,7 @@ class StoreThread:
         self.stop()
 
 
-class StoreProcess:
+class StoreProcess(programs.ProgramProcess):
     """`python -m pilot.configstore.main` as a child process, its stderr collected."""
 
     def __init__(
@@ -84,7 +83,8 @@ class StoreProcess:
         """`system_namespaces`: start as a cluster does, with default, kube-system and
         kube-public (off, so a test's resourceVersions count its own writes only)."""
         self.db = pathlib.Path(db)
-        self._args = programs.command(
+        super().__init__(
+            "the config store",
             "pilot.configstore.main",
             "--address",
             "127.0.0.1",
@@ -94,71 +94,12 @@ class StoreProcess:
             str(db),
             "--system-namespaces" if system_namespaces else "--no-system-namespaces",
             *extra_args,
+            ready=_READY,
         )
-        self._process: subprocess.Popen[str] | None = None
-        self._lines: list[str] = []
-        self._ready = threading.Event()
-        self._reader: threading.Thread | None = None
-        self.url = ""
 
     @property
-    def process(self) -> subprocess.Popen[str]:
-        assert self._process is not None, "not started"
-        return self._process
-
-    @property
-    def log(self) -> str:
-        return "".join(self._lines)
-
-    def start(self, timeout: float = 20.0) -> StoreProcess:
-        self._process = subprocess.Popen(
-            self._args,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            env=programs.environ(),
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + timeout
-        while not self._ready.wait(0.05):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"the config store did not start:\n{self.log}")
-        return self
-
-    def _read(self) -> None:
-        # Drains stderr for the child's whole life, so it never blocks on a full pipe.
-        assert self._process is not None
-        assert self._process.stderr is not None
-        for line in self._process.stderr:
-            self._lines.append(line)
-            match = _READY.search(line)
-            if match and not self._ready.is_set():
-                self.url = match.group(1)
-                self._ready.set()
-
-    def terminate(self, timeout: float = 10.0) -> int:
-        """SIGTERM, and the exit code once the process has shut down."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
-        self._join_reader()
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown at all, as in a crash or a power cut."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait(10)
-        self._join_reader()
-
-    def _join_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.join(5)
+    def url(self) -> str:
+        return self.ready.group(1) if self.ready else ""
 
     def __enter__(self) -> StoreProcess:
         return self.start()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from typing import Any
-
-from google.protobuf import descriptor, json_format, message
+from typing import TYPE_CHECKING, Any
 
 from pkg.config import yamlstream
 from pkg.config.kinds import KindSchema
+
+if TYPE_CHECKING:  # imported where used: reading objects as the server sent them needs no proto
+    from google.protobuf import descriptor, message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +80,8 @@ class Resource:
 
 def spec_to_dict(spec: message.Message) -> dict[str, Any]:
     """A spec as users write it: lowerCamelCase names, short durations ('0.5s', not '0.500s')."""
+    from google.protobuf import json_format
+
     data = json_format.MessageToDict(spec, preserving_proto_field_name=False)
     return _shorten_durations(data, spec.DESCRIPTOR)
 

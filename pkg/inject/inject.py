@@ -37,6 +37,7 @@ VALIDATION = "istio-validation"
 CORE_DUMP = "enable-core-dump"
 STATUS_ANNOTATION = "sidecar.istio.io/status"
 OVERRIDES_ANNOTATION = "proxy.istio.io/overrides"
+PROMETHEUS_ENV = "ISTIO_PROMETHEUS_ANNOTATIONS"
 PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
 TEMPLATES_ANNOTATION = "inject.istio.io/templates"
 NATIVE_ANNOTATION = "sidecar.istio.io/nativeSidecar"
@@ -69,6 +70,8 @@ class Workload:
     kind: str = "Pod"
 
 
+# What post-processing appends to the proxy's env after the cluster variables.
+_APPENDED_ENV = frozenset({probes.KUBE_APP_PROBERS, PROMETHEUS_ENV})
 _CRONJOB_NAME = re.compile(r"(.+)-\d{8,11}$")
 
 
@@ -341,9 +344,9 @@ def _reapply_overrides(final: dict[str, Any], original: dict[str, Any], template
     for field in ("containers", "initContainers"):
         for container in _containers(template_pod, field):
             name = str(container.get("name", ""))
-            if name in (injected.get(field) or []):
-                continue
             match = find(existing.get(field) or [], name)
+            if name in (injected.get(field) or []) and match is None:
+                continue  # injected before, and the user had not written it: the template's
             if match is None:
                 match = (find(_containers(original, "containers"), name) if field == "containers"
                          else find(_containers(original, "containers"), name) or find(_containers(original, "initContainers"), name))  # fmt: skip
@@ -403,9 +406,9 @@ def _post_process(pod: dict[str, Any], template_pod: dict[str, Any], settings: S
     annotations = metadata.setdefault("annotations", {})
     labels = metadata.setdefault("labels", {})
     sidecar = find_sidecar(pod)
+    previous = STATUS_ANNOTATION in annotations
     if sidecar is not None and envs:
-        kept = [e for e in sidecar.get("env") or [] if e.get("name") not in envs]
-        sidecar["env"] = kept + [{"name": k, "value": envs[k]} for k in sorted(envs)]
+        sidecar["env"] = _cluster_envs(sidecar.get("env") or [], envs)
     _prometheus_merge(pod, mesh)
     webhook_values = settings.values.get("sidecarInjectorWebhook") or {}
     if sidecar is not None and probes.should_rewrite(
@@ -413,7 +416,6 @@ def _post_process(pod: dict[str, Any], template_pod: dict[str, Any], settings: S
     ):
         dumped = probes.dump_app_probers(pod, mesh.default_config.status_port)
         if dumped:
-            previous = STATUS_ANNOTATION in annotations
             sidecar["env"] = _merge_probers(previous, sidecar.get("env") or [], dumped)
         probes.rewrite_probes(pod, mesh.default_config.status_port)
     if "ISTIO_META_NETWORK" in envs:
@@ -436,6 +438,16 @@ def _merge_probers(previous: bool, env: list[dict[str, Any]], probers: str) -> l
                 }
                 return env
     return [*env, entry]
+
+
+def _cluster_envs(env: list[dict[str, Any]], envs: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The cluster's variables moved last, sorted, as Istio's injector moves them; but before
+    the variables post-processing appends after them, which a pod injected before already
+    carries, so that injecting it again changes nothing."""
+    kept = [e for e in env if e.get("name") not in envs]
+    head = [e for e in kept if e.get("name") not in _APPENDED_ENV]
+    tail = [e for e in kept if e.get("name") in _APPENDED_ENV]
+    return [*head, *({"name": k, "value": envs[k]} for k in sorted(envs)), *tail]
 
 
 def status_annotation(template_pod: Mapping[str, Any], revision: str) -> str:
@@ -487,7 +499,7 @@ def _prometheus_merge(pod: dict[str, Any], mesh: config_pb2.MeshConfig) -> None:
     if sidecar is not None and any(config.values()):
         sidecar.setdefault("env", []).append(
             {
-                "name": "ISTIO_PROMETHEUS_ANNOTATIONS",
+                "name": PROMETHEUS_ENV,
                 "value": json.dumps(config, separators=(",", ":")),
             }
         )

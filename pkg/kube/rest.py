@@ -36,9 +36,10 @@ class Request:
     path: str  # from the API root, with its query string
     body: bytes | None = None
     content_type: str = JSON
+    accept: str = JSON
 
     def headers(self) -> dict[str, str]:
-        headers = {"Accept": JSON}
+        headers = {"Accept": self.accept}
         if self.body is not None:
             headers["Content-Type"] = self.content_type
         return headers
@@ -366,9 +367,14 @@ def _same_fields(current: dict[str, Any] | None, wanted: dict[str, Any] | None) 
     return all(have.get(k) == v for k, v in wanted.items() if k not in ("spec", "status"))
 
 
-def raw_get(path: str) -> Operation[Any]:
-    """Any GET under the API root, decoded JSON (discovery, kinds without a schema here)."""
-    response = yield Request("GET", path)
+# Server-side printing, as kubectl asks for it: the Table, else the plain object.
+TABLE = f"application/json;as=Table;v=v1;g=meta.k8s.io, {JSON}"
+
+
+def raw_get(path: str, accept: str = JSON) -> Operation[Any]:
+    """Any GET under the API root, decoded JSON (discovery, kinds without a schema here,
+    a kind's objects or Table as the server sends them)."""
+    response = yield Request("GET", path, accept=accept)
     return payload(response)
 
 

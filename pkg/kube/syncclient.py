@@ -98,8 +98,8 @@ class SyncConfigClient:
     def delete(self, schema: KindSchema, name: str, namespace: str = "default") -> None:
         self._run(rest.delete(schema, name, namespace))
 
-    def get_raw(self, path: str) -> Any:
-        return self._run(rest.raw_get(path))
+    def get_raw(self, path: str, accept: str = rest.JSON) -> Any:
+        return self._run(rest.raw_get(path, accept))
 
     def _run(self, operation: rest.Operation[T]) -> T:
         """Drives an operation: sends each request it yields, hands it the answer."""

@@ -185,9 +185,10 @@ def test_a_pod_is_patched_with_the_sidecar(pilot: Webhooks) -> None:
     assert [c["name"] for c in patched["spec"]["initContainers"]] == ["istio-init"]
     proxy = containers["istio-proxy"]
     assert (
-        "--labels=app=ratings,pod-template-hash=7d9f,sidecar.istio.io/inject=true,version=v1"
-        in proxy["args"]
-    )
+        "--labels=app=ratings,pod-template-hash=7d9f,security.istio.io/tlsMode=istio,"
+        "service.istio.io/canonical-name=ratings,service.istio.io/canonical-revision=v1,"
+        "sidecar.istio.io/inject=true,version=v1"
+    ) in proxy["args"]
     env = {e["name"]: e.get("value") for e in proxy["env"]}
     assert (
         env["ISTIO_META_OWNER"]

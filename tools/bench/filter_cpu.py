@@ -31,7 +31,6 @@ import pathlib
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -39,6 +38,7 @@ from pkg.testing.envoy import EnvoyProcess
 from proxy.extensions.mixer import module
 from tools.bench import report
 from tools.bench.dataplane import Path, cpu_seconds, hey
+from tools.bench.runfolder import run_folder
 
 NAME = "filter_cpu"
 MIXER_CLUSTER = "outbound|9091||mixs"
@@ -233,49 +233,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stderr=subprocess.DEVNULL,
     )
     results: dict[str, Any] = {}
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench-filter-cpu-"))
-    source = pathlib.Path(__file__).with_name("dynamic_module_noop.cc")
-    subprocess.run(
-        [
-            "clang++",
-            "-shared",
-            "-fPIC",
-            "-O2",
-            "-o",
-            str(workdir / "libmixer_noop.so"),
-            str(source),
-        ],
-        check=True,
-    )
-    try:
-        time.sleep(1.0)
-        for name, config in CASES.items():
-            envoy = EnvoyProcess(
-                bootstrap(args.ip, args.port, mixer_port, config),
-                workdir / name,
-                log_level="warning",
-            )
-            # Where Envoy looks for dynamic modules (lib<name>.so); Envoy inherits it.
-            os.environ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = str(workdir)
-            envoy.start()
-            try:
-                asyncio.run(envoy.wait_live())
-                path = Path(name, f"http://{args.ip}:{args.port}/details/0")
-                hey(path, args.rate, args.warm_up)
-                before = cpu_seconds(envoy.pid)
-                latencies, statuses, _ = hey(path, args.rate, args.duration)
-                used = cpu_seconds(envoy.pid) - before
-            finally:
-                envoy.stop()
-            results[name] = {
-                "requests": len(latencies),
-                "statuses": {str(k): v for k, v in statuses.items()},
-                "envoy_cpu_us_per_request": round(used / len(latencies) * 1e6, 1),
-            }
-            print(f"{name:13} {results[name]}", flush=True)
-    finally:
-        mixer.terminate()
-        mixer.wait(10)
+    with run_folder("filter-cpu") as workdir:
+        source = pathlib.Path(__file__).with_name("dynamic_module_noop.cc")
+        subprocess.run(
+            [
+                "clang++",
+                "-shared",
+                "-fPIC",
+                "-O2",
+                "-o",
+                str(workdir / "libmixer_noop.so"),
+                str(source),
+            ],
+            check=True,
+        )
+        try:
+            time.sleep(1.0)
+            for name, config in CASES.items():
+                envoy = EnvoyProcess(
+                    bootstrap(args.ip, args.port, mixer_port, config),
+                    workdir / name,
+                    log_level="warning",
+                )
+                # Where Envoy looks for dynamic modules (lib<name>.so); Envoy inherits it.
+                os.environ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = str(workdir)
+                envoy.start()
+                try:
+                    asyncio.run(envoy.wait_live())
+                    path = Path(name, f"http://{args.ip}:{args.port}/details/0")
+                    hey(path, args.rate, args.warm_up)
+                    before = cpu_seconds(envoy.pid)
+                    latencies, statuses, _ = hey(path, args.rate, args.duration)
+                    used = cpu_seconds(envoy.pid) - before
+                finally:
+                    envoy.stop()
+                results[name] = {
+                    "requests": len(latencies),
+                    "statuses": {str(k): v for k, v in statuses.items()},
+                    "envoy_cpu_us_per_request": round(used / len(latencies) * 1e6, 1),
+                }
+                print(f"{name:13} {results[name]}", flush=True)
+        finally:
+            mixer.terminate()
+            mixer.wait(10)
     base = results["no_filter"]["envoy_cpu_us_per_request"]
     for result in results.values():
         result["filter_us_per_request"] = round(result["envoy_cpu_us_per_request"] - base, 1)

@@ -26,9 +26,7 @@ import argparse
 import asyncio
 import collections
 import pathlib
-import shutil
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -38,6 +36,7 @@ from api.mixer.v1 import check_pb2
 from tools.bench import benchmesh, mixer_throughput, mixer_workload, procmem, stats
 from tools.bench import report as results
 from tools.bench.mixer_workload import ROOT
+from tools.bench.runfolder import run_folder
 
 NAME = "grpc_burst"
 RULES = 0  # telemetry.yaml's rules only: every Check is allowed
@@ -162,17 +161,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    run_dir = pathlib.Path(tempfile.mkdtemp(prefix="bench-grpc-burst-"))
-    failed = True
-    try:
-        result = asyncio.run(run(args, run_dir))
-        failed = False
-    finally:
-        mixer_throughput.stop_all()
-        if failed:
-            print(f"logs kept in {run_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    with run_folder("grpc-burst") as run_dir:
+        try:
+            result = asyncio.run(run(args, run_dir))
+        finally:
+            mixer_throughput.stop_all()
     print(f"written to {results.write_result(NAME, result, directory=args.output)}")
     return 0
 

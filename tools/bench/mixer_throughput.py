@@ -44,7 +44,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -67,6 +66,7 @@ from tools.bench import (
 )
 from tools.bench import report as results
 from tools.bench.mixer_workload import ROOT
+from tools.bench.runfolder import run_folder
 
 NAME = "mixer"
 HOST = "127.0.0.1"
@@ -752,22 +752,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def print_log_tails(run_dir: pathlib.Path) -> None:
+    for log in sorted(run_dir.glob("*/*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-15:]
+        print(f"--- {log.relative_to(run_dir)} ---", *tail, sep="\n", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    run_dir = pathlib.Path(tempfile.mkdtemp(prefix="bench-mixer-"))
-    failed = True
-    try:
-        result = asyncio.run(run(args, run_dir))
-        failed = False
-    finally:
-        stop_all()
-        if failed:
-            for log in sorted(run_dir.glob("*/*.log")):
-                tail = log.read_text(errors="replace").splitlines()[-15:]
-                print(f"--- {log.relative_to(run_dir)} ---", *tail, sep="\n", file=sys.stderr)
-            print(f"logs kept in {run_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    with run_folder("mixer", on_failure=print_log_tails) as run_dir:
+        try:
+            result = asyncio.run(run(args, run_dir))
+        finally:
+            stop_all()
     print(f"written to {results.write_result(NAME, result, directory=args.output)}")
     return 0
 
