@@ -171,3 +171,15 @@ def test_nothing_in_istios_bookinfo_samples(capsys, platform):
     assert err.endswith("\u2714 No validation issues found when analyzing namespace: default.\n")
     code, out, _ = analyze(capsys, "-A", "-R", *dirs)
     assert (code, out) == (0, "")
+
+
+def test_a_gateway_credential_must_be_a_secret_in_the_gateway_namespace(capsys):
+    code, out, _ = analyze(capsys, "-A", str(TESTDATA / "gateway-secrets.yaml"))
+    assert code == 79
+    # shop-credential is there; elsewhere-credential is, but not where the gateway runs.
+    assert found(out) == [
+        ("IST0101", "Gateway", "shop.istio-system", "credentialName: no-such-credential",
+         'Referenced credentialName not found: "no-such-credential"'),
+        ("IST0101", "Gateway", "shop.istio-system", "credentialName: elsewhere-credential",
+         'Referenced credentialName not found: "elsewhere-credential"'),
+    ]  # fmt: skip

@@ -17,7 +17,13 @@ from typing import Any
 
 DOMAIN = "svc.cluster.local"
 ISTIO_KINDS_GROUP_SUFFIX = "istio.io"
-KUBERNETES_KINDS = {("", "Namespace"), ("", "Service"), ("", "Pod"), ("apps", "Deployment")}
+KUBERNETES_KINDS = {
+    ("", "Namespace"),
+    ("", "Service"),
+    ("", "Pod"),
+    ("", "Secret"),  # a Gateway's credentialName
+    ("apps", "Deployment"),
+}
 
 
 @dataclasses.dataclass(frozen=True)

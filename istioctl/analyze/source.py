@@ -4,7 +4,7 @@ Files are read as Istio's analyze reads them: `-` for stdin, directories for the
 .yml and .json files (recursively with --recursive), other files skipped with a note. Each
 document of an Istio kind goes through the shared loader; its validation errors become
 IST0106 messages and the resource is still analyzed as far as its spec parses. Kubernetes
-Namespaces, Services, Pods and Deployments are read as they are; other kinds are ignored.
+Namespaces, Services, Pods, Secrets and Deployments are read as they are; other kinds are ignored.
 A document that cannot be parsed at all is a parse error (analyze's exit status 65).
 """
 
@@ -30,6 +30,7 @@ KUBERNETES_PATHS = {
     "Namespace": "/api/v1/namespaces",
     "Service": "/api/v1/services",
     "Pod": "/api/v1/pods",
+    "Secret": "/api/v1/secrets",
     "Deployment": "/apis/apps/v1/deployments",
 }
 

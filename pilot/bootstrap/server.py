@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import ssl
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 from aiohttp import web
 
@@ -35,14 +35,14 @@ from pilot.bootstrap.servingcert import SecureXdsOptions, ServingCertificate, au
 from pilot.model.discovery import RegistryEvent, ReportsStatus, ServiceEvent
 from pilot.model.index import ServiceIndex
 from pilot.model.push_context import MeshOptions, PushContext, build_push_context
-from pilot.networking import generator, jwt, names
+from pilot.networking import credentials, generator, jwt, names
 from pilot.networking.cache import GenerationCache
 from pilot.registry.provider import Provider
 from pilot.webhooks.server import WebhookOptions, WebhookServer
 from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
-from pkg.config.kinds import PILOT, KindSchema
+from pkg.config.kinds import KUBERNETES, PILOT, KindSchema
 from pkg.config.resource import Resource
 from pkg.grpcserver.server import STREAMS, new_server
 from pkg.kube.client import ConfigClient
@@ -85,18 +85,24 @@ class DiscoveryOptions:
 
 # The kinds the ServiceEntry registry reads; the rest is Istio config for the PushContext.
 REGISTRY_KINDS = frozenset({"ServiceEntry", "WorkloadEntry"})
+# Kubernetes Secrets: the gateways' credentialNames, which Pilot serves them over SDS.
+SECRET = KUBERNETES.by_name("secret")
+_GATEWAY = PILOT.by_name("gateway")
 
 # What a change of each kind can change in a proxy's config: the xDS types it regenerates
 # (None: all) and whether only gateways are concerned. Kinds not listed push everything.
 _CDS, _EDS, _LDS, _RDS = generator.CLUSTER, generator.ENDPOINT, generator.LISTENER, generator.ROUTE
+_SDS = generator.SECRET
 KIND_EFFECTS: dict[str, tuple[frozenset[str] | None, bool]] = {
     "VirtualService": (frozenset({_RDS}), False),  # routes; clusters come from services
     "DestinationRule": (frozenset({_CDS, _EDS}), False),  # policies, subsets and theirs
-    "Gateway": (frozenset({_LDS, _RDS}), True),
+    "Gateway": (frozenset({_LDS, _RDS, _SDS}), True),  # SDS: the credentials it names
     "AuthorizationPolicy": (frozenset({_LDS}), False),  # the RBAC filters
     "RequestAuthentication": (frozenset({_LDS}), False),  # the jwt_authn filters
     "Sidecar": (None, False),  # what a proxy sees
     "PeerAuthentication": (None, False),  # listeners, and EDS's mTLS marks
+    # A gateway's certificates, and its listeners (a server waits for its Secret to exist).
+    "Secret": (frozenset({_LDS, _SDS}), True),
 }
 
 
@@ -110,7 +116,7 @@ class DiscoveryServer:
             if options.config_store_ca
             else None,
         )
-        self._informer = Informer(self._client, PILOT, on_events=self._config_changed)
+        self._informer = Informer(self._client, (*PILOT, SECRET), on_events=self._config_changed)
         self._registries = registries.build(options.registries, options.platforms)
         self.registry = self._registries.aggregate
         self.registry.append_service_handler(self._service_changed)
@@ -208,6 +214,8 @@ class DiscoveryServer:
                 for event, resource in changes:
                     registry.apply(kind, resource, deleted=event == "DELETED")
             return
+        if kind == "Secret" and not self._gateways_use(r for _, r in changes):
+            return  # a service account token, a CA's keys...: nothing a gateway serves
         if kind == "RequestAuthentication":
             # The first push with a new jwksUri carries its keys (or, failing, no trust).
             await self.jwks.want(self._jwks_uris())
@@ -219,6 +227,16 @@ class DiscoveryServer:
             affects=(lambda proxy: proxy.type == "router") if routers_only else None,
             types=types,
         )
+
+    def _gateways_use(self, secrets: Iterable[Resource]) -> bool:
+        """Whether a Gateway names one of `secrets` (or its `-cacert`) as its credential."""
+        names = {(s.metadata.namespace, s.metadata.name) for s in secrets}
+        wanted = {n.removesuffix(credentials.CA_SUFFIX) for _, n in names}
+        for gateway in self._informer.list(_GATEWAY):
+            for server in gateway.spec.servers:
+                if server.HasField("tls") and server.tls.credential_name in wanted:
+                    return True
+        return False
 
     def _jwks_uris(self) -> set[str]:
         snapshot = self._informer.snapshot()
@@ -384,7 +402,8 @@ class DiscoveryServer:
         return web.json_response(
             [
                 resource.to_dict()
-                for resources in self._informer.snapshot().values()
+                for schema, resources in self._informer.snapshot().items()
+                if schema is not SECRET  # private keys stay out of debug output
                 for resource in resources
             ]
         )

@@ -1,6 +1,7 @@
 """pilot-discovery wired to a real config store, driven by a scripted ADS client."""
 
 import asyncio
+import base64
 import contextlib
 import json
 import re
@@ -11,6 +12,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf import json_format
 
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
@@ -247,5 +249,78 @@ def test_a_request_authentication_is_pushed_with_the_keys_of_its_jwks_uri(tmp_pa
                     assert json.dumps(json.dumps(keys))[1:-1] in text
             finally:
                 await runner.cleanup()
+
+        scenario()
+
+
+GATEWAY_NODE = "router~127.0.1.1~istio-ingressgateway.istio-system~istio-system.svc.cluster.local"
+GATEWAY_META = {"NAMESPACE": "istio-system", "LABELS": {"istio": "ingressgateway"}}
+CREDENTIAL_GATEWAY = """
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata: {name: secure, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: SIMPLE, credentialName: shop-credential}
+"""
+
+
+def _tls_secret(name: str, cert: bytes):
+    return loader.load_object(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": "istio-system"},
+            "type": "kubernetes.io/tls",
+            "data": {"tls.crt": base64.b64encode(cert).decode(), "tls.key": "a2V5"},
+        },
+        source="test",
+    )
+
+
+def test_a_gateway_credential_is_served_over_sds_and_pushed_again_when_it_changes(tmp_path):
+    with StoreThread(tmp_path / "store.db") as store:
+
+        @run_async
+        async def scenario():
+            await _apply(
+                store.url,
+                *loader.load_file(BOOKINFO / "platform/local/bookinfo.yaml"),
+                *workload_entries(),
+                *loader.load_text(CREDENTIAL_GATEWAY, source="test"),
+                _tls_secret("shop-credential", b"first"),
+            )
+            async with (
+                discovery(store.url) as server,
+                XdsDriver.ads(
+                    server.grpc_address, node(GATEWAY_NODE, metadata=GATEWAY_META)
+                ) as ads,
+            ):
+                name = "kubernetes://shop-credential"
+                served = await ads.request_response_ack(generator.SECRET, [name])
+                (secret,) = unpack(served, secret_pb2.Secret)
+                assert secret.name == name
+                assert secret.tls_certificate.certificate_chain.inline_bytes == b"first"
+                # A Secret no Gateway names changes nothing a gateway has: no push.
+                await _apply(store.url, _tls_secret("unrelated", b"x"))
+                await ads.expect_no_response(0.5)
+                async with ConfigClient(store.url) as client:
+                    assert await client.apply(_tls_secret("shop-credential", b"second")) == (
+                        "configured"
+                    )
+                pushed = await ads.expect_response(generator.SECRET)
+                (secret,) = unpack(pushed, secret_pb2.Secret)
+                assert secret.tls_certificate.certificate_chain.inline_bytes == b"second"
+                await ads.ack(pushed)
+                # /debug/configz shows the config, never a Secret's keys.
+                url = f"http://{server.http_address}/debug/configz"
+                configz = await asyncio.to_thread(
+                    lambda: urllib.request.urlopen(url, timeout=5).read()
+                )
+                assert b"Secret" not in configz
+                assert b"Gateway" in configz
 
         scenario()

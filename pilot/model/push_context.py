@@ -104,6 +104,8 @@ class PushContext:
     jwks: Mapping[str, str] = dataclasses.field(default_factory=dict)
     quota_specs: tuple[Resource, ...] = ()
     quota_spec_bindings: tuple[Resource, ...] = ()
+    # Kubernetes Secrets by (namespace, name): the gateways' credentialNames (SDS).
+    secrets: Mapping[tuple[str, str], Resource] = dataclasses.field(default_factory=dict)
     version: str = ""
     # Generated resources shared by every proxy that would get the same ones in this push
     # (generator.py keys each entry by everything it was built from); dropped with the push.
@@ -229,6 +231,7 @@ def build_push_context(
         jwks=dict(jwks or {}),
         quota_specs=tuple(of("QuotaSpec")),
         quota_spec_bindings=tuple(of("QuotaSpecBinding")),
+        secrets={(s.metadata.namespace, s.metadata.name): s for s in configs.get("Secret", ())},
         version=version,
         cache=cache,
         config_id=config_id,

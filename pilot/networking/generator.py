@@ -35,9 +35,10 @@ from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
     http_connection_manager_pb2,
 )
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2  # noqa: F401
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2  # noqa: F401
 from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2  # noqa: F401
-from envoy.extensions.transport_sockets.tls.v3 import tls_pb2  # noqa: F401
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2  # noqa: F401
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
 from google.protobuf import json_format, message
 
@@ -46,7 +47,9 @@ from pilot.model.push_context import PushContext
 from pilot.model.service import Service
 from pilot.networking import (
     clusters,
+    credentials,
     endpoints,
+    gateway,
     jwt,
     listeners,
     mixerfilter,
@@ -63,6 +66,7 @@ LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
 CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 
 T = TypeVar("T")
 
@@ -83,9 +87,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
     if proxy.type == "router":
         # Claim matches in a gateway's routes need the route chosen again after jwt_authn.
         auth = _auth_filters(proxy, push, clear_route_cache=True)
-        dicts = [
-            listeners.gateway_listener(proxy.ip, port, auth) for port in _gateway_ports(proxy, push)
-        ]
+        dicts = gateway.gateway_listeners(proxy, push, auth)
         mixerfilter.add_to_listeners(proxy, push, dicts)
         tracing.apply_tracing(dicts, tracing.hcm_tracing(proxy, push.mesh.mesh_config))
         return _resources(LISTENER, [_parse(d, listener_pb2.Listener()) for d in dicts])
@@ -263,10 +265,10 @@ def build_routes(proxy: ProxyView, push: PushContext, requested: Collection[str]
         tables = [
             _memo(
                 push,
-                ("rds-gateway", gateway_labels, port),
-                functools.partial(_gateway_routes, proxy, push, port),
+                ("rds-gateway", gateway_labels, name),
+                functools.partial(_gateway_routes, proxy, push, name, servers),
             )
-            for port in _gateway_ports(proxy, push)
+            for name, servers in gateway.route_tables(proxy, push).items()
         ]
         return _resources(ROUTE, tables).select(wanted)
     services = visible_services(proxy, push)
@@ -369,9 +371,26 @@ def build_endpoints(_: ProxyView, push: PushContext, requested: Collection[str])
     return Resources.union(ENDPOINT, [selected, Resources.of(ENDPOINT, extra)])
 
 
-def _gateway_routes(proxy: ProxyView, push: PushContext, port: int) -> Resource:
-    table = routes.gateway_routes(proxy, push, listeners.gateway_listen_port(port), port)
+def _gateway_routes(
+    proxy: ProxyView, push: PushContext, name: str, servers: list[gateway.BoundServer]
+) -> Resource:
+    listen_port = listeners.gateway_listen_port(servers[0].port)
+    table = routes.gateway_routes(
+        proxy, push, name, listen_port, [(s.gateway, s.server) for s in servers]
+    )
     return _parse(table, route_pb2.RouteConfiguration())
+
+
+# SDS.
+
+
+def build_secrets(proxy: ProxyView, push: PushContext, requested: Collection[str]) -> Resources:
+    """A gateway's `credentialName` certificates (`kubernetes://...`), from the Secrets in its
+    namespace (credentials.py); a sidecar's certificates come from its node agent."""
+    if proxy.type != "router":
+        return Resources(SECRET, {})
+    dicts = credentials.sds_secrets(push, proxy.namespace, proxy.labels, requested)
+    return _resources(SECRET, [_parse(d, secret_pb2.Secret()) for d in dicts])
 
 
 def _endpoint_table(push: PushContext) -> Resources:
@@ -447,6 +466,7 @@ GENERATORS: dict[str, Callable[[ProxyView, PushContext, Collection[str]], Resour
     CLUSTER: build_clusters,
     ROUTE: build_routes,
     ENDPOINT: build_endpoints,
+    SECRET: build_secrets,
 }
 
 
@@ -469,16 +489,6 @@ def _egress_allows(pattern: str, service: Service, proxy_namespace: str) -> bool
     if namespace not in ("*", service.namespace):
         return False
     return hostname.matches(host, service.hostname)
-
-
-def _gateway_ports(proxy: ProxyView, push: PushContext) -> list[int]:
-    ports = {
-        server.port.number
-        for gateway in push.gateways_for(proxy.labels)
-        for server in gateway.spec.servers
-        if server.port.protocol.upper() in ("HTTP", "HTTP2")
-    }
-    return sorted(ports)
 
 
 def _memo(push: PushContext, key: tuple[object, ...], build: Callable[[], T]) -> T:

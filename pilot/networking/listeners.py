@@ -102,13 +102,30 @@ def gateway_listener(
 ) -> dict[str, Any]:
     """`auth_filters`: end-user authentication and authorization, before everything else."""
     port = gateway_listen_port(server_port)
-    hcm = _hcm(
-        f"outbound_0.0.0.0_{port}",
-        rds=names.gateway_route(port),
+    hcm = gateway_hcm(port, names.gateway_route(port), auth_filters)
+    return gateway_listener_of(ip, server_port, [{"filters": [hcm]}])
+
+
+def gateway_listener_of(ip: str, server_port: int, chains: list[dict[str, Any]]) -> dict[str, Any]:
+    """A gateway's listener for a server port, with the filter chains given."""
+    port = gateway_listen_port(server_port)
+    return _listener(f"0.0.0.0_{port}", ip, port, "OUTBOUND", chains)
+
+
+def gateway_hcm(
+    listen_port: int, route_name: str, auth_filters: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    """A gateway's HTTP connection manager: the edge, routed by the RDS table named."""
+    return _hcm(
+        f"outbound_0.0.0.0_{listen_port}",
+        rds=route_name,
         filters=[*auth_filters, _FAULT, _ROUTER],
         edge=True,
     )
-    return _listener(f"0.0.0.0_{port}", ip, port, "OUTBOUND", [{"filters": [hcm]}])
+
+
+# Gateways that tell servers apart by SNI read it with the TLS inspector too.
+TLS_INSPECTOR = _TLS_INSPECTOR
 
 
 def _inbound_routes(endpoints: list[Endpoint]) -> dict[str, Any]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from api.networking.v1alpha3 import gateway_pb2
 from api.networking.v1alpha3 import virtual_service_pb2 as vs_pb2
 from pilot.model import hostname
 from pilot.model.push_context import MESH_GATEWAY, BoundVirtualService, PushContext
@@ -100,44 +101,62 @@ def sidecar_routes(
 
 
 def gateway_routes(
-    proxy: ProxyView, push: PushContext, listen_port: int, server_port: int
+    proxy: ProxyView,
+    push: PushContext,
+    route_name: str,
+    listen_port: int,
+    servers: Sequence[tuple[str, gateway_pb2.Server]],
 ) -> dict[str, Any]:
-    """Virtual hosts of every VirtualService bound to a Gateway server on this port."""
+    """The table `route_name`: virtual hosts of every VirtualService bound to the Gateway of
+    each (`<ns>/<name>`, server) whose hosts the server serves.
+
+    A server with `tls.httpsRedirect` answers every request with a 301 to https (Envoy's
+    `require_tls`), as Istio's HTTP-to-HTTPS redirect does; it gets a virtual host for its
+    own hosts even when no VirtualService is bound, since the redirect needs no route.
+    """
     used: set[str] = set()
     hosts = []
-    for gateway in push.gateways_for(proxy.labels):
-        gateway_name = f"{gateway.metadata.namespace}/{gateway.metadata.name}"
-        for server in gateway.spec.servers:
-            if server.port.number != server_port or server.port.protocol.upper() not in (
-                "HTTP",
-                "HTTP2",
-            ):
-                continue
-            server_hosts = [h.split("/", 1)[-1] for h in server.hosts]
-            for vs in push.virtual_services_for(gateway_name):
-                for host in vs.resource.spec.hosts:
-                    if not any(hostname.matches(host, h) for h in server_hosts):
-                        continue
-                    domains = [
-                        d
-                        for d in ([host] if host == "*" else [host, f"{host}:{listen_port}"])
-                        if d not in used
-                    ]
-                    if not domains:
-                        continue
-                    used.update(domains)
+    for gateway_name, server in servers:
+        redirect = server.HasField("tls") and server.tls.https_redirect
+        server_hosts = [h.split("/", 1)[-1] for h in server.hosts]
+        found: list[str] = []
+        for vs in push.virtual_services_for(gateway_name):
+            for host in vs.resource.spec.hosts:
+                if not any(hostname.matches(host, h) for h in server_hosts):
+                    continue
+                found.append(host)
+                domains = _gateway_domains(host, listen_port, used)
+                if not domains:
+                    continue
+                host_config: dict[str, Any] = {
+                    "name": f"{host}:{listen_port}",
+                    "domains": domains,
+                    "routes": _vs_routes(vs, proxy, push, server.port.number, gateway_name),
+                }
+                if redirect:
+                    host_config["require_tls"] = "ALL"
+                hosts.append(host_config)
+        if redirect and not found:
+            for host in server_hosts:
+                domains = _gateway_domains(host, listen_port, used)
+                if domains:
                     hosts.append(
                         {
                             "name": f"{host}:{listen_port}",
                             "domains": domains,
-                            "routes": _vs_routes(vs, proxy, push, server_port, gateway_name),
+                            "require_tls": "ALL",
                         }
                     )
-    return {
-        "name": names.gateway_route(listen_port),
-        "virtual_hosts": hosts,
-        "validate_clusters": False,
-    }
+    return {"name": route_name, "virtual_hosts": hosts, "validate_clusters": False}
+
+
+def _gateway_domains(host: str, listen_port: int, used: set[str]) -> list[str]:
+    """A gateway host's domains (with and without the listener's port) not yet taken."""
+    domains = [
+        d for d in ([host] if host == "*" else [host, f"{host}:{listen_port}"]) if d not in used
+    ]
+    used.update(domains)
+    return domains
 
 
 def _vs_routes(

@@ -348,12 +348,23 @@ def apply(codec: Codec, resource: Resource, attempts: int = 5) -> Operation[str]
 
 
 def same(current: Resource, wanted: Resource) -> bool:
-    """Whether an apply would change nothing a user wrote (spec, labels, annotations)."""
+    """Whether an apply would change nothing a user wrote (spec, labels, annotations, and a
+    Kubernetes kind's other fields: a Secret's or ConfigMap's data, its type, ...)."""
     return (
         current.spec == wanted.spec
         and current.metadata.labels == wanted.metadata.labels
         and current.metadata.annotations == wanted.metadata.annotations
+        and _same_fields(current.body, wanted.body)
     )
+
+
+def _same_fields(current: dict[str, Any] | None, wanted: dict[str, Any] | None) -> bool:
+    """The top-level fields the user wrote besides spec (compared above) and status (the
+    server's), as they are stored."""
+    if wanted is None:
+        return True
+    have = current or {}
+    return all(have.get(k) == v for k, v in wanted.items() if k not in ("spec", "status"))
 
 
 # Server-side printing, as kubectl asks for it: the Table, else the plain object.

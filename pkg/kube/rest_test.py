@@ -137,6 +137,24 @@ def test_apply_creates_updates_or_leaves_alone():
         )
 
 
+def test_apply_sees_a_changed_secret():
+    def secret(value: str, version: str = "") -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": "cred", "namespace": "istio-system"}
+        if version:
+            meta["resourceVersion"] = version
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": meta,
+                "type": "kubernetes.io/tls", "data": {"tls.crt": value, "tls.key": "a2V5"}}  # fmt: skip
+
+    wanted = resource(secret("bmV3"))
+    # The data changed (a rotated certificate): written, though a Secret has no spec.
+    sent, outcome = drive(
+        rest.apply(CODEC, wanted), [ok(secret("b2xk", "3")), ok(secret("bmV3", "4"))]
+    )
+    assert ([r.method for r in sent], outcome) == (["GET", "PUT"], "configured")
+    sent, outcome = drive(rest.apply(CODEC, wanted), [ok(secret("bmV3", "4"))])
+    assert ([r.method for r in sent], outcome) == (["GET"], "unchanged")
+
+
 def test_a_transport_error_thrown_in_ends_the_operation_with_it():
     operation = rest.apply(CODEC, resource(reviews()))
     next(operation)

@@ -60,6 +60,32 @@ def _check_gateway(ctx: Context, entry: Entry) -> None:
             )
 
 
+def check_secrets(ctx: Context) -> None:
+    """Every credentialName names a Secret in the gateway workload's namespace (Istio's
+    gateway.SecretAnalyzer: IST0101, "Referenced credentialName not found")."""
+    for entry in ctx.snapshot.of("Gateway"):
+        selector = dict(entry.spec.selector)
+        namespaces = sorted(
+            {w.namespace for w in ctx.snapshot.workloads if selects(selector, w.labels)}
+        )
+        if not namespaces and selector == SYSTEM_INGRESS:
+            namespaces = [ctx.snapshot.istio_namespace]
+        if not namespaces:
+            continue  # no gateway workload: the selector is what is reported (check_ports)
+        for i, server in enumerate(entry.spec.servers):
+            name = server.tls.credential_name if server.HasField("tls") else ""
+            if not name:
+                continue
+            if not any(ctx.snapshot.exists("Secret", ns, name) for ns in namespaces):
+                ctx.report(
+                    entry,
+                    "ReferencedResourceNotFound",
+                    "credentialName",
+                    name,
+                    path=f"spec.servers[{i}].tls.credentialName",
+                )
+
+
 def check_conflicts(ctx: Context) -> None:
     """Two Gateways with the same selector serving a host on the same port."""
     gateways = ctx.snapshot.of("Gateway")
@@ -89,6 +115,11 @@ ANALYZERS = (
         "gateway.ConflictingGatewayAnalyzer",
         "Checks that gateways with the same selector do not serve the same host on the same port",
         check_conflicts,
+    ),
+    Analyzer(
+        "gateway.SecretAnalyzer",
+        "Checks a gateway's referenced secrets for correctness",
+        check_secrets,
     ),
     Analyzer(
         "gateway.IngressGatewayPortAnalyzer",
