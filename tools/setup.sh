@@ -18,6 +18,9 @@ APT_PACKAGES+=(prometheus chromium)
 command -v npm >/dev/null || APT_PACKAGES+=(npm)
 # The config store's tests drive the real kubectl: Debian's when the machine has none of its own.
 command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
+# Transparent interception: `istio-iptables` writes its rules with iptables-restore, and the
+# platform's pod network namespaces and veth pairs are made with iproute2's `ip`.
+APT_PACKAGES+=(iptables iproute2)
 VENV=.venv
 UV_VERSION=$(sed -n "s/^uv==//p" requirements.lock)
 
