@@ -10,7 +10,9 @@ What is sent: an owed watch gets its whole subscription; otherwise a type is sen
 its version differs from the one last sent (a NACKed version regenerated unchanged is not
 resent: the client would reject it again). On EDS and RDS, whose responses need not repeat
 unchanged resources (Envoy keeps what a response leaves out), a push carries only what
-changed when the snapshot can tell (`Resources.changed_since`).
+changed when the snapshot can tell (`Resources.changed_since`). A CDS response that changes
+clusters the client has is followed by their endpoints, changed or not: Envoy warms each
+changed cluster and waits for an EDS response naming it.
 """
 
 from __future__ import annotations
@@ -188,14 +190,49 @@ class Connection(Generic[NodeT]):
                     break
                 watch = self.state.watches[type_url]
                 if watch.subscribed and (fresh or type_url in requested):
-                    await self._send_type(watch)
+                    warming = await self._send_type(watch)
+                    if warming is not None:
+                        self._owe_endpoints(warming)
+                        requested.add(res.ENDPOINT)
             if fresh and snapshot is not None and not self._closing and self._events is not None:
                 self._events.on_snapshot_sent(snapshot)
 
-    async def _send_type(self, watch: Watch) -> None:
+    def _owe_endpoints(self, clusters: frozenset[str]) -> None:
+        """After a CDS response, Envoy warms every cluster it changed (a new cluster object)
+        and waits for that cluster's endpoints in an EDS response, even if they did not
+        change; a request it sends then is an ACK of what it has, which would go unanswered,
+        leaving the cluster warming until `initial_fetch_timeout` (15 s). So the endpoints of
+        the changed clusters follow every CDS response, as Istio pushes EDS after CDS."""
+        watch = self.state.watches.get(res.ENDPOINT)
+        if watch is None or not watch.subscribed:
+            return
+        warm = clusters & watch.names
+        if not warm:
+            return
+        if not watch.owed:
+            watch.fresh = warm
+        elif watch.fresh is not None:
+            watch.fresh = watch.fresh | warm
+        watch.owed = True
+
+    async def _send_type(self, watch: Watch) -> frozenset[str] | None:
+        """Sends what the watch is due. After a CDS response that replaced clusters the
+        stream had, returns the clusters that changed (all of them when that cannot be
+        told), which Envoy now warms; otherwise None."""
+        sent = await self._send(watch)
+        if watch.type_url != res.CLUSTER or sent is None:
+            return None
+        before, after = sent
+        if before is None:
+            return None  # the stream's first clusters: EDS requests follow on their own
+        changed = after.changed_since(before)
+        return after.names if changed is None else changed
+
+    async def _send(self, watch: Watch) -> tuple[res.Resources | None, res.Resources] | None:
+        """The resources sent before and now, or None when nothing was sent."""
         snapshot = self.snapshot
         if snapshot is None:
-            return  # no snapshot yet: the watch stays owed until one comes
+            return None  # no snapshot yet: the watch stays owed until one comes
         started = asyncio.get_running_loop().time()
         try:
             resources = snapshot.resources(watch.type_url, watch.subscription())
@@ -210,18 +247,19 @@ class Connection(Generic[NodeT]):
                 res.short_name(watch.type_url),
                 self.stream.name,
             )
-            return
+            return None
         if resources is None:
-            return  # nothing to answer yet; an owed watch stays owed
+            return None  # nothing to answer yet; an owed watch stays owed
         owed = watch.owed
         if not owed and resources.version == watch.version_sent:
-            return
+            return None
+        before = watch.resources_sent
         only = None
         if not watch.wildcard and watch.resources_sent is not None:
             changed = resources.changed_since(watch.resources_sent)
             if not owed:
                 if changed is not None and not changed:
-                    return  # the change is elsewhere in a shared set: none of these names moved
+                    return None  # the change is elsewhere in a shared set: none of these names moved
                 only = changed
             elif watch.fresh is not None and changed is not None:
                 # The subscription grew (Envoy after a CDS change): the new names and what
@@ -249,6 +287,7 @@ class Connection(Generic[NodeT]):
             response.nonce,
             len(resources) if only is None else f"{len(only)} of {len(resources)}",
         )
+        return before, resources
 
     async def _write(self, response: Response) -> None:
         if self._writing:

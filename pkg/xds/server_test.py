@@ -356,3 +356,30 @@ async def test_a_grown_subscription_is_answered_with_the_new_names_only():
         # A request without a nonce (a reconnect would send one) gets everything again.
         again = await ads.request_response_ack(res.ENDPOINT, ["a", "b", "c"])
         assert len(again.resources) == 3
+
+
+@run_async
+async def test_changed_clusters_get_their_endpoints_again_for_envoy_to_warm():
+    # Envoy replaces a cluster whose definition changed and waits for its endpoints in a
+    # new EDS response, unchanged or not; its own request then is a plain ACK.
+    cache: SnapshotCache[StaticSnapshot] = SnapshotCache()
+    server = Server(cache, ServerOptions(identify=identify))
+    eds = endpoints(a=1, b=1)
+    cache.set_snapshot("n", snapshot(clusters("a", "b"), eds))
+    async with XdsDriver.memory(server, node("n")) as ads:
+        await ads.request_response_ack(res.CLUSTER)
+        await ads.request_response_ack(res.ENDPOINT, ["a", "b"])
+        cds = clusters("a", "b")
+        changed = cds.replace(
+            Resources.of(res.CLUSTER, [Resource("b", cluster_pb2.Cluster(name="b", lb_policy=2))])
+        )
+        cache.set_snapshot("n", snapshot(changed, eds))
+        pushed = await ads.expect_response(res.CLUSTER)
+        warm = await ads.expect_response(res.ENDPOINT)
+        assert [a.cluster_name for a in unpack(warm, endpoint_pb2.ClusterLoadAssignment)] == ["b"]
+        await ads.ack(pushed)
+        await ads.ack(warm, ["a", "b"])
+        await ads.expect_no_response()
+        # Same clusters again: no CDS, and so no endpoints either.
+        cache.set_snapshot("n", snapshot(changed, eds))
+        await ads.expect_no_response()
