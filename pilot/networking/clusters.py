@@ -16,12 +16,14 @@ from pilot.model.service import Endpoint, Resolution, Service, spiffe_identity
 from pilot.networking import names, security
 from pilot.networking.durations import duration
 
+_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _HTTP2_OPTIONS = {
-    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    _HTTP_OPTIONS: {
+        "@type": "type.googleapis.com/" + _HTTP_OPTIONS,
         "explicit_http_config": {"http2_protocol_options": {}},
     }
 }
+_MAX_UINT32 = 2**32 - 1
 _LB_POLICY = {
     dr_pb2.LoadBalancerSettings.ROUND_ROBIN: "ROUND_ROBIN",
     dr_pb2.LoadBalancerSettings.LEAST_CONN: "LEAST_REQUEST",
@@ -108,6 +110,11 @@ def _outbound(
     if service_port is not None and service_port.protocol.is_http2:
         cluster["typed_extension_protocol_options"] = _HTTP2_OPTIONS
     policy = _for_port(policy, port)
+    if service.resolution is not Resolution.PASSTHROUGH:
+        # Istio's defaults, DestinationRule or not: no limit but the rule's. Envoy's own
+        # (1024 connections, requests and pending, 3 retries at once) would break a busy
+        # service's calls, or its retries, where no rule asked for it.
+        cluster["circuit_breakers"] = {"thresholds": [_default_thresholds()]}
     if policy is not None:
         _apply_policy(cluster, policy)
     elif service.resolution is not Resolution.PASSTHROUGH:
@@ -157,38 +164,102 @@ def _apply_policy(cluster: dict[str, Any], policy: dr_pb2.TrafficPolicy) -> None
         )
         cluster["lb_policy"] = _LB_POLICY.get(simple, "LEAST_REQUEST")
         if lb.WhichOneof("lb_policy") == "consistent_hash":
-            cluster["lb_policy"] = (
-                "MAGLEV" if lb.consistent_hash.HasField("maglev") else "RING_HASH"
-            )
-    pool = policy.connection_pool
+            _apply_consistent_hash(cluster, lb.consistent_hash)
     if policy.HasField("connection_pool"):
-        thresholds: dict[str, Any] = {}
-        if pool.tcp.max_connections:
-            thresholds["max_connections"] = pool.tcp.max_connections
-        if pool.http.http1_max_pending_requests:
-            thresholds["max_pending_requests"] = pool.http.http1_max_pending_requests
-        if pool.http.http2_max_requests:
-            thresholds["max_requests"] = pool.http.http2_max_requests
-        if pool.http.max_retries:
-            thresholds["max_retries"] = pool.http.max_retries
-        if thresholds:
-            cluster["circuit_breakers"] = {"thresholds": [thresholds]}
-        if pool.tcp.HasField("connect_timeout"):
-            cluster["connect_timeout"] = duration(pool.tcp.connect_timeout)
+        _apply_connection_pool(cluster, policy.connection_pool)
     if policy.HasField("outlier_detection"):
         cluster["outlier_detection"] = _outlier(policy.outlier_detection)
+        # Istio turns Envoy's panic threshold (50%) off unless minHealthPercent says
+        # otherwise: with the few pods a service has, panic would send traffic to the
+        # endpoints just ejected.
+        cluster.setdefault("common_lb_config", {})["healthy_panic_threshold"] = {
+            "value": float(policy.outlier_detection.min_health_percent)
+        }
+
+
+def _default_thresholds() -> dict[str, Any]:
+    return {
+        "max_connections": _MAX_UINT32,
+        "max_pending_requests": _MAX_UINT32,
+        "max_requests": _MAX_UINT32,
+        "max_retries": _MAX_UINT32,
+        "track_remaining": True,
+    }
+
+
+def _apply_consistent_hash(
+    cluster: dict[str, Any], hashing: dr_pb2.LoadBalancerSettings.ConsistentHashLB
+) -> None:
+    """The ring (or Maglev table) of a consistent-hash cluster; the hash key itself is the
+    route's (httproute.hash_policy), as Envoy hashes per request."""
+    if hashing.HasField("maglev"):
+        cluster["lb_policy"] = "MAGLEV"
+        if hashing.maglev.table_size:
+            cluster["maglev_lb_config"] = {"table_size": hashing.maglev.table_size}
+        return
+    cluster["lb_policy"] = "RING_HASH"
+    ring = hashing.ring_hash.minimum_ring_size or hashing.minimum_ring_size
+    if ring:
+        cluster["ring_hash_lb_config"] = {"minimum_ring_size": ring}
+
+
+def _apply_connection_pool(cluster: dict[str, Any], pool: dr_pb2.ConnectionPoolSettings) -> None:
+    """Istio's `applyConnectionPool`: limits over the defaults, then the per-connection HTTP
+    options (requests per connection, idle timeout, lifetime)."""
+    thresholds = _default_thresholds()
+    if pool.tcp.max_connections > 0:
+        thresholds["max_connections"] = pool.tcp.max_connections
+    if pool.http.http1_max_pending_requests > 0:
+        thresholds["max_pending_requests"] = pool.http.http1_max_pending_requests
+    if pool.http.http2_max_requests > 0:
+        thresholds["max_requests"] = pool.http.http2_max_requests
+    if pool.http.max_retries > 0:
+        thresholds["max_retries"] = pool.http.max_retries
+    cluster["circuit_breakers"] = {"thresholds": [thresholds]}
+    if pool.tcp.HasField("connect_timeout"):
+        cluster["connect_timeout"] = duration(pool.tcp.connect_timeout)
+    common: dict[str, Any] = {}
+    if pool.http.HasField("idle_timeout"):
+        common["idle_timeout"] = duration(pool.http.idle_timeout)
+    elif pool.tcp.HasField("idle_timeout"):
+        common["idle_timeout"] = duration(pool.tcp.idle_timeout)
+    if pool.http.max_requests_per_connection > 0:
+        common["max_requests_per_connection"] = pool.http.max_requests_per_connection
+    if pool.tcp.HasField("max_connection_duration"):
+        common["max_connection_duration"] = duration(pool.tcp.max_connection_duration)
+    if not common:
+        return
+    options = cluster.setdefault("typed_extension_protocol_options", {})
+    http = options.get(_HTTP_OPTIONS)
+    # Copied, never updated in place: _HTTP2_OPTIONS is shared by every HTTP/2 cluster.
+    http = (
+        dict(http)
+        if http is not None
+        else {
+            "@type": "type.googleapis.com/" + _HTTP_OPTIONS,
+            "explicit_http_config": {"http_protocol_options": {}},
+        }
+    )
+    http["common_http_protocol_options"] = common
+    cluster["typed_extension_protocol_options"] = {**options, _HTTP_OPTIONS: http}
 
 
 def _outlier(od: dr_pb2.OutlierDetection) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if od.HasField("consecutive_5xx_errors"):
-        out["consecutive_5xx"] = od.consecutive_5xx_errors.value
+        # 0 switches 5xx ejection off: Envoy must then not enforce it either.
+        count = od.consecutive_5xx_errors.value
+        out["consecutive_5xx"] = count
+        out["enforcing_consecutive_5xx"] = 100 if count else 0
     elif od.consecutive_errors:
         out["consecutive_gateway_failure"] = od.consecutive_errors
-        out["consecutive_5xx"] = 0
-    if od.HasField("consecutive_gateway_errors"):
-        out["consecutive_gateway_failure"] = od.consecutive_gateway_errors.value
         out["enforcing_consecutive_gateway_failure"] = 100
+        out["consecutive_5xx"] = 0
+        out["enforcing_consecutive_5xx"] = 0
+    if od.HasField("consecutive_gateway_errors"):
+        count = od.consecutive_gateway_errors.value
+        out["consecutive_gateway_failure"] = count
+        out["enforcing_consecutive_gateway_failure"] = 100 if count else 0
     if od.HasField("interval"):
         out["interval"] = duration(od.interval)
     if od.HasField("base_ejection_time"):

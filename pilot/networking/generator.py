@@ -334,12 +334,19 @@ def _virtual_host_routes(
     vs = spec.virtual_service
     labels = frozenset(proxy.labels.items()) if vs and vs.uses_source_labels else None
     namespace = proxy.namespace if vs and vs.uses_source_namespace else None
-    inputs: tuple[object, ...] = ()
+    # The DestinationRules of the hosts routed to: their consistent hash is the routes'
+    # hash_policy.
+    inputs: tuple[object, ...] = (push.destination_rule(spec.service.hostname),)
     if vs is not None:
         inputs = (
             vs.resource,
             tuple(push.services.get(push.resolve(h, vs.namespace)) for h in vs.portless_hosts),
             push.mesh,
+            tuple(
+                push.destination_rule(push.resolve(d.destination.host, vs.namespace))
+                for http in vs.resource.spec.http
+                for d in http.route
+            ),
         )
 
     def build() -> bytes:

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from api.networking.v1alpha3 import destination_rule_pb2 as dr_pb2
 from api.networking.v1alpha3 import virtual_service_pb2 as vs_pb2
 from pilot.model.push_context import PushContext
 from pilot.networking import names, security
@@ -63,13 +64,82 @@ def translate(
     return out
 
 
-def default_route(cluster: str) -> dict[str, Any]:
-    """The route a service gets when no VirtualService speaks for it."""
-    return {
-        "name": "default",
-        "match": {"prefix": "/"},
-        "route": {"cluster": cluster, "timeout": "0s", "retry_policy": _retry_policy(None)},
+def default_route(cluster: str, push: PushContext | None = None) -> dict[str, Any]:
+    """The route a service gets when no VirtualService speaks for it (with the hash key of
+    its DestinationRule's consistent hash, when it has one)."""
+    action: dict[str, Any] = {
+        "cluster": cluster,
+        "timeout": "0s",
+        "retry_policy": _retry_policy(None),
     }
+    parsed = names.parse_cluster(cluster)
+    if push is not None and parsed is not None:
+        _, port, subset, host = parsed
+        found = hash_policy(push, host, port, subset)
+        if found is not None:
+            action["hash_policy"] = [found]
+    return {"name": "default", "match": {"prefix": "/"}, "route": action}
+
+
+def hash_policy(push: PushContext, host: str, port: int, subset: str) -> dict[str, Any] | None:
+    """Envoy's per-request hash key for a destination whose DestinationRule balances by
+    consistent hash (Istio's `HashForHTTPDestination`): the subset's port-level setting, else
+    the subset's, else the rule's port-level one, else the rule's. Envoy's ring or Maglev
+    cluster has nothing to hash without it, and would spread one caller's requests at random.
+    """
+    rule = push.destination_rule(host)
+    if rule is None:
+        return None
+    spec: dr_pb2.DestinationRule = rule.spec
+    candidates = []
+    subset_policy = next(
+        (s.traffic_policy for s in spec.subsets if subset and s.name == subset), None
+    )
+    if subset_policy is not None:
+        candidates += [_port_hash(subset_policy, port), _hash_of(subset_policy.load_balancer)]
+    candidates += [
+        _port_hash(spec.traffic_policy, port),
+        _hash_of(spec.traffic_policy.load_balancer),
+    ]
+    hashing = next((c for c in candidates if c is not None), None)
+    return _hash_key(hashing) if hashing is not None else None
+
+
+def _hash_of(
+    lb: dr_pb2.LoadBalancerSettings,
+) -> dr_pb2.LoadBalancerSettings.ConsistentHashLB | None:
+    return lb.consistent_hash if lb.WhichOneof("lb_policy") == "consistent_hash" else None
+
+
+def _port_hash(
+    policy: dr_pb2.TrafficPolicy, port: int
+) -> dr_pb2.LoadBalancerSettings.ConsistentHashLB | None:
+    for level in policy.port_level_settings:
+        if port and level.port.number == port:
+            return _hash_of(level.load_balancer)
+    return None
+
+
+def _hash_key(hashing: dr_pb2.LoadBalancerSettings.ConsistentHashLB) -> dict[str, Any] | None:
+    key = hashing.WhichOneof("hash_key")
+    if key == "http_header_name":
+        return {"header": {"header_name": hashing.http_header_name}}
+    if key == "http_cookie":
+        cookie: dict[str, Any] = {"name": hashing.http_cookie.name}
+        if hashing.http_cookie.path:
+            cookie["path"] = hashing.http_cookie.path
+        if hashing.http_cookie.HasField("ttl"):
+            cookie["ttl"] = duration(hashing.http_cookie.ttl)
+        if hashing.http_cookie.attributes:
+            cookie["attributes"] = [
+                {"name": a.name, "value": a.value} for a in hashing.http_cookie.attributes
+            ]
+        return {"cookie": cookie}
+    if key == "use_source_ip":
+        return {"connection_properties": {"source_ip": hashing.use_source_ip}}
+    if key == "http_query_parameter_name":
+        return {"query_parameter": {"name": hashing.http_query_parameter_name}}
+    return None
 
 
 def _match(match: vs_pb2.HTTPMatchRequest | None) -> dict[str, Any]:
@@ -196,6 +266,21 @@ def _forward(route: vs_pb2.HTTPRoute, namespace: str, push: PushContext) -> dict
                 if weight > 0
             ]
         }
+    hashes = [
+        found
+        for d in destinations
+        if (
+            found := hash_policy(
+                push,
+                push.resolve(d.destination.host, namespace),
+                d.destination.port.number,
+                d.destination.subset,
+            )
+        )
+        is not None
+    ]
+    if hashes:
+        out["hash_policy"] = hashes
     out["timeout"] = duration(route.timeout) if route.HasField("timeout") else "0s"
     retry = _retry_policy(route.retries if route.HasField("retries") else None)
     if retry is not None:

@@ -140,3 +140,116 @@ def _connection_manager(route: dict) -> dict:
             ],
         },
     }
+
+
+HASH_RULE = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      consistentHash: {httpHeaderName: x-user}
+    portLevelSettings:
+    - port: {number: 9080}
+      loadBalancer:
+        consistentHash: {httpQueryParameterName: user}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+  - name: v2
+    labels: {version: v2}
+    trafficPolicy:
+      loadBalancer:
+        consistentHash:
+          httpCookie: {name: user, path: /, ttl: 10s}
+  - name: v3
+    labels: {version: v3}
+    trafficPolicy:
+      loadBalancer:
+        consistentHash: {useSourceIp: true}
+"""
+
+
+HASH_VS = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - match: [{headers: {end-user: {exact: kim}}}]
+    route: [{destination: {host: reviews, subset: v3}}]
+  - match: [{headers: {end-user: {exact: lee}}}]
+    route: [{destination: {host: reviews, subset: v1, port: {number: 9080}}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+"""
+
+
+def _routes_with(*yaml_texts: str) -> dict[str, list[dict]]:
+    extra = [r for text in yaml_texts for r in loader.load_text(text)]
+    push = bookinfo_push(extra=extra)
+    ((_, config),) = generator.build_routes(sidecar("productpage-v1"), push, [])
+    as_dict = json_format.MessageToDict(config, preserving_proto_field_name=True)
+    return {v["name"].split(".")[0]: v["routes"] for v in as_dict["virtual_hosts"]}
+
+
+def test_a_consistent_hash_rule_gives_the_default_route_its_hash_key():
+    """Without a hash policy on the route a ring-hash cluster hashes nothing: every request
+    lands at random, and no session sticks."""
+    rule = HASH_RULE.split("    portLevelSettings:")[0]
+    (route,) = _routes_with(rule)["reviews"]
+    assert route["route"]["hash_policy"] == [{"header": {"header_name": "x-user"}}]
+    (plain,) = _routes_with()["reviews"]
+    assert "hash_policy" not in plain["route"]
+
+
+def test_a_destinations_hash_key_comes_from_its_subset_then_its_port_then_the_rule():
+    jason, kim, lee, rest = (
+        r["route"]["hash_policy"] for r in _routes_with(HASH_RULE, HASH_VS)["reviews"]
+    )
+    assert jason == [{"cookie": {"name": "user", "path": "/", "ttl": "10s"}}]
+    assert kim == [{"connection_properties": {"source_ip": True}}]
+    assert lee == [{"query_parameter": {"name": "user"}}]  # the port's, for a named port
+    assert rest == [{"header": {"header_name": "x-user"}}]
+
+
+def test_the_real_envoy_accepts_the_hash_keys(tmp_path):
+    for route in _routes_with(HASH_RULE, HASH_VS)["reviews"]:
+        _validate(tmp_path, route["route"])
+
+
+def _validate(tmp_path, route: dict) -> None:
+    cluster = route["cluster"]
+    bootstrap = {
+        "static_resources": {
+            "clusters": [
+                {
+                    "name": cluster,
+                    "type": "STATIC",
+                    "connect_timeout": "1s",
+                    "lb_policy": "RING_HASH",
+                    "load_assignment": {"cluster_name": cluster, "endpoints": []},
+                }
+            ],
+            "listeners": [
+                {
+                    "name": "l",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 1}},
+                    "filter_chains": [{"filters": [_connection_manager(route)]}],
+                }
+            ],
+        }
+    }
+    config = tmp_path / "envoy.json"
+    config.write_text(json.dumps(bootstrap))
+    result = subprocess.run(
+        [envoy_path(), "--mode", "validate", "-c", str(config), "-l", "error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, textwrap.shorten(result.stdout + result.stderr, 2000)

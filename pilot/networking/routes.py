@@ -77,7 +77,8 @@ def virtual_host_routes(
 ) -> list[dict[str, Any]]:
     vs = spec.virtual_service
     if vs is None:
-        return [httproute.default_route(names.outbound_cluster(spec.service.hostname, spec.port))]
+        cluster = names.outbound_cluster(spec.service.hostname, spec.port)
+        return [httproute.default_route(cluster, push)]
     return _vs_routes(vs, proxy, push, spec.port, MESH_GATEWAY)
 
 
