@@ -95,7 +95,8 @@ _CDS, _EDS, _LDS, _RDS = generator.CLUSTER, generator.ENDPOINT, generator.LISTEN
 _SDS = generator.SECRET
 KIND_EFFECTS: dict[str, tuple[frozenset[str] | None, bool]] = {
     "VirtualService": (frozenset({_RDS}), False),  # routes; clusters come from services
-    "DestinationRule": (frozenset({_CDS, _EDS}), False),  # policies, subsets and theirs
+    # Policies, subsets and theirs; and RDS: a consistent hash is the routes' hash_policy.
+    "DestinationRule": (frozenset({_CDS, _EDS, _RDS}), False),
     "Gateway": (frozenset({_LDS, _RDS, _SDS}), True),  # SDS: the credentials it names
     "AuthorizationPolicy": (frozenset({_LDS}), False),  # the RBAC filters
     "RequestAuthentication": (frozenset({_LDS}), False),  # the jwt_authn filters

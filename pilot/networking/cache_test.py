@@ -107,6 +107,14 @@ spec:
   resolution: STATIC
   ports: [{number: 9080, name: http, protocol: HTTP}]
   endpoints: [{address: 127.0.1.30}]
+---
+# A consistent hash changes the routes too (their hash_policy), not only the clusters.
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user}}}
 """
 
 

@@ -286,6 +286,8 @@ def build_routes(proxy: ProxyView, push: PushContext, requested: Collection[str]
             tuple(push.services.values()),
             tuple(vs.resource for vs in push.virtual_services),  # bound from these and mesh
             push.mesh,
+            # A consistent hash in a DestinationRule is its host's routes' hash_policy.
+            tuple(push.destination_rules.values()),
         )
         return piece(
             push.cache,

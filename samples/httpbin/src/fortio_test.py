@@ -112,7 +112,13 @@ def test_the_rest_api_runs_the_load_and_answers_fortios_json() -> None:
         async with test_utils.TestClient(test_utils.TestServer(fortio.build_app())) as client:
             ran = await client.get(
                 "/fortio/rest/run",
-                params=[("url", f"{base}/x"), ("c", "2"), ("qps", "0"), ("n", "6"), ("H", "x-key: 7")],
+                params=[
+                    ("url", f"{base}/x"),
+                    ("c", "2"),
+                    ("qps", "0"),
+                    ("n", "6"),
+                    ("H", "x-key: 7"),
+                ],
             )
             bad = await client.get("/fortio/rest/run", params={"url": "httpbin", "n": "1"})
             return ran.status, await ran.json(), bad.status, await bad.json()

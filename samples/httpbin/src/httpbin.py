@@ -276,9 +276,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("-max-duration", type=_duration, default=10.0)
     parser.add_argument("-use-real-hostname", action="store_true")
     args = parser.parse_args(argv)
-    hostname = (
-        os.environ.get("HOSTNAME") or socket.gethostname() if args.use_real_hostname else ""
-    )
+    hostname = os.environ.get("HOSTNAME") or socket.gethostname() if args.use_real_hostname else ""
     return Options(args.host, args.port, args.max_duration, hostname or "go-httpbin")
 
 
