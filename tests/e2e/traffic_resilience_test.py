@@ -152,6 +152,20 @@ def test_mirroring_sends_v2_a_copy_of_each_request_and_ignores_its_answer(
             assert status == 200
             assert time.monotonic() - started < 0.8
         poll(lambda: mesh.totals()["v2"] - before["v2"] == 5, "v2 saw the copies", 10)
+        # Copies carry the host with `-shadow` appended, as Envoy marks them.
+        shadowed = mesh.served("v2")["by_host"]
+        assert shadowed.get("httpbin-shadow:8000") == 10 + 1 + 5, shadowed  # every copy
+        assert not any("shadow" in host for host in mesh.served("v1")["by_host"])
+
+        # mirrorPercentage 50: about half of 60 requests copied (binomial: outside 15-45
+        # has odds below 1e-4).
+        mesh.fault("v2")
+        mesh.apply("mirroring-50")
+        before = mesh.totals()
+        assert mesh.load(requests=60) == {200: 60}
+        time.sleep(0.5)  # the last copies
+        copied = mesh.totals()["v2"] - before["v2"]
+        assert 15 <= copied <= 45, copied
     finally:
         mesh.delete("subsets")  # the DestinationRule and the VirtualService, both `httpbin`
 

@@ -10,9 +10,9 @@ httpbin's own endpoints: /get, /headers, /ip, /hostname, /status/<codes>, /delay
 The local platform adds what a test needs to see and steer one pod, under `/_local/` (no
 httpbin path starts so):
 
-- `GET /_local/requests`: what this pod served, counted: in total, per path, and per
-  `x-request-id` (Envoy keeps a request's id on its retries and its mirrored copy, so the
-  count per id is the attempts this pod saw);
+- `GET /_local/requests`: what this pod served, counted: in total, per path, per Host
+  (a mirrored copy's has `-shadow` appended), and per `x-request-id` (Envoy keeps a request's
+  id on its retries and its mirrored copy, so the count per id is the attempts this pod saw);
 - `PUT /_local/faults` with JSON `{"status": 503, "delay": 0.5, "first": 2}`: answer every
   httpbin request with that status, after that delay, for only the first `first` attempts of
   each request id (no `first`: every attempt); `DELETE /_local/faults` is healthy again.
@@ -81,12 +81,14 @@ class Stats:
     def __init__(self) -> None:
         self.total = 0
         self.by_path: collections.Counter[str] = collections.Counter()
+        self.by_host: collections.Counter[str] = collections.Counter()
         self.by_request_id: collections.OrderedDict[str, int] = collections.OrderedDict()
 
-    def count(self, path: str, request_id: str) -> int:
+    def count(self, path: str, host: str, request_id: str) -> int:
         """Counts one request; returns which attempt of its request id it is (1, 2, ...)."""
         self.total += 1
         self.by_path[path] += 1
+        self.by_host[host] += 1
         if not request_id:
             return 1
         attempt = self.by_request_id.pop(request_id, 0) + 1
@@ -99,6 +101,7 @@ class Stats:
         return {
             "total": self.total,
             "by_path": dict(self.by_path),
+            "by_host": dict(self.by_host),
             "by_request_id": dict(self.by_request_id),
         }
 
@@ -113,7 +116,9 @@ async def _counted(request: web.Request, handler: Any) -> web.StreamResponse:
     """Every httpbin request is counted, then meets the fault set on this pod, if any."""
     if request.path.startswith("/_local/"):
         return await handler(request)  # type: ignore[no-any-return]
-    attempt = request.app[_STATS].count(request.path, request.headers.get("x-request-id", ""))
+    attempt = request.app[_STATS].count(
+        request.path, request.host, request.headers.get("x-request-id", "")
+    )
     fault = request.app[_FAULTS].current
     if (fault.status or fault.delay) and (fault.first is None or attempt <= fault.first):
         if fault.delay:

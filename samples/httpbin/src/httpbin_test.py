@@ -106,11 +106,17 @@ def test_requests_are_counted_per_path_and_request_id() -> None:
             await call("GET", "/get", headers={"x-request-id": rid})
         await call("GET", "/status/500")
         _, counts = await call("GET", "/_local/requests")
+        host = counts["by_host"]
         assert counts == {
             "total": 4,
             "by_path": {"/get": 3, "/status/500": 1},
+            "by_host": host,
             "by_request_id": {"a": 2, "b": 1},
         }
+        assert list(host.values()) == [4]
+        await call("GET", "/get", headers={"Host": "httpbin-shadow:8000"})
+        _, counts = await call("GET", "/_local/requests")
+        assert counts["by_host"]["httpbin-shadow:8000"] == 1
 
     run(scenario)
 
