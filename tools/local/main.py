@@ -8,8 +8,9 @@ import logging
 import pathlib
 import sys
 
-from tools.local import launcher, observability
+from tools.local import launcher, netnssandbox, observability
 from tools.local.mesh import Mesh
+from tools.local.podnetwork import DEFAULT_POD_CIDR, NodeNetwork
 from tools.local.topology import PLATFORMS, REGISTRY_DOMAINS, ROOT, Topology
 
 
@@ -38,7 +39,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--run-dir", type=pathlib.Path, default=ROOT / "run", help="logs and state")
     parser.add_argument("--subnet", default="127.0.1", help="pods get <subnet>.1, .2, ...")
-    parser.add_argument("--control-address", default="127.0.0.1", help="config store and Pilot")
+    parser.add_argument(
+        "--control-address",
+        default=None,
+        help="config store and Pilot (default 127.0.0.1; with network namespaces, the bridge's)",
+    )
+    parser.add_argument(
+        "--pod-network",
+        choices=("auto", "netns", "loopback"),
+        default="auto",
+        help="kube platform: each pod in its own network namespace (netns, needs root, ip and "
+        "iptables) or on its own loopback address; auto: netns where the machine allows it",
+    )
+    parser.add_argument("--pod-cidr", default=DEFAULT_POD_CIDR, help="the node's pod range")
+    parser.add_argument(
+        "--interception",
+        action="store_true",
+        help="Istio's iptables capture in each pod (istio-init, INTERCEPTION_MODE REDIRECT): "
+        "apps need no proxy settings; needs netns and Pilot's capture listeners",
+    )
     parser.add_argument(
         "--registry",
         choices=sorted(REGISTRY_DOMAINS),
@@ -70,11 +89,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.platform == "kube" and args.registry != "ServiceEntry":
         parser.error("--registry needs --platform local: on kube, Kubernetes is the registry")
     logging.basicConfig(level=logging.INFO, format="mesh: %(message)s")
+    pod_network = args.pod_network
+    why = netnssandbox.unavailable() if args.platform == "kube" else "not the kube platform"
+    if pod_network == "netns" and why:
+        parser.error(f"--pod-network netns: {why}")
+    if pod_network == "auto":
+        pod_network = "loopback" if why else "netns"
+        if why and args.platform == "kube" and args.command == "up":
+            logging.info(
+                "pods on loopback addresses, no network namespaces or traffic interception: %s", why
+            )
+    if args.interception and pod_network != "netns":
+        parser.error("--interception needs pods in network namespaces (--pod-network netns)")
+    control = args.control_address or (
+        NodeNetwork(cidr=args.pod_cidr).gateway if pod_network == "netns" else "127.0.0.1"
+    )
     mesh = Mesh(
         Topology(
             run_dir=args.run_dir.resolve(),
             subnet=args.subnet,
-            control_address=args.control_address,
+            control_address=control,
+            pod_network=pod_network,
+            pod_cidr=args.pod_cidr,
+            interception=args.interception,
             registry=args.registry,
             registry_url=args.registry_url,
             platform=args.platform,
