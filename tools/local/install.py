@@ -30,8 +30,9 @@ def values(mesh_config: str, interception_mode: str) -> dict[str, Any]:
     mesh = yaml.safe_load(mesh_config) or {}
     if not isinstance(mesh, dict):
         raise ValueError("the mesh config must be a YAML mapping")
+    proxy = {**(mesh.get("defaultConfig") or {}), "interceptionMode": interception_mode}
     overlay = {
-        "meshConfig": {**mesh, "defaultConfig": {"interceptionMode": interception_mode}},
+        "meshConfig": {**mesh, "defaultConfig": proxy},
         "global": {"proxy": {"readinessPeriodSeconds": 1, "readinessFailureThreshold": 30}},
     }
     return generate.merge_values(generate.default_values(), overlay)
