@@ -10,7 +10,7 @@ import sys
 
 from tools.local import launcher, netnssandbox, observability
 from tools.local.mesh import Mesh
-from tools.local.podnetwork import DEFAULT_POD_CIDR, NodeNetwork
+from tools.local.podnetwork import DEFAULT_POD_CIDR, NodeNetwork, PodNetworkError
 from tools.local.topology import PLATFORMS, REGISTRY_DOMAINS, ROOT, Topology
 
 
@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     why = netnssandbox.unavailable() if args.platform == "kube" else "not the kube platform"
     if pod_network == "netns" and why:
         parser.error(f"--pod-network netns: {why}")
+    try:
+        gateway = NodeNetwork(cidr=args.pod_cidr).gateway
+    except PodNetworkError as error:
+        parser.error(str(error))
+    if pod_network == "auto" and args.control_address not in (None, gateway):
+        why = why or f"--control-address {args.control_address} is not the bridge's {gateway}"
     if pod_network == "auto":
         pod_network = "loopback" if why else "netns"
         if why and args.platform == "kube" and args.command == "up":
@@ -101,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     if args.interception and pod_network != "netns":
         parser.error("--interception needs pods in network namespaces (--pod-network netns)")
-    control = args.control_address or (
-        NodeNetwork(cidr=args.pod_cidr).gateway if pod_network == "netns" else "127.0.0.1"
-    )
+    control = args.control_address or (gateway if pod_network == "netns" else "127.0.0.1")
     mesh = Mesh(
         Topology(
             run_dir=args.run_dir.resolve(),

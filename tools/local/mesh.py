@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import pathlib
@@ -23,6 +24,7 @@ from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from pkg.kube.kubeconfig import write_kubeconfig
 from tools.local import install, launcher, netnssandbox, observability, watchdog
+from tools.local.podnetwork import NodeNetwork
 from tools.local.topology import ROOT, Topology
 from tools.local.workloadcredentials import write_launcher_entries
 
@@ -31,6 +33,7 @@ log = logging.getLogger("mesh")
 # What the install itself ships, as Istio's chart does: Mixer's standard metrics and
 # access log, in the store for any Mixer that starts against it.
 INSTALL_CONFIG = (ROOT / "mixer/config/telemetry.yaml",)
+NETWORK_RECORD = "pod-network.json"  # the pod network this run made, for `down`
 
 
 class Mesh:
@@ -107,6 +110,10 @@ class Mesh:
 
     def _network_up(self) -> None:
         network = self.topology.node_network
+        self.topology.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.topology.run_dir / NETWORK_RECORD).write_text(
+            json.dumps({"prefix": network.prefix, "cidr": network.cidr})
+        )
         removed = netnssandbox.reap(network)
         if removed:
             log.info("removed what the last run left of the pod network: %s", ", ".join(removed))
@@ -135,11 +142,20 @@ class Mesh:
 
     def down(self) -> list[str]:
         killed = launcher.stop(self.topology.run_dir)
-        if self.topology.pod_network == "netns":
-            # After the kubelet: whatever it could not stop (it was killed) goes by name.
-            removed = netnssandbox.node_down(self.topology.node_network)
-            if removed:
-                log.info("removed the pod network: %s", ", ".join(removed))
+        # After the kubelet: whatever it could not stop (it was killed) goes by name. The
+        # network this run made, as recorded: never another mesh's by the same prefix.
+        record = self.topology.run_dir / NETWORK_RECORD
+        try:
+            network = NodeNetwork(**json.loads(record.read_text()))
+        except FileNotFoundError:
+            return killed
+        except (ValueError, TypeError) as error:
+            log.warning("%s: %s; the pod network is left as it is", record, error)
+            return killed
+        removed = netnssandbox.node_down(network)
+        if removed:
+            log.info("removed the pod network: %s", ", ".join(removed))
+        record.unlink(missing_ok=True)
         return killed
 
     async def apply_objects(self, objects: list[dict[str, object]]) -> list[Resource]:
