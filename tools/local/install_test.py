@@ -3,6 +3,8 @@ and injection from the `istio-sidecar-injector` one rendering istio-init only wi
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from pkg.inject import config as injectconfig
@@ -15,7 +17,7 @@ MESH = (
     "defaultConfig:\n"
     "  tracing: {sampling: 100.0, zipkin: {address: '10.244.0.1:9411'}}\n"
 )
-POD = {
+POD: dict[str, Any] = {
     "metadata": {"namespace": "default", "labels": {"app": "reviews", "version": "v1"}},
     "spec": {
         "serviceAccountName": "bookinfo-reviews",
@@ -77,3 +79,25 @@ def test_capture_gives_istio_init_with_istios_arguments() -> None:
     ]
     assert init["securityContext"]["runAsUser"] == 0
     assert _env(pod, "ISTIO_META_INTERCEPTION_MODE") == "REDIRECT"
+
+
+def test_the_traffic_annotations_reach_istio_init() -> None:
+    annotated = {
+        **POD,
+        "metadata": {
+            **POD["metadata"],
+            "annotations": {
+                "traffic.sidecar.istio.io/excludeOutboundPorts": "3306",
+                "traffic.sidecar.istio.io/excludeOutboundIPRanges": "10.96.0.1/32",
+            },
+        },
+    }
+    _, mesh, injector = install.configmaps(MESH, "REDIRECT")
+    settings = injectconfig.from_configmaps(injector, mesh)
+    pod = inject_pod(
+        annotated, settings, workload=Workload("r", "default", "apps/v1", "Deployment")
+    )
+    [init] = pod["spec"]["initContainers"]
+    args = init["args"]
+    assert args[args.index("-o") + 1] == "3306"
+    assert args[args.index("-x") + 1] == "10.96.0.1/32"
