@@ -12,7 +12,6 @@ and CA, which is how the DaemonSet runs.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
@@ -129,7 +128,6 @@ class NodePods:
 
     async def close(self) -> None:
         await self._api.close()
-
 
 
 def _unavailable(error: BaseException) -> KubeUnavailable:

@@ -224,6 +224,8 @@ async def test_each_injected_pod_of_the_node_gets_its_own_socket_and_identity(
         )
         options = agent_options(ca, workdir)
         async with running_agent(options, store.url) as agent:
+            watcher = agent.pods
+            assert watcher is not None
             reviews_socket = socket_of(reviews.metadata.uid, options)
             await eventually(reviews_socket.exists, what="reviews' socket")
             assert stat.S_IMODE(reviews_socket.parent.stat().st_mode) == 0o700
@@ -246,16 +248,14 @@ async def test_each_injected_pod_of_the_node_gets_its_own_socket_and_identity(
             elsewhere = await core.create_namespaced_pod(
                 "default", pod_body("details-v1", node_name="node-b")
             )
-            plain = await core.create_namespaced_pod(
-                "default", pod_body("plain", injected=False)
-            )
+            plain = await core.create_namespaced_pod("default", pod_body("plain", injected=False))
             istiod = await core.create_namespaced_pod(
                 "istio-system", pod_body("istiod-x", account="istiod")
             )
             await eventually(
-                lambda: istiod.metadata.uid in agent.pods.errors, what="istiod's pod refused"
+                lambda: istiod.metadata.uid in watcher.errors, what="istiod's pod refused"
             )
-            assert "reserved" in agent.pods.errors[istiod.metadata.uid]
+            assert "reserved" in watcher.errors[istiod.metadata.uid]
             for other in (elsewhere, plain, istiod):
                 assert not socket_of(other.metadata.uid, options).parent.exists()
             assert sorted(b.workload for b in agent.sockets.served()) == [
@@ -263,7 +263,8 @@ async def test_each_injected_pod_of_the_node_gets_its_own_socket_and_identity(
                 "default/reviews-v1",
             ]
             status = agent.workloads_status()["pods"]
-            assert isinstance(status, dict) and status["node"] == NODE
+            assert isinstance(status, dict)
+            assert status["node"] == NODE
 
             # A process on reviews' socket claiming ratings' identity: refused, and logged.
             with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -307,11 +308,12 @@ async def test_a_watch_back_after_history_moved_on_lists_again(workdir: pathlib.
             CuttableProxy(host, int(port)) as network,
             running_agent(options, network.url, watch_seconds=1) as agent,
         ):
-            assert agent.pods is not None
+            watcher = agent.pods
+            assert watcher is not None
             reviews_socket = socket_of(reviews.metadata.uid, options)
             await eventually(reviews_socket.exists, what="reviews' socket")
             network.cut()
-            await eventually(lambda: bool(agent.pods.last_error), what="the agent cut off")
+            await eventually(lambda: bool(watcher.last_error), what="the agent cut off")
             await core.delete_namespaced_pod("reviews-v1", "default", grace_period_seconds=0)
             ratings = await core.create_namespaced_pod(
                 "default", pod_body("ratings-v1", account="bookinfo-ratings")
@@ -325,7 +327,7 @@ async def test_a_watch_back_after_history_moved_on_lists_again(workdir: pathlib.
             ratings_socket = socket_of(ratings.metadata.uid, options)
             await eventually(ratings_socket.exists, timeout=20, what="ratings served")
             await eventually(lambda: not reviews_socket.parent.exists(), what="reviews gone")
-            assert agent.pods.relists >= 1
+            assert watcher.relists >= 1
             assert await identity_served(ratings_socket, "default", "bookinfo-ratings") == (
                 "spiffe://cluster.local/ns/default/sa/bookinfo-ratings"
             )
