@@ -12,7 +12,9 @@ import json
 import logging
 import pathlib
 import shutil
+import signal
 import stat
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -372,3 +374,53 @@ async def test_directories_of_pods_gone_while_the_agent_was_down_are_removed(
         async with running_agent(options, store.url):
             assert not stale.exists()
             assert other.exists()  # only what looks like a pod's is the agent's to remove
+
+
+@run_async(timeout=90)
+async def test_the_cli_reads_its_nodes_pods_with_a_kubeconfig(workdir: pathlib.Path) -> None:
+    # The real entry point, as the DaemonSet runs it: --node-name, --pod-sockets-dir and a
+    # kubeconfig (write_kubeconfig's, the one the local platform gives kubectl).
+    from pkg.kube.kubeconfig import write_kubeconfig
+    from pkg.testing import programs
+
+    async with cluster(workdir) as (store, ca, core):
+        options = agent_options(ca, workdir)
+        kubeconfig = write_kubeconfig(workdir / "kubeconfig", store.url)
+        pod = await core.create_namespaced_pod(
+            "default", pod_body("reviews-v1", account="bookinfo-reviews")
+        )
+        log_path = workdir / "agent.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(  # noqa: ASYNC220  a fork before the loop has other work
+                programs.command(
+                    "security.nodeagent.main",
+                    f"--ca-address={ca.address}",
+                    f"--ca-root={options.ca_root}",
+                    f"--token-file={options.token_file}",
+                    f"--run-dir={workdir / 'run'}",
+                    "--status-address=127.0.0.1:0",
+                    f"--node-name={NODE}",
+                    f"--pod-sockets-dir={options.pod_sockets_dir}",
+                    f"--kubeconfig={kubeconfig}",
+                ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=programs.environ(PYTHONUNBUFFERED="1"),
+            )
+        try:
+            socket = socket_of(pod.metadata.uid, options)
+            await eventually(
+                lambda: socket.exists() or process.poll() is not None,
+                timeout=30,
+                what="the pod's socket",
+            )
+            assert process.poll() is None, log_path.read_text()
+            assert await identity_served(socket, "default", "bookinfo-reviews") == REVIEWS
+            process.send_signal(signal.SIGTERM)
+            await eventually(lambda: process.poll() is not None, timeout=15, what="agent exit")
+            assert process.returncode == 0, log_path.read_text()
+            assert not socket.exists()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
