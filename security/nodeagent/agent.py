@@ -85,6 +85,7 @@ class NodeAgent:
                     trust_domain=options.trust_domain,
                     reserved=options.reserved,
                 ),
+                served=self.sockets.served,
             )
         host, port = options.status_host_port
         self.status = StatusServer(

@@ -124,9 +124,19 @@ class NodePodWatcher:
     """Follows the node's pods and hands what changed (Changes of pod bindings) to
     `on_change` (WorkloadSockets.apply)."""
 
-    def __init__(self, *, client: PodClient, options: PodsOptions) -> None:
+    def __init__(
+        self,
+        *,
+        client: PodClient,
+        options: PodsOptions,
+        served: Callable[[], Iterable[WorkloadBinding]] | None = None,
+    ) -> None:
+        """`served`: the bindings really being served (WorkloadSockets.served); one that
+        could not be (its socket could not be made) is tried again at the pod's next
+        change and at every list."""
         self._client = client
         self.options = options
+        self._served = served
         self.bindings: dict[str, WorkloadBinding] = {}  # by pod uid
         self.errors: dict[str, str] = {}  # pod uid -> why it is not served
         self.relists = 0  # lists after the first (410s, reconnects)
@@ -207,7 +217,12 @@ class NodePodWatcher:
                 log.error("pod refused: %s", why)
         self.errors = errors
         gone = [b for uid, b in self.bindings.items() if uid not in fresh]
-        new = [b for uid, b in fresh.items() if self.bindings.get(uid) != b]
+        served = self._served_now()
+        new = [
+            b
+            for uid, b in fresh.items()
+            if self.bindings.get(uid) != b or (served is not None and b not in served)
+        ]
         self.bindings = fresh
         changes = Changes(tuple(new), tuple(gone))
         if changes:
@@ -233,14 +248,19 @@ class NodePodWatcher:
             self.errors[uid] = error
         else:
             self.errors.pop(uid, None)
-        if binding == before:
+        served = self._served_now()
+        if binding == before and (binding is None or served is None or binding in served):
             return
         if binding is None:
-            del self.bindings[uid]
-            await on_change(Changes(unbound=(before,)) if before else Changes())
+            if before is not None:
+                del self.bindings[uid]
+                await on_change(Changes(unbound=(before,)))
         else:
             self.bindings[uid] = binding
             await on_change(Changes(bound=(binding,)))
+
+    def _served_now(self) -> set[WorkloadBinding] | None:
+        return None if self._served is None else set(self._served())
 
     def _convert(self, pod: Any) -> tuple[str, WorkloadBinding | None, str]:
         uid = pod.metadata.uid or ""

@@ -424,3 +424,27 @@ async def test_the_cli_reads_its_nodes_pods_with_a_kubeconfig(workdir: pathlib.P
             if process.poll() is None:
                 process.kill()
                 process.wait(10)
+
+
+@run_async(timeout=60)
+async def test_a_socket_that_could_not_be_made_is_tried_again_when_the_pod_changes(
+    workdir: pathlib.Path,
+) -> None:
+    async with cluster(workdir) as (store, ca, core):
+        options = agent_options(ca, workdir)
+        pod = await core.create_namespaced_pod(
+            "default", pod_body("reviews-v1", account="bookinfo-reviews")
+        )
+        socket = socket_of(pod.metadata.uid, options)
+        # Something else holds the socket's path (not a socket): logged, not served.
+        socket.parent.mkdir(parents=True)
+        socket.write_text("in the way")
+        async with running_agent(options, store.url) as agent:
+            assert agent.pods is not None
+            assert [b.workload for b in agent.pods.bindings.values()] == ["default/reviews-v1"]
+            assert agent.sockets.served() == []
+            socket.unlink()
+            patch = {"metadata": {"labels": {"version": "v1"}}}
+            await core.patch_namespaced_pod("reviews-v1", "default", patch)
+            await eventually(socket.exists, what="the socket, made at the pod's next change")
+            assert await identity_served(socket, "default", "bookinfo-reviews") == REVIEWS
