@@ -34,6 +34,40 @@ def where(topology: Topology, started: bool = True) -> list[str]:
     return lines
 
 
+def choose_pod_network(
+    wanted: str,
+    *,
+    platform: str,
+    control_address: str | None,
+    pod_cidr: str,
+    interception: bool,
+    unavailable: str,
+) -> tuple[str, str, str]:
+    """(pod network, control address, the line to say): netns where the machine allows it
+    (root, ip, iptables, setpriv) and nothing asks otherwise; raises ValueError."""
+    try:
+        gateway = NodeNetwork(cidr=pod_cidr).gateway
+    except PodNetworkError as error:
+        raise ValueError(str(error)) from None
+    why = unavailable if platform == "kube" else "not the kube platform"
+    if wanted == "netns" and why:
+        raise ValueError(f"--pod-network netns: {why}")
+    if wanted == "auto" and control_address not in (None, gateway):
+        why = why or f"--control-address {control_address} is not the bridge's {gateway}"
+    notice = ""
+    network = wanted
+    if wanted == "auto":
+        network = "loopback" if why else "netns"
+        if why and platform == "kube":
+            notice = (
+                f"pods on loopback addresses, no network namespaces or traffic interception: {why}"
+            )
+    if interception and network != "netns":
+        raise ValueError("--interception needs pods in network namespaces (--pod-network netns)")
+    control = control_address or (gateway if network == "netns" else "127.0.0.1")
+    return network, control, notice
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mesh", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status"])
@@ -89,25 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.platform == "kube" and args.registry != "ServiceEntry":
         parser.error("--registry needs --platform local: on kube, Kubernetes is the registry")
     logging.basicConfig(level=logging.INFO, format="mesh: %(message)s")
-    pod_network = args.pod_network
-    why = netnssandbox.unavailable() if args.platform == "kube" else "not the kube platform"
-    if pod_network == "netns" and why:
-        parser.error(f"--pod-network netns: {why}")
     try:
-        gateway = NodeNetwork(cidr=args.pod_cidr).gateway
-    except PodNetworkError as error:
+        pod_network, control, notice = choose_pod_network(
+            args.pod_network,
+            platform=args.platform,
+            control_address=args.control_address,
+            pod_cidr=args.pod_cidr,
+            interception=args.interception,
+            unavailable=netnssandbox.unavailable(),
+        )
+    except ValueError as error:
         parser.error(str(error))
-    if pod_network == "auto" and args.control_address not in (None, gateway):
-        why = why or f"--control-address {args.control_address} is not the bridge's {gateway}"
-    if pod_network == "auto":
-        pod_network = "loopback" if why else "netns"
-        if why and args.platform == "kube" and args.command == "up":
-            logging.info(
-                "pods on loopback addresses, no network namespaces or traffic interception: %s", why
-            )
-    if args.interception and pod_network != "netns":
-        parser.error("--interception needs pods in network namespaces (--pod-network netns)")
-    control = args.control_address or (gateway if pod_network == "netns" else "127.0.0.1")
+    if notice and args.command == "up":
+        logging.info("%s", notice)
     mesh = Mesh(
         Topology(
             run_dir=args.run_dir.resolve(),
