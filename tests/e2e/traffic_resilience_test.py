@@ -15,6 +15,7 @@ import concurrent.futures
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -23,12 +24,15 @@ from tests.e2e.httpbintest import HTTPBIN_V1_CLUSTER, HttpbinMesh
 from tests.e2e.meshtest import MeshUnderTest, loopback_subnet
 
 SUBNET = loopback_subnet(50)
+# The platform alone, pods on loopback addresses (traffic_resilience_netns_test.py runs the
+# same tests with pods in network namespaces).
+PLATFORM: dict[str, Any] = {"platform": "kube", "bookinfo": False, "mixer": False}
 
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpbinMesh]:
     run_dir = tmp_path_factory.mktemp("resilience-mesh")
-    with MeshUnderTest(run_dir, SUBNET, platform="kube", bookinfo=False, mixer=False) as under_test:
+    with MeshUnderTest(run_dir, SUBNET, **PLATFORM) as under_test:
         httpbin = HttpbinMesh(under_test, tmp_path_factory.mktemp("kubectl"))
         try:
             httpbin.deploy()
