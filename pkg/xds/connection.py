@@ -259,9 +259,8 @@ class Connection(Generic[NodeT]):
             changed = resources.changed_since(watch.resources_sent)
             if not owed:
                 if changed is not None and not changed:
-                    return (
-                        None  # the change is elsewhere in a shared set: none of these names moved
-                    )
+                    # The change is elsewhere in a shared set: none of these names moved.
+                    return None
                 only = changed
             elif watch.fresh is not None and changed is not None:
                 # The subscription grew (Envoy after a CDS change): the new names and what
