@@ -50,8 +50,16 @@ def outbound_clusters(
     return out
 
 
-def inbound_clusters(endpoints: Iterable[Endpoint]) -> list[dict[str, Any]]:
-    """One static cluster per port the local app serves, straight to the app."""
+# The source a captured sidecar's inbound connections to the app come from: iptables leaves
+# it alone, so they are not captured again (Istio's InboundPassthroughBindIpv4).
+INBOUND_PASSTHROUGH_BIND = "127.0.0.6"
+
+
+def inbound_clusters(
+    endpoints: Iterable[Endpoint], *, bind: str | None = None
+) -> list[dict[str, Any]]:
+    """One static cluster per port the local app serves, straight to the app (from `bind`,
+    for a captured sidecar)."""
     seen: dict[int, dict[str, Any]] = {}
     for endpoint in endpoints:
         if endpoint.port in seen:
@@ -67,12 +75,33 @@ def inbound_clusters(endpoints: Iterable[Endpoint]) -> list[dict[str, Any]]:
         }
         if endpoint.service_port.protocol.is_http2:
             cluster["typed_extension_protocol_options"] = _HTTP2_OPTIONS
+        if bind is not None:
+            cluster["upstream_bind_config"] = {"source_address": {"address": bind, "port_value": 0}}
         seen[endpoint.port] = cluster
     return list(seen.values())
 
 
 def blackhole_cluster() -> dict[str, Any]:
     return {"name": names.BLACKHOLE_CLUSTER, "type": "STATIC", "connect_timeout": "10s"}
+
+
+def passthrough_clusters(connect_timeout: float) -> list[dict[str, Any]]:
+    """A captured sidecar's original-destination clusters: `PassthroughCluster` (outbound,
+    ALLOW_ANY) and `InboundPassthroughCluster` (inbound ports no service declares)."""
+    outbound = {
+        "name": names.PASSTHROUGH_CLUSTER,
+        "type": "ORIGINAL_DST",
+        "lb_policy": "CLUSTER_PROVIDED",
+        "connect_timeout": f"{connect_timeout}s",
+    }
+    inbound = {
+        **outbound,
+        "name": names.INBOUND_PASSTHROUGH_CLUSTER,
+        "upstream_bind_config": {
+            "source_address": {"address": INBOUND_PASSTHROUGH_BIND, "port_value": 0}
+        },
+    }
+    return [outbound, inbound]
 
 
 def _outbound(
