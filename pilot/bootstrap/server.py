@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable
 
 from aiohttp import web
 
-from pilot.bootstrap import registries
+from pilot.bootstrap import meshconfig, registries
 from pilot.bootstrap.jwks import JwksResolver
 from pilot.bootstrap.monitoring import register_push_context_metrics
 from pilot.bootstrap.registries import PlatformOptions
@@ -43,6 +43,7 @@ from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
 from pkg.config.kinds import KUBERNETES, PILOT, KindSchema
+from pkg.config.mesh import MeshConfigError
 from pkg.config.resource import Resource
 from pkg.grpcserver.server import STREAMS, new_server
 from pkg.kube.client import ConfigClient
@@ -67,7 +68,10 @@ class DiscoveryOptions:
     # alone (tools/bench/convergence.py).
     debounce_after: float = 0.02
     debounce_max: float = 1.0
+    # The mesh config of --mesh-config (the fallback), overridden by the ConfigMap `istio`
+    # (key `mesh`) in this namespace of the config store, watched (meshconfig.py).
     mesh: MeshOptions = dataclasses.field(default_factory=MeshOptions)
+    mesh_configmap_namespace: str = meshconfig.NAMESPACE
     secure: SecureXdsOptions | None = None  # the mutual-TLS xDS port (15012), if any
     registries: tuple[Provider, ...] = registries.DEFAULT  # consulted in this order
     platforms: PlatformOptions = dataclasses.field(default_factory=PlatformOptions)
@@ -87,6 +91,8 @@ class DiscoveryOptions:
 REGISTRY_KINDS = frozenset({"ServiceEntry", "WorkloadEntry"})
 # Kubernetes Secrets: the gateways' credentialNames, which Pilot serves them over SDS.
 SECRET = KUBERNETES.by_name("secret")
+# ConfigMaps: the mesh config (istio-system/istio), watched as istiod watches it.
+CONFIGMAP = KUBERNETES.by_name("configmap")
 _GATEWAY = PILOT.by_name("gateway")
 
 # What a change of each kind can change in a proxy's config: the xDS types it regenerates
@@ -116,7 +122,10 @@ class DiscoveryServer:
             if options.config_store_ca
             else None,
         )
-        self._informer = Informer(self._client, (*PILOT, SECRET), on_events=self._config_changed)
+        self._informer = Informer(
+            self._client, (*PILOT, SECRET, CONFIGMAP), on_events=self._config_changed
+        )
+        self.mesh = options.mesh  # the mesh config in use: the ConfigMap's, else the file's
         self._registries = registries.build(options.registries, options.platforms)
         self.registry = self._registries.aggregate
         self.registry.append_service_handler(self._service_changed)
@@ -162,6 +171,7 @@ class DiscoveryServer:
                 tasks.create_task(self._informer.run(), name="config-informer")
                 await self._informer.synced.wait()
                 log.info("config synced from %s", self.options.config_store)
+                self._read_mesh_config()
                 self._feed_service_entries(self._informer.snapshot())
                 await self.jwks.want(self._jwks_uris())
                 tasks.create_task(self.jwks.run(), name="jwks-refresh")
@@ -207,6 +217,13 @@ class DiscoveryServer:
     ) -> None:
         """The store changed some resources of one kind: feed a registry, or push config."""
         kind = schema.kind
+        if kind == "ConfigMap":
+            namespace = self.options.mesh_configmap_namespace
+            ours = any(meshconfig.is_mesh_configmap(r, namespace) for _, r in changes)
+            if ours and self._read_mesh_config():
+                self._stale = True  # every proxy's config may read the mesh config
+                await self.xds.push("mesh config: ConfigMap istio changed")
+            return
         if kind in REGISTRY_KINDS:
             registry = self._registries.service_entries
             if registry is not None:
@@ -227,6 +244,29 @@ class DiscoveryServer:
             affects=(lambda proxy: proxy.type == "router") if routers_only else None,
             types=types,
         )
+
+    def _read_mesh_config(self) -> bool:
+        """Take the mesh ConfigMap's config (the file's when there is none); whether the mesh
+        config in use changed. An invalid one is logged and changes nothing."""
+        namespace = self.options.mesh_configmap_namespace
+        found = self._informer.get(CONFIGMAP, meshconfig.CONFIGMAP, namespace)
+        try:
+            mesh = (
+                meshconfig.from_configmap(found, self.options.mesh)
+                if found is not None
+                else self.options.mesh
+            )
+        except MeshConfigError as error:
+            log.error("mesh config not applied, keeping the one in use: %s", error)
+            return False
+        changed = mesh != self.mesh or mesh.mesh_config != self.mesh.mesh_config
+        if changed:
+            log.info(
+                "mesh config from %s",
+                f"ConfigMap {namespace}/{meshconfig.CONFIGMAP}" if found else "the file",
+            )
+        self.mesh = mesh
+        return changed
 
     def _gateways_use(self, secrets: Iterable[Resource]) -> bool:
         """Whether a Gateway names one of `secrets` (or its `-cacert`) as its credential."""
@@ -305,10 +345,10 @@ class DiscoveryServer:
                     {
                         s.kind: items
                         for s, items in snapshot.items()
-                        if s.kind not in REGISTRY_KINDS
+                        if s.kind not in REGISTRY_KINDS and s is not CONFIGMAP
                     },
                     self._index,
-                    self.options.mesh,
+                    self.mesh,
                     version=str(self._push_version),
                     cache=self.generation_cache,
                     config_id=self._push_version,
@@ -403,7 +443,7 @@ class DiscoveryServer:
             [
                 resource.to_dict()
                 for schema, resources in self._informer.snapshot().items()
-                if schema is not SECRET  # private keys stay out of debug output
+                if schema not in (SECRET, CONFIGMAP)  # keys stay out of debug output
                 for resource in resources
             ]
         )
