@@ -100,7 +100,8 @@ _GATEWAY = PILOT.by_name("gateway")
 _CDS, _EDS, _LDS, _RDS = generator.CLUSTER, generator.ENDPOINT, generator.LISTENER, generator.ROUTE
 _SDS = generator.SECRET
 KIND_EFFECTS: dict[str, tuple[frozenset[str] | None, bool]] = {
-    "VirtualService": (frozenset({_RDS}), False),  # routes; clusters come from services
+    # HTTP routes (RDS), and tcp/tls routes: captured sidecars' and gateways' listeners.
+    "VirtualService": (frozenset({_RDS, _LDS}), False),
     "DestinationRule": (frozenset({_CDS, _EDS}), False),  # policies, subsets and theirs
     "Gateway": (frozenset({_LDS, _RDS, _SDS}), True),  # SDS: the credentials it names
     "AuthorizationPolicy": (frozenset({_LDS}), False),  # the RBAC filters
