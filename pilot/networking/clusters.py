@@ -117,12 +117,20 @@ def _outbound(
         "name": name,
         "connect_timeout": f"{push.mesh.connect_timeout}s",
     }
-    if service.resolution is Resolution.DNS_LB:
-        cluster["type"] = "STRICT_DNS"
+    if service.resolution in (Resolution.DNS_LB, Resolution.DNS_ROUND_ROBIN_LB):
+        # Istio's DNS and DNS_ROUND_ROBIN: Envoy resolves the endpoints' names (else the
+        # host's), keeping every address (STRICT_DNS) or one at a time (LOGICAL_DNS, which
+        # takes a single endpoint).
+        logical = service.resolution is Resolution.DNS_ROUND_ROBIN_LB
+        cluster["type"] = "LOGICAL_DNS" if logical else "STRICT_DNS"
         cluster["dns_lookup_family"] = "V4_ONLY"
+        targets = [(e.address, e.port) for e in push.index.endpoints_of(service.hostname, port)]
+        targets = list(dict.fromkeys(targets)) or [(service.hostname, port)]
         cluster["load_assignment"] = {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [_lb_endpoint(service.hostname, port)]}],
+            "endpoints": [
+                {"lb_endpoints": [_lb_endpoint(a, p) for a, p in targets[: 1 if logical else None]]}
+            ],
         }
     elif service.resolution is Resolution.PASSTHROUGH:
         cluster["type"] = "ORIGINAL_DST"

@@ -128,9 +128,13 @@ def virtual_host_routes(
     spec: VirtualHostSpec, proxy: ProxyView, push: PushContext
 ) -> list[dict[str, Any]]:
     vs = spec.virtual_service
-    if vs is None:
-        return [httproute.default_route(names.outbound_cluster(spec.service.hostname, spec.port))]
-    return _vs_routes(vs, proxy, push, spec.port, MESH_GATEWAY)
+    if vs is not None:
+        found = _vs_routes(vs, proxy, push, spec.port, MESH_GATEWAY)
+        if found:
+            return found
+    # No VirtualService, or one with no HTTP route for this port (only tcp or tls routes,
+    # or matches on other ports): the service's default route, as Istio gives it.
+    return [httproute.default_route(names.outbound_cluster(spec.service.hostname, spec.port))]
 
 
 BLACKHOLE_HOST = _BLACKHOLE_HOST
