@@ -1,14 +1,19 @@
 """The apps of interception_test.py, run inside its network namespaces (`python -m`).
 
-    serve http:<address>:<port>:<name> echo:<address>:<port>:<prefix> ...
+    serve http:<address>:<port>:<name> echo:<address>:<port>:<prefix> tls:<address>:<port>:<name>
         HTTP servers that answer with their name, the caller's address and the Host they
         were sent; TCP servers that answer each line with `<prefix> <line>` (Istio's
-        tcp-echo sample). Prints `ready` once every socket listens.
+        tcp-echo sample); TLS servers (certificate `<name>.pem`, key `<name>.key` in
+        $TLS_DIR) that send their name once the handshake is done. Prints `ready` once
+        every socket listens.
     get <url> [--host H] [--count N]
         N plain HTTP GETs, no proxy settings (urllib's proxies off): a JSON list of
         {"status", "body"} or {"error"}.
     tcp <address> <port> <count>
         <count> connections, one line each: a JSON object counting the answers.
+    tls <address> <port> <sni>
+        A TLS handshake naming <sni> (the certificate is not checked: the test looks at who
+        answers): {"name"} of the server, or {"error"}.
     apply <store url> <file>
         The YAML's resources created or updated in the config store.
     delete <store url> <kind> <namespace> <name>
@@ -22,9 +27,11 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import pathlib
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import urllib.error
@@ -60,12 +67,31 @@ def _echo_server(address: str, port: int, prefix: str) -> socketserver.Threading
     return socketserver.ThreadingTCPServer((address, port), Handler)
 
 
+def _tls_server(address: str, port: int, name: str) -> socketserver.ThreadingTCPServer:
+    folder = pathlib.Path(os.environ["TLS_DIR"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / f"{name}.pem", folder / f"{name}.key")
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            try:
+                with context.wrap_socket(self.request, server_side=True) as conn:
+                    conn.sendall(f"{name}\n".encode())
+            except (ssl.SSLError, OSError):
+                pass
+
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    return socketserver.ThreadingTCPServer((address, port), Handler)
+
+
+_SERVERS = {"http": _http_server, "echo": _echo_server, "tls": _tls_server}
+
+
 def serve(specs: list[str]) -> None:
     servers: list[socketserver.BaseServer] = []
     for spec in specs:
         kind, address, port, name = spec.split(":")
-        make = _http_server if kind == "http" else _echo_server
-        servers.append(make(address, int(port), name))
+        servers.append(_SERVERS[kind](address, int(port), name))
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     print("ready", flush=True)
@@ -100,6 +126,20 @@ def tcp(address: str, port: int, count: int) -> dict[str, int]:
     return dict(answers)
 
 
+def tls(address: str, port: int, sni: str) -> dict[str, str]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((address, port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname=sni) as conn,
+        ):
+            return {"name": conn.makefile().readline().strip()}
+    except OSError as error:
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
 async def _apply(url: str, path: str) -> None:
     from pkg.config import loader
     from pkg.kube.client import ConfigClient
@@ -130,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     connector.add_argument("address")
     connector.add_argument("port", type=int)
     connector.add_argument("count", type=int)
+    handshake = commands.add_parser("tls")
+    handshake.add_argument("address")
+    handshake.add_argument("port", type=int)
+    handshake.add_argument("sni")
     applier = commands.add_parser("apply")
     applier.add_argument("store")
     applier.add_argument("file")
@@ -143,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(get(args.url, args.host, args.count)))
     elif args.command == "tcp":
         print(json.dumps(tcp(args.address, args.port, args.count)))
+    elif args.command == "tls":
+        print(json.dumps(tls(args.address, args.port, args.sni)))
     elif args.command == "apply":
         asyncio.run(_apply(args.store, args.file))
     else:

@@ -6,8 +6,9 @@ Two network namespaces, joined by a veth pair, both deleted afterwards (also on 
     cl<NET>-ctl-<pid>  10.<NET>.44.1     config store, pilot-discovery (xDS on .44.1:15010),
                        10.<NET>.44.1x    and the mesh's other workloads: reviews v1/v2 (HTTP),
                        10.<NET>.44.2x    tcp-echo v1/v2 (Istio's sample: "one"/"two"),
-                       10.<NET>.44.3x    an external HTTP host registered by a ServiceEntry
-                                         and servers nobody registered
+                       10.<NET>.44.3x    external hosts registered by ServiceEntries (HTTP,
+                                         TLS by SNI, resolved by DNS) and servers nobody
+                                         registered
     cl<NET>-pod-<pid>  10.<NET>.44.2     the pod: `pilot-agent istio-iptables`, Envoy (uid
                                          1337) and the app (HTTP on 9080); every call the
                                          test makes "from the app" runs here as root
@@ -17,12 +18,16 @@ the sidecar knows them, so a call reaching its backend went through Envoy. Pilot
 mesh config from the ConfigMap istio-system/istio; flipping its outboundTrafficPolicy changes
 what the app may reach with neither Pilot nor Envoy restarted.
 
+The pod resolves the external names from its own hosts file (`/etc/netns/<pod>/hosts`,
+which `ip netns exec` puts in place of /etc/hosts): so does Envoy, for the DNS clusters.
+
 Needs root (network namespaces, iptables), `ip`, `iptables` and `setpriv`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import os
 import pathlib
@@ -36,6 +41,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from pkg.testing.envoy import envoy_path
 from pkg.testing.wait import eventually
@@ -119,10 +128,60 @@ kind: WorkloadEntry
 metadata: {{name: app, namespace: default}}
 spec: {{address: {POD}, labels: {{app: app}}}}
 ---
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata: {{name: secure-external, namespace: default}}
+spec:
+  hosts: [secure.external.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{{number: 443, name: tls, protocol: TLS}}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata: {{name: dns-external, namespace: default}}
+spec:
+  hosts: [dns.external.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{{number: 8080, name: http, protocol: HTTP}}]
+---
 apiVersion: v1
 kind: Namespace
 metadata: {{name: istio-system}}
 """
+HOSTS = {
+    "secure.external.test": f"{SUBNET}.33",
+    "other.external.test": f"{SUBNET}.34",
+    "dns.external.test": f"{SUBNET}.35",
+}
+
+
+def write_certificate(folder: pathlib.Path, name: str, dns_name: str) -> None:
+    """A self-signed certificate for a TLS server outside the mesh: `<name>.pem`, `.key`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (folder / f"{name}.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / f"{name}.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
 
 REVIEWS_V2 = """
 apiVersion: networking.istio.io/v1alpha3
@@ -213,17 +272,27 @@ class Mesh:
         self.pod = f"cl{NET}-pod-{os.getpid()}"
         self.processes: list[Process] = []
         self.store_url = ""
+        # `ip netns exec` mounts the files of /etc/netns/<namespace>/ over /etc's.
+        self.etc = pathlib.Path("/etc/netns") / self.pod
 
     # Set-up and tear-down.
 
     def up(self) -> None:
+        self.etc.mkdir(parents=True)
+        hosts = "".join(f"{address} {name}\n" for name, address in HOSTS.items())
+        (self.etc / "hosts").write_text(f"127.0.0.1 localhost\n{hosts}")
+        tls_dir = self.workdir / "tls"
+        tls_dir.mkdir()
+        write_certificate(tls_dir, "secure", "secure.external.test")
+        write_certificate(tls_dir, "other", "other.external.test")
+        os.environ["TLS_DIR"] = str(tls_dir)  # for the TLS servers' process
         for namespace in (self.ctl, self.pod):
             _ip("netns", "add", namespace)
             _ip("-n", namespace, "link", "set", "lo", "up")
         _ip("-n", self.ctl, "link", "add", "ctl0", "type", "veth", "peer", "name", "eth0",
             "netns", self.pod)  # fmt: skip
         _ip("-n", self.ctl, "addr", "add", f"{CTL}/24", "dev", "ctl0")
-        for host in (11, 12, 21, 22, 31, 32):
+        for host in (11, 12, 21, 22, 31, 32, 33, 34, 35):
             _ip("-n", self.ctl, "addr", "add", f"{SUBNET}.{host}/32", "dev", "ctl0")
         _ip("-n", self.ctl, "link", "set", "ctl0", "up")
         _ip("-n", self.pod, "addr", "add", f"{POD}/24", "dev", "eth0")
@@ -243,7 +312,9 @@ class Mesh:
                    "serve", f"http:{SUBNET}.11:9080:reviews-v1", f"http:{SUBNET}.12:9080:reviews-v2",
                    f"echo:{SUBNET}.21:9000:one", f"echo:{SUBNET}.22:9000:two",
                    f"http:{SUBNET}.31:8000:httpbin-external",
-                   f"http:{SUBNET}.32:8000:unregistered", f"echo:{SUBNET}.32:7000:unregistered"],
+                   f"http:{SUBNET}.32:8000:unregistered", f"echo:{SUBNET}.32:7000:unregistered",
+                   f"tls:{SUBNET}.33:443:secure", f"tls:{SUBNET}.34:443:other",
+                   f"http:{SUBNET}.35:8080:dns-external"],
                    ).wait_for("ready")  # fmt: skip
 
         # The pod: Istio's init step, the app, then the sidecar as the proxy's own user.
@@ -333,6 +404,8 @@ class Mesh:
             process.stop()
         for namespace in (self.pod, self.ctl):
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
+        shutil.rmtree(self.etc, ignore_errors=True)
+        os.environ.pop("TLS_DIR", None)
 
     def dump(self) -> None:
         for process in self.processes:
@@ -447,12 +520,16 @@ def _allowed(mesh: Mesh) -> dict[str, bool]:
     TCP port, and the external host a ServiceEntry registers."""
     (http,) = mesh.get(f"http://{SUBNET}.32:8000/")
     tcp = mesh.app("tcp", f"{SUBNET}.32", "7000", "1")
+    tls = mesh.app("tls", HOSTS["other.external.test"], "443", "other.external.test")
     (external,) = mesh.get(f"http://{SUBNET}.31:8000/", host="httpbin.external.test")
+    secure = mesh.app("tls", HOSTS["secure.external.test"], "443", "secure.external.test")
     return {
         "unregistered-http": http.get("status") == 200,
         "unregistered-tcp": tcp == {"unregistered": 1},
+        "unregistered-tls": tls == {"name": "other"},
         "registered": external.get("status") == 200
-        and json.loads(external["body"])["name"] == "httpbin-external",
+        and json.loads(external["body"])["name"] == "httpbin-external"
+        and secure == {"name": "secure"},
     }
 
 
@@ -460,9 +537,10 @@ def test_registry_only_from_the_mesh_configmap_without_restarts(mesh: Mesh):
     pids = {p.name: p.popen.pid for p in mesh.processes}
     # No ConfigMap: the default, ALLOW_ANY.
     assert _allowed(mesh) == {"unregistered-http": True, "unregistered-tcp": True,
-                              "registered": True}  # fmt: skip
+                              "unregistered-tls": True, "registered": True}  # fmt: skip
     mesh.apply(mesh_configmap("REGISTRY_ONLY"))
-    only = {"unregistered-http": False, "unregistered-tcp": False, "registered": True}
+    only = {"unregistered-http": False, "unregistered-tcp": False, "unregistered-tls": False,
+            "registered": True}  # fmt: skip
     mesh.wait(lambda: _allowed(mesh) == only, "REGISTRY_ONLY")
     # The unregistered HTTP host gets Istio's 502 from block_all; the TCP port is closed.
     (refused,) = mesh.get(f"http://{SUBNET}.32:8000/")
@@ -471,3 +549,16 @@ def test_registry_only_from_the_mesh_configmap_without_restarts(mesh: Mesh):
     mesh.wait(lambda: all(_allowed(mesh).values()), "ALLOW_ANY again")
     assert {p.name: p.popen.pid for p in mesh.processes} == pids
     assert all(p.popen.poll() is None for p in mesh.processes)
+
+
+def test_egress_to_external_hosts_by_sni_and_by_dns(mesh: Mesh):
+    # TLS to a registered external host: the SNI picks the chain, Envoy resolves the name.
+    assert mesh.app("tls", HOSTS["secure.external.test"], "443", "secure.external.test") == {
+        "name": "secure"
+    }
+    # An HTTP ServiceEntry resolved by DNS: whatever address the app dialed, Envoy sends the
+    # request to the address it resolved for the Host (nothing listens on .32:8080).
+    results = mesh.get(f"http://{SUBNET}.32:8080/", host="dns.external.test:8080", count=3)
+    assert names(results) == ["dns-external"] * 3
+    clusters = mesh.admin("/clusters")
+    assert f"outbound|8080||dns.external.test::{HOSTS['dns.external.test']}:8080" in clusters
