@@ -164,11 +164,15 @@ _PLACEHOLDER_IP = "0.0.0.0"
 
 def _captured_listeners(proxy: ProxyView, push: PushContext) -> Resources:
     """virtualOutbound with a listener per destination, and virtualInbound (outbound.py,
-    inbound.py); their addresses are wildcards, so workloads with the same inputs share them."""
+    inbound.py). Their addresses are wildcards, so they are shared: the outbound side by every
+    workload that sees the same services under the same policy (and kept across pushes while
+    its inputs stay), the inbound side by the replicas of a workload."""
     endpoints = push.index.endpoints_at(proxy.ip)
     services = visible_services(proxy, push)
     policy = capture.outbound_policy(proxy, push)
     sds = security.has_sds(proxy.metadata)
+    mode = capture.interception_mode(proxy.metadata)
+    trace = tracing.hcm_tracing(proxy, push.mesh.mesh_config)
 
     def mode_of(port: int | None) -> str:
         if not sds:
@@ -181,39 +185,51 @@ def _captured_listeners(proxy: ProxyView, push: PushContext) -> Resources:
             push.mesh.root_namespace,
         )
 
-    trace = tracing.hcm_tracing(proxy, push.mesh.mesh_config)
-
-    def build() -> list[tuple[str, message.Message]]:
-        dicts = outbound.outbound_listeners(proxy, push, services, policy)
-        dicts.append(
-            inbound.virtual_inbound(
-                endpoints,
-                mode_of,
-                trust_domain=push.mesh.trust_domain,
-                http_filters=_auth_filters(proxy, push),
-                transparent=capture.interception_mode(proxy.metadata) == capture.TPROXY,
-            )
-        )
+    def finish(dicts: list[dict[str, Any]]) -> list[tuple[str, message.Message]]:
         mixerfilter.add_to_listeners(proxy, push, dicts)
         tracing.apply_tracing(dicts, trace)
         return [_parse(d, listener_pb2.Listener()) for d in dicts]
 
+    def build_outbound() -> list[tuple[str, message.Message]]:
+        return finish(outbound.outbound_listeners(proxy, push, services, policy))
+
+    def build_inbound() -> list[tuple[str, message.Message]]:
+        listener = inbound.virtual_inbound(
+            endpoints,
+            mode_of,
+            trust_domain=push.mesh.trust_domain,
+            http_filters=_auth_filters(proxy, push),
+            transparent=mode == capture.TPROXY,
+        )
+        return finish([listener])
+
     if mixerfilter.enabled(push):
-        return _resources(LISTENER, build())  # the Mixer filter's config names this workload
-    # The outbound side is the same for every workload of a namespace and scope; the inbound
-    # side is one workload's ports and policies (and labels: RBAC, JWT, tracing tags).
-    key = (
-        "lds-captured",
-        proxy.namespace,
-        frozenset(proxy.labels.items()),
-        tuple(sorted({(e.port, e.service_port) for e in endpoints}, key=lambda p: p[0])),
-        policy,
-        sds,
-        capture.interception_mode(proxy.metadata),
-        tracing.config_key(trace),
-        _scope_key(services, push),
+        # The Mixer filter's config names this workload (its pod, uid, labels): nothing to share.
+        return _resources(LISTENER, [*build_outbound(), *build_inbound()])
+    trace_key = tracing.config_key(trace)
+    # tcp and tls routes may match on the caller's labels; HTTP routes live in RDS.
+    l4_labels = any(
+        m.source_labels
+        for vs in push.virtual_services
+        for route in (*vs.resource.spec.tcp, *vs.resource.spec.tls)
+        for m in route.match
     )
-    return _memo(push, key, lambda: _resources(LISTENER, build()))
+    labels = frozenset(proxy.labels.items())
+    out_key = ("lds-outbound", mode, policy, trace_key, _scope_key(services, push),
+               labels if l4_labels else None)  # fmt: skip
+    out_inputs = (
+        tuple(services),
+        tuple(push.services.values()),  # destinations named without a port
+        tuple(vs.resource for vs in push.virtual_services),
+        push.mesh,
+    )
+    outbound_part = _memo(
+        push, out_key, lambda: piece(push.cache, out_key, out_inputs, build_outbound)
+    )
+    ports = tuple(sorted({(e.port, e.service_port) for e in endpoints}, key=lambda p: p[0]))
+    in_key = ("lds-inbound", proxy.namespace, labels, ports, sds, mode, trace_key)
+    inbound_part = _memo(push, in_key, build_inbound)
+    return _resources(LISTENER, [*outbound_part, *inbound_part])
 
 
 def _auth_filters(

@@ -181,10 +181,16 @@ metadata: {name: app-2, namespace: default}
 spec: {address: 10.1.0.3, labels: {app: app}}
 """
     p = push(twin_entry)
-    first = generator.generate(CAPTURED, generator.LISTENER, [], p)
+
+    def listeners(proxy: FakeProxy) -> dict[str, Any]:
+        return dict(generator.generate(proxy, generator.LISTENER, [], p))
+
+    first = listeners(CAPTURED)
     # Another replica: its listeners carry wildcard addresses only, so they are the same.
-    twin = dataclasses.replace(CAPTURED, ip="10.1.0.3")
-    assert generator.generate(twin, generator.LISTENER, [], p) is first
-    # A workload serving nothing has other inbound chains.
-    idle = dataclasses.replace(CAPTURED, ip="10.1.0.4")
-    assert generator.generate(idle, generator.LISTENER, [], p) is not first
+    twin = listeners(dataclasses.replace(CAPTURED, ip="10.1.0.3"))
+    assert all(twin[name] is message for name, message in first.items())
+    # A workload serving nothing shares the outbound side and has its own virtualInbound.
+    idle = listeners(dataclasses.replace(CAPTURED, ip="10.1.0.4"))
+    assert idle["virtualOutbound"] is first["virtualOutbound"]
+    assert idle["virtualInbound"] is not first["virtualInbound"]
+    assert idle["virtualInbound"] != first["virtualInbound"]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from pilot.networking.outbound_test import CAPTURED, by_name, push, tcp_target
+from typing import Any
+
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+
+from pilot.networking import generator
+from pilot.networking.cache import GenerationCache
+from pilot.networking.outbound_test import CAPTURED, MESH, by_name, push, tcp_target
 from pilot.networking.tcproute import tcp_proxy
-from pilot.networking.testing import generate_all
+from pilot.networking.testing import generate_all, push_of
+from pkg.config import loader
 
 SUBSETS = """
 apiVersion: networking.istio.io/v1alpha3
@@ -106,3 +113,31 @@ def test_tcp_proxy_of_one_cluster_or_many():
     assert tcp_proxy([("a", 100)])["typed_config"]["cluster"] == "a"
     weighted = tcp_proxy([("a", 70), ("b", 30)])["typed_config"]["weighted_clusters"]
     assert weighted == {"clusters": [{"name": "a", "weight": 70}, {"name": "b", "weight": 30}]}
+
+
+def test_outbound_listeners_are_kept_across_pushes_until_a_route_changes():
+    cache = GenerationCache(verify=True)  # verify: a kept piece equals a fresh build
+
+    def outbound_of(*extra: str) -> Any:
+        cache.next_push()
+        configs: dict[str, list[Any]] = {}
+        text = MESH + "".join(f"---\n{e}" for e in (SUBSETS, *extra))
+        for resource in loader.load_text(text, source="test"):
+            configs.setdefault(resource.schema.kind, []).append(resource)
+        listeners = dict(
+            generator.generate(CAPTURED, generator.LISTENER, [], push_of(configs, cache=cache))
+        )
+        return listeners["10.96.0.20_9000"]
+
+    plain = outbound_of()
+    assert outbound_of() is plain  # nothing changed: the same listener, not rebuilt
+    shifted = outbound_of(shift(80, 20))
+    assert shifted is not plain
+    assert [w.weight for w in _weighted(shifted)] == [80, 20]
+    assert outbound_of(shift(80, 20)) is shifted
+
+
+def _weighted(listener: Any) -> Any:
+    proxy = tcp_proxy_pb2.TcpProxy()
+    listener.filter_chains[0].filters[0].typed_config.Unpack(proxy)
+    return proxy.weighted_clusters.clusters
