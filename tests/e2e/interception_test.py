@@ -12,14 +12,18 @@ Two network namespaces, joined by a veth pair, both deleted afterwards (also on 
     cl<NET>-pod-<pid>  10.<NET>.44.2     the pod: `pilot-agent istio-iptables`, Envoy (uid
                                          1337) and the app (HTTP on 9080); every call the
                                          test makes "from the app" runs here as root
+    cl<NET>-egw-<pid>  10.<NET>.46.2     the egress gateway's Envoy (a router), routed to
+                                         through the control namespace
 
 Services have addresses in 10.<NET>.45.0/24 (ServiceEntry `addresses`, as cluster IPs): only
 the sidecar knows them, so a call reaching its backend went through Envoy. Pilot reads the
 mesh config from the ConfigMap istio-system/istio; flipping its outboundTrafficPolicy changes
 what the app may reach with neither Pilot nor Envoy restarted.
 
-The pod resolves the external names from its own hosts file (`/etc/netns/<pod>/hosts`,
-which `ip netns exec` puts in place of /etc/hosts): so does Envoy, for the DNS clusters.
+The pod and the gateway resolve the external names from their own hosts files
+(`/etc/netns/<namespace>/hosts`, which `ip netns exec` puts in place of /etc/hosts): so does
+Envoy, for the DNS clusters (which must resolve before Envoy asks for endpoints and
+listeners).
 
 Needs root (network namespaces, iptables), `ip`, `iptables` and `setpriv`.
 """
@@ -46,6 +50,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from pilot.xds.testing import ads_bootstrap
 from pkg.testing.envoy import envoy_path
 from pkg.testing.wait import eventually
 
@@ -54,6 +59,8 @@ NET = int(os.environ.get("MESH_TEST_NET", "0"))
 SUBNET = f"10.{NET}.44"
 VIPS = f"10.{NET}.45"
 CTL, POD = f"{SUBNET}.1", f"{SUBNET}.2"
+EGRESS_NET = f"10.{NET}.46"
+EGRESS_GATEWAY = f"{EGRESS_NET}.2"
 PROXY_UID = 1337
 
 pytestmark = pytest.mark.skipif(
@@ -209,6 +216,59 @@ spec:
 """
 
 
+# Istio's egress-gateway task (HTTP), for an external host of the test's own.
+EGRESS = f"""
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata: {{name: edition, namespace: default}}
+spec:
+  hosts: [edition.external.test]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http-port, protocol: HTTP}}]
+  endpoints: [{{address: {SUBNET}.36}}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata: {{name: istio-egressgateway, namespace: istio-system}}
+spec:
+  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http2, protocol: HTTP, targetPort: 8080}}]
+  endpoints: [{{address: {EGRESS_GATEWAY}, labels: {{istio: egressgateway}}}}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata: {{name: istio-egressgateway, namespace: default}}
+spec:
+  selector: {{istio: egressgateway}}
+  servers: [{{port: {{number: 80, name: http, protocol: HTTP}}, hosts: [edition.external.test]}}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {{name: egressgateway-for-edition, namespace: default}}
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets: [{{name: edition}}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {{name: direct-edition-through-egress-gateway, namespace: default}}
+spec:
+  hosts: [edition.external.test]
+  gateways: [istio-egressgateway, mesh]
+  http:
+  - match: [{{gateways: [mesh], port: 80}}]
+    route:
+    - destination: {{host: istio-egressgateway.istio-system.svc.cluster.local, subset: edition,
+                    port: {{number: 80}}}}
+      weight: 100
+  - match: [{{gateways: [istio-egressgateway], port: 80}}]
+    route: [{{destination: {{host: edition.external.test, port: {{number: 80}}}}, weight: 100}}]
+"""
+
+
 def mesh_configmap(mode: str) -> str:
     return f"""
 apiVersion: v1
@@ -270,34 +330,47 @@ class Mesh:
         self.workdir = workdir
         self.ctl = f"cl{NET}-ctl-{os.getpid()}"
         self.pod = f"cl{NET}-pod-{os.getpid()}"
+        self.egw = f"cl{NET}-egw-{os.getpid()}"
         self.processes: list[Process] = []
         self.store_url = ""
-        # `ip netns exec` mounts the files of /etc/netns/<namespace>/ over /etc's.
-        self.etc = pathlib.Path("/etc/netns") / self.pod
+        # `ip netns exec` mounts the files of /etc/netns/<namespace>/ over /etc's: the pod
+        # and the gateway resolve the external names (Envoy's DNS clusters too).
+        self.etc = [pathlib.Path("/etc/netns") / n for n in (self.pod, self.egw)]
 
     # Set-up and tear-down.
 
     def up(self) -> None:
-        self.etc.mkdir(parents=True)
         hosts = "".join(f"{address} {name}\n" for name, address in HOSTS.items())
-        (self.etc / "hosts").write_text(f"127.0.0.1 localhost\n{hosts}")
+        for etc in self.etc:
+            etc.mkdir(parents=True)
+            (etc / "hosts").write_text(f"127.0.0.1 localhost\n{hosts}")
         tls_dir = self.workdir / "tls"
         tls_dir.mkdir()
         write_certificate(tls_dir, "secure", "secure.external.test")
         write_certificate(tls_dir, "other", "other.external.test")
         os.environ["TLS_DIR"] = str(tls_dir)  # for the TLS servers' process
-        for namespace in (self.ctl, self.pod):
+        for namespace in (self.ctl, self.pod, self.egw):
             _ip("netns", "add", namespace)
             _ip("-n", namespace, "link", "set", "lo", "up")
         _ip("-n", self.ctl, "link", "add", "ctl0", "type", "veth", "peer", "name", "eth0",
             "netns", self.pod)  # fmt: skip
         _ip("-n", self.ctl, "addr", "add", f"{CTL}/24", "dev", "ctl0")
-        for host in (11, 12, 21, 22, 31, 32, 33, 34, 35):
+        for host in (11, 12, 21, 22, 31, 32, 33, 34, 35, 36):
             _ip("-n", self.ctl, "addr", "add", f"{SUBNET}.{host}/32", "dev", "ctl0")
         _ip("-n", self.ctl, "link", "set", "ctl0", "up")
         _ip("-n", self.pod, "addr", "add", f"{POD}/24", "dev", "eth0")
         _ip("-n", self.pod, "link", "set", "eth0", "up")
         _ip("-n", self.pod, "route", "add", "default", "via", CTL)
+        # The gateway's namespace hangs off the control one, which routes between the two.
+        _ip("-n", self.ctl, "link", "add", "egw0", "type", "veth", "peer", "name", "eth0",
+            "netns", self.egw)  # fmt: skip
+        _ip("-n", self.ctl, "addr", "add", f"{EGRESS_NET}.1/24", "dev", "egw0")
+        _ip("-n", self.ctl, "link", "set", "egw0", "up")
+        _ip("-n", self.egw, "addr", "add", f"{EGRESS_GATEWAY}/24", "dev", "eth0")
+        _ip("-n", self.egw, "link", "set", "eth0", "up")
+        _ip("-n", self.egw, "route", "add", "default", "via", f"{EGRESS_NET}.1")
+        forwarding = self.run(self.ctl, ["sysctl", "-w", "net.ipv4.ip_forward=1"])
+        assert forwarding.returncode == 0, forwarding.stderr
 
         store = self.start(self.ctl, "config-store", [sys.executable, "-m",
                            "pilot.configstore.main", "--address", "127.0.0.1", "--port", "0",
@@ -314,7 +387,7 @@ class Mesh:
                    f"http:{SUBNET}.31:8000:httpbin-external",
                    f"http:{SUBNET}.32:8000:unregistered", f"echo:{SUBNET}.32:7000:unregistered",
                    f"tls:{SUBNET}.33:443:secure", f"tls:{SUBNET}.34:443:other",
-                   f"http:{SUBNET}.35:8080:dns-external"],
+                   f"http:{SUBNET}.35:8080:dns-external", f"http:{SUBNET}.36:80:edition"],
                    ).wait_for("ready")  # fmt: skip
 
         # The pod: Istio's init step, the app, then the sidecar as the proxy's own user.
@@ -324,87 +397,42 @@ class Mesh:
         assert rules.returncode == 0, rules.stderr
         self.start(self.pod, "app", [sys.executable, "-m", "tests.e2e.interception_apps",
                    "serve", "http:0.0.0.0:9080:app"]).wait_for("ready")  # fmt: skip
-        self.envoy = self.start_envoy()
+        sidecar = {
+            "NAMESPACE": "default",
+            "LABELS": {"app": "app"},
+            "INTERCEPTION_MODE": "REDIRECT",
+        }
+        self.start_envoy(self.pod, "envoy", f"sidecar~{POD}~app.default~default.svc.cluster.local",
+                         sidecar, uid=PROXY_UID)  # fmt: skip
+        # The egress gateway (Istio's istio-egressgateway), in a namespace of its own.
+        gateway = {"NAMESPACE": "istio-system", "LABELS": {"istio": "egressgateway"}}
+        self.start_envoy(self.egw, "egress-gateway",
+                         f"router~{EGRESS_GATEWAY}~istio-egressgateway-1.istio-system~"
+                         "istio-system.svc.cluster.local", gateway, uid=0)  # fmt: skip
         self.wait(lambda: "virtualOutbound" in self.admin("/listeners"), "Envoy's listeners")
 
-    def start_envoy(self) -> Process:
-        bootstrap = {
-            "node": {
-                "id": f"sidecar~{POD}~app.default~default.svc.cluster.local",
-                "cluster": "app.default",
-                "metadata": {
-                    "NAMESPACE": "default",
-                    "LABELS": {"app": "app"},
-                    "INTERCEPTION_MODE": "REDIRECT",
-                },
-            },
-            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 15000}}},
-            "dynamic_resources": {
-                "ads_config": {
-                    "api_type": "GRPC",
-                    "transport_api_version": "V3",
-                    "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}],
-                },
-                "cds_config": {"ads": {}, "resource_api_version": "V3"},
-                "lds_config": {"ads": {}, "resource_api_version": "V3"},
-            },
-            "static_resources": {
-                "clusters": [
-                    {
-                        "name": "xds-grpc",
-                        "type": "STATIC",
-                        "connect_timeout": "1s",
-                        "typed_extension_protocol_options": {
-                            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                                "explicit_http_config": {"http2_protocol_options": {}},
-                            }
-                        },
-                        "load_assignment": {
-                            "cluster_name": "xds-grpc",
-                            "endpoints": [
-                                {
-                                    "lb_endpoints": [
-                                        {
-                                            "endpoint": {
-                                                "address": {
-                                                    "socket_address": {
-                                                        "address": CTL,
-                                                        "port_value": 15010,
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
-                    }
-                ]
-            },
-            "layered_runtime": {
-                "layers": [
-                    {
-                        "name": "static",
-                        "static_layer": {"envoy.features.fail_on_any_deprecated_feature": True},
-                    }
-                ]
-            },
-        }
-        path = self.workdir / "envoy.json"
+    def start_envoy(
+        self, namespace: str, name: str, node_id: str, metadata: dict[str, Any], *, uid: int
+    ) -> Process:
+        """The real Envoy, everything from Pilot over ADS, as `uid` (1337: the proxy's own
+        user, whose connections iptables lets pass)."""
+        bootstrap = ads_bootstrap(node_id, 15010, xds_host=CTL, cluster=name, metadata=metadata,
+                                  admin_port=15000)  # fmt: skip
+        path = self.workdir / f"{name}.json"
         path.write_text(json.dumps(bootstrap))
         path.chmod(0o644)
-        return self.start(self.pod, "envoy", [
-            "setpriv", f"--reuid={PROXY_UID}", f"--regid={PROXY_UID}", "--clear-groups",
+        return self.start(namespace, name, [
+            "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
             envoy_path(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1",
             "--log-level", "warn"])  # fmt: skip
 
     def down(self) -> None:
         for process in reversed(self.processes):
             process.stop()
-        for namespace in (self.pod, self.ctl):
+        for namespace in (self.pod, self.egw, self.ctl):
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
-        shutil.rmtree(self.etc, ignore_errors=True)
+        for etc in self.etc:
+            shutil.rmtree(etc, ignore_errors=True)
         os.environ.pop("TLS_DIR", None)
 
     def dump(self) -> None:
@@ -467,8 +495,8 @@ def mesh(request: pytest.FixtureRequest) -> Iterator[Mesh]:
         under_test.down()
         shutil.rmtree(workdir, ignore_errors=True)
         left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
-        assert under_test.pod not in left.stdout
-        assert under_test.ctl not in left.stdout
+        for namespace in (under_test.pod, under_test.egw, under_test.ctl):
+            assert namespace not in left.stdout
 
 
 def names(results: list[dict[str, Any]]) -> list[str]:
@@ -562,3 +590,18 @@ def test_egress_to_external_hosts_by_sni_and_by_dns(mesh: Mesh):
     assert names(results) == ["dns-external"] * 3
     clusters = mesh.admin("/clusters")
     assert f"outbound|8080||dns.external.test::{HOSTS['dns.external.test']}:8080" in clusters
+
+
+def test_egress_through_the_egress_gateway_as_istios_task(mesh: Mesh):
+    def peers(count: int = 5) -> set[str]:
+        """Who the external host saw calling (or what went wrong)."""
+        results = mesh.get(f"http://{SUBNET}.36/", host="edition.external.test", count=count)
+        return {json.loads(r["body"])["peer"] if r.get("status") == 200 else str(r)
+                for r in results}  # fmt: skip
+
+    # Unregistered (ALLOW_ANY): the pod's connection reaches the host itself.
+    assert peers() == {POD}
+    mesh.apply(EGRESS)
+    mesh.wait(lambda: peers() == {EGRESS_GATEWAY}, "requests leaving through the egress gateway")
+    # Every request now leaves the mesh from the gateway, none from the pod.
+    assert peers(20) == {EGRESS_GATEWAY}
