@@ -6,9 +6,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pilot.model.push_context import MeshOptions
+from kubernetes.aio.client import models
+
+from pilot.model.index import ServiceIndex
+from pilot.model.push_context import MeshOptions, build_push_context
 from pilot.networking import generator
 from pilot.networking.testing import FakeProxy, generate_all, push_of
+from pilot.registry.kube import conversion
+from pilot.registry.memory import MemoryRegistry
 from pkg.config import loader
 from pkg.config.mesh import parse_mesh_config
 
@@ -194,3 +199,37 @@ spec: {address: 10.1.0.3, labels: {app: app}}
     assert idle["virtualOutbound"] is first["virtualOutbound"]
     assert idle["virtualInbound"] is not first["virtualInbound"]
     assert idle["virtualInbound"] != first["virtualInbound"]
+
+
+def test_tproxy_capture_makes_the_capture_listeners_transparent():
+    tproxy = dataclasses.replace(CAPTURED, metadata={"INTERCEPTION_MODE": "TPROXY"})
+    listeners = by_name(generate_all(tproxy, push())["LDS"])
+    assert listeners["virtualOutbound"]["transparent"] is True
+    assert listeners["virtualInbound"]["transparent"] is True
+    assert "transparent" not in by_name(generate_all(CAPTURED, push())["LDS"])["virtualOutbound"]
+
+
+def test_kubernetes_services_are_reached_at_their_cluster_ips():
+    # Istio's Kubernetes conversion: a cluster IP is the service's address, `http` names an
+    # HTTP port, `tcp-`/`mysql` TCP ones (the registry's conversion, as Pilot runs it).
+    registry = MemoryRegistry()
+    for name, ip, port in (("ratings", "10.96.7.7", {"name": "http", "port": 9080}),
+                           ("mysqldb", "10.96.7.8", {"name": "tcp", "port": 3306})):  # fmt: skip
+        service = models.V1Service.from_dict(
+            {
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"clusterIP": ip, "ports": [port]},
+            }
+        )
+        registry.add_service(
+            conversion.service(service, domain="cluster.local", trust_domain="cluster.local")
+        )
+    kube_push = build_push_context({}, ServiceIndex.read(registry))
+    config = generate_all(CAPTURED, kube_push)
+    listeners = by_name(config["LDS"])
+    mysql = listeners["10.96.7.8_3306"]
+    assert (
+        tcp_target(mysql["filter_chains"][0]) == "outbound|3306||mysqldb.default.svc.cluster.local"
+    )
+    ratings = by_name(config["RDS"])["9080"]["virtual_hosts"][0]
+    assert {"ratings", "ratings:9080", "10.96.7.7", "10.96.7.7:9080"} <= set(ratings["domains"])
