@@ -20,7 +20,9 @@ setup:
 	@tools/setup.sh
 
 # The local mesh: config store, Pilot, Bookinfo's pods (app + pilot-agent + Envoy) and an
-# ingress gateway, each pod on its own loopback address. Logs and state go to run/.
+# ingress gateway. As root (with ip and iptables) each pod gets its own network namespace on
+# the bridge mesh-br0 (10.244.0.0/24); otherwise its own loopback address, and it says so.
+# Logs and state go to run/.
 MESH := PYTHONPATH=$(CURDIR) $(VENV)/bin/python -m tools.local.main
 
 bookinfo: setup filters

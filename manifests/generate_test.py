@@ -188,6 +188,93 @@ def test_the_injector_configmap_injects_a_valid_pod_that_our_agent_accepts(
     assert parsed.discovery_address == "istiod.istio-system.svc:15012"
 
 
+def _host_path(spec: dict[str, Any], mount: dict[str, Any], path: str, uid: str) -> str:
+    """Where `path` inside a container (as seen through `mount`) is on the node."""
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert "hostPath" in volume, f"{mount['name']} is not a hostPath volume"
+    relative = pathlib.PurePosixPath(path).relative_to(mount["mountPath"])
+    base = pathlib.PurePosixPath(volume["hostPath"]["path"])
+    if "subPathExpr" in mount:
+        base /= mount["subPathExpr"].replace("$(POD_UID)", uid)
+    return str(base / relative)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_each_sidecar_mounts_only_its_own_pods_socket_of_the_node_agent(native: bool) -> None:
+    from kubernetes import client as kube
+
+    from security.nodeagent import options as nodeagent_options
+    from security.nodeagent import pods
+
+    settings = injectconfig.Settings(**{**_settings().__dict__, "native_sidecar": native})
+    injected = next(yaml.safe_load_all(kubeinject.into_resource_text(REVIEWS, settings)))
+    spec = injected["spec"]["template"]["spec"]
+    proxy = next(
+        c for c in [*spec["containers"], *spec["initContainers"]] if c["name"] == "istio-proxy"
+    )
+    socket = next(a for a in proxy["args"] if a.startswith("--sds-socket=")).partition("=")[2]
+    [mount] = [m for m in proxy["volumeMounts"] if socket.startswith(m["mountPath"] + "/")]
+    # The pod's own uid (the downward API's), and only its directory of the node's folder.
+    [uid_env] = [e for e in proxy["env"] if e["name"] == "POD_UID"]
+    assert uid_env["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.uid"}}
+    assert mount["subPathExpr"] == "$(POD_UID)"
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert volume["hostPath"]["type"] == "Directory"  # the node agent's; no pod makes it
+
+    agent = next(o for o in OBJECTS if o["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+    [container] = agent["containers"]
+    options = nodeagent_options.parse_args(container["args"])
+    assert options.node_name == "$(NODE_NAME)"  # Kubernetes expands it from the env:
+    [node_env] = [e for e in container["env"] if e["name"] == "NODE_NAME"]
+    assert node_env["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+    assert options.pod_sockets_dir is not None
+    folder = str(options.pod_sockets_dir)
+    [agent_mount] = [m for m in container["volumeMounts"] if m["mountPath"] == folder]
+    # No other container of the pod reaches the node agent's folder at all.
+    host_folder = _host_path(agent, agent_mount, folder, "")
+    for other in [*spec["containers"], *spec.get("initContainers", [])]:
+        for m in other.get("volumeMounts", []):
+            v = next(v for v in spec["volumes"] if v["name"] == m["name"])
+            if v.get("hostPath", {}).get("path") == host_folder:
+                assert (other["name"], m.get("subPathExpr")) == ("istio-proxy", "$(POD_UID)")
+
+    # The socket the agent serves this pod on is, on the node, the one its pilot-agent is given.
+    for uid in ("0b5e2c1e-4c1f-4f59-9d1e-0123456789ab", "7f3c9a10-2b4d-4e6f-8a1b-c2d3e4f5a6b7"):
+        pod = kube.V1Pod(
+            metadata=kube.V1ObjectMeta(name="reviews-v2-x", namespace="default", uid=uid),
+            spec=kube.V1PodSpec(
+                node_name="node-1",
+                service_account_name="bookinfo-reviews",
+                containers=[kube.V1Container(name=c["name"]) for c in spec["containers"]],
+                init_containers=[
+                    kube.V1Container(name=c["name"]) for c in spec.get("initContainers", [])
+                ],
+            ),
+        )
+        binding = pods.binding_for(
+            pod, node="node-1", sockets_dir=options.pod_sockets_dir, trust_domain="cluster.local"
+        )
+        assert binding is not None
+        assert binding.identity.spiffe_id == "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"
+        served = _host_path(agent, agent_mount, str(binding.socket), uid)
+        assert served == _host_path(spec, mount, socket, uid) == f"{host_folder}/{uid}/sds.sock"
+
+    # The folder is made the proxy's (uid 1337) before the agent starts, and the agent may
+    # read the node's pods.
+    [init] = agent["initContainers"]
+    assert "chown 1337:1337 /var/run/sds/pods" in init["command"][-1]
+    assert [m["mountPath"] for m in init["volumeMounts"]] == [folder]
+    assert container["securityContext"]["runAsUser"] == 1337
+    role = next(
+        o
+        for o in OBJECTS
+        if o["kind"] == "ClusterRole" and o["metadata"]["name"].startswith("istio-nodeagent")
+    )
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+    ]
+
+
 def _container_args(name: str) -> list[str]:
     workload = next(
         o

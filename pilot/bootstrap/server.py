@@ -42,6 +42,7 @@ from pilot.webhooks.server import WebhookOptions, WebhookServer
 from pilot.xds.debug import debug_routes
 from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
+from pkg.aio.idle_gc import IdleCollector
 from pkg.config.kinds import KUBERNETES, PILOT, KindSchema
 from pkg.config.mesh import MeshConfigError
 from pkg.config.resource import Resource
@@ -130,8 +131,10 @@ class DiscoveryServer:
         self._registries = registries.build(options.registries, options.platforms)
         self.registry = self._registries.aggregate
         self.registry.append_service_handler(self._service_changed)
+        self.idle_gc = IdleCollector()
         self.xds = XdsServer(
             self._generate,
+            on_activity=self.idle_gc.busy,
             debounce_after=options.debounce_after,
             debounce_max=options.debounce_max,
             authorize=authorize(options.mesh.trust_domain),
@@ -182,6 +185,7 @@ class DiscoveryServer:
                 )
                 await registries_started.wait()
                 tasks.create_task(self.xds.run(), name="xds-push")
+                tasks.create_task(self.idle_gc.run(), name="idle-gc")
                 if self.serving_cert is not None:
                     assert self.options.secure is not None  # the cert is made for it alone
                     await self.serving_cert.obtain()

@@ -9,7 +9,6 @@ that a stream's node is the workload that certificate names.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 import logging
@@ -23,6 +22,7 @@ from pilot.xds.proxy import Proxy
 from pilot.xds.server import Authorize
 from pkg.ca import client as ca_client
 from pkg.ca import csr
+from pkg.ca.renewal import keep_renewed
 
 log = logging.getLogger("pilot.tls")
 
@@ -94,23 +94,8 @@ class ServingCertificate:
         return fresh
 
     async def run(self) -> None:
-        """Renew at half of each certificate's remaining life; retry with backoff while the CA is away."""
-        delay = 0.5
-        while True:
-            assert self.not_after is not None
-            left = (self.not_after - datetime.datetime.now(datetime.UTC)).total_seconds()
-            await asyncio.sleep(max(left / 2, 1.0))
-            while True:
-                try:
-                    await self.obtain()
-                    delay = 0.5
-                    break
-                except (ca_client.CaError, OSError) as error:
-                    log.warning(
-                        "renewing Pilot's certificate failed (%s); retrying in %.1fs", error, delay
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
+        """Renew at half of the remaining life; retry with back-off while the CA is away."""
+        await keep_renewed(self, "Pilot's certificate")
 
 
 def authorize(trust_domain: str) -> Authorize:

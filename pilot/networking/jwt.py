@@ -87,11 +87,24 @@ def jwt_filter(
     }
 
 
+DEFAULT_SPACE_DELIMITED_CLAIMS = ("permission", "scope")
+
+
+def space_delimited_claims(claims: Sequence[str]) -> list[str]:
+    """The rule's claims and Istio's two defaults, each once, sorted (as Istio sends them)."""
+    return sorted({*claims, *DEFAULT_SPACE_DELIMITED_CLAIMS})
+
+
 def _provider(rule: Any, jwks: Mapping[str, str], clear_route_cache: bool) -> dict[str, Any]:
     keys = rule.jwks or jwks.get(rule.jwks_uri) or UNFETCHED_JWKS
     provider: dict[str, Any] = {
         "local_jwks": {"inline_string": keys},
         "payload_in_metadata": security.JWT_PAYLOAD,
+        # Claims Envoy splits at whitespace into lists in that payload, so that a policy
+        # matches each value: Istio's `scope` and `permission`, and the rule's own.
+        "normalize_payload_in_metadata": {
+            "space_delimited_claims": space_delimited_claims(rule.space_delimited_claims)
+        },
         "forward": rule.forward_original_token,
     }
     if rule.issuer:

@@ -30,6 +30,7 @@ spec:
     fromParams: [token]
     outputPayloadToHeader: x-jwt-payload
     forwardOriginalToken: true
+    spaceDelimitedClaims: [roles, provider.login.scope, scope]
   - issuer: other@issuer.test
     jwksUri: http://keys.test/jwks.json
 """
@@ -76,12 +77,17 @@ def test_request_authentication_becomes_providers_that_also_let_no_token_pass():
         "from_params": ["token"],
         "forward_payload_header": "x-jwt-payload",
         "payload_in_metadata": "payload",
+        # The rule's space-delimited claims with Istio's two, once each, sorted.
+        "normalize_payload_in_metadata": {
+            "space_delimited_claims": ["permission", "provider.login.scope", "roles", "scope"]
+        },
     }
     # The jwksUri's keys come from Pilot's fetch, inline; Envoy's default token locations.
     assert second == {
         "issuer": "other@issuer.test",
         "local_jwks": {"inline_string": FETCHED},
         "payload_in_metadata": "payload",
+        "normalize_payload_in_metadata": {"space_delimited_claims": ["permission", "scope"]},
     }
     (rule,) = config["rules"]
     assert rule["match"] == {"prefix": "/"}
@@ -213,16 +219,18 @@ spec:
     policies = rbac["typed_config"]["rules"]["policies"]
     missing = policies["ns[default]-policy[any-user]-rule[0]"]["principals"][0]
     assert missing == {"not_id": _payload(["iss"], {"present_match": True})}
+    # No `from`: the principal is the AND of the conditions alone (no `any` among them).
     conditions = policies["ns[default]-policy[any-user]-rule[1]"]["principals"][0]["and_ids"]["ids"]
-    assert conditions[1]["and_ids"]["ids"][1]["sourced_metadata"]["metadata_matcher"]["path"] == [
+    assert len(conditions) == 3
+    assert conditions[0]["and_ids"]["ids"][1]["sourced_metadata"]["metadata_matcher"]["path"] == [
         {"key": "payload"},
         {"key": "sub"},
     ]
-    nested = conditions[2]["not_id"]["or_ids"]["ids"][0]["sourced_metadata"]["metadata_matcher"][
+    nested = conditions[1]["not_id"]["or_ids"]["ids"][0]["sourced_metadata"]["metadata_matcher"][
         "path"
     ]
     assert nested == [{"key": "payload"}, {"key": "realm"}, {"key": "role"}]
-    assert conditions[3]["or_ids"]["ids"][0]["sourced_metadata"]["metadata_matcher"]["path"][1] == {
+    assert conditions[2]["or_ids"]["ids"][0]["sourced_metadata"]["metadata_matcher"]["path"][1] == {
         "key": "aud"
     }
 

@@ -187,7 +187,7 @@ def rbac_filters(
             continue
         envoy_policies = {
             f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _rule(
-                rule, trust_domain
+                rule, trust_domain, p.metadata.namespace
             )
             for p in chosen
             for i, rule in enumerate(p.spec.rules)
@@ -204,50 +204,50 @@ def rbac_filters(
     return filters
 
 
-def _rule(rule: authorization_pb2.Rule, trust_domain: str) -> dict[str, Any]:
-    principals = [_source(f.source, trust_domain) for f in getattr(rule, "from")] or [{"any": True}]
-    permissions = [_operation(t.operation) for t in rule.to] or [{"any": True}]
-    conditions = [_condition(c, trust_domain) for c in rule.when]
-    permission = _or(permissions)
-    principal = _or(principals)
-    if conditions:
-        # `when` conditions on the source go with the principal, the rest with the request.
-        source_conditions = [c for c, is_source in conditions if is_source]
-        request_conditions = [c for c, is_source in conditions if not is_source]
-        if request_conditions:
-            permission = {"and_rules": {"rules": [permission, *request_conditions]}}
-        if source_conditions:
-            principal = {"and_ids": {"ids": [principal, *source_conditions]}}
-    return {"permissions": [permission], "principals": [principal]}
+def _rule(rule: authorization_pb2.Rule, trust_domain: str, namespace: str) -> dict[str, Any]:
+    """One Envoy policy per rule, shaped as Istio's authz builder shapes it: a principal per
+    `from` entry and a permission per `to` entry (Envoy ORs each list), each one the AND of
+    its own fields and of the rule's `when` conditions on that side. A principal is built
+    from principal matchers only (`and_ids`, `or_ids`, `not_id`): Envoy refuses `or_rules` in
+    a principal."""
+    conditions = [_condition(c, trust_domain, namespace) for c in rule.when]
+    source_conditions = [c for c, is_source in conditions if is_source]
+    request_conditions = [c for c, is_source in conditions if not is_source]
+    # A source's fields and the conditions in one flat AND, as Istio's builder merges them.
+    sources = [_source(f.source, trust_domain, namespace) for f in getattr(rule, "from")]
+    operations = [_operation(t.operation) for t in rule.to]
+    principals = [_and_ids([*s, *source_conditions]) for s in sources or [[]]]
+    permissions = [_and_rules([o, *request_conditions]) for o in operations or [{"any": True}]]
+    return {"permissions": permissions, "principals": principals}
 
 
-def _source(source: authorization_pb2.Source, trust_domain: str) -> dict[str, Any]:
+def _source(
+    source: authorization_pb2.Source, trust_domain: str, namespace: str
+) -> list[dict[str, Any]]:
+    """What a source requires, one matcher per field set, to be ANDed; each field is an OR
+    of its values (a `not` field: none of its values)."""
     ids: list[dict[str, Any]] = []
-    if source.principals:
-        ids.append(_or_ids([_principal(p) for p in source.principals]))
-    if source.not_principals:
-        ids.append({"not_id": _or_ids([_principal(p) for p in source.not_principals])})
-    if source.request_principals:
-        ids.append(_or_ids([_request_principal(p) for p in source.request_principals]))
-    if source.not_request_principals:
-        ids.append(
-            {"not_id": _or_ids([_request_principal(p) for p in source.not_request_principals])}
-        )
-    if source.namespaces:
-        ids.append(_or_ids([_namespace(n, trust_domain) for n in source.namespaces]))
-    if source.not_namespaces:
-        ids.append(
-            {"not_id": _or_ids([_namespace(n, trust_domain) for n in source.not_namespaces])}
-        )
-    if source.ip_blocks:
-        ids.append(_or_ids([{"direct_remote_ip": _cidr(b)} for b in source.ip_blocks]))
-    if source.not_ip_blocks:
-        ids.append(
-            {"not_id": _or_ids([{"direct_remote_ip": _cidr(b)} for b in source.not_ip_blocks])}
-        )
-    if not ids:
-        return {"any": True}
-    return ids[0] if len(ids) == 1 else {"and_ids": {"ids": ids}}
+
+    def add(values: Sequence[str], negated: Sequence[str], build: Any) -> None:
+        if values:
+            ids.append(_or_ids([build(v) for v in values]))
+        if negated:
+            ids.append({"not_id": _or_ids([build(v) for v in negated])})
+
+    # Istio's order: principals, request principals, service accounts, trust domains,
+    # namespaces, remote IPs, source IPs.
+    add(source.principals, source.not_principals, _principal)
+    add(source.request_principals, source.not_request_principals, _request_principal)
+    add(
+        source.service_accounts,
+        source.not_service_accounts,
+        lambda a: _service_account(a, namespace),
+    )
+    add(source.trust_domains, source.not_trust_domains, _trust_domain)
+    add(source.namespaces, source.not_namespaces, lambda n: _namespace(n, trust_domain))
+    add(source.remote_ip_blocks, source.not_remote_ip_blocks, lambda b: {"remote_ip": _cidr(b)})
+    add(source.ip_blocks, source.not_ip_blocks, lambda b: {"direct_remote_ip": _cidr(b)})
+    return ids
 
 
 def _operation(operation: authorization_pb2.Operation) -> dict[str, Any]:
@@ -271,7 +271,7 @@ def _operation(operation: authorization_pb2.Operation) -> dict[str, Any]:
 
 
 def _condition(
-    condition: authorization_pb2.Condition, trust_domain: str
+    condition: authorization_pb2.Condition, trust_domain: str, namespace: str
 ) -> tuple[dict[str, Any], bool]:
     """(matcher, whether it is about the source); keys as Istio's AuthorizationPolicy defines them."""
     key = condition.key
@@ -313,6 +313,16 @@ def _condition(
         return values(lambda n: _namespace(n, trust_domain), True)
     if key == "source.ip":
         return values(lambda b: {"direct_remote_ip": _cidr(b)}, True)
+    if key == "remote.ip":
+        return values(lambda b: {"remote_ip": _cidr(b)}, True)
+    if key == "source.trustDomain":
+        return values(_trust_domain, True)
+    if key == "source.serviceAccount":
+        return values(lambda a: _service_account(a, namespace), True)
+    if key == "destination.ip":
+        return values(lambda b: {"destination_ip": _cidr(b)}, False)
+    if key == "connection.sni":
+        return values(lambda v: {"requested_server_name": _string(v)}, False)
     if key == "destination.port":
         return values(_port, False)
     raise ValueError(f"AuthorizationPolicy condition key {key!r} is not supported")
@@ -402,6 +412,30 @@ def _namespace(namespace: str, trust_domain: str) -> dict[str, Any]:
     }
 
 
+def _trust_domain(value: str) -> dict[str, Any]:
+    """The peer certificate's trust domain, as Istio's builder matches it: `*` any SPIFFE
+    identity, an exact domain as the prefix `spiffe://<domain>/`, a wildcard one (`prefix*`,
+    `*suffix`) as a regex over the domain part only."""
+    if value == "*":
+        match: dict[str, Any] = {"prefix": "spiffe://"}
+    elif "*" not in value:
+        match = {"prefix": f"spiffe://{value}/"}
+    else:
+        before, _, after = value.partition("*")
+        domain = f"{re.escape(before)}[^/]*{re.escape(after)}"
+        match = {"safe_regex": {"regex": f"spiffe://{domain}/.*"}}
+    return {"authenticated": {"principal_name": match}}
+
+
+def _service_account(value: str, namespace: str) -> dict[str, Any]:
+    """`<namespace>/<name>` or `<name>` (the policy's namespace), in any trust domain."""
+    account_namespace, slash, account = value.partition("/")
+    if not slash:
+        account_namespace, account = namespace, value
+    regex = f"spiffe://.+/ns/{re.escape(account_namespace)}/(.+/|)sa/{re.escape(account)}(/.+)?"
+    return {"authenticated": {"principal_name": {"safe_regex": {"regex": regex}}}}
+
+
 def _method(method: str) -> dict[str, Any]:
     return {"header": {"name": ":method", "string_match": _string(method)}}
 
@@ -442,3 +476,13 @@ def _or(rules: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _or_ids(ids: list[dict[str, Any]]) -> dict[str, Any]:
     return ids[0] if len(ids) == 1 else {"or_ids": {"ids": ids}}
+
+
+def _and_ids(ids: list[dict[str, Any]]) -> dict[str, Any]:
+    ids = [i for i in ids if i != {"any": True}] or [{"any": True}]
+    return ids[0] if len(ids) == 1 else {"and_ids": {"ids": ids}}
+
+
+def _and_rules(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    rules = [r for r in rules if r != {"any": True}] or [{"any": True}]
+    return rules[0] if len(rules) == 1 else {"and_rules": {"rules": rules}}

@@ -8,7 +8,6 @@ the server listens with loads each renewed pair, so new handshakes get it withou
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 import logging
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from pkg.ca import client as ca_client
 from pkg.ca import csr
+from pkg.ca.renewal import keep_renewed
 
 log = logging.getLogger("pilot.webhooks")
 
@@ -117,25 +117,8 @@ class WebhookCertificate:
         )
 
     async def run(self) -> None:
-        """Renew at half of the remaining life; retry with backoff while the CA is away."""
-        delay = 0.5
-        while True:
-            assert self.not_after is not None
-            left = (self.not_after - datetime.datetime.now(datetime.UTC)).total_seconds()
-            await asyncio.sleep(max(left / 2, 1.0))
-            while True:
-                try:
-                    await self.obtain()
-                    delay = 0.5
-                    break
-                except (ca_client.CaError, OSError) as error:
-                    log.warning(
-                        "renewing the webhook certificate failed (%s); retrying in %.1fs",
-                        error,
-                        delay,
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
+        """Renew at half of the remaining life; retry with back-off while the CA is away."""
+        await keep_renewed(self, "the webhook certificate")
 
     def close(self) -> None:
         for path in self._folder.glob("*"):

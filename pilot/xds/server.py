@@ -61,8 +61,12 @@ class XdsServer:
         debounce_max: float = 1.0,
         authorize: Authorize | None = None,
         metrics: XdsMetrics | None = None,
+        on_activity: Callable[[], None] | None = None,
     ) -> None:
         self._cache = ProxyCache(generate)
+        # Told of every push request and push, so idle-time work (the full garbage
+        # collection) keeps out of their way.
+        self._on_activity = on_activity or (lambda: None)
         self.counters = Counters()
         self.metrics = metrics if metrics is not None else XdsMetrics()
         self._authorize = authorize
@@ -127,6 +131,7 @@ class XdsServer:
         endpoint names unite. Pushes are carried out by `run()`, which the owner keeps running.
         """
         self.counters.push_requests += 1
+        self._on_activity()
         self._debouncer.add(
             asyncio.get_running_loop().time(),
             reason,
@@ -161,6 +166,7 @@ class XdsServer:
 
     def _push_now(self, request: PushRequest) -> None:
         self.counters.pushes += 1
+        self._on_activity()
         self.metrics.on_push(request.reasons)
         connections = self._engine.connections()
         keys = {c.stream.key for c in connections if self._affected(request, c)}

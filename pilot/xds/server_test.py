@@ -18,6 +18,7 @@ from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
 from pilot.xds.status import SyncState
 from pilot.xds.testing import TEST_NODE_ID, node, run_async
+from pkg.testing.wait import eventually
 from pkg.xds import resources as res
 from pkg.xds.resources import Resource
 from pkg.xds.testing import XdsDriver, unpack
@@ -171,6 +172,20 @@ async def test_incremental_push_regenerates_endpoints_only():
         await xds.push("endpoints", full=False)
         await ads.expect_response(res.ENDPOINT)
         assert [type_url for _, type_url, _ in world.calls] == [res.ENDPOINT]
+        pusher.cancel()
+
+
+@run_async
+async def test_every_push_request_and_push_is_reported_as_activity():
+    seen: list[str] = []
+    xds = XdsServer(World(), debounce_after=0, on_activity=lambda: seen.append("busy"))
+    async with asyncio.TaskGroup() as tasks, XdsDriver.memory(xds, node()) as ads:
+        pusher = await started(xds, tasks)
+        await ads.request_response_ack(res.CLUSTER)
+        assert seen == []
+        await xds.push("clusters changed")
+        await eventually(lambda: xds.counters.pushes == 1, timeout=5, what="the push")
+        assert seen == ["busy", "busy"]  # the request, then the push that carried it out
         pusher.cancel()
 
 

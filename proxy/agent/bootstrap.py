@@ -115,8 +115,9 @@ def node_metadata(options: AgentOptions, environ: Mapping[str, str]) -> dict[str
             "ISTIO_VERSION": ISTIO_VERSION,
             "CLUSTER_ID": options.cluster_id,
             "MESH_ID": MESH_ID,
-            # No iptables on the local platform: apps reach the sidecar as an HTTP proxy.
-            "INTERCEPTION_MODE": "NONE",
+            # NONE: apps reach the sidecar as their HTTP proxy; REDIRECT: istio-init's iptables
+            # capture their traffic, and Pilot gives Envoy its capture listeners.
+            "INTERCEPTION_MODE": options.interception_mode,
             "ENVOY_STATUS_PORT": options.envoy_status_port,
             "ENVOY_PROMETHEUS_PORT": options.envoy_prometheus_port,
             # Istio sends the pod's container ports as a JSON string, not a list.

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import pathlib
 import subprocess
@@ -68,6 +69,9 @@ def test_node_metadata_in_istio_format() -> None:
     ]
     assert metadata["DNS_CAPTURE"] == "true"
     assert "PATH" not in metadata
+    intercepted = dataclasses.replace(_options(), interception_mode="REDIRECT")
+    # What Pilot reads to give the sidecar its capture listeners.
+    assert bootstrap.node_metadata(intercepted, environ)["INTERCEPTION_MODE"] == "REDIRECT"
     proxy_config = metadata["PROXY_CONFIG"]
     assert proxy_config["discoveryAddress"] == "127.0.0.1:15010"
     assert proxy_config["statusPort"] == 15020

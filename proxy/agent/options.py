@@ -25,6 +25,11 @@ ENVOY_STATUS_PORT = 15021  # Envoy's `/healthz/ready`, forwarded to the agent
 ENVOY_PROMETHEUS_PORT = 15090
 
 PROXY_TYPES = ("sidecar", "router")
+# How the pod's traffic reaches Envoy (Istio's ProxyConfig.InterceptionMode): NONE, apps use
+# the sidecar as their HTTP proxy; REDIRECT (or TPROXY), istio-init's iptables capture it.
+INTERCEPTION_MODES = ("NONE", "REDIRECT", "TPROXY")
+INTERCEPTION_ENV = "ISTIO_META_INTERCEPTION_MODE"  # what Istio's injection template sets
+
 # Where the pod is made known to Pilot: its WorkloadEntry in the config store (the local
 # platform's own registry), or a service registry Pilot reads (Istio's --registries values).
 REGISTRIES = ("ServiceEntry", "Consul", "Eureka")
@@ -62,6 +67,9 @@ class AgentOptions:
     # Talk to Pilot over mutual TLS (its 15012 port) with the workload's own certificate.
     xds_tls: bool = False
     xds_identity: str = "spiffe://cluster.local/ns/istio-system/sa/istiod"  # what Pilot must prove
+    # Sent to Pilot as INTERCEPTION_MODE; from ISTIO_META_INTERCEPTION_MODE, NONE without it
+    # (the local launcher's pods have no iptables capture).
+    interception_mode: str = "NONE"
 
     def __post_init__(self) -> None:
         if self.proxy_type not in PROXY_TYPES:
@@ -70,6 +78,11 @@ class AgentOptions:
             raise ValueError(f"--registry must be one of {REGISTRIES}, not {self.registry!r}")
         if self.registry != "ServiceEntry" and not self.registry_url:
             raise ValueError(f"--registry {self.registry} needs --registry-url")
+        if self.interception_mode not in INTERCEPTION_MODES:
+            raise ValueError(
+                f"{INTERCEPTION_ENV} must be one of {INTERCEPTION_MODES}, "
+                f"not {self.interception_mode!r}"
+            )
         if self.xds_tls and self.sds_socket is None:
             raise ValueError(
                 "--xds-tls needs --sds-socket: Envoy's certificate comes from the node agent"
@@ -205,6 +218,7 @@ def parse_args(argv: list[str] | None = None) -> AgentOptions:
             status_port=args.status_port,
             sds_socket=args.sds_socket,
             xds_tls=args.xds_tls,
+            interception_mode=os.environ.get(INTERCEPTION_ENV) or "NONE",
             **extra,
         )
     except ValueError as error:

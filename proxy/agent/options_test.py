@@ -102,3 +102,17 @@ def test_the_workload_is_the_injectors_name_for_it(monkeypatch: pytest.MonkeyPat
     assert options.parse_args(argv).workload_name == "reviews-v1-7l5csrvdpf-785gv"
     monkeypatch.setenv("ISTIO_META_WORKLOAD_NAME", "reviews-v1")
     assert options.parse_args(argv).workload_name == "reviews-v1"
+
+
+def test_the_interception_mode_is_the_injectors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["proxy", "sidecar", "--ip", "10.244.0.7", "--pod", "reviews-v1", "--run-dir", "/r"]
+    monkeypatch.delenv("ISTIO_META_INTERCEPTION_MODE", raising=False)
+    assert options.parse_args(argv).interception_mode == "NONE"
+    monkeypatch.setenv("ISTIO_META_INTERCEPTION_MODE", "REDIRECT")
+    assert options.parse_args(argv).interception_mode == "REDIRECT"
+    monkeypatch.setenv("ISTIO_META_INTERCEPTION_MODE", "redirect")
+    with pytest.raises(SystemExit):
+        options.parse_args(argv)
+    assert "ISTIO_META_INTERCEPTION_MODE must be one of" in capsys.readouterr().err

@@ -3,10 +3,14 @@
     python -m security.nodeagent.main --ca-address 127.0.0.1:8060 --ca-root root-cert.pem \
         --token-file token [--workloads-dir DIR] [--trust-domain cluster.local] [--ttl 24h] \
         [--grace-ratio 0.5] [--key-type ec|rsa] [--status-address 127.0.0.1:15030] \
-        [--reserved-identity SPIFFE-ID ...]
+        [--reserved-identity SPIFFE-ID ...] \
+        [--node-name NODE --pod-sockets-dir DIR [--kubeconfig FILE]]
 
 Workloads are served on the sockets their entries in the workload-credentials folder name
-(workloads.py); there is no shared socket.
+(workloads.py); there is no shared socket. On a cluster (`--node-name`, from the downward
+API's spec.nodeName) the agent also serves every injected pod of its node on
+`<pod-sockets-dir>/<pod uid>/sds.sock` (pods.py), reading the pods with the kubeconfig given
+or the pod's in-cluster credentials.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ class NodeAgentOptions:
     grace_ratio: float = 0.5
     key_type: keys.KeyType = keys.KeyType.EC
     status_address: str = DEFAULT_STATUS_ADDRESS  # port 0 picks a free one (tests)
+    node_name: str | None = None  # set: serve this node's pods (pods.py)
+    pod_sockets_dir: pathlib.Path | None = None  # where the pods' sockets go
+    kubeconfig: str | None = None  # else in-cluster credentials
 
     @property
     def workloads_path(self) -> pathlib.Path:
@@ -94,6 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--key-type", choices=[k.value for k in keys.KeyType], default="ec")
     parser.add_argument("--status-address", default=DEFAULT_STATUS_ADDRESS)
+    parser.add_argument(
+        "--node-name",
+        help="serve the injected pods of this Kubernetes node (the downward API's "
+        "spec.nodeName), each on its own socket",
+    )
+    parser.add_argument(
+        "--pod-sockets-dir",
+        type=pathlib.Path,
+        help="with --node-name: each pod's socket is <dir>/<pod uid>/sds.sock",
+    )
+    parser.add_argument(
+        "--kubeconfig", help="with --node-name: the cluster to read; default in-cluster"
+    )
     return parser
 
 
@@ -117,7 +137,16 @@ def parse_args(argv: list[str] | None = None) -> NodeAgentOptions:
             grace_ratio=args.grace_ratio,
             key_type=keys.KeyType(args.key_type),
             status_address=args.status_address,
+            node_name=args.node_name or None,
+            pod_sockets_dir=args.pod_sockets_dir,
+            kubeconfig=args.kubeconfig or None,
         )
+        if (options.node_name is None) != (options.pod_sockets_dir is None):
+            raise ValueError("--node-name and --pod-sockets-dir go together")
+        if options.kubeconfig and options.node_name is None:
+            raise ValueError("--kubeconfig is for reading the pods of --node-name")
+        if options.pod_sockets_dir is not None and not options.pod_sockets_dir.is_absolute():
+            raise ValueError(f"--pod-sockets-dir must be absolute, not {options.pod_sockets_dir}")
         options.status_host_port  # noqa: B018 - validates the address
         if not 0 < options.grace_ratio < 1:
             raise ValueError(f"--grace-ratio must be between 0 and 1, not {options.grace_ratio}")

@@ -36,6 +36,9 @@ def test_every_flag() -> None:
             "--grace-ratio=0.25",
             "--key-type=rsa",
             "--status-address=127.0.1.9:0",
+            "--node-name=node-1",
+            "--pod-sockets-dir=/var/run/sds/pods",
+            "--kubeconfig=/etc/kube/config",
         ]
     )
     assert options.ca_address == "ca.local:15012"
@@ -51,6 +54,9 @@ def test_every_flag() -> None:
     assert options.grace_ratio == 0.25
     assert options.key_type is keys.KeyType.RSA
     assert options.status_host_port == ("127.0.1.9", 0)
+    assert options.node_name == "node-1"
+    assert options.pod_sockets_dir == pathlib.Path("/var/run/sds/pods")
+    assert options.kubeconfig == "/etc/kube/config"
 
 
 def test_workloads_folder_defaults_under_the_run_dir() -> None:
@@ -69,6 +75,10 @@ def test_workloads_folder_defaults_under_the_run_dir() -> None:
         ["--key-type=dsa"],
         ["--ca-address=nohost"],
         ["--status-address=:x"],
+        ["--node-name=node-1"],
+        ["--pod-sockets-dir=/var/run/sds/pods"],
+        ["--node-name=node-1", "--pod-sockets-dir=relative/pods"],
+        ["--kubeconfig=/etc/kube/config"],
     ],
 )
 def test_bad_flags_exit_with_usage(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -91,6 +91,28 @@ def parse_entry(
         identity = identity_from_spiffe_id(data["identity"])
     except InvalidIdentityError as error:
         raise WorkloadEntryError(f"{source}: field 'identity': {error}") from None
+    return checked_binding(
+        source,
+        identity,
+        pathlib.Path(data["socket"]),
+        data.get("workload") or source,
+        trust_domain=trust_domain,
+        reserved=reserved,
+    )
+
+
+def checked_binding(
+    source: str,
+    identity: Identity,
+    socket: pathlib.Path,
+    workload: str,
+    *,
+    trust_domain: str,
+    reserved: frozenset[str] = frozenset(),
+) -> WorkloadBinding:
+    """A binding, if its identity and socket may be served: the node's trust domain, not a
+    reserved identity, an absolute socket path that fits a Unix socket. The folder's entries
+    and the node's pods (pods.py) pass the same checks."""
     if identity.trust_domain != trust_domain:
         raise WorkloadEntryError(
             f"{source}: field 'identity': trust domain {identity.trust_domain!r} is not this "
@@ -100,7 +122,6 @@ def parse_entry(
         raise WorkloadEntryError(
             f"{source}: field 'identity': {identity} is reserved and never served to a workload"
         )
-    socket = pathlib.Path(data["socket"])
     if not socket.is_absolute():
         raise WorkloadEntryError(f"{source}: field 'socket': {socket} is not an absolute path")
     if len(os.fsencode(socket)) > MAX_SOCKET_PATH:
@@ -108,7 +129,7 @@ def parse_entry(
             f"{source}: field 'socket': {socket} is longer than a Unix socket path may be "
             f"({MAX_SOCKET_PATH} bytes)"
         )
-    return WorkloadBinding(source, identity, socket, data.get("workload") or source)
+    return WorkloadBinding(source, identity, socket, workload)
 
 
 def read_entry(

@@ -62,9 +62,8 @@ class MeshUnderTest:
     def __init__(self, run_dir: pathlib.Path, subnet: str, **options: Any) -> None:
         # Prometheus, Zipkin and the mesh page only for the tests that look at them.
         options.setdefault("observability", False)
-        self.topology = Topology(
-            run_dir=run_dir, subnet=subnet, control_address=f"{subnet}.100", **options
-        )
+        options.setdefault("control_address", f"{subnet}.100")
+        self.topology = Topology(run_dir=run_dir, subnet=subnet, **options)
         self.mesh = Mesh(self.topology, ready_timeout=90)
 
     def __enter__(self) -> MeshUnderTest:

@@ -4,7 +4,8 @@
 
 One process, as kube-controller-manager (with kube-scheduler's one job here): the Deployment
 controller (deployments.py), the EndpointSlice and Endpoints controllers (endpoints.py) and
-the scheduler of the one node (scheduler.py), sharing one informer of pods. They talk to the
+the scheduler of the one node (scheduler.py), sharing one informer of pods; the Deployment
+controller has each new pod injected as istiod's webhook would (sidecarinjector.py). They talk to the
 API server (the config store, or a cluster) only through the official client.
 """
 
@@ -23,6 +24,7 @@ from tools.local.deployments import DeploymentController
 from tools.local.endpoints import EndpointsController
 from tools.local.kubeinformer import Informer, Object
 from tools.local.scheduler import Scheduler
+from tools.local.sidecarinjector import SidecarInjector
 
 log = logging.getLogger("controllers")
 HEALTH_PORT = 10257  # kube-controller-manager's secure port; plain HTTP here
@@ -33,7 +35,12 @@ class ControllerManager:
         core = client.CoreV1Api(api)
         self.pods = Informer("pods", core.list_pod_for_all_namespaces, self._pod_changed)
         self.namespaces = Informer("namespaces", core.list_namespace, self._namespace_changed)
-        self.deployments = DeploymentController(api, self.pods, self.namespaces)
+        # The injector's settings, as istiod watches them (the install's ConfigMaps).
+        self.configmaps = Informer(
+            "configmaps", core.list_config_map_for_all_namespaces, self._namespace_changed
+        )
+        self.injector = SidecarInjector(self.configmaps)
+        self.deployments = DeploymentController(api, self.pods, self.namespaces, self.injector)
         self.endpoints = EndpointsController(api, self.pods)
         self.scheduler = Scheduler(api, node)
         self.ready = asyncio.Event()
@@ -49,6 +56,7 @@ class ControllerManager:
         informers = (
             self.pods,
             self.namespaces,
+            self.configmaps,
             self.deployments.deployments,
             self.endpoints.services,
             self.endpoints.slices,

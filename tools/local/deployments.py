@@ -6,7 +6,7 @@ a kind this platform does not serve): the pod template's hash names the template
 pods of the current template as `spec.replicas`, not counting those being deleted (so a
 deleted pod is replaced at once); pods of an older template go once the new ones are ready
 (a rollout); pods are created with the Deployment as their controlling owner, the sidecar
-injected where Istio's policy asks for it (injection.py), and removed with their Deployment
+injected as istiod's webhook would inject it (sidecarinjector.py), and removed with their Deployment
 (garbage collection). The Deployment's status (replicas, updated, ready, available,
 conditions) is written back. Expectations, as Kubernetes keeps them, stop a reconcile from
 creating twice what the informer has not shown yet.
@@ -23,8 +23,9 @@ from typing import Any
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
-from tools.local import injection
+from pkg.inject.inject import Workload
 from tools.local.kubeinformer import Informer, Key, Object, key_of
+from tools.local.sidecarinjector import SidecarInjector
 from tools.local.workqueue import WorkQueue
 
 log = logging.getLogger("deployments")
@@ -61,8 +62,15 @@ def is_ready(pod: Object) -> bool:
 
 
 class DeploymentController:
-    def __init__(self, api: client.ApiClient, pods: Informer, namespaces: Informer) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        pods: Informer,
+        namespaces: Informer,
+        injector: SidecarInjector,
+    ) -> None:
         self._core = client.CoreV1Api(api)
+        self.injector = injector
         self._apps = client.AppsV1Api(api)
         self.pods = pods
         self.namespaces = namespaces
@@ -160,8 +168,8 @@ class DeploymentController:
         if template_meta.get("annotations"):
             pod["metadata"]["annotations"] = dict(template_meta["annotations"])
         ns = self.namespaces.get("", namespace)
-        if injection.wanted(((ns or {}).get("metadata") or {}).get("labels") or {}, pod):
-            pod = injection.inject(pod, name)
+        if self.injector.wanted(((ns or {}).get("metadata") or {}).get("labels") or {}, pod):
+            pod = self.injector.inject(pod, Workload(name, namespace, "apps/v1", "Deployment"))
         pending = self._expected.setdefault(key, (set(), 0.0))[0]
         for _ in range(count):
             created = await self._core.create_namespaced_pod(namespace, pod)

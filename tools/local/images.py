@@ -38,8 +38,11 @@ class Program:
     python: str = ""  # a file of the repository, run with this Python
     module: str = ""  # or a module, run with -m
     args: tuple[str, ...] = ()
-    append: tuple[str, ...] = ()
+    # Added after the args: for every command (key ""), or only when the args start with the
+    # key (an image whose program has subcommands: pilot-agent's `proxy`, `istio-iptables`).
+    append: tuple[tuple[str, tuple[str, ...]], ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    user: int | None = None  # the image's USER: containers run as it unless runAsUser says
 
     def command(
         self,
@@ -55,7 +58,10 @@ class Program:
         args = (
             [fill(a, facts) for a in self.args] if container_args is None else list(container_args)
         )
-        args = [expand_one(a, env) for a in args] + [fill(a, facts) for a in self.append]
+        args = [expand_one(a, env) for a in args]
+        for first, extra in self.append:
+            if not first or args[:1] == [first]:
+                args += [fill(a, facts) for a in extra]
         head = (
             [sys.executable, "-m", self.module]
             if self.module
@@ -142,11 +148,20 @@ def _program(entry: Any, where: str) -> Program:
     env = entry.get("env") or {}
     if not isinstance(env, dict):
         raise ImageTableError(f"{where}: env must map names to values")
+    append = entry.get("append") or []
+    if not isinstance(append, dict):
+        append = {"": append}
+    if not all(isinstance(v, list) for v in append.values()):
+        raise ImageTableError(f"{where}: append must be a list, or map a subcommand to a list")
+    user = entry.get("user")
+    if user is not None and (not isinstance(user, int) or isinstance(user, bool) or user < 0):
+        raise ImageTableError(f"{where}: user must be a uid (a number), not {user!r}")
     return Program(
         image=str(entry["image"]),
         python=str(entry.get("python") or ""),
         module=str(entry.get("module") or ""),
         args=tuple(str(a) for a in entry.get("args") or ()),
-        append=tuple(str(a) for a in entry.get("append") or ()),
+        append=tuple((str(k), tuple(str(a) for a in v)) for k, v in append.items()),
         env=tuple((str(k), str(v)) for k, v in env.items()),
+        user=user,
     )

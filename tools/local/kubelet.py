@@ -13,6 +13,14 @@ A pod with a sidecar is handed its own SDS socket before it starts: the kubelet 
 node agent an entry binding that socket to the identity of the pod's service account
 (workloadcredentials.py), gives the socket to the sidecar (the image table's `{sds_socket}`),
 and removes the entry when the pod stops.
+
+Each pod gets the hosts file and resolv.conf Kubernetes' kubelet writes (podhosts.py), in its
+folder, with the Services' cluster IPs: rewritten in place whenever a Service changes, and
+made the pod's /etc files by a runtime that gives pods their own network namespace. Each
+container runs as its securityContext's runAsUser/runAsGroup (the pod's, else the image's
+user) where the runtime can set them. A pod whose sidecar is told INTERCEPTION_MODE NONE (no
+istio-init, as injection renders it then) has its other containers reach the sidecar as their
+HTTP proxy (`http_proxy`, its outbound port on the pod's address).
 """
 
 from __future__ import annotations
@@ -31,9 +39,9 @@ import aiohttp
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
-from tools.local import podstatus
-from tools.local.images import ImageTable, UnknownImage
-from tools.local.injection import PROXY
+from pkg.inject.inject import PROXY
+from tools.local import podhosts, podstatus
+from tools.local.images import ImageTable, Program, UnknownImage
 from tools.local.kubeinformer import Informer, Key, Object
 from tools.local.podruntime import ContainerSpec, PodRuntime, PodSpec, RestartPolicy, State
 from tools.local.prober import Probe
@@ -57,6 +65,9 @@ class KubeletOptions:
 
 
 CREDENTIALS_PREFIX = "kubelet-"  # the kubelet's entries in the workload-credentials folder
+OUTBOUND_PORT = 15001  # the sidecar's outbound listener: the apps' HTTP proxy without capture
+INTERCEPTION_ENV = "ISTIO_META_INTERCEPTION_MODE"  # what injection tells the sidecar
+CAPTURED = ("REDIRECT", "TPROXY")
 
 
 @dataclasses.dataclass
@@ -83,10 +94,15 @@ class Kubelet:
             self._changed,
             field_selector=f"spec.nodeName={options.node_name}",
         )
+        self.services = Informer(
+            "kubelet services", self._core.list_service_for_all_namespaces, self._services_changed
+        )
 
     async def run(self, started: asyncio.Event | None = None) -> None:
         async with aiohttp.ClientSession() as probes, asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.services.run(), name="kubelet-services")
             tasks.create_task(self.pods.run(), name="kubelet-pods")
+            await self.services.synced.wait()  # pods start with every Service in their hosts
             tasks.create_task(self._queue.run(), name="kubelet-work")
             await self.pods.synced.wait()
             tasks.create_task(self._sync_status(probes), name="kubelet-status")
@@ -95,6 +111,31 @@ class Kubelet:
 
     async def _changed(self, before: Object | None, after: Object | None) -> None:
         self._queue.add(_key(after or before or {}))
+
+    async def _services_changed(self, before: Object | None, after: Object | None) -> None:
+        old = podhosts.service_addresses([before] if before else [])
+        new = podhosts.service_addresses([after] if after else [])
+        if old != new:
+            for running in list(self.running.values()):
+                self._write_hosts(running.spec)
+
+    def _write_hosts(self, pod: PodSpec) -> None:
+        """The pod's hosts file and resolv.conf, rewritten in place (the same file stays
+        mounted as the pod's /etc/hosts) when their text changes."""
+        services = podhosts.service_addresses(self.services.cache.values())
+        texts = {
+            pod.hosts_file: podhosts.render_hosts(pod.ip, pod.name, pod.namespace, services),
+            pod.resolv_file: podhosts.render_resolv(pod.namespace),
+        }
+        pod.directory.mkdir(parents=True, exist_ok=True)
+        for path, text in texts.items():
+            try:
+                if path.exists() and path.read_text() == text:
+                    continue
+                with path.open("w") as out:  # truncates the same inode: no rename
+                    out.write(text)
+            except OSError as error:
+                log.warning("pod %s/%s: %s not written: %s", pod.namespace, pod.name, path, error)
 
     # Reconciling one pod: run what should run, stop what should not.
 
@@ -154,9 +195,11 @@ class Kubelet:
         }
         entry = self._hand_out_socket(key, pod, facts)
         downward = _downward(pod, ip, self.options.address)
+        proxied = _has_sidecar(spec) and not _intercepted(spec)
         containers, waiting, probes = [], {}, {}
         for group, init in (("initContainers", True), ("containers", False)):
             for container in spec.get(group) or []:
+                sidecar = container["name"] == PROXY
                 try:
                     program = self.options.images.resolve(str(container.get("image") or ""))
                     env = _env(container, downward)
@@ -167,14 +210,20 @@ class Kubelet:
                 except (KeyError, ValueError) as error:
                     waiting[container["name"]] = ("CreateContainerConfigError", str(error))
                     continue
+                if proxied and not init and not sidecar:
+                    # No capture: the app reaches the mesh through its sidecar as HTTP proxy.
+                    env.setdefault("http_proxy", f"http://{ip}:{OUTBOUND_PORT}")
+                user, group_id = _identity(spec, container, program, sds=entry is not None)
                 containers.append(
                     ContainerSpec(
                         name=container["name"],
                         image=str(container.get("image")),
                         argv=tuple(argv),
                         env=tuple(env.items()),
-                        sidecar=container["name"] == PROXY,
+                        sidecar=sidecar,
                         init=init,
+                        user=user,
+                        group=group_id,
                     )
                 )
                 if isinstance(container.get("readinessProbe"), dict):
@@ -197,6 +246,7 @@ class Kubelet:
             meta["uid"], running_spec, probes, waiting, credentials_entry=entry
         )
         log.info("starting pod %s/%s at %s", key[0], key[1], ip)
+        self._write_hosts(running_spec)
         if not waiting:
             await self._runtime.start(running_spec)
         await self._write_status(key, pod)
@@ -288,7 +338,9 @@ class Kubelet:
             )
             for c in spec.get("initContainers") or []
         ]
-        initialized = all("terminated" in e["state"] for e in init_entries)
+        initialized = all(
+            (e["state"].get("terminated") or {}).get("exitCode", 1) == 0 for e in init_entries
+        )
         ready = bool(entries) and all(e["ready"] for e in entries)
         previous = (pod.get("status") or {}).get("conditions") or []
         status: dict[str, Any] = {
@@ -318,6 +370,44 @@ class Kubelet:
             meta["name"], meta.get("namespace", "default"), {"status": status}
         )
         running.written = status
+
+
+def _has_sidecar(spec: Mapping[str, Any]) -> bool:
+    return any(c.get("name") == PROXY for c in spec.get("containers") or [])
+
+
+def _intercepted(spec: Mapping[str, Any]) -> bool:
+    """Whether injection gave the pod Istio's capture (its sidecar told REDIRECT or TPROXY)."""
+    for container in spec.get("containers") or []:
+        if container.get("name") == PROXY:
+            for variable in container.get("env") or []:
+                if variable.get("name") == INTERCEPTION_ENV:
+                    return variable.get("value") in CAPTURED
+    return False
+
+
+def _identity(
+    spec: Mapping[str, Any], container: Mapping[str, Any], program: Program, *, sds: bool
+) -> tuple[int | None, int | None]:
+    """(uid, gid): the container's securityContext over the pod's, else the image's USER.
+
+    A sidecar with an SDS socket from the node agent runs as root with its group (1337): the
+    node agent makes each socket its own user's only (0600 in a 0700 folder), and Istio's
+    iptables rules leave the proxy's traffic alone by its group as by its user (-g, which
+    defaults to -u's 1337), so the capture is the same."""
+    pod_context = spec.get("securityContext") or {}
+    context = container.get("securityContext") or {}
+    user = context.get("runAsUser", pod_context.get("runAsUser", program.user))
+    group = context.get("runAsGroup", pod_context.get("runAsGroup"))
+    if container.get("name") == PROXY and sds and user not in (None, 0):
+        group = user if group is None else group
+        user = 0
+    # A uid without a gid keeps group 0, as a container runtime gives an image's `USER n`
+    # that /etc/passwd does not name.
+    return (
+        int(user) if user is not None else None,
+        int(group) if group is not None else None,
+    )
 
 
 def _key(obj: Object) -> Key:

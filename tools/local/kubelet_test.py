@@ -117,3 +117,81 @@ async def test_a_pods_sidecar_gets_a_socket_bound_to_its_service_account(tmp_pat
         await eventually(
             lambda: not entries(tmp_path / "workloads"), what="the deleted pod's entry removed"
         )
+
+
+def injected(name: str, mode: str) -> dict[str, Any]:
+    """A pod as injection leaves it (the parts the kubelet reads): its sidecar told `mode`."""
+    body = pod(name, "bookinfo-reviews", sidecar=True)
+    body["spec"]["containers"][0]["image"] = "docker.io/istio/examples-bookinfo-reviews-v1:1"
+    proxy = body["spec"]["containers"][1]
+    proxy["args"] = ["proxy", "sidecar"]
+    proxy["env"] = [{"name": "ISTIO_META_INTERCEPTION_MODE", "value": mode}]
+    proxy["securityContext"] = {"runAsUser": 1337, "runAsGroup": 1337}
+    if mode != "NONE":
+        body["spec"]["initContainers"] = [
+            {
+                "name": "istio-init",
+                "image": "docker.io/istio/proxyv2:1.20.3",
+                "args": ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337"],
+                "securityContext": {"runAsUser": 0, "runAsGroup": 0},
+            }
+        ]
+    return body
+
+
+@run_async(timeout=60)
+async def test_how_a_pods_containers_run_follows_its_injection(tmp_path):
+    async with kubelet(tmp_path) as (core, node):
+        await core.create_namespaced_pod("default", injected("proxied", "NONE"))
+        await core.create_namespaced_pod("default", injected("captured", "REDIRECT"))
+        await eventually(lambda: len(node.running) == 2, what="both pods started")
+        proxied = {c.name: c for c in node.running[("default", "proxied")].spec.containers}
+        captured = {c.name: c for c in node.running[("default", "captured")].spec.containers}
+        ip = node.running[("default", "proxied")].spec.ip
+        # No capture: the app's HTTP goes to its sidecar as its proxy; with capture it needs none.
+        assert dict(proxied["app"].env)["http_proxy"] == f"http://{ip}:15001"
+        assert "http_proxy" not in dict(captured["app"].env)
+        # The app as its image's user; the proxy by its group 1337 (its SDS socket is root's).
+        assert (proxied["app"].user, proxied["app"].group) == (1001, None)
+        assert (proxied["istio-proxy"].user, proxied["istio-proxy"].group) == (0, 1337)
+        # istio-init: pilot-agent's istio-iptables as root, with none of the proxy's flags.
+        init = captured["istio-init"]
+        assert init.init
+        assert (init.user, init.group) == (0, 0)
+        assert init.argv[-7:] == ("istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337")
+        assert init.argv[-9:-7] == ("-m", "proxy.agent.main")
+        assert "--sds-socket" not in init.argv
+        assert "--sds-socket" in captured["istio-proxy"].argv
+
+
+@run_async(timeout=60)
+async def test_a_pods_hosts_file_follows_the_services(tmp_path):
+    async with kubelet(tmp_path) as (core, node):
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "reviews"},
+            "spec": {"ports": [{"name": "http", "port": 9080}], "selector": {"app": "reviews"}},
+        }
+        created = await core.create_namespaced_service("default", service)
+        await core.create_namespaced_pod("default", pod("productpage", "default", sidecar=False))
+        await eventually(lambda: len(node.running) == 1, what="the pod started")
+        spec = node.running[("default", "productpage")].spec
+        ip = created.spec.cluster_ip
+        line = f"{ip}\treviews.default.svc.cluster.local reviews.default reviews"
+        assert line in spec.hosts_file.read_text().splitlines()
+        assert "search default.svc.cluster.local" in spec.resolv_file.read_text()
+        inode = spec.hosts_file.stat().st_ino
+        ratings = dict(service, metadata={"name": "ratings"})
+        made = await core.create_namespaced_service("default", ratings)
+        await eventually(
+            lambda: f"{made.spec.cluster_ip}\tratings." in spec.hosts_file.read_text(),
+            what="the new Service in the pod's hosts file",
+        )
+        await core.delete_namespaced_service("reviews", "default")
+        await eventually(
+            lambda: "reviews" not in spec.hosts_file.read_text(),
+            what="the deleted Service gone from the hosts file",
+        )
+        # Rewritten in place: the file a namespace has bind-mounted as /etc/hosts is this one.
+        assert spec.hosts_file.stat().st_ino == inode

@@ -8,7 +8,12 @@ processes do what a cluster's nodes and controllers do:
 - `kube-controllers` (tools/local/controllers.py): Deployments become pods (sidecar injected),
   Services get EndpointSlices and Endpoints, pods are scheduled to the node;
 - `kubelet` (tools/local/node.py): the node runs its pods (app + pilot-agent + Envoy) at
-  addresses of the pod range, writes their status back, serves their logs.
+  addresses of the pod range, writes their status back, serves their logs: each pod on its
+  own loopback address, or (`Topology.pod_network="netns"`, root) in its own network
+  namespace on the node's bridge, whose address the control plane then listens on.
+
+The install's `istio` and `istio-sidecar-injector` ConfigMaps (tools/local/install.py) are
+applied before Bookinfo, and the controllers inject pods from them as istiod would.
 
 Pilot reads the Kubernetes registry (the store, through the official client and
 run/kubeconfig) and the ServiceEntry registry together.
@@ -47,7 +52,16 @@ def pilot_flags(topology: Topology) -> tuple[str, ...]:
 
 
 def pod_ips(topology: Topology) -> str:
+    if topology.pod_network == "netns":
+        return "-".join(topology.node_network.pod_range())
     return f"{topology.subnet}.{POD_RANGE[0]}-{topology.subnet}.{POD_RANGE[1]}"
+
+
+def runtime_flags(topology: Topology) -> tuple[str, ...]:
+    if topology.pod_network != "netns":
+        return ("--runtime", "process")
+    network = topology.node_network
+    return ("--runtime", "netns", "--pod-cidr", network.cidr, "--netns-prefix", network.prefix)
 
 
 def processes(topology: Topology) -> list[ProcessSpec]:
@@ -80,6 +94,7 @@ def processes(topology: Topology) -> list[ProcessSpec]:
                 "--workloads-dir", str(topology.workload_credentials),
                 "--sds-sockets-dir", str(topology.sds_sockets),
                 "--setting", f"config_store={topology.config_store_url}",
+                *runtime_flags(topology),
             ),
             f"http://{control}:{KUBELET_PORT}/healthz",
             stage=1,

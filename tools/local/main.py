@@ -8,8 +8,9 @@ import logging
 import pathlib
 import sys
 
-from tools.local import launcher, observability
+from tools.local import launcher, netnssandbox, observability
 from tools.local.mesh import Mesh
+from tools.local.podnetwork import DEFAULT_POD_CIDR, NodeNetwork, PodNetworkError
 from tools.local.topology import PLATFORMS, REGISTRY_DOMAINS, ROOT, Topology
 
 
@@ -33,12 +34,64 @@ def where(topology: Topology, started: bool = True) -> list[str]:
     return lines
 
 
+def choose_pod_network(
+    wanted: str,
+    *,
+    platform: str,
+    control_address: str | None,
+    pod_cidr: str,
+    interception: bool,
+    unavailable: str,
+) -> tuple[str, str, str]:
+    """(pod network, control address, the line to say): netns where the machine allows it
+    (root, ip, iptables, setpriv) and nothing asks otherwise; raises ValueError."""
+    try:
+        gateway = NodeNetwork(cidr=pod_cidr).gateway
+    except PodNetworkError as error:
+        raise ValueError(str(error)) from None
+    why = unavailable if platform == "kube" else "not the kube platform"
+    if wanted == "netns" and why:
+        raise ValueError(f"--pod-network netns: {why}")
+    if wanted == "auto" and control_address not in (None, gateway):
+        why = why or f"--control-address {control_address} is not the bridge's {gateway}"
+    notice = ""
+    network = wanted
+    if wanted == "auto":
+        network = "loopback" if why else "netns"
+        if why and platform == "kube":
+            notice = (
+                f"pods on loopback addresses, no network namespaces or traffic interception: {why}"
+            )
+    if interception and network != "netns":
+        raise ValueError("--interception needs pods in network namespaces (--pod-network netns)")
+    control = control_address or (gateway if network == "netns" else "127.0.0.1")
+    return network, control, notice
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mesh", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--run-dir", type=pathlib.Path, default=ROOT / "run", help="logs and state")
     parser.add_argument("--subnet", default="127.0.1", help="pods get <subnet>.1, .2, ...")
-    parser.add_argument("--control-address", default="127.0.0.1", help="config store and Pilot")
+    parser.add_argument(
+        "--control-address",
+        default=None,
+        help="config store and Pilot (default 127.0.0.1; with network namespaces, the bridge's)",
+    )
+    parser.add_argument(
+        "--pod-network",
+        choices=("auto", "netns", "loopback"),
+        default="auto",
+        help="kube platform: each pod in its own network namespace (netns, needs root, ip and "
+        "iptables) or on its own loopback address; auto: netns where the machine allows it",
+    )
+    parser.add_argument("--pod-cidr", default=DEFAULT_POD_CIDR, help="the node's pod range")
+    parser.add_argument(
+        "--interception",
+        action="store_true",
+        help="Istio's iptables capture in each pod (istio-init, INTERCEPTION_MODE REDIRECT): "
+        "apps need no proxy settings; needs netns and Pilot's capture listeners",
+    )
     parser.add_argument(
         "--registry",
         choices=sorted(REGISTRY_DOMAINS),
@@ -70,11 +123,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.platform == "kube" and args.registry != "ServiceEntry":
         parser.error("--registry needs --platform local: on kube, Kubernetes is the registry")
     logging.basicConfig(level=logging.INFO, format="mesh: %(message)s")
+    try:
+        pod_network, control, notice = choose_pod_network(
+            args.pod_network,
+            platform=args.platform,
+            control_address=args.control_address,
+            pod_cidr=args.pod_cidr,
+            interception=args.interception,
+            unavailable=netnssandbox.unavailable(),
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    if notice and args.command == "up":
+        logging.info("%s", notice)
     mesh = Mesh(
         Topology(
             run_dir=args.run_dir.resolve(),
             subnet=args.subnet,
-            control_address=args.control_address,
+            control_address=control,
+            pod_network=pod_network,
+            pod_cidr=args.pod_cidr,
+            interception=args.interception,
             registry=args.registry,
             registry_url=args.registry_url,
             platform=args.platform,

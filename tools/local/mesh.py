@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import pathlib
@@ -22,7 +23,8 @@ from pkg.config import loader
 from pkg.config.resource import Resource
 from pkg.kube.client import ConfigClient
 from pkg.kube.kubeconfig import write_kubeconfig
-from tools.local import launcher, observability, watchdog
+from tools.local import install, launcher, netnssandbox, observability, watchdog
+from tools.local.podnetwork import NodeNetwork
 from tools.local.topology import ROOT, Topology
 from tools.local.workloadcredentials import write_launcher_entries
 
@@ -31,6 +33,7 @@ log = logging.getLogger("mesh")
 # What the install itself ships, as Istio's chart does: Mixer's standard metrics and
 # access log, in the store for any Mixer that starts against it.
 INSTALL_CONFIG = (ROOT / "mixer/config/telemetry.yaml",)
+NETWORK_RECORD = "pod-network.json"  # the pod network this run made, for `down`
 
 
 class Mesh:
@@ -51,9 +54,14 @@ class Mesh:
         if state:
             log.info("some processes of the last run are gone; restarting the mesh")
             launcher.stop(self.topology.run_dir)
+        if self.topology.pod_network == "netns":
+            self._network_up()
         self._check_ports_free()
         write_credentials(self.topology)
-        self.topology.mesh_config_path.write_text(self.topology.mesh_config())
+        install_objects = self.install_objects()
+        self.topology.mesh_config_path.write_text(
+            install.mesh_text(install_objects) if install_objects else self.topology.mesh_config()
+        )
         write_kubeconfig(self.topology.kubeconfig, self.topology.config_store_url)
         if self.topology.observability:
             observability.write_configs(self.topology)
@@ -78,6 +86,7 @@ class Mesh:
                 )
                 if stage == 1:
                     log.info("applying the install's config and Bookinfo's services and gateway")
+                    await self.apply_objects(install_objects)
                     await self.apply_files(*INSTALL_CONFIG, *self.topology.bookinfo_config)
             if self.topology.bookinfo:
                 log.info("waiting for the product page through the gateway")
@@ -88,9 +97,37 @@ class Mesh:
                 started[guard.name] = launcher.start(self.topology.log_dir, guard)
                 launcher.record(self.topology.run_dir, started.values())
         except BaseException:
-            launcher.stop(self.topology.run_dir)
+            self.down()
             raise
         return True
+
+    def install_objects(self) -> list[dict[str, object]]:
+        """On the kube platform, what `istioctl install` applies that its controllers read:
+        the mesh's and the injector's ConfigMaps (MeshConfig is the topology's)."""
+        if self.topology.platform != "kube":
+            return []
+        return install.configmaps(self.topology.mesh_config(), self.topology.interception_mode)
+
+    def _network_up(self) -> None:
+        network = self.topology.node_network
+        self.topology.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.topology.run_dir / NETWORK_RECORD).write_text(
+            json.dumps({"prefix": network.prefix, "cidr": network.cidr})
+        )
+        removed = netnssandbox.reap(network)
+        if removed:
+            log.info("removed what the last run left of the pod network: %s", ", ".join(removed))
+        try:
+            netnssandbox.node_up(network)
+        except netnssandbox.SandboxError as error:
+            raise launcher.LaunchError(f"the node's pod network: {error}") from None
+        capture = (
+            "Istio's iptables capture on"
+            if self.topology.interception
+            else "no capture (apps use their sidecar as HTTP proxy)"
+        )
+        log.info("pods in network namespaces on bridge %s (%s, node address %s), %s",
+                 network.bridge, network.cidr, network.gateway, capture)  # fmt: skip
 
     async def restart(self, name: str) -> None:
         """Start one process of the topology again (after it died), and wait until it is ready."""
@@ -104,7 +141,29 @@ class Mesh:
         await launcher.wait_ready([spec], state, self.ready_timeout)
 
     def down(self) -> list[str]:
-        return launcher.stop(self.topology.run_dir)
+        killed = launcher.stop(self.topology.run_dir)
+        # After the kubelet: whatever it could not stop (it was killed) goes by name. The
+        # network this run made, as recorded: never another mesh's by the same prefix.
+        record = self.topology.run_dir / NETWORK_RECORD
+        try:
+            network = NodeNetwork(**json.loads(record.read_text()))
+        except FileNotFoundError:
+            return killed
+        except (ValueError, TypeError) as error:
+            log.warning("%s: %s; the pod network is left as it is", record, error)
+            return killed
+        removed = netnssandbox.node_down(network)
+        if removed:
+            log.info("removed the pod network: %s", ", ".join(removed))
+        record.unlink(missing_ok=True)
+        return killed
+
+    async def apply_objects(self, objects: list[dict[str, object]]) -> list[Resource]:
+        resources = [loader.load_object(o, source="the install") for o in objects]
+        async with ConfigClient(self.topology.config_store_url) as client:
+            for resource in resources:
+                await client.apply(resource)
+        return resources
 
     async def apply_files(self, *paths: str | pathlib.Path) -> list[Resource]:
         resources = [r for path in paths for r in loader.load_file(path)]

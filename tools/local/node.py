@@ -3,11 +3,15 @@
     python -m tools.local.node --kubeconfig run/kubeconfig --node-name local \
         --address 127.0.0.1 --pod-ips 127.0.1.10-127.0.1.99 --pods-dir run/pods \
         --setting discovery_address=127.0.0.1:15012 ... \
-        [--workloads-dir run/nodeagent/workloads --sds-sockets-dir run/sds]
+        [--workloads-dir run/nodeagent/workloads --sds-sockets-dir run/sds] \
+        [--runtime netns --pod-cidr 10.244.0.0/24 --netns-prefix mesh-]
 
 The kubelet (kubelet.py) with the process runtime (processruntime.py) and its HTTP port
-(kubeletserver.py: containers' logs, /healthz once its pods are known). What a previous
-kubelet of this node left running is stopped first; pods are stopped when it stops.
+(kubeletserver.py: containers' logs, /healthz once its pods are known). `--runtime process`
+runs each pod on its own loopback address; `--runtime netns` (root) in its own network
+namespace on the node's bridge (netnssandbox.py; the bridge is the platform's, made before the
+kubelet starts). What a previous kubelet of this node left running (processes, and with netns
+every namespace and link of the prefix) is removed first; pods are stopped when it stops.
 """
 
 from __future__ import annotations
@@ -23,25 +27,33 @@ from aiohttp import web
 from kubernetes.aio import config
 
 from pkg.aio import program
-from tools.local import kubeletserver, processruntime
+from tools.local import kubeletserver, netnssandbox, processruntime
 from tools.local.images import DEFAULT_TABLE, ImageTable, ImageTableError
 from tools.local.kubelet import CREDENTIALS_PREFIX, Kubelet, KubeletOptions
+from tools.local.podnetwork import DEFAULT_POD_CIDR, DEFAULT_PREFIX, NodeNetwork, PodNetworkError
 from tools.local.workloadcredentials import DEFAULT_TRUST_DOMAIN, WorkloadCredentials
 
 log = logging.getLogger("kubelet")
 
 
-async def serve(kubeconfig: str, options: KubeletOptions) -> None:
+async def serve(
+    kubeconfig: str, options: KubeletOptions, network: NodeNetwork | None = None
+) -> None:
     reaped = processruntime.reap(options.pods_dir)
     if reaped:
         log.info("stopped what an earlier kubelet left running in %d pods", len(reaped))
+    if network is not None:
+        removed = await asyncio.to_thread(netnssandbox.reap, network)
+        if removed:
+            log.info("removed what an earlier kubelet left: %s", ", ".join(removed))
     if options.credentials is not None:
         options.credentials.remove_all(CREDENTIALS_PREFIX)  # its pods were just stopped
     api = await config.new_client_from_config(config_file=kubeconfig, persist_config=False)
     runner: web.AppRunner | None = None
     try:
         async with asyncio.TaskGroup() as tasks:
-            runtime = processruntime.ProcessRuntime(tasks)
+            sandbox = netnssandbox.NetnsSandbox(network) if network is not None else None
+            runtime = processruntime.ProcessRuntime(tasks, sandbox=sandbox)
             kubelet = Kubelet(api, runtime, options)
 
             def lookup(namespace: str, name: str) -> processruntime.PodSpec | None:
@@ -90,7 +102,9 @@ def _setting(text: str) -> tuple[str, str]:
     return key, value
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[str, str, KubeletOptions]:
+def parse_args(
+    argv: list[str] | None = None,
+) -> tuple[str, str, KubeletOptions, NodeNetwork | None]:
     parser = argparse.ArgumentParser(prog="kubelet", description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", required=True, help="the API server's kubeconfig")
     parser.add_argument("--node-name", default="local")
@@ -120,8 +134,36 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, str, KubeletOptions]
         "--sds-sockets-dir", type=pathlib.Path, help="where the pods' SDS sockets go (short)"
     )
     parser.add_argument("--trust-domain", default=DEFAULT_TRUST_DOMAIN)
+    parser.add_argument(
+        "--runtime",
+        choices=("process", "netns"),
+        default="process",
+        help="process: each pod on its own loopback address; netns: each pod in its own "
+        "network namespace on the node's bridge (root)",
+    )
+    parser.add_argument("--pod-cidr", default=DEFAULT_POD_CIDR, help="the node's pod range")
+    parser.add_argument(
+        "--netns-prefix", default=DEFAULT_PREFIX, help="what every namespace and link starts with"
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
+    network = None
+    if args.runtime == "netns":
+        why = netnssandbox.unavailable()
+        if why:
+            parser.error(f"--runtime netns: {why}")
+        try:
+            network = NodeNetwork(prefix=args.netns_prefix, cidr=args.pod_cidr)
+        except PodNetworkError as error:
+            parser.error(str(error))
+        outside = [a for a in args.pod_ips if ipaddress.IPv4Address(a) not in network.network] + [
+            a for a in args.pod_ips if a == network.gateway
+        ]
+        if outside:
+            parser.error(
+                f"--pod-ips: {outside[0]} is not a pod address of --pod-cidr {network.cidr} "
+                f"(the gateway is {network.gateway})"
+            )
     try:
         images = ImageTable.load(args.images)
     except ImageTableError as error:
@@ -148,14 +190,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, str, KubeletOptions]
             settings=dict(args.setting),
             credentials=credentials,
         ),
+        network,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    kubeconfig, log_level, options = parse_args(argv)
+    kubeconfig, log_level, options, network = parse_args(argv)
 
     async def run(stop: asyncio.Event) -> None:
-        await program.until(stop, serve(kubeconfig, options))
+        await program.until(stop, serve(kubeconfig, options, network))
 
     return program.run(run, name="kubelet", level=log_level)
 

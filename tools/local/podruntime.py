@@ -5,9 +5,10 @@ resolved from the pod spec and the image table, keeps them running by the pod's 
 policy, stops them (gracefully, within a deadline), and reports each container's state. The
 kubelet decides everything Kubernetes decides (which pods, which address, readiness from the
 probes, the status it writes back); the runtime decides only how a container becomes a running
-program. `processruntime.ProcessRuntime` runs each container as a process on the pod's
-loopback address; a runtime that puts each pod in its own network namespace with Istio's
-traffic interception implements this same interface, and the kubelet does not change for it.
+program. `processruntime.ProcessRuntime` runs each container as a process, in a sandbox
+(the CRI's pod sandbox) that is either nothing (the pod's own loopback address, as a
+non-root kubelet can give) or the pod's own network namespace (netnssandbox.py); the kubelet
+does not change for either.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class ContainerSpec:
     env: tuple[tuple[str, str], ...]
     sidecar: bool = False  # the mesh's proxy (the other containers' traffic may go through it)
     init: bool = False  # runs to completion before the others start
+    user: int | None = None  # uid and gid it runs as where the sandbox can set them
+    group: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +51,15 @@ class PodSpec:
     def log_path(self, container: str) -> pathlib.Path:
         """Where a container's output goes (Kubernetes keeps /var/log/pods/<ns>_<pod>_<uid>/)."""
         return self.directory / "logs" / f"{container}.log"
+
+    @property
+    def hosts_file(self) -> pathlib.Path:
+        """The pod's /etc/hosts as the kubelet writes it (a sandbox with its own /etc uses it)."""
+        return self.directory / "etc-hosts"
+
+    @property
+    def resolv_file(self) -> pathlib.Path:
+        return self.directory / "resolv.conf"
 
 
 class State(enum.StrEnum):
@@ -70,7 +82,8 @@ class ContainerStatus:
 
 class PodRuntime(Protocol):
     async def start(self, pod: PodSpec) -> None:
-        """Runs the pod's containers (init containers first); returns once they are started."""
+        """Creates the pod's sandbox and sets its containers going (init containers first, each
+        to completion, then the others); returns once the sandbox exists."""
         ...
 
     async def stop(self, uid: str, grace: float) -> None:

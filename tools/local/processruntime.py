@@ -1,11 +1,14 @@
-"""A pod runtime that runs each container as a process on the pod's own loopback address.
+"""A pod runtime that runs each container as a process, in the pod's sandbox.
 
-No network namespace and no traffic interception (that needs root): every pod has its own
-127.x address, so each binds the standard ports; a pod with a sidecar has its other
-containers' HTTP go through the sidecar as their HTTP proxy (`http_proxy`), as Istio's
-`INTERCEPTION_MODE: NONE`. Each container is a process in its own session (so it and its
-children, an agent's Envoy, stop together), its output appended to the pod's log of it, and
-restarted by the pod's restart policy with a back-off, as Kubernetes' CrashLoopBackOff.
+The sandbox (the CRI's pod sandbox) is what the pod's containers share: `LoopbackSandbox` is
+nothing at all (every pod has its own 127.x address, so each binds the standard ports, and
+everything runs as the kubelet's user; no traffic interception, which needs root), and
+`netnssandbox.NetnsSandbox` is the pod's own network namespace. Each container is a process in
+its own session (so it and its children, an agent's Envoy, stop together), its output
+appended to the pod's log of it. Init containers run first, one at a time, each to
+completion, and a failed one again after a back-off (the pod stays Init:Error, then
+Init:CrashLoopBackOff) unless the restart policy is Never; then the other containers start,
+each restarted by the pod's restart policy with a back-off, as Kubernetes' CrashLoopBackOff.
 
 The pods' process groups are written to `<pod dir>/processes.json`, so a kubelet that starts
 after one that died can find what that one left running and stop it (`reap`).
@@ -23,14 +26,45 @@ import pathlib
 import signal
 import time
 from collections.abc import Sequence
+from typing import Protocol
 
 from tools.local.podruntime import ContainerSpec, ContainerStatus, PodSpec, RestartPolicy, State
 from tools.local.topology import ROOT, base_env
 
 log = logging.getLogger("kubelet.runtime")
 
-OUTBOUND_PORT = 15001  # the sidecar's outbound listener, the apps' HTTP proxy
 _STATE_FILE = "processes.json"
+
+
+class SandboxError(RuntimeError):
+    """The pod's sandbox could not be made: why."""
+
+
+class Sandbox(Protocol):
+    async def create(self, pod: PodSpec) -> None:
+        """Make what the pod's containers share; raises SandboxError."""
+        ...
+
+    def command(self, pod: PodSpec, container: ContainerSpec) -> list[str]:
+        """The command line that runs the container inside the sandbox."""
+        ...
+
+    async def remove(self, pod: PodSpec) -> None:
+        """Remove the sandbox (its containers have stopped)."""
+        ...
+
+
+class LoopbackSandbox:
+    """No sandbox: the pod's containers share the node's network (each pod its own address)."""
+
+    async def create(self, pod: PodSpec) -> None:
+        return None
+
+    def command(self, pod: PodSpec, container: ContainerSpec) -> list[str]:
+        return list(container.argv)
+
+    async def remove(self, pod: PodSpec) -> None:
+        return None
 
 
 @dataclasses.dataclass
@@ -46,6 +80,7 @@ class _Pod:
     containers: dict[str, _Container]
     supervisors: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
     stopping: bool = False
+    sandbox_ready: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,29 +92,56 @@ class ProcessRuntimeOptions:
 
 class ProcessRuntime:
     def __init__(
-        self, tasks: asyncio.TaskGroup, options: ProcessRuntimeOptions | None = None
+        self,
+        tasks: asyncio.TaskGroup,
+        options: ProcessRuntimeOptions | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self._tasks = tasks
         self._options = options or ProcessRuntimeOptions()
+        self.sandbox: Sandbox = sandbox or LoopbackSandbox()
         self._pods: dict[str, _Pod] = {}
 
     async def start(self, pod: PodSpec) -> None:
         if pod.uid in self._pods:
             return
         (pod.directory / "logs").mkdir(parents=True, exist_ok=True)
+        has_init = any(c.init for c in pod.containers)
         running = _Pod(
             pod,
             {
                 c.name: _Container(
-                    c, ContainerStatus(c.name, State.WAITING, reason="ContainerCreating")
+                    c,
+                    ContainerStatus(
+                        c.name,
+                        State.WAITING,
+                        reason="PodInitializing"
+                        if has_init and not c.init
+                        else "ContainerCreating",
+                    ),
                 )
                 for c in pod.containers
             },
         )
         self._pods[pod.uid] = running
+        try:
+            await self.sandbox.create(pod)
+        except SandboxError as error:
+            log.warning("pod %s/%s: %s", pod.namespace, pod.name, error)
+            for entry in running.containers.values():
+                entry.status = dataclasses.replace(
+                    entry.status, message=f"failed to create pod sandbox: {error}"
+                )
+            return
+        running.sandbox_ready = True
+        running.supervisors.append(
+            self._tasks.create_task(self._run_pod(running), name=f"pod-{pod.name}")
+        )
+
+    async def _run_pod(self, running: _Pod) -> None:
+        pod = running.spec
         for container in (c for c in pod.containers if c.init):
-            if not await self._run_init(running, running.containers[container.name]):
-                return  # the pod stays initializing; the kubelet reports it
+            await self._run_init(running, running.containers[container.name])
         for container in (c for c in pod.containers if not c.init):
             entry = running.containers[container.name]
             await self._launch(running, entry)
@@ -109,6 +171,8 @@ class ProcessRuntime:
             await asyncio.gather(*(p.wait() for p in processes))
         for process in processes:
             _signal_group(process.pid, signal.SIGKILL)  # a child it left behind (Envoy)
+        if pod.sandbox_ready:
+            await self.sandbox.remove(pod.spec)
         with contextlib.suppress(FileNotFoundError):
             (pod.spec.directory / _STATE_FILE).unlink()
         del self._pods[uid]
@@ -129,14 +193,12 @@ class ProcessRuntime:
         spec = container.spec
         env = base_env()
         env["HOSTNAME"] = pod.spec.name  # a container's hostname is its pod's name
-        if not spec.sidecar and any(c.sidecar for c in pod.spec.containers):
-            env["http_proxy"] = f"http://{pod.spec.ip}:{OUTBOUND_PORT}"
         env.update(dict(spec.env))
         log_path = pod.spec.log_path(spec.name)
         with await asyncio.to_thread(open, log_path, "ab") as out:
             try:
                 container.process = await asyncio.create_subprocess_exec(
-                    *spec.argv,
+                    *self.sandbox.command(pod.spec, spec),
                     cwd=ROOT,
                     env=env,
                     stdin=asyncio.subprocess.DEVNULL,
@@ -197,19 +259,47 @@ class ProcessRuntime:
             delay = min(delay * 2, self._options.backoff_max)
             await self._launch(pod, container)
 
-    async def _run_init(self, pod: _Pod, container: _Container) -> bool:
-        await self._launch(pod, container)
-        if container.process is None:
-            return False
-        code = await container.process.wait()
-        container.status = dataclasses.replace(
-            container.status,
-            state=State.TERMINATED,
-            exit_code=code,
-            finished_at=time.time(),
-            reason="Completed" if code == 0 else "Error",
-        )
-        return code == 0
+    async def _run_init(self, pod: _Pod, container: _Container) -> None:
+        """Run an init container until it succeeds. As Kubernetes: a failed one is run again
+        after a back-off (the pod shows Init:Error, then Init:CrashLoopBackOff while it waits),
+        unless the pod's policy is Never: then the pod stays Init:Error until it is deleted."""
+        delay = self._options.backoff_initial
+        failures = 0
+        while True:
+            await self._launch(pod, container)
+            if container.process is not None:
+                code = await container.process.wait()
+                container.status = dataclasses.replace(
+                    container.status,
+                    state=State.TERMINATED,
+                    exit_code=code,
+                    finished_at=time.time(),
+                    reason="Completed" if code == 0 else "Error",
+                )
+                if code == 0:
+                    return
+                log.info(
+                    "%s/%s: init container %s exited with %s",
+                    pod.spec.namespace,
+                    pod.spec.name,
+                    container.spec.name,
+                    code,
+                )
+            failures += 1
+            if pod.spec.restart_policy == RestartPolicy.NEVER:
+                await asyncio.Event().wait()  # cancelled when the pod stops
+            if failures > 1 and container.process is not None:
+                container.status = dataclasses.replace(
+                    container.status,
+                    state=State.WAITING,
+                    reason="CrashLoopBackOff",
+                    message=f"back-off {delay:g}s restarting failed container={container.spec.name}",
+                )
+            await asyncio.sleep(delay)
+            container.status = dataclasses.replace(
+                container.status, restarts=container.status.restarts + 1
+            )
+            delay = min(delay * 2, self._options.backoff_max)
 
     def _record(self, pod: _Pod) -> None:
         groups = [

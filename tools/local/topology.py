@@ -15,6 +15,7 @@ import sys
 
 from proxy.extensions.mixer import module as mixer_module
 from tools.local import kubeplatform, observability
+from tools.local.podnetwork import DEFAULT_POD_CIDR, DEFAULT_PREFIX, NodeNetwork
 from tools.local.workloadcredentials import WorkloadCredentials, short_key
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -80,6 +81,7 @@ class ProcessSpec:
 REGISTRY_DOMAINS = {"ServiceEntry": "", "Consul": "service.consul", "Eureka": "eureka"}
 REGISTRY_FLAGS = {"Consul": "--consulserverURL", "Eureka": "--eurekaserverURL"}
 PLATFORMS = ("local", "kube")
+POD_NETWORKS = ("loopback", "netns")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +113,16 @@ class Topology:
     # The watchdog starts again whatever dies (watchdog.py); False for tests that take a
     # component down on purpose and bring it back themselves.
     heal: bool = True
+    # How the kube platform's kubelet runs pods: "loopback", each on its own 127.x address
+    # (any user); "netns", each in its own network namespace on the node's bridge (root). With
+    # netns the control plane listens on the bridge's address (control_address), where the
+    # pods reach it, and the host reaches it as any of its own addresses.
+    pod_network: str = "loopback"
+    pod_cidr: str = DEFAULT_POD_CIDR
+    netns_prefix: str = DEFAULT_PREFIX
+    # Istio's traffic capture (istio-init's iptables, the sidecar told REDIRECT): the install's
+    # meshConfig.defaultConfig.interceptionMode. Needs netns, and Pilot's capture listeners.
+    interception: bool = False
 
     def __post_init__(self) -> None:
         if self.registry not in REGISTRY_DOMAINS:
@@ -121,6 +133,27 @@ class Topology:
             raise ValueError(f"platform must be one of {PLATFORMS}")
         if self.platform == "kube" and self.registry != "ServiceEntry":
             raise ValueError("the kube platform's registry is Kubernetes: no --registry with it")
+        if self.pod_network not in POD_NETWORKS:
+            raise ValueError(f"pod_network must be one of {POD_NETWORKS}")
+        if self.pod_network == "netns":
+            if self.platform != "kube":
+                raise ValueError("pods in network namespaces are the kube platform's kubelet's")
+            if self.control_address != self.node_network.gateway:
+                raise ValueError(
+                    f"with pods in network namespaces the control plane listens on the bridge's "
+                    f"address {self.node_network.gateway}, not {self.control_address}"
+                )
+        if self.interception and self.pod_network != "netns":
+            raise ValueError("interception needs pods in network namespaces (pod_network netns)")
+
+    @property
+    def node_network(self) -> NodeNetwork:
+        return NodeNetwork(prefix=self.netns_prefix, cidr=self.pod_cidr)
+
+    @property
+    def interception_mode(self) -> str:
+        """MeshConfig defaultConfig.interceptionMode, what injection renders the pods with."""
+        return "REDIRECT" if self.interception else "NONE"
 
     @property
     def bookinfo_config(self) -> tuple[pathlib.Path, ...]:

@@ -69,3 +69,35 @@ def test_every_sidecar_and_the_gateway_get_their_own_sds_socket(tmp_path: pathli
     assert kubelet.argv[kubelet.argv.index("--workloads-dir") + 1] == str(
         local.workload_credentials
     )
+
+
+def test_pods_in_namespaces_put_the_control_plane_on_the_bridge(tmp_path: pathlib.Path):
+    netns = Topology(
+        run_dir=tmp_path, platform="kube", pod_network="netns", control_address="10.244.0.1"
+    )
+    kubelet = next(s for s in netns.processes() if s.name == "kubelet")
+    argv = list(kubelet.argv)
+    assert argv[argv.index("--runtime") + 1] == "netns"
+    assert argv[argv.index("--pod-ips") + 1] == "10.244.0.2-10.244.0.254"
+    assert argv[argv.index("--pod-cidr") + 1] == "10.244.0.0/24"
+    assert argv[argv.index("--netns-prefix") + 1] == "mesh-"
+    assert netns.interception_mode == "NONE"
+    pilot = next(s for s in netns.processes() if s.name == "pilot-discovery")
+    assert "10.244.0.1:15012" in pilot.argv
+    loopback = Topology(run_dir=tmp_path, platform="kube")
+    kubelet = next(s for s in loopback.processes() if s.name == "kubelet")
+    assert kubelet.argv[kubelet.argv.index("--runtime") + 1] == "process"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"platform": "local", "pod_network": "netns"}, "kube platform's kubelet"),
+        ({"platform": "kube", "pod_network": "netns"}, "listens on the bridge's address"),
+        ({"platform": "kube", "interception": True}, "interception needs pods in network"),
+        ({"platform": "kube", "pod_network": "veth"}, "pod_network must be one of"),
+    ],
+)
+def test_a_pod_network_that_cannot_work_is_refused(tmp_path, options, message):
+    with pytest.raises(ValueError, match=message):
+        Topology(run_dir=tmp_path, **options)

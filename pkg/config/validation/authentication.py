@@ -29,6 +29,9 @@ def validate_peer_authentication(spec, path: FieldPath, out: ValidationResult) -
             out.error(mtls_path / str(port), "port must be in range 1..65535")
 
 
+MAX_SPACE_DELIMITED_CLAIMS = 64
+
+
 def validate_request_authentication(spec, path: FieldPath, out: ValidationResult) -> None:
     check_policy_targets(spec, path, out)
     for index, rule in enumerate(spec.jwt_rules):
@@ -61,6 +64,18 @@ def _check_jwt_rule(rule, path: FieldPath, out: ValidationResult) -> None:
     for index, cookie in enumerate(rule.from_cookies):
         if not cookie:
             out.error(path / "fromCookies" / index, "cookie name must be non-empty string")
+    # spaceDelimitedClaims: what Istio's CRD schema holds them to (items minLength 1,
+    # maxItems 64), as the API server would refuse them.
+    claims_path = path / "spaceDelimitedClaims"
+    if len(rule.space_delimited_claims) > MAX_SPACE_DELIMITED_CLAIMS:
+        out.error(
+            claims_path,
+            f"Too many: {len(rule.space_delimited_claims)}: must have at most "
+            f"{MAX_SPACE_DELIMITED_CLAIMS} items",
+        )
+    for index, claim in enumerate(rule.space_delimited_claims):
+        if not claim:
+            out.error(claims_path / index, "space delimited claim must be non-empty string")
     for index, claim in enumerate(rule.output_claim_to_headers):
         claim_path = path / "outputClaimToHeaders" / index
         if not claim.claim or not claim.header:

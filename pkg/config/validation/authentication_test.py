@@ -107,6 +107,22 @@ def jwt(**fields) -> dict:
         pytest.param(
             jwt(fromCookies=[""]), "cookie name must be non-empty string", id="bad cookie location"
         ),
+        # spaceDelimitedClaims (istio/api JWTRule field 14): the CRD's item rules.
+        pytest.param(
+            jwt(spaceDelimitedClaims=["custom_scope", "provider.login.scope"]),
+            None,
+            id="space delimited claims",
+        ),
+        pytest.param(
+            jwt(spaceDelimitedClaims=[""]),
+            "spaceDelimitedClaims[0]: space delimited claim must be non-empty string",
+            id="empty space delimited claim",
+        ),
+        pytest.param(
+            jwt(spaceDelimitedClaims=[f"c{i}" for i in range(65)]),
+            "Too many: 65: must have at most 64 items",
+            id="too many space delimited claims",
+        ),
         pytest.param(
             jwt(
                 jwksUri="https://foo.com",

@@ -25,6 +25,9 @@ _SOURCE_FIELDS = (
     ("not_ip_blocks", "notIpBlocks"),
     ("not_remote_ip_blocks", "notRemoteIpBlocks"),
 )
+# Trust domains are checked apart: wildcards only at an end, no '/'; and they do not make a
+# DENY rule's source one plain TCP can tell (Istio counts them out).
+_TRUST_DOMAIN_FIELDS = (("trust_domains", "trustDomains"), ("not_trust_domains", "notTrustDomains"))
 _OPERATION_FIELDS = (
     ("ports", "ports"),
     ("methods", "methods"),
@@ -88,6 +91,8 @@ def _check_custom_rules(spec, path: FieldPath, out: ValidationResult) -> None:
                 ("not_namespaces", "NotNamespaces"),
                 ("service_accounts", "ServiceAccounts"),
                 ("not_service_accounts", "NotServiceAccounts"),
+                ("trust_domains", "TrustDomains"),
+                ("not_trust_domains", "NotTrustDomains"),
                 ("principals", "Principals"),
                 ("not_principals", "NotPrincipals"),
                 ("request_principals", "RequestPrincipals"),
@@ -100,9 +105,12 @@ def _check_custom_rules(spec, path: FieldPath, out: ValidationResult) -> None:
                     )
         for w, condition in enumerate(rule.when):
             key = condition.key
-            if key in ("source.namespace", "source.serviceAccount", "source.principal") or (
-                key.startswith("request.auth.")
-            ):
+            if key in (
+                "source.namespace",
+                "source.serviceAccount",
+                "source.trustDomain",
+                "source.principal",
+            ) or (key.startswith("request.auth.")):
                 out.error(
                     rule_path / "when" / w, f"{key} is currently not supported with CUSTOM action"
                 )
@@ -125,7 +133,7 @@ def _check_rule(rule, index: int, path: FieldPath, out: ValidationResult, *, den
                 source_path,
                 f"cannot set serviceAccounts with namespaces or principals, found at rule {index}",
             )
-        lists = [getattr(source, field) for field, _ in _SOURCE_FIELDS]
+        lists = [getattr(source, field) for field, _ in (*_SOURCE_FIELDS, *_TRUST_DOMAIN_FIELDS)]
         if not any(lists) and not source.service_accounts and not source.not_service_accounts:
             out.error(source_path, f"`from.source` must not be empty, found at rule {index}")
         for field, json_name in _SOURCE_FIELDS:
@@ -139,6 +147,12 @@ def _check_rule(rule, index: int, path: FieldPath, out: ValidationResult, *, den
             problem = _service_account_problem(json_name, list(getattr(source, field)))
             if problem:
                 out.error(source_path / (json_name[0].lower() + json_name[1:]), problem)
+        for field, json_name in _TRUST_DOMAIN_FIELDS:
+            problem = _trust_domain_problem(
+                json_name[0].upper() + json_name[1:], getattr(source, field)
+            )
+            if problem:
+                out.error(source_path / json_name, problem)
         # Every source attribute but requestPrincipals is known on plain TCP connections too.
         tcp_from = tcp_from or any(
             getattr(source, field)
@@ -238,6 +252,31 @@ def _check_path_templates(values, path: FieldPath, what: str, out: ValidationRes
                 break
 
 
+def _wildcard_problem(key: str, values) -> str | None:
+    """Istio's CheckWildcardValues: exact, `prefix*`, `*suffix` or `*`; nothing in between."""
+    for value in values:
+        if not value:
+            return f"empty value not allowed, found in {key}"
+    for value in values:
+        count = value.count("*")
+        if count > 1:
+            return f'at most one wildcard is allowed, found in {key}: "{value}"'
+        if count == 1 and value != "*" and not value.startswith("*") and not value.endswith("*"):
+            return f'wildcard is only allowed at the start or end, found in {key}: "{value}"'
+    return None
+
+
+def _trust_domain_problem(key: str, values) -> str | None:
+    """Istio's CheckTrustDomainValues: wildcard values that hold no '/'."""
+    problem = _wildcard_problem(key, values)
+    if problem:
+        return problem
+    for value in values:
+        if "/" in value:
+            return f"trust domain must not contain '/', found in {key}: \"{value}\""
+    return None
+
+
 def _service_account_problem(key: str, values: list[str]) -> str | None:
     if len(values) > 16:
         return "may not have more than 16 values"
@@ -302,6 +341,8 @@ def _attribute_problem(key: str, values: list[str]) -> str | None:
         return None
     if key == "source.serviceAccount":
         return _service_account_problem(key, values)
+    if key == "source.trustDomain":
+        return _wildcard_problem(key, values)
     if key == "destination.port":
         bad = [v for v in values if not (v.isdecimal() and v.isascii() and int(v) <= 65535)]
         return f"bad port ({bad[0]})" if bad else None

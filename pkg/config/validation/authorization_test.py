@@ -278,3 +278,59 @@ def test_validate_authorization_policy_l7_deny_warnings(spec: dict, warns: bool)
     outcome = validate("AuthorizationPolicy", spec)
     assert outcome.ok, outcome.errors
     assert outcome.has_warning("will deny all traffic to TCP ports") is warns
+
+
+# Source.trustDomains / notTrustDomains (istio/api field 13, 14); ids are Istio's case names
+# (TestCheckTrustDomainValues, TestCheckWildcardValues in pkg/config/security).
+@pytest.mark.parametrize("field", ["trustDomains", "notTrustDomains"])
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        pytest.param(["cluster.local"], None, id="exact"),
+        pytest.param(["*"], None, id="presence wildcard"),
+        pytest.param(["cluster-*"], None, id="prefix wildcard"),
+        pytest.param(["*-cluster"], None, id="suffix wildcard"),
+        pytest.param([""], "empty value not allowed, found in", id="empty"),
+        pytest.param(["cluster.local/ns/foo"], "trust domain must not contain '/'", id="slash"),
+        pytest.param(["spiffe://cluster.local"], "trust domain must not contain '/'", id="spiffe uri"),
+        pytest.param(["fo*-bar"], "wildcard is only allowed at the start or end", id="middle wildcard"),
+        pytest.param(["fo*bar*"], "at most one wildcard is allowed", id="multiple wildcards"),
+    ],
+)  # fmt: skip
+def test_check_trust_domain_values(field: str, values: list[str], error: str | None):
+    outcome = validate("AuthorizationPolicy", policy(rule({field: values})))
+    check(outcome, error)
+    if error:
+        assert f"source.{field}" in outcome.errors[0], outcome.errors
+
+
+def test_a_source_of_only_trust_domains_is_not_empty_and_counts_as_no_tcp_attribute():
+    assert validate("AuthorizationPolicy", policy(rule({"trustDomains": ["td"]}))).ok
+    # As Istio counts them: a DENY on trust domains alone cannot be told on plain TCP.
+    outcome = validate("AuthorizationPolicy", policy(rule({"trustDomains": ["td"]}), action="DENY"))
+    assert outcome.ok, outcome.errors
+    assert outcome.has_warning("will deny all traffic to TCP ports")
+
+
+def test_trust_domains_with_custom_action_are_refused():
+    for spec in (
+        policy(rule({"trustDomains": ["td"]}), action="CUSTOM", provider={"name": "p"}),
+        policy(rule({"notTrustDomains": ["td"]}), action="CUSTOM", provider={"name": "p"}),
+    ):
+        check(
+            validate("AuthorizationPolicy", spec),
+            "TrustDomains is currently not supported with CUSTOM action",
+        )
+    check(
+        validate("AuthorizationPolicy", policy(rule(when=[{"key": "source.trustDomain", "values": ["td"]}]), action="CUSTOM", provider={"name": "p"})),
+        "source.trustDomain is currently not supported with CUSTOM action",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [(["td", "*"], None), (["a*b"], "wildcard is only allowed at the start or end"), ([""], "empty value")],
+)  # fmt: skip
+def test_a_source_trust_domain_condition_takes_wildcard_values(values, error):
+    spec = policy(rule(when=[{"key": "source.trustDomain", "values": values}]))
+    check(validate("AuthorizationPolicy", spec), error)
