@@ -58,7 +58,8 @@ class Protocol(enum.Enum):
 
 class Resolution(enum.Enum):
     CLIENT_SIDE_LB = "ClientSideLB"  # the proxy picks an endpoint it learned over EDS
-    DNS_LB = "DNSLB"  # Envoy resolves the hostname itself
+    DNS_LB = "DNSLB"  # Envoy resolves the hostname itself, every address it gets (STRICT_DNS)
+    DNS_ROUND_ROBIN_LB = "DNSRoundRobinLB"  # Envoy resolves it, one address at a time (LOGICAL_DNS)
     PASSTHROUGH = "Passthrough"  # forward to wherever the caller was going
 
 
@@ -100,6 +101,10 @@ class Endpoint:
     workload_name: str = ""
     locality: str = ""
     weight: int = 0
+    # Its pod has Istio's iptables capture (an istio-init container): callers use the app's
+    # own port, which the capture hands to the sidecar's virtualInbound. A sidecar without
+    # capture (the loopback platform's) is reached on its inbound listener's port instead.
+    captured: bool = False
 
     @property
     def has_sidecar(self) -> bool:
