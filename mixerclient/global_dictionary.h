@@ -62,6 +62,8 @@ class MessageDictionary {
   std::deque<std::string> words_;
   std::deque<std::string> raw_words_;  // the original bytes of words that were repaired
   std::unordered_map<std::string_view, int32_t> index_;
+  // What Index() answered for each word it was asked, global or not.
+  std::unordered_map<std::string_view, int32_t> seen_;
 };
 
 // The word an index names, or false if it names none (out of either range).
