@@ -62,8 +62,12 @@ int32_t GlobalDictionary::FindBySearch(std::string_view word, int32_t count) {
 }
 
 int32_t MessageDictionary::Index(std::string_view word) {
-  // A message uses the same words again and again (every report of a batch): after the
-  // first time a word costs one lookup here, not one in the global list and one in index_.
+  if (!remember_) {
+    const int32_t global = GlobalDictionary::Find(word, global_count_);
+    return global >= 0 ? global : MessageIndex(word);
+  }
+  // A batch uses the same words again and again (every report in it): after the first
+  // time a word costs one lookup here, not one in the global list and one in index_.
   auto known = seen_.find(word);
   if (known != seen_.end()) return known->second;
   const int32_t global = GlobalDictionary::Find(word, global_count_);

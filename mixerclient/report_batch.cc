@@ -41,7 +41,7 @@ void ReportBatch::Add(Attributes attributes, int32_t global_word_count) {
   // over if any previous attribute is gone.
   if (size() > 0 && !Changes(attributes, &changed_)) Flush();
   if (size() == 0) {
-    dict_ = MessageDictionary(global_word_count);
+    dict_ = MessageDictionary(global_word_count, /*remember=*/true);
     global_word_count_ = global_word_count;
     started_nanos_ = now;
     for (const auto& [name, value] : attributes.values()) writer_.Add(name, value, &dict_);
