@@ -287,7 +287,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results: dict[str, Any] = {}
                 for name, config in cases.items():
                     for label, wasm in labels.items() if is_wasm(config) else [("", None)]:
-                        result = measure(args, workdir / f"{round_number}-{name}-{label}", mixer_port, config, wasm)
+                        result = measure(
+                            args,
+                            workdir / f"{round_number}-{name}-{label}",
+                            mixer_port,
+                            config,
+                            wasm,
+                        )
                         result["load_average"] = [round(x, 2) for x in os.getloadavg()]
                         if label:
                             results.setdefault(name, {})[label] = result

@@ -33,8 +33,10 @@ def test_the_module_path_goes_into_envoys_wasm_config(tmp_path: pathlib.Path) ->
     filters = chain["filters"][0]["typed_config"]["http_filters"]
     vm = filters[0]["typed_config"]["config"]["vm_config"]
     assert vm["code"]["local"]["filename"] == str(wasm)
-    assert filter_cpu.is_wasm(config) and filter_cpu.is_wasm(filter_cpu.CASES["noop_wasm"])
-    assert not filter_cpu.is_wasm(None) and not filter_cpu.is_wasm(filter_cpu.CASES["noop_native"])
+    assert filter_cpu.is_wasm(config)
+    assert filter_cpu.is_wasm(filter_cpu.CASES["noop_wasm"])
+    assert not filter_cpu.is_wasm(None)
+    assert not filter_cpu.is_wasm(filter_cpu.CASES["noop_native"])
 
 
 def test_differences_are_to_no_filter_for_plain_and_labelled_cases() -> None:
