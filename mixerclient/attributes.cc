@@ -15,9 +15,10 @@ bool SameValue(const Value& a, const Value& b) {
 }
 
 void Attributes::Set(std::string_view name, Value value) {
-  auto it = values_.find(name);
-  if (it == values_.end()) {
-    values_.emplace(std::string(name), std::move(value));
+  // One search: where the name is or would go (emplace alone would search again).
+  auto it = values_.lower_bound(name);
+  if (it == values_.end() || it->first != name) {
+    values_.emplace_hint(it, std::string(name), std::move(value));
   } else {
     it->second = std::move(value);
   }
@@ -40,9 +41,9 @@ void Attributes::SetStringMap(std::string_view name, StringMap value) {
 
 void Attributes::SetStringMapEntry(std::string_view name, std::string_view key,
                                    std::string_view value) {
-  auto it = values_.find(name);
-  if (it == values_.end()) {
-    it = values_.emplace(std::string(name), Value(StringMap())).first;
+  auto it = values_.lower_bound(name);
+  if (it == values_.end() || it->first != name) {
+    it = values_.emplace_hint(it, std::string(name), Value(StringMap()));
   } else if (!std::holds_alternative<StringMap>(it->second)) {
     it->second = StringMap();
   }

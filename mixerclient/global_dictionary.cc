@@ -62,9 +62,22 @@ int32_t GlobalDictionary::FindBySearch(std::string_view word, int32_t count) {
 }
 
 int32_t MessageDictionary::Index(std::string_view word) {
+  if (!remember_) {
+    const int32_t global = GlobalDictionary::Find(word, global_count_);
+    return global >= 0 ? global : MessageIndex(word);
+  }
+  // A batch uses the same words again and again (every report in it): after the first
+  // time a word costs one lookup here, not one in the global list and one in index_.
+  auto known = seen_.find(word);
+  if (known != seen_.end()) return known->second;
   const int32_t global = GlobalDictionary::Find(word, global_count_);
-  if (global >= 0) return global;
-  return MessageIndex(word);
+  if (global >= 0) {
+    seen_.emplace(GlobalDictionary::Word(global), global);  // the view of static storage
+    return global;
+  }
+  const int32_t index = MessageIndex(word);
+  seen_.emplace(index_.find(word)->first, index);  // the view of the word's own storage
+  return index;
 }
 
 int32_t MessageDictionary::MessageIndex(std::string_view word) {
@@ -91,6 +104,7 @@ std::vector<std::string> MessageDictionary::TakeWords() {
 }
 
 void MessageDictionary::Clear() {
+  seen_.clear();
   index_.clear();
   words_.clear();
   raw_words_.clear();

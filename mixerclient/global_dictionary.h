@@ -36,7 +36,11 @@ class GlobalDictionary {
 // The words of one message beyond the global ones, each added once, in first-use order.
 class MessageDictionary {
  public:
-  explicit MessageDictionary(int32_t global_word_count) : global_count_(global_word_count) {}
+  // `remember`: Index() keeps every answer, so a word it saw before costs one lookup
+  // instead of two (global list, then message words). For a dictionary that serves many
+  // entries (a report batch); a one-message dictionary would only pay for the inserts.
+  explicit MessageDictionary(int32_t global_word_count, bool remember = false)
+      : global_count_(global_word_count), remember_(remember) {}
   MessageDictionary(const MessageDictionary&) = delete;
   MessageDictionary& operator=(const MessageDictionary&) = delete;
   MessageDictionary(MessageDictionary&&) = default;
@@ -57,11 +61,14 @@ class MessageDictionary {
 
  private:
   int32_t global_count_;
+  bool remember_;
   // A deque: its strings never move, so the index can key on views of them (a lookup of a
   // known word then allocates nothing).
   std::deque<std::string> words_;
   std::deque<std::string> raw_words_;  // the original bytes of words that were repaired
   std::unordered_map<std::string_view, int32_t> index_;
+  // With remember_: what Index() answered for each word it was asked, global or not.
+  std::unordered_map<std::string_view, int32_t> seen_;
 };
 
 // The word an index names, or false if it names none (out of either range).

@@ -49,6 +49,28 @@ TEST(MessageDictionaryTest, GlobalWordsThenMessageWordsInFirstUseOrder) {
   EXPECT_EQ(base.Index("source.principal"), -1);
 }
 
+TEST(MessageDictionaryTest, RepeatedWordsKeepTheirIndexes) {
+  for (const bool remember : {false, true}) {  // remembering changes no answer
+    SCOPED_TRACE(remember);
+    MessageDictionary dict(GlobalDictionary::Size(), remember);
+    const int32_t key = dict.MessageIndex("request.path");  // a map key: a message word though global
+    EXPECT_EQ(key, -1);
+    ASSERT_GE(GlobalDictionary::Find("request.path", GlobalDictionary::Size()), 0);
+    EXPECT_EQ(dict.Index("request.path"), GlobalDictionary::Find("request.path", GlobalDictionary::Size()));
+    EXPECT_EQ(dict.Index("reviews-v3"), -2);
+    EXPECT_EQ(dict.MessageIndex("reviews-v3"), -2);
+    for (int i = 0; i < 3; ++i) {  // answered from what Index saw, the same every time
+      EXPECT_EQ(dict.Index("request.path"), GlobalDictionary::Find("request.path", GlobalDictionary::Size()));
+      EXPECT_EQ(dict.Index("reviews-v3"), -2);
+      EXPECT_EQ(dict.MessageIndex("request.path"), -1);
+    }
+    EXPECT_EQ(dict.Index(std::string("\xff", 1)), -3);
+    EXPECT_EQ(dict.Index(std::string("\xff", 1)), -3);
+    EXPECT_EQ(dict.TakeWords(), (std::vector<std::string>{"request.path", "reviews-v3", "\xef\xbf\xbd"}));
+    EXPECT_EQ(dict.Index("reviews-v3"), -1);  // taken: a new message starts
+  }
+}
+
 TEST(MessageDictionaryTest, InvalidUtf8BecomesReplacementCharacters) {
   MessageDictionary dict(222);
   EXPECT_EQ(dict.Index("a\xff" "b"), -1);

@@ -14,38 +14,39 @@ bool ReportBatch::Due(int64_t now) const {
   return size() > 0 && now - started_nanos_ >= static_cast<int64_t>(options_.max_batch_time_ms) * kNanosPerMilli;
 }
 
-bool ReportBatch::Extends(const Attributes& attributes) const {
-  // Both are sorted by name: one merge walk.
-  auto next = attributes.values().begin();
-  const auto end = attributes.values().end();
-  for (const auto& old : previous_.values()) {
-    while (next != end && next->first < old.first) ++next;
-    if (next == end || next->first != old.first) return false;
+bool ReportBatch::Changes(const Attributes& attributes, std::vector<const Attributes::Map::value_type*>* changed) const {
+  // Both are sorted by name: one merge walk, one three-way compare per step.
+  changed->clear();
+  auto old = previous_.values().begin();
+  const auto old_end = previous_.values().end();
+  for (const auto& entry : attributes.values()) {
+    if (old != old_end) {
+      const int order = old->first.compare(entry.first);
+      if (order < 0) return false;  // the previous report's attribute is gone
+      if (order == 0) {
+        const bool same = SameValue(old->second, entry.second);
+        ++old;
+        if (same) continue;
+      }
+    }
+    changed->push_back(&entry);
   }
-  return true;
+  return old == old_end;
 }
 
 void ReportBatch::Add(Attributes attributes, int32_t global_word_count) {
   const int64_t now = time_->NowNanos();
   if (Due(now)) Flush();
-  // A removal cannot be a delta: start over if any previous attribute is gone.
-  if (size() > 0 && !Extends(attributes)) Flush();
+  // Only what changed since the previous report; a removal cannot be a delta, so start
+  // over if any previous attribute is gone.
+  if (size() > 0 && !Changes(attributes, &changed_)) Flush();
   if (size() == 0) {
-    dict_ = MessageDictionary(global_word_count);
+    dict_ = MessageDictionary(global_word_count, /*remember=*/true);
     global_word_count_ = global_word_count;
     started_nanos_ = now;
-  }
-  if (size() == 0) {
     for (const auto& [name, value] : attributes.values()) writer_.Add(name, value, &dict_);
   } else {
-    // Only what changed since the previous report; the walk is in step with previous_.
-    auto old = previous_.values().begin();
-    const auto old_end = previous_.values().end();
-    for (const auto& [name, value] : attributes.values()) {
-      while (old != old_end && old->first < name) ++old;
-      if (old != old_end && old->first == name && SameValue(old->second, value)) continue;
-      writer_.Add(name, value, &dict_);
-    }
+    for (const auto* entry : changed_) writer_.Add(entry->first, entry->second, &dict_);
   }
   WireWriter w(&body_);
   codec::WriteMessage(w, 1, [&](WireWriter& entry) { writer_.WriteTo(entry); });

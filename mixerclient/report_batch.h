@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "mixerclient/attributes.h"
 #include "mixerclient/compressed_writer.h"
@@ -42,8 +43,9 @@ class ReportBatch {
 
  private:
   bool Due(int64_t now) const;
-  // Whether every attribute of the previous report is in `attributes` (a delta can follow).
-  bool Extends(const Attributes& attributes) const;
+  // Whether every attribute of the previous report is in `attributes` (a delta can follow);
+  // if so, *changed holds the entries of `attributes` that are new or differ from it.
+  bool Changes(const Attributes& attributes, std::vector<const Attributes::Map::value_type*>* changed) const;
 
   ReportOptions options_;
   const TimeSource* time_;
@@ -54,6 +56,7 @@ class ReportBatch {
   MessageDictionary dict_{0};
   CompressedWriter writer_;
   Attributes previous_;
+  std::vector<const Attributes::Map::value_type*> changed_;  // scratch, kept between reports
   int64_t started_nanos_ = 0;
 };
 

@@ -89,6 +89,40 @@ TEST_F(ReportBatchTest, AVanishedAttributeStartsANewBatch) {
   EXPECT_EQ(Decode(sent_[1].request)[0], fewer);  // a full entry again
 }
 
+TEST_F(ReportBatchTest, AVanishedAttributeStartsANewBatchWhereverItSorts) {
+  // First, last, and in the middle of the names, also with a new attribute in its place.
+  for (const std::string gone : {"destination.service.host", "response.code", "request.headers"}) {
+    sent_.clear();
+    ReportBatch batch = Make();
+    batch.Add(Request(200, "/a"), 222);
+    Attributes next = Request(200, "/b");
+    next.Erase(gone);
+    next.SetString("request.method", "GET");
+    batch.Add(next, 222);
+    ASSERT_EQ(sent_.size(), 1u) << gone;
+    batch.Flush();
+    ASSERT_EQ(sent_.size(), 2u) << gone;
+    EXPECT_EQ(Decode(sent_[1].request)[0], next) << gone;
+  }
+}
+
+TEST_F(ReportBatchTest, AnAddedAttributeIsADelta) {
+  ReportBatch batch = Make();
+  batch.Add(Request(200, "/a"), 222);
+  Attributes more = Request(200, "/a");
+  more.SetString("request.method", "GET");  // sorts between the others
+  more.SetString("source.uid", "kubernetes://a.default");  // after them all
+  batch.Add(more, 222);
+  batch.Flush();
+  ASSERT_EQ(sent_.size(), 1u);
+  ASSERT_EQ(sent_[0].request.attributes.size(), 2u);
+  const std::vector<Attributes> bags = Decode(sent_[0].request);
+  EXPECT_EQ(bags[1], more);
+  // The second entry carries only the two new strings.
+  EXPECT_EQ(sent_[0].request.attributes[1].strings.size(), 2u);
+  EXPECT_TRUE(sent_[0].request.attributes[1].string_maps.empty());
+}
+
 TEST_F(ReportBatchTest, FlushesAtMaxBatchEntries) {
   ReportOptions options;
   options.max_batch_entries = 3;

@@ -49,9 +49,14 @@ bool AbiHost::GetHeaderPairs(HeaderMapType type, HeaderPairs* pairs) {
   const char* data = nullptr;
   size_t size = 0;
   if (proxy_get_header_map_pairs(type, &data, &size) != WasmResult::kOk) return false;
-  std::string buffer;
-  TakeBuffer(data, size, &buffer);
-  return ParseHeaderPairs(buffer, pairs);
+  if (data == nullptr) {
+    pairs->clear();
+    return true;
+  }
+  // Parsed where the host put it: no copy of the whole map first.
+  const bool ok = ParseHeaderPairs(std::string_view(data, size), pairs);
+  ::free(const_cast<char*>(data));
+  return ok;
 }
 
 bool AbiHost::GetHeader(HeaderMapType type, std::string_view key, std::string* value) {

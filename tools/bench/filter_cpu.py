@@ -18,7 +18,14 @@ of a request between sidecars. Envoy's CPU (utime + stime from /proc) per reques
 Mixer is a null Mixer (tools/bench/null_mixer.py: answers at once, its CPU not counted), so
 the figures are the filter's own. The difference to no_filter is the filter's CPU per request.
 
+With `--wasm LABEL=PATH` (repeatable) every wasm case runs once per module, back to back
+(before and after a change, in the same run and under the same load): the results then
+hold, for each wasm case, one entry per label. `--cases` keeps only the named cases;
+`--repeat N` runs the whole comparison N times (the noise).
+
     PYTHONPATH=. .venv/bin/python tools/bench/filter_cpu.py
+    PYTHONPATH=. .venv/bin/python tools/bench/filter_cpu.py \
+        --wasm before=/tmp/old/mixer_filter.wasm --wasm after=bazel-bin/proxy/extensions/mixer/mixer_filter.wasm
 """
 
 from __future__ import annotations
@@ -93,7 +100,13 @@ def filter_config(*, check: bool, report_calls: bool, cache: bool = True) -> dic
     }
 
 
-def bootstrap(ip: str, port: int, mixer_port: int, config: dict[str, Any] | None) -> dict:
+def bootstrap(
+    ip: str,
+    port: int,
+    mixer_port: int,
+    config: dict[str, Any] | None,
+    wasm: pathlib.Path | None = None,
+) -> dict:
     filters = []
     root_id = "mixer"
     if config is not None and config.get("native"):
@@ -122,7 +135,7 @@ def bootstrap(ip: str, port: int, mixer_port: int, config: dict[str, Any] | None
                         "vm_config": {
                             "vm_id": "mixer",
                             "runtime": "envoy.wasm.runtime.v8",
-                            "code": {"local": {"filename": str(module.module_path())}},
+                            "code": {"local": {"filename": str(wasm or module.module_path())}},
                         },
                         "configuration": {
                             "@type": "type.googleapis.com/google.protobuf.StringValue",
@@ -225,14 +238,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def is_wasm(config: dict[str, Any] | None) -> bool:
+    return config is not None and not config.get("native")
+
+
+def modules(args: argparse.Namespace) -> dict[str, pathlib.Path | None]:
+    """Label -> module path; one unlabelled entry (the built module) without --wasm."""
+    out: dict[str, pathlib.Path | None] = {}
+    for item in args.wasm:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not pathlib.Path(path).is_file():
+            raise SystemExit(f"--wasm {item!r}: want LABEL=PATH of an existing module")
+        out[label] = pathlib.Path(path).resolve()
+    return out or {"": None}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    labels = modules(args)
+    cases = {name: c for name, c in CASES.items() if not args.cases or name in args.cases}
+    if "no_filter" not in cases:
+        raise SystemExit("--cases must include no_filter (the base of every difference)")
     mixer_port = free_port()
     mixer = subprocess.Popen(
         [sys.executable, "-m", "tools.bench.null_mixer", "--address", f"127.0.0.1:{mixer_port}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    results: dict[str, Any] = {}
+    rounds: list[dict[str, Any]] = []
     with run_folder("filter-cpu") as workdir:
         source = pathlib.Path(__file__).with_name("dynamic_module_noop.cc")
         subprocess.run(
@@ -247,39 +279,77 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ],
             check=True,
         )
+        # Where Envoy looks for dynamic modules (lib<name>.so); Envoy inherits it.
+        os.environ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = str(workdir)
         try:
             time.sleep(1.0)
-            for name, config in CASES.items():
-                envoy = EnvoyProcess(
-                    bootstrap(args.ip, args.port, mixer_port, config),
-                    workdir / name,
-                    log_level="warning",
-                )
-                # Where Envoy looks for dynamic modules (lib<name>.so); Envoy inherits it.
-                os.environ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = str(workdir)
-                envoy.start()
-                try:
-                    asyncio.run(envoy.wait_live())
-                    path = Path(name, f"http://{args.ip}:{args.port}/details/0")
-                    hey(path, args.rate, args.warm_up)
-                    before = cpu_seconds(envoy.pid)
-                    latencies, statuses, _ = hey(path, args.rate, args.duration)
-                    used = cpu_seconds(envoy.pid) - before
-                finally:
-                    envoy.stop()
-                results[name] = {
-                    "requests": len(latencies),
-                    "statuses": {str(k): v for k, v in statuses.items()},
-                    "envoy_cpu_us_per_request": round(used / len(latencies) * 1e6, 1),
-                }
-                print(f"{name:13} {results[name]}", flush=True)
+            for round_number in range(args.repeat):
+                results: dict[str, Any] = {}
+                for name, config in cases.items():
+                    for label, wasm in labels.items() if is_wasm(config) else [("", None)]:
+                        result = measure(
+                            args,
+                            workdir / f"{round_number}-{name}-{label}",
+                            mixer_port,
+                            config,
+                            wasm,
+                        )
+                        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+                        if label:
+                            results.setdefault(name, {})[label] = result
+                        else:
+                            results[name] = result
+                        print(f"{name:13} {label:8} {result}", flush=True)
+                rounds.append(with_differences(results))
         finally:
             mixer.terminate()
             mixer.wait(10)
+    out: dict[str, Any] = {
+        "config": {"rate": args.rate, "duration_s": args.duration, "repeat": args.repeat},
+        "cases": rounds[0],
+    }
+    if args.wasm:
+        out["modules"] = {label: str(path) for label, path in labels.items()}
+    if len(rounds) > 1:
+        out["rounds"] = rounds
+    return out
+
+
+def measure(
+    args: argparse.Namespace,
+    folder: pathlib.Path,
+    mixer_port: int,
+    config: dict[str, Any] | None,
+    wasm: pathlib.Path | None,
+) -> dict[str, Any]:
+    """One Envoy with one filter config: warm up, then its CPU per request at the rate."""
+    envoy = EnvoyProcess(
+        bootstrap(args.ip, args.port, mixer_port, config, wasm), folder, log_level="warning"
+    )
+    envoy.start()
+    try:
+        asyncio.run(envoy.wait_live())
+        path = Path(folder.name, f"http://{args.ip}:{args.port}/details/0")
+        hey(path, args.rate, args.warm_up)
+        before = cpu_seconds(envoy.pid)
+        latencies, statuses, _ = hey(path, args.rate, args.duration)
+        used = cpu_seconds(envoy.pid) - before
+    finally:
+        envoy.stop()
+    return {
+        "requests": len(latencies),
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "envoy_cpu_us_per_request": round(used / max(1, len(latencies)) * 1e6, 1),
+    }
+
+
+def with_differences(results: dict[str, Any]) -> dict[str, Any]:
+    """Adds filter_us_per_request (the difference to no_filter) to every result."""
     base = results["no_filter"]["envoy_cpu_us_per_request"]
     for result in results.values():
-        result["filter_us_per_request"] = round(result["envoy_cpu_us_per_request"] - base, 1)
-    return {"config": {"rate": args.rate, "duration_s": args.duration}, "cases": results}
+        for one in result.values() if "requests" not in result else [result]:
+            one["filter_us_per_request"] = round(one["envoy_cpu_us_per_request"] - base, 1)
+    return results
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -289,16 +359,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warm-up", type=float, default=3.0)
     parser.add_argument("--ip", default="127.0.13.1")
     parser.add_argument("--port", type=int, default=10100)
+    parser.add_argument(
+        "--wasm",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="run every wasm case with this module too, under this label (repeatable)",
+    )
+    parser.add_argument("--cases", nargs="*", choices=list(CASES), help="only these cases")
+    parser.add_argument("--repeat", type=int, default=1, help="run the comparison N times")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     result = run(parse_args(argv))
-    rows = [
-        [name, r["envoy_cpu_us_per_request"], r["filter_us_per_request"], r["requests"]]
-        for name, r in result["cases"].items()
-    ]
-    print(report.table(["case", "Envoy CPU us/request", "filter us/request", "requests"], rows))
+    for number, cases in enumerate(result.get("rounds", [result["cases"]]), 1):
+        rows = []
+        for name, r in cases.items():
+            for label, one in r.items() if "requests" not in r else [("", r)]:
+                rows.append(
+                    [
+                        name,
+                        label,
+                        one["envoy_cpu_us_per_request"],
+                        one["filter_us_per_request"],
+                        one["requests"],
+                        one["load_average"][0],
+                    ]
+                )
+        print(f"round {number}")
+        header = ["case", "module", "Envoy CPU us/request", "filter us/request", "requests", "load"]
+        print(report.table(header, rows))
     print(f"written to {report.write_result(NAME, result)}")
     return 0
 

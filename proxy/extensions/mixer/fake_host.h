@@ -46,6 +46,7 @@ class FakeHost : public proxy_wasm::Host {
   // What the filter did.
   std::vector<std::string> logs;
   std::map<std::string, int> property_reads;  // by NUL-joined path
+  std::map<proxy_wasm::HeaderMapType, int> header_map_reads;  // GetHeaderPairs, by map
   std::vector<Call> grpc_calls;
   std::vector<LocalReply> replies;
   std::vector<uint32_t> continued;  // effective context of each ContinueStream
@@ -81,6 +82,13 @@ class FakeHost : public proxy_wasm::Host {
   }
 
   // Host.
+  // Every property and header-map read, the host calls that cost the most.
+  int PropertyReads() const {
+    int n = 0;
+    for (const auto& [path, count] : property_reads) n += count;
+    return n;
+  }
+
   void Log(proxy_wasm::LogLevel, std::string_view message) override { logs.emplace_back(message); }
   int64_t WallTimeNanos() override { return wall_nanos; }
   void SetEffectiveContext(uint32_t context_id) override { effective_context = context_id; }
@@ -93,6 +101,7 @@ class FakeHost : public proxy_wasm::Host {
   }
   bool GetHeaderPairs(proxy_wasm::HeaderMapType type, proxy_wasm::HeaderPairs* pairs) override {
     // Through the ABI's serialization, as Envoy hands them over.
+    ++header_map_reads[type];
     return proxy_wasm::ParseHeaderPairs(proxy_wasm::SerializeHeaderPairs(headers[type]), pairs);
   }
   bool GetHeader(proxy_wasm::HeaderMapType type, std::string_view key, std::string* value) override {

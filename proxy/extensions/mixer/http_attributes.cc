@@ -29,45 +29,47 @@ void AddQueryParams(std::string_view query, Attributes* out) {
 
 }  // namespace
 
-void AddRequestHeaderAttributes(const HeaderPairs& headers, Attributes* out) {
+void AddRequestHeaderAttributes(HeaderPairs&& headers, Attributes* out) {
   mixerclient::StringMap map;
   const std::string* authority = nullptr;
   const std::string* path = nullptr;
   const std::string* scheme = nullptr;
   bool grpc = false;
-  for (const auto& [key, value] : headers) {
+  for (auto& [key, value] : headers) {
     if (key == kIstioAttributesHeader) continue;
-    auto [it, inserted] = map.emplace(key, value);
+    // Moved in when new (neither string is moved from otherwise).
+    auto [it, inserted] = map.try_emplace(std::move(key), std::move(value));
     if (!inserted) {
       it->second.append(",").append(value);  // repeated headers join, as Envoy joins them
       continue;
     }
+    const std::string& name = it->first;
     const std::string& stored = it->second;
-    if (key == ":authority") {
+    if (name == ":authority") {
       authority = &stored;
-    } else if (key == ":path") {
+    } else if (name == ":path") {
       path = &stored;
-    } else if (key == ":scheme") {
+    } else if (name == ":scheme") {
       scheme = &stored;
-    } else if (key == ":method") {
-      out->SetString(attr::kRequestMethod, value);
-    } else if (key == "referer") {
-      out->SetString(attr::kRequestReferer, value);
-    } else if (key == "user-agent") {
-      out->SetString(attr::kRequestUserAgent, value);
-    } else if (key == "x-request-id") {
-      out->SetString(attr::kRequestId, value);
-    } else if (key == "content-type") {
-      grpc = value.compare(0, 16, "application/grpc") == 0;
+    } else if (name == ":method") {
+      out->SetString(attr::kRequestMethod, stored);
+    } else if (name == "referer") {
+      out->SetString(attr::kRequestReferer, stored);
+    } else if (name == "user-agent") {
+      out->SetString(attr::kRequestUserAgent, stored);
+    } else if (name == "x-request-id") {
+      out->SetString(attr::kRequestId, stored);
+    } else if (name == "content-type") {
+      grpc = stored.compare(0, 16, "application/grpc") == 0;
     }
   }
   out->SetString(attr::kRequestHost, authority != nullptr ? *authority : "");
   out->SetString(attr::kRequestScheme, scheme != nullptr ? *scheme : "http");
-  const std::string full_path = path != nullptr ? *path : "";
+  const std::string_view full_path = path != nullptr ? std::string_view(*path) : std::string_view();
   out->SetString(attr::kRequestPath, full_path);
   const size_t question = full_path.find('?');
   out->SetString(attr::kRequestUrlPath, full_path.substr(0, question));
-  if (question != std::string::npos) AddQueryParams(std::string_view(full_path).substr(question + 1), out);
+  if (question != std::string_view::npos) AddQueryParams(full_path.substr(question + 1), out);
   out->SetString(attr::kContextProtocol, grpc ? "grpc" : "http");
   out->SetStringMap(attr::kRequestHeaders, std::move(map));
 }
@@ -146,7 +148,7 @@ void AddReportAttributes(Host& host, const ExchangeFacts& facts, Attributes* out
     const int64_t elapsed = now - facts.request_time_nanos;
     out->SetDuration(attr::kResponseDuration,
                      mixerclient::Duration{elapsed / 1000000000, static_cast<int32_t>(elapsed % 1000000000)});
-  } else if (GetInt64Property(host, {"request", "duration"}, &value)) {
+  } else if (GetInt64Property(host, kRequestDurationPath, &value)) {
     out->SetDuration(attr::kResponseDuration,
                      mixerclient::Duration{value / 1000000000, static_cast<int32_t>(value % 1000000000)});
   }
@@ -159,27 +161,27 @@ void AddReportAttributes(Host& host, const ExchangeFacts& facts, Attributes* out
     mixerclient::StringMap map;
     for (auto& [key, header] : headers) {
       if (key == ":status") code = ParseStatus(header);
-      auto [it, inserted] = map.emplace(std::move(key), header);
+      auto [it, inserted] = map.try_emplace(std::move(key), std::move(header));
       if (!inserted) it->second.append(",").append(header);
     }
     out->SetStringMap(attr::kResponseHeaders, std::move(map));
   }
-  if (code == 0) GetInt64Property(host, {"response", "code"}, &code);  // no response headers
+  if (code == 0) GetInt64Property(host, kResponseCodePath, &code);  // no response headers
   if (code != 0) out->SetInt64(attr::kResponseCode, code);
 
   int64_t request_size = 0;
-  if (facts.request_body) GetInt64Property(host, {"request", "size"}, &request_size);
+  if (facts.request_body) GetInt64Property(host, kRequestSizePath, &request_size);
   out->SetInt64(attr::kRequestSize, request_size);
   out->SetInt64(attr::kRequestTotalSize, facts.request_header_bytes + request_size);
   out->SetInt64(attr::kResponseSize, facts.response_body_bytes);
   out->SetInt64(attr::kResponseTotalSize, response_header_bytes + facts.response_body_bytes);
 
-  if (GetInt64Property(host, {"response", "flags"}, &value)) {
+  if (GetInt64Property(host, kResponseFlagsPath, &value)) {
     out->SetString(attr::kContextProxyErrorCode, ResponseFlagsText(static_cast<uint64_t>(value)));
   }
   const std::string* protocol = out->GetString(attr::kContextProtocol);
   if (protocol != nullptr && *protocol == "grpc" &&
-      GetInt64Property(host, {"response", "grpc_status"}, &value)) {
+      GetInt64Property(host, kResponseGrpcStatusPath, &value)) {
     out->SetInt64(attr::kResponseGrpcStatus, value);
   }
 }

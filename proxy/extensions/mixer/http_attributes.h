@@ -15,9 +15,8 @@ inline constexpr char kIstioAttributesHeader[] = "x-istio-attributes";
 
 // request.headers (every header, pseudo-headers included) and request.host, .method, .path,
 // .url_path, .query_params, .scheme, .referer, .useragent, .id; context.protocol (grpc for
-// application/grpc content, else http).
-void AddRequestHeaderAttributes(const proxy_wasm::HeaderPairs& headers,
-                                mixerclient::Attributes* out);
+// application/grpc content, else http). The headers' strings are moved into the bag.
+void AddRequestHeaderAttributes(proxy_wasm::HeaderPairs&& headers, mixerclient::Attributes* out);
 
 // source.ip and .port (the downstream peer), connection.mtls, and with mutual TLS the
 // principals of both ends and connection.requested_server_name.

@@ -120,12 +120,24 @@ bool HttpRootContext::Configure(std::string_view json, std::string* error) {
   if (kind != nullptr && !kind->empty()) prefix += "." + *kind;
   const std::string* uid = config->mixer_attributes.GetString("context.reporter.uid");
 
+  // When every cluster resolves to the same service config (none, or one that is also the
+  // default), a request need not read its cluster to find it.
+  std::optional<std::string> fixed_service;
+  if (config->service_configs.empty()) {
+    fixed_service = "";
+  } else if (config->service_configs.size() == 1 &&
+             config->service_configs.begin()->first == config->default_destination_service) {
+    fixed_service = config->default_destination_service;
+  }
+
   client_.reset();  // sends its pending batch; its answers in flight are then ignored
   transport_ = std::make_unique<GrpcTransport>(&host(), config->transport.check_cluster,
                                                config->transport.report_cluster);
   config_ = std::move(config);
   forward_headers_ = std::move(forward_headers);
   static_attributes_ = std::move(static_attributes);
+  fixed_service_.reset();
+  if (fixed_service.has_value()) fixed_service_ = FindService(*fixed_service);
   client_ = std::make_unique<mixerclient::Client>(
       ClientOptionsFor(config_->transport, uid != nullptr ? *uid : "", host(), id()),
       transport_.get(), time_);
@@ -181,11 +193,26 @@ HttpRootContext::Service HttpRootContext::FindService(std::string_view cluster) 
 
 FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool end_of_stream) {
   if (root_->client() == nullptr) return FilterHeadersStatus::kContinue;
+  // The cluster picks the service config (unless only one can apply) and gives an inbound
+  // request its destination.port.
+  std::string cluster;
+  const std::optional<HttpRootContext::Service>& fixed = root_->fixed_service();
+  if (!fixed.has_value()) GetStringProperty(host(), kClusterNamePath, &cluster);
+  const HttpRootContext::Service service = fixed.has_value() ? *fixed : root_->FindService(cluster);
+  if (service.config == nullptr ||
+      (service.config->disable_check_calls && service.config->disable_report_calls)) {
+    // Nothing to check or report: only the next hop's x-istio-attributes to take care of,
+    // without reading the headers (one host call instead of the whole map).
+    host().RemoveHeader(HeaderMapType::kRequestHeaders, kIstioAttributesHeader);
+    if (service.forward_header != nullptr) {
+      host().ReplaceHeader(HeaderMapType::kRequestHeaders, kIstioAttributesHeader,
+                           *service.forward_header);
+    }
+    return FilterHeadersStatus::kContinue;
+  }
+  if (fixed.has_value()) GetStringProperty(host(), kClusterNamePath, &cluster);
   proxy_wasm::HeaderPairs headers;
   host().GetHeaderPairs(HeaderMapType::kRequestHeaders, &headers);
-  std::string cluster;
-  GetStringProperty(host(), {"xds", "cluster_name"}, &cluster);
-  const HttpRootContext::Service service = root_->FindService(cluster);
   const HttpClientConfig& config = root_->config();
 
   const std::string* forwarded = nullptr;
@@ -208,10 +235,8 @@ FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool end_of_st
     host().ReplaceHeader(HeaderMapType::kRequestHeaders, kIstioAttributesHeader,
                          *service.forward_header);
   }
-  if (service.config == nullptr) return FilterHeadersStatus::kContinue;
   const bool check = !service.config->disable_check_calls;
   report_ = !service.config->disable_report_calls;
-  if (!check && !report_) return FilterHeadersStatus::kContinue;
 
   // Precedence, lowest first: forwarded, static, the request's own.
   if (attributes_.empty()) {
@@ -219,11 +244,11 @@ FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool end_of_st
   } else {
     attributes_.Merge(*service.static_attributes);
   }
-  AddRequestHeaderAttributes(headers, &attributes_);
+  facts_.request_header_bytes = HeaderBytes(headers);
+  AddRequestHeaderAttributes(std::move(headers), &attributes_);
   root_->downstream().Add(host(), &attributes_);
   const int64_t now = host().WallTimeNanos();
   facts_.request_time_nanos = now;
-  facts_.request_header_bytes = HeaderBytes(headers);
   facts_.request_body = !end_of_stream;
   attributes_.SetTimestamp(attr::kRequestTime,
                            mixerclient::Timestamp{now / 1000000000, static_cast<int32_t>(now % 1000000000)});

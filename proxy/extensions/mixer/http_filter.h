@@ -60,6 +60,9 @@ class HttpRootContext : public proxy_wasm::RootContext {
   // The service config for an upstream cluster: by the cluster's name, then by its host
   // (outbound|<port>|<subset>|<host>), then the default destination service.
   Service FindService(std::string_view cluster) const;
+  // The service config every request gets whatever its cluster (no service configs, or only
+  // the default destination's), found once at configure time; empty when it depends on the cluster.
+  const std::optional<Service>& fixed_service() const { return fixed_service_; }
 
   const HttpClientConfig& config() const { return *config_; }
   mixerclient::Client* client() const { return client_.get(); }
@@ -75,6 +78,7 @@ class HttpRootContext : public proxy_wasm::RootContext {
   std::unique_ptr<HttpClientConfig> config_;
   std::map<std::string, std::string> forward_headers_;  // by service config key
   std::map<std::string, mixerclient::Attributes> static_attributes_;  // by service config key
+  std::optional<Service> fixed_service_;
   std::unique_ptr<GrpcTransport> transport_;
   std::unique_ptr<mixerclient::Client> client_;
   FilterStats stats_;

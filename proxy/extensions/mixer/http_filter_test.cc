@@ -404,6 +404,66 @@ TEST_F(HttpFilterTest, ChecksAndReportsTurnedOffLeaveTheRequestAlone) {
   root_->OnDone();
   EXPECT_TRUE(host_.grpc_calls.empty());
   EXPECT_EQ(host_.Header(HeaderMapType::kRequestHeaders, "x-istio-attributes"), nullptr);
+  // Only one service config can apply, so neither the cluster nor the headers were read.
+  EXPECT_EQ(host_.PropertyReads(), 0);
+  EXPECT_EQ(host_.header_map_reads[HeaderMapType::kRequestHeaders], 0);
+  EXPECT_TRUE(stream->attributes().empty());
+}
+
+TEST_F(HttpFilterTest, AnIdleServiceStillForwardsItsAttributes) {
+  // The cluster picks the service (two configs), whose checks and reports are off but
+  // which forwards attributes: the next hop gets exactly those, whatever came in.
+  Configure(R"({"serviceConfigs": {
+      "default": {"disableCheckCalls": true, "disableReportCalls": true},
+      "reviews.default.svc.cluster.local": {"disableCheckCalls": true, "disableReportCalls": true,
+        "forwardAttributes": {"attributes": {"source.uid": {"stringValue": "kubernetes://pod.default"}}}}},
+    "defaultDestinationService": "default"})");
+  Request("outbound|9080|v2|reviews.default.svc.cluster.local", "/", Forwarded("v1"));
+  HttpStreamContext* stream = Stream(2);
+  EXPECT_EQ(stream->OnRequestHeaders(6, true), FilterHeadersStatus::kContinue);
+  int headers = 0;
+  for (const auto& [key, value] : host_.headers[HeaderMapType::kRequestHeaders]) {
+    headers += key == "x-istio-attributes" ? 1 : 0;
+  }
+  EXPECT_EQ(headers, 1);
+  std::string bytes;
+  ASSERT_TRUE(mixerclient::Base64Decode(*host_.Header(HeaderMapType::kRequestHeaders, "x-istio-attributes"), &bytes));
+  Attributes forwarded;
+  ASSERT_TRUE(mixerclient::DecodeAttributesMessage(bytes, &forwarded).ok());
+  Attributes expected;
+  expected.SetString("source.uid", "kubernetes://pod.default");
+  EXPECT_EQ(forwarded, expected);
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath({"xds", "cluster_name"})], 1);
+  EXPECT_EQ(host_.header_map_reads[HeaderMapType::kRequestHeaders], 0);
+}
+
+TEST_F(HttpFilterTest, AReportedRequestReadsEachValueOnce) {
+  // An inbound sidecar's shape: one service config, also the default. Per request: the
+  // cluster (for destination.port), the connection's id, the upstream's address and the
+  // response flags; each header map once. The connection's peers only the first time.
+  Configure(R"({"serviceConfigs": {"inbound|9080||": {"disableCheckCalls": true}},
+               "defaultDestinationService": "inbound|9080||",
+               "transport": {"checkCluster": "c", "reportCluster": "c"}})");
+  Request("inbound|9080||");
+  host_.SetInt64({"connection", "id"}, 7);
+  host_.SetInt64({"response", "flags"}, 0);
+  host_.headers[HeaderMapType::kResponseHeaders] = {{":status", "200"}};
+  for (uint32_t id = 2; id < 5; ++id) {
+    HttpStreamContext* stream = Stream(id);
+    EXPECT_EQ(stream->OnRequestHeaders(6, true), FilterHeadersStatus::kContinue);
+    EXPECT_EQ(std::get<int64_t>(*stream->attributes().Get("destination.port")), 9080);
+    stream->OnLog();
+    root_->RemoveStream(id);
+  }
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath({"xds", "cluster_name"})], 3);
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath({"connection", "id"})], 3);
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath({"upstream", "address"})], 3);
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath({"response", "flags"})], 3);
+  EXPECT_EQ(host_.property_reads[proxy_wasm::PropertyPath({"connection", "mtls"})], 1);
+  EXPECT_EQ(host_.header_map_reads[HeaderMapType::kRequestHeaders], 3);
+  EXPECT_EQ(host_.header_map_reads[HeaderMapType::kResponseHeaders], 3);
+  // + once: source.address, mtls, both certificates, the requested server name.
+  EXPECT_EQ(host_.PropertyReads(), 3 * 4 + 5);
 }
 
 }  // namespace

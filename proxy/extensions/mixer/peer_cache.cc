@@ -8,7 +8,7 @@ namespace mixer_filter {
 
 void DownstreamCache::Add(proxy_wasm::Host& host, mixerclient::Attributes* out) {
   int64_t id = 0;
-  if (!GetInt64Property(host, {"connection", "id"}, &id)) {
+  if (!GetInt64Property(host, kConnectionIdPath, &id)) {
     AddDownstreamAttributes(host, out);
     return;
   }
@@ -25,7 +25,7 @@ void DownstreamCache::Add(proxy_wasm::Host& host, mixerclient::Attributes* out) 
 void UpstreamCache::Add(proxy_wasm::Host& host, int64_t now_nanos, bool workload,
                         mixerclient::Attributes* out) {
   std::string address;
-  if (!GetStringProperty(host, {"upstream", "address"}, &address)) return;
+  if (!GetStringProperty(host, kUpstreamAddressPath, &address)) return;
   auto it = by_address_.find(address);
   if (it == by_address_.end() || it->second.expires < now_nanos || (workload && !it->second.workload)) {
     if (it == by_address_.end() && by_address_.size() >= capacity_) by_address_.clear();

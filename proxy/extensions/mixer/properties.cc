@@ -4,6 +4,10 @@
 
 namespace mixer_filter {
 
+bool GetStringProperty(proxy_wasm::Host& host, std::string_view joined_path, std::string* out) {
+  return host.GetProperty(joined_path, out);
+}
+
 bool GetStringProperty(proxy_wasm::Host& host, std::initializer_list<std::string_view> path,
                        std::string* out) {
   return host.GetProperty(proxy_wasm::PropertyPath(path), out);
@@ -11,8 +15,12 @@ bool GetStringProperty(proxy_wasm::Host& host, std::initializer_list<std::string
 
 bool GetInt64Property(proxy_wasm::Host& host, std::initializer_list<std::string_view> path,
                       int64_t* out) {
+  return GetInt64Property(host, proxy_wasm::PropertyPath(path), out);
+}
+
+bool GetInt64Property(proxy_wasm::Host& host, std::string_view joined_path, int64_t* out) {
   std::string value;
-  if (!host.GetProperty(proxy_wasm::PropertyPath(path), &value) || value.size() != 8) return false;
+  if (!host.GetProperty(joined_path, &value) || value.size() != 8) return false;
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(value[i]);
   *out = static_cast<int64_t>(v);

@@ -4,6 +4,7 @@
 #ifndef PROXY_EXTENSIONS_MIXER_PROPERTIES_H_
 #define PROXY_EXTENSIONS_MIXER_PROPERTIES_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -12,6 +13,25 @@
 #include "proxy/wasm/host.h"
 
 namespace mixer_filter {
+
+// A property path with its segments already joined by NUL (what Host::GetProperty takes),
+// made once: Joined("xds\0cluster_name"). The per-request reads use these, so no path
+// string is built for each.
+template <size_t N>
+constexpr std::string_view Joined(const char (&path)[N]) {
+  return std::string_view(path, N - 1);
+}
+inline constexpr std::string_view kClusterNamePath = Joined("xds\0cluster_name");
+inline constexpr std::string_view kConnectionIdPath = Joined("connection\0id");
+inline constexpr std::string_view kUpstreamAddressPath = Joined("upstream\0address");
+inline constexpr std::string_view kResponseFlagsPath = Joined("response\0flags");
+inline constexpr std::string_view kResponseCodePath = Joined("response\0code");
+inline constexpr std::string_view kResponseGrpcStatusPath = Joined("response\0grpc_status");
+inline constexpr std::string_view kRequestSizePath = Joined("request\0size");
+inline constexpr std::string_view kRequestDurationPath = Joined("request\0duration");
+
+bool GetStringProperty(proxy_wasm::Host& host, std::string_view joined_path, std::string* out);
+bool GetInt64Property(proxy_wasm::Host& host, std::string_view joined_path, int64_t* out);
 
 bool GetStringProperty(proxy_wasm::Host& host, std::initializer_list<std::string_view> path,
                        std::string* out);

@@ -27,6 +27,17 @@ TEST(Properties, ReadsTheAbiValueFormats) {
   EXPECT_FALSE(GetBoolProperty(host, {"response", "code"}, &mtls));
 }
 
+TEST(Properties, JoinedPathsAreTheSegmentsJoinedByNul) {
+  EXPECT_EQ(kClusterNamePath, proxy_wasm::PropertyPath({"xds", "cluster_name"}));
+  EXPECT_EQ(kConnectionIdPath, proxy_wasm::PropertyPath({"connection", "id"}));
+  EXPECT_EQ(kUpstreamAddressPath, proxy_wasm::PropertyPath({"upstream", "address"}));
+  EXPECT_EQ(kResponseFlagsPath, proxy_wasm::PropertyPath({"response", "flags"}));
+  EXPECT_EQ(kResponseCodePath, proxy_wasm::PropertyPath({"response", "code"}));
+  EXPECT_EQ(kResponseGrpcStatusPath, proxy_wasm::PropertyPath({"response", "grpc_status"}));
+  EXPECT_EQ(kRequestSizePath, proxy_wasm::PropertyPath({"request", "size"}));
+  EXPECT_EQ(kRequestDurationPath, proxy_wasm::PropertyPath({"request", "duration"}));
+}
+
 TEST(Properties, ParsesAddressesIntoIpBytesAndPort) {
   std::string ip;
   int64_t port = 0;
