@@ -21,6 +21,8 @@ command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 # Transparent interception: `istio-iptables` writes its rules with iptables-restore, and the
 # platform's pod network namespaces and veth pairs are made with iproute2's `ip`.
 APT_PACKAGES+=(iptables iproute2)
+# The data-plane benchmarks (tools/bench/dataplane.py, filter_cpu.py) load Envoy with hey.
+APT_PACKAGES+=(hey)
 VENV=.venv
 UV_VERSION=$(sed -n "s/^uv==//p" requirements.lock)
 
