@@ -225,8 +225,7 @@ class Connection(Generic[NodeT]):
         before, after = sent
         if before is None:
             return None  # the stream's first clusters: EDS requests follow on their own
-        changed = after.changed_since(before)
-        return after.names if changed is None else changed
+        return after.differing(before)
 
     async def _send(self, watch: Watch) -> tuple[res.Resources | None, res.Resources] | None:
         """The resources sent before and now, or None when nothing was sent."""

@@ -147,6 +147,7 @@ class Resources(Sequence[Resource]):
 
     __slots__ = (
         "_base",
+        "_differing",
         "_items",
         "_lineage",
         "_names",
@@ -181,6 +182,9 @@ class Resources(Sequence[Resource]):
         # Selections made of this set, by the names asked for: the thousand proxies asking
         # for the same names share one.
         self._selections: dict[frozenset[str], Resources] = {}
+        # The last `differing` answer, by the earlier set's version: the thousand proxies
+        # that share this set compare it with the one they share before once.
+        self._differing: tuple[str, frozenset[str]] | None = None
         if version is None:
             if items is not None:
                 version = _version(self.encoded())
@@ -358,6 +362,37 @@ class Resources(Sequence[Resource]):
     def _among(self, names: frozenset[str]) -> frozenset[str]:
         return names & self.names
 
+    def differing(self, earlier: Resources) -> frozenset[str]:
+        """The names in both sets whose content differs.
+
+        From the lineage when `changed_since` can tell, else by comparing digests; a union
+        is compared part by part with the earlier union's part in the same place, so the
+        shared parts of many proxies' sets are compared once."""
+        if earlier.version == self.version:
+            return frozenset()
+        told = self.changed_since(earlier)
+        if told is not None:
+            return told & earlier.names
+        if self._differing is not None and self._differing[0] == earlier.version:
+            return self._differing[1]
+        found: set[str] = set()
+        if _is_union(self) and _is_union(earlier):
+            for index, part in enumerate(self._parts):
+                old = earlier._parts[index] if index < len(earlier._parts) else None
+                rest = part.names
+                if old is not None:
+                    found |= part.differing(old)
+                    rest = rest - old.names
+                found.update(n for n in rest if _digest_moved(part.get(n), earlier.get(n)))
+        elif self._items is not None and earlier._items is not None:
+            old_items = earlier._items
+            found.update(n for n, e in self._items.items() if _digest_moved(e, old_items.get(n)))
+        else:
+            found.update(n for n, e in self.leaf_items() if _digest_moved(e, earlier.get(n)))
+        result = frozenset(found)
+        self._differing = (earlier.version, result)
+        return result
+
     # Sequence[Resource], sorted by name (for tests, debug pages; not the serving path).
 
     def __len__(self) -> int:
@@ -394,6 +429,14 @@ class Resources(Sequence[Resource]):
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _is_union(resources: Resources) -> bool:
+    return type(resources) is Resources and resources._items is None
+
+
+def _digest_moved(now: Encoded | None, before: Encoded | None) -> bool:
+    return now is not None and before is not None and now.digest != before.digest
 
 
 class _Excluding(Resources):

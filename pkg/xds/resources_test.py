@@ -116,3 +116,34 @@ def test_a_partial_response_carries_only_the_changed_names():
     assert decoded.cluster_name == "b"
     assert response.to_proto().version_info == second.version
     assert [e.name for e in response.sent()] == ["b"]
+
+
+def _cds(**lb: int) -> Resources:
+    return Resources.of(
+        res.CLUSTER, [Resource(n, cluster_pb2.Cluster(name=n, lb_policy=p)) for n, p in lb.items()]
+    )
+
+
+def test_differing_compares_content_when_the_lineage_cannot_tell():
+    before = _cds(a=0, b=0, c=0)
+    after = _cds(a=0, b=2, d=0)  # rebuilt: b changed, c gone, d new
+    assert after.changed_since(before) is None
+    assert after.differing(before) == {"b"}
+    assert after.differing(after) == frozenset()
+
+
+def test_differing_of_unions_compares_each_shared_part_once():
+    shared_before, shared_after = _cds(a=0, b=0), _cds(a=2, b=0)
+    own_before, own_after = _cds(x=0), _cds(x=0, y=0)
+    one = Resources.union(res.CLUSTER, [shared_after, own_after])
+    other = Resources.union(res.CLUSTER, [shared_after, _cds(z=2)])
+    assert one.differing(Resources.union(res.CLUSTER, [shared_before, own_before])) == {"a"}
+    assert other.differing(Resources.union(res.CLUSTER, [shared_before, _cds(z=0)])) == {"a", "z"}
+    # The shared part remembers its answer for the next proxy's union.
+    assert shared_after._differing == (shared_before.version, frozenset({"a"}))
+
+
+def test_differing_finds_a_cluster_that_moved_between_parts():
+    before = Resources.union(res.CLUSTER, [_cds(a=0), _cds(b=0)])
+    after = Resources.union(res.CLUSTER, [_cds(b=2), _cds(a=0)])
+    assert after.differing(before) == {"b"}

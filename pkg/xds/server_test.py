@@ -383,3 +383,31 @@ async def test_changed_clusters_get_their_endpoints_again_for_envoy_to_warm():
         # Same clusters again: no CDS, and so no endpoints either.
         cache.set_snapshot("n", snapshot(changed, eds))
         await ads.expect_no_response()
+
+
+@run_async
+async def test_clusters_rebuilt_unchanged_get_no_endpoints_again():
+    # A full push regenerates every cluster; only those whose bytes differ are warmed by Envoy,
+    # so only their endpoints follow (at 2000 proxies, all of them doubled the push).
+    cache: SnapshotCache[StaticSnapshot] = SnapshotCache()
+    server = Server(cache, ServerOptions(identify=identify))
+    eds = endpoints(a=1, b=1)
+    cache.set_snapshot("n", snapshot(clusters("a", "b"), eds))
+    async with XdsDriver.memory(server, node("n")) as ads:
+        await ads.request_response_ack(res.CLUSTER)
+        await ads.request_response_ack(res.ENDPOINT, ["a", "b"])
+        rebuilt = Resources.of(
+            res.CLUSTER,
+            [
+                Resource("a", cluster_pb2.Cluster(name="a")),
+                Resource("b", cluster_pb2.Cluster(name="b", lb_policy=2)),
+                Resource("c", cluster_pb2.Cluster(name="c")),
+            ],
+        )
+        cache.set_snapshot("n", snapshot(rebuilt, eds))
+        pushed = await ads.expect_response(res.CLUSTER)
+        warm = await ads.expect_response(res.ENDPOINT)
+        assert [a.cluster_name for a in unpack(warm, endpoint_pb2.ClusterLoadAssignment)] == ["b"]
+        await ads.ack(pushed)
+        await ads.ack(warm, ["a", "b"])
+        await ads.expect_no_response()
