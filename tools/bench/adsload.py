@@ -151,6 +151,11 @@ class Stream:
         except grpc.aio.AioRpcError as error:
             if error.code() is not grpc.StatusCode.CANCELLED:
                 self.error = error
+        except asyncio.InvalidStateError:
+            # The call was cancelled (the set closing) between a response and its ACK: a
+            # busy stream at the end of a run, not an error of the server's.
+            if not self._call.cancelled():
+                raise
         finally:
             self.changed.set()
 
