@@ -11,8 +11,9 @@ pause. Young collections are cheap (they see only new objects) and stay automati
 and runs it itself once the server has been quiet for `quiet` seconds (no activity reported
 through `busy()`), or after `longest` seconds at the latest whatever the server is doing, so
 cyclic garbage stays bounded under constant churn. Objects alive at `install()` (modules,
-classes, the kinds table) are frozen out of every later collection: they live as long as the
-process.
+classes, the kinds table) and those surviving a collection are frozen out of the next ones,
+which then cost what was allocated since rather than the whole heap; every tenth collection
+thaws them first, so garbage cycles among old objects are still found.
 """
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ class IdleCollector:
         quiet: float = 0.5,
         shortest: float = 5.0,
         longest: float = 60.0,
+        thaw_every: int = 10,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not (quiet > 0 and 0 < shortest <= longest):
-            raise ValueError("idle collector: need 0 < quiet and 0 < shortest <= longest")
+        if not (quiet > 0 and 0 < shortest <= longest and thaw_every > 0):
+            raise ValueError(
+                "idle collector: need 0 < quiet, 0 < shortest <= longest and 0 < thaw_every"
+            )
+        self.thaw_every = thaw_every
         self.quiet = quiet
         self.shortest = shortest  # no two full collections closer than this
         self.longest = longest  # nor further apart than this, while garbage is pending
@@ -82,8 +87,14 @@ class IdleCollector:
         return since_full >= self.shortest and now - self._last_busy >= self.quiet
 
     def collect(self) -> int:
+        """A full collection. What survives it is frozen, so the next one looks only at what
+        was made since; every `thaw_every`-th looks at everything again, so cycles among
+        objects frozen earlier are not kept forever."""
         started = time.perf_counter()
+        if self.collections % self.thaw_every == self.thaw_every - 1:
+            gc.unfreeze()
         found = gc.collect(2)
+        gc.freeze()
         spent = time.perf_counter() - started
         self._last_full = self._clock()
         self.collections += 1

@@ -120,3 +120,26 @@ def test_run_collects_when_quiet_and_uninstalls_when_cancelled():
     asyncio.run(main())
     assert collector.collections >= 1
     assert gc.get_threshold() == saved
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_survivors_are_frozen_and_every_thaw_every_th_collection_finds_their_cycles(clock):
+    import weakref
+
+    collector = IdleCollector(thaw_every=3, clock=clock)
+    collector.install()
+    try:
+        node = _Node()
+        alive = weakref.ref(node)
+        collector.collect()  # the first: node survives it, and is frozen
+        del node
+        collector.collect()  # the second looks only at what came since
+        assert alive() is not None
+        collector.collect()  # the third thaws first
+        assert alive() is None
+    finally:
+        collector.uninstall()
