@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable
 
 from aiohttp import web
 
-from pilot.bootstrap import registries
+from pilot.bootstrap import meshconfig, registries
 from pilot.bootstrap.jwks import JwksResolver
 from pilot.bootstrap.monitoring import register_push_context_metrics
 from pilot.bootstrap.registries import PlatformOptions
@@ -44,6 +44,7 @@ from pilot.xds.proxy import Proxy
 from pilot.xds.server import XdsServer
 from pkg.aio.idle_gc import IdleCollector
 from pkg.config.kinds import KUBERNETES, PILOT, KindSchema
+from pkg.config.mesh import MeshConfigError
 from pkg.config.resource import Resource
 from pkg.grpcserver.server import STREAMS, new_server
 from pkg.kube.client import ConfigClient
@@ -68,7 +69,10 @@ class DiscoveryOptions:
     # alone (tools/bench/convergence.py).
     debounce_after: float = 0.02
     debounce_max: float = 1.0
+    # The mesh config of --mesh-config (the fallback), overridden by the ConfigMap `istio`
+    # (key `mesh`) in this namespace of the config store, watched (meshconfig.py).
     mesh: MeshOptions = dataclasses.field(default_factory=MeshOptions)
+    mesh_configmap_namespace: str = meshconfig.NAMESPACE
     secure: SecureXdsOptions | None = None  # the mutual-TLS xDS port (15012), if any
     registries: tuple[Provider, ...] = registries.DEFAULT  # consulted in this order
     platforms: PlatformOptions = dataclasses.field(default_factory=PlatformOptions)
@@ -88,6 +92,8 @@ class DiscoveryOptions:
 REGISTRY_KINDS = frozenset({"ServiceEntry", "WorkloadEntry"})
 # Kubernetes Secrets: the gateways' credentialNames, which Pilot serves them over SDS.
 SECRET = KUBERNETES.by_name("secret")
+# ConfigMaps: the mesh config (istio-system/istio), watched as istiod watches it.
+CONFIGMAP = KUBERNETES.by_name("configmap")
 _GATEWAY = PILOT.by_name("gateway")
 
 # What a change of each kind can change in a proxy's config: the xDS types it regenerates
@@ -95,7 +101,8 @@ _GATEWAY = PILOT.by_name("gateway")
 _CDS, _EDS, _LDS, _RDS = generator.CLUSTER, generator.ENDPOINT, generator.LISTENER, generator.ROUTE
 _SDS = generator.SECRET
 KIND_EFFECTS: dict[str, tuple[frozenset[str] | None, bool]] = {
-    "VirtualService": (frozenset({_RDS}), False),  # routes; clusters come from services
+    # HTTP routes (RDS), and tcp/tls routes: captured sidecars' and gateways' listeners.
+    "VirtualService": (frozenset({_RDS, _LDS}), False),
     # Policies, subsets and theirs; and RDS: a consistent hash is the routes' hash_policy.
     "DestinationRule": (frozenset({_CDS, _EDS, _RDS}), False),
     "Gateway": (frozenset({_LDS, _RDS, _SDS}), True),  # SDS: the credentials it names
@@ -118,7 +125,10 @@ class DiscoveryServer:
             if options.config_store_ca
             else None,
         )
-        self._informer = Informer(self._client, (*PILOT, SECRET), on_events=self._config_changed)
+        self._informer = Informer(
+            self._client, (*PILOT, SECRET, CONFIGMAP), on_events=self._config_changed
+        )
+        self.mesh = options.mesh  # the mesh config in use: the ConfigMap's, else the file's
         self._registries = registries.build(options.registries, options.platforms)
         self.registry = self._registries.aggregate
         self.registry.append_service_handler(self._service_changed)
@@ -166,6 +176,7 @@ class DiscoveryServer:
                 tasks.create_task(self._informer.run(), name="config-informer")
                 await self._informer.synced.wait()
                 log.info("config synced from %s", self.options.config_store)
+                self._read_mesh_config()
                 self._feed_service_entries(self._informer.snapshot())
                 await self.jwks.want(self._jwks_uris())
                 tasks.create_task(self.jwks.run(), name="jwks-refresh")
@@ -212,6 +223,13 @@ class DiscoveryServer:
     ) -> None:
         """The store changed some resources of one kind: feed a registry, or push config."""
         kind = schema.kind
+        if kind == "ConfigMap":
+            namespace = self.options.mesh_configmap_namespace
+            ours = any(meshconfig.is_mesh_configmap(r, namespace) for _, r in changes)
+            if ours and self._read_mesh_config():
+                self._stale = True  # every proxy's config may read the mesh config
+                await self.xds.push("mesh config: ConfigMap istio changed")
+            return
         if kind in REGISTRY_KINDS:
             registry = self._registries.service_entries
             if registry is not None:
@@ -232,6 +250,29 @@ class DiscoveryServer:
             affects=(lambda proxy: proxy.type == "router") if routers_only else None,
             types=types,
         )
+
+    def _read_mesh_config(self) -> bool:
+        """Take the mesh ConfigMap's config (the file's when there is none); whether the mesh
+        config in use changed. An invalid one is logged and changes nothing."""
+        namespace = self.options.mesh_configmap_namespace
+        found = self._informer.get(CONFIGMAP, meshconfig.CONFIGMAP, namespace)
+        try:
+            mesh = (
+                meshconfig.from_configmap(found, self.options.mesh)
+                if found is not None
+                else self.options.mesh
+            )
+        except MeshConfigError as error:
+            log.error("mesh config not applied, keeping the one in use: %s", error)
+            return False
+        changed = mesh != self.mesh or mesh.mesh_config != self.mesh.mesh_config
+        if changed:
+            log.info(
+                "mesh config from %s",
+                f"ConfigMap {namespace}/{meshconfig.CONFIGMAP}" if found else "the file",
+            )
+        self.mesh = mesh
+        return changed
 
     def _gateways_use(self, secrets: Iterable[Resource]) -> bool:
         """Whether a Gateway names one of `secrets` (or its `-cacert`) as its credential."""
@@ -310,10 +351,10 @@ class DiscoveryServer:
                     {
                         s.kind: items
                         for s, items in snapshot.items()
-                        if s.kind not in REGISTRY_KINDS
+                        if s.kind not in REGISTRY_KINDS and s is not CONFIGMAP
                     },
                     self._index,
-                    self.options.mesh,
+                    self.mesh,
                     version=str(self._push_version),
                     cache=self.generation_cache,
                     config_id=self._push_version,
@@ -408,7 +449,7 @@ class DiscoveryServer:
             [
                 resource.to_dict()
                 for schema, resources in self._informer.snapshot().items()
-                if schema is not SECRET  # private keys stay out of debug output
+                if schema not in (SECRET, CONFIGMAP)  # keys stay out of debug output
                 for resource in resources
             ]
         )

@@ -8,14 +8,13 @@ import dataclasses
 import logging
 import pathlib
 import sys
-from typing import Any
 
 from api.mesh.v1alpha1.config_pb2 import MeshConfig
+from pilot.bootstrap.meshconfig import check_mixer, mesh_options
 from pilot.bootstrap.registries import PlatformOptions, RegistryUnavailableError, build
 from pilot.bootstrap.rootcert import RootCertOptions
 from pilot.bootstrap.server import DiscoveryOptions, DiscoveryServer
 from pilot.bootstrap.servingcert import SecureXdsOptions
-from pilot.model.push_context import MeshOptions
 from pilot.registry.provider import Provider
 from pilot.webhooks.server import WebhookOptions
 from pilot.webhooks.tlscert import CertOptions
@@ -124,8 +123,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[DiscoveryOptions, str]:
     parser.add_argument(
         "--mesh-config",
         type=pathlib.Path,
-        help="MeshConfig YAML (the istio ConfigMap's mesh: mixerCheckServer, policyCheckFailOpen, "
-        "and the defaults injection reads)",
+        help="MeshConfig YAML, used while the config store has no ConfigMap istio-system/istio "
+        "(whose key mesh Pilot watches, as istiod): mixerCheckServer, outboundTrafficPolicy, "
+        "and the defaults injection reads",
     )
     parser.add_argument(
         "--mixer-filter-wasm",
@@ -141,14 +141,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[DiscoveryOptions, str]:
     args = parser.parse_args(argv)
     try:
         mesh_config = load_mesh_config(args.mesh_config) if args.mesh_config else MeshConfig()
+        check_mixer(mesh_config, args.mixer_filter_wasm, "the mesh config")
     except MeshConfigError as error:
         parser.error(str(error))
-    if (mesh_config.mixer_check_server or mesh_config.mixer_report_server) and not (
-        args.mixer_filter_wasm
-    ):
-        parser.error(
-            "the mesh config names a Mixer: --mixer-filter-wasm must say where its filter is"
-        )
     if (args.secure_grpc_address or args.webhook_address) and not (
         args.ca_root and args.token_file
     ):
@@ -216,21 +211,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[DiscoveryOptions, str]:
         else None,
     )
     return options, args.log_level
-
-
-def mesh_options(domain: str, mesh: MeshConfig, mixer_filter_wasm: str) -> MeshOptions:
-    """The mesh-wide settings generators read, from the flags and the mesh config file."""
-    options = MeshOptions(
-        domain_suffix=domain, mesh_config=mesh, mixer_filter_wasm=mixer_filter_wasm
-    )
-    changes: dict[str, Any] = {}
-    if mesh.HasField("connect_timeout"):
-        changes["connect_timeout"] = mesh.connect_timeout.ToNanoseconds() / 1e9
-    if mesh.root_namespace:
-        changes["root_namespace"] = mesh.root_namespace
-    if mesh.trust_domain:
-        changes["trust_domain"] = mesh.trust_domain
-    return dataclasses.replace(options, **changes) if changes else options
 
 
 async def serve(options: DiscoveryOptions, stop: asyncio.Event) -> None:

@@ -58,7 +58,8 @@ class Protocol(enum.Enum):
 
 class Resolution(enum.Enum):
     CLIENT_SIDE_LB = "ClientSideLB"  # the proxy picks an endpoint it learned over EDS
-    DNS_LB = "DNSLB"  # Envoy resolves the hostname itself
+    DNS_LB = "DNSLB"  # Envoy resolves the hostname itself, every address it gets (STRICT_DNS)
+    DNS_ROUND_ROBIN_LB = "DNSRoundRobinLB"  # Envoy resolves it, one address at a time (LOGICAL_DNS)
     PASSTHROUGH = "Passthrough"  # forward to wherever the caller was going
 
 

@@ -52,8 +52,16 @@ def outbound_clusters(
     return out
 
 
-def inbound_clusters(endpoints: Iterable[Endpoint]) -> list[dict[str, Any]]:
-    """One static cluster per port the local app serves, straight to the app."""
+# The source a captured sidecar's inbound connections to the app come from: iptables leaves
+# it alone, so they are not captured again (Istio's InboundPassthroughBindIpv4).
+INBOUND_PASSTHROUGH_BIND = "127.0.0.6"
+
+
+def inbound_clusters(
+    endpoints: Iterable[Endpoint], *, bind: str | None = None
+) -> list[dict[str, Any]]:
+    """One static cluster per port the local app serves, straight to the app (from `bind`,
+    for a captured sidecar)."""
     seen: dict[int, dict[str, Any]] = {}
     for endpoint in endpoints:
         if endpoint.port in seen:
@@ -69,12 +77,33 @@ def inbound_clusters(endpoints: Iterable[Endpoint]) -> list[dict[str, Any]]:
         }
         if endpoint.service_port.protocol.is_http2:
             cluster["typed_extension_protocol_options"] = _HTTP2_OPTIONS
+        if bind is not None:
+            cluster["upstream_bind_config"] = {"source_address": {"address": bind, "port_value": 0}}
         seen[endpoint.port] = cluster
     return list(seen.values())
 
 
 def blackhole_cluster() -> dict[str, Any]:
     return {"name": names.BLACKHOLE_CLUSTER, "type": "STATIC", "connect_timeout": "10s"}
+
+
+def passthrough_clusters(connect_timeout: float) -> list[dict[str, Any]]:
+    """A captured sidecar's original-destination clusters: `PassthroughCluster` (outbound,
+    ALLOW_ANY) and `InboundPassthroughCluster` (inbound ports no service declares)."""
+    outbound = {
+        "name": names.PASSTHROUGH_CLUSTER,
+        "type": "ORIGINAL_DST",
+        "lb_policy": "CLUSTER_PROVIDED",
+        "connect_timeout": f"{connect_timeout}s",
+    }
+    inbound = {
+        **outbound,
+        "name": names.INBOUND_PASSTHROUGH_CLUSTER,
+        "upstream_bind_config": {
+            "source_address": {"address": INBOUND_PASSTHROUGH_BIND, "port_value": 0}
+        },
+    }
+    return [outbound, inbound]
 
 
 def _outbound(
@@ -90,12 +119,20 @@ def _outbound(
         "name": name,
         "connect_timeout": f"{push.mesh.connect_timeout}s",
     }
-    if service.resolution is Resolution.DNS_LB:
-        cluster["type"] = "STRICT_DNS"
+    if service.resolution in (Resolution.DNS_LB, Resolution.DNS_ROUND_ROBIN_LB):
+        # Istio's DNS and DNS_ROUND_ROBIN: Envoy resolves the endpoints' names (else the
+        # host's), keeping every address (STRICT_DNS) or one at a time (LOGICAL_DNS, which
+        # takes a single endpoint).
+        logical = service.resolution is Resolution.DNS_ROUND_ROBIN_LB
+        cluster["type"] = "LOGICAL_DNS" if logical else "STRICT_DNS"
         cluster["dns_lookup_family"] = "V4_ONLY"
+        targets = [(e.address, e.port) for e in push.index.endpoints_of(service.hostname, port)]
+        targets = list(dict.fromkeys(targets)) or [(service.hostname, port)]
         cluster["load_assignment"] = {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [_lb_endpoint(service.hostname, port)]}],
+            "endpoints": [
+                {"lb_endpoints": [_lb_endpoint(a, p) for a, p in targets[: 1 if logical else None]]}
+            ],
         }
     elif service.resolution is Resolution.PASSTHROUGH:
         cluster["type"] = "ORIGINAL_DST"

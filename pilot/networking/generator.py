@@ -31,6 +31,7 @@ from envoy.extensions.filters.http.fault.v3 import fault_pb2  # noqa: F401
 from envoy.extensions.filters.http.jwt_authn.v3 import config_pb2 as jwt_authn_pb2  # noqa: F401
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2  # noqa: F401
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
+from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2  # noqa: F401
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2  # noqa: F401
 from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
     http_connection_manager_pb2,
@@ -46,14 +47,17 @@ from pilot.model import hostname
 from pilot.model.push_context import PushContext
 from pilot.model.service import Service
 from pilot.networking import (
+    capture,
     clusters,
     credentials,
     endpoints,
     gateway,
+    inbound,
     jwt,
     listeners,
     mixerfilter,
     names,
+    outbound,
     routes,
     security,
     tracing,
@@ -91,6 +95,8 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
         mixerfilter.add_to_listeners(proxy, push, dicts)
         tracing.apply_tracing(dicts, tracing.hcm_tracing(proxy, push.mesh.mesh_config))
         return _resources(LISTENER, [_parse(d, listener_pb2.Listener()) for d in dicts])
+    if capture.is_captured(proxy):
+        return _captured_listeners(proxy, push)
     inbound = push.index.endpoints_at(proxy.ip)
     mode = security.DISABLE
     if security.has_sds(proxy.metadata):
@@ -156,6 +162,76 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
 _PLACEHOLDER_IP = "0.0.0.0"
 
 
+def _captured_listeners(proxy: ProxyView, push: PushContext) -> Resources:
+    """virtualOutbound with a listener per destination, and virtualInbound (outbound.py,
+    inbound.py). Their addresses are wildcards, so they are shared: the outbound side by every
+    workload that sees the same services under the same policy (and kept across pushes while
+    its inputs stay), the inbound side by the replicas of a workload."""
+    endpoints = push.index.endpoints_at(proxy.ip)
+    services = visible_services(proxy, push)
+    policy = capture.outbound_policy(proxy, push)
+    sds = security.has_sds(proxy.metadata)
+    mode = capture.interception_mode(proxy.metadata)
+    trace = tracing.hcm_tracing(proxy, push.mesh.mesh_config)
+
+    def mode_of(port: int | None) -> str:
+        if not sds:
+            return security.DISABLE
+        return security.peer_mode(
+            push.peer_authentications,
+            proxy.namespace,
+            proxy.labels,
+            port,
+            push.mesh.root_namespace,
+        )
+
+    def finish(dicts: list[dict[str, Any]]) -> list[tuple[str, message.Message]]:
+        mixerfilter.add_to_listeners(proxy, push, dicts)
+        tracing.apply_tracing(dicts, trace)
+        return [_parse(d, listener_pb2.Listener()) for d in dicts]
+
+    def build_outbound() -> list[tuple[str, message.Message]]:
+        return finish(outbound.outbound_listeners(proxy, push, services, policy))
+
+    def build_inbound() -> list[tuple[str, message.Message]]:
+        listener = inbound.virtual_inbound(
+            endpoints,
+            mode_of,
+            trust_domain=push.mesh.trust_domain,
+            http_filters=_auth_filters(proxy, push),
+            transparent=mode == capture.TPROXY,
+        )
+        return finish([listener])
+
+    if mixerfilter.enabled(push):
+        # The Mixer filter's config names this workload (its pod, uid, labels): nothing to share.
+        return _resources(LISTENER, [*build_outbound(), *build_inbound()])
+    trace_key = tracing.config_key(trace)
+    # tcp and tls routes may match on the caller's labels; HTTP routes live in RDS.
+    l4_labels = any(
+        m.source_labels
+        for vs in push.virtual_services
+        for route in (*vs.resource.spec.tcp, *vs.resource.spec.tls)
+        for m in route.match
+    )
+    labels = frozenset(proxy.labels.items())
+    out_key = ("lds-outbound", mode, policy, trace_key, _scope_key(services, push),
+               labels if l4_labels else None)  # fmt: skip
+    out_inputs = (
+        tuple(services),
+        tuple(push.services.values()),  # destinations named without a port
+        tuple(vs.resource for vs in push.virtual_services),
+        push.mesh,
+    )
+    outbound_part = _memo(
+        push, out_key, lambda: piece(push.cache, out_key, out_inputs, build_outbound)
+    )
+    ports = tuple(sorted({(e.port, e.service_port) for e in endpoints}, key=lambda p: p[0]))
+    in_key = ("lds-inbound", proxy.namespace, labels, ports, sds, mode, trace_key)
+    inbound_part = _memo(push, in_key, build_inbound)
+    return _resources(LISTENER, [*outbound_part, *inbound_part])
+
+
 def _auth_filters(
     proxy: ProxyView, push: PushContext, *, clear_route_cache: bool = False
 ) -> list[dict[str, Any]]:
@@ -191,13 +267,21 @@ def build_clusters(proxy: ProxyView, push: PushContext, _: Collection[str]) -> R
     )
     if proxy.type == "router":
         return shared
-    inbound = push.index.endpoints_at(proxy.ip)
+    local_endpoints = push.index.endpoints_at(proxy.ip)
+    captured = capture.is_captured(proxy)
 
     def own() -> Resources:
-        dicts = clusters.inbound_clusters(inbound)
+        if captured:
+            # To the app from 127.0.0.6 (not captured again), and the passthrough clusters.
+            bind = clusters.INBOUND_PASSTHROUGH_BIND
+            dicts = clusters.inbound_clusters(local_endpoints, bind=bind)
+            dicts += clusters.passthrough_clusters(push.mesh.connect_timeout)
+        else:
+            dicts = clusters.inbound_clusters(local_endpoints)
         return _resources(CLUSTER, [_parse(d, cluster_pb2.Cluster()) for d in dicts])
 
-    local = piece(push.cache, ("cds-inbound", proxy.ip), (tuple(inbound),), own)
+    inputs = (tuple(local_endpoints), captured, push.mesh.connect_timeout)
+    local = piece(push.cache, ("cds-inbound", proxy.ip), inputs, own)
     return Resources.union(CLUSTER, [shared, local])
 
 
@@ -272,6 +356,8 @@ def build_routes(proxy: ProxyView, push: PushContext, requested: Collection[str]
         ]
         return _resources(ROUTE, tables).select(wanted)
     services = visible_services(proxy, push)
+    if capture.is_captured(proxy):
+        return _captured_routes(proxy, push, services, wanted)
     # A sidecar's table depends on its namespace (sourceNamespace matches), its DNS domain
     # (the short names), what it may see, and its labels only where some route matches on
     # sourceLabels.
@@ -299,19 +385,63 @@ def build_routes(proxy: ProxyView, push: PushContext, requested: Collection[str]
     return _memo(push, key, table).select(wanted)
 
 
+def _captured_routes(
+    proxy: ProxyView,
+    push: PushContext,
+    services: list[Service],
+    wanted: frozenset[str] | None,
+) -> Resources:
+    """A captured sidecar's tables, one per HTTP port (`"9080"`), each ending in the outbound
+    policy's catch-all: `allow_any` to PassthroughCluster, or `block_all` (502)."""
+    policy = capture.outbound_policy(proxy, push)
+    ports = sorted({p.number for s in services for p in s.ports if p.protocol.is_http})
+    labels = frozenset(proxy.labels.items()) if push.uses_source_labels else None
+    scope = _scope_key(services, push)
+    tables = []
+    for port in ports:
+        if wanted is not None and str(port) not in wanted:
+            continue
+        key = ("rds-port", port, policy, proxy.namespace, proxy.domain, labels, scope)
+
+        def table(port: int = port) -> tuple[str, message.Message]:
+            specs = routes.port_virtual_hosts(proxy, push, services, port)
+            return _assembled_table(str(port), specs, proxy, push, _catch_all_host(policy))
+
+        tables.append(_memo(push, key, table))
+    return _resources(ROUTE, tables)
+
+
+def _catch_all_host(policy: str) -> bytes:
+    host = routes.ALLOW_ANY_HOST if policy == capture.ALLOW_ANY else routes.BLACKHOLE_HOST
+    parsed = _parse(host, route_components_pb2.VirtualHost())[1]
+    return field_bytes(0x12, parsed.SerializeToString(deterministic=True))
+
+
 def _sidecar_table(
     proxy: ProxyView, push: PushContext, services: list[Service]
 ) -> tuple[str, message.Message]:
+    specs = routes.sidecar_virtual_hosts(proxy, push, services)
+    blackhole = piece(push.cache, ("rds-blackhole",), (), _blackhole_host)
+    return _assembled_table(names.HTTP_PROXY_ROUTE, specs, proxy, push, blackhole)
+
+
+def _assembled_table(
+    name: str,
+    specs: Sequence[routes.VirtualHostSpec],
+    proxy: ProxyView,
+    push: PushContext,
+    catch_all: bytes,
+) -> tuple[str, message.Message]:
     # Assembled as bytes from pieces encoded once (each virtual host's routes), then parsed
     # once: copying a thousand virtual hosts message by message costs ten times more.
-    parts = [field_bytes(0x0A, names.HTTP_PROXY_ROUTE.encode())]  # name = 1
-    for spec in routes.sidecar_virtual_hosts(proxy, push, services):
+    parts = [field_bytes(0x0A, name.encode())]  # name = 1
+    for spec in specs:
         virtual_host = (
             _name_and_domains(spec.name, spec.domains)  # VirtualHost.name = 1, domains = 2
             + _virtual_host_routes(spec, proxy, push)  # routes = 3
         )
         parts.append(field_bytes(0x12, virtual_host))  # virtual_hosts = 2
-    parts.append(piece(push.cache, ("rds-blackhole",), (), _blackhole_host))
+    parts.append(catch_all)
     parts.append(field_bytes(0x3A, b""))  # validate_clusters = 7: BoolValue false
     config = route_pb2.RouteConfiguration.FromString(b"".join(parts))
     return config.name, config

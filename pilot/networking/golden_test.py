@@ -148,6 +148,73 @@ FETCHED_JWKS = {
 }
 
 
+# Captured sidecars (iptables): a TCP service with an address shifted 80/20 by a tcp route,
+# an external TLS host told by SNI, an external HTTP host, and a workload held to
+# REGISTRY_ONLY by its Sidecar.
+CAPTURED = """
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata: {name: tcp-echo, namespace: default}
+spec:
+  hosts: [tcp-echo.default.svc.cluster.local]
+  addresses: [10.96.0.20]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9000, name: tcp, protocol: TCP}]
+  endpoints:
+  - {address: 127.0.1.20, labels: {app: tcp-echo, version: v1}}
+  - {address: 127.0.1.21, labels: {app: tcp-echo, version: v2}}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: tcp-echo, namespace: default}
+spec:
+  host: tcp-echo
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: tcp-echo, namespace: default}
+spec:
+  hosts: [tcp-echo]
+  tcp:
+  - match: [{port: 9000}]
+    route:
+    - {destination: {host: tcp-echo, port: {number: 9000}, subset: v1}, weight: 80}
+    - {destination: {host: tcp-echo, port: {number: 9000}, subset: v2}, weight: 20}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata: {name: external-tls, namespace: default}
+spec:
+  hosts: [api.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{number: 443, name: tls, protocol: TLS}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata: {name: external-http, namespace: default}
+spec:
+  hosts: [httpbin.example.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: 127.0.1.30}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: Sidecar
+metadata: {name: ratings-registry-only, namespace: default}
+spec:
+  workloadSelector: {labels: {app: ratings}}
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+"""
+
+
+def _captured(proxy: FakeProxy) -> FakeProxy:
+    return dataclasses.replace(proxy, metadata={**proxy.metadata, "INTERCEPTION_MODE": "REDIRECT"})
+
+
 def _mtls_entries() -> list[Any]:
     entries = []
     for entry in workload_entries():
@@ -186,6 +253,26 @@ SCENARIOS = {
             jwks=FETCHED_JWKS,
         ),
         {"productpage-v1": sidecar("productpage-v1"), "gateway": GATEWAY},
+    ),
+    "captured": lambda: (
+        bookinfo_push(
+            "virtual-service-reviews-80-20",
+            extra=loader.load_text(CAPTURED, source="golden"),
+        ),
+        {
+            "productpage-v1": _captured(sidecar("productpage-v1")),
+            "ratings-v1": _captured(sidecar("ratings-v1")),
+        },
+    ),
+    "captured-mtls": lambda: (
+        bookinfo_push(
+            "destination-rule-all-mtls",
+            extra=[*_mtls_entries(), *loader.load_text(MTLS, source="golden")],
+        ),
+        {
+            "reviews-v1": _captured(_sds(sidecar("reviews-v1"))),
+            "ratings-v1": _captured(_sds(sidecar("ratings-v1"))),
+        },
     ),
     "mtls": lambda: (
         bookinfo_push(

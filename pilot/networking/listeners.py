@@ -126,6 +126,30 @@ def gateway_hcm(
 
 # Gateways that tell servers apart by SNI read it with the TLS inspector too.
 TLS_INSPECTOR = _TLS_INSPECTOR
+ROUTER = _ROUTER
+
+
+def outbound_hcm(stat_prefix: str, route_name: str) -> dict[str, Any]:
+    """A sidecar's outbound HTTP connection manager, routed by the RDS table named."""
+    return _hcm(stat_prefix, rds=route_name, filters=[_FAULT, _ROUTER])
+
+
+def inbound_hcm(
+    stat_prefix: str,
+    route_config: dict[str, Any],
+    filters: Sequence[dict[str, Any]],
+    *,
+    client_certs: bool = False,
+) -> dict[str, Any]:
+    """A sidecar's inbound HTTP connection manager, with its route table inline."""
+    return _hcm(
+        stat_prefix, route_config=route_config, filters=list(filters), client_certs=client_certs
+    )
+
+
+def inbound_route(port: int) -> dict[str, Any]:
+    """The one route of an inbound port's table: everything to the app's port."""
+    return _inbound_route(port)
 
 
 def _inbound_routes(endpoints: list[Endpoint]) -> dict[str, Any]:

@@ -10,6 +10,16 @@ from pkg.config.resource import Resource
 VIRTUAL_OUTBOUND = "virtualOutbound"
 VIRTUAL_INBOUND = "virtualInbound"
 BLACKHOLE_CLUSTER = "BlackHoleCluster"
+# Unknown destinations under ALLOW_ANY: wherever the caller was going (ORIGINAL_DST).
+PASSTHROUGH_CLUSTER = "PassthroughCluster"
+# Inbound connections to ports no service declares, to the app from Istio's 127.0.0.6.
+INBOUND_PASSTHROUGH_CLUSTER = "InboundPassthroughCluster"
+# Istio's names for the capture listeners' fixed filter chains and virtual hosts.
+VIRTUAL_OUTBOUND_CATCHALL = "virtualOutbound-catchall-tcp"
+VIRTUAL_OUTBOUND_BLACKHOLE = "virtualOutbound-blackhole"
+VIRTUAL_INBOUND_BLACKHOLE = "virtualInbound-blackhole"
+ALLOW_ANY_HOST = "allow_any"
+BLOCK_ALL_HOST = "block_all"
 OUTBOUND_PORT = 15001
 INBOUND_PORT = 15006
 # The sidecar's outbound listener is the app's HTTP proxy; its one route table is named
@@ -20,6 +30,12 @@ INBOUND_ROUTE = "inbound|http|15006"
 
 def outbound_cluster(hostname: str, port: int, subset: str = "") -> str:
     return f"outbound|{port}|{subset}|{hostname}"
+
+
+def listener_name(address: str, port: int) -> str:
+    """A per-destination outbound listener (`0.0.0.0_9080`, `10.0.0.5_3306`), or an
+    inbound filter chain (`0.0.0.0_9080`)."""
+    return f"{address}_{port}"
 
 
 def inbound_cluster(port: int) -> str:

@@ -23,6 +23,20 @@ _BLACKHOLE_HOST = {
 }
 
 
+# Hosts outside the registry under ALLOW_ANY: to wherever the caller was going.
+ALLOW_ANY_HOST = {
+    "name": names.ALLOW_ANY_HOST,
+    "domains": ["*"],
+    "routes": [
+        {
+            "name": names.ALLOW_ANY_HOST,
+            "match": {"prefix": "/"},
+            "route": {"cluster": names.PASSTHROUGH_CLUSTER, "timeout": "0s"},
+        }
+    ],
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class VirtualHostSpec:
     """One virtual host of a sidecar's table: which service port, under which names, routed
@@ -65,6 +79,44 @@ def sidecar_virtual_hosts(
     return hosts
 
 
+def port_virtual_hosts(
+    proxy: ProxyView, push: PushContext, services: Iterable[Service], port: int
+) -> list[VirtualHostSpec]:
+    """The virtual hosts of a captured sidecar's table for one port (RDS name `"<port>"`):
+    each service with an HTTP port of that number, under Istio's domains: every name a
+    caller may use, with and without the port, and the service's address."""
+    used: set[str] = set()
+    hosts = []
+    for service in sorted(services, key=lambda s: hostname.sort_key(s.hostname)):
+        service_port = service.port(port)
+        if service_port is None or not service_port.protocol.is_http:
+            continue
+        candidates = _port_domains(service.hostname, service.address, port, proxy.domain)
+        domains = tuple(d for d in candidates if d not in used)
+        if not domains:
+            continue
+        used.update(domains)
+        hosts.append(
+            VirtualHostSpec(
+                name=f"{service.hostname}:{port}",
+                domains=domains,
+                service=service,
+                port=port,
+                virtual_service=push.virtual_service_for(service.hostname, MESH_GATEWAY),
+            )
+        )
+    return hosts
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _port_domains(host: str, address: str, port: int, proxy_domain: str) -> tuple[str, ...]:
+    """Istio's domains of a service in a per-port table; a pure function, so remembered."""
+    domains = hostname.aliases(host, port, include_bare=True, proxy_domain=proxy_domain)
+    if address not in ("", "0.0.0.0"):
+        domains += [address, f"{address}:{port}"]
+    return tuple(domains)
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _candidate_domains(host: str, port: int, bare: bool, proxy_domain: str) -> tuple[str, ...]:
     """Every name a caller in `proxy_domain` may use for a service port.
@@ -76,10 +128,14 @@ def virtual_host_routes(
     spec: VirtualHostSpec, proxy: ProxyView, push: PushContext
 ) -> list[dict[str, Any]]:
     vs = spec.virtual_service
-    if vs is None:
-        cluster = names.outbound_cluster(spec.service.hostname, spec.port)
-        return [httproute.default_route(cluster, push)]
-    return _vs_routes(vs, proxy, push, spec.port, MESH_GATEWAY)
+    if vs is not None:
+        found = _vs_routes(vs, proxy, push, spec.port, MESH_GATEWAY)
+        if found:
+            return found
+    # No VirtualService, or one with no HTTP route for this port (only tcp or tls routes,
+    # or matches on other ports): the service's default route, as Istio gives it.
+    cluster = names.outbound_cluster(spec.service.hostname, spec.port)
+    return [httproute.default_route(cluster, push)]
 
 
 BLACKHOLE_HOST = _BLACKHOLE_HOST

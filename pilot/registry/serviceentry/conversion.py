@@ -19,7 +19,7 @@ _RESOLUTION = {
     service_entry_pb2.ServiceEntry.NONE: Resolution.PASSTHROUGH,
     service_entry_pb2.ServiceEntry.STATIC: Resolution.CLIENT_SIDE_LB,
     service_entry_pb2.ServiceEntry.DNS: Resolution.DNS_LB,
-    service_entry_pb2.ServiceEntry.DNS_ROUND_ROBIN: Resolution.DNS_LB,
+    service_entry_pb2.ServiceEntry.DNS_ROUND_ROBIN: Resolution.DNS_ROUND_ROBIN_LB,
 }
 
 

@@ -1,0 +1,138 @@
+"""LDS for a captured sidecar's inbound traffic: `virtualInbound`, as Istio generates it.
+
+iptables sends every inbound TCP connection to 0.0.0.0:15006; the `original_dst` listener
+filter restores the port the caller meant, and a filter chain per port the workload serves
+(`destination_port`, Istio's chain name `0.0.0.0_<port>`) takes it: an HTTP port through an
+HTTP connection manager (the workload's authentication and authorization filters, its
+routes inline, `inbound|<port>||`), a TCP port through a tcp_proxy to `inbound|<port>||`.
+Ports no service declares go to `InboundPassthroughCluster`, to the original destination from
+127.0.0.6, a source iptables leaves alone (the app sees a local peer, and the connection is
+not captured again). A connection to 15006 itself is dropped (`virtualInbound-blackhole`).
+
+Each port's PeerAuthentication mode says what its chains accept: STRICT mutual TLS only,
+PERMISSIVE both (told apart by the TLS inspector), DISABLE plaintext. The passthrough chains
+take the workload's mode without a port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from pilot.model.service import Endpoint
+from pilot.networking import listeners, names, security, tcproute
+
+WILDCARD = "0.0.0.0"
+_ORIGINAL_DST = {
+    "name": "envoy.filters.listener.original_dst",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst"
+    },
+}
+
+
+def virtual_inbound(
+    endpoints: Iterable[Endpoint],
+    mode_of: Callable[[int | None], str],
+    *,
+    trust_domain: str,
+    http_filters: Sequence[dict[str, Any]],
+    transparent: bool = False,
+) -> dict[str, Any]:
+    """`mode_of(port)`: the PeerAuthentication mode of a port (None: the workload's)."""
+    by_port: dict[int, Endpoint] = {}
+    for endpoint in endpoints:
+        by_port.setdefault(endpoint.port, endpoint)
+    chains: list[dict[str, Any]] = [
+        {
+            "name": names.VIRTUAL_INBOUND_BLACKHOLE,
+            "filter_chain_match": {"destination_port": names.INBOUND_PORT},
+            "filters": [tcproute.tcp_proxy([(names.BLACKHOLE_CLUSTER, 100)])],
+        }
+    ]
+    modes = []
+    for port, endpoint in sorted(by_port.items()):
+        mode = mode_of(port)
+        modes.append(mode)
+        chains += _port_chains(port, endpoint, mode, trust_domain, http_filters)
+    passthrough_mode = mode_of(None)
+    modes.append(passthrough_mode)
+    passthrough = [tcproute.tcp_proxy([(names.INBOUND_PASSTHROUGH_CLUSTER, 100)])]
+    chains += _secured(names.VIRTUAL_INBOUND, {}, passthrough, passthrough, passthrough_mode,
+                       trust_domain)  # fmt: skip
+    listener: dict[str, Any] = {
+        "name": names.VIRTUAL_INBOUND,
+        "address": {"socket_address": {"address": WILDCARD, "port_value": names.INBOUND_PORT}},
+        "traffic_direction": "INBOUND",
+        "filter_chains": chains,
+        "listener_filters": [_ORIGINAL_DST],
+        # Istio's: a connection that never says whether it is TLS still gets a chain.
+        "continue_on_listener_filters_timeout": True,
+    }
+    if {security.PERMISSIVE, security.STRICT} & set(modes):
+        # The chains match on the transport protocol, which only the TLS inspector tells.
+        listener["listener_filters"].append(listeners.TLS_INSPECTOR)
+    if transparent:
+        listener["transparent"] = True
+    return listener
+
+
+def _port_chains(
+    port: int,
+    endpoint: Endpoint,
+    mode: str,
+    trust_domain: str,
+    http_filters: Sequence[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    name = names.listener_name(WILDCARD, port)
+    match = {"destination_port": port}
+    if not endpoint.service_port.protocol.is_http:
+        tcp = [tcproute.tcp_proxy([(names.inbound_cluster(port), 100)])]
+        return _secured(name, match, tcp, tcp, mode, trust_domain)
+    route_config = {
+        "name": names.inbound_cluster(port),
+        "virtual_hosts": [
+            {
+                "name": f"inbound|http|{port}",
+                "domains": ["*"],
+                "routes": [listeners.inbound_route(port)],
+            }
+        ],
+        "validate_clusters": False,
+    }
+    stat_prefix = f"inbound_{WILDCARD}_{port}"
+    filters = [*http_filters, listeners.ROUTER]
+    plain = [listeners.inbound_hcm(stat_prefix, route_config, filters)]
+    mutual = [listeners.inbound_hcm(stat_prefix, route_config, filters, client_certs=True)]
+    return _secured(name, match, plain, mutual, mode, trust_domain)
+
+
+def _secured(
+    name: str,
+    match: dict[str, Any],
+    plain: list[dict[str, Any]],
+    mutual: list[dict[str, Any]],
+    mode: str,
+    trust_domain: str,
+) -> list[dict[str, Any]]:
+    """The chains of one port under its mTLS mode."""
+    tls_chain: dict[str, Any] = {
+        "name": name,
+        "filters": mutual,
+        "transport_socket": security.downstream_tls(trust_domain),
+    }
+    plain_chain: dict[str, Any] = {"name": name, "filters": plain}
+    if mode == security.STRICT:
+        chains = [{**tls_chain, "filter_chain_match": {**match, "transport_protocol": "tls"}}]
+    elif mode == security.PERMISSIVE:
+        chains = [
+            {**tls_chain, "filter_chain_match": {**match, "transport_protocol": "tls"}},
+            {**plain_chain, "filter_chain_match": {**match, "transport_protocol": "raw_buffer"}},
+        ]
+    else:
+        chains = [{**plain_chain, "filter_chain_match": match} if match else plain_chain]
+    return [c if c.get("filter_chain_match") else _without_match(c) for c in chains]
+
+
+def _without_match(chain: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in chain.items() if k != "filter_chain_match"}
