@@ -74,6 +74,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pod_cidr=NETWORK.cidr,
         netns_prefix=NETWORK.prefix,
         control_address=NETWORK.gateway,
+        interception=True,
     )
     with mesh:
         cluster = Cluster(mesh, tmp_path_factory.mktemp("kubectl"))
