@@ -101,9 +101,6 @@ class Endpoint:
     workload_name: str = ""
     locality: str = ""
     weight: int = 0
-    # Its pod's iptables send what reaches its own port to the sidecar's 15006 (istio-init):
-    # callers then dial that port, as in Istio; uncaptured sidecars are dialled on 15006.
-    captured: bool = False
 
     @property
     def has_sidecar(self) -> bool:

@@ -59,11 +59,8 @@ def _accepts_mtls(push: PushContext, endpoint: Endpoint) -> bool:
 def _add_lb_endpoint(
     group: endpoint_components_pb2.LocalityLbEndpoints, endpoint: Endpoint, mtls: bool
 ) -> None:
-    # A workload with a sidecar is reached through its inbound listener, never the app port:
-    # dialled on 15006 directly, or, where its pod captures, on the app port that iptables
-    # redirects (15006 itself is a blackhole there, as in Istio).
-    captured = endpoint.captured or not endpoint.has_sidecar
-    port = endpoint.port if captured else names.INBOUND_PORT
+    # A workload with a sidecar is reached through its inbound listener, never the app port.
+    port = names.INBOUND_PORT if endpoint.has_sidecar else endpoint.port
     lb = group.lb_endpoints.add()
     address = lb.endpoint.address.socket_address
     address.address = endpoint.address

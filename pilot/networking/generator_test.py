@@ -221,24 +221,3 @@ def test_endpoints_are_built_once_per_push_and_cluster():
     names = ["outbound|9080|v1|reviews.default.svc.cluster.local"]
     first = generator.build_endpoints(sidecar("productpage-v1"), push, names)
     assert generator.build_endpoints(sidecar("ratings-v1"), push, names)[0][1] is first[0][1]
-
-
-def test_a_captured_endpoint_is_dialled_on_its_own_port_as_in_istio():
-    from envoy.config.endpoint.v3 import endpoint_components_pb2
-
-    from pilot.model.service import Endpoint, Port, Protocol
-    from pilot.networking import endpoints
-
-    port = Port("http", 9080, Protocol.HTTP)
-    base = Endpoint("reviews.default.svc.cluster.local", port, "10.244.0.7", 9080, {}, "default")
-    with_sidecar = {"security.istio.io/tlsMode": "istio"}
-    cases = {
-        "no sidecar": (base, 9080),
-        "sidecar, no capture": (Endpoint(**{**vars(base), "labels": with_sidecar}), 15006),
-        "captured": (Endpoint(**{**vars(base), "labels": with_sidecar, "captured": True}), 9080),
-    }
-    for what, (endpoint, wanted) in cases.items():
-        group = endpoint_components_pb2.LocalityLbEndpoints()
-        endpoints._add_lb_endpoint(group, endpoint, mtls=False)
-        address = group.lb_endpoints[0].endpoint.address.socket_address
-        assert (address.address, address.port_value) == ("10.244.0.7", wanted), what

@@ -25,13 +25,6 @@ class ReadinessOptions:
     ip: str
     outbound_port: int = agent_options.OUTBOUND_PORT
     inbound_port: int = agent_options.INBOUND_PORT
-    # NONE: the listeners are on the pod's address (the app's HTTP proxy, the inbound ports);
-    # REDIRECT/TPROXY: Istio's capture listeners, on 0.0.0.0, where iptables sends everything.
-    interception_mode: str = "NONE"
-
-    @property
-    def listener_address(self) -> str:
-        return self.ip if self.interception_mode == "NONE" else "0.0.0.0"
 
     def required_listeners(self) -> dict[str, int]:
         """Listener name -> port a proxy of this type needs (a gateway's are config-driven)."""
@@ -64,9 +57,9 @@ async def check_ready(client: AdminClient, options: ReadinessOptions) -> str | N
         listener = active.get(name)
         if listener is None:
             return f"listener {name} is not active yet"
-        if (listener.address, listener.port) != (options.listener_address, port):
+        if (listener.address, listener.port) != (options.ip, port):
             return (
                 f"listener {name} is on {listener.address}:{listener.port}, "
-                f"expected {options.listener_address}:{port}"
+                f"expected {options.ip}:{port}"
             )
     return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 
 import pytest
 
@@ -83,19 +82,6 @@ def test_sidecar_not_ready(admin: ScriptedAdmin, reason: str) -> None:
     answer = _check(admin)
     assert answer is not None
     assert reason in answer
-
-
-def test_a_captured_sidecar_needs_the_capture_listeners_on_every_address() -> None:
-    captured = [
-        dataclasses.replace(OUTBOUND, address="0.0.0.0"),
-        dataclasses.replace(INBOUND, address="0.0.0.0"),
-    ]
-    options = ReadinessOptions(proxy_type="sidecar", ip=IP, interception_mode="REDIRECT")
-    check = functools.partial(check_ready, options=options)
-    assert asyncio.run(check(ScriptedAdmin(listeners=captured))) is None  # type: ignore[arg-type]
-    # On the pod's address they would catch nothing iptables redirects.
-    answer = asyncio.run(check(ScriptedAdmin()))  # type: ignore[arg-type]
-    assert answer == f"listener virtualOutbound is on {IP}:15001, expected 0.0.0.0:15001"
 
 
 def test_router_needs_one_active_listener_of_any_name() -> None:

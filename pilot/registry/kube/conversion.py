@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,8 +27,6 @@ from pilot.model.service import Endpoint, Port, Protocol, Resolution, Service, s
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # which Service an EndpointSlice is of
 KUBERNETES_SERVICE_ACCOUNTS = "alpha.istio.io/kubernetes-serviceaccounts"
 CANONICAL_SERVICE_ACCOUNTS = "alpha.istio.io/canonical-serviceaccounts"
-STATUS_ANNOTATION = "sidecar.istio.io/status"  # what the injector added to the pod
-INTERCEPTION_ANNOTATION = "sidecar.istio.io/interceptionMode"
 _APP_PROTOCOLS = {
     "kubernetes.io/h2c": Protocol.HTTP2,
     "kubernetes.io/ws": Protocol.HTTP,
@@ -169,12 +166,10 @@ def _pod_of(reference: Any, pods: Mapping[PodKey, Any]) -> tuple[bool, Any]:
 def _endpoint(svc: Service, port: Port, address: str, number: int, pod: Any) -> Endpoint:
     labels: dict[str, str] = {}
     account, workload = "", ""
-    captured = False
     if pod is not None:
         labels = dict(pod.metadata.labels or {})
         account = pod.spec.service_account_name or "default"
         workload = workload_name(pod)
-        captured = is_captured(pod)
     return Endpoint(
         hostname=svc.hostname,
         service_port=port,
@@ -184,22 +179,7 @@ def _endpoint(svc: Service, port: Port, address: str, number: int, pod: Any) -> 
         namespace=svc.namespace,
         service_account=account,
         workload_name=workload,
-        captured=captured,
     )
-
-
-def is_captured(pod: Any) -> bool:
-    """Does the pod's own iptables send its inbound traffic to the sidecar? Its injector says
-    so: `sidecar.istio.io/status` lists `istio-init` (unless the pod's
-    `sidecar.istio.io/interceptionMode` annotation is NONE)."""
-    annotations = pod.metadata.annotations or {}
-    if annotations.get(INTERCEPTION_ANNOTATION) == "NONE":
-        return False
-    try:
-        status = json.loads(annotations.get(STATUS_ANNOTATION) or "{}")
-    except ValueError:
-        return False
-    return isinstance(status, dict) and "istio-init" in (status.get("initContainers") or ())
 
 
 def workload_name(pod: Any) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from kubernetes.aio.client import models
 
@@ -253,15 +251,3 @@ def test_workload_names():
 
 def test_slice_service():
     assert conversion.slice_service(endpoint_slice([], [])) == "reviews"
-
-
-def test_a_pod_whose_injector_added_istio_init_is_captured():
-    def status(init: list[str]) -> dict:
-        return {"sidecar.istio.io/status": json.dumps({"initContainers": init})}
-
-    assert conversion.is_captured(pod("a", {}, annotations=status(["istio-init"])))
-    assert not conversion.is_captured(pod("b", {}, annotations=status([])))
-    assert not conversion.is_captured(pod("c", {}))
-    assert not conversion.is_captured(pod("d", {}, annotations={"sidecar.istio.io/status": "{"}))
-    none = {**status(["istio-init"]), "sidecar.istio.io/interceptionMode": "NONE"}
-    assert not conversion.is_captured(pod("e", {}, annotations=none))
