@@ -101,6 +101,10 @@ class Endpoint:
     workload_name: str = ""
     locality: str = ""
     weight: int = 0
+    # Its pod has Istio's iptables capture (an istio-init container): callers use the app's
+    # own port, which the capture hands to the sidecar's virtualInbound. A sidecar without
+    # capture (the loopback platform's) is reached on its inbound listener's port instead.
+    captured: bool = False
 
     @property
     def has_sidecar(self) -> bool:

@@ -59,8 +59,9 @@ def _accepts_mtls(push: PushContext, endpoint: Endpoint) -> bool:
 def _add_lb_endpoint(
     group: endpoint_components_pb2.LocalityLbEndpoints, endpoint: Endpoint, mtls: bool
 ) -> None:
-    # A workload with a sidecar is reached through its inbound listener, never the app port.
-    port = names.INBOUND_PORT if endpoint.has_sidecar else endpoint.port
+    # A workload with a sidecar but no capture is reached through its inbound listener; a
+    # captured one at the app's port, which iptables hands to its virtualInbound (Istio's).
+    port = names.INBOUND_PORT if endpoint.has_sidecar and not endpoint.captured else endpoint.port
     lb = group.lb_endpoints.add()
     address = lb.endpoint.address.socket_address
     address.address = endpoint.address

@@ -1,3 +1,5 @@
+import dataclasses
+
 from google.protobuf import json_format
 
 from pilot.networking import generator, names
@@ -142,6 +144,23 @@ def test_endpoints_go_to_the_sidecar_inbound_port_and_follow_subsets():
         {"address": "127.0.1.6", "port_value": 15006}
     ]
     assert len(assignments[wanted[1]]["endpoints"][0]["lb_endpoints"]) == 3
+
+
+def test_a_captured_workload_is_reached_at_the_apps_own_port():
+    # Its iptables hands the connection to virtualInbound; 15006 itself is blackholed there.
+    push = bookinfo_push(*ROUTE_SAMPLES)
+    endpoints = {
+        key: tuple(dataclasses.replace(e, captured=True) for e in found)
+        for key, found in push.index.endpoints.items()
+    }
+    captured = dataclasses.replace(push, index=dataclasses.replace(push.index, endpoints=endpoints))
+    name = "outbound|9080|v3|reviews.default.svc.cluster.local"
+    assignments = _as_dicts(generator.build_endpoints(sidecar("productpage-v1"), captured, [name]))
+    (v3,) = assignments[name]["endpoints"][0]["lb_endpoints"]
+    assert v3["endpoint"]["address"]["socket_address"] == {
+        "address": "127.0.1.6",
+        "port_value": 9080,
+    }
 
 
 def test_gateway_gets_a_listener_and_routes_from_the_bound_virtual_service():

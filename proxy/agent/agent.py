@@ -65,7 +65,11 @@ class Agent:
                 options=StatusOptions(
                     ip=options.ip,
                     port=options.status_port,
-                    readiness=ReadinessOptions(proxy_type=options.proxy_type, ip=options.ip),
+                    readiness=ReadinessOptions(
+                        proxy_type=options.proxy_type,
+                        ip=options.ip,
+                        interception_mode=options.interception_mode,
+                    ),
                     stats=StatsOptions(
                         envoy_url=f"http://{options.ip}:{options.envoy_prometheus_port}/stats/prometheus",
                         app_url=app_url_from(self._environ, options.ip),

@@ -25,6 +25,13 @@ class ReadinessOptions:
     ip: str
     outbound_port: int = agent_options.OUTBOUND_PORT
     inbound_port: int = agent_options.INBOUND_PORT
+    # NONE: Pilot puts the sidecar's listeners on the pod's address (the apps' HTTP proxy);
+    # REDIRECT or TPROXY: iptables sends everything to Istio's capture listeners on 0.0.0.0.
+    interception_mode: str = "NONE"
+
+    @property
+    def listener_address(self) -> str:
+        return self.ip if self.interception_mode == "NONE" else "0.0.0.0"
 
     def required_listeners(self) -> dict[str, int]:
         """Listener name -> port a proxy of this type needs (a gateway's are config-driven)."""
@@ -57,9 +64,9 @@ async def check_ready(client: AdminClient, options: ReadinessOptions) -> str | N
         listener = active.get(name)
         if listener is None:
             return f"listener {name} is not active yet"
-        if (listener.address, listener.port) != (options.ip, port):
+        if (listener.address, listener.port) != (options.listener_address, port):
             return (
                 f"listener {name} is on {listener.address}:{listener.port}, "
-                f"expected {options.ip}:{port}"
+                f"expected {options.listener_address}:{port}"
             )
     return None

@@ -92,3 +92,13 @@ def test_router_needs_one_active_listener_of_any_name() -> None:
         "no listener from Pilot is active yet"
     )
     assert _check(ScriptedAdmin(listeners=[]), "router") == "no listener from Pilot is active yet"
+
+
+def test_a_captured_sidecar_needs_istios_capture_listeners_on_the_wildcard() -> None:
+    # REDIRECT: iptables sends all traffic to 15001/15006, where Pilot's listeners bind 0.0.0.0.
+    captured = [dataclasses.replace(x, address="0.0.0.0") for x in (OUTBOUND, INBOUND)]
+    options = ReadinessOptions(proxy_type="sidecar", ip=IP, interception_mode="REDIRECT")
+    assert asyncio.run(check_ready(ScriptedAdmin(listeners=captured), options)) is None  # type: ignore[arg-type]
+    # The pod's own address would mean Pilot took the pod for one without capture.
+    answer = asyncio.run(check_ready(ScriptedAdmin(), options))  # type: ignore[arg-type]
+    assert answer == "listener virtualOutbound is on 127.0.1.5:15001, expected 0.0.0.0:15001"

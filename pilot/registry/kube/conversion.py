@@ -166,10 +166,12 @@ def _pod_of(reference: Any, pods: Mapping[PodKey, Any]) -> tuple[bool, Any]:
 def _endpoint(svc: Service, port: Port, address: str, number: int, pod: Any) -> Endpoint:
     labels: dict[str, str] = {}
     account, workload = "", ""
+    captured = False
     if pod is not None:
         labels = dict(pod.metadata.labels or {})
         account = pod.spec.service_account_name or "default"
         workload = workload_name(pod)
+        captured = is_captured(pod)
     return Endpoint(
         hostname=svc.hostname,
         service_port=port,
@@ -179,7 +181,18 @@ def _endpoint(svc: Service, port: Port, address: str, number: int, pod: Any) -> 
         namespace=svc.namespace,
         service_account=account,
         workload_name=workload,
+        captured=captured,
     )
+
+
+# The init containers Istio's injection adds when it captures the pod's traffic: istio-init
+# runs istio-iptables; istio-validation checks the rules the CNI plugin installed.
+CAPTURE_INIT_CONTAINERS = frozenset({"istio-init", "istio-validation"})
+
+
+def is_captured(pod: Any) -> bool:
+    """Whether the pod's traffic goes through Istio's iptables capture."""
+    return any(c.name in CAPTURE_INIT_CONTAINERS for c in pod.spec.init_containers or ())
 
 
 def workload_name(pod: Any) -> str:

@@ -165,7 +165,22 @@ def test_instances_from_slices_are_joined_with_their_pods():
     )
     assert endpoint.labels["version"] == "v1"
     assert endpoint.has_sidecar
+    assert not endpoint.captured  # no istio-init: the sidecar is reached on its own port
     assert (endpoint.service_account, endpoint.workload_name) == ("bookinfo-reviews", "reviews-v1")
+
+
+@pytest.mark.parametrize("init", ["istio-init", "istio-validation"])
+def test_a_pod_with_istios_capture_init_container_is_captured(init: str):
+    service = convert(svc({"ports": [{"name": "http", "port": 9080}]}))
+    captured = pod("reviews-v1-aaa", {"app": "reviews", "security.istio.io/tlsMode": "istio"})
+    captured.spec.init_containers = [models.V1Container(name=init)]
+    found = conversion.instances_from_slices(
+        service,
+        [endpoint_slice([{"name": "http", "port": 9080}], [at("10.1.0.4", "reviews-v1-aaa")])],
+        {("default", "reviews-v1-aaa"): captured},
+    )
+    (endpoint,) = found[9080]
+    assert endpoint.captured
 
 
 def test_only_ready_endpoints_with_known_pods_serve():
