@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
+import dataclasses
 import logging
 import pathlib
 import sys
@@ -13,7 +13,6 @@ from tools.local import launcher, netnssandbox, observability
 from tools.local.mesh import Mesh
 from tools.local.podnetwork import DEFAULT_POD_CIDR, NodeNetwork, PodNetworkError
 from tools.local.topology import PLATFORMS, REGISTRY_DOMAINS, ROOT, Topology
-
 
 INTERCEPTION_CHOICES = ("auto", "on", "off")
 
