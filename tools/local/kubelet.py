@@ -271,6 +271,25 @@ class Kubelet:
         facts["sds_socket"] = str(socket)
         return entry
 
+    def scrape_targets(self, job: str) -> list[dict[str, Any]]:
+        """Prometheus target groups of the running pods, as Istio's Prometheus jobs find them
+        on a cluster: `kubernetes-pods` by the pod's `prometheus.io/scrape|port|path`
+        annotations (injection points them at the agent's merged 15020), `envoy-stats` every
+        container port named `*-envoy-prom` (the sidecar's 15090)."""
+        groups = []
+        for key, running in sorted(self.running.items()):
+            pod = self.pods.cache.get(key) or {}
+            meta = pod.get("metadata") or {}
+            labels = {
+                "namespace": key[0],
+                "pod": key[1],
+                "app": (meta.get("labels") or {}).get("app", ""),
+            }
+            for address, path in _scrape_ports(pod, job):
+                target = f"{running.spec.ip}:{address}"
+                groups.append({"targets": [target], "labels": {**labels, "__metrics_path__": path}})
+        return groups
+
     def _address_for(self, pod: Object) -> str:
         """The pod's address: the one it had (a kubelet that restarted), else the next free
         one after the address given last."""
@@ -412,6 +431,23 @@ def _identity(
         int(user) if user is not None else None,
         int(group) if group is not None else None,
     )
+
+
+def _scrape_ports(pod: Object, job: str) -> list[tuple[str, str]]:
+    """(port, metrics path) of the pod that Prometheus' `job` scrapes."""
+    if job == "kubernetes-pods":
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        port = annotations.get("prometheus.io/port")
+        if annotations.get("prometheus.io/scrape") != "true" or not port:
+            return []
+        return [(str(port), annotations.get("prometheus.io/path") or "/metrics")]
+    containers = (pod.get("spec") or {}).get("containers") or []
+    return [
+        (str(port["containerPort"]), "/stats/prometheus")
+        for container in containers
+        for port in container.get("ports") or []
+        if str(port.get("name") or "").endswith("-envoy-prom") and port.get("containerPort")
+    ]
 
 
 def next_pod_address(first: str, last: str, after: str, used: Iterable[str | None]) -> str | None:
