@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,7 +44,7 @@ from tests.e2e.kube_platform_test import (
     test_scale_reviews_v3_to_zero_and_back,
 )
 from tests.e2e.meshtest import ROOT, MeshUnderTest, loopback_subnet
-from tools.local import launcher, netnssandbox
+from tools.local import launcher, netnssandbox, observability
 from tools.local.podnetwork import NodeNetwork
 
 __all__ = [  # the journey's steps, collected here too, against this module's cluster
@@ -85,6 +86,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         netns_prefix=NETWORK.prefix,
         control_address=NETWORK.gateway,
         interception=True,
+        observability=True,  # Prometheus scraping the captured pods, their spans in Zipkin
     )
     with mesh:
         cluster = Cluster(mesh, tmp_path_factory.mktemp("kubectl"))
@@ -353,3 +355,36 @@ def test_registry_only_refuses_the_unregistered_until_a_service_entry(
     # Nothing restarted: the same control plane processes, the same pods' processes.
     assert {s.name: s.pid for s in launcher.read_state(cluster.mesh.topology.run_dir)} == processes
     assert {p["metadata"]["uid"]: _pids(_netns_of(p)) for p in cluster.pods()} == pods
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.load(answer)
+
+
+def test_prometheus_scrapes_the_captured_pods_and_their_spans_reach_zipkin(
+    cluster: Cluster, bookinfo: str
+):
+    topology = cluster.mesh.topology
+    pods = {p["status"]["podIP"] for p in cluster.ready("")}
+
+    def healthy_pod_targets() -> set[tuple[str, str]]:
+        found = _get_json(f"{observability.prometheus_url(topology)}/api/v1/targets")
+        return {
+            (t["scrapePool"], t["labels"]["instance"].rsplit(":", 1)[0])
+            for t in found["data"]["activeTargets"]
+            if t["health"] == "up" and t["scrapePool"] in ("envoy-stats", "kubernetes-pods")
+        }
+
+    # Every pod's 15090 (Envoy) and 15020 (the agent's merged stats), past its capture.
+    wanted = {(job, ip) for job in ("envoy-stats", "kubernetes-pods") for ip in pods}
+    poll(lambda: wanted <= healthy_pod_targets(), "every pod's stats scraped", 60)
+    cluster.pages(5)
+    zipkin = observability.zipkin_url(topology)
+
+    def span_addresses() -> set[str]:
+        traces = _get_json(f"{zipkin}/api/v2/traces?serviceName=productpage&limit=20")
+        return {s.get("localEndpoint", {}).get("ipv4", "") for t in traces for s in t}
+
+    # productpage, details, reviews and ratings report their spans from their pods' addresses.
+    poll(lambda: len(span_addresses() & pods) >= 4, "spans from the captured pods", 30)
