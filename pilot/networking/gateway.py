@@ -15,6 +15,11 @@ server, chosen by the SNI the client sends (the TLS inspector reads it), as Isti
   pick a chain per `sniHosts` and forward the connection whole (tcp_proxy) to their
   destination.
 
+A port whose servers are `TCP` (or `MONGO`, `REDIS`, ... : Istio's opaque protocols) is one
+listener with one tcp_proxy: the first `tcp` route of the VirtualServices bound to the
+Gateway that matches the port, weighted per connection (Istio's TCP traffic-shifting task
+through its ingress gateway); with no such route the port gets no listener.
+
 Not built yet: servers that end TLS for TCP routes (protocol TLS with SIMPLE/MUTUAL),
 ISTIO_MUTUAL and AUTO_PASSTHROUGH; such servers get no listener.
 
@@ -34,13 +39,14 @@ from typing import Any
 from api.networking.v1alpha3 import gateway_pb2
 from pilot.model import hostname
 from pilot.model.push_context import PushContext
-from pilot.networking import credentials, listeners, names
+from pilot.networking import credentials, listeners, names, tcproute
 from pilot.networking.proxyview import ProxyView
 
 log = logging.getLogger("pilot.networking.gateway")
 
 HTTP_PROTOCOLS = ("HTTP", "HTTP2")
 TLS_PROTOCOLS = ("HTTPS", "TLS")
+TCP_PROTOCOLS = ("TCP", "MONGO", "REDIS", "MYSQL")
 _TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
 _TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 _MODES = gateway_pb2.ServerTLSSettings.TLSmode
@@ -95,6 +101,10 @@ class BoundServer:
     @property
     def passes_through(self) -> bool:
         return self.protocol in TLS_PROTOCOLS and self.mode == "PASSTHROUGH"
+
+    @property
+    def is_tcp(self) -> bool:
+        return self.protocol in TCP_PROTOCOLS
 
     @property
     def https_redirect(self) -> bool:
@@ -156,6 +166,14 @@ def gateway_listeners(
             continue
         bound_at[listen_port] = port
         plain, tls = _split(by_port[port])
+        tcp = [s for s in by_port[port] if s.is_tcp]
+        if tcp and not (plain or tls):
+            route = next((r for server in tcp for r in tcp_routes(push, server)), None)
+            if route is not None:
+                out.append(listeners.gateway_listener_of(proxy.ip, port, [{"filters": [route]}]))
+            continue
+        if tcp:
+            log.warning("gateway port %d has TCP and HTTP or TLS servers: TCP ignored", port)
         if not tls:
             out.append(listeners.gateway_listener(proxy.ip, port, auth_filters))
             continue
@@ -173,7 +191,7 @@ def gateway_listeners(
 def _by_port(bound: Iterable[BoundServer]) -> dict[int, list[BoundServer]]:
     by_port: dict[int, list[BoundServer]] = {}
     for server in bound:
-        if server.is_plain_http or _is_tls(server):
+        if server.is_plain_http or _is_tls(server) or server.is_tcp:
             by_port.setdefault(server.port, []).append(server)
     return by_port
 
@@ -340,6 +358,35 @@ def passthrough_routes(
                 if sni:
                     out.append((sni, _tcp_proxy(clusters)))
     return out
+
+
+def tcp_routes(push: PushContext, server: BoundServer) -> list[dict[str, Any]]:
+    """A tcp_proxy filter per `tcp` route of the VirtualServices bound to the server's
+    Gateway that applies to its port (no match: every port), in the order Istio takes them."""
+    out = []
+    for vs in push.virtual_services_for(server.gateway):
+        if not any(_host_served(h, server.hosts) for h in vs.resource.spec.hosts):
+            continue
+        for tcp_route in vs.resource.spec.tcp:
+            clusters = [
+                (names.cluster_for(d.destination, vs.namespace, push), d.weight)
+                for d in tcp_route.route
+            ]
+            if not clusters:
+                continue
+            if not tcp_route.match or any(
+                _match_applies(m.port, m.gateways, vs.namespace, server) for m in tcp_route.match
+            ):
+                out.append(tcproute.tcp_proxy(clusters))
+    return out
+
+
+def _match_applies(port: int, gateways: Sequence[str], namespace: str, server: BoundServer) -> bool:
+    if port and port != server.port:
+        return False
+    return not gateways or server.gateway in {
+        g if "/" in g else f"{namespace}/{g}" for g in gateways
+    }
 
 
 def _host_served(host: str, server_hosts: Sequence[str]) -> bool:

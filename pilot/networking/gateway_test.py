@@ -253,3 +253,47 @@ def test_plain_http_gateways_are_as_before():
     listeners = _dicts(generator.build_listeners(GATEWAY, push, []))
     assert list(listeners) == ["0.0.0.0_8080"]
     assert "listener_filters" not in listeners["0.0.0.0_8080"]
+
+
+TCP_SHIFT = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: tcp-echo-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 31400, name: tcp, protocol: TCP}
+    hosts: ["*"]
+  - port: {number: 31401, name: tcp-unrouted, protocol: TCP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: tcp-echo, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [tcp-echo-gateway]
+  tcp:
+  - match: [{port: 31400}]
+    route:
+    - {destination: {host: reviews, port: {number: 9080}, subset: v1}, weight: 80}
+    - {destination: {host: reviews, port: {number: 9080}, subset: v2}, weight: 20}
+"""
+
+
+def test_a_tcp_server_forwards_connections_by_the_bound_tcp_route_weights():
+    push = bookinfo_push("destination-rule-all", extra=_load(TCP_SHIFT))
+    found = _dicts(generator.build_listeners(GATEWAY, push, []))
+    # 31401 has no tcp route bound to it: no listener, as a port with nowhere to go.
+    assert "0.0.0.0_31401" not in found
+    (chain,) = found["0.0.0.0_31400"]["filter_chains"]
+    (tcp,) = chain["filters"]
+    assert tcp["name"] == "envoy.filters.network.tcp_proxy"
+    assert tcp["typed_config"]["weighted_clusters"]["clusters"] == [
+        {"name": "outbound|9080|v1|reviews.default.svc.cluster.local", "weight": 80},
+        {"name": "outbound|9080|v2|reviews.default.svc.cluster.local", "weight": 20},
+    ]
+    # No RDS table for a TCP port.
+    assert not [
+        name for name in _dicts(generator.build_routes(GATEWAY, push, [])) if "31400" in name
+    ]

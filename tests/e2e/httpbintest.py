@@ -14,6 +14,8 @@ import collections
 import functools
 import json
 import pathlib
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,6 +33,18 @@ ADMIN_PORT = 15000
 HTTPBIN_CLUSTER = "outbound|8000||httpbin.default.svc.cluster.local"
 HTTPBIN_V1_CLUSTER = "outbound|8000|v1|httpbin.default.svc.cluster.local"
 HTTPBIN_URL = "http://httpbin:8000"
+APP_USER = "1000"  # a captured app's user: anything but the proxy's 1337 goes to the sidecar
+# One GET as an app makes it, no proxy: [status, body, headers] (urllib raises for >= 400).
+_CAPTURED_GET = """
+import json, sys, urllib.error, urllib.request
+request = urllib.request.Request(sys.argv[1], headers=json.loads(sys.argv[2]))
+try:
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        print(json.dumps([answer.status, answer.read().decode(), dict(answer.headers)]))
+except urllib.error.HTTPError as error:
+    body = error.read().decode(errors="replace")
+    print(json.dumps([error.code, body, dict(error.headers)]))
+"""
 
 
 class HttpbinMesh:
@@ -113,7 +127,11 @@ class HttpbinMesh:
         return collections.Counter({int(k): v for k, v in result["RetCodes"].items()})
 
     def call(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict]:
-        """One request as fortio's app would make it: to its sidecar, as its HTTP proxy."""
+        """One request as fortio's app would make it: with the pod captured, a plain request
+        from inside its namespace (its user, no proxy variables); else to its sidecar, as its
+        HTTP proxy."""
+        if self.mesh.topology.interception:
+            return self._call_captured(path, headers or {})
         opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({"http": f"http://{self.fortio_ip}:15001"})
         )
@@ -123,6 +141,17 @@ class HttpbinMesh:
                 return response.status, response.read().decode(), dict(response.headers)
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(errors="replace"), dict(error.headers)
+
+    def _call_captured(self, path: str, headers: dict[str, str]) -> tuple[int, str, dict]:
+        (pod,) = self.ready("app=fortio")
+        ns = self.mesh.topology.node_network.netns(pod["metadata"]["uid"])
+        command = ["ip", "netns", "exec", ns, "env", "-i", "setpriv", f"--reuid={APP_USER}",
+                   "--clear-groups", "--", sys.executable, "-c", _CAPTURED_GET,
+                   HTTPBIN_URL + path, json.dumps(headers)]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        status, body, answer_headers = json.loads(done.stdout)
+        return int(status), str(body), dict(answer_headers)
 
     # One httpbin pod, at its own address.
 

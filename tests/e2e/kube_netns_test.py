@@ -4,24 +4,35 @@ The same user journey as kube_platform_test.py (Istio's bookinfo.yaml with kubec
 through the gateway, scale reviews-v3 to 0 and back, delete a pod, kubectl logs), run by the
 kubelet with the netns runtime: each pod in its own namespace on the node's bridge, the
 control plane on the bridge's address, the gateway in the host's namespace reaching the pods
-through the bridge. Interception is off (the install's interceptionMode NONE: apps use their
-sidecar as HTTP proxy on the pod's address). Also: a kubelet killed with SIGKILL is started
-again by the watchdog and removes what the dead one left by name, and `down` leaves no
-namespace, link or /etc/netns folder behind. Names start with `pn<MESH_TEST_NET>-47-`, pods
-are in 10.<100+MESH_TEST_NET>.47.0/24. Needs root, `ip`, iptables and setpriv.
+through the bridge. Interception is on, as `make bookinfo` has it where the machine allows:
+every pod runs istio-init (Istio's iptables rules), apps get no proxy settings and call
+`http://reviews:9080` by Service name; the gateway dials each pod on its target port, which
+the pod's rules send to the sidecar's 15006. An app's plain request is routed by a
+VirtualService, and `outboundTrafficPolicy: REGISTRY_ONLY` in the `istio` ConfigMap refuses
+an unregistered destination (a server in a namespace this test makes, on the bridge) until a
+ServiceEntry registers it, with nothing restarted. Also: a kubelet killed with SIGKILL is
+started again by the watchdog and removes what the dead one left by name, and `down` leaves no
+namespace, link or /etc/netns folder behind. Names start with `pn<MESH_TEST_NET>-47-` (the
+external server's `cd<MESH_TEST_NET>-x47`), pods are in 10.<100+MESH_TEST_NET>.47.0/24. Needs
+root, `ip`, iptables and setpriv.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import pathlib
 import signal
 import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from pkg.testing.wait import poll
 from tests.e2e.kube_platform_test import (
@@ -32,8 +43,8 @@ from tests.e2e.kube_platform_test import (
     test_kubectl_logs,
     test_scale_reviews_v3_to_zero_and_back,
 )
-from tests.e2e.meshtest import MeshUnderTest, loopback_subnet
-from tools.local import launcher, netnssandbox
+from tests.e2e.meshtest import ROOT, MeshUnderTest, loopback_subnet
+from tools.local import launcher, netnssandbox, observability
 from tools.local.podnetwork import NodeNetwork
 
 __all__ = [  # the journey's steps, collected here too, against this module's cluster
@@ -74,6 +85,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pod_cidr=NETWORK.cidr,
         netns_prefix=NETWORK.prefix,
         control_address=NETWORK.gateway,
+        interception=True,
+        observability=True,  # Prometheus scraping the captured pods, their spans in Zipkin
     )
     with mesh:
         cluster = Cluster(mesh, tmp_path_factory.mktemp("kubectl"))
@@ -167,3 +180,211 @@ def test_a_killed_kubelets_leftovers_are_reaped_by_the_next(cluster: Cluster, bo
     )
     # The same pods (their uids name their namespaces), in namespaces made anew.
     assert set(netnssandbox.namespaces(NETWORK)) == before
+
+
+# What an app does, with no proxy variables at all in its environment: one plain HTTP GET, as
+# the app's user (captured by the pod's rules: only the proxy's 1337 is let through).
+_GET = """
+import json, sys, urllib.error, urllib.request
+request = urllib.request.Request(sys.argv[1], headers=dict([sys.argv[2].split(":", 1)]) if sys.argv[2:] else {})
+try:
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        print(json.dumps({"status": answer.status, "body": answer.read().decode()}))
+except urllib.error.HTTPError as error:
+    print(json.dumps({"status": error.code, "body": error.read().decode()}))
+except OSError as error:
+    print(json.dumps({"error": str(error)}))
+"""
+APP_USER = "1000"  # as the kubelet runs an image USER 1000 (its group stays 0)
+
+
+def app_get(ns: str, url: str, host: str = "") -> dict[str, Any]:
+    """GET `url` from inside the pod's namespace as its app would: its user, `env -i`."""
+    command = ["ip", "netns", "exec", ns, "env", "-i", "setpriv", f"--reuid={APP_USER}",
+               "--clear-groups", "--", sys.executable, "-c", _GET,
+               url, *([f"Host:{host}"] if host else [])]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _apply(cluster: Cluster, text: str) -> None:
+    manifest = cluster.mesh.topology.run_dir / f"applied-{time.monotonic_ns()}.yaml"
+    manifest.write_text(text)
+    cluster.run("apply", "-f", str(manifest))
+
+
+def test_an_apps_plain_request_is_routed_by_a_virtual_service(cluster: Cluster, bookinfo: str):
+    (productpage,) = cluster.ready("app=productpage")
+    ns = _netns_of(productpage)
+    # The app has no proxy settings: istio-init's rules are in its namespace, nothing else.
+    assert "-A ISTIO_OUTPUT" in _in_netns(ns, "iptables", "-t", "nat", "-S")
+    app_pid = next(p for p in _pids(ns) if "productpage" in _cmdline(p))
+    environ = pathlib.Path(f"/proc/{app_pid}/environ").read_bytes().decode(errors="replace")
+    assert "http_proxy" not in environ.lower()
+
+    def colors(count: int = 6) -> set[str]:
+        seen = set()
+        for _ in range(count):
+            answer = app_get(ns, "http://reviews:9080/reviews/0")
+            assert answer.get("status") == 200, answer
+            ratings = [r.get("rating", {}) for r in json.loads(answer["body"])["reviews"]]
+            seen.add(ratings[0].get("color", "none"))
+        return seen
+
+    assert len(colors(12)) > 1  # no rule: every version of reviews
+    rules = ("destination-rule-all.yaml", "virtual-service-reviews-v3.yaml")
+    paths = [str(ROOT / "samples/bookinfo/networking" / name) for name in rules]
+    try:
+        for path in paths:
+            cluster.run("apply", "-f", path)
+        poll(lambda: colors() == {"red"}, "every plain request routed to v3 (red stars)", 30)
+        assert colors(12) == {"red"}
+    finally:
+        for path in reversed(paths):
+            cluster.run("delete", "-f", path, check=False)
+    poll(lambda: len(colors()) > 1, "the rule gone, every version again", 30)
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+EXTERNAL_NS = f"cd{NET}-x47"  # the server outside the mesh (and its link on the bridge)
+# The range's last address: the kubelet gives this module's few pods addresses from the first.
+EXTERNAL_IP = str(NETWORK.network.broadcast_address - 1)
+EXTERNAL_HOST = "httpbin.external.test"
+
+
+@pytest.fixture
+def external(cluster: Cluster) -> Iterator[str]:
+    """An HTTP server outside the mesh: no sidecar, no injection, in a namespace of its own
+    on the node's bridge (as a machine on the pods' network would be)."""
+    link = f"cd{NET}-x47h"
+    steps = [("netns", "add", EXTERNAL_NS),
+             ("link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", EXTERNAL_NS),
+             ("link", "set", link, "master", NETWORK.bridge, "up"),
+             ("-n", EXTERNAL_NS, "link", "set", "lo", "up"),
+             ("-n", EXTERNAL_NS, "addr", "add", f"{EXTERNAL_IP}/{NETWORK.network.prefixlen}",
+              "dev", "eth0"),
+             ("-n", EXTERNAL_NS, "link", "set", "eth0", "up")]  # fmt: skip
+    log = cluster.mesh.topology.log_dir / "external.log"
+    server = None
+    try:
+        for step in steps:
+            subprocess.run(["ip", *step], check=True, capture_output=True, timeout=10)
+        with log.open("w") as out:
+            server = subprocess.Popen(
+                ["ip", "netns", "exec", EXTERNAL_NS, sys.executable, "-m",
+                 "tests.e2e.interception_apps", "serve", f"http:{EXTERNAL_IP}:8000:external"],
+                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+            )  # fmt: skip
+        poll(lambda: "ready" in log.read_text(), "the external server", 20)
+        yield f"http://{EXTERNAL_IP}:8000/"
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        subprocess.run(["ip", "link", "delete", link], capture_output=True, timeout=10)
+        subprocess.run(["ip", "netns", "delete", EXTERNAL_NS], capture_output=True, timeout=10)
+
+
+def _mesh_config(cluster: Cluster) -> str:
+    found = json.loads(cluster.run("get", "configmap", "istio", "-n", "istio-system", "-o", "json"))
+    return found["data"]["mesh"]
+
+
+def _with_policy(mesh: str, mode: str) -> str:
+    config = yaml.safe_load(mesh) or {}
+    config["outboundTrafficPolicy"] = {"mode": mode}
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": "istio", "namespace": "istio-system"},
+                 "data": {"mesh": yaml.safe_dump(config)}}  # fmt: skip
+    return yaml.safe_dump(configmap)
+
+
+SERVICE_ENTRY = f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: httpbin-external
+spec:
+  hosts: [{EXTERNAL_HOST}]
+  location: MESH_EXTERNAL
+  ports:
+  - {{number: 8000, name: http, protocol: HTTP}}
+  resolution: STATIC
+  endpoints:
+  - address: {EXTERNAL_IP}
+"""
+
+
+def test_registry_only_refuses_the_unregistered_until_a_service_entry(
+    cluster: Cluster, bookinfo: str, external: str
+):
+    (ratings,) = cluster.ready("app=ratings")
+    ns = _netns_of(ratings)
+    processes = {s.name: s.pid for s in launcher.read_state(cluster.mesh.topology.run_dir)}
+    pods = {p["metadata"]["uid"]: _pids(_netns_of(p)) for p in cluster.pods()}
+
+    def reached() -> tuple[bool, bool]:
+        """(the server by its address, unregistered; the server by its registered host)."""
+        plain = app_get(ns, external)
+        named = app_get(ns, external, host=EXTERNAL_HOST)
+        return (
+            plain.get("status") == 200 and json.loads(plain["body"])["name"] == "external",
+            named.get("status") == 200 and json.loads(named["body"])["name"] == "external",
+        )
+
+    assert reached() == (True, True)  # ALLOW_ANY, the default: PassthroughCluster
+    mesh = _mesh_config(cluster)
+    try:
+        _apply(cluster, _with_policy(mesh, "REGISTRY_ONLY"))
+        poll(lambda: reached() == (False, False), "REGISTRY_ONLY refusing both", 30)
+        refused = app_get(ns, external)
+        assert refused.get("status") == 502 or "error" in refused, refused
+        _apply(cluster, SERVICE_ENTRY)
+        poll(lambda: reached() == (False, True), "the ServiceEntry's host let through", 30)
+    finally:
+        cluster.run("delete", "serviceentry", "httpbin-external", check=False)
+        _apply(cluster, _with_policy(mesh, "ALLOW_ANY"))
+    poll(lambda: reached() == (True, True), "ALLOW_ANY again", 30)
+    # Nothing restarted: the same control plane processes, the same pods' processes.
+    assert {s.name: s.pid for s in launcher.read_state(cluster.mesh.topology.run_dir)} == processes
+    assert {p["metadata"]["uid"]: _pids(_netns_of(p)) for p in cluster.pods()} == pods
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.load(answer)
+
+
+def test_prometheus_scrapes_the_captured_pods_and_their_spans_reach_zipkin(
+    cluster: Cluster, bookinfo: str
+):
+    topology = cluster.mesh.topology
+    pods = {p["status"]["podIP"] for p in cluster.ready("")}
+
+    def healthy_pod_targets() -> set[tuple[str, str]]:
+        found = _get_json(f"{observability.prometheus_url(topology)}/api/v1/targets")
+        return {
+            (t["scrapePool"], t["labels"]["instance"].rsplit(":", 1)[0])
+            for t in found["data"]["activeTargets"]
+            if t["health"] == "up" and t["scrapePool"] in ("envoy-stats", "kubernetes-pods")
+        }
+
+    # Every pod's 15090 (Envoy) and 15020 (the agent's merged stats), past its capture.
+    wanted = {(job, ip) for job in ("envoy-stats", "kubernetes-pods") for ip in pods}
+    poll(lambda: wanted <= healthy_pod_targets(), "every pod's stats scraped", 60)
+    cluster.pages(5)
+    zipkin = observability.zipkin_url(topology)
+
+    def span_addresses() -> set[str]:
+        traces = _get_json(f"{zipkin}/api/v2/traces?serviceName=productpage&limit=20")
+        return {s.get("localEndpoint", {}).get("ipv4", "") for t in traces for s in t}
+
+    # productpage, details, reviews and ratings report their spans from their pods' addresses.
+    poll(lambda: len(span_addresses() & pods) >= 4, "spans from the captured pods", 30)

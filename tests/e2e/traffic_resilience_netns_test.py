@@ -1,9 +1,11 @@
 """traffic_resilience_test.py's tests with every pod in its own network namespace.
 
 The kubelet's netns runtime puts each pod (httpbin, httpbin-v2, fortio) in a namespace on the
-node's bridge, the control plane on the bridge's address; interception stays off (apps use
-their sidecar as HTTP proxy on the pod's address). The test reaches each pod's app and Envoy
-admin through the bridge. Names start with `pn<MESH_TEST_NET>-51-`, pods are in
+node's bridge, the control plane on the bridge's address, with Istio's capture on, as `make
+bookinfo` has it where the machine allows: fortio has no proxy settings, its plain requests to
+`http://httpbin:8000` are sent to its sidecar by istio-init's rules. The test reaches each
+pod's app (through the pod's capture, into its sidecar's virtualInbound) and Envoy admin
+through the bridge. Names start with `pn<MESH_TEST_NET>-51-`, pods are in
 10.<100+MESH_TEST_NET>.51.0/24. Needs root, `ip`, iptables and setpriv.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import pathlib
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -62,6 +66,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpbinMesh]:
         pod_cidr=NETWORK.cidr,
         netns_prefix=NETWORK.prefix,
         control_address=NETWORK.gateway,
+        interception=True,
     )
     with MeshUnderTest(run_dir, SUBNET, **options) as under_test:
         httpbin = HttpbinMesh(under_test, tmp_path_factory.mktemp("kubectl"))
@@ -75,3 +80,18 @@ def test_the_pods_are_in_their_own_namespaces(mesh: HttpbinMesh) -> None:
     addresses = [mesh.fortio_ip, *mesh.httpbin_ips.values()]
     assert all(ipaddress.IPv4Address(a) in NETWORK.network for a in addresses), addresses
     assert len(netnssandbox.namespaces(NETWORK)) == 3
+
+
+def test_fortio_has_no_proxy_settings_and_its_pod_captures(mesh: HttpbinMesh) -> None:
+    (pod,) = mesh.ready("app=fortio")
+    ns = NETWORK.netns(pod["metadata"]["uid"])
+    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                          timeout=10).stdout.split()  # fmt: skip
+    environs = [pathlib.Path(f"/proc/{p}/environ").read_bytes() for p in pids
+                if b"fortio" in pathlib.Path(f"/proc/{p}/cmdline").read_bytes()]  # fmt: skip
+    assert environs, "fortio's process in its pod's namespace"
+    assert all(b"http_proxy" not in e.lower() for e in environs)
+    rules = subprocess.run(["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-S"],
+                           capture_output=True, text=True, timeout=10).stdout  # fmt: skip
+    assert "-A ISTIO_OUTPUT" in rules
+    assert "-A ISTIO_INBOUND" in rules

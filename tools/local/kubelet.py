@@ -32,7 +32,7 @@ import ipaddress
 import logging
 import pathlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import aiohttp
@@ -87,6 +87,7 @@ class Kubelet:
         self._core = client.CoreV1Api(api)
         self._runtime = runtime
         self.running: dict[Key, Running] = {}
+        self._last_address = ""  # the address given last: the next pod gets one after it
         self._queue: WorkQueue[Key] = WorkQueue("kubelet", self._reconcile)
         self.pods = Informer(
             "kubelet pods",
@@ -270,21 +271,43 @@ class Kubelet:
         facts["sds_socket"] = str(socket)
         return entry
 
+    def scrape_targets(self, job: str) -> list[dict[str, Any]]:
+        """Prometheus target groups of the running pods, as Istio's Prometheus jobs find them
+        on a cluster: `kubernetes-pods` by the pod's `prometheus.io/scrape|port|path`
+        annotations (injection points them at the agent's merged 15020), `envoy-stats` every
+        container port named `*-envoy-prom` (the sidecar's 15090)."""
+        groups = []
+        for key, running in sorted(self.running.items()):
+            pod = self.pods.cache.get(key) or {}
+            meta = pod.get("metadata") or {}
+            labels = {
+                "namespace": key[0],
+                "pod": key[1],
+                "app": (meta.get("labels") or {}).get("app", ""),
+            }
+            for address, path in _scrape_ports(pod, job):
+                target = f"{running.spec.ip}:{address}"
+                groups.append({"targets": [target], "labels": {**labels, "__metrics_path__": path}})
+        return groups
+
     def _address_for(self, pod: Object) -> str:
-        """The pod's address: the one it had (a kubelet that restarted), else the lowest free."""
-        first, last = (ipaddress.IPv4Address(a) for a in self.options.pod_ips)
+        """The pod's address: the one it had (a kubelet that restarted), else the next free
+        one after the address given last."""
+        first, last = self.options.pod_ips
         taken = {r.spec.ip for r in self.running.values()}
         had = (pod.get("status") or {}).get("podIP")
-        if had and first <= ipaddress.IPv4Address(had) <= last and had not in taken:
+        if had and _in_range(had, first, last) and had not in taken:
             return str(had)
         others = {
             (p.get("status") or {}).get("podIP") for k, p in self.pods.cache.items() if p is not pod
         }
-        for value in range(int(first), int(last) + 1):
-            candidate = str(ipaddress.IPv4Address(value))
-            if candidate not in taken and candidate not in others:
-                return candidate
-        raise RuntimeError(f"node {self.options.node_name}: no free pod address in {first}-{last}")
+        found = next_pod_address(first, last, self._last_address, taken | others)
+        if found is None:
+            raise RuntimeError(
+                f"node {self.options.node_name}: no free pod address in {first}-{last}"
+            )
+        self._last_address = found
+        return found
 
     # Status: probed and compared every sync period, written when it changed.
 
@@ -408,6 +431,48 @@ def _identity(
         int(user) if user is not None else None,
         int(group) if group is not None else None,
     )
+
+
+def _scrape_ports(pod: Object, job: str) -> list[tuple[str, str]]:
+    """(port, metrics path) of the pod that Prometheus' `job` scrapes."""
+    if job == "kubernetes-pods":
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        port = annotations.get("prometheus.io/port")
+        if annotations.get("prometheus.io/scrape") != "true" or not port:
+            return []
+        return [(str(port), annotations.get("prometheus.io/path") or "/metrics")]
+    containers = (pod.get("spec") or {}).get("containers") or []
+    return [
+        (str(port["containerPort"]), "/stats/prometheus")
+        for container in containers
+        for port in container.get("ports") or []
+        if str(port.get("name") or "").endswith("-envoy-prom") and port.get("containerPort")
+    ]
+
+
+def next_pod_address(first: str, last: str, after: str, used: Iterable[str | None]) -> str | None:
+    """The first free address of first..last after `after`, wrapping round (None: all used).
+
+    As the host-local IPAM plugin of a Kubernetes node allocates. A pod made again at once
+    does not get the address its predecessor had: its peers' neighbour caches still hold the
+    old pod's MAC for seconds, and their sidecars' kept-alive connections to the old pod
+    (gone without a reset) would hang on the new one's address until they time out."""
+    low, high = int(ipaddress.IPv4Address(first)), int(ipaddress.IPv4Address(last))
+    start = (
+        int(ipaddress.IPv4Address(after)) + 1 if after and _in_range(after, first, last) else low
+    )
+    busy = set(used)
+    size = high - low + 1
+    for offset in range(size):
+        candidate = str(ipaddress.IPv4Address(low + (start - low + offset) % size))
+        if candidate not in busy:
+            return candidate
+    return None
+
+
+def _in_range(address: str, first: str, last: str) -> bool:
+    value = ipaddress.IPv4Address(address)
+    return ipaddress.IPv4Address(first) <= value <= ipaddress.IPv4Address(last)
 
 
 def _key(obj: Object) -> Key:

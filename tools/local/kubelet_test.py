@@ -195,3 +195,46 @@ async def test_a_pods_hosts_file_follows_the_services(tmp_path):
         )
         # Rewritten in place: the file a namespace has bind-mounted as /etc/hosts is this one.
         assert spec.hosts_file.stat().st_ino == inode
+
+
+def test_pod_addresses_go_round_as_host_local_ipam_gives_them() -> None:
+    from tools.local.kubelet import next_pod_address
+
+    first, last = "10.244.0.2", "10.244.0.5"
+    assert next_pod_address(first, last, "", []) == "10.244.0.2"
+    # After the one given last, not the lowest free: a deleted pod's address rests a while.
+    assert next_pod_address(first, last, "10.244.0.3", ["10.244.0.2"]) == "10.244.0.4"
+    assert next_pod_address(first, last, "10.244.0.5", []) == "10.244.0.2"  # wraps round
+    used = ["10.244.0.2", "10.244.0.3", "10.244.0.5", None]
+    assert next_pod_address(first, last, "10.244.0.4", used) == "10.244.0.4"
+    everything = ["10.244.0.2", "10.244.0.3", "10.244.0.4", "10.244.0.5"]
+    assert next_pod_address(first, last, "10.244.0.3", everything) is None
+    assert next_pod_address(first, last, "192.0.2.1", []) == "10.244.0.2"  # outside: from the first
+
+
+def test_prometheus_finds_pods_by_istios_annotations_and_the_sidecars_stats_port() -> None:
+    from tools.local.kubelet import _scrape_ports
+
+    pod = {
+        "metadata": {
+            "annotations": {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": "15020",
+                "prometheus.io/path": "/stats/prometheus",
+            }
+        },
+        "spec": {
+            "containers": [
+                {"name": "app", "ports": [{"containerPort": 9080}]},
+                {
+                    "name": "istio-proxy",
+                    "ports": [{"name": "http-envoy-prom", "containerPort": 15090}],
+                },
+            ]
+        },
+    }
+    assert _scrape_ports(pod, "kubernetes-pods") == [("15020", "/stats/prometheus")]
+    assert _scrape_ports(pod, "envoy-stats") == [("15090", "/stats/prometheus")]
+    unannotated = {"metadata": {}, "spec": {"containers": [{"name": "app"}]}}
+    assert _scrape_ports(unannotated, "kubernetes-pods") == []
+    assert _scrape_ports(unannotated, "envoy-stats") == []

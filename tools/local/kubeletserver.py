@@ -2,6 +2,11 @@
 
     GET /containerLogs/<namespace>/<pod>/<container>?follow=&tailLines=&limitBytes=
     GET /healthz
+    GET /prometheus/targets?job=kubernetes-pods|envoy-stats
+
+The last is Prometheus' HTTP service discovery (`http_sd_configs`) of this node's pods, what
+Istio's Prometheus finds with its Kubernetes discovery (which Debian's Prometheus is built
+without): the pods by their `prometheus.io/*` annotations, and the sidecars' 15090.
 
 As a kubelet answers the API server's proxied request (plain HTTP here, on the node's address):
 the log as text, the last `tailLines` lines, at most `limitBytes`, and with `follow` the new
@@ -14,6 +19,7 @@ import asyncio
 import contextlib
 import pathlib
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -21,15 +27,27 @@ from tools.local.podruntime import PodSpec
 
 FOLLOW_POLL = 0.2  # seconds between looks at a followed log
 Lookup = Callable[[str, str], PodSpec | None]
+Targets = Callable[[str], list[dict[str, Any]]]  # job -> Prometheus target groups
 LOOKUP: web.AppKey[Lookup] = web.AppKey("lookup")
+TARGETS: web.AppKey[Targets] = web.AppKey("targets")
+SCRAPE_JOBS = ("kubernetes-pods", "envoy-stats")
 
 
-def make_app(lookup: Lookup) -> web.Application:
+def make_app(lookup: Lookup, targets: Targets | None = None) -> web.Application:
     app = web.Application()
     app[LOOKUP] = lookup
+    app[TARGETS] = targets or (lambda job: [])
     app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", _logs)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/prometheus/targets", _targets)
     return app
+
+
+async def _targets(request: web.Request) -> web.Response:
+    job = request.query.get("job", "")
+    if job not in SCRAPE_JOBS:
+        raise web.HTTPBadRequest(text=f"job must be one of {', '.join(SCRAPE_JOBS)}, not {job!r}")
+    return web.json_response(request.app[TARGETS](job))
 
 
 async def _healthz(_: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import pathlib
 import sys
@@ -12,6 +13,8 @@ from tools.local import launcher, netnssandbox, observability
 from tools.local.mesh import Mesh
 from tools.local.podnetwork import DEFAULT_POD_CIDR, NodeNetwork, PodNetworkError
 from tools.local.topology import PLATFORMS, REGISTRY_DOMAINS, ROOT, Topology
+
+INTERCEPTION_CHOICES = ("auto", "on", "off")
 
 
 def where(topology: Topology, started: bool = True) -> list[str]:
@@ -34,17 +37,33 @@ def where(topology: Topology, started: bool = True) -> list[str]:
     return lines
 
 
+@dataclasses.dataclass(frozen=True)
+class PodNetworkChoice:
+    """What `make bookinfo` runs pods with, and the line it says when it falls back."""
+
+    network: str  # "netns" or "loopback"
+    control_address: str
+    interception: bool  # Istio's iptables capture in every pod (istio-init, REDIRECT)
+    notice: str = ""
+
+
 def choose_pod_network(
     wanted: str,
     *,
     platform: str,
     control_address: str | None,
     pod_cidr: str,
-    interception: bool,
+    interception: str,
     unavailable: str,
-) -> tuple[str, str, str]:
-    """(pod network, control address, the line to say): netns where the machine allows it
-    (root, ip, iptables, setpriv) and nothing asks otherwise; raises ValueError."""
+) -> PodNetworkChoice:
+    """Network namespaces and Istio's capture where the machine allows them (root, ip,
+    iptables, setpriv) and nothing asks otherwise; loopback addresses and the sidecar as the
+    apps' HTTP proxy where not, said in one line. `interception` is auto, on or off (auto: on
+    with namespaces). Raises ValueError for what cannot work."""
+    if interception not in INTERCEPTION_CHOICES:
+        raise ValueError(
+            f"--interception must be one of {INTERCEPTION_CHOICES}, not {interception!r}"
+        )
     try:
         gateway = NodeNetwork(cidr=pod_cidr).gateway
     except PodNetworkError as error:
@@ -60,12 +79,14 @@ def choose_pod_network(
         network = "loopback" if why else "netns"
         if why and platform == "kube":
             notice = (
-                f"pods on loopback addresses, no network namespaces or traffic interception: {why}"
+                f"pods on loopback addresses, no network namespaces or traffic interception "
+                f"(apps use their sidecar as HTTP proxy): {why}"
             )
-    if interception and network != "netns":
-        raise ValueError("--interception needs pods in network namespaces (--pod-network netns)")
+    if interception == "on" and network != "netns":
+        raise ValueError("--interception on needs pods in network namespaces (--pod-network netns)")
+    captured = network == "netns" and interception != "off"
     control = control_address or (gateway if network == "netns" else "127.0.0.1")
-    return network, control, notice
+    return PodNetworkChoice(network, control, captured, notice)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pod-cidr", default=DEFAULT_POD_CIDR, help="the node's pod range")
     parser.add_argument(
         "--interception",
-        action="store_true",
+        choices=INTERCEPTION_CHOICES,
+        default="auto",
         help="Istio's iptables capture in each pod (istio-init, INTERCEPTION_MODE REDIRECT): "
-        "apps need no proxy settings; needs netns and Pilot's capture listeners",
+        "apps need no proxy settings; auto (default): on where pods run in network namespaces",
     )
     parser.add_argument(
         "--registry",
@@ -124,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--registry needs --platform local: on kube, Kubernetes is the registry")
     logging.basicConfig(level=logging.INFO, format="mesh: %(message)s")
     try:
-        pod_network, control, notice = choose_pod_network(
+        choice = choose_pod_network(
             args.pod_network,
             platform=args.platform,
             control_address=args.control_address,
@@ -134,16 +156,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as error:
         parser.error(str(error))
-    if notice and args.command == "up":
-        logging.info("%s", notice)
+    if choice.notice and args.command == "up":
+        logging.info("%s", choice.notice)
     mesh = Mesh(
         Topology(
             run_dir=args.run_dir.resolve(),
             subnet=args.subnet,
-            control_address=control,
-            pod_network=pod_network,
+            control_address=choice.control_address,
+            pod_network=choice.network,
             pod_cidr=args.pod_cidr,
-            interception=args.interception,
+            interception=choice.interception,
             registry=args.registry,
             registry_url=args.registry_url,
             platform=args.platform,

@@ -63,7 +63,9 @@ async def serve(
             started = asyncio.Event()
             work = tasks.create_task(kubelet.run(started), name="kubelet")
             await started.wait()
-            runner = web.AppRunner(kubeletserver.make_app(lookup), access_log=None)
+            runner = web.AppRunner(
+                kubeletserver.make_app(lookup, kubelet.scrape_targets), access_log=None
+            )
             await runner.setup()
             await web.TCPSite(runner, options.address, options.port).start()
             log.info(

@@ -63,12 +63,14 @@ def _targets(addresses: list[tuple[str, dict[str, str]]]) -> list[dict[str, Any]
 
 def prometheus_config(topology: Topology) -> str:
     """prometheus.yml, with Istio's job names (samples/addons/prometheus.yaml and 1.0-1.4's)."""
+    from tools.local import kubeplatform
     from tools.local import topology as topo
 
     control = topology.control_address
     pods = [
         (topology.pod_address(p), {"namespace": "default", "pod": p.name, "app": p.app})
         for p in topology.pods
+        if topology.platform != "kube"  # there the kubelet's discovery names them
     ]
     pods.append(
         (
@@ -82,7 +84,17 @@ def prometheus_config(topology: Topology) -> str:
     )
 
     def job(name: str, path: str, targets: list[tuple[str, dict[str, str]]]) -> dict[str, Any]:
-        return {"job_name": name, "metrics_path": path, "static_configs": _targets(targets)}
+        found: dict[str, Any] = {
+            "job_name": name,
+            "metrics_path": path,
+            "static_configs": _targets(targets),
+        }
+        if topology.platform == "kube" and name in ("envoy-stats", "kubernetes-pods"):
+            # The kubelet runs the pods and knows their addresses and annotations: it serves
+            # them as Prometheus' HTTP discovery (the gateway stays a static target).
+            kubelet = f"http://{control}:{kubeplatform.KUBELET_PORT}/prometheus/targets"
+            found["http_sd_configs"] = [{"url": f"{kubelet}?job={name}", "refresh_interval": "5s"}]
+        return found
 
     jobs = [
         job("pilot", "/metrics", [(f"{control}:{topo.PILOT_HTTP_PORT}", {"app": "istiod"})]),
