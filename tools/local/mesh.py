@@ -16,6 +16,7 @@ import secrets
 import socket
 import time
 import urllib.request
+from collections.abc import Sequence
 
 import yaml
 
@@ -25,7 +26,7 @@ from pkg.kube.client import ConfigClient
 from pkg.kube.kubeconfig import write_kubeconfig
 from tools.local import install, launcher, netnssandbox, observability, watchdog
 from tools.local.podnetwork import NodeNetwork
-from tools.local.topology import ROOT, Topology
+from tools.local.topology import ROOT, ProcessSpec, Topology
 from tools.local.workloadcredentials import write_launcher_entries
 
 log = logging.getLogger("mesh")
@@ -34,6 +35,12 @@ log = logging.getLogger("mesh")
 # access log, in the store for any Mixer that starts against it.
 INSTALL_CONFIG = (ROOT / "mixer/config/telemetry.yaml",)
 NETWORK_RECORD = "pod-network.json"  # the pod network this run made, for `down`
+
+
+def stage_batches(specs: Sequence[ProcessSpec]) -> list[list[ProcessSpec]]:
+    """The processes to start, batch by batch in stage order. Stage numbers need not be
+    consecutive (the kube platform has no stage of pods), so a batch's place is its number."""
+    return [[s for s in specs if s.stage == stage] for stage in sorted({s.stage for s in specs})]
 
 
 class Mesh:
@@ -69,13 +76,13 @@ class Mesh:
         launcher.record_specs(self.topology.run_dir, specs)
         started: dict[str, launcher.Started] = {}
         try:
-            stages = sorted({s.stage for s in specs})
-            for stage in stages:
-                batch = [s for s in specs if s.stage == stage]
+            batches = stage_batches(specs)
+            for number, batch in enumerate(batches, 1):
+                stage = batch[0].stage
                 log.info(
                     "stage %d of %d: starting %s",
-                    stage + 1,
-                    len(stages),
+                    number,
+                    len(batches),
                     ", ".join(s.name for s in batch),
                 )
                 for spec in batch:
@@ -93,7 +100,7 @@ class Mesh:
                 await self._wait_serving()
             if self.topology.heal:
                 # Last, so that nothing it would restart is still starting.
-                guard = watchdog.spec(self.topology.run_dir, stage=stages[-1] + 1)
+                guard = watchdog.spec(self.topology.run_dir, stage=batches[-1][0].stage + 1)
                 started[guard.name] = launcher.start(self.topology.log_dir, guard)
                 launcher.record(self.topology.run_dir, started.values())
         except BaseException:
