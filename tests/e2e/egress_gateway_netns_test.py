@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from pkg.testing.wait import poll
+from tests.e2e.externalhost import external_http_server
 from tests.e2e.kube_platform_test import POD_START, Cluster
 from tests.e2e.meshtest import ROOT, MeshUnderTest, loopback_subnet
 from tools.local import netnssandbox
@@ -145,33 +146,16 @@ def _gateway_pods(cluster: Cluster) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def external(cluster: Cluster) -> Iterator[str]:
     """The host outside the mesh: no sidecar, in a namespace of its own on the bridge."""
-    link = f"cd{NET}-x57h"
-    steps = [("netns", "add", EXTERNAL_NS),
-             ("link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", EXTERNAL_NS),
-             ("link", "set", link, "master", NETWORK.bridge, "up"),
-             ("-n", EXTERNAL_NS, "link", "set", "lo", "up"),
-             ("-n", EXTERNAL_NS, "addr", "add", f"{EXTERNAL_IP}/{NETWORK.network.prefixlen}",
-              "dev", "eth0"),
-             ("-n", EXTERNAL_NS, "link", "set", "eth0", "up")]  # fmt: skip
-    log = cluster.mesh.topology.log_dir / "external.log"
-    server = None
-    try:
-        for step in steps:
-            subprocess.run(["ip", *step], check=True, capture_output=True, timeout=10)
-        with log.open("w") as out:
-            server = subprocess.Popen(
-                ["ip", "netns", "exec", EXTERNAL_NS, sys.executable, "-m",
-                 "tests.e2e.interception_apps", "serve", f"http:{EXTERNAL_IP}:80:edition"],
-                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-            )  # fmt: skip
-        poll(lambda: "ready" in log.read_text(), "the external server", 20)
-        yield f"http://{EXTERNAL_IP}/"
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
-        subprocess.run(["ip", "link", "delete", link], capture_output=True, timeout=10)
-        subprocess.run(["ip", "netns", "delete", EXTERNAL_NS], capture_output=True, timeout=10)
+    with external_http_server(
+        namespace=EXTERNAL_NS,
+        link=f"cd{NET}-x57h",
+        network=NETWORK,
+        ip=EXTERNAL_IP,
+        port=80,
+        label="edition",
+        log=cluster.mesh.topology.log_dir / "external.log",
+    ) as url:
+        yield url
 
 
 def peers(cluster: Cluster, url: str, count: int = 5) -> set[str]:
