@@ -44,7 +44,7 @@ from tests.e2e.kube_platform_test import (
     test_kubectl_logs,
     test_scale_reviews_v3_to_zero_and_back,
 )
-from tests.e2e.meshtest import ROOT, MeshUnderTest, loopback_subnet
+from tests.e2e.meshtest import ROOT, MeshUnderTest, captured_pods, loopback_subnet
 from tools.local import launcher, netnssandbox, observability
 from tools.local.podnetwork import NodeNetwork
 
@@ -82,11 +82,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         SUBNET,
         platform="kube",
         bookinfo=False,
-        pod_network="netns",
-        pod_cidr=NETWORK.cidr,
-        netns_prefix=NETWORK.prefix,
-        control_address=NETWORK.gateway,
-        interception=True,
+        **captured_pods(NETWORK),
         observability=True,  # Prometheus scraping the captured pods, their spans in Zipkin
     )
     with mesh:

@@ -22,6 +22,7 @@ import urllib.request
 from typing import Any
 
 from tools.local.mesh import Mesh
+from tools.local.podnetwork import NodeNetwork
 from tools.local.topology import ROOT, Topology
 
 NETWORKING = ROOT / "samples/bookinfo/networking"
@@ -56,6 +57,18 @@ class Page:
         colors = set(re.findall(r'<font color="(\w+)">', self.body))
         assert colors == ({stars} if stars else set()), f"{version} page shows star colors {colors}"
         return version
+
+
+def captured_pods(network: NodeNetwork) -> dict[str, Any]:
+    """Topology options for pods in network namespaces on `network`'s bridge, captured by
+    Istio's iptables (root only), with the control plane on the bridge's address."""
+    return {
+        "pod_network": "netns",
+        "pod_cidr": network.cidr,
+        "netns_prefix": network.prefix,
+        "control_address": network.gateway,
+        "interception": True,
+    }
 
 
 class MeshUnderTest:

@@ -26,7 +26,7 @@ import yaml
 
 from pkg.testing.wait import poll
 from tests.e2e.kube_platform_test import POD_START, Cluster
-from tests.e2e.meshtest import ROOT, MeshUnderTest, loopback_subnet
+from tests.e2e.meshtest import ROOT, MeshUnderTest, captured_pods, loopback_subnet
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -68,11 +68,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         SUBNET,
         platform="kube",
         bookinfo=False,
-        pod_network="netns",
-        pod_cidr=NETWORK.cidr,
-        netns_prefix=NETWORK.prefix,
-        control_address=NETWORK.gateway,
-        interception=True,
+        **captured_pods(NETWORK),
     )
     with mesh:
         cluster = Cluster(mesh, tmp_path_factory.mktemp("kubectl"))

@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e import traffic_resilience_test as resilience
 from tests.e2e.httpbintest import HttpbinMesh
-from tests.e2e.meshtest import MeshUnderTest, loopback_subnet
+from tests.e2e.meshtest import MeshUnderTest, captured_pods, loopback_subnet
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -62,11 +62,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpbinMesh]:
     run_dir = tmp_path_factory.mktemp("resilience-netns-mesh")
     options = dict(
         resilience.PLATFORM,
-        pod_network="netns",
-        pod_cidr=NETWORK.cidr,
-        netns_prefix=NETWORK.prefix,
-        control_address=NETWORK.gateway,
-        interception=True,
+        **captured_pods(NETWORK),
     )
     with MeshUnderTest(run_dir, SUBNET, **options) as under_test:
         httpbin = HttpbinMesh(under_test, tmp_path_factory.mktemp("kubectl"))
