@@ -1,4 +1,3 @@
-import asyncio
 import contextlib
 import json
 import logging
@@ -10,7 +9,7 @@ import socket
 import stat
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import aiohttp
 import grpc
@@ -29,6 +28,7 @@ from security.nodeagent.testing import (
     eventually,
     node,
     run_async,
+    running,
     sds_driver,
     secrets_of,
     write_workload,
@@ -72,22 +72,8 @@ def agent_options(server: FakeCaServer, workdir: pathlib.Path) -> NodeAgentOptio
     )
 
 
-@contextlib.asynccontextmanager
-async def running_agent(options: NodeAgentOptions) -> AsyncIterator[NodeAgent]:
-    agent = NodeAgent(options=options)
-    stop, started = asyncio.Event(), asyncio.Event()
-    async with asyncio.TaskGroup() as tasks:
-        task = tasks.create_task(agent.run(stop, started=started), name="agent")
-        async with asyncio.timeout(10):
-            await asyncio.wait(
-                {task, tasks.create_task(started.wait())}, return_when=asyncio.FIRST_COMPLETED
-            )
-        if task.done():
-            task.result()
-        try:
-            yield agent
-        finally:
-            stop.set()
+def running_agent(options: NodeAgentOptions) -> contextlib.AbstractAsyncContextManager[NodeAgent]:
+    return running(NodeAgent(options=options))
 
 
 async def http_get(port: int, path: str) -> tuple[int, str]:

@@ -1,12 +1,11 @@
 """The agent against the real CA (security/ca), in this process: issuance and refusal."""
 
-import asyncio
 import contextlib
 import logging
 import pathlib
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from cryptography import x509
@@ -20,6 +19,7 @@ from security.nodeagent.testing import (
     eventually,
     node,
     run_async,
+    running,
     sds_driver,
     secrets_of,
     write_workload,
@@ -37,18 +37,8 @@ def workdir() -> Iterator[pathlib.Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@contextlib.asynccontextmanager
-async def running_agent(options: NodeAgentOptions) -> AsyncIterator[NodeAgent]:
-    agent = NodeAgent(options=options)
-    stop, started = asyncio.Event(), asyncio.Event()
-    async with asyncio.TaskGroup() as tasks:
-        tasks.create_task(agent.run(stop, started=started), name="agent")
-        try:
-            async with asyncio.timeout(10):
-                await started.wait()
-            yield agent
-        finally:
-            stop.set()
+def running_agent(options: NodeAgentOptions) -> contextlib.AbstractAsyncContextManager[NodeAgent]:
+    return running(NodeAgent(options=options))
 
 
 @run_async(timeout=90)

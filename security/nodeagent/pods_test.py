@@ -5,7 +5,6 @@ real SDS with the identity of its service account."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
@@ -32,7 +31,7 @@ from security.nodeagent.kubepods import NodePods
 from security.nodeagent.options import NodeAgentOptions
 from security.nodeagent.pods import binding_for, pod_source
 from security.nodeagent.resources import SECRET_TYPE
-from security.nodeagent.testing import eventually, node, run_async, sds_driver, secrets_of
+from security.nodeagent.testing import eventually, node, run_async, running, sds_driver, secrets_of
 from security.nodeagent.workloads import WorkloadEntryError
 
 NODE = "node-a"
@@ -184,20 +183,9 @@ async def running_agent(
     assert agent.pods is not None
     # Fast retries: the tests wait for reconnects.
     agent.pods.options = dataclasses.replace(agent.pods.options, backoff_min=0.05, backoff_max=0.2)
-    stop, started = asyncio.Event(), asyncio.Event()
-    async with asyncio.TaskGroup() as tasks:
-        task = tasks.create_task(agent.run(stop, started=started), name="agent")
-        async with asyncio.timeout(10):
-            await asyncio.wait(
-                {task, tasks.create_task(started.wait())}, return_when=asyncio.FIRST_COMPLETED
-            )
-        if task.done():
-            task.result()
-        try:
-            await eventually(agent.pods.has_synced, what="the node's pods listed")
-            yield agent
-        finally:
-            stop.set()
+    async with running(agent):
+        await eventually(agent.pods.has_synced, what="the node's pods listed")
+        yield agent
 
 
 def socket_of(uid: str, options: NodeAgentOptions) -> pathlib.Path:

@@ -22,6 +22,7 @@ import os
 import pathlib
 import ssl
 import tempfile
+from collections.abc import AsyncIterator
 from typing import Any
 
 from cryptography import x509
@@ -38,6 +39,7 @@ from pkg.testing.wait import eventually as eventually
 from pkg.xds.peer import Peer
 from pkg.xds.testing import XdsDriver
 from security.nodeagent import bootstrap
+from security.nodeagent.agent import NodeAgent
 from security.nodeagent.server import socket_target
 
 # Async tests without a plugin.
@@ -294,3 +296,22 @@ class TlsClient:
         head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
         status = int(head.split(" ", 2)[1])
         return status, body, x509.load_der_x509_certificate(der)
+
+
+@contextlib.asynccontextmanager
+async def running(agent: NodeAgent) -> AsyncIterator[NodeAgent]:
+    """`agent` running in this loop until the block ends; a start-up failure is raised here
+    rather than waited out."""
+    stop, started = asyncio.Event(), asyncio.Event()
+    async with asyncio.TaskGroup() as tasks:
+        task = tasks.create_task(agent.run(stop, started=started), name="agent")
+        async with asyncio.timeout(10):
+            await asyncio.wait(
+                {task, tasks.create_task(started.wait())}, return_when=asyncio.FIRST_COMPLETED
+            )
+        if task.done():
+            task.result()
+        try:
+            yield agent
+        finally:
+            stop.set()
