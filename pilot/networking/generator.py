@@ -26,7 +26,7 @@ from envoy.config.route.v3 import route_components_pb2, route_pb2
 
 # Imported for their side effect: json_format resolves an `@type` only for loaded modules.
 from envoy.config.trace.v3 import zipkin_pb2  # noqa: F401
-from envoy.extensions.access_loggers.stream.v3 import stream_pb2  # noqa: F401
+from envoy.extensions.access_loggers.file.v3 import file_pb2  # noqa: F401
 from envoy.extensions.filters.http.fault.v3 import fault_pb2  # noqa: F401
 from envoy.extensions.filters.http.jwt_authn.v3 import config_pb2 as jwt_authn_pb2  # noqa: F401
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2  # noqa: F401
@@ -47,6 +47,7 @@ from pilot.model import hostname
 from pilot.model.push_context import PushContext
 from pilot.model.service import Service
 from pilot.networking import (
+    accesslog,
     capture,
     clusters,
     credentials,
@@ -94,6 +95,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
         dicts = gateway.gateway_listeners(proxy, push, auth)
         mixerfilter.add_to_listeners(proxy, push, dicts)
         tracing.apply_tracing(dicts, tracing.hcm_tracing(proxy, push.mesh.mesh_config))
+        accesslog.apply_access_log(dicts, accesslog.file_access_log(push.mesh.mesh_config))
         return _resources(LISTENER, [_parse(d, listener_pb2.Listener()) for d in dicts])
     if capture.is_captured(proxy):
         return _captured_listeners(proxy, push)
@@ -112,6 +114,8 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
     labels = frozenset(proxy.labels.items())
     trace = tracing.hcm_tracing(proxy, push.mesh.mesh_config)
     trace_key = tracing.config_key(trace)
+    logs = accesslog.file_access_log(push.mesh.mesh_config)
+    logs_key = accesslog.config_key(logs)
     inputs = (
         ports,
         mode,
@@ -123,6 +127,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
         push.mesh.root_namespace,
         push.mesh.trust_domain,
         trace_key,
+        logs_key,
     )
 
     def build(ip: str) -> list[tuple[str, message.Message]]:
@@ -136,6 +141,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
         )
         mixerfilter.add_to_listeners(proxy, push, dicts)
         tracing.apply_tracing(dicts, trace)
+        accesslog.apply_access_log(dicts, logs)
         return [_parse(d, listener_pb2.Listener()) for d in dicts]
 
     if mixerfilter.enabled(push):
@@ -150,7 +156,7 @@ def build_listeners(proxy: ProxyView, push: PushContext, _: Collection[str]) -> 
     out = []
     # The tracer's span tags come from the proxy's labels, namespace and metadata: proxies
     # share a template only when their tracing config is the same too.
-    key = ("lds-sidecar", ports, mode, proxy.namespace, labels, trace_key)
+    key = ("lds-sidecar", ports, mode, proxy.namespace, labels, trace_key, logs_key)
     for name, shared in piece(push.cache, key, inputs, template):
         own = listener_pb2.Listener()
         own.CopyFrom(shared)
@@ -173,6 +179,7 @@ def _captured_listeners(proxy: ProxyView, push: PushContext) -> Resources:
     sds = security.has_sds(proxy.metadata)
     mode = capture.interception_mode(proxy.metadata)
     trace = tracing.hcm_tracing(proxy, push.mesh.mesh_config)
+    logs = accesslog.file_access_log(push.mesh.mesh_config)
 
     def mode_of(port: int | None) -> str:
         if not sds:
@@ -188,6 +195,7 @@ def _captured_listeners(proxy: ProxyView, push: PushContext) -> Resources:
     def finish(dicts: list[dict[str, Any]]) -> list[tuple[str, message.Message]]:
         mixerfilter.add_to_listeners(proxy, push, dicts)
         tracing.apply_tracing(dicts, trace)
+        accesslog.apply_access_log(dicts, logs)
         return [_parse(d, listener_pb2.Listener()) for d in dicts]
 
     def build_outbound() -> list[tuple[str, message.Message]]:
@@ -215,7 +223,8 @@ def _captured_listeners(proxy: ProxyView, push: PushContext) -> Resources:
         for m in route.match
     )
     labels = frozenset(proxy.labels.items())
-    out_key = ("lds-outbound", mode, policy, trace_key, _scope_key(services, push),
+    logs_key = accesslog.config_key(logs)
+    out_key = ("lds-outbound", mode, policy, trace_key, logs_key, _scope_key(services, push),
                labels if l4_labels else None)  # fmt: skip
     out_inputs = (
         tuple(services),
@@ -227,7 +236,7 @@ def _captured_listeners(proxy: ProxyView, push: PushContext) -> Resources:
         push, out_key, lambda: piece(push.cache, out_key, out_inputs, build_outbound)
     )
     ports = tuple(sorted({(e.port, e.service_port) for e in endpoints}, key=lambda p: p[0]))
-    in_key = ("lds-inbound", proxy.namespace, labels, ports, sds, mode, trace_key)
+    in_key = ("lds-inbound", proxy.namespace, labels, ports, sds, mode, trace_key, logs_key)
     inbound_part = _memo(push, in_key, build_inbound)
     return _resources(LISTENER, [*outbound_part, *inbound_part])
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pilot.model.push_context import PushContext
 from pilot.networking import generator, jwt
 from pilot.networking.testing import (
     FakeProxy,
@@ -27,6 +28,7 @@ from pilot.networking.testing import (
     workload_entries,
 )
 from pkg.config import loader
+from pkg.config.mesh import parse_mesh_config
 
 GATEWAY = FakeProxy("router", "127.0.1.1", "istio-system", {"istio": "ingressgateway"})
 WITH_SDS = {"SDS": "true"}
@@ -224,6 +226,11 @@ def _mtls_entries() -> list[Any]:
     return entries
 
 
+def _with_mesh(push: PushContext, text: str) -> PushContext:
+    mesh = dataclasses.replace(push.mesh, mesh_config=parse_mesh_config(text))
+    return dataclasses.replace(push, mesh=mesh, memo={})
+
+
 SCENARIOS = {
     "bookinfo": lambda: (
         bookinfo_push(),
@@ -273,6 +280,22 @@ SCENARIOS = {
             "reviews-v1": _captured(_sds(sidecar("reviews-v1"))),
             "ratings-v1": _captured(_sds(sidecar("ratings-v1"))),
         },
+    ),
+    # Istio's access log, both encodings, on HTTP connection managers and TCP proxies.
+    "access-log-text": lambda: (
+        _with_mesh(
+            bookinfo_push("bookinfo-gateway", extra=loader.load_text(CAPTURED, source="golden")),
+            "accessLogFile: /dev/stdout\n",
+        ),
+        {"productpage-v1": _captured(sidecar("productpage-v1")), "gateway": GATEWAY},
+    ),
+    "access-log-json": lambda: (
+        _with_mesh(
+            bookinfo_push(),
+            "accessLogFile: /dev/stdout\naccessLogEncoding: JSON\n"
+            'accessLogFormat: \'{"code": "%RESPONSE_CODE%", "flags": "%RESPONSE_FLAGS%"}\'\n',
+        ),
+        {"productpage-v1": sidecar("productpage-v1")},
     ),
     "mtls": lambda: (
         bookinfo_push(

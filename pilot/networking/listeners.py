@@ -19,14 +19,6 @@ _FAULT = {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
     },
 }
-_ACCESS_LOG = [
-    {
-        "name": "envoy.access_loggers.stdout",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
-        },
-    }
-]
 _ADS = {"ads": {}, "resource_api_version": "V3"}
 _TLS_INSPECTOR = {
     "name": "envoy.filters.listener.tls_inspector",
@@ -206,7 +198,6 @@ def _hcm(
         "@type": HCM_TYPE,
         "stat_prefix": stat_prefix,
         "http_filters": filters,
-        "access_log": _ACCESS_LOG,
         "use_remote_address": edge,
         # Envoy makes an x-request-id when a request has none; sidecars are not the edge,
         # so they keep the one the caller sent and traces join up.

@@ -110,6 +110,9 @@ class Topology:
     scrape_interval: str = "5s"
     graph_window: str = "30s"  # the mesh page's rates are over this range
     trace_sampling: float = 100.0  # percent of requests traced (Istio's demo profile: 100)
+    # MeshConfig accessLogFile: every proxy logs each request (Istio's demo profile; "" is
+    # its default profile's, no access log).
+    access_log_file: str = "/dev/stdout"
     # The watchdog starts again whatever dies (watchdog.py); False for tests that take a
     # component down on purpose and bring it back themselves.
     heal: bool = True
@@ -200,9 +203,10 @@ class Topology:
             else ""
         )
         tracing = observability.mesh_config(self) if self.observability else ""
+        access_log = f"accessLogFile: {self.access_log_file}\n" if self.access_log_file else ""
         return (
             f"{servers}policyCheckFailOpen: {str(self.policy_check_fail_open).lower()}\n"
-            f"{tracing}{self.mesh_config_extra}"
+            f"{access_log}{tracing}{self.mesh_config_extra}"
         )
 
     @property
