@@ -8,10 +8,16 @@ warm-up per path:
 - floor:         hey -> stock Envoy -> stock Envoy -> details app: two Envoys started here on a
                  minimal static config (HTTP connection manager, router, one cluster each),
                  what Envoy itself costs on this machine;
+- floor_mtls:    the same two Envoys with their hop over mutual TLS, as the sidecars' is
+                 (floortls.py): what Envoy with TLS costs;
 - sidecars:      hey -> productpage's sidecar (its HTTP proxy port) -> details' sidecar ->
-                 details app: our two sidecars as Pilot configures them, no Mixer in the mesh;
-- mixer_nocache: the same with the Mixer filter in both sidecars and its check cache off: every
-                 request's Check goes to mixs (Pilot --disable-mixer-check-cache);
+                 details app: our two sidecars as Pilot configures them, no Mixer in the mesh,
+                 with Istio's default profile (no access log, 1 % of requests traced);
+- sidecars_demo: the same with Istio's demo profile, as `make bookinfo` runs (every request
+                 logged and traced);
+- mixer_nocache: the sidecars (default profile) with the Mixer filter in both and its check
+                 cache off: every request's Check goes to mixs (Pilot
+                 --disable-mixer-check-cache);
 - mixer:         the same with the check cache on and warm (as deployed).
 
 Between paths Pilot restarts with the next mesh config and the proxies take its push. For
@@ -38,14 +44,21 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from pkg.testing.envoy import EnvoyProcess
-from tools.bench import benchmesh, procmem, report, stats
+from tools.bench import benchmesh, floortls, procmem, report, stats
 from tools.local import launcher
 from tools.local.mesh import Mesh
 
 NAME = "dataplane"
+# What the sidecars, and the Mixer paths after them, run with: Istio's default profile (no
+# access log, 1 % of requests traced). The demo profile (`make bookinfo`'s: every request
+# logged and traced) is measured once more on its own, to show what those two cost.
+DEFAULT_PROFILE: dict[str, Any] = {"access_log_file": "", "trace_sampling": 1.0}
+DEMO_PROFILE: dict[str, Any] = {"access_log_file": "/dev/stdout", "trace_sampling": 100.0}
+ACCESS_LOGGER = "envoy.access_loggers.file"
 WORKERS = 20
 FLOOR_PORTS = (10080, 10081)
 
@@ -117,9 +130,17 @@ def measure(path: Path, pids: dict[str, int], args: argparse.Namespace) -> dict[
 # The floor: two Envoys on a minimal static config.
 
 
-def floor_bootstrap(ip: str, port: int, upstream: tuple[str, int], admin_port: int) -> dict:
+def floor_bootstrap(
+    ip: str,
+    port: int,
+    upstream: tuple[str, int],
+    admin_port: int,
+    *,
+    listener_tls: dict[str, Any] | None = None,
+    cluster_tls: dict[str, Any] | None = None,
+) -> dict:
     host, upstream_port = upstream
-    return {
+    bootstrap: dict[str, Any] = {
         "admin": {"address": {"socket_address": {"address": ip, "port_value": admin_port}}},
         "static_resources": {
             "listeners": [
@@ -191,6 +212,64 @@ def floor_bootstrap(ip: str, port: int, upstream: tuple[str, int], admin_port: i
             ],
         },
     }
+    if listener_tls is not None:
+        bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = (
+            listener_tls
+        )
+    if cluster_tls is not None:
+        bootstrap["static_resources"]["clusters"][0]["transport_socket"] = cluster_tls
+    return bootstrap
+
+
+def measure_floor(
+    name: str,
+    args: argparse.Namespace,
+    details: str,
+    app: int,
+    material: floortls.Material | None = None,
+) -> dict[str, Any]:
+    """Two stock Envoys in front of the details app; their hop over mutual TLS with `material`."""
+    floor_ip = f"{args.subnet}.201"
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    first = EnvoyProcess(
+        floor_bootstrap(
+            floor_ip,
+            FLOOR_PORTS[0],
+            (floor_ip, FLOOR_PORTS[1]),
+            10090,
+            cluster_tls=floortls.upstream_socket(material) if material else None,
+        ),
+        workdir / "a",
+        log_level="warning",
+    )
+    second = EnvoyProcess(
+        floor_bootstrap(
+            floor_ip,
+            FLOOR_PORTS[1],
+            (details, 9080),
+            10091,
+            listener_tls=floortls.downstream_socket(material) if material else None,
+        ),
+        workdir / "b",
+        log_level="warning",
+    )
+    try:
+        first.start()
+        second.start()
+        asyncio.run(first.wait_live())
+        asyncio.run(second.wait_live())
+        return measure(
+            Path(
+                name,
+                f"http://{floor_ip}:{FLOOR_PORTS[0]}/details/0",
+                envoys=("client_envoy", "server_envoy"),
+            ),
+            {"client_envoy": first.pid, "server_envoy": second.pid, "app": app},
+            args,
+        )
+    finally:
+        first.stop()
+        second.stop()
 
 
 # The mesh, reconfigured between paths.
@@ -210,27 +289,41 @@ def restart_pilot(bench: benchmesh.BenchMesh, **changes: Any) -> Mesh:
     return mesh
 
 
+def wait_listeners(
+    bench: benchmesh.BenchMesh, pods: list[str], wanted: Callable[[str], bool], what: str
+) -> None:
+    """Until each pod's Envoy runs listeners whose config dump is `wanted`."""
+    deadline = time.monotonic() + 60
+    for pod in pods:
+        while True:
+            try:
+                dump = (
+                    urllib.request.urlopen(
+                        f"http://{bench.ip(pod)}:15000/config_dump?resource=dynamic_listeners",
+                        timeout=5,
+                    )
+                    .read()
+                    .decode()
+                )
+            except OSError:
+                dump = ""  # a busy machine can keep the admin port from answering in time
+            if dump and wanted(dump):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{pod}: its listeners never had {what}")
+            time.sleep(0.2)
+
+
 def wait_filters(
     bench: benchmesh.BenchMesh, pods: list[str], present: bool, marker: str = ""
 ) -> None:
     """Until each pod's Envoy runs (or no longer runs) the Mixer filter (with `marker` text)."""
-    deadline = time.monotonic() + 60
-    for pod in pods:
-        while True:
-            dump = (
-                urllib.request.urlopen(
-                    f"http://{bench.ip(pod)}:15000/config_dump?resource=dynamic_listeners",
-                    timeout=5,
-                )
-                .read()
-                .decode()
-            )
-            has = "mixer_filter.wasm" in dump and marker in dump
-            if has == present:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{pod}: Mixer filter present={has}, wanted {present}")
-            time.sleep(0.2)
+    wait_listeners(
+        bench,
+        pods,
+        lambda dump: ("mixer_filter.wasm" in dump and marker in dump) == present,
+        f"the Mixer filter {'on' if present else 'off'} {marker}",
+    )
 
 
 def filter_stats(bench: benchmesh.BenchMesh) -> dict[str, int]:
@@ -279,7 +372,7 @@ def bookinfo_hit_ratio(bench: benchmesh.BenchMesh, seconds: float, rate: float) 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with benchmesh.running_mesh(NAME, args.subnet, mixer=False) as bench:
+    with benchmesh.running_mesh(NAME, args.subnet, mixer=False, **DEFAULT_PROFILE) as bench:
         details = bench.ip("details-v1")
         app = bench.process("details-v1").pid
         mixs = bench.process("mixs").pid
@@ -306,36 +399,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         _print("direct", results["direct"])
 
-        floor_ip = f"{args.subnet}.201"
-        workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench-floor-"))
-        first = EnvoyProcess(
-            floor_bootstrap(floor_ip, FLOOR_PORTS[0], (floor_ip, FLOOR_PORTS[1]), 10090),
-            workdir / "a",
-            log_level="warning",
-        )
-        second = EnvoyProcess(
-            floor_bootstrap(floor_ip, FLOOR_PORTS[1], (details, 9080), 10091),
-            workdir / "b",
-            log_level="warning",
-        )
-        try:
-            first.start()
-            second.start()
-            asyncio.run(first.wait_live())
-            asyncio.run(second.wait_live())
-            results["floor"] = measure(
-                Path(
-                    "floor",
-                    f"http://{floor_ip}:{FLOOR_PORTS[0]}/details/0",
-                    envoys=("client_envoy", "server_envoy"),
-                ),
-                {"client_envoy": first.pid, "server_envoy": second.pid, "app": app},
-                args,
-            )
-        finally:
-            first.stop()
-            second.stop()
+        results["floor"] = measure_floor("floor", args, details, app)
         _print("floor", results["floor"])
+        material = floortls.write_material(bench.topology.run_dir / "floor-tls")
+        results["floor_mtls"] = measure_floor("floor_mtls", args, details, app, material)
+        _print("floor_mtls", results["floor_mtls"])
 
         sidecar_path = Path(
             "sidecars",
@@ -343,9 +411,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             proxy=f"http://{bench.ip('productpage-v1')}:15001",
             envoys=("client_envoy", "server_envoy"),
         )
-        wait_filters(bench, ["productpage-v1", "details-v1"], present=False)
+        pods = ["productpage-v1", "details-v1"]
+        wait_filters(bench, pods, present=False)
         results["sidecars"] = measure(sidecar_path, sidecar_pids(), args)
         _print("sidecars", results["sidecars"])
+
+        restart_pilot(bench, **DEMO_PROFILE)
+        wait_listeners(bench, pods, lambda dump: ACCESS_LOGGER in dump, "the access log")
+        results["sidecars_demo"] = measure(sidecar_path, sidecar_pids(), args)
+        _print("sidecars_demo", results["sidecars_demo"])
 
         restart_pilot(bench, mixer=True, mixer_check_cache=False)
         wait_filters(
@@ -388,7 +462,7 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
     def envoy_cpu(result: dict[str, Any]) -> float:
         return sum(result["cpu_vcpu_per_1000_rps"][role] for role in result["envoys"])
 
-    for name in ("floor", "sidecars", "mixer_nocache", "mixer"):
+    for name in ("floor", "floor_mtls", "sidecars", "sidecars_demo", "mixer_nocache", "mixer"):
         result = results[name]
         out[name] = {
             f"added_{q}_ms": round(_p(result, q) - _p(direct, q), 3) for q in ("p50", "p90", "p99")
@@ -406,6 +480,23 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
             sidecars["envoys_vcpu_per_1000_rps"] / out["floor"]["envoys_vcpu_per_1000_rps"], 3
         ),
         "targets": "added latency <= 1.05x, CPU <= 1.1x",
+    }
+    # What is left above the floor once the floor pays for mutual TLS as the sidecars do.
+    mtls = out["floor_mtls"]
+    out["sidecars_vs_floor_mtls"] = {
+        "added_p50_ratio": round(sidecars["added_p50_ms"] / mtls["added_p50_ms"], 3),
+        "added_p90_ratio": round(sidecars["added_p90_ms"] / mtls["added_p90_ms"], 3),
+        "cpu_ratio": round(
+            sidecars["envoys_vcpu_per_1000_rps"] / mtls["envoys_vcpu_per_1000_rps"], 3
+        ),
+    }
+    demo = out["sidecars_demo"]
+    out["sidecars_demo_vs_floor"] = {
+        "added_p50_ratio": round(demo["added_p50_ms"] / out["floor"]["added_p50_ms"], 3),
+        "added_p90_ratio": round(demo["added_p90_ms"] / floor_added, 3),
+        "cpu_ratio": round(
+            demo["envoys_vcpu_per_1000_rps"] / out["floor"]["envoys_vcpu_per_1000_rps"], 3
+        ),
     }
     for name in ("mixer", "mixer_nocache"):
         result = results[name]
