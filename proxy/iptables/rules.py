@@ -113,14 +113,15 @@ def restore_input(rules: list[str]) -> str:
 
 
 def parse_ports(flag: str, text: str, *, wildcard: bool = False) -> tuple[str, ...]:
-    """A comma-separated port list; `*` alone when `wildcard` (every port)."""
+    """A comma-separated port list; `*` alone when `wildcard` (every port). A port listed
+    twice (an annotation repeating a default, `9000,09000`) is one port, so one rule."""
     items = tuple(p.strip() for p in text.split(",") if p.strip())
     if wildcard and items == ("*",):
         return items
     for item in items:
         if not item.isdigit() or not 0 < int(item) < 65536:
             raise CaptureError(f"{flag}: {item!r} is not a port (1-65535)")
-    return tuple(str(int(p)) for p in items)
+    return tuple(dict.fromkeys(str(int(p)) for p in items))
 
 
 def parse_cidrs(flag: str, text: str, *, wildcard: bool = False) -> tuple[str, ...]:

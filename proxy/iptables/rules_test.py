@@ -64,6 +64,15 @@ def test_nothing_captured_when_asked_for_none() -> None:
     assert not any("-j ISTIO_INBOUND" in r or r.endswith("-j ISTIO_REDIRECT") for r in got)
 
 
+def test_a_port_excluded_twice_is_excluded_by_one_rule() -> None:
+    config, _ = cmd.parse_args([*DEFAULT_ARGS[:-2], "-d", "15020,15021,15090,15020",
+                                "-o", "9000,09000"])  # fmt: skip
+    nat = rules.nat_rules(config)
+    assert nat.count("-A ISTIO_INBOUND -p tcp -m tcp --dport 15020 -j RETURN") == 1
+    assert nat.count("-A ISTIO_OUTPUT -p tcp -m tcp --dport 9000 -j RETURN") == 1
+    assert config.inbound_ports_exclude == ("15020", "15021", "15090")
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
