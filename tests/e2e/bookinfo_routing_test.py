@@ -152,6 +152,57 @@ def test_ratings_abort_for_jason(mesh):
     assert "currently unavailable" not in mesh.page().body
 
 
+# Istio's "Request Timeouts" task, as its page writes the two rules.
+RATINGS_DELAY_2S = """
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - fault:
+      delay: {percentage: {value: 100}, fixedDelay: 2s}
+    route:
+    - destination: {host: ratings, subset: v1}
+"""
+REVIEWS_V2_TIMEOUT = """
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v2}
+    timeout: 0.5s
+"""
+
+
+def test_request_timeouts_as_istios_task(mesh, tmp_path):
+    mesh.apply("virtual-service-all-v1")
+    delay = tmp_path / "ratings-delay.yaml"
+    delay.write_text(RATINGS_DELAY_2S)
+    mesh.apply(delay)
+    reviews = tmp_path / "reviews-timeout.yaml"
+    reviews.write_text(REVIEWS_V2_TIMEOUT.replace("timeout: 0.5s\n", ""))
+    mesh.apply(reviews)
+    # No timeout yet: v2 waits the 2 s for its ratings and shows its stars.
+    page = mesh.page()
+    assert page.reviews_version == "v2"
+    assert page.seconds >= 2.0, page.seconds
+    assert "Sorry, product reviews are currently unavailable" not in page.body
+    reviews.write_text(REVIEWS_V2_TIMEOUT)
+    mesh.apply(reviews)
+    # With it, reviews' sidecar gives up after 0.5 s (504), productpage tries once more and
+    # says reviews are unavailable: the page comes back in about 1 s, not 2.
+    status, _, seconds = mesh.through_sidecar("productpage-v1", "http://reviews:9080/reviews/0")
+    assert status == 504, status
+    assert 0.5 <= seconds < 1.5, seconds
+    page = mesh.page()
+    assert "Sorry, product reviews are currently unavailable for this book." in page.body
+    assert page.seconds < 2.0, page.seconds
+
+
 def test_removing_a_rule_restores_the_default(mesh):
     mesh.apply("virtual-service-all-v1", "virtual-service-reviews-v3")
     assert mesh.versions(10) == {"v3": 10}
