@@ -3,6 +3,7 @@
 import asyncio
 import collections
 import datetime
+import gc
 import urllib.request
 
 import grpc
@@ -375,3 +376,21 @@ def test_a_burst_of_2000_concurrent_checks_is_answered_in_full(store):
             assert codes == {f"OK/{PERMISSION_DENIED}": 2000}
 
     scenario()
+
+
+def test_mixs_takes_full_collections_over_and_hands_them_back_when_it_stops(store):
+    # The full collection runs at mixs' quiet moments (pkg/aio/idle_gc), not in the middle of
+    # a Check: while it serves, CPython's own never comes due and the heap is frozen; every
+    # request marks mixs busy; stopped, the thresholds are CPython's again.
+    before = gc.get_threshold()
+
+    @run_async
+    async def scenario():
+        async with running_mixer(store.url) as mixer, mixer_client(mixer.grpc_address) as client:
+            await eventually(lambda: gc.get_threshold()[2] > 1_000_000, timeout=5)
+            assert gc.get_freeze_count() > 0
+            quiet_since = mixer.idle_gc.last_busy
+            await client.check(REVIEWS_V3_TO_RATINGS)
+            assert mixer.idle_gc.last_busy > quiet_since
+
+    assert gc.get_threshold() == before

@@ -72,6 +72,11 @@ class IdleCollector:
         gc.unfreeze()
         self._saved = None
 
+    @property
+    def last_busy(self) -> float:
+        """When (on the collector's clock) the server last said it was working."""
+        return self._last_busy
+
     def busy(self) -> None:
         """The server is working (a change arrived, a push started): not a quiet moment."""
         self._last_busy = self._clock()
