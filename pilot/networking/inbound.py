@@ -37,9 +37,12 @@ def virtual_inbound(
     *,
     trust_domain: str,
     http_filters: Sequence[dict[str, Any]],
+    network_filters: Sequence[dict[str, Any]] = (),
     transparent: bool = False,
 ) -> dict[str, Any]:
-    """`mode_of(port)`: the PeerAuthentication mode of a port (None: the workload's)."""
+    """`mode_of(port)`: the PeerAuthentication mode of a port (None: the workload's).
+    `http_filters` go in each HTTP chain's connection manager, `network_filters` (the
+    network RBAC filters) before the tcp_proxy of each TCP and passthrough chain."""
     by_port: dict[int, Endpoint] = {}
     for endpoint in endpoints:
         by_port.setdefault(endpoint.port, endpoint)
@@ -54,10 +57,14 @@ def virtual_inbound(
     for port, endpoint in sorted(by_port.items()):
         mode = mode_of(port)
         modes.append(mode)
-        chains += _port_chains(port, endpoint, mode, trust_domain, http_filters)
+        chains += _port_chains(port, endpoint, mode, trust_domain, http_filters, network_filters)
     passthrough_mode = mode_of(None)
     modes.append(passthrough_mode)
-    passthrough = [tcproute.tcp_proxy([(names.INBOUND_PASSTHROUGH_CLUSTER, 100)])]
+    # Istio authorizes the passthrough chains too: a policy covers ports no Service declares.
+    passthrough = [
+        *network_filters,
+        tcproute.tcp_proxy([(names.INBOUND_PASSTHROUGH_CLUSTER, 100)]),
+    ]
     chains += _secured(names.VIRTUAL_INBOUND, {}, passthrough, passthrough, passthrough_mode,
                        trust_domain)  # fmt: skip
     listener: dict[str, Any] = {
@@ -83,11 +90,12 @@ def _port_chains(
     mode: str,
     trust_domain: str,
     http_filters: Sequence[dict[str, Any]],
+    network_filters: Sequence[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     name = names.listener_name(WILDCARD, port)
     match = {"destination_port": port}
     if not endpoint.service_port.protocol.is_http:
-        tcp = [tcproute.tcp_proxy([(names.inbound_cluster(port), 100)])]
+        tcp = [*network_filters, tcproute.tcp_proxy([(names.inbound_cluster(port), 100)])]
         return _secured(name, match, tcp, tcp, mode, trust_domain)
     route_config = {
         "name": names.inbound_cluster(port),
