@@ -77,7 +77,9 @@ def _add_http_chain(
 ) -> None:
     """Istio's order for an auto port: the TCP chains, then the HTTP one."""
     route = sniffing.route_name(host, address, port, WILDCARD)
-    manager = listeners.outbound_hcm(f"outbound_{address}_{port}", route_name=route)
+    manager = listeners.outbound_hcm(
+        f"outbound_{address}_{port}", route_name=route, first=[sniffing.ALPN_OVERRIDE]
+    )
     listener["filter_chains"] = [
         *tcp,
         {"filter_chain_match": sniffing.http_chain_match({}), "filters": [manager]},

@@ -17,6 +17,12 @@ by the ALPN the client's sidecar offers (Istio's `istio-http/1.0`, `istio-http/1
 `istio-h2` for HTTP, `istio` or `istio-peer-exchange` or none for TCP), as
 `getFilterChainMatchOptions` lays them out for ListenerProtocolAuto.
 
+Istio's client sidecars offer `istio-http/1.1` for HTTP with its own `istio.alpn` filter,
+which stock Envoy lacks; here the sniffed port's outbound HTTP chain sets Envoy's well-known
+filter state `envoy.network.application_protocols` (the set_filter_state filter), which
+overrides the cluster's ALPN (`istio`) on the upstream mTLS connection. The cluster of a
+sniffed port speaks HTTP/1.1 upstream, so that is the one ALPN it offers.
+
 The inspector waits for the client to speak. As Istio, the listener has no timeout for that
 unless MeshConfig `protocolDetectionTimeout` sets one, and if it runs out the connection
 goes on (`continue_on_listener_filters_timeout`) as TCP.
@@ -43,6 +49,21 @@ MTLS_HTTP_ALPNS = ("istio-http/1.0", "istio-http/1.1", "istio-h2")
 MTLS_TCP_ALPNS = ("istio-peer-exchange", "istio")
 RAW_BUFFER = "raw_buffer"
 TLS = "tls"
+
+
+# Before the fault filter, as Istio puts istio.alpn first.
+ALPN_OVERRIDE = {
+    "name": "envoy.filters.http.set_filter_state",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config",
+        "on_request_headers": [
+            {
+                "object_key": "envoy.network.application_protocols",
+                "format_string": {"text_format_source": {"inline_string": "istio-http/1.1"}},
+            }
+        ],
+    },
+}
 
 
 def detection_timeout(mesh: config_pb2.MeshConfig) -> str:

@@ -100,6 +100,13 @@ def test_an_outbound_sniffed_listener_has_a_tcp_chain_then_an_http_chain():
     assert (
         manager["typed_config"]["rds"]["route_config_name"] == "web.default.svc.cluster.local:7070"
     )
+    # Its upstream mTLS offers Istio's HTTP ALPN, so the server's sidecar picks its HTTP chain.
+    first, *rest = manager["typed_config"]["http_filters"]
+    assert first["name"] == "envoy.filters.http.set_filter_state"
+    (state,) = first["typed_config"]["on_request_headers"]
+    assert state["object_key"] == "envoy.network.application_protocols"
+    assert state["format_string"]["text_format_source"]["inline_string"] == "istio-http/1.1"
+    assert [f["name"] for f in rest] == ["envoy.filters.http.fault", "envoy.filters.http.router"]
     # Without an address: the port's shared table. The well-known port stays plain TCP.
     bare = listeners["0.0.0.0_7171"]
     assert bare["filter_chains"][1]["filters"][0]["typed_config"]["rds"] == {
