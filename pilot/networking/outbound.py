@@ -81,7 +81,7 @@ def _add_http_chain(
         f"outbound_{address}_{port}", route_name=route, first=[sniffing.ALPN_OVERRIDE]
     )
     listener["filter_chains"] = [
-        *tcp,
+        *(sniffing.tcp_chain(c) for c in tcp),
         {"filter_chain_match": sniffing.http_chain_match({}), "filters": [manager]},
     ]
 

@@ -83,6 +83,17 @@ def http_chain_match(base: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def tcp_chain(chain: dict[str, Any]) -> dict[str, Any]:
+    """A TCP chain of a sniffed listener, matching `raw_buffer` as its HTTP chain does.
+
+    Envoy (1.40, measured) reads a plaintext connection's transport protocol as `raw_buffer`
+    whether or not an inspector said so; its filter chain match then keeps only the chains
+    naming `raw_buffer`, and a TCP chain without it would never be chosen (the connection
+    reset for want of a chain)."""
+    match = {**chain.get("filter_chain_match", {}), "transport_protocol": RAW_BUFFER}
+    return {**chain, "filter_chain_match": match}
+
+
 def sniff_listener(listener: dict[str, Any], mesh: config_pb2.MeshConfig) -> dict[str, Any]:
     """`listener` with the HTTP inspector after its other listener filters (the TLS
     inspector, which must decide first: the HTTP inspector leaves TLS alone) and Istio's

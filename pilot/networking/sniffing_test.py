@@ -88,7 +88,8 @@ def test_an_outbound_sniffed_listener_has_a_tcp_chain_then_an_http_chain():
     assert web["listener_filters_timeout"] == "0s"  # Istio's default: wait for the client
     assert web["continue_on_listener_filters_timeout"] is True
     tcp, http = web["filter_chains"]
-    assert "filter_chain_match" not in tcp
+    # raw_buffer as the HTTP chain has, or Envoy would pick no chain for plain TCP.
+    assert tcp["filter_chain_match"] == {"transport_protocol": "raw_buffer"}
     assert tcp_target(tcp) == "outbound|7070||web.default.svc.cluster.local"
     assert http["filter_chain_match"] == {
         "transport_protocol": "raw_buffer",
@@ -206,6 +207,6 @@ def test_the_real_envoy_accepts_sniffed_listeners_in_every_mode(tmp_path: pathli
     # The check can fail: an HTTP chain matching what the TCP chain matches.
     config = generate_all(CAPTURED, kube_push())
     web = next(x for x in config["LDS"] if x["name"] == "10.96.8.1_7070")
-    web["filter_chains"][1]["filter_chain_match"] = {}
+    web["filter_chains"][1]["filter_chain_match"] = web["filter_chains"][0]["filter_chain_match"]
     done = validate(bootstrap(config), tmp_path)
     assert done.returncode != 0
