@@ -434,7 +434,7 @@ def _captured_routes(
             )
             if not service_port.protocol.is_sniffed or (wanted is not None and name not in wanted):
                 continue
-            key = ("rds-sniffed", name, proxy.namespace, proxy.domain, labels, scope)
+            sniffed_key = ("rds-sniffed", name, proxy.namespace, proxy.domain, labels, scope)
 
             def own(
                 name: str = name, service: Service = service, port: int = service_port.number
@@ -445,7 +445,7 @@ def _captured_routes(
                 ]
                 return _assembled_table(name, specs, proxy, push, b"")
 
-            tables.append(_memo(push, key, own))
+            tables.append(_memo(push, sniffed_key, own))
     return _resources(ROUTE, tables)
 
 

@@ -151,7 +151,7 @@ def _sniffed(
     tls = security.downstream_tls(trust_domain)
     plain_http = {"name": name, "filters": http_plain,
                   "filter_chain_match": sniffing.http_chain_match(match)}  # fmt: skip
-    mtls_http = {
+    mtls_http: dict[str, Any] = {
         "name": name,
         "filter_chain_match": {**match, "transport_protocol": sniffing.TLS,
                                "application_protocols": list(sniffing.MTLS_HTTP_ALPNS)},
@@ -160,6 +160,7 @@ def _sniffed(
     }  # fmt: skip
     plain_tcp = {"name": name, "filters": tcp,
                  "filter_chain_match": {**match, "transport_protocol": sniffing.RAW_BUFFER}}  # fmt: skip
+    mtls_tcp: dict[str, Any]
     if mode == security.STRICT:
         mtls_tcp = {"name": name, "filters": tcp, "transport_socket": tls,
                     "filter_chain_match": {**match, "transport_protocol": sniffing.TLS}}  # fmt: skip

@@ -34,7 +34,7 @@ from typing import Any
 
 from api.mesh.v1alpha1 import config_pb2
 
-HTTP_INSPECTOR = {
+HTTP_INSPECTOR: dict[str, Any] = {
     "name": "envoy.filters.listener.http_inspector",
     "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3."
@@ -52,7 +52,7 @@ TLS = "tls"
 
 
 # Before the fault filter, as Istio puts istio.alpn first.
-ALPN_OVERRIDE = {
+ALPN_OVERRIDE: dict[str, Any] = {
     "name": "envoy.filters.http.set_filter_state",
     "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config",
