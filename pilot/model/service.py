@@ -32,12 +32,16 @@ class Protocol(enum.Enum):
     REDIS = "Redis"
     MYSQL = "MySQL"
     UDP = "UDP"
+    # Istio's `UnsupportedProtocol`: a port that declares no protocol Istio knows. Istio
+    # sniffs it ("auto"): a sidecar tells HTTP from anything else on each connection.
+    UNSUPPORTED = "UnsupportedProtocol"
 
     @classmethod
     def parse(cls, text: str) -> Protocol:
-        """Case-insensitive, as Istio's ParseProtocol; anything unknown is plain TCP."""
+        """Case-insensitive, as Istio's ParseProtocol; anything unknown is plain TCP here (the
+        registries that sniff, Kubernetes', say UNSUPPORTED themselves)."""
         for member in cls:
-            if member.value.lower() == text.lower():
+            if member is not cls.UNSUPPORTED and member.value.lower() == text.lower():
                 return member
         return cls.TCP
 
@@ -50,6 +54,11 @@ class Protocol(enum.Enum):
             Protocol.GRPC_WEB,
             Protocol.HTTP_PROXY,
         )
+
+    @property
+    def is_sniffed(self) -> bool:
+        """Whether a captured sidecar detects the protocol per connection (http_inspector)."""
+        return self is Protocol.UNSUPPORTED
 
     @property
     def is_http2(self) -> bool:

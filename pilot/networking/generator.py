@@ -16,6 +16,7 @@ clusters that changed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any, TypeVar
@@ -31,11 +32,14 @@ from envoy.extensions.filters.http.fault.v3 import fault_pb2  # noqa: F401
 from envoy.extensions.filters.http.jwt_authn.v3 import config_pb2 as jwt_authn_pb2  # noqa: F401
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2  # noqa: F401
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
+from envoy.extensions.filters.http.set_filter_state.v3 import set_filter_state_pb2  # noqa: F401
+from envoy.extensions.filters.listener.http_inspector.v3 import http_inspector_pb2  # noqa: F401
 from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2  # noqa: F401
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2  # noqa: F401
 from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
     http_connection_manager_pb2,
 )
+from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2  # noqa: F401
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2  # noqa: F401
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2  # noqa: F401
 from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2  # noqa: F401
@@ -61,6 +65,7 @@ from pilot.networking import (
     outbound,
     routes,
     security,
+    sniffing,
     tracing,
 )
 from pilot.networking.cache import piece
@@ -207,7 +212,15 @@ def _captured_listeners(proxy: ProxyView, push: PushContext) -> Resources:
             mode_of,
             trust_domain=push.mesh.trust_domain,
             http_filters=_auth_filters(proxy, push),
+            network_filters=security.rbac_network_filters(
+                push.authorization_policies,
+                proxy.namespace,
+                proxy.labels,
+                push.mesh.root_namespace,
+                push.mesh.trust_domain,
+            ),
             transparent=mode == capture.TPROXY,
+            detection_timeout=sniffing.detection_timeout(push.mesh.mesh_config),
         )
         return finish([listener])
 
@@ -400,10 +413,14 @@ def _captured_routes(
     services: list[Service],
     wanted: frozenset[str] | None,
 ) -> Resources:
-    """A captured sidecar's tables, one per HTTP port (`"9080"`), each ending in the outbound
-    policy's catch-all: `allow_any` to PassthroughCluster, or `block_all` (502)."""
+    """A captured sidecar's tables, one per HTTP or sniffed port (`"9080"`), each ending in
+    the outbound policy's catch-all: `allow_any` to PassthroughCluster, or `block_all`
+    (502); and one per sniffed port of a service with an address (`"<host>:<port>"`), its
+    one virtual host for every Host, without a catch-all (Istio's tables for sniffing)."""
     policy = capture.outbound_policy(proxy, push)
-    ports = sorted({p.number for s in services for p in s.ports if p.protocol.is_http})
+    ports = sorted(
+        {p.number for s in services for p in s.ports if p.protocol.is_http or p.protocol.is_sniffed}
+    )
     labels = frozenset(proxy.labels.items()) if push.uses_source_labels else None
     scope = _scope_key(services, push)
     tables = []
@@ -417,6 +434,27 @@ def _captured_routes(
             return _assembled_table(str(port), specs, proxy, push, _catch_all_host(policy))
 
         tables.append(_memo(push, key, table))
+    for service in services:
+        if service.address in ("", outbound.WILDCARD):
+            continue
+        for service_port in service.ports:
+            name = sniffing.route_name(
+                service.hostname, service.address, service_port.number, outbound.WILDCARD
+            )
+            if not service_port.protocol.is_sniffed or (wanted is not None and name not in wanted):
+                continue
+            sniffed_key = ("rds-sniffed", name, proxy.namespace, proxy.domain, labels, scope)
+
+            def own(
+                name: str = name, service: Service = service, port: int = service_port.number
+            ) -> tuple[str, message.Message]:
+                specs = [
+                    dataclasses.replace(spec, domains=("*",))
+                    for spec in routes.port_virtual_hosts(proxy, push, [service], port)
+                ]
+                return _assembled_table(name, specs, proxy, push, b"")
+
+            tables.append(_memo(push, sniffed_key, own))
     return _resources(ROUTE, tables)
 
 

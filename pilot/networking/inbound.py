@@ -9,6 +9,10 @@ Ports no service declares go to `InboundPassthroughCluster`, to the original des
 127.0.0.6, a source iptables leaves alone (the app sees a local peer, and the connection is
 not captured again). A connection to 15006 itself is dropped (`virtualInbound-blackhole`).
 
+A port without a protocol (sniffed, sniffing.py) gets both: an HTTP chain for what the HTTP
+inspector finds to be HTTP (under mTLS: what the client's sidecar offers as `istio-http/*`)
+and TCP chains for the rest; the HTTP inspector runs for those ports only.
+
 Each port's PeerAuthentication mode says what its chains accept: STRICT mutual TLS only,
 PERMISSIVE both (told apart by the TLS inspector), DISABLE plaintext. The passthrough chains
 take the workload's mode without a port.
@@ -20,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pilot.model.service import Endpoint
-from pilot.networking import listeners, names, security, tcproute
+from pilot.networking import listeners, names, security, sniffing, tcproute
 
 WILDCARD = "0.0.0.0"
 _ORIGINAL_DST = {
@@ -37,9 +41,14 @@ def virtual_inbound(
     *,
     trust_domain: str,
     http_filters: Sequence[dict[str, Any]],
+    network_filters: Sequence[dict[str, Any]] = (),
     transparent: bool = False,
+    detection_timeout: str = "0s",
 ) -> dict[str, Any]:
-    """`mode_of(port)`: the PeerAuthentication mode of a port (None: the workload's)."""
+    """`mode_of(port)`: the PeerAuthentication mode of a port (None: the workload's).
+    `http_filters` go in each HTTP chain's connection manager, `network_filters` (the
+    network RBAC filters) before the tcp_proxy of each TCP and passthrough chain;
+    `detection_timeout` bounds the HTTP inspector's wait (MeshConfig protocolDetectionTimeout)."""
     by_port: dict[int, Endpoint] = {}
     for endpoint in endpoints:
         by_port.setdefault(endpoint.port, endpoint)
@@ -54,10 +63,14 @@ def virtual_inbound(
     for port, endpoint in sorted(by_port.items()):
         mode = mode_of(port)
         modes.append(mode)
-        chains += _port_chains(port, endpoint, mode, trust_domain, http_filters)
+        chains += _port_chains(port, endpoint, mode, trust_domain, http_filters, network_filters)
     passthrough_mode = mode_of(None)
     modes.append(passthrough_mode)
-    passthrough = [tcproute.tcp_proxy([(names.INBOUND_PASSTHROUGH_CLUSTER, 100)])]
+    # Istio authorizes the passthrough chains too: a policy covers ports no Service declares.
+    passthrough = [
+        *network_filters,
+        tcproute.tcp_proxy([(names.INBOUND_PASSTHROUGH_CLUSTER, 100)]),
+    ]
     chains += _secured(names.VIRTUAL_INBOUND, {}, passthrough, passthrough, passthrough_mode,
                        trust_domain)  # fmt: skip
     listener: dict[str, Any] = {
@@ -72,9 +85,21 @@ def virtual_inbound(
     if {security.PERMISSIVE, security.STRICT} & set(modes):
         # The chains match on the transport protocol, which only the TLS inspector tells.
         listener["listener_filters"].append(listeners.TLS_INSPECTOR)
+    sniffed = sorted(p for p, e in by_port.items() if e.service_port.protocol.is_sniffed)
+    if sniffed:
+        listener["listener_filters"].append(_http_inspector_on(sniffed))
+        listener["listener_filters_timeout"] = detection_timeout
     if transparent:
         listener["transparent"] = True
     return listener
+
+
+def _http_inspector_on(ports: Sequence[int]) -> dict[str, Any]:
+    """The HTTP inspector for these destination ports only (Istio's
+    listenerPredicateIncludePorts): elsewhere it would hold up a server that speaks first."""
+    ranges = [{"destination_port_range": {"start": p, "end": p + 1}} for p in ports]
+    chosen = ranges[0] if len(ranges) == 1 else {"or_match": {"rules": ranges}}
+    return {**sniffing.HTTP_INSPECTOR, "filter_disabled": {"not_match": chosen}}
 
 
 def _port_chains(
@@ -83,11 +108,13 @@ def _port_chains(
     mode: str,
     trust_domain: str,
     http_filters: Sequence[dict[str, Any]],
+    network_filters: Sequence[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     name = names.listener_name(WILDCARD, port)
     match = {"destination_port": port}
-    if not endpoint.service_port.protocol.is_http:
-        tcp = [tcproute.tcp_proxy([(names.inbound_cluster(port), 100)])]
+    tcp = [*network_filters, tcproute.tcp_proxy([(names.inbound_cluster(port), 100)])]
+    protocol = endpoint.service_port.protocol
+    if not protocol.is_http and not protocol.is_sniffed:
         return _secured(name, match, tcp, tcp, mode, trust_domain)
     route_config = {
         "name": names.inbound_cluster(port),
@@ -104,7 +131,52 @@ def _port_chains(
     filters = [*http_filters, listeners.ROUTER]
     plain = [listeners.inbound_hcm(stat_prefix, route_config, filters)]
     mutual = [listeners.inbound_hcm(stat_prefix, route_config, filters, client_certs=True)]
+    if protocol.is_sniffed:
+        return _sniffed(name, match, plain, mutual, tcp, mode, trust_domain)
     return _secured(name, match, plain, mutual, mode, trust_domain)
+
+
+def _sniffed(
+    name: str,
+    match: dict[str, Any],
+    http_plain: list[dict[str, Any]],
+    http_mutual: list[dict[str, Any]],
+    tcp: list[dict[str, Any]],
+    mode: str,
+    trust_domain: str,
+) -> list[dict[str, Any]]:
+    """A sniffed port's chains under its mTLS mode, in the order and with the matches of
+    Istio's ListenerProtocolAuto options: HTTP before TCP, and under PERMISSIVE a last
+    chain that passes a TLS connection no Istio sidecar made (its own TLS) on untouched."""
+    tls = security.downstream_tls(trust_domain)
+    plain_http = {"name": name, "filters": http_plain,
+                  "filter_chain_match": sniffing.http_chain_match(match)}  # fmt: skip
+    mtls_http: dict[str, Any] = {
+        "name": name,
+        "filter_chain_match": {**match, "transport_protocol": sniffing.TLS,
+                               "application_protocols": list(sniffing.MTLS_HTTP_ALPNS)},
+        "filters": http_mutual,
+        "transport_socket": tls,
+    }  # fmt: skip
+    plain_tcp = {"name": name, "filters": tcp,
+                 "filter_chain_match": {**match, "transport_protocol": sniffing.RAW_BUFFER}}  # fmt: skip
+    mtls_tcp: dict[str, Any]
+    if mode == security.STRICT:
+        mtls_tcp = {"name": name, "filters": tcp, "transport_socket": tls,
+                    "filter_chain_match": {**match, "transport_protocol": sniffing.TLS}}  # fmt: skip
+        return [mtls_http, mtls_tcp]
+    if mode == security.PERMISSIVE:
+        mtls_tcp = {
+            "name": name,
+            "filter_chain_match": {**match, "transport_protocol": sniffing.TLS,
+                                   "application_protocols": list(sniffing.MTLS_TCP_ALPNS)},
+            "filters": tcp,
+            "transport_socket": tls,
+        }  # fmt: skip
+        own_tls = {"name": name, "filters": tcp,
+                   "filter_chain_match": {**match, "transport_protocol": sniffing.TLS}}  # fmt: skip
+        return [mtls_http, plain_http, mtls_tcp, plain_tcp, own_tls]
+    return [plain_http, plain_tcp]
 
 
 def _secured(

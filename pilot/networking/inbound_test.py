@@ -88,3 +88,40 @@ def test_each_port_takes_its_own_peer_authentication_mode():
     ]
     strict = listener["filter_chains"][3]
     assert "transport_socket" in strict
+
+
+ALLOW_5432 = """
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: db-only, namespace: default}
+spec:
+  selector: {matchLabels: {app: app}}
+  action: ALLOW
+  rules: [{to: [{operation: {ports: ["5432"]}}]}]
+"""
+
+
+def test_tcp_and_passthrough_chains_authorize_before_their_tcp_proxy():
+    chains = by_name(inbound(TCP_PORT, ALLOW_5432)["filter_chains"])
+    for name in ("0.0.0.0_5432", "virtualInbound"):
+        filters = chains[name]["filters"]
+        assert [f["name"] for f in filters] == [
+            "envoy.filters.network.rbac",
+            "envoy.filters.network.tcp_proxy",
+        ], name
+        rules = filters[0]["typed_config"]["rules"]
+        (rule,) = rules["policies"].values()
+        assert rule["permissions"] == [{"destination_port": 5432}]
+    # The HTTP chain authorizes per request, in its connection manager.
+    http = chains["0.0.0.0_8080"]["filters"]
+    assert [f["name"] for f in http] == ["envoy.filters.network.http_connection_manager"]
+    assert [f["name"] for f in http[0]["typed_config"]["http_filters"]] == [
+        "envoy.filters.http.rbac",
+        "envoy.filters.http.router",
+    ]
+    # No policy, no filter; the blackhole chain never has one.
+    plain = by_name(inbound(TCP_PORT)["filter_chains"])
+    assert [f["name"] for f in plain["0.0.0.0_5432"]["filters"]] == [
+        "envoy.filters.network.tcp_proxy"
+    ]
+    assert len(chains["virtualInbound-blackhole"]["filters"]) == 1

@@ -10,6 +10,10 @@ iptables sends every outbound TCP connection of the app to `virtualOutbound` (0.
   a ServiceEntry address), else `0.0.0.0_<port>`, a tcp_proxy to `outbound|<port>||<host>`
   or wherever its VirtualService's `tcp`/`tls` routes send it (tcproute.py); a TLS port
   without an address tells its services apart by SNI (the TLS inspector);
+- a port without a protocol (sniffed, sniffing.py): the listener a TCP port would have,
+  plus the HTTP inspector and a chain for what it finds to be HTTP, an HTTP connection
+  manager routed by RDS (`<host>:<port>` for a service with an address, else the port's
+  table);
 - anything else stays in virtualOutbound's catch-all chain: `PassthroughCluster` under
   `outboundTrafficPolicy` ALLOW_ANY, `BlackHoleCluster` under REGISTRY_ONLY.
 
@@ -27,7 +31,7 @@ from typing import Any
 from pilot.model import hostname
 from pilot.model.push_context import PushContext
 from pilot.model.service import Protocol, Service
-from pilot.networking import capture, listeners, names, tcproute
+from pilot.networking import capture, listeners, names, sniffing, tcproute
 from pilot.networking.proxyview import ProxyView
 
 WILDCARD = "0.0.0.0"
@@ -56,9 +60,30 @@ def outbound_listeners(
         if address == WILDCARD and number in http_ports:
             continue
         chains = _tcp_chains(proxy, push, address, members, policy)
-        if chains:
-            out.append(_tcp_listener(address, number, chains))
+        if not chains:
+            continue
+        listener = _tcp_listener(address, number, chains)
+        first, _, _ = members[0]
+        port = first.port(number)
+        if port is not None and port.protocol.is_sniffed:
+            _add_http_chain(listener, first.hostname, address, number, chains)
+            sniffing.sniff_listener(listener, push.mesh.mesh_config)
+        out.append(listener)
     return out
+
+
+def _add_http_chain(
+    listener: dict[str, Any], host: str, address: str, port: int, tcp: list[dict[str, Any]]
+) -> None:
+    """Istio's order for an auto port: the TCP chains, then the HTTP one."""
+    route = sniffing.route_name(host, address, port, WILDCARD)
+    manager = listeners.outbound_hcm(
+        f"outbound_{address}_{port}", route_name=route, first=[sniffing.ALPN_OVERRIDE]
+    )
+    listener["filter_chains"] = [
+        *(sniffing.tcp_chain(c) for c in tcp),
+        {"filter_chain_match": sniffing.http_chain_match({}), "filters": [manager]},
+    ]
 
 
 def virtual_outbound(proxy: ProxyView, policy: str) -> dict[str, Any]:

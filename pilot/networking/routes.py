@@ -83,13 +83,15 @@ def port_virtual_hosts(
     proxy: ProxyView, push: PushContext, services: Iterable[Service], port: int
 ) -> list[VirtualHostSpec]:
     """The virtual hosts of a captured sidecar's table for one port (RDS name `"<port>"`):
-    each service with an HTTP port of that number, under Istio's domains: every name a
-    caller may use, with and without the port, and the service's address."""
+    each service with an HTTP or sniffed port of that number, under Istio's domains: every
+    name a caller may use, with and without the port, and the service's address."""
     used: set[str] = set()
     hosts = []
     for service in sorted(services, key=lambda s: hostname.sort_key(s.hostname)):
         service_port = service.port(port)
-        if service_port is None or not service_port.protocol.is_http:
+        if service_port is None or not (
+            service_port.protocol.is_http or service_port.protocol.is_sniffed
+        ):
             continue
         candidates = _port_domains(service.hostname, service.address, port, proxy.domain)
         domains = tuple(d for d in candidates if d not in used)

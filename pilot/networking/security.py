@@ -9,6 +9,7 @@ gets no TLS at all: it could never obtain a certificate.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -145,10 +146,26 @@ def sni(port: int, subset: str, hostname: str) -> str:
 # Authorization.
 
 RBAC_TYPE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+RBAC_NETWORK_TYPE = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC"
+RBAC_NETWORK = "envoy.filters.network.rbac"
+# Istio's stat prefix of the network filter: its counters read `tcp.rbac.allowed` etc.
+RBAC_NETWORK_STAT_PREFIX = "tcp."
 _ACTIONS = {
-    authorization_pb2.AuthorizationPolicy.ALLOW: "ALLOW",
+    authorization_pb2.AuthorizationPolicy.AUDIT: "LOG",
     authorization_pb2.AuthorizationPolicy.DENY: "DENY",
+    authorization_pb2.AuthorizationPolicy.ALLOW: "ALLOW",
 }
+# Istio's builder order: AUDIT (Envoy's LOG, which never refuses), then DENY, then ALLOW.
+_ORDER = ("LOG", "DENY", "ALLOW")
+# Istio's explicit policy that never matches, for a policy without rules: under ALLOW it
+# allows nothing, under DENY it denies nothing.
+_MATCH_NEVER = {"permissions": [{"not_rule": {"any": True}}],
+                "principals": [{"not_id": {"any": True}}]}  # fmt: skip
+
+
+class HttpOnly(Exception):
+    """A rule's field that a TCP connection does not carry (methods, paths, hosts, request
+    principals, request.* conditions)."""
 
 
 def applying(
@@ -174,55 +191,128 @@ def rbac_filters(
     root_namespace: str,
     trust_domain: str,
 ) -> list[dict[str, Any]]:
-    """Envoy RBAC filters for the policies that apply to a workload: DENY first, then ALLOW.
+    """Envoy HTTP RBAC filters for the policies that apply to a workload: AUDIT, DENY, ALLOW.
 
     With any ALLOW policy, a request no ALLOW rule matches is denied (Istio's semantics);
     with none, everything not denied is allowed.
     """
+    return [
+        {"name": "envoy.filters.http.rbac", "typed_config": {"@type": RBAC_TYPE, "rules": rules}}
+        for rules in _rbac_rules(
+            policies, namespace, labels, root_namespace, trust_domain, tcp=False
+        )
+    ]
+
+
+def rbac_network_filters(
+    policies: Sequence[Resource],
+    namespace: str,
+    labels: Mapping[str, str],
+    root_namespace: str,
+    trust_domain: str,
+) -> list[dict[str, Any]]:
+    """Envoy network RBAC filters (before tcp_proxy) for the same policies on a TCP chain.
+
+    Istio's rule for what a connection cannot show: an ALLOW rule with an HTTP-only field
+    is left out (so it allows nothing), while in a DENY or AUDIT rule the HTTP-only fields
+    are ignored (so it matches, and denies, more)."""
+    return [
+        {
+            "name": RBAC_NETWORK,
+            "typed_config": {
+                "@type": RBAC_NETWORK_TYPE,
+                "stat_prefix": RBAC_NETWORK_STAT_PREFIX,
+                "rules": rules,
+            },
+        }
+        for rules in _rbac_rules(
+            policies, namespace, labels, root_namespace, trust_domain, tcp=True
+        )
+    ]
+
+
+def _rbac_rules(
+    policies: Sequence[Resource],
+    namespace: str,
+    labels: Mapping[str, str],
+    root_namespace: str,
+    trust_domain: str,
+    *,
+    tcp: bool,
+) -> list[dict[str, Any]]:
+    """One Envoy `RBAC` rules message per action present, in Istio's order."""
     applying_ = applying(policies, namespace, labels, root_namespace)
-    filters = []
-    for action in ("DENY", "ALLOW"):
+    found = []
+    for action in _ORDER:
         chosen = [p for p in applying_ if _ACTIONS.get(p.spec.action) == action]
         if not chosen:
             continue
-        envoy_policies = {
-            f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _rule(
-                rule, trust_domain, p.metadata.namespace
-            )
-            for p in chosen
-            for i, rule in enumerate(p.spec.rules)
-        }
-        filters.append(
-            {
-                "name": "envoy.filters.http.rbac",
-                "typed_config": {
-                    "@type": RBAC_TYPE,
-                    "rules": {"action": action, "policies": envoy_policies},
-                },
-            }
-        )
-    return filters
+        envoy_policies: dict[str, Any] = {}
+        for p in chosen:
+            prefix = f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule"
+            if not p.spec.rules:
+                envoy_policies[f"{prefix}[0]"] = _MATCH_NEVER
+            for i, rule in enumerate(p.spec.rules):
+                try:
+                    envoy_policies[f"{prefix}[{i}]"] = _rule(
+                        rule, trust_domain, p.metadata.namespace, tcp=tcp, strict=action == "ALLOW"
+                    )
+                except HttpOnly:
+                    continue  # an ALLOW rule a connection can never satisfy: Istio skips it
+        found.append({"action": action, "policies": envoy_policies})
+    return found
 
 
-def _rule(rule: authorization_pb2.Rule, trust_domain: str, namespace: str) -> dict[str, Any]:
+def _rule(
+    rule: authorization_pb2.Rule,
+    trust_domain: str,
+    namespace: str,
+    *,
+    tcp: bool = False,
+    strict: bool = True,
+) -> dict[str, Any]:
     """One Envoy policy per rule, shaped as Istio's authz builder shapes it: a principal per
     `from` entry and a permission per `to` entry (Envoy ORs each list), each one the AND of
     its own fields and of the rule's `when` conditions on that side. A principal is built
     from principal matchers only (`and_ids`, `or_ids`, `not_id`): Envoy refuses `or_rules` in
-    a principal."""
-    conditions = [_condition(c, trust_domain, namespace) for c in rule.when]
+    a principal.
+
+    On TCP (`tcp`) an HTTP-only field raises HttpOnly when `strict` (ALLOW), else is left out."""
+    http_only = _HttpOnlyCheck(tcp=tcp, strict=strict)
+    conditions = [
+        _condition(c, trust_domain, namespace)
+        for c in rule.when
+        if http_only.keep(c.key if c.key.startswith("request.") else None)
+    ]
     source_conditions = [c for c, is_source in conditions if is_source]
     request_conditions = [c for c, is_source in conditions if not is_source]
     # A source's fields and the conditions in one flat AND, as Istio's builder merges them.
-    sources = [_source(f.source, trust_domain, namespace) for f in getattr(rule, "from")]
-    operations = [_operation(t.operation) for t in rule.to]
+    sources = [_source(f.source, trust_domain, namespace, http_only) for f in getattr(rule, "from")]
+    operations = [_operation(t.operation, http_only) for t in rule.to]
     principals = [_and_ids([*s, *source_conditions]) for s in sources or [[]]]
     permissions = [_and_rules([o, *request_conditions]) for o in operations or [{"any": True}]]
     return {"permissions": permissions, "principals": principals}
 
 
+@dataclasses.dataclass(frozen=True)
+class _HttpOnlyCheck:
+    tcp: bool
+    strict: bool
+
+    def keep(self, http_only_field: str | None) -> bool:
+        """Whether to build a field (None: not HTTP-only); raises HttpOnly for an ALLOW."""
+        if http_only_field is None or not self.tcp:
+            return True
+        if self.strict:
+            raise HttpOnly(http_only_field)
+        return False
+
+
 def _source(
-    source: authorization_pb2.Source, trust_domain: str, namespace: str
+    source: authorization_pb2.Source,
+    trust_domain: str,
+    namespace: str,
+    http_only: _HttpOnlyCheck,
 ) -> list[dict[str, Any]]:
     """What a source requires, one matcher per field set, to be ANDed; each field is an OR
     of its values (a `not` field: none of its values)."""
@@ -237,7 +327,10 @@ def _source(
     # Istio's order: principals, request principals, service accounts, trust domains,
     # namespaces, remote IPs, source IPs.
     add(source.principals, source.not_principals, _principal)
-    add(source.request_principals, source.not_request_principals, _request_principal)
+    if http_only.keep(
+        "requestPrincipals" if source.request_principals or source.not_request_principals else None
+    ):
+        add(source.request_principals, source.not_request_principals, _request_principal)
     add(
         source.service_accounts,
         source.not_service_accounts,
@@ -250,19 +343,19 @@ def _source(
     return ids
 
 
-def _operation(operation: authorization_pb2.Operation) -> dict[str, Any]:
+def _operation(operation: authorization_pb2.Operation, http_only: _HttpOnlyCheck) -> dict[str, Any]:
     rules: list[dict[str, Any]] = []
-    for values, negate, build in (
-        (operation.methods, False, _method),
-        (operation.not_methods, True, _method),
-        (operation.paths, False, _path),
-        (operation.not_paths, True, _path),
-        (operation.hosts, False, _host),
-        (operation.not_hosts, True, _host),
-        (operation.ports, False, _port),
-        (operation.not_ports, True, _port),
+    for field, values, negate, build in (
+        ("methods", operation.methods, False, _method),
+        ("notMethods", operation.not_methods, True, _method),
+        ("paths", operation.paths, False, _path),
+        ("notPaths", operation.not_paths, True, _path),
+        ("hosts", operation.hosts, False, _host),
+        ("notHosts", operation.not_hosts, True, _host),
+        (None, operation.ports, False, _port),  # ports: what a connection does carry
+        (None, operation.not_ports, True, _port),
     ):
-        if values:
+        if values and http_only.keep(field):
             matched = _or([build(v) for v in values])
             rules.append({"not_rule": matched} if negate else matched)
     if not rules:

@@ -9,7 +9,9 @@
   `appProtocol` wins over the name, with Kubernetes' own values `kubernetes.io/h2c` (HTTP2),
   `kubernetes.io/ws` (HTTP) and `kubernetes.io/wss` (HTTPS); a `grpc-web` prefix is gRPC-Web;
   else the name up to its first `-` (`http-foo`, `grpc`, `tcp`, `mongo`, `redis`, `mysql`,
-  `tls`, `https`, `http2`); anything else is TCP (Istio would sniff it; no sniffing here).
+  `tls`, `https`, `http2`); anything else (no name, or a name without a known prefix) is
+  Istio's UnsupportedProtocol, which captured sidecars sniff (HTTP or not, per connection),
+  except on the well-known ports SMTP 25, DNS 53, MySQL 3306 and MongoDB 27017: TCP.
 - Instances come from a Service's EndpointSlices (or its Endpoints object), one per ready
   address and service port (the slice's port of the same name gives the workload's port),
   joined with the address's Pod for its labels (the sidecar's `security.istio.io/tlsMode`
@@ -47,6 +49,9 @@ _NAMED = {
     "mysql": Protocol.MYSQL,
 }
 _GRPC_WEB = "grpc-web"
+# Istio's ports that are TCP when nothing says otherwise: SMTP and MySQL servers speak
+# first, and sniffing would wait for a client that is itself waiting.
+_WELL_KNOWN_TCP = frozenset({25, 53, 3306, 27017})
 
 PodKey = tuple[str, str]  # (namespace, name)
 
@@ -68,7 +73,9 @@ def protocol(
     if text[: len(_GRPC_WEB)].lower() == _GRPC_WEB:
         return Protocol.GRPC_WEB
     prefix = text.split("-", 1)[0].lower()
-    return _NAMED.get(prefix, Protocol.TCP)
+    if prefix in _NAMED:
+        return _NAMED[prefix]
+    return Protocol.TCP if port in _WELL_KNOWN_TCP else Protocol.UNSUPPORTED
 
 
 def service(svc: Any, *, domain: str, trust_domain: str) -> Service:

@@ -71,19 +71,29 @@ def convert(service: models.V1Service):
         ("mysql", None, None, Protocol.MYSQL),
         ("tcp-db", None, None, Protocol.TCP),
         ("http_proxy", None, None, Protocol.HTTP_PROXY),
-        ("", None, None, Protocol.TCP),  # unnamed: TCP (Istio sniffs; this mesh does not)
-        ("metrics", None, None, Protocol.TCP),
+        ("", None, None, Protocol.UNSUPPORTED),  # unnamed: sniffed, as Istio's "auto"
+        ("metrics", None, None, Protocol.UNSUPPORTED),
+        ("web-api", None, None, Protocol.UNSUPPORTED),
         ("http", "UDP", None, Protocol.UDP),  # UDP whatever the name says
         ("tcp", None, "http", Protocol.HTTP),  # appProtocol wins over the name
         ("web", None, "kubernetes.io/h2c", Protocol.HTTP2),
         ("web", None, "kubernetes.io/ws", Protocol.HTTP),
         ("web", None, "kubernetes.io/wss", Protocol.HTTPS),
         ("web", None, "grpc-web", Protocol.GRPC_WEB),
-        ("http", None, "example.com/custom", Protocol.TCP),
+        ("http", None, "example.com/custom", Protocol.UNSUPPORTED),  # appProtocol still wins
     ],
 )
 def test_port_protocols_as_istio_reads_them(name, ip_protocol, app_protocol, expected):
     assert conversion.protocol(8080, name, ip_protocol, app_protocol) is expected
+
+
+@pytest.mark.parametrize("port", [25, 53, 3306, 27017])
+def test_istios_well_known_ports_are_tcp_when_nothing_names_a_protocol(port):
+    assert conversion.protocol(port, "", None, None) is Protocol.TCP
+    assert conversion.protocol(port, "db", None, None) is Protocol.TCP
+    # A name or appProtocol that says HTTP still does.
+    assert conversion.protocol(port, "http-db", None, None) is Protocol.HTTP
+    assert conversion.protocol(3307, "", None, None) is Protocol.UNSUPPORTED
 
 
 def test_a_service_is_its_fqdn_with_its_cluster_ip_and_ports():
