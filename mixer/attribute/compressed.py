@@ -39,6 +39,7 @@ __all__ = [
     "decode",
     "decode_check",
     "decode_report",
+    "decode_report_deltas",
     "encode",
     "encode_report",
 ]
@@ -78,10 +79,21 @@ def decode_report(
     request: report_pb2.ReportRequest, global_words: Sequence[str] = GLOBAL_WORDS
 ) -> list[Bag]:
     """One bag per reported event, deltas applied. Errors name the entry: `attributes[3]: ...`."""
+    return decode_report_deltas(request, global_words)[0]
+
+
+def decode_report_deltas(
+    request: report_pb2.ReportRequest, global_words: Sequence[str] = GLOBAL_WORDS
+) -> tuple[list[Bag], list[Mapping[str, Value] | None]]:
+    """`decode_report`'s bags, and for each what its entry carried: the attributes set anew
+    (every other one is the previous bag's value, the very same object), or None where the
+    entry stands alone (the first one, or INDEPENDENT_ENCODING). What Mixer uses to reuse
+    the evaluation of expressions whose attributes an entry left alone."""
     count = check_caller_count(global_words, request.global_word_count or None)
     delta = request.repeated_attributes_semantics == report_pb2.ReportRequest.DELTA_ENCODING
     default_words: list[str] | None = None
     bags: list[Bag] = []
+    deltas: list[Mapping[str, Value] | None] = []
     previous: dict[str, Value] = {}
     for i, attrs in enumerate(request.attributes):
         words: Sequence[str] = attrs.words
@@ -97,10 +109,13 @@ def decode_report(
             # A delta replaces whole values (a string map too) and never removes one.
             merged = previous.copy()
             merged.update(values)
+            deltas.append(values)
             values = merged
+        else:
+            deltas.append(None)
         bags.append(Bag.trusted(values))
         previous = values
-    return bags
+    return bags, deltas
 
 
 def _decode_values(

@@ -37,19 +37,29 @@ def encode_line(
     as_json: bool,
 ) -> str:
     """One output line, newline included."""
-    body = {str(name): jsonable(value) for name, value in fields}
+    # Inline for the common types: a call per field was most of a line's cost.
+    body = {
+        (name if type(name) is str else str(name)): (
+            value if type(value) in _AS_IS else jsonable(value)
+        )
+        for name, value in fields
+    }
     if not as_json:
-        tail = f"\t{json.dumps(body, separators=(', ', ': '))}" if body else ""
+        tail = f"\t{_CONSOLE.encode(body)}" if body else ""
         return f"{format_time(moment)}\t{level}\t{instance}{tail}\n"
-    head = json.dumps(
-        {"level": level, "time": format_time(moment), "instance": instance},
-        separators=(",", ":"),
-    )
+    head = _COMPACT.encode({"level": level, "time": format_time(moment), "instance": instance})
     if not body:
         return head + "\n"
     # Spliced rather than merged: a variable called `level` must not hide the real level
     # (zap writes both keys; a JSON reader keeps the last).
-    return f"{head[:-1]},{json.dumps(body, separators=(',', ':'))[1:]}\n"
+    return f"{head[:-1]},{_COMPACT.encode(body)[1:]}\n"
+
+
+# What json.dumps(..., separators=...) builds on every call, built once (it keeps no state).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_CONSOLE = json.JSONEncoder(separators=(", ", ": "))
+# Values jsonable returns as they are.
+_AS_IS = frozenset({str, int, bool, type(None)})
 
 
 def jsonable(value: Any) -> Any:
