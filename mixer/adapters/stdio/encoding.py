@@ -35,15 +35,25 @@ def encode_line(
     instance: str,
     fields: Sequence[tuple[str, Any]],
     as_json: bool,
+    cache: JsonableCache | None = None,
 ) -> str:
     """One output line, newline included."""
     # Inline for the common types: a call per field was most of a line's cost.
-    body = {
-        (name if type(name) is str else str(name)): (
-            value if type(value) in _AS_IS else jsonable(value)
-        )
-        for name, value in fields
-    }
+    if cache is None:
+        body = {
+            (name if type(name) is str else str(name)): (
+                value if type(value) in _AS_IS else jsonable(value)
+            )
+            for name, value in fields
+        }
+    else:
+        remembered = cache.jsonable
+        body = {
+            (name if type(name) is str else str(name)): (
+                value if type(value) in _AS_IS else remembered(name, value)
+            )
+            for name, value in fields
+        }
     if not as_json:
         tail = f"\t{_CONSOLE.encode(body)}" if body else ""
         return f"{format_time(moment)}\t{level}\t{instance}{tail}\n"
@@ -60,6 +70,27 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 _CONSOLE = json.JSONEncoder(separators=(", ", ": "))
 # Values jsonable returns as they are.
 _AS_IS = frozenset({str, int, bool, type(None)})
+
+
+class JsonableCache:
+    """`jsonable` of each field's last value, given again when the field has that very value
+    object again: Mixer hands the entries of one Report the same objects for what their
+    deltas left alone (addresses, labels, times), and turning bytes into a dotted address or
+    a time into text costs more than the lookup. Values are immutable or never modified."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        # One entry per field name (bounded by config); holding the value keeps its id unique.
+        self._last: dict[object, tuple[Any, Any]] = {}
+
+    def jsonable(self, name: object, value: Any) -> Any:
+        last = self._last.get(name)
+        if last is not None and last[0] is value:
+            return last[1]
+        out = jsonable(value)
+        self._last[name] = (value, out)
+        return out
 
 
 def jsonable(value: Any) -> Any:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mixer.adapters.stdio.encoding import encode_line, format_time, jsonable
+from mixer.adapters.stdio.encoding import JsonableCache, encode_line, format_time, jsonable
 from pkg.lang.types import format_duration
 
 WHEN = datetime.datetime(2018, 7, 30, 12, 0, 1, 5, tzinfo=datetime.UTC)
@@ -112,6 +112,15 @@ def test_a_line_is_json_dumps_of_its_jsonable_fields(fields, as_json):
     json.dumps of every field's jsonable value writes."""
     items = sorted(fields.items())
     line = encode_line(level="info", moment=WHEN, instance="a", fields=items, as_json=as_json)
+    # A cache that has seen these very values, and one that has seen others under the names.
+    seen, stale = JsonableCache(), JsonableCache()
+    for name, value in items:
+        seen.jsonable(name, value)
+        stale.jsonable(name, b"\x00\x00\x00\x00")
+    for cache in (seen, stale):
+        assert line == encode_line(
+            level="info", moment=WHEN, instance="a", fields=items, as_json=as_json, cache=cache
+        )
     body = {name: jsonable(value) for name, value in items}
     if as_json:
         head = {"level": "info", "time": format_time(WHEN), "instance": "a"}
