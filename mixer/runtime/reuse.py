@@ -96,7 +96,9 @@ class InstancePlan:
 class _Memo:
     __slots__ = ("built", "entry", "maps", "values")
 
-    def __init__(self, entry: int, values: list[Any], maps: list[dict[str, Any]], built: Any) -> None:
+    def __init__(
+        self, entry: int, values: list[Any], maps: list[dict[str, Any]], built: Any
+    ) -> None:
         self.entry = entry  # the entry these values are of
         self.values = values
         self.maps = maps

@@ -92,9 +92,7 @@ async def _mixer(folder: pathlib.Path, name: str) -> _Mixer:
     env = adapter_api.Env(logger=logging.getLogger("mixer.adapter"), metrics=registry)
     access_log = folder / f"{name}.log"
     access_log.touch()
-    snapshot = await build_snapshot(
-        1, _telemetry(access_log), base_types=standard_types(), env=env
-    )
+    snapshot = await build_snapshot(1, _telemetry(access_log), base_types=standard_types(), env=env)
     assert not snapshot.errors
     return _Mixer(snapshot, registry, access_log)
 
@@ -205,7 +203,7 @@ def test_an_entry_that_skipped_an_instance_does_not_reuse_it(
         ]
     )
     bags, deltas = decode_report_deltas(request)
-    assert "source.workload.name" not in deltas[2]
+    assert deltas[2] is not None and "source.workload.name" not in deltas[2]
     loop.run_until_complete(Dispatcher().report(full.snapshot, bags))
     loop.run_until_complete(Dispatcher().report(reusing.snapshot, bags, deltas))
     assert full.samples() == reusing.samples()
@@ -226,9 +224,7 @@ def test_failed_evaluations_count_as_without_reuse(
     loop.run_until_complete(by_reusing.report(reusing.snapshot, *decode_report_deltas(request)))
     assert by_full.counters.instance_errors == 2
     assert by_reusing.counters == by_full.counters
-    assert loop.run_until_complete(full.log_lines()) == loop.run_until_complete(
-        reusing.log_lines()
-    )
+    assert loop.run_until_complete(full.log_lines()) == loop.run_until_complete(reusing.log_lines())
     assert len(loop.run_until_complete(reusing.log_lines())) == 1
 
 

@@ -411,7 +411,10 @@ def test_labels_remembered_for_one_dimensions_dict_follow_a_new_dict():
     async def main() -> None:
         registry = prometheus_client.CollectorRegistry()
         handler = await build(registry, REQUESTS, DURATION)
-        count, duration = "requestcount.instance.istio-system", "requestduration.instance.istio-system"
+        count, duration = (
+            "requestcount.instance.istio-system",
+            "requestduration.instance.istio-system",
+        )
         shared = dict(DIMS)
         other = {**DIMS, "response_code": 503}
         await handler.handle_metric(
@@ -432,9 +435,12 @@ def test_labels_remembered_for_one_dimensions_dict_follow_a_new_dict():
             key("istio_requests_total", **SERIES): 3.0,
             key("istio_requests_total", **{**SERIES, "response_code": "503"}): 1.0,
         }
-        assert samples["istio_request_duration_seconds"][
-            key("istio_request_duration_seconds_count", **SERIES)
-        ] == 1.0
+        assert (
+            samples["istio_request_duration_seconds"][
+                key("istio_request_duration_seconds_count", **SERIES)
+            ]
+            == 1.0
+        )
         await handler.close()
 
     asyncio.run(main())
