@@ -92,17 +92,20 @@ def decode_report_deltas(
     count = check_caller_count(global_words, request.global_word_count or None)
     delta = request.repeated_attributes_semantics == report_pb2.ReportRequest.DELTA_ENCODING
     default_words: list[str] | None = None
+    default_table: tuple[str, ...] | None = None  # built once: the entries share it
     bags: list[Bag] = []
     deltas: list[Mapping[str, Value] | None] = []
     previous: dict[str, Value] = {}
     for i, attrs in enumerate(request.attributes):
         words: Sequence[str] = attrs.words
+        table = None
         if not words:
             if default_words is None:
                 default_words = list(request.default_words)
-            words = default_words
+                default_table = _word_table(default_words, global_words, count)
+            words, table = default_words, default_table
         try:
-            values = _decode_values(attrs, words, global_words, count)
+            values = _decode_values(attrs, words, global_words, count, table)
         except AttributeDecodeError as e:
             raise AttributeDecodeError(f"attributes[{i}]: {e}") from None
         if delta and i > 0:
@@ -118,17 +121,24 @@ def decode_report_deltas(
     return bags, deltas
 
 
+def _word_table(words: Sequence[str], gw: Sequence[str], count: int) -> tuple[str, ...]:
+    # One table for both dictionaries: Python's negative indexing turns table[-1] into
+    # words[0], table[-2] into words[1], ... exactly the wire's rule for message words.
+    return (*gw[:count], *reversed(words))
+
+
 def _decode_values(
     attrs: attributes_pb2.CompressedAttributes,
     message_words: Sequence[str],
     gw: Sequence[str],
     count: int,
+    table: tuple[str, ...] | None = None,
 ) -> dict[str, Value]:
-    words = list(message_words)
+    """`table`: `_word_table(message_words, gw, count)` if the caller has it already."""
+    words = message_words if type(message_words) is list else list(message_words)
     low = -len(words)  # valid indexes are low <= i < count
-    # One table for both dictionaries: Python's negative indexing turns table[-1] into
-    # words[0], table[-2] into words[1], ... exactly the wire's rule for message words.
-    table = (*gw[:count], *reversed(words))
+    if table is None:
+        table = _word_table(words, gw, count)
 
     def name_of(index: int, field: str) -> str:
         if low <= index < count:
