@@ -203,7 +203,8 @@ def test_an_entry_that_skipped_an_instance_does_not_reuse_it(
         ]
     )
     bags, deltas = decode_report_deltas(request)
-    assert deltas[2] is not None and "source.workload.name" not in deltas[2]
+    assert deltas[2] is not None
+    assert "source.workload.name" not in deltas[2]
     loop.run_until_complete(Dispatcher().report(full.snapshot, bags))
     loop.run_until_complete(Dispatcher().report(reusing.snapshot, bags, deltas))
     assert full.samples() == reusing.samples()
