@@ -39,6 +39,7 @@ __all__ = [
     "decode",
     "decode_check",
     "decode_report",
+    "decode_report_deltas",
     "encode",
     "encode_report",
 ]
@@ -78,29 +79,52 @@ def decode_report(
     request: report_pb2.ReportRequest, global_words: Sequence[str] = GLOBAL_WORDS
 ) -> list[Bag]:
     """One bag per reported event, deltas applied. Errors name the entry: `attributes[3]: ...`."""
+    return decode_report_deltas(request, global_words)[0]
+
+
+def decode_report_deltas(
+    request: report_pb2.ReportRequest, global_words: Sequence[str] = GLOBAL_WORDS
+) -> tuple[list[Bag], list[Mapping[str, Value] | None]]:
+    """`decode_report`'s bags, and for each what its entry carried: the attributes set anew
+    (every other one is the previous bag's value, the very same object), or None where the
+    entry stands alone (the first one, or INDEPENDENT_ENCODING). What Mixer uses to reuse
+    the evaluation of expressions whose attributes an entry left alone."""
     count = check_caller_count(global_words, request.global_word_count or None)
     delta = request.repeated_attributes_semantics == report_pb2.ReportRequest.DELTA_ENCODING
     default_words: list[str] | None = None
+    default_table: tuple[str, ...] | None = None  # built once: the entries share it
     bags: list[Bag] = []
+    deltas: list[Mapping[str, Value] | None] = []
     previous: dict[str, Value] = {}
     for i, attrs in enumerate(request.attributes):
         words: Sequence[str] = attrs.words
+        table = None
         if not words:
             if default_words is None:
                 default_words = list(request.default_words)
-            words = default_words
+                default_table = _word_table(default_words, global_words, count)
+            words, table = default_words, default_table
         try:
-            values = _decode_values(attrs, words, global_words, count)
+            values = _decode_values(attrs, words, global_words, count, table)
         except AttributeDecodeError as e:
             raise AttributeDecodeError(f"attributes[{i}]: {e}") from None
         if delta and i > 0:
             # A delta replaces whole values (a string map too) and never removes one.
             merged = previous.copy()
             merged.update(values)
+            deltas.append(values)
             values = merged
+        else:
+            deltas.append(None)
         bags.append(Bag.trusted(values))
         previous = values
-    return bags
+    return bags, deltas
+
+
+def _word_table(words: Sequence[str], gw: Sequence[str], count: int) -> tuple[str, ...]:
+    # One table for both dictionaries: Python's negative indexing turns table[-1] into
+    # words[0], table[-2] into words[1], ... exactly the wire's rule for message words.
+    return (*gw[:count], *reversed(words))
 
 
 def _decode_values(
@@ -108,12 +132,13 @@ def _decode_values(
     message_words: Sequence[str],
     gw: Sequence[str],
     count: int,
+    table: tuple[str, ...] | None = None,
 ) -> dict[str, Value]:
-    words = list(message_words)
+    """`table`: `_word_table(message_words, gw, count)` if the caller has it already."""
+    words = message_words if type(message_words) is list else list(message_words)
     low = -len(words)  # valid indexes are low <= i < count
-    # One table for both dictionaries: Python's negative indexing turns table[-1] into
-    # words[0], table[-2] into words[1], ... exactly the wire's rule for message words.
-    table = (*gw[:count], *reversed(words))
+    if table is None:
+        table = _word_table(words, gw, count)
 
     def name_of(index: int, field: str) -> str:
         if low <= index < count:

@@ -12,6 +12,7 @@ from mixer.attribute.compressed import (
     decode,
     decode_check,
     decode_report,
+    decode_report_deltas,
     encode,
     encode_report,
 )
@@ -322,6 +323,24 @@ def test_encode_report_falls_back_to_independent_entries_on_removal():
     assert len(request.attributes[1].strings) == 1
     assert decode_report(request) == [Bag(b) for b in bags]
     assert decode_report(encode_report([])) == []
+
+
+def test_decode_report_deltas_say_what_each_entry_set_anew():
+    bags = [
+        {"source.name": "a", "response.code": 200, "request.headers": {"k": "v"}},
+        {"source.name": "a", "response.code": 404, "request.headers": {"k": "v"}},
+        {"source.name": "a", "response.code": 404, "request.headers": {"k": "w"}, "x": True},
+    ]
+    decoded, deltas = decode_report_deltas(encode_report(bags))
+    assert decoded == [Bag(b) for b in bags]
+    assert deltas[0] is None  # the first entry stands alone
+    assert dict(deltas[1]) == {"response.code": 404}
+    assert dict(deltas[2]) == {"request.headers": {"k": "w"}, "x": True}
+    # What an entry left alone is the previous bag's very value.
+    assert decoded[2].get("source.name")[0] is decoded[0].get("source.name")[0]
+    assert decoded[1].get("request.headers")[0] is decoded[0].get("request.headers")[0]
+    independent = encode_report([{"a": "1", "b": "2"}, {"a": "1"}])
+    assert decode_report_deltas(independent)[1] == [None, None]
 
 
 # --- properties -----------------------------------------------------------------------------

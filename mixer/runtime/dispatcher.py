@@ -14,11 +14,12 @@ import contextlib
 import dataclasses
 import datetime
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from mixer.adapter import api as adapter_api
 from mixer.runtime import refs
+from mixer.runtime.reuse import ReportEvaluator
 from mixer.runtime.snapshot import CompiledRule, HandlerEntry, Snapshot
 from mixer.template.templates import Variety
 from pkg.lang.errors import EvalError
@@ -82,17 +83,37 @@ class Dispatcher:
             granted_amount=args.amount, valid_duration=adapter_api.DEFAULT_VALID_DURATION
         )
 
-    async def report(self, snapshot: Snapshot, bags: Sequence[Any]) -> None:
+    async def report(
+        self,
+        snapshot: Snapshot,
+        bags: Sequence[Any],
+        deltas: Sequence[Collection[str] | None] | None = None,
+    ) -> None:
+        """`deltas[i]`: the attributes entry i set anew (`decode_report_deltas`), None where it
+        stands alone. With them, what an entry's delta leaves alone is not evaluated again
+        (reuse.py); without them every entry is evaluated in full. Either way the adapters
+        get the same instances."""
         self.counters.reports += 1
+        evaluator = ReportEvaluator()
         batches: dict[tuple[str, str], tuple[HandlerEntry, list[Any]]] = {}
-        for bag in bags:
-            for rule in self._matching(snapshot, bag, Variety.REPORT):
+        for i, bag in enumerate(bags):
+            evaluator.begin(None if deltas is None else deltas[i])
+            for rule in snapshot.rules_for(_namespace(bag), Variety.REPORT):
+                matched = evaluator.match(rule, bag)
+                if not matched:
+                    if matched is None:
+                        # An attribute the match needs is absent: the rule does not apply (Istio).
+                        self.counters.match_errors += 1
+                    continue
                 for action in rule.actions:
                     for instance in action.instances:
                         if instance.template.variety is not Variety.REPORT:
                             continue
-                        built = self._build(instance, bag)
-                        if built is None:
+                        try:
+                            built = evaluator.build(instance, bag)
+                        except EvalError as error:
+                            self.counters.instance_errors += 1
+                            log.debug("instance %s not built: %s", instance.qualified, error)
                             continue
                         key = (action.handler.qualified, instance.template.name)
                         batches.setdefault(key, (action.handler, []))[1].append(built)
@@ -103,14 +124,8 @@ class Dispatcher:
         await asyncio.gather(*calls)
 
     def _matching(self, snapshot: Snapshot, bag: Any, variety: Variety) -> list[CompiledRule]:
-        namespace = None
-        for name in _NAMESPACE_ATTRIBUTES:
-            value, found = bag.get(name)
-            if found:
-                namespace = value
-                break
         matched = []
-        for rule in snapshot.rules_for(namespace, variety):
+        for rule in snapshot.rules_for(_namespace(bag), variety):
             if rule.match is None:
                 matched.append(rule)
                 continue
@@ -184,6 +199,14 @@ class Dispatcher:
 
 class _AdapterFailure(Exception):
     pass
+
+
+def _namespace(bag: Any) -> str | None:
+    for name in _NAMESPACE_ATTRIBUTES:
+        value, found = bag.get(name)
+        if found:
+            return value  # type: ignore[no-any-return]
+    return None
 
 
 def _combine(results: list[adapter_api.CheckResult]) -> adapter_api.CheckResult:

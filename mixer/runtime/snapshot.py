@@ -22,6 +22,7 @@ from google.protobuf import json_format
 from mixer.adapter import api as adapter_api
 from mixer.adapter.inventory import ADAPTERS
 from mixer.runtime import refs
+from mixer.runtime.reuse import InstancePlan
 from mixer.template.templates import TEMPLATES, FieldKind, Template, Variety
 from pkg.config.resource import Resource
 from pkg.lang.compiler import Expression, compile_expression
@@ -53,6 +54,11 @@ class CompiledInstance:
         for field, exprs in self.maps.items():
             values[field] = {key: expr.evaluate(bag) for key, expr in exprs.items()}
         return self.template.instance_type(name=self.qualified, **values)
+
+    @functools.cached_property
+    def plan(self) -> InstancePlan:
+        """Its expressions laid out for a Report's entry-by-entry evaluation (reuse.py)."""
+        return InstancePlan.of(self)
 
 
 @dataclasses.dataclass

@@ -25,7 +25,7 @@ from google.protobuf import duration_pb2
 from api.mixer.v1 import check_pb2, report_pb2, service_pb2, service_pb2_grpc
 from mixer.adapter import api as adapter_api
 from mixer.attribute.bag import TrackingBag
-from mixer.attribute.compressed import decode_check, decode_report
+from mixer.attribute.compressed import decode_check, decode_report_deltas
 from mixer.attribute.dictionary import AttributeDecodeError
 from mixer.runtime.dispatcher import Dispatcher
 from mixer.runtime.snapshot import DEFAULT_NAMESPACE, EMPTY, Snapshot, build_snapshot
@@ -225,13 +225,14 @@ class MixerServer:
 
     async def report(self, request: report_pb2.ReportRequest) -> report_pb2.ReportResponse:
         snapshot = self.snapshot
-        bags = decode_report(request)
+        bags, deltas = decode_report_deltas(request)
         types = snapshot.types or self._base_types
-        for i, bag in enumerate(bags):
-            problems = type_errors(bag.items(), types)
+        for i, (bag, delta) in enumerate(zip(bags, deltas, strict=True)):
+            # What an entry did not set anew is the previous entry's value, checked there.
+            problems = type_errors(bag.items() if delta is None else delta.items(), types)
             if problems:
                 raise AttributeDecodeError(f"attributes[{i}]: " + "; ".join(problems))
-        await self.dispatcher.report(snapshot, bags)
+        await self.dispatcher.report(snapshot, bags, deltas)
         return report_pb2.ReportResponse()
 
     # HTTP.

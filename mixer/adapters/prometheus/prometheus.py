@@ -60,6 +60,7 @@ class PrometheusHandler:
         for binding in self._bindings:
             self._by_name.setdefault(binding.target[0], []).append(binding)
         self._resolved: dict[str, tuple[_Binding, ...]] = {}
+        self._last_labels: dict[int, tuple[Mapping[str, Any], tuple[str, ...]]] = {}
         self._closed = False
 
     async def handle_metric(self, instances: Sequence[Metric]) -> None:
@@ -71,11 +72,25 @@ class PrometheusHandler:
                 continue
             for binding in bindings:
                 try:
-                    _record(binding.family, instance)
+                    binding.family.record(
+                        self._labels(binding, instance.dimensions), values.to_number(instance.value)
+                    )
                 except ValueError as e:
                     failures.append(f"{instance.name} -> {binding.spec.full_name}: {e}")
         if failures:
             raise MetricError("; ".join(failures))
+
+    def _labels(self, binding: _Binding, dimensions: Mapping[str, Any]) -> tuple[str, ...]:
+        """The label values of `dimensions`, remembered for the last dimensions dict seen:
+        Mixer hands the entries of one Report the same dict while their labels' attributes
+        stay the same (mixer/runtime/reuse.py), and instances' maps are never modified."""
+        last = self._last_labels.get(id(binding))
+        if last is not None and last[0] is dimensions:
+            return last[1]
+        labels = _label_values(binding.family, dimensions)
+        # Holding the dict keeps its id from being reused by another while it is remembered.
+        self._last_labels[id(binding)] = (dimensions, labels)
+        return labels
 
     async def close(self) -> None:
         if self._closed:
@@ -102,15 +117,13 @@ class PrometheusHandler:
         return found
 
 
-def _record(family: Family, instance: Metric) -> None:
-    dimensions = instance.dimensions
+def _label_values(family: Family, dimensions: Mapping[str, Any]) -> tuple[str, ...]:
     try:
-        labels = tuple(values.label_value(dimensions[name]) for name in family.label_names)
+        return tuple(values.label_value(dimensions[name]) for name in family.label_names)
     except KeyError as e:
         raise ValueError(
             f"the instance has no dimension {e.args[0]!r} for the label of that name"
         ) from None
-    family.record(labels, values.to_number(instance.value))
 
 
 def parse_reference(reference: str) -> tuple[str, str | None]:

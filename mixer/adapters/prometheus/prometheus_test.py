@@ -402,3 +402,45 @@ def test_one_instance_may_feed_several_metrics():
         await handler.close()
 
     asyncio.run(main())
+
+
+def test_labels_remembered_for_one_dimensions_dict_follow_a_new_dict():
+    """Mixer hands consecutive entries of a Report the same dimensions dict while their
+    labels stay the same; another dict, even one made mid-batch, gets its own labels."""
+
+    async def main() -> None:
+        registry = prometheus_client.CollectorRegistry()
+        handler = await build(registry, REQUESTS, DURATION)
+        count, duration = (
+            "requestcount.instance.istio-system",
+            "requestduration.instance.istio-system",
+        )
+        shared = dict(DIMS)
+        other = {**DIMS, "response_code": 503}
+        await handler.handle_metric(
+            [
+                Metric(name=count, value=1, dimensions=shared),
+                Metric(name=duration, value=datetime.timedelta(milliseconds=3), dimensions=shared),
+                Metric(name=count, value=1, dimensions=shared),
+                Metric(name=count, value=1, dimensions=other),
+                Metric(name=count, value=1, dimensions=dict(DIMS)),
+            ]
+        )
+        with pytest.raises(MetricError, match="no dimension 'mtls'"):
+            await handler.handle_metric(
+                [Metric(name=count, value=1, dimensions={"source_app": "a", "response_code": 1})]
+            )
+        samples = scrape(registry)
+        assert samples["istio_requests"] == {
+            key("istio_requests_total", **SERIES): 3.0,
+            key("istio_requests_total", **{**SERIES, "response_code": "503"}): 1.0,
+        }
+        assert (
+            samples["istio_request_duration_seconds"][
+                key("istio_request_duration_seconds_count", **SERIES)
+            ]
+            == 1.0
+        )
+        await handler.close()
+
+    asyncio.run(main())

@@ -35,21 +35,62 @@ def encode_line(
     instance: str,
     fields: Sequence[tuple[str, Any]],
     as_json: bool,
+    cache: JsonableCache | None = None,
 ) -> str:
     """One output line, newline included."""
-    body = {str(name): jsonable(value) for name, value in fields}
+    # Inline for the common types: a call per field was most of a line's cost.
+    if cache is None:
+        body = {
+            (name if type(name) is str else str(name)): (
+                value if type(value) in _AS_IS else jsonable(value)
+            )
+            for name, value in fields
+        }
+    else:
+        remembered = cache.jsonable
+        body = {
+            (name if type(name) is str else str(name)): (
+                value if type(value) in _AS_IS else remembered(name, value)
+            )
+            for name, value in fields
+        }
     if not as_json:
-        tail = f"\t{json.dumps(body, separators=(', ', ': '))}" if body else ""
+        tail = f"\t{_CONSOLE.encode(body)}" if body else ""
         return f"{format_time(moment)}\t{level}\t{instance}{tail}\n"
-    head = json.dumps(
-        {"level": level, "time": format_time(moment), "instance": instance},
-        separators=(",", ":"),
-    )
+    head = _COMPACT.encode({"level": level, "time": format_time(moment), "instance": instance})
     if not body:
         return head + "\n"
     # Spliced rather than merged: a variable called `level` must not hide the real level
     # (zap writes both keys; a JSON reader keeps the last).
-    return f"{head[:-1]},{json.dumps(body, separators=(',', ':'))[1:]}\n"
+    return f"{head[:-1]},{_COMPACT.encode(body)[1:]}\n"
+
+
+# What json.dumps(..., separators=...) builds on every call, built once (it keeps no state).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_CONSOLE = json.JSONEncoder(separators=(", ", ": "))
+# Values jsonable returns as they are.
+_AS_IS = frozenset({str, int, bool, type(None)})
+
+
+class JsonableCache:
+    """`jsonable` of each field's last value, given again when the field has that very value
+    object again: Mixer hands the entries of one Report the same objects for what their
+    deltas left alone (addresses, labels, times), and turning bytes into a dotted address or
+    a time into text costs more than the lookup. Values are immutable or never modified."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        # One entry per field name (bounded by config); holding the value keeps its id unique.
+        self._last: dict[object, tuple[Any, Any]] = {}
+
+    def jsonable(self, name: object, value: Any) -> Any:
+        last = self._last.get(name)
+        if last is not None and last[0] is value:
+            return last[1]
+        out = jsonable(value)
+        self._last[name] = (value, out)
+        return out
 
 
 def jsonable(value: Any) -> Any:

@@ -7,8 +7,10 @@ import ipaddress
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mixer.adapters.stdio.encoding import encode_line, format_time, jsonable
+from mixer.adapters.stdio.encoding import JsonableCache, encode_line, format_time, jsonable
 from pkg.lang.types import format_duration
 
 WHEN = datetime.datetime(2018, 7, 30, 12, 0, 1, 5, tzinfo=datetime.UTC)
@@ -89,3 +91,44 @@ def test_format_duration():
     assert format_duration(datetime.timedelta(microseconds=999)) == "999µs"
     assert format_duration(datetime.timedelta(seconds=61, milliseconds=5)) == "1m1.005s"
     assert format_duration(datetime.timedelta(hours=2, minutes=3)) == "2h3m0s"
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=8),
+    st.binary(max_size=17),
+    st.timedeltas(),
+    st.datetimes(timezones=st.just(datetime.UTC)),
+    st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=3),
+)
+
+
+@given(st.dictionaries(st.text(max_size=6), _VALUES, max_size=8), st.booleans())
+def test_a_line_is_json_dumps_of_its_jsonable_fields(fields, as_json):
+    """The encoder's shortcuts (common types inline, encoders built once) write what
+    json.dumps of every field's jsonable value writes."""
+    items = sorted(fields.items())
+    line = encode_line(level="info", moment=WHEN, instance="a", fields=items, as_json=as_json)
+    # A cache that has seen these very values, and one that has seen others under the names.
+    seen, stale = JsonableCache(), JsonableCache()
+    for name, value in items:
+        seen.jsonable(name, value)
+        stale.jsonable(name, b"\x00\x00\x00\x00")
+    for cache in (seen, stale):
+        assert line == encode_line(
+            level="info", moment=WHEN, instance="a", fields=items, as_json=as_json, cache=cache
+        )
+    body = {name: jsonable(value) for name, value in items}
+    if as_json:
+        head = {"level": "info", "time": format_time(WHEN), "instance": "a"}
+        want = json.dumps(head, separators=(",", ":"))
+        if body:
+            want = want[:-1] + "," + json.dumps(body, separators=(",", ":"))[1:]
+    else:
+        want = f"{format_time(WHEN)}\tinfo\ta"
+        if body:
+            want += "\t" + json.dumps(body, separators=(", ", ": "))
+    assert line == want + "\n"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mixer.adapter.api import AdapterInfo, ConfigError, Env
-from mixer.adapters.stdio.encoding import encode_line
+from mixer.adapters.stdio.encoding import JsonableCache, encode_line
 from mixer.adapters.stdio.params import Level, Options, Stream, parse
 from mixer.adapters.stdio.sink import FileSink, LineWriter, RotatingFileSink, Sink, StreamSink
 from mixer.template.templates import LogEntry, Metric
@@ -31,6 +31,7 @@ class StdioHandler:
         self._options = options
         self._writer = writer
         self._clock = clock
+        self._values = JsonableCache()  # used on the event loop only
 
     @property
     def writer(self) -> LineWriter:
@@ -50,6 +51,7 @@ class StdioHandler:
                     instance=instance.name,
                     fields=sorted(instance.variables.items()),
                     as_json=options.output_as_json,
+                    cache=self._values,
                 )
             )
         if lines:
