@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pilot.model.service import Endpoint, Port, Protocol, Resolution, Service, spiffe_identity
+from pkg.config import locality
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # which Service an EndpointSlice is of
 KUBERNETES_SERVICE_ACCOUNTS = "alpha.istio.io/kubernetes-serviceaccounts"
@@ -165,10 +166,12 @@ def _pod_of(reference: Any, pods: Mapping[PodKey, Any]) -> tuple[bool, Any]:
 
 def _endpoint(svc: Service, port: Port, address: str, number: int, pod: Any) -> Endpoint:
     labels: dict[str, str] = {}
-    account, workload = "", ""
+    account, workload, place = "", "", ""
     captured = False
     if pod is not None:
         labels = dict(pod.metadata.labels or {})
+        # The pod's own label; its node's topology labels are not read yet (no Node watch).
+        place = locality.of_pod(labels)
         account = pod.spec.service_account_name or "default"
         workload = workload_name(pod)
         captured = is_captured(pod)
@@ -181,6 +184,7 @@ def _endpoint(svc: Service, port: Port, address: str, number: int, pod: Any) -> 
         namespace=svc.namespace,
         service_account=account,
         workload_name=workload,
+        locality=place,
         captured=captured,
     )
 
