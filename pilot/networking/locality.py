@@ -37,6 +37,7 @@ NETWORK_LABEL = "topology.istio.io/network"
 TOPOLOGY_LABELS = (REGION_LABEL, ZONE_LABEL, SUBZONE_LABEL)
 
 Setting = dr_pb2.LocalityLoadBalancerSetting
+_DEFAULT = Setting()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,12 +115,15 @@ def cluster_policy(
 ) -> ClusterPolicy | None:
     """The effective setting for a cluster whose (subset and port merged) policy is
     `traffic_policy`, or None when locality load balancing does not apply to it."""
-    setting: Setting | None = None
     if traffic_policy is not None and traffic_policy.load_balancer.HasField("locality_lb_setting"):
         setting = traffic_policy.load_balancer.locality_lb_setting
     elif mesh.HasField("locality_lb_setting"):
         setting = mesh.locality_lb_setting
-    if setting is None or (setting.HasField("enabled") and not setting.enabled.value):
+    else:
+        # Pilot reads a mesh config file without Istio's defaults under it; Istio's default
+        # is `localityLbSetting: {enabled: true}`.
+        setting = _DEFAULT
+    if setting.HasField("enabled") and not setting.enabled.value:
         return None
     failover = traffic_policy is not None and traffic_policy.HasField("outlier_detection")
     policy = ClusterPolicy(setting, failover)

@@ -190,6 +190,8 @@ def test_the_setting_is_the_rules_else_the_meshs_and_enabled_false_turns_it_off(
     assert policy is not None and policy.failover and not policy.weighted
     mesh.locality_lb_setting.enabled.value = False
     assert locality.cluster_policy(mesh, with_outlier) is None
+    # A mesh config that does not say is Istio's default: enabled.
+    assert locality.cluster_policy(config_pb2.MeshConfig(), with_outlier) is not None
     off = json_format.ParseDict(
         {"outlierDetection": {"interval": "1s"}, "loadBalancer": {"localityLbSetting": {
             "enabled": False}}}, dr_pb2.TrafficPolicy())  # fmt: skip
