@@ -166,7 +166,9 @@ def _outbound(
     return cluster
 
 
-def traffic_policy(push: PushContext, host: str, port: int, subset: str) -> dr_pb2.TrafficPolicy | None:
+def traffic_policy(
+    push: PushContext, host: str, port: int, subset: str
+) -> dr_pb2.TrafficPolicy | None:
     """The DestinationRule policy of one cluster: the subset's over the rule's, then the
     port's level (what CDS builds the cluster from, and EDS its locality priorities)."""
     rule = push.destination_rule(host)

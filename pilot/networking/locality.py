@@ -50,7 +50,7 @@ class Locality:
     def parse(cls, text: str) -> Locality:
         """`region/zone/subzone`, any tail left out (Istio's SplitLocalityLabel)."""
         parts = text.split("/") if text else []
-        region, zone, subzone = (parts + ["", "", ""])[:3]
+        region, zone, subzone = ([*parts, "", "", ""])[:3]
         return cls(region, zone, subzone)
 
     def __str__(self) -> str:
@@ -58,7 +58,7 @@ class Locality:
 
     def matches(self, rule: str) -> bool:
         """Whether a `distribute` locality (`region/zone/*`, `*`, ...) covers this one."""
-        region, zone, subzone = (rule.split("/") + ["", "", ""])[:3]
+        region, zone, subzone = ([*rule.split("/"), "", "", ""])[:3]
         return (
             region in ("*", self.region)
             and zone in ("*", "", self.zone)
@@ -255,7 +255,9 @@ def _label_priority(
     return adjust
 
 
-def _renumber(groups: Sequence[endpoint_components_pb2.LocalityLbEndpoints], raw: list[int]) -> None:
+def _renumber(
+    groups: Sequence[endpoint_components_pb2.LocalityLbEndpoints], raw: list[int]
+) -> None:
     """Envoy's priorities run 0..n without gaps: keep the order, close the gaps."""
     rank = {priority: index for index, priority in enumerate(sorted(set(raw)))}
     for group, priority in zip(groups, raw, strict=True):

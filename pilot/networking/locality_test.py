@@ -127,7 +127,10 @@ def test_distribute_gives_each_locality_its_share_and_drops_the_unnamed():
                for g in out.endpoints if g.lb_endpoints}  # fmt: skip
     # region1/zone1/* covers two subzones of one endpoint each: 70 shared, rounded up.
     assert weights == {"sub1zone1": 35, "sub2zone1": 35, "sub1zone3": 30}
-    assert {g.locality.region for g in out.endpoints if not g.lb_endpoints} == {"region1", "region3"}
+    assert {g.locality.region for g in out.endpoints if not g.lb_endpoints} == {
+        "region1",
+        "region3",
+    }
     assert set(priorities(out).values()) == {0}  # distribute, not failover
 
 
@@ -163,7 +166,9 @@ def test_failover_priority_reads_topology_labels_from_the_locality():
 
 
 def test_failover_priority_with_a_value_compares_with_that_value():
-    groups = [[endpoint("10.0.0.1", "r/z", version="v1"), endpoint("10.0.0.2", "r/z", version="v2")]]
+    groups = [
+        [endpoint("10.0.0.1", "r/z", version="v1"), endpoint("10.0.0.2", "r/z", version="v2")]
+    ]
     out = assignment(*groups)
     policy = ClusterPolicy(setting(failoverPriority=["version=v2"]), failover=True)
     locality.apply(out, groups, Locality.parse("r/z"), {"version": "v1"}, policy)
@@ -176,7 +181,9 @@ def test_failover_priority_then_failover_keeps_the_label_order_first():
               [endpoint("10.0.0.3", "region2/z", version="v1")]]  # fmt: skip
     out = assignment(*groups)
     rule = setting(failoverPriority=["version"], failover=[{"from": "region1", "to": "region2"}])
-    locality.apply(out, groups, Locality.parse("region1/z"), {"version": "v1"}, ClusterPolicy(rule, True))
+    locality.apply(
+        out, groups, Locality.parse("region1/z"), {"version": "v1"}, ClusterPolicy(rule, True)
+    )
     assert priorities(out) == {"10.0.0.2": 0, "10.0.0.3": 1, "10.0.0.1": 2}
 
 
@@ -187,7 +194,9 @@ def test_the_setting_is_the_rules_else_the_meshs_and_enabled_false_turns_it_off(
                                          dr_pb2.TrafficPolicy())  # fmt: skip
     assert locality.cluster_policy(mesh, None) is None  # nothing to do without outliers
     policy = locality.cluster_policy(mesh, with_outlier)
-    assert policy is not None and policy.failover and not policy.weighted
+    assert policy is not None
+    assert policy.failover
+    assert not policy.weighted
     mesh.locality_lb_setting.enabled.value = False
     assert locality.cluster_policy(mesh, with_outlier) is None
     # A mesh config that does not say is Istio's default: enabled.
@@ -200,4 +209,6 @@ def test_the_setting_is_the_rules_else_the_meshs_and_enabled_false_turns_it_off(
         {"loadBalancer": {"localityLbSetting": {"distribute": [
             {"from": "r/*", "to": {"r/z1/*": 80, "r/z2/*": 20}}]}}}, dr_pb2.TrafficPolicy())  # fmt: skip
     policy = locality.cluster_policy(config_pb2.MeshConfig(), distribute)
-    assert policy is not None and policy.weighted and not policy.failover
+    assert policy is not None
+    assert policy.weighted
+    assert not policy.failover

@@ -6,7 +6,9 @@ from pkg.config import locality
 
 
 def test_the_pod_label_spells_the_locality_with_dots():
-    assert locality.from_pod_labels({"istio-locality": "region1.zone1.sub1"}) == "region1/zone1/sub1"
+    assert (
+        locality.from_pod_labels({"istio-locality": "region1.zone1.sub1"}) == "region1/zone1/sub1"
+    )
     assert locality.from_pod_labels({"istio-locality": "region1.zone1"}) == "region1/zone1"
     assert locality.from_pod_labels({"app": "x"}) == ""
 

@@ -140,7 +140,7 @@ def node_locality(options: AgentOptions) -> dict[str, Any]:
     place = locality.from_pod_labels(options.labels)
     if not place:
         return {}
-    region, zone, subzone = (place.split("/") + ["", "", ""])[:3]
+    region, zone, subzone = ([*place.split("/"), "", "", ""])[:3]
     fields = {"region": region, "zone": zone, "sub_zone": subzone}
     return {"locality": {k: v for k, v in fields.items() if v}}
 
