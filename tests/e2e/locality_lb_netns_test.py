@@ -62,6 +62,8 @@ class LocalityMesh(HttpbinMesh):
     def served_by_zone(self) -> dict[str, int]:
         out = {}
         for zone, ip in self.zone_ips.items():
+            if not self.ready(f"app=httpbin,istio-locality={zone}"):
+                continue  # stopped
             with urllib.request.urlopen(f"http://{ip}:8080/_local/requests", timeout=10) as r:
                 out[zone] = int(json.load(r)["total"])
         return out
@@ -107,7 +109,8 @@ def rule(mesh: LocalityMesh) -> Iterator[Callable[[str], None]]:
     for path in applied:
         mesh.mesh.delete(path)
     for zone in ZONES:
-        mesh.fail(zone, None)
+        if mesh.ready(f"app=httpbin,istio-locality={zone}"):
+            mesh.fail(zone, None)
 
 
 def test_every_pod_is_captured_in_its_namespace_and_has_its_locality(mesh: LocalityMesh) -> None:
@@ -115,9 +118,9 @@ def test_every_pod_is_captured_in_its_namespace_and_has_its_locality(mesh: Local
     assert all(ipaddress.IPv4Address(a) in NETWORK.network for a in addresses), addresses
     assert len(netnssandbox.namespaces(NETWORK)) == 5
     # fortio's Envoy runs with the locality its pod's label gave it (pilot-agent's bootstrap).
-    url = f"http://{mesh.fortio_ip}:15000/config_dump?resource=bootstrap"
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        node = json.load(answer)["configs"][0]["bootstrap"]["node"]
+    with urllib.request.urlopen(f"http://{mesh.fortio_ip}:15000/config_dump", timeout=10) as answer:
+        configs = json.load(answer)["configs"]
+    (node,) = [c["bootstrap"]["node"] for c in configs if "bootstrap" in c]
     assert node["locality"] == {"region": "region1", "zone": "zone1"}
 
 
@@ -129,9 +132,24 @@ def test_without_outlier_detection_requests_spread_over_every_locality(mesh: Loc
     assert sum(1 for n in spread.values() if n > 0) >= 3, spread
 
 
+def test_distribute_splits_80_20_across_the_two_zones(
+    mesh: LocalityMesh, rule: Callable[[str], None]
+) -> None:
+    rule("distribute")
+    codes, spread = mesh.spread(400, connections=4)
+    print("distribute 80/20:", codes, spread)
+    assert codes == {200: 400}
+    assert spread["region2.zone3"] == spread["region3.zone4"] == 0
+    share = spread["region1.zone1"] / 400
+    # Binomial(400, 0.8): the standard deviation is 2%; 0.7..0.9 is five of them.
+    assert 0.7 <= share <= 0.9, spread
+    assert spread["region1.zone1"] + spread["region1.zone2"] == 400
+
+
 def test_failover_keeps_requests_in_the_clients_zone_then_fails_over_in_order(
     mesh: LocalityMesh, rule: Callable[[str], None]
 ) -> None:
+    """Runs last: it stops region1/zone2's httpbin."""
     rule("failover")
     codes, spread = mesh.spread(40)
     print("healthy:", codes, spread)
@@ -148,25 +166,15 @@ def test_failover_keeps_requests_in_the_clients_zone_then_fails_over_in_order(
     assert spread["region1.zone1"] == codes[500]
     assert spread["region1.zone2"] == codes[200]
 
-    # region1 gone: `failover` sends region1's clients to region3, not region2.
-    mesh.fail("region1.zone2")
-    codes, spread = mesh.spread(40)
-    print("region1 failing:", codes, spread)
-    assert codes.get(500, 0) <= 2, codes
-    assert spread["region3.zone4"] == codes[200] >= 38
-    assert spread["region2.zone3"] == 0
-    assert spread["region1.zone1"] == 0  # still ejected
-
-
-def test_distribute_splits_80_20_across_the_two_zones(
-    mesh: LocalityMesh, rule: Callable[[str], None]
-) -> None:
-    rule("distribute")
-    codes, spread = mesh.spread(400, connections=4)
-    print("distribute 80/20:", codes, spread)
-    assert codes == {200: 400}
-    assert spread["region2.zone3"] == spread["region3.zone4"] == 0
-    share = spread["region1.zone1"] / 400
-    # Binomial(400, 0.8): the standard deviation is 2%; 0.7..0.9 is five of them.
-    assert 0.7 <= share <= 0.9, spread
-    assert spread["region1.zone1"] + spread["region1.zone2"] == 400
+    # region1/zone2 stops (its pod goes): `failover` sends region1's clients to region3, not
+    # to region2, which sorts first.
+    mesh.run("scale", "deployment", "httpbin-region1-zone2", "--replicas=0")
+    poll(lambda: len(mesh.endpoints()) == 3, "zone2's endpoint leaves fortio's sidecar", 60)
+    before = mesh.served_by_zone()
+    codes = mesh.load(requests=40)
+    after = mesh.served_by_zone()
+    print("region1 gone:", dict(codes), {z: after[z] - before[z] for z in after})
+    assert codes == {200: 40}
+    assert after["region3.zone4"] - before["region3.zone4"] == 40
+    assert after["region2.zone3"] == before["region2.zone3"]
+    assert after["region1.zone1"] == before["region1.zone1"]  # still ejected
