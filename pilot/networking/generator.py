@@ -500,16 +500,17 @@ def build_endpoints(proxy: ProxyView, push: PushContext, requested: Collection[s
     table = _memo(push, ("eds-table",), lambda: _endpoint_table(push))
     wanted = frozenset(requested)
     local = locality_endpoints.of_push(push)
-    if local and not wanted.isdisjoint(local):
+    if local:
         # Clusters whose endpoints this proxy sees by its locality; the rest from the table.
-        own = wanted.intersection(local)
-        return Resources.union(
-            ENDPOINT,
-            [
-                _shared_endpoints(push, table, wanted - own),
-                locality_endpoints.for_proxy(proxy, push, local, own),
-            ],
-        )
+        own, rest = locality_endpoints.split(push, local, wanted)
+        if own:
+            return Resources.union(
+                ENDPOINT,
+                [
+                    _shared_endpoints(push, table, rest),
+                    locality_endpoints.for_proxy(proxy, push, local, own),
+                ],
+            )
     return _shared_endpoints(push, table, wanted)
 
 

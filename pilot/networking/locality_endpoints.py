@@ -10,7 +10,8 @@ built once per push, or kept across pushes while its inputs stay the same.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import dataclasses
+from collections.abc import Mapping
 
 from envoy.config.endpoint.v3 import endpoint_pb2
 
@@ -24,15 +25,40 @@ from pkg.xds.resources import Encoded, Resource, Resources, encode
 
 ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 
-LocalityClusters = Mapping[str, locality.ClusterPolicy]
+
+@dataclasses.dataclass(frozen=True)
+class LocalityClusters:
+    """The clusters whose assignment differs by proxy, with their policy, and every label
+    their `failoverPriority` lists (which, with its locality, tells proxies apart)."""
+
+    policies: Mapping[str, locality.ClusterPolicy]
+    labels: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.policies)
 
 
 def of_push(push: PushContext) -> LocalityClusters:
-    """The clusters whose assignment differs by proxy, with their policy (memoized per push)."""
+    """Memoized per push."""
     key = ("eds-locality-clusters",)
     found = push.memo.get(key)
     if found is None:
-        found = push.memo[key] = _find(push)
+        policies = _find(push)
+        labels = sorted({label for p in policies.values() for label in p.priority_labels})
+        found = push.memo[key] = LocalityClusters(policies, tuple(labels))
+    return found  # type: ignore[return-value]
+
+
+def split(
+    push: PushContext, local: LocalityClusters, wanted: frozenset[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(the names of `wanted` with a per-proxy answer, the others), once per push for the
+    name sets streams share."""
+    key = ("eds-locality-split", wanted)
+    found = push.memo.get(key)
+    if found is None:
+        own = wanted.intersection(local.policies)
+        found = push.memo[key] = (own, wanted - own)
     return found  # type: ignore[return-value]
 
 
@@ -87,28 +113,20 @@ def proxy_locality(proxy: ProxyView, push: PushContext) -> str:
 
 
 def for_proxy(
-    proxy: ProxyView, push: PushContext, local: LocalityClusters, wanted: Collection[str]
+    proxy: ProxyView, push: PushContext, local: LocalityClusters, wanted: frozenset[str]
 ) -> Resources:
     """The assignments of `wanted` (all in `local`) as this proxy's locality sees them."""
     place = proxy_locality(proxy, push)
-    labels = locality.with_topology_labels(proxy.labels, place)
-    chosen = sorted(wanted)
-    keys = tuple(_proxy_key(local[n], place, labels) for n in chosen)
-    memo_key = ("eds-locality", tuple(zip(chosen, keys, strict=True)))
+    labels = locality.with_topology_labels(proxy.labels, place) if local.labels else {}
+    proxy_key = (place, tuple(labels.get(label) for label in local.labels))
+    memo_key = ("eds-locality", proxy_key, wanted)
     shared = push.memo.get(memo_key)
     if shared is None:
         encoded = [
-            _assignment(push, name, local[name], place, labels, key)
-            for name, key in zip(chosen, keys, strict=True)
+            _assignment(push, name, local.policies[name], place, labels) for name in sorted(wanted)
         ]
         shared = push.memo[memo_key] = Resources.of(ENDPOINT, encoded)
     return shared  # type: ignore[return-value]
-
-
-def _proxy_key(
-    policy: locality.ClusterPolicy, place: str, labels: Mapping[str, str]
-) -> tuple[object, ...]:
-    return (place, tuple(labels.get(label) for label in policy.priority_labels))
 
 
 def _assignment(
@@ -117,7 +135,6 @@ def _assignment(
     policy: locality.ClusterPolicy,
     place: str,
     labels: Mapping[str, str],
-    key: tuple[object, ...],
 ) -> Encoded:
     parsed = names.parse_cluster(name)
     assert parsed is not None  # every locality cluster is an outbound cluster of a service
@@ -135,6 +152,8 @@ def _assignment(
         locality.apply(assignment, members, locality.Locality.parse(place), labels, policy)
         return _encode(name, assignment)
 
+    # Kept across pushes by what this cluster's answer depends on: its own labels only.
+    key = (place, tuple(labels.get(label) for label in policy.priority_labels))
     return piece(push.cache, ("eds-locality", name, key), inputs, build)
 
 

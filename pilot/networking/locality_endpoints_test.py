@@ -107,7 +107,7 @@ def test_endpoints_are_grouped_by_the_workload_entries_locality():
     ]
     # No outlier detection: locality LB does not apply, every proxy gets the shared table.
     assert set(by_priority(assignment).values()) == {0}
-    assert locality_endpoints.of_push(push) == {}
+    assert not locality_endpoints.of_push(push)
 
 
 def test_with_outlier_detection_each_proxy_gets_its_own_localitys_priorities():
@@ -148,7 +148,7 @@ def test_proxies_at_one_locality_share_one_answer():
 def test_other_clusters_stay_on_the_shared_table():
     rules = configs(FAILOVER % "")
     push = push_of(rules, default_mesh())
-    local = locality_endpoints.of_push(push)
+    local = locality_endpoints.of_push(push).policies
     assert set(local) == {CLUSTER, V1}
     assert "outbound|8000|v2|httpbin.default.svc.cluster.local" not in local
 
@@ -156,13 +156,13 @@ def test_other_clusters_stay_on_the_shared_table():
 def test_a_single_locality_is_the_same_from_everywhere_and_stays_shared():
     one = [(n, a, "region1/zone1/sub1", v) for n, a, _, v in WORKLOADS]
     push = push_of(configs(FAILOVER % "", one), default_mesh())
-    assert locality_endpoints.of_push(push) == {}
+    assert not locality_endpoints.of_push(push)
 
 
 def test_mesh_config_can_turn_locality_lb_off():
     mesh = MeshOptions(mesh_config=parse_mesh_config("localityLbSetting: {enabled: false}"))
     push = push_of(configs(FAILOVER % ""), mesh)
-    assert locality_endpoints.of_push(push) == {}
+    assert not locality_endpoints.of_push(push)
     assert set(by_priority(eds(proxy("region1/zone1/sub1"), push)[CLUSTER]).values()) == {0}
 
 
