@@ -278,7 +278,9 @@ def check_locality_lb_setting(
         if sum(weights) != 100:
             out.error(path / "distribute" / index, f"total locality weight {sum(weights)} != 100")
             return
-        problem = _check_localities(list(distribute.to))
+        # Sorted: a map has no order, and a wider locality (`a/*`, `a`) sorts before the
+        # ones it covers, so an overlap is found whichever way the map iterates.
+        problem = _check_localities(sorted(distribute.to))
         if problem:
             out.error(path / "distribute" / index / "to", problem)
     problem = _check_localities([getattr(d, "from") for d in setting.distribute])
