@@ -274,7 +274,9 @@ def test_an_endpoint_is_at_its_pods_istio_locality():
         ("default", "a"): pod("a", {"app": "reviews", "istio-locality": "region1.zone1.sub1"}),
         ("default", "b"): pod("b", {"app": "reviews"}),
     }
-    slices = [endpoint_slice([{"name": "http", "port": 9080}], [at("10.1.0.4", "a"), at("10.1.0.5", "b")])]
+    slices = [
+        endpoint_slice([{"name": "http", "port": 9080}], [at("10.1.0.4", "a"), at("10.1.0.5", "b")])
+    ]
     found = conversion.instances_from_slices(service, slices, pods)
     assert [(e.address, e.locality) for e in found[9080]] == [
         ("10.1.0.4", "region1/zone1/sub1"),
