@@ -204,3 +204,35 @@ def test_an_endpoint_push_keeps_the_unchanged_localities_assignments():
     again = push_of(rules, default_mesh(), cache=cache)
     after = generator.build_endpoints(proxy("region1/zone1/sub1"), again, [CLUSTER])
     assert after.get(CLUSTER) is before.get(CLUSTER)
+
+
+def test_a_service_entrys_inline_endpoints_carry_their_locality():
+    entry = loader.load_text("""
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: external-db, namespace: default}
+spec:
+  hosts: [db.example.com]
+  location: MESH_EXTERNAL
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+  resolution: STATIC
+  endpoints:
+  - {address: 192.0.2.1, locality: us-east1/us-east1-b}
+  - {address: 192.0.2.2, locality: eu-west1/eu-west1-a}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: external-db, namespace: default}
+spec:
+  host: db.example.com
+  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 1}}
+""")
+    out: dict[str, list] = {}
+    for resource in entry:
+        out.setdefault(resource.schema.kind, []).append(resource)
+    push = push_of(out, default_mesh())
+    name = "outbound|5432||db.example.com"
+    assert by_priority(eds(proxy("eu-west1/eu-west1-a/"), push, (name,))[name]) == {
+        "192.0.2.2": 0,
+        "192.0.2.1": 1,
+    }
