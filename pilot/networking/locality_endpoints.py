@@ -125,8 +125,28 @@ def for_proxy(
         encoded = [
             _assignment(push, name, local.policies[name], place, labels) for name in sorted(wanted)
         ]
-        shared = push.memo[memo_key] = Resources.of(ENDPOINT, encoded)
+        shared = push.memo[memo_key] = _from_last(push, proxy_key, wanted, encoded)
     return shared  # type: ignore[return-value]
+
+
+def _from_last(
+    push: PushContext, proxy_key: tuple[object, ...], wanted: frozenset[str], encoded: list[Encoded]
+) -> Resources:
+    """Made from the last push's set for these proxies when it had the same names, so that it
+    remembers which assignments changed (an endpoint push then sends only those)."""
+    key = ("eds-locality-latest", proxy_key)
+    latest = push.cache.latest(key) if push.cache is not None else None
+    if latest is not None and latest[0] == wanted:
+        previous: Resources = latest[1]
+        changed = [
+            e for e in encoded if (old := previous.get(e.name)) is None or old.digest != e.digest
+        ]
+        out = previous.replace(changed) if changed else previous
+    else:
+        out = Resources.of(ENDPOINT, encoded)
+    if push.cache is not None:
+        push.cache.keep(key, (wanted, out))  # one per proxy key: bounded by the localities
+    return out
 
 
 def _assignment(

@@ -236,3 +236,16 @@ spec:
         "192.0.2.2": 0,
         "192.0.2.1": 1,
     }
+
+
+def test_an_endpoint_push_says_which_locality_assignments_changed():
+    cache = GenerationCache()
+    first = push_of(configs(FAILOVER % ""), default_mesh(), cache=cache)
+    names = frozenset({CLUSTER, V1})
+    before = generator.build_endpoints(proxy("region1/zone1/sub1"), first, names)
+    cache.next_push()
+    # WorkloadEntry c (v2) moves: the plain cluster changes, the v1 subset does not.
+    moved = [(n, a if n != "c" else "10.60.0.33", p, v) for n, a, p, v in WORKLOADS]
+    second = push_of(configs(FAILOVER % "", moved), default_mesh(), cache=cache)
+    after = generator.build_endpoints(proxy("region1/zone1/sub1"), second, names)
+    assert after.changed_since(before) == {CLUSTER}
