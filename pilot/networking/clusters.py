@@ -13,7 +13,7 @@ from typing import Any
 from api.networking.v1alpha3 import destination_rule_pb2 as dr_pb2
 from pilot.model.push_context import PushContext
 from pilot.model.service import Endpoint, Resolution, Service, spiffe_identity
-from pilot.networking import names, security
+from pilot.networking import locality, names, security
 from pilot.networking.durations import duration
 
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -156,9 +156,31 @@ def _outbound(
         _apply_policy(cluster, policy)
     elif service.resolution is not Resolution.PASSTHROUGH:
         cluster["lb_policy"] = _LB_POLICY[dr_pb2.LoadBalancerSettings.UNSPECIFIED]
+    local = locality.cluster_policy(push.mesh.mesh_config, policy)
+    if local is not None and local.weighted and cluster["type"] == "EDS":
+        # EDS then gives every locality its weight (networking/locality.py). A DNS cluster's
+        # one unweighted locality would be ignored under it, so those keep Envoy's default.
+        cluster.setdefault("common_lb_config", {})["locality_weighted_lb_config"] = {}
     if mtls and not service.mesh_external:
         _apply_mtls(cluster, push, service, port, subset, policy)
     return cluster
+
+
+def traffic_policy(
+    push: PushContext, host: str, port: int, subset: str
+) -> dr_pb2.TrafficPolicy | None:
+    """The DestinationRule policy of one cluster: the subset's over the rule's, then the
+    port's level (what CDS builds the cluster from, and EDS its locality priorities)."""
+    rule = push.destination_rule(host)
+    if rule is None:
+        return None
+    spec: dr_pb2.DestinationRule = rule.spec
+    policy: dr_pb2.TrafficPolicy | None = spec.traffic_policy
+    if subset:
+        found = next((s for s in spec.subsets if s.name == subset), None)
+        if found is not None and found.HasField("traffic_policy"):
+            policy = _merge(policy, found.traffic_policy)
+    return _for_port(policy, port)
 
 
 def _apply_mtls(

@@ -16,6 +16,14 @@ from pilot.networking import names, security
 
 def load_assignment(cluster: str, push: PushContext) -> endpoint_pb2.ClusterLoadAssignment:
     """An empty assignment for an unknown cluster, so Envoy stops waiting for it."""
+    return grouped_assignment(cluster, push)[0]
+
+
+def grouped_assignment(
+    cluster: str, push: PushContext
+) -> tuple[endpoint_pb2.ClusterLoadAssignment, list[list[Endpoint]]]:
+    """The assignment, one LocalityLbEndpoints per locality (sorted), and beside it the
+    endpoints of each, in the same order (what locality failover compares labels of)."""
     parsed = names.parse_cluster(cluster)
     endpoints: list[Endpoint] = []
     if parsed is not None and parsed[0] == "outbound":
@@ -30,16 +38,18 @@ def load_assignment(cluster: str, push: PushContext) -> endpoint_pb2.ClusterLoad
     for endpoint in endpoints:
         by_locality.setdefault(endpoint.locality, []).append(endpoint)
     assignment = endpoint_pb2.ClusterLoadAssignment(cluster_name=cluster)
-    for locality, members in sorted(by_locality.items()):
+    members: list[list[Endpoint]] = []
+    for locality, group_members in sorted(by_locality.items()):
         group = assignment.endpoints.add()
         if locality:
             parts = locality.split("/")
             group.locality.CopyFrom(
                 _locality_message(dict(zip(("region", "zone", "sub_zone"), parts, strict=False)))
             )
-        for endpoint in members:
+        for endpoint in group_members:
             _add_lb_endpoint(group, endpoint, _accepts_mtls(push, endpoint))
-    return assignment
+        members.append(group_members)
+    return assignment, members
 
 
 def _accepts_mtls(push: PushContext, endpoint: Endpoint) -> bool:

@@ -60,6 +60,7 @@ from pilot.networking import (
     inbound,
     jwt,
     listeners,
+    locality_endpoints,
     mixerfilter,
     names,
     outbound,
@@ -321,7 +322,8 @@ def _outbound_clusters(push: PushContext, services: list[Service], mtls: bool) -
             dicts = clusters.outbound_clusters(push, [service], mtls=mtls)
             return [encode(CLUSTER, _parse(d, cluster_pb2.Cluster())) for d in dicts]
 
-        inputs = (service, rule, push.mesh, instances)
+        # The mesh-wide locality setting decides `locality_weighted_lb_config`.
+        inputs = (service, rule, push.mesh, instances, push.mesh.mesh_config.locality_lb_setting)
         fragments.append(piece(push.cache, ("cds", service.hostname, mtls), inputs, build))
     fragments.append(piece(push.cache, ("cds-blackhole",), (), _blackhole))
     # Mixer's own clusters, for Mixer addresses that are not services of the mesh.
@@ -541,9 +543,25 @@ def _virtual_host_routes(
 # EDS.
 
 
-def build_endpoints(_: ProxyView, push: PushContext, requested: Collection[str]) -> Resources:
+def build_endpoints(proxy: ProxyView, push: PushContext, requested: Collection[str]) -> Resources:
     table = _memo(push, ("eds-table",), lambda: _endpoint_table(push))
     wanted = frozenset(requested)
+    local = locality_endpoints.of_push(push)
+    if local:
+        # Clusters whose endpoints this proxy sees by its locality; the rest from the table.
+        own, rest = locality_endpoints.split(push, local, wanted)
+        if own:
+            return Resources.union(
+                ENDPOINT,
+                [
+                    _shared_endpoints(push, table, rest),
+                    locality_endpoints.for_proxy(proxy, push, local, own),
+                ],
+            )
+    return _shared_endpoints(push, table, wanted)
+
+
+def _shared_endpoints(push: PushContext, table: Resources, wanted: frozenset[str]) -> Resources:
     selected = table.select(wanted)
     if len(selected) == len(wanted):
         return selected  # every name asked for is in the table (the usual case)

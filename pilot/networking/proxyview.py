@@ -28,3 +28,6 @@ class ProxyView(Protocol):
 
     @property
     def metadata(self) -> Mapping[str, Any]: ...  # Envoy node metadata (SDS, NAMESPACE, ...)
+
+    @property
+    def locality(self) -> str: ...  # the Envoy node's locality, `region/zone/subzone` or ""

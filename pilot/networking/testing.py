@@ -51,6 +51,7 @@ class FakeProxy:
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     domain: str = ""
+    locality: str = ""
 
     def __post_init__(self) -> None:
         if not self.domain:

@@ -34,6 +34,9 @@ class Proxy:
     metadata: dict[str, Any] = field(default_factory=dict)
     cluster: str = ""
     node_id: str = ""
+    # The node's own locality (`region/zone/subzone`), which its bootstrap reads from the
+    # pod's `istio-locality` label; Pilot prefers what its registry says (locality_endpoints).
+    locality: str = ""
 
 
 def parse_node(node: base_pb2.Node) -> Proxy:
@@ -79,6 +82,7 @@ def parse_node(node: base_pb2.Node) -> Proxy:
         metadata=metadata,
         cluster=node.cluster,
         node_id=node_id,
+        locality=_locality(node.locality),
     )
 
 
@@ -96,3 +100,9 @@ def _labels(metadata: dict[str, Any], node_id: str) -> dict[str, str]:
             f"node {node_id!r}: metadata LABELS must map strings to strings, got {labels!r}"
         )
     return dict(labels)
+
+
+def _locality(locality: base_pb2.Locality) -> str:
+    if not (locality.region or locality.zone or locality.sub_zone):
+        return ""
+    return f"{locality.region}/{locality.zone}/{locality.sub_zone}"

@@ -76,3 +76,12 @@ def test_malformed_ids_are_refused_with_the_reason(node_id: str, message: str):
 def test_labels_must_be_strings():
     with pytest.raises(InvalidNodeError, match="LABELS must map strings to strings"):
         parse_node(node(metadata={"LABELS": {"replicas": 3}}))
+
+
+def test_the_nodes_locality_is_read_as_region_zone_subzone():
+    message = node("sidecar~10.60.1.6~sleep-1.default~default.svc.cluster.local")
+    assert parse_node(message).locality == ""
+    message.locality.region, message.locality.zone = "region1", "zone1"
+    assert parse_node(message).locality == "region1/zone1/"
+    message.locality.sub_zone = "sub1"
+    assert parse_node(message).locality == "region1/zone1/sub1"

@@ -22,6 +22,8 @@ import yaml
 from google.protobuf import json_format
 
 from api.mesh.v1alpha1 import config_pb2, proxy_pb2
+from pkg.config.validation.destinationrule import check_locality_lb_setting
+from pkg.config.validation.result import FieldPath, ValidationResult
 
 MeshConfig = config_pb2.MeshConfig
 ProxyConfig = proxy_pb2.ProxyConfig
@@ -46,7 +48,19 @@ def parse_mesh_config(text: str, source: str = "<mesh config>") -> config_pb2.Me
     except json_format.ParseError as error:
         raise MeshConfigError(f"{source}: {error}") from None
     _check_addresses(mesh, source)
+    _check_locality(mesh, source)
     return mesh
+
+
+def _check_locality(mesh: config_pb2.MeshConfig, source: str) -> None:
+    """Istio's ValidateMeshConfig checks the mesh-wide setting as a rule's (outlier
+    detection taken as given: it is each DestinationRule's)."""
+    if not mesh.HasField("locality_lb_setting"):
+        return
+    out = ValidationResult()
+    check_locality_lb_setting(mesh.locality_lb_setting, True, FieldPath("localityLbSetting"), out)
+    if out.errors:
+        raise MeshConfigError(f"{source}: " + "; ".join(str(e) for e in out.errors))
 
 
 def _check_addresses(mesh: config_pb2.MeshConfig, source: str) -> None:

@@ -44,6 +44,14 @@ def test_an_empty_file_is_the_default_config(tmp_path):
             "defaultConfig: {tracing: {zipkin: {address: zipkin}}}",
             "defaultConfig.tracing.zipkin.address: 'zipkin' is not host:port",
         ),
+        (
+            "localityLbSetting: {distribute: [{from: 'r1/*', to: {'r1/*': 60}}]}",
+            "localityLbSetting.distribute[0]: total locality weight 60 != 100",
+        ),
+        (
+            "localityLbSetting: {failover: [{from: r1, to: r1}]}",
+            "locality lb failover settings must specify different regions",
+        ),
     ],
 )
 def test_mistakes_name_the_file_and_the_field(text, message):

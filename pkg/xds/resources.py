@@ -348,6 +348,8 @@ class Resources(Sequence[Resource]):
         it by `replace` steps it remembers; None when it cannot tell."""
         if earlier.version == self.version:
             return frozenset()
+        if _is_union(self) and _is_union(earlier):
+            return self._union_changed_since(earlier)
         if earlier._base == self._base:
             if isinstance(self, _Excluding) and isinstance(earlier, _Excluding):
                 return frozenset()  # one set, other names left out: nothing of ours changed
@@ -361,6 +363,22 @@ class Resources(Sequence[Resource]):
 
     def _among(self, names: frozenset[str]) -> frozenset[str]:
         return names & self.names
+
+    def _union_changed_since(self, earlier: Resources) -> frozenset[str] | None:
+        """Part by part, where each part holds the same names as the earlier union's part in
+        its place (a proxy's share of the mesh's table beside its own few, both as before):
+        otherwise a name may have moved between parts, which no part's history shows."""
+        if len(self._parts) != len(earlier._parts):
+            return None
+        changed: set[str] = set()
+        for part, before in zip(self._parts, earlier._parts, strict=True):
+            if part.names != before.names:
+                return None
+            found = part.changed_since(before)
+            if found is None:
+                return None
+            changed |= found
+        return frozenset(changed)
 
     def differing(self, earlier: Resources) -> frozenset[str]:
         """The names in both sets whose content differs.

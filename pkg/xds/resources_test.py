@@ -147,3 +147,24 @@ def test_differing_finds_a_cluster_that_moved_between_parts():
     before = Resources.union(res.CLUSTER, [_cds(a=0), _cds(b=0)])
     after = Resources.union(res.CLUSTER, [_cds(b=2), _cds(a=0)])
     assert after.differing(before) == {"b"}
+
+
+def test_a_union_tells_what_changed_part_by_part_when_its_parts_keep_their_names():
+    table = Resources.of(res.ENDPOINT, [assignment(n) for n in "abcd"])
+    own = Resources.of(res.ENDPOINT, [assignment("x", weight=1)])
+    before = Resources.union(res.ENDPOINT, [table.select(frozenset("abc")), own])
+    moved = table.replace([assignment("b", weight=2)])
+    after = Resources.union(res.ENDPOINT, [moved.select(frozenset("abc")), own])
+    assert after.changed_since(before) == {"b"}
+    # Its own part rebuilt with other content: its history is unknown, send everything.
+    rebuilt = Resources.of(res.ENDPOINT, [assignment("x", weight=3)])
+    assert (
+        Resources.union(res.ENDPOINT, [moved.select(frozenset("abc")), rebuilt]).changed_since(
+            before
+        )
+        is None
+    )
+    # A name moved from the shared part to its own: no part's history shows it.
+    own_more = Resources.of(res.ENDPOINT, [assignment("c", weight=9), assignment("x", weight=1)])
+    shifted = Resources.union(res.ENDPOINT, [moved.select(frozenset("ab")), own_more])
+    assert shifted.changed_since(before) is None

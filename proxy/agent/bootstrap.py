@@ -17,6 +17,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from api.mesh.v1alpha1 import proxy_pb2
+from pkg.config import locality
 from proxy.agent.options import AgentOptions
 
 ISTIO_VERSION = "0.1.0"  # the mesh's own version, as Pilot sees it in ISTIO_VERSION
@@ -131,6 +132,17 @@ def node_metadata(options: AgentOptions, environ: Mapping[str, str]) -> dict[str
         # Tells Pilot this Envoy can get certificates, so it may be sent TLS config.
         metadata["SDS"] = "true"
     return metadata
+
+
+def node_locality(options: AgentOptions) -> dict[str, Any]:
+    """Envoy's node.locality from the pod's `istio-locality` (or `topology.istio.io/locality`)
+    label, as Istio's bootstrap reads it; none without one (Pilot then takes the registry's)."""
+    place = locality.from_pod_labels(options.labels)
+    if not place:
+        return {}
+    region, zone, subzone = ([*place.split("/"), "", "", ""])[:3]
+    fields = {"region": region, "zone": zone, "sub_zone": subzone}
+    return {"locality": {k: v for k, v in fields.items() if v}}
 
 
 def _socket_address(address: str, port: int) -> dict[str, Any]:
@@ -290,6 +302,7 @@ def build_bootstrap(
             "id": node_id(options),
             "cluster": service_cluster(options),
             "metadata": node_metadata(options, environ or {}),
+            **node_locality(options),
         },
         "layered_runtime": {
             "layers": [

@@ -200,3 +200,17 @@ def test_with_a_node_agent_envoy_gets_the_sds_cluster_and_tells_pilot(tmp_path) 
     assert endpoint["address"]["pipe"]["path"] == str(tmp_path / "sds.sock")
     assert config["node"]["metadata"]["SDS"] == "true"
     assert "SDS" not in bootstrap.build_bootstrap(_options(), {})["node"]["metadata"]
+
+
+def test_the_pods_istio_locality_label_is_the_nodes_locality() -> None:
+    assert not _parse(bootstrap.build_bootstrap(_options())).node.HasField("locality")
+    labels = {"app": "reviews", "istio-locality": "region1.zone1.sub1"}
+    node = _parse(bootstrap.build_bootstrap(_options(labels=labels))).node
+    assert (node.locality.region, node.locality.zone, node.locality.sub_zone) == (
+        "region1",
+        "zone1",
+        "sub1",
+    )
+    labels = {"app": "reviews", "istio-locality": "region2"}
+    node = _parse(bootstrap.build_bootstrap(_options(labels=labels))).node
+    assert (node.locality.region, node.locality.zone) == ("region2", "")

@@ -46,6 +46,7 @@ class ProxySpec:
     labels: Mapping[str, str]
     pod: str
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # no SDS: plaintext
+    locality: str = ""
 
     @property
     def domain(self) -> str:

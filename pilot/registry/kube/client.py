@@ -1,7 +1,8 @@
 """The narrow slice of the Kubernetes API the registry reads, over the official asyncio client.
 
-Three kinds, in every namespace: Services, EndpointSlices (or Endpoints, where a cluster does
-not serve discovery.k8s.io/v1) and Pods. For each, a list (the objects, typed by the client's
+Services, EndpointSlices (or Endpoints, where a cluster does not serve discovery.k8s.io/v1)
+and Pods, in every namespace, and Nodes (for their topology labels) where the server serves
+them. For each, a list (the objects, typed by the client's
 models, and the list's resourceVersion) and a watch from a resourceVersion. Failures are two
 errors: `Expired` (410: the history is gone, list again) and `KubeUnavailable` (anything else).
 
@@ -31,6 +32,7 @@ class Kind(enum.StrEnum):
     ENDPOINT_SLICES = "endpointslices"
     ENDPOINTS = "endpoints"
     PODS = "pods"
+    NODES = "nodes"  # cluster-scoped: their topology labels are their pods' locality
 
 
 class KubeUnavailable(RuntimeError):
@@ -109,6 +111,7 @@ class OfficialClient:
             Kind.SERVICES: self._core.list_service_for_all_namespaces,
             Kind.ENDPOINTS: self._core.list_endpoints_for_all_namespaces,
             Kind.PODS: self._core.list_pod_for_all_namespaces,
+            Kind.NODES: self._core.list_node,
             Kind.ENDPOINT_SLICES: self._discovery.list_endpoint_slice_for_all_namespaces,
         }[kind]
 

@@ -6,8 +6,10 @@ when the server ends a watch, watch again from there; on 410 Gone, list again an
 changed meanwhile from the difference; when the API server cannot be reached, keep the last
 view, back off and retry. Each change re-converts only the Services it touches (a pod's
 Services are the ones whose endpoints name it) and publishes the new view; handlers hear
-exactly what changed (pilot/registry/snapshot.py). `has_synced()` once all three kinds have
-been listed.
+exactly what changed (pilot/registry/snapshot.py). Nodes, where the server serves them, are
+followed the same way for their topology labels (a pod's locality, unless its own label
+says it): a node whose labels change re-converts the Services of its pods. `has_synced()`
+once every kind followed has been listed.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class KubeRegistry(SnapshotRegistry):
         self._options = options or KubeOptions()
         self._objects: dict[Kind, dict[Key, Any]] = {}
         self._endpoints_kind = Kind.ENDPOINT_SLICES
+        self._kinds: tuple[Kind, ...] = (Kind.SERVICES, Kind.ENDPOINT_SLICES, Kind.PODS)
         self._listed: set[Kind] = set()
         self._failing: set[Kind] = set()
         self._last_error = ""
@@ -71,7 +74,7 @@ class KubeRegistry(SnapshotRegistry):
         self._services_of_pod: dict[Key, set[Key]] = {}
 
     def has_synced(self) -> bool:
-        return self._listed >= {Kind.SERVICES, self._endpoints_kind, Kind.PODS}
+        return self._listed >= set(self._kinds)
 
     def status(self) -> WatchStatus:
         state = "synced" if self.has_synced() else "syncing"
@@ -94,7 +97,11 @@ class KubeRegistry(SnapshotRegistry):
                 if started is not None:
                     started.set()
                 self._endpoints_kind = await self._choose_endpoints()
-                for kind in (Kind.SERVICES, self._endpoints_kind, Kind.PODS):
+                kinds = [Kind.SERVICES, self._endpoints_kind, Kind.PODS]
+                if await self._serves(Kind.NODES):
+                    kinds.append(Kind.NODES)
+                self._kinds = tuple(kinds)
+                for kind in kinds:
                     self._objects[kind] = {}
                     group.create_task(self._follow(kind), name=f"kube-watch-{kind.value}")
         finally:
@@ -102,15 +109,19 @@ class KubeRegistry(SnapshotRegistry):
 
     async def _choose_endpoints(self) -> Kind:
         """EndpointSlices where the API server serves them (every cluster since 1.21)."""
+        found = await self._serves(Kind.ENDPOINT_SLICES)
+        return Kind.ENDPOINT_SLICES if found else Kind.ENDPOINTS
+
+    async def _serves(self, kind: Kind) -> bool:
         backoff = self._backoff()
         while True:
             try:
-                found = await self._client.serves(Kind.ENDPOINT_SLICES)
+                found = await self._client.serves(kind)
             except KubeUnavailable as error:
-                await self._failed(Kind.ENDPOINT_SLICES, error, backoff)
+                await self._failed(kind, error, backoff)
                 continue
-            self._failing.discard(Kind.ENDPOINT_SLICES)
-            return Kind.ENDPOINT_SLICES if found else Kind.ENDPOINTS
+            self._failing.discard(kind)
+            return found
 
     async def _follow(self, kind: Kind) -> None:
         backoff = self._backoff()
@@ -180,6 +191,15 @@ class KubeRegistry(SnapshotRegistry):
             return {key}
         if kind == Kind.PODS:
             return set(self._services_of_pod.get(key, ()))
+        if kind == Kind.NODES:
+            if _labels(before) == _labels(after):
+                return set()  # a node's status moves often; only its labels place pods
+            return {
+                service
+                for pod_key, pod in self._objects.get(Kind.PODS, {}).items()
+                if (pod.spec.node_name or "") == key[1]
+                for service in self._services_of_pod.get(pod_key, ())
+            }
         if kind == Kind.ENDPOINTS:
             return {key}
         owners = set()
@@ -218,6 +238,7 @@ class KubeRegistry(SnapshotRegistry):
 
     def _instances(self, key: Key, service: Service) -> dict[int, tuple[Endpoint, ...]]:
         pods = self._objects.get(Kind.PODS, {})
+        nodes = {name: _labels(n) for (_, name), n in self._objects.get(Kind.NODES, {}).items()}
         if self._endpoints_kind == Kind.ENDPOINTS:
             found = self._objects[Kind.ENDPOINTS].get(key)
             subsets = (found.subsets or ()) if found is not None else ()
@@ -226,7 +247,7 @@ class KubeRegistry(SnapshotRegistry):
                 for subset in subsets
                 for address in (*(subset.addresses or ()), *(subset.not_ready_addresses or ()))
             ]
-            instances = conversion.instances_from_endpoints(service, found, pods)
+            instances = conversion.instances_from_endpoints(service, found, pods, nodes)
         else:
             slices = [
                 s
@@ -234,7 +255,7 @@ class KubeRegistry(SnapshotRegistry):
                 if ns == key[0] and conversion.slice_service(s) == key[1]
             ]
             references = [e.target_ref for s in slices for e in s.endpoints or ()]
-            instances = conversion.instances_from_slices(service, slices, pods)
+            instances = conversion.instances_from_slices(service, slices, pods, nodes)
         for reference in references:
             if reference is not None and reference.kind == "Pod":
                 pod_key = (reference.namespace or key[0], reference.name or "")
@@ -254,6 +275,10 @@ class KubeRegistry(SnapshotRegistry):
 
 def _key(obj: Any) -> Key:
     return (obj.metadata.namespace or "", obj.metadata.name)
+
+
+def _labels(obj: Any) -> dict[str, str]:
+    return {} if obj is None else dict(obj.metadata.labels or {})
 
 
 def _version(obj: Any) -> str | None:

@@ -271,3 +271,53 @@ async def test_endpoints_are_read_where_a_cluster_serves_no_endpointslices(tmp_p
     finally:
         await writer.close()
         await server.stop()
+
+
+def _localities(registry: KubeRegistry) -> dict[str, str]:
+    return {e.address: e.locality for e in registry.instances(REVIEWS, 9080)}
+
+
+@run_async(timeout=120)
+async def test_a_pods_locality_is_its_nodes_unless_its_own_label_says(tmp_path):
+    async with store(tmp_path) as server:
+        writer = api_client(server.url)
+        core, discovery = client.CoreV1Api(writer), client.DiscoveryV1Api(writer)
+        registry = KubeRegistry(client=OfficialClient(api_client(server.url)), options=FAST)
+        try:
+            zone = {"topology.kubernetes.io/region": "us-east1",
+                    "topology.kubernetes.io/zone": "us-east1-b"}  # fmt: skip
+            await core.create_node({"metadata": {"name": "node-a", "labels": zone}})
+            async with running(registry):
+                await core.create_namespaced_service(
+                    "default", service_body("reviews", [{"name": "http", "port": 9080}])
+                )
+                for name, labels in (("reviews-v1-a", {}), ("reviews-v2-b", {
+                        "istio-locality": "eu-west1.eu-west1-a"})):  # fmt: skip
+                    body = pod_body(name, {"app": "reviews", **labels})
+                    body["spec"]["nodeName"] = "node-a"
+                    await core.create_namespaced_pod("default", body)
+                endpoints = [("10.1.0.4", "reviews-v1-a", True), ("10.1.0.5", "reviews-v2-b", True)]
+                await discovery.create_namespaced_endpoint_slice(
+                    "default",
+                    slice_body("reviews-x1", "reviews", "http", 9080, endpoints, "default"),
+                )
+                await eventually(
+                    lambda: (
+                        _localities(registry)
+                        == {"10.1.0.4": "us-east1/us-east1-b/", "10.1.0.5": "eu-west1/eu-west1-a"}
+                    )
+                )
+                # The node's labels change: its pods move with it, the labelled one stays.
+                zone["topology.istio.io/subzone"] = "rack7"
+                await core.patch_node("node-a", {"metadata": {"labels": zone}})
+                await eventually(
+                    lambda: (
+                        _localities(registry)
+                        == {
+                            "10.1.0.4": "us-east1/us-east1-b/rack7",
+                            "10.1.0.5": "eu-west1/eu-west1-a",
+                        }
+                    )
+                )
+        finally:
+            await writer.close()

@@ -15,8 +15,9 @@
 - Instances come from a Service's EndpointSlices (or its Endpoints object), one per ready
   address and service port (the slice's port of the same name gives the workload's port),
   joined with the address's Pod for its labels (the sidecar's `security.istio.io/tlsMode`
-  among them) and service account. An endpoint whose pod is not known yet is left out until
-  it is; one that names no pod (an address added by hand) has no labels.
+  among them), service account and locality (its `istio-locality` label, else its node's
+  topology labels). An endpoint whose pod is not known yet is left out until it is; one that
+  names no pod (an address added by hand) has no labels.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pilot.model.service import Endpoint, Port, Protocol, Resolution, Service, spiffe_identity
+from pkg.config import locality
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # which Service an EndpointSlice is of
 KUBERNETES_SERVICE_ACCOUNTS = "alpha.istio.io/kubernetes-serviceaccounts"
@@ -117,9 +119,13 @@ def slice_service(endpoint_slice: Any) -> str | None:
 
 
 def instances_from_slices(
-    svc: Service, slices: Iterable[Any], pods: Mapping[PodKey, Any]
+    svc: Service,
+    slices: Iterable[Any],
+    pods: Mapping[PodKey, Any],
+    nodes: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[int, tuple[Endpoint, ...]]:
-    """The instances of each service port, from the Service's EndpointSlices."""
+    """The instances of each service port, from the Service's EndpointSlices; `nodes` are
+    the labels of each node by name, where its pods' locality comes from."""
     found: dict[int, list[Endpoint]] = {p.number: [] for p in svc.ports}
     for endpoint_slice in slices:
         if endpoint_slice.address_type not in ("IPv4", "IPv6"):
@@ -137,13 +143,16 @@ def instances_from_slices(
                     # The controller names each slice port after its service port.
                     if port.name in ports:
                         found[port.number].append(
-                            _endpoint(svc, port, address, ports[port.name], pod)
+                            _endpoint(svc, port, address, ports[port.name], pod, nodes)
                         )
     return {number: tuple(_sorted(eps)) for number, eps in found.items()}
 
 
 def instances_from_endpoints(
-    svc: Service, endpoints: Any, pods: Mapping[PodKey, Any]
+    svc: Service,
+    endpoints: Any,
+    pods: Mapping[PodKey, Any],
+    nodes: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[int, tuple[Endpoint, ...]]:
     """The same from a V1Endpoints object (clusters that serve no EndpointSlices)."""
     found: dict[int, list[Endpoint]] = {p.number: [] for p in svc.ports}
@@ -156,7 +165,7 @@ def instances_from_endpoints(
             for port in svc.ports:
                 if port.name in ports:
                     found[port.number].append(
-                        _endpoint(svc, port, address.ip, ports[port.name], pod)
+                        _endpoint(svc, port, address.ip, ports[port.name], pod, nodes)
                     )
     return {number: tuple(_sorted(eps)) for number, eps in found.items()}
 
@@ -170,12 +179,22 @@ def _pod_of(reference: Any, pods: Mapping[PodKey, Any]) -> tuple[bool, Any]:
     return pod is not None, pod
 
 
-def _endpoint(svc: Service, port: Port, address: str, number: int, pod: Any) -> Endpoint:
+def _endpoint(
+    svc: Service,
+    port: Port,
+    address: str,
+    number: int,
+    pod: Any,
+    nodes: Mapping[str, Mapping[str, str]] | None,
+) -> Endpoint:
     labels: dict[str, str] = {}
-    account, workload = "", ""
+    account, workload, place = "", "", ""
     captured = False
     if pod is not None:
         labels = dict(pod.metadata.labels or {})
+        # The pod's own label, else its node's topology labels (Istio's getPodLocality).
+        node = (nodes or {}).get(pod.spec.node_name or "")
+        place = locality.of_pod(labels, node)
         account = pod.spec.service_account_name or "default"
         workload = workload_name(pod)
         captured = is_captured(pod)
@@ -188,6 +207,7 @@ def _endpoint(svc: Service, port: Port, address: str, number: int, pod: Any) -> 
         namespace=svc.namespace,
         service_account=account,
         workload_name=workload,
+        locality=place,
         captured=captured,
     )
 

@@ -276,3 +276,19 @@ def test_workload_names():
 
 def test_slice_service():
     assert conversion.slice_service(endpoint_slice([], [])) == "reviews"
+
+
+def test_an_endpoint_is_at_its_pods_istio_locality():
+    service = convert(svc({"ports": [{"name": "http", "port": 9080}]}))
+    pods = {
+        ("default", "a"): pod("a", {"app": "reviews", "istio-locality": "region1.zone1.sub1"}),
+        ("default", "b"): pod("b", {"app": "reviews"}),
+    }
+    slices = [
+        endpoint_slice([{"name": "http", "port": 9080}], [at("10.1.0.4", "a"), at("10.1.0.5", "b")])
+    ]
+    found = conversion.instances_from_slices(service, slices, pods)
+    assert [(e.address, e.locality) for e in found[9080]] == [
+        ("10.1.0.4", "region1/zone1/sub1"),
+        ("10.1.0.5", ""),
+    ]

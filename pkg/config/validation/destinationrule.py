@@ -244,10 +244,32 @@ def _is_prime(number: int) -> bool:
     return all(number % factor for factor in range(3, math.isqrt(number) + 1, 2))
 
 
+# The topology labels `failover` already orders by: naming one in `failoverPriority` as well
+# would order twice.
+_TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone",
+                    "topology.istio.io/subzone")  # fmt: skip
+
+
 def _check_locality(setting, outlier, path: FieldPath, out: ValidationResult) -> None:
+    check_locality_lb_setting(setting, outlier is not None, path, out)
+
+
+def check_locality_lb_setting(
+    setting, has_outlier: bool, path: FieldPath, out: ValidationResult
+) -> None:
+    """Istio's ValidateLocalityLbSetting (a DestinationRule's, or MeshConfig's)."""
     if setting.distribute and setting.failover:
         out.error(path, "can not simultaneously specify 'distribute' and 'failover'")
         return
+    if setting.failover and setting.failover_priority:
+        for label in setting.failover_priority:
+            if label in _TOPOLOGY_LABELS:
+                out.error(
+                    path / "failoverPriority",
+                    f"can not simultaneously set 'failover' and topology label '{label}' in "
+                    "'failover_priority'",
+                )
+                return
     for index, distribute in enumerate(setting.distribute):
         weights = list(distribute.to.values())
         if any(not 0 < w <= 100 for w in weights):
@@ -256,7 +278,15 @@ def _check_locality(setting, outlier, path: FieldPath, out: ValidationResult) ->
         if sum(weights) != 100:
             out.error(path / "distribute" / index, f"total locality weight {sum(weights)} != 100")
             return
-    if (setting.failover or setting.failover_priority) and outlier is None:
+        # Sorted: a map has no order, and a wider locality (`a/*`, `a`) sorts before the
+        # ones it covers, so an overlap is found whichever way the map iterates.
+        problem = _check_localities(sorted(distribute.to))
+        if problem:
+            out.error(path / "distribute" / index / "to", problem)
+    problem = _check_localities([getattr(d, "from") for d in setting.distribute])
+    if problem:
+        out.error(path / "distribute", problem)
+    if (setting.failover or setting.failover_priority) and not has_outlier:
         out.warn(path, "outlier detection policy must be provided for failover")
     for index, failover in enumerate(setting.failover):
         failover_path = path / "failover" / index
@@ -266,6 +296,43 @@ def _check_locality(setting, outlier, path: FieldPath, out: ValidationResult) ->
             out.error(failover_path, "locality lb failover only specify region")
         if "*" in getattr(failover, "from") or "*" in failover.to:
             out.error(failover_path, "locality lb failover region should not contain '*' wildcard")
+
+
+def _check_localities(localities: list[str]) -> str | None:
+    """Istio's validateLocalities: one trailing `*` at most, no empty level, and no locality
+    covered by one named before it (or covering it)."""
+    seen: dict[str, dict[str, set[str]]] = {}  # region -> zone -> subzones; "*" for all
+    for locality in localities:
+        stars = locality.count("*")
+        if stars > 1 or (stars == 1 and not locality.endswith("*")):
+            return (
+                f"locality {locality} wildcard '*' number can not exceed 1 and must be in the end"
+            )
+        if "*" in seen:
+            return f"locality {locality} overlap with previous specified ones"
+        parts = locality.split("/", 2)
+        if any(part == "" for part in parts):
+            return f"locality {locality} must not contain empty region/zone/subzone info"
+        region = parts[0]
+        if len(parts) == 1:
+            if region in seen:
+                return f"locality {locality} overlap with previous specified ones"
+            seen[region] = {"*": {"*"}}
+            continue
+        zones = seen.setdefault(region, {})
+        zone = parts[1]
+        if "*" in zones:
+            return f"locality {locality} overlap with previous specified ones"
+        if len(parts) == 2:
+            if zone in zones:
+                return f"locality {locality} overlap with previous specified ones"
+            zones[zone] = {"*"}
+            continue
+        subzones = zones.setdefault(zone, set())
+        if "*" in subzones or parts[2] in subzones:
+            return f"locality {locality} overlap with previous specified ones"
+        subzones.add(parts[2])
+    return None
 
 
 def check_client_tls(tls, path: FieldPath, out: ValidationResult) -> None:

@@ -314,3 +314,110 @@ def test_validate_tls(tls: dict, error: str | None):
 )
 def test_validate_destination_rule(spec: dict, error: str | None):
     check(validate("DestinationRule", spec), error)
+
+
+def locality(setting: dict, outlier: bool = True) -> dict:
+    policy: dict = {"loadBalancer": {"localityLbSetting": setting}}
+    if outlier:
+        policy["outlierDetection"] = {"interval": "1s"}
+    return dr(policy)
+
+
+@pytest.mark.parametrize(
+    ("setting", "error"),
+    [
+        pytest.param(
+            {"distribute": [{"from": "a/b/*", "to": {"a/b/*": 80, "a/c/*": 20}}]},
+            None,
+            id="valid distribute",
+        ),
+        pytest.param(
+            {"failover": [{"from": "region1", "to": "region2"}]}, None, id="valid failover"
+        ),
+        pytest.param(
+            {"failoverPriority": ["topology.istio.io/network", "topology.kubernetes.io/region"]},
+            None,
+            id="valid failoverPriority",
+        ),
+        pytest.param(
+            {
+                "failover": [{"from": "region1", "to": "region2"}],
+                "failoverPriority": ["topology.istio.io/network"],
+            },
+            None,
+            id="failover with a non-topology failoverPriority label",
+        ),
+        pytest.param(
+            {
+                "failover": [{"from": "region1", "to": "region2"}],
+                "failoverPriority": ["topology.kubernetes.io/zone"],
+            },
+            "can not simultaneously set 'failover' and topology label "
+            "'topology.kubernetes.io/zone' in 'failover_priority'",
+            id="failover with a topology failoverPriority label",
+        ),
+        pytest.param(
+            {
+                "distribute": [{"from": "a/*", "to": {"a/*": 100}}],
+                "failover": [{"from": "a", "to": "b"}],
+            },
+            "can not simultaneously specify 'distribute' and 'failover'",
+            id="distribute and failover",
+        ),
+        pytest.param(
+            {"distribute": [{"from": "a/*", "to": {"a/*": 80, "b/*": 30}}]},
+            "total locality weight 110 != 100",
+            id="weights over 100",
+        ),
+        pytest.param(
+            {"distribute": [{"from": "a/*", "to": {"a/*": 100, "b/*": 0}}]},
+            "locality weight must be in range [1, 100]",
+            id="a zero weight",
+        ),
+        pytest.param(
+            {"distribute": [{"from": "a/*/c", "to": {"a/*": 100}}]},
+            "locality a/*/c wildcard '*' number can not exceed 1 and must be in the end",
+            id="a wildcard inside a source",
+        ),
+        pytest.param(
+            {"distribute": [{"from": "a/*", "to": {"a//c": 100}}]},
+            "locality a//c must not contain empty region/zone/subzone info",
+            id="an empty zone in a target",
+        ),
+        pytest.param(
+            {"distribute": [{"from": "a/*", "to": {"a/*": 50, "a/b": 50}}]},
+            "overlap with previous specified ones",
+            id="overlapping targets",
+        ),
+        pytest.param(
+            {
+                "distribute": [
+                    {"from": "a/b", "to": {"a/*": 100}},
+                    {"from": "a/b/c", "to": {"a/*": 100}},
+                ]
+            },
+            "locality a/b/c overlap with previous specified ones",
+            id="overlapping sources",
+        ),
+        pytest.param(
+            {"failover": [{"from": "a/b", "to": "c"}]},
+            "locality lb failover only specify region",
+            id="failover names a zone",
+        ),
+        pytest.param(
+            {"failover": [{"from": "a*", "to": "c"}]},
+            "locality lb failover region should not contain '*' wildcard",
+            id="failover with a wildcard",
+        ),
+    ],
+)
+def test_validate_locality_lb_setting(setting: dict, error: str | None):
+    check(validate("DestinationRule", locality(setting)), error)
+
+
+def test_failover_without_outlier_detection_only_warns():
+    outcome = validate(
+        "DestinationRule", locality({"failover": [{"from": "a", "to": "b"}]}, outlier=False)
+    )
+    assert outcome.ok
+    assert outcome.has_warning("outlier detection policy must be provided for failover")
