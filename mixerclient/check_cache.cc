@@ -1,5 +1,6 @@
 #include "mixerclient/check_cache.h"
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 
@@ -20,7 +21,7 @@ CheckCache::CheckCache(const CheckOptions& options, const TimeSource* time)
       time_(time),
       entries_(options.num_entries > 0 ? static_cast<size_t>(options.num_entries) : 0) {}
 
-bool CheckCache::Lookup(const Attributes& attributes, CheckAnswer* answer) {
+bool CheckCache::Lookup(const Attributes& attributes, CheckAnswer* answer, bool* refresh) {
   if (!enabled() || shapes_.empty()) return false;
   const int64_t now = time_->NowNanos();
   for (const Shape& shape : shapes_) {
@@ -34,7 +35,13 @@ bool CheckCache::Lookup(const Attributes& attributes, CheckAnswer* answer) {
       continue;
     }
     *answer = entry->answer;
-    if (--entry->uses_left == 0) entries_.Erase(scratch_);
+    --entry->uses_left;
+    if (refresh != nullptr && !entry->refreshing &&
+        (entry->uses_left <= entry->refresh_uses || now >= entry->refresh_nanos)) {
+      entry->refreshing = true;
+      *refresh = true;
+    }
+    if (entry->uses_left == 0) entries_.Erase(scratch_);
     return true;
   }
   return false;
@@ -63,15 +70,24 @@ CheckAnswer CheckCache::Store(const Attributes& attributes, const CheckResponse&
     NotCached("valid_use_count is " + std::to_string(p.valid_use_count));
     return answer;
   }
-  int64_t expire = std::numeric_limits<int64_t>::max();
+  const int64_t never = std::numeric_limits<int64_t>::max();
+  int64_t expire = never;
+  int64_t refresh_at = never;
+  const double ahead = options_.refresh_fraction;
   if (p.valid_duration) {
     const int64_t ttl = p.valid_duration->ToNanos();
     if (ttl <= 0) {
       NotCached("valid_duration is not positive");
       return answer;
     }
-    expire = time_->NowNanos() + ttl;
+    const int64_t now = time_->NowNanos();
+    expire = now + ttl;
+    if (ahead > 0) refresh_at = now + ttl - static_cast<int64_t>(static_cast<double>(ttl) * ahead);
   }
+  // An answer good for one use has nothing to refresh ahead of (-1: never by uses).
+  const int32_t refresh_uses = ahead > 0 && p.valid_use_count > 1
+                                   ? std::max(1, static_cast<int32_t>(p.valid_use_count * ahead))
+                                   : -1;
   Referenced referenced;
   const Status decoded = Referenced::FromProto(p.referenced_attributes.value_or(ReferencedAttributes()),
                                                global_word_count, &referenced);
@@ -100,7 +116,7 @@ CheckAnswer CheckCache::Store(const Attributes& attributes, const CheckResponse&
     NotCached("the referenced attributes do not fit the request: " + referenced.DebugString());
     return answer;
   }
-  entries_.Insert(std::move(signature), Entry{answer, expire, p.valid_use_count});
+  entries_.Insert(std::move(signature), Entry{answer, expire, p.valid_use_count, refresh_at, refresh_uses});
   return answer;
 }
 

@@ -35,8 +35,10 @@ class CheckCache {
 
   bool enabled() const { return options_.num_entries > 0; }
 
-  // A cached answer that fits `attributes`: counts one use of it and returns true.
-  bool Lookup(const Attributes& attributes, CheckAnswer* answer);
+  // A cached answer that fits `attributes`: counts one use of it and returns true. Sets
+  // `*refresh` when this hit is the one that should ask Mixer again ahead of the answer
+  // running out (once per entry; the new answer replaces it).
+  bool Lookup(const Attributes& attributes, CheckAnswer* answer, bool* refresh = nullptr);
 
   // The answer Mixer's response to a Check of `attributes` gives; kept when it may be.
   // `global_word_count` is the one the request declared (its references use those words).
@@ -58,6 +60,9 @@ class CheckCache {
     CheckAnswer answer;
     int64_t expire_nanos;  // INT64_MAX: no time limit
     int32_t uses_left;
+    int64_t refresh_nanos;  // refresh ahead from this time on (INT64_MAX: not by time)
+    int32_t refresh_uses;   // or once this few uses are left (-1: not by uses)
+    bool refreshing = false;
   };
   struct Shape {
     uint32_t id;

@@ -87,6 +87,58 @@ TEST_F(CheckCacheTest, UseCountsRunOut) {
   EXPECT_EQ(cache_.size(), 0u);
 }
 
+TEST_F(CheckCacheTest, TheHitWithATenthOfTheUsesLeftAsksForARefreshOnce) {
+  cache_.Store(ReviewsToRatings("v1"), Answer(0, {{17, kExact, "", 0}}, {}, 20), 222);
+  CheckAnswer hit;
+  for (int i = 0; i < 17; ++i) {
+    bool refresh = false;
+    ASSERT_TRUE(cache_.Lookup(ReviewsToRatings("v1"), &hit, &refresh));
+    EXPECT_FALSE(refresh) << "use " << i + 1;
+  }
+  bool refresh = false;
+  ASSERT_TRUE(cache_.Lookup(ReviewsToRatings("v1"), &hit, &refresh));  // 2 of 20 left
+  EXPECT_TRUE(refresh);
+  refresh = false;
+  ASSERT_TRUE(cache_.Lookup(ReviewsToRatings("v1"), &hit, &refresh));  // still answers
+  EXPECT_FALSE(refresh);                                              // asked once only
+  // The refreshed answer replaces the entry with its own uses, and may be refreshed again.
+  cache_.Store(ReviewsToRatings("v1"), Answer(0, {{17, kExact, "", 0}}, {}, 20), 222);
+  for (int i = 0; i < 17; ++i) ASSERT_TRUE(cache_.Lookup(ReviewsToRatings("v1"), &hit, &refresh));
+  EXPECT_FALSE(refresh);
+  ASSERT_TRUE(cache_.Lookup(ReviewsToRatings("v1"), &hit, &refresh));
+  EXPECT_TRUE(refresh);
+}
+
+TEST_F(CheckCacheTest, TheHitInTheLastTenthOfTheValidDurationAsksForARefresh) {
+  cache_.Store(ReviewsToRatings("v1"), Answer(0, {{17, kExact, "", 0}}, {}, 200, Duration{10, 0}), 222);
+  CheckAnswer hit;
+  bool refresh = false;
+  time_.AdvanceMillis(8999);
+  ASSERT_TRUE(cache_.Lookup(ReviewsToRatings("v1"), &hit, &refresh));
+  EXPECT_FALSE(refresh);
+  time_.AdvanceMillis(1);
+  ASSERT_TRUE(cache_.Lookup(ReviewsToRatings("v1"), &hit, &refresh));
+  EXPECT_TRUE(refresh);
+  time_.AdvanceMillis(1000);
+  EXPECT_FALSE(cache_.Lookup(ReviewsToRatings("v1"), &hit, &refresh));  // expiry is unchanged
+}
+
+TEST_F(CheckCacheTest, NoRefreshAheadForASingleUseOrWhenTurnedOff) {
+  CheckAnswer hit;
+  bool refresh = false;
+  cache_.Store(ReviewsToRatings("v1"), Answer(0, {{17, kExact, "", 0}}, {}, 1, std::nullopt), 222);
+  ASSERT_TRUE(cache_.Lookup(ReviewsToRatings("v1"), &hit, &refresh));
+  EXPECT_FALSE(refresh);
+  CheckOptions off;
+  off.refresh_fraction = 0;
+  CheckCache cache(off, &time_);
+  cache.Store(ReviewsToRatings("v1"), Answer(0, {{17, kExact, "", 0}}, {}, 2), 222);
+  time_.AdvanceMillis(9999);
+  ASSERT_TRUE(cache.Lookup(ReviewsToRatings("v1"), &hit, &refresh));
+  ASSERT_TRUE(cache.Lookup(ReviewsToRatings("v1"), &hit, &refresh));
+  EXPECT_FALSE(refresh);
+}
+
 TEST_F(CheckCacheTest, ZeroUsesOrZeroDurationIsNotCached) {
   cache_.Store(ReviewsToRatings("v1"), Answer(0, {}, {}, 0), 222);
   CheckAnswer hit;

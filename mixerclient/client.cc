@@ -56,9 +56,12 @@ struct Client::State {
     QuotaCache::Plan plan;
     CheckDone done;  // empty for a background quota prefetch
     bool check_hit = false;
+    bool refresh = false;  // asked ahead of a cached answer running out: only the cache learns
     CheckAnswer cached;
     int32_t global_word_count = 0;
   };
+
+  void RefreshAhead(const Attributes& attributes);
 
   void SendReport(std::string request, int32_t entries);
   void OnCheckAnswer(Pending& pending, const Status& status, std::string_view response);
@@ -101,6 +104,21 @@ void Client::State::SendReport(std::string request, int32_t entries) {
   });
 }
 
+void Client::State::RefreshAhead(const Attributes& attributes) {
+  ++stats.total_remote_check_refreshes;
+  std::string request = EncodeCheckRequestFor(attributes, global_word_count,
+                                              dedup_base + std::to_string(dedup_counter++), {});
+  auto pending = std::make_shared<Pending>();
+  pending->attributes = attributes;
+  pending->refresh = true;
+  pending->global_word_count = global_word_count;
+  std::weak_ptr<State> weak = self;
+  transport->Check(std::move(request), [weak, pending](const Status& status, std::string_view response) {
+    std::shared_ptr<State> state = weak.lock();
+    if (state) state->OnCheckAnswer(*pending, status, response);
+  });
+}
+
 void Client::State::OnCheckAnswer(Pending& pending, const Status& status, std::string_view bytes) {
   CheckResponse response;
   Status transport_status = status;
@@ -113,6 +131,11 @@ void Client::State::OnCheckAnswer(Pending& pending, const Status& status, std::s
     OnTransportError(transport_status);
   }
   const CheckResponse* answer = transport_status.ok() ? &response : nullptr;
+  if (pending.refresh) {
+    // A failed refresh leaves the old answer to run out; the next miss asks again.
+    if (answer != nullptr) check_cache.Store(pending.attributes, response, pending.global_word_count);
+    return;
+  }
   quota_cache.OnResponse(pending.attributes, answer, pending.global_word_count, &pending.plan);
   if (!pending.done) return;  // a background prefetch: the request was answered already
 
@@ -145,8 +168,10 @@ void Client::Check(const Attributes& attributes, const std::vector<QuotaRequirem
   State& s = *state_;
   ++s.stats.total_check_calls;
   CheckAnswer cached;
-  const bool check_hit = s.check_cache.Lookup(attributes, &cached);
+  bool refresh = false;
+  const bool check_hit = s.check_cache.Lookup(attributes, &cached, &refresh);
   ++(check_hit ? s.stats.total_check_cache_hits : s.stats.total_check_cache_misses);
+  if (refresh) s.RefreshAhead(attributes);
   if (check_hit && !cached.status.ok()) {
     CheckResult result;
     result.status = std::move(cached.status);

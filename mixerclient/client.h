@@ -42,6 +42,7 @@ struct ClientStats {
   uint64_t total_quota_cache_hits = 0;
   uint64_t total_remote_check_calls = 0;     // Checks sent to Mixer for a request's answer
   uint64_t total_remote_quota_prefetches = 0;  // Checks sent only to refill quota pools
+  uint64_t total_remote_check_refreshes = 0;   // Checks sent ahead of a cached answer running out
   uint64_t check_transport_errors = 0;
   uint64_t total_report_calls = 0;
   uint64_t total_remote_report_calls = 0;    // batches sent

@@ -100,6 +100,52 @@ TEST_F(ClientTest, AMissGoesToMixerAndTheAnswerIsCached) {
   EXPECT_EQ(stats.total_remote_check_calls, 2u);
 }
 
+TEST_F(ClientTest, BusyTrafficIsServedFromTheCacheWhileItsAnswerIsRefreshedAhead) {
+  auto client = Make();
+  std::vector<CheckResult> results;
+  auto done = [&](const CheckResult& r) { results.push_back(r); };
+  client->Check(Request("/a"), {}, done);
+  mixer_.AnswerCheck(Answer(0));  // 200 uses: refreshed when 20 are left
+  for (int i = 0; i < 179; ++i) client->Check(Request("/a"), {}, done);
+  EXPECT_TRUE(mixer_.checks.empty());
+  client->Check(Request("/a"), {}, done);  // the 180th use: answered, and asked again
+  ASSERT_EQ(results.size(), 181u);
+  EXPECT_TRUE(results.back().check_cache_hit);
+  ASSERT_EQ(mixer_.checks.size(), 1u);
+  EXPECT_EQ(mixer_.NextCheck().deduplication_id, "test-1");
+  // Until Mixer answers, the old answer keeps serving; no request waits.
+  for (int i = 0; i < 10; ++i) client->Check(Request("/a"), {}, done);
+  EXPECT_EQ(results.size(), 191u);
+  EXPECT_EQ(mixer_.checks.size(), 1u);
+  mixer_.AnswerCheck(Answer(7));  // the new answer replaces the old one
+  for (int i = 0; i < 100; ++i) client->Check(Request("/a"), {}, done);
+  ASSERT_EQ(results.size(), 291u);
+  EXPECT_EQ(results.back().status.code(), Code::kPermissionDenied);
+  EXPECT_TRUE(mixer_.checks.empty());
+  const ClientStats stats = client->stats();
+  EXPECT_EQ(stats.total_remote_check_calls, 1u);
+  EXPECT_EQ(stats.total_remote_check_refreshes, 1u);
+  EXPECT_EQ(stats.total_check_cache_misses, 1u);
+}
+
+TEST_F(ClientTest, AFailedRefreshLeavesTheOldAnswerToRunOut) {
+  auto client = Make();
+  std::vector<CheckResult> results;
+  auto done = [&](const CheckResult& r) { results.push_back(r); };
+  client->Check(Request("/a"), {}, done);
+  mixer_.AnswerCheck(Answer(0));
+  for (int i = 0; i < 180; ++i) client->Check(Request("/a"), {}, done);
+  mixer_.FailCheck(Status(Code::kUnavailable, "connection refused"));
+  for (int i = 0; i < 20; ++i) client->Check(Request("/a"), {}, done);  // the last 20 uses
+  EXPECT_TRUE(mixer_.checks.empty());
+  client->Check(Request("/a"), {}, done);  // run out: this one asks and waits
+  EXPECT_EQ(results.size(), 201u);
+  ASSERT_EQ(mixer_.checks.size(), 1u);
+  mixer_.AnswerCheck(Answer(0));
+  EXPECT_EQ(results.size(), 202u);
+  EXPECT_EQ(client->stats().total_remote_check_calls, 2u);
+}
+
 TEST_F(ClientTest, FailOpenLetsRequestsThroughWhenMixerIsDown) {
   auto client = Make();
   CheckResult result;

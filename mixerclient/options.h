@@ -15,6 +15,10 @@ struct CheckOptions {
   bool network_fail_open = true;
   // Distinct referenced-attribute shapes kept; answers of further shapes are not cached.
   int32_t max_shapes = 1000;
+  // Refresh ahead: once an entry has this share of its uses or of its time left, the next
+  // hit still answers from it and also asks Mixer again in the background, so busy traffic
+  // does not wait for an answer each time one runs out. 0 turns it off.
+  double refresh_fraction = 0.1;
 };
 
 struct QuotaOptions {

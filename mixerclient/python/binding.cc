@@ -257,6 +257,7 @@ class PyClient {
     d["total_quota_cache_hits"] = s.total_quota_cache_hits;
     d["total_remote_check_calls"] = s.total_remote_check_calls;
     d["total_remote_quota_prefetches"] = s.total_remote_quota_prefetches;
+    d["total_remote_check_refreshes"] = s.total_remote_check_refreshes;
     d["check_transport_errors"] = s.check_transport_errors;
     d["total_report_calls"] = s.total_report_calls;
     d["total_remote_report_calls"] = s.total_remote_report_calls;
@@ -471,10 +472,12 @@ NB_MODULE(_mixerclient, m) {
           "__init__",
           [](PyClient* self, nb::object check, nb::object report, PyFakeTime* time, int32_t check_num_entries,
              bool network_fail_open, int32_t quota_num_entries, int64_t quota_expiration_ms, int32_t max_batch_entries,
-             int32_t max_batch_time_ms, int32_t max_in_flight_batches, std::string deduplication_id_base) {
+             int32_t max_batch_time_ms, int32_t max_in_flight_batches, std::string deduplication_id_base,
+             double check_refresh_fraction) {
             ClientOptions o;
             o.check.num_entries = check_num_entries;
             o.check.network_fail_open = network_fail_open;
+            o.check.refresh_fraction = check_refresh_fraction;
             o.quota.num_entries = quota_num_entries;
             o.quota.expiration_ms = quota_expiration_ms;
             o.report.max_batch_entries = max_batch_entries;
@@ -486,7 +489,7 @@ NB_MODULE(_mixerclient, m) {
           "check_transport"_a, "report_transport"_a, "time"_a.none() = nb::none(), "check_num_entries"_a = 10000,
           "network_fail_open"_a = true, "quota_num_entries"_a = 10000, "quota_expiration_ms"_a = 600000,
           "max_batch_entries"_a = 1000, "max_batch_time_ms"_a = 1000, "max_in_flight_batches"_a = 8,
-          "deduplication_id_base"_a = "", nb::keep_alive<1, 4>())
+          "deduplication_id_base"_a = "", "check_refresh_fraction"_a = 0.1, nb::keep_alive<1, 4>())
       .def("check", &PyClient::Check, "attributes"_a, "quotas"_a, "done"_a)
       .def("report", &PyClient::Report, "attributes"_a)
       .def("flush", &PyClient::Flush)

@@ -53,6 +53,9 @@ class ClientOptions:
     """Istio's mixerclient options and defaults (include/options.h)."""
 
     check_num_entries: int = 10000  # 0 disables the check cache
+    # With this share of an answer's uses or time left, a hit also asks Mixer again in the
+    # background (0: answers just run out, as Istio's mixerclient lets them).
+    check_refresh_fraction: float = 0.1
     network_fail_open: bool = True  # let requests through when Mixer cannot answer
     quota_num_entries: int = 10000  # 0 disables the quota cache
     quota_expiration_ms: int = 600000
@@ -86,6 +89,7 @@ class MixerClient:
             max_batch_time_ms=options.max_batch_time_ms,
             max_in_flight_batches=options.max_in_flight_batches,
             deduplication_id_base=base,
+            check_refresh_fraction=options.check_refresh_fraction,
         )
         self._fake_time = time is not None
         self._timer: asyncio.TimerHandle | None = None

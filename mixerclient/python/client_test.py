@@ -74,9 +74,12 @@ def reviews(version: str, **extra) -> dict:
 
 
 def make(options: ClientOptions | None = None):
+    # Refresh ahead off: these tests answer each Check as it comes, in step with the cache's
+    # semantics (test_a_busy_answer_is_refreshed_ahead covers it).
     mixer = ScriptedMixer()
     time = FakeTime()
-    return MixerClient(mixer, options=options or ClientOptions(), time=time), mixer, time
+    options = options or ClientOptions(check_refresh_fraction=0)
+    return MixerClient(mixer, options=options, time=time), mixer, time
 
 
 async def checked(client, mixer, attributes, response=None, quotas=None):
@@ -135,6 +138,24 @@ async def test_use_counts_run_out():
         (await checked(client, mixer, reviews("v1"), answer(0))).check_cache_hit for _ in range(3)
     ]
     assert hits == [True, True, False]
+
+
+@run_async
+async def test_a_busy_answer_is_refreshed_ahead_while_it_keeps_serving():
+    client, mixer, _ = make(ClientOptions())  # refresh ahead at a tenth of the uses left
+    await checked(client, mixer, reviews("v1"), answer(0, (17, RA.EXACT), uses=10))
+    for _ in range(8):
+        assert (await client.check(reviews("v1"))).check_cache_hit
+    assert not mixer.checks
+    assert (await client.check(reviews("v1"))).check_cache_hit
+    assert len(mixer.checks) == 1  # the 9th use, one left, asked again in the background
+    assert (await client.check(reviews("v1"))).check_cache_hit  # the 10th: no one waits
+    mixer.answer(answer(7, (17, RA.EXACT), uses=10))
+    denied = await client.check(reviews("v1"))
+    assert denied.check_cache_hit
+    assert denied.code == PERMISSION_DENIED
+    assert client.stats()["total_remote_check_refreshes"] == 1
+    assert client.stats()["total_remote_check_calls"] == 1
 
 
 @run_async

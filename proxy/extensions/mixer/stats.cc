@@ -17,6 +17,7 @@ constexpr CounterField kCounters[] = {
     {"total_check_cache_misses", &mixerclient::ClientStats::total_check_cache_misses},
     {"total_remote_check_calls", &mixerclient::ClientStats::total_remote_check_calls},
     {"total_remote_quota_prefetch_calls", &mixerclient::ClientStats::total_remote_quota_prefetches},
+    {"total_remote_check_refresh_calls", &mixerclient::ClientStats::total_remote_check_refreshes},
     {"total_quota_calls", &mixerclient::ClientStats::total_quota_calls},
     {"total_quota_cache_hits", &mixerclient::ClientStats::total_quota_cache_hits},
     {"check_transport_errors", &mixerclient::ClientStats::check_transport_errors},
