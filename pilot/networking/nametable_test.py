@@ -101,8 +101,10 @@ def test_auto_allocation_is_istios_range_and_only_for_proxies_that_ask() -> None
     push = _push()
     table = _table(AUTO, push)
     v4, v6 = table["db.example.test"][0]
-    assert v4.startswith("240.240.") and v6.startswith("2001:2::f0f0:")
-    assert "peers.example.test" in table and table["peers.example.test"][0][0] == "10.1.0.41"
+    assert v4.startswith("240.240.")
+    assert v6.startswith("2001:2::f0f0:")
+    assert "peers.example.test" in table
+    assert table["peers.example.test"][0][0] == "10.1.0.41"
     assert push.services["db.example.test"].auto_allocated_address == v4
     # NONE (its original destination must be kept) and hosts with addresses get none.
     assert push.services["peers.example.test"].auto_allocated_address == ""
@@ -111,7 +113,8 @@ def test_auto_allocation_is_istios_range_and_only_for_proxies_that_ask() -> None
     listeners = {m.name for _, m in generator.generate(AUTO, generator.LISTENER, [], push)}
     assert f"{v4}_5432" in listeners
     plain = {m.name for _, m in generator.generate(SIDECAR, generator.LISTENER, [], push)}
-    assert f"{v4}_5432" not in plain and "0.0.0.0_5432" in plain
+    assert f"{v4}_5432" not in plain
+    assert "0.0.0.0_5432" in plain
 
 
 def test_allocation_is_deterministic_and_collision_free() -> None:
@@ -121,7 +124,8 @@ def test_allocation_is_deterministic_and_collision_free() -> None:
     many = [_dns_service(f"h{i}.example.test") for i in range(2000)]
     table = autoallocate.allocate(many)
     addresses = [v4 for v4, _ in table.values()]
-    assert len(table) == 2000 and len(set(addresses)) == 2000
+    assert len(table) == 2000
+    assert len(set(addresses)) == 2000
     assert not any(a.endswith((".0", ".255")) for a in addresses)
 
 
@@ -136,7 +140,9 @@ def test_kubernetes_services_carry_their_short_name_and_win_over_a_service_entry
         spec=models.V1ServiceSpec(cluster_ip="10.96.0.9",
                                   ports=[models.V1ServicePort(name="http", port=9080)]),
     )  # fmt: skip
-    registry.add_service(conversion.service(service, domain="cluster.local", trust_domain="cluster.local"))
+    registry.add_service(
+        conversion.service(service, domain="cluster.local", trust_domain="cluster.local")
+    )
     push = build_push_context({}, ServiceIndex.read(registry))
     table = _table(SIDECAR, push)
     assert table["reviews.bookinfo.svc.cluster.local"] == (

@@ -43,11 +43,14 @@ TYPE_URLS: dict[str, str] = {short: url for url, short in SHORT_NAMES.items()}
 # but these, where the client names what it wants and an empty list unsubscribes (Envoy's
 # spec for EDS, RDS and SDS; Istio's IsWildcardTypeURL gives its own types, such as NDS's
 # NameTable, wildcard semantics too).
-NAMED_TYPES = frozenset({ENDPOINT, ROUTE, SECRET, TYPE_PREFIX + "envoy.config.core.v3.TypedExtensionConfig"})
+NAMED_TYPES = frozenset(
+    {ENDPOINT, ROUTE, SECRET, TYPE_PREFIX + "envoy.config.core.v3.TypedExtensionConfig"}
+)
 
 
 def is_wildcard_type(type_url: str) -> bool:
     return type_url not in NAMED_TYPES
+
 
 # The subscription a wildcard request stands for, as a name set (so one set type serves both).
 WILDCARD = "*"

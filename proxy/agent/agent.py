@@ -134,7 +134,9 @@ class Agent:
         try:
             upstreams, search = parse_resolv_conf(self._resolv_conf.read_text())
         except OSError as error:
-            log.warning("DNS proxy: %s unreadable (%s): no upstream resolver", self._resolv_conf, error)
+            log.warning(
+                "DNS proxy: %s unreadable (%s): no upstream resolver", self._resolv_conf, error
+            )
             upstreams, search = (), ()
         self.dns = LocalDnsServer(
             options=DnsOptions(
@@ -144,10 +146,14 @@ class Agent:
                 search=search,
             )
         )
-        node = base_pb2.Node(id=bootstrap.node_id(options), cluster=bootstrap.service_cluster(options))
+        node = base_pb2.Node(
+            id=bootstrap.node_id(options), cluster=bootstrap.service_cluster(options)
+        )
         json_format.ParseDict(bootstrap.node_metadata(options, self._environ), node.metadata)
         target = f"unix:{options.agent_xds_socket}"
-        self.nds = NdsClient(options=NdsOptions(target=target, node=node), apply=self.dns.update_table)
+        self.nds = NdsClient(
+            options=NdsOptions(target=target, node=node), apply=self.dns.update_table
+        )
         await self.dns.start()
         try:
             yield

@@ -67,7 +67,9 @@ class NdsClient:
             if response.type_url != NAME_TABLE:
                 continue
             ack = discovery_pb2.DiscoveryRequest(
-                type_url=NAME_TABLE, response_nonce=response.nonce, version_info=response.version_info
+                type_url=NAME_TABLE,
+                response_nonce=response.nonce,
+                version_info=response.version_info,
             )
             try:
                 table = nds_pb2.NameTable()

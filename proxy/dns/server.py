@@ -94,7 +94,9 @@ class LocalDnsServer:
     async def start(self) -> None:
         """Listen on UDP and TCP (the same port); raises OSError if either cannot."""
         loop = asyncio.get_running_loop()
-        self._tcp = await asyncio.start_server(self._serve_tcp, self.options.host, self.options.port)
+        self._tcp = await asyncio.start_server(
+            self._serve_tcp, self.options.host, self.options.port
+        )
         host, port = self.address
         try:
             transport, _ = await loop.create_datagram_endpoint(
@@ -152,7 +154,9 @@ class LocalDnsServer:
         upstream.id = request.id
         return _wire(upstream, request, tcp)
 
-    async def _forward(self, request: dns.message.Message, *, tcp: bool) -> dns.message.Message | None:
+    async def _forward(
+        self, request: dns.message.Message, *, tcp: bool
+    ) -> dns.message.Message | None:
         for host, port in self.options.upstreams:
             timeout = self.options.upstream_timeout
             try:

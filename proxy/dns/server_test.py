@@ -15,75 +15,10 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
-import pytest
 
 from api.networking.nds.v1 import nds_pb2
 from proxy.dns.server import DnsOptions, LocalDnsServer, parse_resolv_conf
-
-
-HOST = "127.0.0.1"
-
-
-class Upstream(asyncio.DatagramProtocol):
-    """A resolver outside the mesh: `upstream.test` is 192.0.2.7, a long name has 60 TXT
-    records (too big for UDP), everything else NXDOMAIN. UDP and TCP on one port."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
-        self.questions: list[str] = []
-
-    @staticmethod
-    def reply(wire: bytes) -> bytes:
-        request = dns.message.from_wire(wire)
-        response = dns.message.make_response(request)
-        name = request.question[0].name.to_text()
-        if name == "upstream.test.":
-            response.answer = [dns.rrset.from_text(name, 60, "IN", "A", "192.0.2.7")]
-        elif name == "big.upstream.test.":
-            response.answer = [dns.rrset.from_text_list(
-                name, 60, "IN", "TXT", [f'"{i:02d}{"x" * 40}"' for i in range(60)])]  # fmt: skip
-        else:
-            response.set_rcode(dns.rcode.NXDOMAIN)
-        return response.to_wire()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
-        self.questions.append(dns.message.from_wire(data).question[0].name.to_text())
-        reply = self.reply(data)
-        if len(reply) > 512:
-            truncated = dns.message.from_wire(data)
-            response = dns.message.make_response(truncated)
-            response.flags |= dns.flags.TC
-            reply = response.to_wire()
-        assert self.transport is not None
-        self.transport.sendto(reply, addr)
-
-    async def tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        (length,) = struct.unpack("!H", await reader.readexactly(2))
-        data = await reader.readexactly(length)
-        self.questions.append(dns.message.from_wire(data).question[0].name.to_text())
-        reply = self.reply(data)
-        writer.write(struct.pack("!H", len(reply)) + reply)
-        await writer.drain()
-        writer.close()
-
-
-@contextlib.asynccontextmanager
-async def upstream() -> AsyncIterator[tuple[Upstream, int]]:
-    protocol = Upstream()
-    server = await asyncio.start_server(protocol.tcp, HOST, 0)
-    port = server.sockets[0].getsockname()[1]
-    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-        lambda: protocol, local_addr=(HOST, port)
-    )
-    try:
-        yield protocol, port
-    finally:
-        transport.close()
-        server.close()
-        await server.wait_closed()
+from proxy.dns.testing import HOST, addresses, upstream
 
 
 def name_table() -> nds_pb2.NameTable:
@@ -118,16 +53,14 @@ async def dns_proxy(upstream_port: int | None) -> AsyncIterator[LocalDnsServer]:
         await server.stop()
 
 
-async def ask(server: LocalDnsServer, name: str, rdtype: str = "A", *, tcp: bool = False) -> dns.message.Message:
+async def ask(
+    server: LocalDnsServer, name: str, rdtype: str = "A", *, tcp: bool = False
+) -> dns.message.Message:
     query = dns.message.make_query(name, rdtype)
     host, port = server.address
     if tcp:
         return await dns.asyncquery.tcp(query, host, port=port, timeout=5)
     return await dns.asyncquery.udp(query, host, port=port, timeout=5)
-
-
-def addresses(response: dns.message.Message) -> list[str]:
-    return [r.to_text() for rrset in response.answer for r in rrset]
 
 
 def test_mesh_hosts_are_answered_here_over_udp_and_tcp() -> None:
@@ -136,12 +69,14 @@ def test_mesh_hosts_are_answered_here_over_udp_and_tcp() -> None:
             server.update_table(name_table())
             for tcp in (False, True):
                 answer = await ask(server, "external.example.test", tcp=tcp)
-                assert answer.rcode() == dns.rcode.NOERROR and answer.flags & dns.flags.AA
+                assert answer.rcode() == dns.rcode.NOERROR
+                assert answer.flags & dns.flags.AA
                 assert addresses(answer) == ["10.96.1.10"]
             assert addresses(await ask(server, "db.example.test", "AAAA")) == ["2001:2::f0f0:7"]
             # Known, but no IPv6 address: NOERROR and no answer, not NXDOMAIN.
             none = await ask(server, "external.example.test", "AAAA")
-            assert none.rcode() == dns.rcode.NOERROR and none.answer == []
+            assert none.rcode() == dns.rcode.NOERROR
+            assert none.answer == []
             # A Kubernetes Service by its short names; another namespace's without the bare one.
             for name in ("reviews", "reviews.default", "reviews.default.svc",
                          "reviews.default.svc.cluster.local", "ratings.other"):  # fmt: skip
@@ -151,7 +86,8 @@ def test_mesh_hosts_are_answered_here_over_udp_and_tcp() -> None:
             first = await ask(server, "external.example.test.default.svc.cluster.local")
             assert [r.rdtype for r in first.answer] == [dns.rdatatype.CNAME, dns.rdatatype.A]
             assert addresses(first)[-1] == "10.96.1.10"
-            assert resolver.questions == [] and server.forwarded == 0
+            assert resolver.questions == []
+            assert server.forwarded == 0
 
     asyncio.run(main())
 
@@ -166,10 +102,12 @@ def test_other_names_go_upstream_and_nxdomain_comes_back() -> None:
                 assert missing.rcode() == dns.rcode.NXDOMAIN
             # `ratings` alone is another namespace's Service: not ours, so upstream's answer.
             assert (await ask(server, "ratings")).rcode() == dns.rcode.NXDOMAIN
-            assert "ratings." in resolver.questions and server.forwarded == 5
+            assert "ratings." in resolver.questions
+            assert server.forwarded == 5
             # Too big for UDP: truncated, and whole over TCP.
             big = await ask(server, "big.upstream.test", "TXT")
-            assert big.flags & dns.flags.TC and big.answer == []
+            assert big.flags & dns.flags.TC
+            assert big.answer == []
             whole = await ask(server, "big.upstream.test", "TXT", tcp=True)
             assert len(addresses(whole)) == 60
 

@@ -106,7 +106,8 @@ class LookupTable:
 
 
 def _split(ips: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    v4, v6 = [], []
+    v4: list[str] = []
+    v6: list[str] = []
     for text in ips:
         try:
             address = ipaddress.ip_address(text)
@@ -143,5 +144,9 @@ def _alternate_names(
 
 def _rrset(owner: str, rdtype: int, values: Sequence[str]) -> dns.rrset.RRset:
     return dns.rrset.from_text_list(
-        dns.name.from_text(owner), TTL, dns.rdataclass.IN, rdtype, list(values)
+        dns.name.from_text(owner),
+        TTL,
+        dns.rdataclass.IN,
+        dns.rdatatype.RdataType(rdtype),
+        list(values),
     )

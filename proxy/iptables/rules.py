@@ -116,8 +116,10 @@ def _outbound(config: CaptureConfig) -> list[str]:
         )
         # The app talking to itself over lo: not the mesh's business, except its TCP DNS to a
         # resolver on loopback, which the DNS chain below must still see.
-        port = DNS_PORT if dns else TUNNEL_PORT
-        rules.append(f"-A {OUTPUT} -o lo -p tcp -m tcp ! --dport {port} -m owner ! {match} -j RETURN")
+        kept = DNS_PORT if dns else TUNNEL_PORT
+        rules.append(
+            f"-A {OUTPUT} -o lo -p tcp -m tcp ! --dport {kept} -m owner ! {match} -j RETURN"
+        )
         rules.append(f"-A {OUTPUT} -m owner {match} -j RETURN")
     if dns:
         # After the proxy's own traffic has returned: only the app's queries get here.
@@ -154,7 +156,9 @@ def raw_rules(config: CaptureConfig) -> list[str]:
     owners = [f"--uid-owner {u}" for u in config.proxy_uids]
     owners += [f"--gid-owner {g}" for g in config.proxy_gids]
     for match in owners:
-        rules.append(f"-A {OUTPUT_DNS} -p udp -m udp --dport {DNS_PORT} -m owner {match} -j CT --zone 1")
+        rules.append(
+            f"-A {OUTPUT_DNS} -p udp -m udp --dport {DNS_PORT} -m owner {match} -j CT --zone 1"
+        )
         rules.append(
             f"-A {OUTPUT_DNS} -p udp -m udp --sport {AGENT_DNS_PORT} -m owner {match} -j CT --zone 2"
         )

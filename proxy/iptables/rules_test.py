@@ -128,14 +128,21 @@ def test_dns_capture_sends_the_apps_queries_to_the_agent(tmp_path: pathlib.Path)
         "-A ISTIO_OUTPUT -j ISTIO_REDIRECT",
     ]  # fmt: skip
     raw = rules.raw_rules(config)
-    assert "-A ISTIO_OUTPUT_DNS -p udp -m udp --dport 53 -m owner --uid-owner 1337 -j CT --zone 1" in raw
-    assert "-A ISTIO_OUTPUT_DNS -p udp -m udp --sport 15053 -m owner --gid-owner 1337 -j CT --zone 2" in raw
+    assert (
+        "-A ISTIO_OUTPUT_DNS -p udp -m udp --dport 53 -m owner --uid-owner 1337 -j CT --zone 1"
+        in raw
+    )
+    assert (
+        "-A ISTIO_OUTPUT_DNS -p udp -m udp --sport 15053 -m owner --gid-owner 1337 -j CT --zone 2"
+        in raw
+    )
     assert raw[-2:] == [
         "-A ISTIO_OUTPUT_DNS -p udp -m udp --dport 53 -d 10.96.0.10/32 -j CT --zone 2",
         "-A ISTIO_INBOUND -p udp -m udp --sport 53 -s 10.96.0.10/32 -j CT --zone 1",
     ]  # fmt: skip
     table = rules.restore_input(got, raw)
-    assert table.index("*raw") < table.index("*nat") and table.count("COMMIT") == 2
+    assert table.index("*raw") < table.index("*nat")
+    assert table.count("COMMIT") == 2
 
 
 def test_the_sidecars_dns_capture_variable_turns_it_on(tmp_path: pathlib.Path) -> None:
@@ -143,7 +150,9 @@ def test_the_sidecars_dns_capture_variable_turns_it_on(tmp_path: pathlib.Path) -
     path.write_text("nameserver 10.103.64.1\n")
     environ = {"ISTIO_META_DNS_CAPTURE": "true", "CAPTURE_ALL_DNS": "true"}
     config, _ = cmd.parse_args(DEFAULT_ARGS, environ=environ, resolv_conf=path)
-    assert config.captures_dns and config.capture_all_dns and config.dns_servers == ()
+    assert config.captures_dns
+    assert config.capture_all_dns
+    assert config.dns_servers == ()
     got = rules.nat_rules(config)
     assert "-A ISTIO_OUTPUT_DNS -p udp -m udp --dport 53 -j REDIRECT --to-ports 15053" in got
 
@@ -151,16 +160,19 @@ def test_the_sidecars_dns_capture_variable_turns_it_on(tmp_path: pathlib.Path) -
 def test_dns_capture_is_off_without_a_nameserver_or_unless_asked(tmp_path: pathlib.Path) -> None:
     config = _dns_config(tmp_path, "--redirect-dns", resolv="search default.svc.cluster.local\n")
     assert not config.captures_dns
-    assert rules.raw_rules(config) == [] and ":ISTIO_OUTPUT_DNS - [0:0]" not in rules.nat_rules(config)
+    assert rules.raw_rules(config) == []
+    assert ":ISTIO_OUTPUT_DNS - [0:0]" not in rules.nat_rules(config)
     assert not _dns_config(tmp_path, resolv="nameserver 10.96.0.10\n").captures_dns
 
 
 def test_an_unreadable_resolv_conf_is_a_clear_error(tmp_path: pathlib.Path) -> None:
-    with pytest.raises(rules.CaptureError, match="cannot read .*resolv.conf"):
+    with pytest.raises(rules.CaptureError, match=r"cannot read .*resolv\.conf"):
         cmd.parse_args([*DEFAULT_ARGS, "--redirect-dns"], environ={},
                        resolv_conf=tmp_path / "resolv.conf")  # fmt: skip
 
 
 def test_resolv_conf_nameservers() -> None:
-    text = "# c\nnameserver 10.0.0.1 # x\nnameserver bogus\nnameserver 10.0.0.1\nnameserver 10.0.0.2\n"
+    text = (
+        "# c\nnameserver 10.0.0.1 # x\nnameserver bogus\nnameserver 10.0.0.1\nnameserver 10.0.0.2\n"
+    )
     assert rules.parse_resolv_nameservers(text) == ("10.0.0.1", "10.0.0.2")

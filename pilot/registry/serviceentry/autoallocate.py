@@ -56,15 +56,15 @@ def allocate(services: Iterable[Service]) -> dict[tuple[str, str], tuple[str, st
         slots[slot] = key
     out = {}
     number = 0
-    for key in slots:
+    for taken in slots:
         number += 1
-        if key is None:
+        if taken is None:
             continue
         if number % 255 == 0:
             number += 1
         third, fourth = divmod(number, 255)
         v6 = f"2001:2::f0f0:{fourth:x}" if third == 0 else f"2001:2::f0f0:{third:x}{fourth:x}"
-        out[key] = (f"240.240.{third}.{fourth}", v6)
+        out[taken] = (f"240.240.{third}.{fourth}", v6)
     return out
 
 
@@ -75,7 +75,10 @@ def with_addresses(services: Iterable[Service]) -> list[Service]:
     out = []
     for service in services:
         pair = table.get((service.namespace, service.hostname))
-        if pair is not None and (service.auto_allocated_address, service.auto_allocated_address_v6) != pair:
+        if (
+            pair is not None
+            and (service.auto_allocated_address, service.auto_allocated_address_v6) != pair
+        ):
             service = dataclasses.replace(
                 service, auto_allocated_address=pair[0], auto_allocated_address_v6=pair[1]
             )
