@@ -154,7 +154,14 @@ class Agent:
         self.nds = NdsClient(
             options=NdsOptions(target=target, node=node), apply=self.dns.update_table
         )
-        await self.dns.start()
+        try:
+            await self.dns.start()
+        except OSError as error:
+            host, port = self.dns.address
+            raise RuntimeError(
+                f"DNS capture is on (ISTIO_META_DNS_CAPTURE) but the DNS proxy cannot listen on "
+                f"{host}:{port}: {error}"
+            ) from None
         try:
             yield
         finally:
