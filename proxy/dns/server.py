@@ -171,6 +171,8 @@ class LocalDnsServer:
     def _on_datagram(self, data: bytes, peer: tuple[str, int]) -> None:
         if len(self._inflight) >= _MAX_INFLIGHT:
             return
+        # A datagram arrives in a synchronous callback, so no TaskGroup can take it; the server
+        # owns these tasks instead: bounded, and cancelled and awaited by stop().
         task = asyncio.get_running_loop().create_task(self._reply_udp(data, peer))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
