@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_pb2
+from google.protobuf import message
 
 from api.networking.nds.v1 import nds_pb2
 from pkg.aio.backoff import Backoff
@@ -35,7 +37,8 @@ def test_tables_are_applied_acked_and_followed() -> None:
             await eventually(lambda: len(seen) == 1, timeout=10, what="the first table")
             assert list(seen[0].table["a.test"].ips) == ["10.0.0.1"]
             first, *_ = ads.requests_of(NAME_TABLE)
-            assert first.node.id == NODE.id and not first.resource_names  # wildcard
+            assert first.node.id == NODE.id
+            assert not first.resource_names
             await eventually(lambda: len(ads.requests_of(NAME_TABLE)) == 2, timeout=10, what="ACK")
             ack = ads.requests_of(NAME_TABLE)[1]
             assert (ack.version_info, ack.response_nonce) == ("1", "1")
@@ -47,7 +50,8 @@ def test_tables_are_applied_acked_and_followed() -> None:
             ads.set_resources(NAME_TABLE, [listener_pb2.Listener(name="x")])
             await eventually(lambda: len(ads.requests_of(NAME_TABLE)) == 4, timeout=10, what="NACK")
             nack = ads.requests_of(NAME_TABLE)[3]
-            assert nack.version_info == "2" and "NameTable" in nack.error_detail.message
+            assert nack.version_info == "2"
+            assert "NameTable" in nack.error_detail.message
             assert len(seen) == 2
         finally:
             task.cancel()
@@ -60,7 +64,9 @@ def test_tables_are_applied_acked_and_followed() -> None:
 
 def test_a_restarted_server_is_found_again() -> None:
     async def main() -> None:
-        first = FakeAds(options=FakeAdsOptions(resources={NAME_TABLE: [table("a.test", "10.0.0.1")]}))
+        first = FakeAds(
+            options=FakeAdsOptions(resources={NAME_TABLE: [table("a.test", "10.0.0.1")]})
+        )
         address = await first.start()
         port = int(address.rsplit(":", 1)[1])
         seen: list[nds_pb2.NameTable] = []
@@ -70,7 +76,9 @@ def test_a_restarted_server_is_found_again() -> None:
         try:
             await eventually(lambda: len(seen) == 1, timeout=10, what="the first table")
             await first.stop()
-            resources = {NAME_TABLE: [table("b.test", "10.0.0.2")]}
+            resources: dict[str, Sequence[message.Message]] = {
+                NAME_TABLE: [table("b.test", "10.0.0.2")]
+            }
             second = FakeAds(options=FakeAdsOptions(port=port, resources=resources))
             await second.start()
             await eventually(lambda: len(seen) == 2, timeout=15, what="the table after a restart")
