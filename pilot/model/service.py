@@ -88,6 +88,14 @@ class Service:
     resolution: Resolution = Resolution.CLIENT_SIDE_LB
     mesh_external: bool = False
     service_accounts: tuple[str, ...] = ()
+    # Which registry made it (Istio's provider ID: "Kubernetes", "External" for ServiceEntries);
+    # the agent's DNS proxy answers a Kubernetes Service's short names too.
+    registry: str = ""
+    # A ServiceEntry without addresses gets one from Istio's range 240.240.0.0/16 (and
+    # 2001:2::/48): used only by proxies that asked for it (DNS_CAPTURE and DNS_AUTO_ALLOCATE),
+    # whose DNS proxy answers the host with it and whose listeners are on it.
+    auto_allocated_address: str = ""
+    auto_allocated_address_v6: str = ""
 
     def port(self, number: int) -> Port | None:
         return next((p for p in self.ports if p.number == number), None)

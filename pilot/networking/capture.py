@@ -11,6 +11,10 @@ without one keeps the proxy listeners that every proxy had before capture existe
 `outboundTrafficPolicy` (MeshConfig, overridden by the workload's Sidecar) decides where
 traffic to a destination outside the registry goes: ALLOW_ANY to `PassthroughCluster`
 (the original destination), REGISTRY_ONLY to `BlackHoleCluster`.
+
+A proxy whose agent proxies DNS (`DNS_CAPTURE`) and asked for `DNS_AUTO_ALLOCATE` sees a
+ServiceEntry host without addresses at its auto-allocated address (Istio's
+GetAddressForProxy): its DNS proxy answers with it, and its listeners are bound to it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from api.mesh.v1alpha1 import config_pb2
 from pilot.model.push_context import PushContext
+from pilot.model.service import Service
 from pilot.networking.proxyview import ProxyView
 
 REDIRECT = "REDIRECT"
@@ -55,3 +60,21 @@ def outbound_policy(proxy: ProxyView, push: PushContext) -> str:
 
 def _name(mode: int) -> str:
     return REGISTRY_ONLY if mode == _Mode.REGISTRY_ONLY else ALLOW_ANY
+
+
+def _true(metadata: Mapping[str, Any], key: str) -> bool:
+    return str(metadata.get(key, "")).lower() == "true"
+
+
+def auto_allocates(metadata: Mapping[str, Any]) -> bool:
+    """Whether the proxy uses auto-allocated addresses (both of Istio's flags set)."""
+    return _true(metadata, "DNS_CAPTURE") and _true(metadata, "DNS_AUTO_ALLOCATE")
+
+
+def service_address(service: Service, auto_allocated: bool) -> str:
+    """The service's address for a proxy (0.0.0.0 when it has none)."""
+    if service.address not in ("", "0.0.0.0"):
+        return service.address
+    if auto_allocated and service.auto_allocated_address:
+        return service.auto_allocated_address
+    return "0.0.0.0"

@@ -63,6 +63,7 @@ from pilot.networking import (
     locality_endpoints,
     mixerfilter,
     names,
+    nametable,
     outbound,
     routes,
     security,
@@ -78,6 +79,7 @@ CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+NAME_TABLE = nametable.NAME_TABLE
 
 T = TypeVar("T")
 
@@ -239,7 +241,7 @@ def _captured_listeners(proxy: ProxyView, push: PushContext) -> Resources:
     labels = frozenset(proxy.labels.items())
     logs_key = accesslog.config_key(logs)
     out_key = ("lds-outbound", mode, policy, trace_key, logs_key, _scope_key(services, push),
-               labels if l4_labels else None)  # fmt: skip
+               labels if l4_labels else None, capture.auto_allocates(proxy.metadata))  # fmt: skip
     out_inputs = (
         tuple(services),
         tuple(push.services.values()),  # destinations named without a port
@@ -665,12 +667,24 @@ def _assignment(name: str, push: PushContext) -> Encoded:
     return encode(ENDPOINT, Resource(name, endpoints.load_assignment(name, push)))
 
 
+# NDS.
+
+
+def build_name_table(proxy: ProxyView, push: PushContext, _: Collection[str]) -> Resources:
+    """One unnamed NameTable for a sidecar's agent (Istio sends it only to sidecars)."""
+    if proxy.type != "sidecar":
+        return Resources(NAME_TABLE, {})
+    table = nametable.build_name_table(proxy, push, visible_services(proxy, push))
+    return _resources(NAME_TABLE, [("", table)])
+
+
 GENERATORS: dict[str, Callable[[ProxyView, PushContext, Collection[str]], Resources]] = {
     LISTENER: build_listeners,
     CLUSTER: build_clusters,
     ROUTE: build_routes,
     ENDPOINT: build_endpoints,
     SECRET: build_secrets,
+    NAME_TABLE: build_name_table,
 }
 
 

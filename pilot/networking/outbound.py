@@ -43,13 +43,14 @@ def outbound_listeners(
 ) -> list[dict[str, Any]]:
     """virtualOutbound, then one listener per destination (address, port), by name."""
     http_ports: set[int] = set()
+    auto_allocated = capture.auto_allocates(proxy.metadata)
     tcp: dict[tuple[str, int], list[tuple[Service, int, bool]]] = {}
     for service in sorted(services, key=lambda s: hostname.sort_key(s.hostname)):
         for service_port in service.ports:
             if service_port.protocol.is_http:
                 http_ports.add(service_port.number)
                 continue
-            address = service.address if service.address not in ("", WILDCARD) else WILDCARD
+            address = capture.service_address(service, auto_allocated)
             tls = service_port.protocol in _TLS_PROTOCOLS
             key = (address, service_port.number)
             tcp.setdefault(key, []).append((service, service_port.number, tls))

@@ -39,9 +39,18 @@ SHORT_NAMES: dict[str, str] = {
 }
 TYPE_URLS: dict[str, str] = {short: url for url, short in SHORT_NAMES.items()}
 
-# State of the world: an empty resource list on these types means "everything" (wildcard).
-# On every other type the client names what it wants, and an empty list unsubscribes.
-WILDCARD_TYPES = frozenset({LISTENER, CLUSTER})
+# State of the world: an empty resource list means "everything" (wildcard) on every type
+# but these, where the client names what it wants and an empty list unsubscribes (Envoy's
+# spec for EDS, RDS and SDS; Istio's IsWildcardTypeURL gives its own types, such as NDS's
+# NameTable, wildcard semantics too).
+NAMED_TYPES = frozenset(
+    {ENDPOINT, ROUTE, SECRET, TYPE_PREFIX + "envoy.config.core.v3.TypedExtensionConfig"}
+)
+
+
+def is_wildcard_type(type_url: str) -> bool:
+    return type_url not in NAMED_TYPES
+
 
 # The subscription a wildcard request stands for, as a name set (so one set type serves both).
 WILDCARD = "*"

@@ -126,7 +126,7 @@ class Watch:
 def requested_names(type_url: str, request_names: Sequence[str]) -> frozenset[str]:
     """The subscription a request stands for; a wildcard one is `{WILDCARD}`."""
     names = frozenset(request_names)
-    if type_url in res.WILDCARD_TYPES and (not names or res.WILDCARD in names):
+    if res.is_wildcard_type(type_url) and (not names or res.WILDCARD in names):
         return frozenset({res.WILDCARD})
     return shared(names)
 

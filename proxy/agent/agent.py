@@ -9,10 +9,15 @@ Pilot stops sending traffic here), then drain and stop Envoy, then close the sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Mapping
+import pathlib
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
+
+from envoy.config.core.v3 import base_pb2
+from google.protobuf import json_format
 
 from proxy.agent import bootstrap
 from proxy.agent.admin import AdminClient
@@ -24,6 +29,10 @@ from proxy.agent.registration import Registrar, RegistrationOptions
 from proxy.agent.stats import StatsOptions, app_url_from
 from proxy.agent.status import StatusOptions, StatusServer
 from proxy.agent.supervisor import EnvoyOptions, EnvoySupervisor
+from proxy.dns.nds import NdsClient, NdsOptions
+from proxy.dns.server import DnsOptions, LocalDnsServer, parse_resolv_conf
+
+RESOLV_CONF = pathlib.Path("/etc/resolv.conf")  # the pod's, under `ip netns exec`
 
 log = logging.getLogger("pilot-agent")
 
@@ -49,9 +58,18 @@ def registrar_for(options: AgentOptions) -> PodRegistrar:
 
 
 class Agent:
-    def __init__(self, *, options: AgentOptions, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        options: AgentOptions,
+        environ: Mapping[str, str] | None = None,
+        resolv_conf: pathlib.Path = RESOLV_CONF,
+    ) -> None:
         self._options = options
         self._environ = dict(os.environ if environ is None else environ)
+        self._resolv_conf = resolv_conf
+        self.dns: LocalDnsServer | None = None
+        self.nds: NdsClient | None = None
         self.envoy = EnvoySupervisor(options=EnvoyOptions.for_agent(options))
         self.registrar = registrar_for(options) if options.register else None
 
@@ -80,7 +98,10 @@ class Agent:
             await status.start()
             log.info("status server on %s:%d", options.ip, status.port)
             try:
-                async with asyncio.TaskGroup() as tasks:
+                async with self._dns_proxy(), asyncio.TaskGroup() as tasks:
+                    names = None
+                    if self.nds is not None:
+                        names = tasks.create_task(self.nds.run(), name="nds")
                     tasks.create_task(self.envoy.run(), name="envoy")
                     registering = None
                     if self.registrar is not None:
@@ -93,12 +114,58 @@ class Agent:
                         await asyncio.wait({registering})
                     await self._leave_mesh()
                     await self.envoy.stop()
+                    if names is not None:
+                        names.cancel()  # runs until cancelled
             finally:
                 # Also when a part failed or a second signal cut the drain short.
                 status.mark_shutting_down()
                 await self._leave_mesh()
                 await status.stop()
         log.info("stopped")
+
+    @contextlib.asynccontextmanager
+    async def _dns_proxy(self) -> AsyncIterator[None]:
+        """With DNS capture: the DNS proxy listening, and its NDS client made (started by
+        run's TaskGroup); closed on the way out. Without: nothing."""
+        options = self._options
+        if not options.dns_capture:
+            yield
+            return
+        try:
+            upstreams, search = parse_resolv_conf(self._resolv_conf.read_text())
+        except OSError as error:
+            log.warning(
+                "DNS proxy: %s unreadable (%s): no upstream resolver", self._resolv_conf, error
+            )
+            upstreams, search = (), ()
+        self.dns = LocalDnsServer(
+            options=DnsOptions(
+                namespace=options.namespace,
+                domain=options.dns_domain,
+                upstreams=upstreams,
+                search=search,
+            )
+        )
+        node = base_pb2.Node(
+            id=bootstrap.node_id(options), cluster=bootstrap.service_cluster(options)
+        )
+        json_format.ParseDict(bootstrap.node_metadata(options, self._environ), node.metadata)
+        target = f"unix:{options.agent_xds_socket}"
+        self.nds = NdsClient(
+            options=NdsOptions(target=target, node=node), apply=self.dns.update_table
+        )
+        try:
+            await self.dns.start()
+        except OSError as error:
+            host, port = self.dns.address
+            raise RuntimeError(
+                f"DNS capture is on (ISTIO_META_DNS_CAPTURE) but the DNS proxy cannot listen on "
+                f"{host}:{port}: {error}"
+            ) from None
+        try:
+            yield
+        finally:
+            await self.dns.stop()
 
     async def _leave_mesh(self) -> None:
         if self.registrar is not None:

@@ -34,7 +34,9 @@ AGENT_CLUSTER = "agent"
 # Named so that readiness can tell them from the listeners Pilot sends.
 PROMETHEUS_LISTENER = "envoy-prometheus"
 HEALTH_LISTENER = "envoy-health"
-STATIC_LISTENERS = frozenset({PROMETHEUS_LISTENER, HEALTH_LISTENER})
+AGENT_XDS_LISTENER = "agent-xds"
+STATIC_LISTENERS = frozenset({PROMETHEUS_LISTENER, HEALTH_LISTENER, AGENT_XDS_LISTENER})
+_TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 
 _HTTP2_OPTIONS = {
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -286,6 +288,34 @@ def _http_listener(
     }
 
 
+def agent_xds_listener(socket: pathlib.Path) -> dict[str, Any]:
+    """A Unix socket on which Envoy relays the agent's own xDS stream into `xds-grpc`.
+
+    The agent's name table comes over xDS (NDS) on a stream of its own, with the node Envoy
+    has. Through Envoy it leaves with Envoy's mutual TLS (the workload certificate from SDS,
+    Pilot's SPIFFE id checked), which gRPC Python cannot do itself: it checks a server's host
+    name, and Pilot's certificate carries a SPIFFE URI only. A Unix socket, not a port: no
+    capture rule applies and no other pod can reach it."""
+    return {
+        "name": AGENT_XDS_LISTENER,
+        "address": {"pipe": {"path": str(socket), "mode": 0o600}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.tcp_proxy",
+                        "typed_config": {
+                            "@type": _TCP_PROXY_TYPE,
+                            "stat_prefix": AGENT_XDS_LISTENER,
+                            "cluster": XDS_CLUSTER,
+                        },
+                    }
+                ]
+            }
+        ],
+    }
+
+
 def build_bootstrap(
     options: AgentOptions, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -366,6 +396,7 @@ def build_bootstrap(
                     "/healthz/ready",
                     AGENT_CLUSTER,
                 ),
+                *([agent_xds_listener(options.agent_xds_socket)] if options.dns_capture else []),
             ],
         },
     }

@@ -11,6 +11,7 @@ from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2,
 )
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.resource_monitors.downstream_connections.v3 import (  # noqa: F401
     downstream_connections_pb2,
 )
@@ -214,3 +215,17 @@ def test_the_pods_istio_locality_label_is_the_nodes_locality() -> None:
     labels = {"app": "reviews", "istio-locality": "region2"}
     node = _parse(bootstrap.build_bootstrap(_options(labels=labels))).node
     assert (node.locality.region, node.locality.zone) == ("region2", "")
+
+
+def test_dns_capture_relays_the_agents_xds_stream_through_envoy() -> None:
+    plain = _parse(bootstrap.build_bootstrap(_options()))
+    assert bootstrap.AGENT_XDS_LISTENER not in {ln.name for ln in plain.static_resources.listeners}
+    parsed = _parse(bootstrap.build_bootstrap(_options(dns_capture=True)))
+    (relay,) = [
+        ln for ln in parsed.static_resources.listeners if ln.name == bootstrap.AGENT_XDS_LISTENER
+    ]
+    assert relay.address.pipe.path == "/tmp/pods/reviews-v1/agent-xds.sock"
+    assert relay.address.pipe.mode == 0o600  # the proxy's user only
+    proxy = tcp_proxy_pb2.TcpProxy()
+    relay.filter_chains[0].filters[0].typed_config.Unpack(proxy)
+    assert proxy.cluster == bootstrap.XDS_CLUSTER  # so it carries Envoy's mutual TLS

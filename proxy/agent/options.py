@@ -29,6 +29,7 @@ PROXY_TYPES = ("sidecar", "router")
 # the sidecar as their HTTP proxy; REDIRECT (or TPROXY), istio-init's iptables capture it.
 INTERCEPTION_MODES = ("NONE", "REDIRECT", "TPROXY")
 INTERCEPTION_ENV = "ISTIO_META_INTERCEPTION_MODE"  # what Istio's injection template sets
+DNS_CAPTURE_ENV = "ISTIO_META_DNS_CAPTURE"  # Istio 1.8+: the agent proxies the pod's DNS
 
 # Where the pod is made known to Pilot: its WorkloadEntry in the config store (the local
 # platform's own registry), or a service registry Pilot reads (Istio's --registries values).
@@ -70,6 +71,9 @@ class AgentOptions:
     # Sent to Pilot as INTERCEPTION_MODE; from ISTIO_META_INTERCEPTION_MODE, NONE without it
     # (the local launcher's pods have no iptables capture).
     interception_mode: str = "NONE"
+    # ISTIO_META_DNS_CAPTURE: the agent serves DNS on 127.0.0.1:15053 from Pilot's name table
+    # (istio-iptables sends the app's DNS there), a sidecar's only.
+    dns_capture: bool = False
 
     def __post_init__(self) -> None:
         if self.proxy_type not in PROXY_TYPES:
@@ -91,6 +95,11 @@ class AgentOptions:
     @property
     def dns_domain(self) -> str:
         return self.domain or f"{self.namespace}.svc.cluster.local"
+
+    @property
+    def agent_xds_socket(self) -> pathlib.Path:
+        """Where Envoy relays the agent's own xDS stream to Pilot (DNS capture only)."""
+        return self.run_dir / "agent-xds.sock"
 
     @property
     def bootstrap_path(self) -> pathlib.Path:
@@ -219,6 +228,8 @@ def parse_args(argv: list[str] | None = None) -> AgentOptions:
             sds_socket=args.sds_socket,
             xds_tls=args.xds_tls,
             interception_mode=os.environ.get(INTERCEPTION_ENV) or "NONE",
+            dns_capture=args.proxy_type == "sidecar"
+            and os.environ.get(DNS_CAPTURE_ENV, "").lower() == "true",
             **extra,
         )
     except ValueError as error:

@@ -116,3 +116,17 @@ def test_the_interception_mode_is_the_injectors(
     with pytest.raises(SystemExit):
         options.parse_args(argv)
     assert "ISTIO_META_INTERCEPTION_MODE must be one of" in capsys.readouterr().err
+
+
+def test_dns_capture_is_the_sidecars_istio_meta_dns_capture(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sidecar = ["proxy", "sidecar", "--ip", "10.244.0.7", "--pod", "reviews-v1", "--run-dir", "/r"]
+    router = ["proxy", "router", "--ip", "10.244.0.8", "--pod", "gw", "--run-dir", "/g"]
+    monkeypatch.delenv("ISTIO_META_DNS_CAPTURE", raising=False)
+    assert not options.parse_args(sidecar).dns_capture
+    monkeypatch.setenv("ISTIO_META_DNS_CAPTURE", "true")
+    parsed = options.parse_args(sidecar)
+    assert parsed.dns_capture
+    assert parsed.agent_xds_socket == pathlib.Path("/r/agent-xds.sock")
+    assert not options.parse_args(router).dns_capture  # Istio's DNS proxy is a sidecar's

@@ -2,8 +2,8 @@
 
     pilot-agent istio-iptables -p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -x "" -b '*' -d 15090,15021
 
-Builds the nat rules (rules.py) and hands them to `iptables-restore --noflush` in one
-transaction, so a pod either gets all of its capture or none; `--dry-run` prints them.
+Builds the nat rules (and with DNS capture the raw table's, rules.py) and hands them to
+`iptables-restore --noflush` in one transaction, so a pod either gets all of its capture or none; `--dry-run` prints them.
 Exit 0 on success; a bad flag or a refused restore is one line on stderr and exit 1 (the
 pod's init container fails, and Kubernetes says so), never a half-written table.
 """
@@ -11,6 +11,8 @@ pod's init container fails, and Kubernetes says so), never a half-written table.
 from __future__ import annotations
 
 import argparse
+import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -18,9 +20,22 @@ import sys
 from proxy.iptables import rules
 from proxy.iptables.rules import CaptureConfig, CaptureError
 
+RESOLV_CONF = pathlib.Path("/etc/resolv.conf")  # the pod's own, under `ip netns exec`
+_TRUE = ("true", "1", "yes")
 
-def parse_args(argv: list[str]) -> tuple[CaptureConfig, bool]:
-    """The capture config and whether this is a dry run; raises CaptureError."""
+
+def parse_args(
+    argv: list[str],
+    environ: dict[str, str] | None = None,
+    resolv_conf: pathlib.Path = RESOLV_CONF,
+) -> tuple[CaptureConfig, bool]:
+    """The capture config and whether this is a dry run; raises CaptureError.
+
+    As Istio's, DNS capture is asked for by `--redirect-dns` or the environment
+    (REDIRECT_DNS, or the sidecar's ISTIO_META_DNS_CAPTURE, which injection passes to this
+    container too); the nameservers to capture are read from resolv.conf unless
+    `--capture-all-dns` (CAPTURE_ALL_DNS) captures port 53 to any address."""
+    env = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(prog="istio-iptables", description=__doc__.split("\n")[0])
     add = parser.add_argument
     add("-p", "--envoy-port", default="15001", help="outbound capture port (virtualOutbound)")
@@ -35,6 +50,8 @@ def parse_args(argv: list[str]) -> tuple[CaptureConfig, bool]:
     add("-q", "--istio-local-outbound-ports-include", default="", help="outbound ports captured")
     add("-o", "--istio-local-outbound-ports-exclude", default="", help="outbound ports not")
     add("-c", "--istio-exclude-interfaces", default="", help="interfaces left alone")
+    add("--redirect-dns", action="store_true", help="send the app's DNS to the agent (15053)")
+    add("--capture-all-dns", action="store_true", help="DNS to any address, not resolv.conf's")
     add("-n", "--dry-run", action="store_true", help="print the rules, change nothing")
     try:
         args = parser.parse_args(argv)
@@ -43,6 +60,20 @@ def parse_args(argv: list[str]) -> tuple[CaptureConfig, bool]:
             raise
         raise CaptureError("bad arguments (see the usage above)") from exit_
     uids = _ids("-u", args.proxy_uid)
+    redirect_dns = args.redirect_dns or any(
+        env.get(name, "").lower() in _TRUE for name in ("REDIRECT_DNS", "ISTIO_META_DNS_CAPTURE")
+    )
+    capture_all = args.capture_all_dns or env.get("CAPTURE_ALL_DNS", "").lower() in _TRUE
+    servers: tuple[str, ...] = ()
+    if redirect_dns and not capture_all:
+        try:
+            servers = rules.parse_resolv_nameservers(resolv_conf.read_text())
+        except OSError as error:
+            raise CaptureError(f"--redirect-dns: cannot read {resolv_conf}: {error}") from None
+        if not servers:
+            # Istio's warning: with no server to capture, DNS capture is off.
+            print(f"istio-iptables: DNS capture asked for, but {resolv_conf} names no IPv4 "
+                  "nameserver and --capture-all-dns is off: DNS capture disabled", file=sys.stderr)  # fmt: skip
     config = CaptureConfig(
         proxy_port=_port("-p", args.envoy_port),
         inbound_capture_port=_port("-z", args.inbound_capture_port),
@@ -56,6 +87,9 @@ def parse_args(argv: list[str]) -> tuple[CaptureConfig, bool]:
         outbound_ports_include=rules.parse_ports("-q", args.istio_local_outbound_ports_include),
         outbound_ports_exclude=rules.parse_ports("-o", args.istio_local_outbound_ports_exclude),
         exclude_interfaces=tuple(i.strip() for i in args.istio_exclude_interfaces.split(",") if i.strip()),
+        redirect_dns=redirect_dns,
+        capture_all_dns=capture_all,
+        dns_servers=servers,
     )  # fmt: skip
     return config, args.dry_run
 
@@ -76,7 +110,7 @@ def _ids(flag: str, text: str) -> tuple[int, ...]:
 
 def apply(config: CaptureConfig) -> None:
     """Install the rules in this network namespace; raises CaptureError."""
-    table = rules.restore_input(rules.nat_rules(config))
+    table = rules.restore_input(rules.nat_rules(config), rules.raw_rules(config))
     restore, save = shutil.which("iptables-restore"), shutil.which("iptables-save")
     if restore is None or save is None:
         raise CaptureError("iptables-restore is not installed (the image needs iptables)")
@@ -102,11 +136,13 @@ def main(argv: list[str]) -> int:
     try:
         config, dry_run = parse_args(argv)
         if dry_run:
-            sys.stdout.write(rules.restore_input(rules.nat_rules(config)))
+            sys.stdout.write(rules.restore_input(rules.nat_rules(config), rules.raw_rules(config)))
             return 0
         apply(config)
     except CaptureError as error:
         print(f"istio-iptables: {error}", file=sys.stderr)
         return 1
-    print(f"istio-iptables: {len(rules.nat_rules(config))} nat rules installed", file=sys.stderr)
+    count = len(rules.nat_rules(config)) + len(rules.raw_rules(config))
+    dns = " (DNS to 15053)" if config.captures_dns else ""
+    print(f"istio-iptables: {count} rules installed{dns}", file=sys.stderr)
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
 from proxy.iptables import cmd, rules
@@ -103,3 +105,83 @@ def test_dry_run_prints_a_restore_table(capsys: pytest.CaptureFixture[str]) -> N
     assert out.endswith("COMMIT\n")
     assert cmd.main(["-m", "TPROXY"]) == 1
     assert capsys.readouterr().err.startswith("istio-iptables: -m TPROXY")
+
+
+def _dns_config(tmp_path: pathlib.Path, *argv: str, resolv: str) -> rules.CaptureConfig:
+    path = tmp_path / "resolv.conf"
+    path.write_text(resolv)
+    config, _ = cmd.parse_args([*DEFAULT_ARGS, *argv], environ={}, resolv_conf=path)
+    return config
+
+
+def test_dns_capture_sends_the_apps_queries_to_the_agent(tmp_path: pathlib.Path) -> None:
+    resolv = "search default.svc.cluster.local\nnameserver 10.96.0.10\nnameserver fd00::a\n"
+    config = _dns_config(tmp_path, "--redirect-dns", resolv=resolv)
+    assert config.dns_servers == ("10.96.0.10",)  # no ip6tables: the IPv6 one is left
+    got = rules.nat_rules(config)
+    assert ":ISTIO_OUTPUT_DNS - [0:0]" in got
+    assert "-A OUTPUT -j ISTIO_OUTPUT" in got  # UDP too, not only TCP
+    outbound = [r for r in got if r.startswith(("-A ISTIO_OUTPUT ", "-A ISTIO_OUTPUT_DNS "))]
+    assert outbound[1:] == [
+        "-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -p tcp -m multiport ! --dports 53,15008 -m owner --uid-owner 1337 -j ISTIO_IN_REDIRECT",
+        "-A ISTIO_OUTPUT -o lo -p tcp -m tcp ! --dport 53 -m owner ! --uid-owner 1337 -j RETURN",
+        "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN",
+        "-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -p tcp -m tcp ! --dport 15008 -m owner --gid-owner 1337 -j ISTIO_IN_REDIRECT",
+        "-A ISTIO_OUTPUT -o lo -p tcp -m tcp ! --dport 53 -m owner ! --gid-owner 1337 -j RETURN",
+        "-A ISTIO_OUTPUT -m owner --gid-owner 1337 -j RETURN",
+        # Only after the proxy's own traffic has returned: the agent's upstream queries pass.
+        "-A ISTIO_OUTPUT -j ISTIO_OUTPUT_DNS",
+        "-A ISTIO_OUTPUT_DNS -p tcp -m tcp --dport 53 -d 10.96.0.10/32 -j REDIRECT --to-ports 15053",
+        "-A ISTIO_OUTPUT_DNS -p udp -m udp --dport 53 -d 10.96.0.10/32 -j REDIRECT --to-ports 15053",
+        "-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN",
+        "-A ISTIO_OUTPUT -j ISTIO_REDIRECT",
+    ]  # fmt: skip
+    raw = rules.raw_rules(config)
+    assert (
+        "-A ISTIO_OUTPUT_DNS -p udp -m udp --dport 53 -m owner --uid-owner 1337 -j CT --zone 1"
+        in raw
+    )
+    assert (
+        "-A ISTIO_OUTPUT_DNS -p udp -m udp --sport 15053 -m owner --gid-owner 1337 -j CT --zone 2"
+        in raw
+    )
+    assert raw[-2:] == [
+        "-A ISTIO_OUTPUT_DNS -p udp -m udp --dport 53 -d 10.96.0.10/32 -j CT --zone 2",
+        "-A ISTIO_INBOUND -p udp -m udp --sport 53 -s 10.96.0.10/32 -j CT --zone 1",
+    ]  # fmt: skip
+    table = rules.restore_input(got, raw)
+    assert table.index("*raw") < table.index("*nat")
+    assert table.count("COMMIT") == 2
+
+
+def test_the_sidecars_dns_capture_variable_turns_it_on(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "resolv.conf"
+    path.write_text("nameserver 10.103.64.1\n")
+    environ = {"ISTIO_META_DNS_CAPTURE": "true", "CAPTURE_ALL_DNS": "true"}
+    config, _ = cmd.parse_args(DEFAULT_ARGS, environ=environ, resolv_conf=path)
+    assert config.captures_dns
+    assert config.capture_all_dns
+    assert config.dns_servers == ()
+    got = rules.nat_rules(config)
+    assert "-A ISTIO_OUTPUT_DNS -p udp -m udp --dport 53 -j REDIRECT --to-ports 15053" in got
+
+
+def test_dns_capture_is_off_without_a_nameserver_or_unless_asked(tmp_path: pathlib.Path) -> None:
+    config = _dns_config(tmp_path, "--redirect-dns", resolv="search default.svc.cluster.local\n")
+    assert not config.captures_dns
+    assert rules.raw_rules(config) == []
+    assert ":ISTIO_OUTPUT_DNS - [0:0]" not in rules.nat_rules(config)
+    assert not _dns_config(tmp_path, resolv="nameserver 10.96.0.10\n").captures_dns
+
+
+def test_an_unreadable_resolv_conf_is_a_clear_error(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(rules.CaptureError, match=r"cannot read .*resolv\.conf"):
+        cmd.parse_args([*DEFAULT_ARGS, "--redirect-dns"], environ={},
+                       resolv_conf=tmp_path / "resolv.conf")  # fmt: skip
+
+
+def test_resolv_conf_nameservers() -> None:
+    text = (
+        "# c\nnameserver 10.0.0.1 # x\nnameserver bogus\nnameserver 10.0.0.1\nnameserver 10.0.0.2\n"
+    )
+    assert rules.parse_resolv_nameservers(text) == ("10.0.0.1", "10.0.0.2")

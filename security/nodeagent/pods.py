@@ -12,7 +12,8 @@ or as a native sidecar) and not finished is served on
 bound to `spiffe://<trust domain>/ns/<namespace>/sa/<serviceAccountName>`, through the same
 WorkloadSockets as the folder's entries, so the same refusal of any other claim. The
 injection template mounts that one directory into the pod's istio-proxy (a hostPath with
-`subPathExpr: $(POD_UID)`), so a sidecar sees its own socket and no other pod's. What the
+`subPathExpr: $(POD_UID)`), so a sidecar sees its own socket and no other pod's; the socket
+and its directory are the user's istio-proxy runs as (its securityContext: 1337), 0600/0700. What the
 pod's spec says is the API server's, not the workload's: the pod cannot choose its uid, and
 its service account is the one Kubernetes admitted it with.
 
@@ -74,6 +75,25 @@ def is_injected(pod: Any) -> bool:
     return pod.spec is not None and any(c.name == PROXY_CONTAINER for c in _containers(pod))
 
 
+def proxy_owner(pod: Any) -> tuple[int, int] | None:
+    """(uid, gid) the pod's istio-proxy runs as, from its securityContext over the pod's
+    (injection says 1337/1337, Istio's); None when neither names a user."""
+    proxy = next((c for c in _containers(pod) if c.name == PROXY_CONTAINER), None)
+    contexts = [
+        getattr(proxy, "security_context", None),
+        getattr(pod.spec, "security_context", None),
+    ]
+    user = next(
+        (c.run_as_user for c in contexts if c is not None and c.run_as_user is not None), None
+    )
+    if user is None:
+        return None
+    group = next(
+        (c.run_as_group for c in contexts if c is not None and c.run_as_group is not None), user
+    )
+    return int(user), int(group)
+
+
 def is_finished(pod: Any) -> bool:
     return pod.status is not None and pod.status.phase in FINISHED
 
@@ -107,6 +127,7 @@ def binding_for(
         name,
         trust_domain=trust_domain,
         reserved=reserved,
+        owner=proxy_owner(pod),
     )
 
 

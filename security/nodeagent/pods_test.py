@@ -29,7 +29,7 @@ from security.nodeagent.certificate import certificate_uris
 from security.nodeagent.fakeca import TEST_TOKEN, FakeCa, FakeCaServer
 from security.nodeagent.kubepods import NodePods
 from security.nodeagent.options import NodeAgentOptions
-from security.nodeagent.pods import binding_for, pod_source
+from security.nodeagent.pods import binding_for, pod_source, proxy_owner
 from security.nodeagent.resources import SECRET_TYPE
 from security.nodeagent.testing import eventually, node, run_async, running, sds_driver, secrets_of
 from security.nodeagent.workloads import WorkloadEntryError
@@ -67,6 +67,22 @@ def model(body: dict[str, Any], namespace: str = "default", uid: str = UID) -> A
     """The body as the official client hands a listed pod over (a V1Pod)."""
     answer = {**body, "metadata": {**body["metadata"], "namespace": namespace, "uid": uid}}
     return client.ApiClient().deserialize(json.dumps(answer), "V1Pod", "application/json")
+
+
+def test_the_socket_is_made_for_the_user_istio_proxy_runs_as() -> None:
+    body = pod_body("reviews-v1")
+    assert proxy_owner(model(body)) is None  # neither names one: the agent's own
+    body["spec"]["securityContext"] = {"runAsUser": 1000, "runAsGroup": 3000}
+    assert proxy_owner(model(body)) == (1000, 3000)
+    proxy = body["spec"]["containers"][1]
+    proxy["securityContext"] = {"runAsUser": 1337}  # the container's over the pod's
+    assert proxy_owner(model(body)) == (1337, 3000)
+    proxy["securityContext"] = {"runAsUser": 1337, "runAsGroup": 1337}  # injection's
+    binding = binding_for(
+        model(body), node=NODE, sockets_dir=pathlib.Path("/s"), trust_domain="cluster.local"
+    )
+    assert binding is not None
+    assert binding.owner == (1337, 1337)
 
 
 # Which pods get a binding: pure, on the client's models.

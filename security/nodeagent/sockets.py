@@ -1,7 +1,8 @@
 """One SDS socket per workload: the socket is the workload's proof of who it is.
 
 Each binding of the workload-credentials folder (workloads.py) gets its own gRPC server on its
-own Unix socket (its directory 0700, the socket 0600). Every stream or FetchSecrets arriving on
+own Unix socket (its directory 0700, the socket 0600, both the binding's owner's when it
+names one: the proxy's uid and gid). Every stream or FetchSecrets arriving on
 it carries a `Peer` whose `identities` are the binding's one identity, as a mutual-TLS port's
 peer carries its certificate's; `SdsServer`'s check then refuses a node that claims any other.
 All servers share one `SdsServer`: one engine, one set of counters, one secret cache.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 
 import grpc
 
@@ -80,6 +82,17 @@ class WorkloadSockets:
             await server.stop(None)
             return
         binding.socket.chmod(0o600)  # gRPC makes it with the umask's mode
+        if binding.owner is not None:
+            try:
+                # The proxy's user (1337) must reach its socket without root: make the
+                # directory (0700) and socket (0600) its own, so still nobody else's.
+                for path in (binding.socket.parent, binding.socket):
+                    os.chown(path, *binding.owner)
+            except OSError as error:
+                log.error("workload %s: cannot give %s to uid/gid %s: %s",
+                          binding.workload, binding.socket, binding.owner, error)  # fmt: skip
+                await server.stop(None)
+                return
         self._served[binding.source] = _Served(binding, server)
         log.info(
             "serving %s to workload %s on %s", binding.identity, binding.workload, binding.socket

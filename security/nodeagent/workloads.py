@@ -5,9 +5,12 @@ writes one small JSON file per workload into the folder, before the workload run
 
     {"identity": "spiffe://cluster.local/ns/default/sa/bookinfo-reviews",
      "socket": "/.../run/sds/1a2b3c4d/sds.sock",
-     "workload": "default/reviews-v1-7d9f-abcde"}
+     "workload": "default/reviews-v1-7d9f-abcde", "uid": 1337, "gid": 1337}
 
-and removes it when the workload stops. The node agent serves that workload, and only that
+and removes it when the workload stops. `uid` and `gid` (optional) say who the workload's
+proxy runs as (Istio's istio-proxy is 1337): the socket and its directory are made that
+user's, still 0600 and 0700, so the proxy reaches its socket without root and nobody else
+does; without them they stay the node agent's own. The node agent serves that workload, and only that
 identity, on that socket (sockets.py); the workload is told the socket path, never the folder.
 Files are written whole and renamed into place; names starting with "." are ignored (a writer's
 temporary file), as are names not ending in ".json".
@@ -35,7 +38,8 @@ log = logging.getLogger("security.nodeagent")
 MAX_ENTRY_BYTES = 16 * 1024  # an entry is three short strings; more is not an entry
 MAX_SOCKET_PATH = 107  # Linux's sun_path, less the terminating NUL
 WATCH_PERIOD = 0.25  # seconds between scans: a new pod's socket appears within this
-FIELDS = frozenset({"identity", "socket", "workload"})
+FIELDS = frozenset({"identity", "socket", "workload", "uid", "gid"})
+MAX_ID = 2**32 - 2  # a uid or gid (2^32 - 1 is "no change" to chown)
 
 
 class WorkloadEntryError(ValueError):
@@ -50,14 +54,18 @@ class WorkloadBinding:
     identity: Identity
     socket: pathlib.Path
     workload: str  # who it is, for logs
+    owner: tuple[int, int] | None = None  # (uid, gid) the socket is made for; None: ours
 
-    def to_json(self) -> dict[str, str]:
-        return {
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
             "source": self.source,
             "identity": self.identity.spiffe_id,
             "socket": str(self.socket),
             "workload": self.workload,
         }
+        if self.owner is not None:
+            out["uid"], out["gid"] = self.owner
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +95,17 @@ def parse_entry(
             raise WorkloadEntryError(f"{source}: field {field!r} must be a non-empty string")
     if not isinstance(data.get("workload", ""), str):
         raise WorkloadEntryError(f"{source}: field 'workload' must be a string")
+    owner = None
+    if "uid" in data or "gid" in data:
+        for field in ("uid", "gid"):
+            value = data.get(field)
+            # bool is an int to Python; true is no uid.
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
+                raise WorkloadEntryError(
+                    f"{source}: field {field!r} must be a number 0-{MAX_ID} (both uid and gid, "
+                    "or neither)"
+                )
+        owner = (data["uid"], data["gid"])
     try:
         identity = identity_from_spiffe_id(data["identity"])
     except InvalidIdentityError as error:
@@ -98,6 +117,7 @@ def parse_entry(
         data.get("workload") or source,
         trust_domain=trust_domain,
         reserved=reserved,
+        owner=owner,
     )
 
 
@@ -109,6 +129,7 @@ def checked_binding(
     *,
     trust_domain: str,
     reserved: frozenset[str] = frozenset(),
+    owner: tuple[int, int] | None = None,
 ) -> WorkloadBinding:
     """A binding, if its identity and socket may be served: the node's trust domain, not a
     reserved identity, an absolute socket path that fits a Unix socket. The folder's entries
@@ -129,7 +150,7 @@ def checked_binding(
             f"{source}: field 'socket': {socket} is longer than a Unix socket path may be "
             f"({MAX_SOCKET_PATH} bytes)"
         )
-    return WorkloadBinding(source, identity, socket, workload)
+    return WorkloadBinding(source, identity, socket, workload, owner)
 
 
 def read_entry(

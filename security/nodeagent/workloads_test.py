@@ -82,7 +82,24 @@ BAD = [
     (f'{{"identity": "{REVIEWS}", "socket": "relative.sock"}}', "not an absolute path"),
     (f'{{"identity": "{REVIEWS}", "socket": "/{"x" * 120}"}}', "longer than a Unix socket"),
     (f'{{"identity": "{REVIEWS}", "socket": "/s", "workload": 3}}', "'workload' must be"),
+    (f'{{"identity": "{REVIEWS}", "socket": "/s", "uid": 1337}}', "field 'gid' must be a number"),
+    (f'{{"identity": "{REVIEWS}", "socket": "/s", "uid": -1, "gid": 1}}', "field 'uid' must be"),
+    (f'{{"identity": "{REVIEWS}", "socket": "/s", "uid": true, "gid": 1}}', "field 'uid' must"),
+    (f'{{"identity": "{REVIEWS}", "socket": "/s", "uid": "1337", "gid": 1}}', "'uid' must be"),
 ]
+
+
+def test_an_entry_may_name_the_proxys_user_for_its_socket() -> None:
+    text = f'{{"identity": "{REVIEWS}", "socket": "/s/sds.sock", "uid": 1337, "gid": 1337}}'
+    binding = parse_entry(text, source="w.json", trust_domain="cluster.local")
+    assert binding.owner == (1337, 1337)
+    assert binding.to_json()["uid"] == 1337
+    plain = parse_entry(
+        f'{{"identity": "{REVIEWS}", "socket": "/s/sds.sock"}}',
+        source="w.json",
+        trust_domain="cluster.local",
+    )
+    assert plain.owner is None
 
 
 @pytest.mark.parametrize(("text", "why"), BAD)

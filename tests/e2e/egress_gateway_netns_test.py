@@ -26,7 +26,13 @@ import pytest
 from pkg.testing.wait import poll
 from tests.e2e.externalhost import external_http_server
 from tests.e2e.kube_platform_test import POD_START, Cluster
-from tests.e2e.meshtest import ROOT, MeshUnderTest, captured_pods, loopback_subnet
+from tests.e2e.meshtest import (
+    ROOT,
+    MeshUnderTest,
+    captured_pods,
+    loopback_subnet,
+    reachable_run_dir,
+)
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -109,27 +115,27 @@ except OSError as error:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    run_dir = tmp_path_factory.mktemp("egress-mesh")
-    mesh = MeshUnderTest(
-        run_dir,
-        SUBNET,
-        platform="kube",
-        bookinfo=False,
-        **captured_pods(NETWORK),
-    )
-    with mesh:
-        cluster = Cluster(mesh, tmp_path_factory.mktemp("kubectl"))
-        try:
-            cluster.run("label", "namespace", "default", "istio-injection=enabled")
-            cluster.run("apply", "-f", str(EGRESS_GATEWAY), "-f", str(FORTIO))
-            poll(functools.partial(cluster.ready, "app=fortio"), "fortio ready", POD_START)
-            poll(lambda: _gateway_pods(cluster), "the egress gateway running", POD_START)
-            yield cluster
-        finally:
-            for log in sorted((run_dir / "pods").glob("*/logs/*.log")):
-                print(f"--- {log.parent.parent.name}/{log.name} ---")
-                print(*log.read_text(errors="replace").splitlines()[-15:], sep="\n")
-    assert netnssandbox.namespaces(NETWORK) == []
+    with reachable_run_dir(f"cd{NET}-egress-mesh") as run_dir:
+        mesh = MeshUnderTest(
+            run_dir,
+            SUBNET,
+            platform="kube",
+            bookinfo=False,
+            **captured_pods(NETWORK),
+        )
+        with mesh:
+            cluster = Cluster(mesh, tmp_path_factory.mktemp("kubectl"))
+            try:
+                cluster.run("label", "namespace", "default", "istio-injection=enabled")
+                cluster.run("apply", "-f", str(EGRESS_GATEWAY), "-f", str(FORTIO))
+                poll(functools.partial(cluster.ready, "app=fortio"), "fortio ready", POD_START)
+                poll(lambda: _gateway_pods(cluster), "the egress gateway running", POD_START)
+                yield cluster
+            finally:
+                for log in sorted((run_dir / "pods").glob("*/logs/*.log")):
+                    print(f"--- {log.parent.parent.name}/{log.name} ---")
+                    print(*log.read_text(errors="replace").splitlines()[-15:], sep="\n")
+        assert netnssandbox.namespaces(NETWORK) == []
 
 
 def _gateway_pods(cluster: Cluster) -> list[dict[str, Any]]:

@@ -28,8 +28,10 @@ def external_http_server(
     port: int,
     label: str,
     log: pathlib.Path,
+    also: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """Serve `label` on http://`ip`:`port`/ from `namespace`; yields that URL."""
+    """Serve `label` on http://`ip`:`port`/ from `namespace`; yields that URL. `also`: more
+    `interception_apps serve` specs for the same host (e.g. `echo:<ip>:9000:one`)."""
     steps = [("netns", "add", namespace),
              ("link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", namespace),
              ("link", "set", link, "master", network.bridge, "up"),
@@ -43,7 +45,7 @@ def external_http_server(
         with log.open("w") as out:
             server = subprocess.Popen(
                 ["ip", "netns", "exec", namespace, sys.executable, "-m",
-                 "tests.e2e.interception_apps", "serve", f"http:{ip}:{port}:{label}"],
+                 "tests.e2e.interception_apps", "serve", f"http:{ip}:{port}:{label}", *also],
                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
             )  # fmt: skip
         poll(lambda: "ready" in log.read_text(), "the external server", 20)

@@ -44,7 +44,13 @@ from tests.e2e.kube_platform_test import (
     test_kubectl_logs,
     test_scale_reviews_v3_to_zero_and_back,
 )
-from tests.e2e.meshtest import ROOT, MeshUnderTest, captured_pods, loopback_subnet
+from tests.e2e.meshtest import (
+    ROOT,
+    MeshUnderTest,
+    captured_pods,
+    loopback_subnet,
+    reachable_run_dir,
+)
 from tools.local import launcher, netnssandbox, observability
 from tools.local.podnetwork import NodeNetwork
 
@@ -76,25 +82,25 @@ def _leftovers() -> list[str]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    run_dir = tmp_path_factory.mktemp("kube-netns-mesh")
-    mesh = MeshUnderTest(
-        run_dir,
-        SUBNET,
-        platform="kube",
-        bookinfo=False,
-        **captured_pods(NETWORK),
-        observability=True,  # Prometheus scraping the captured pods, their spans in Zipkin
-    )
-    with mesh:
-        cluster = Cluster(mesh, tmp_path_factory.mktemp("kubectl"))
-        try:
-            yield cluster
-        finally:
-            for log in sorted((run_dir / "pods").glob("*/logs/*.log")):
-                if log.parent.parent.name.startswith("default_"):
-                    print(f"--- {log.parent.parent.name}/{log.name} ---")
-                    print(*log.read_text(errors="replace").splitlines()[-15:], sep="\n")
-    assert _leftovers() == []  # `down` removed the bridge and every pod's namespace
+    with reachable_run_dir(f"cd{NET}-kube-netns-mesh") as run_dir:
+        mesh = MeshUnderTest(
+            run_dir,
+            SUBNET,
+            platform="kube",
+            bookinfo=False,
+            **captured_pods(NETWORK),
+            observability=True,  # Prometheus scraping the captured pods, their spans in Zipkin
+        )
+        with mesh:
+            cluster = Cluster(mesh, tmp_path_factory.mktemp("kubectl"))
+            try:
+                yield cluster
+            finally:
+                for log in sorted((run_dir / "pods").glob("*/logs/*.log")):
+                    if log.parent.parent.name.startswith("default_"):
+                        print(f"--- {log.parent.parent.name}/{log.name} ---")
+                        print(*log.read_text(errors="replace").splitlines()[-15:], sep="\n")
+        assert _leftovers() == []  # `down` removed the bridge and every pod's namespace
 
 
 def _netns_of(pod: dict[str, Any]) -> str:
@@ -122,7 +128,8 @@ def test_each_pod_has_its_own_namespace_on_the_bridge(cluster: Cluster, bookinfo
     # Service names resolve in the pod to their cluster IPs, as cluster DNS would answer.
     reviews_ip = cluster.run("get", "service", "reviews", "-o", "jsonpath={.spec.clusterIP}")
     assert _in_netns(ns, "getent", "hosts", "reviews").split()[0] == reviews_ip
-    # The app runs as its image's user, the proxy by the group Istio's rules exclude.
+    # The app runs as its image's user, the agent and Envoy as Istio's istio-proxy (1337:1337,
+    # the uid and gid Istio's rules exclude), none of them as root.
     owners = subprocess.run(
         ["ps", "-o", "uid=,gid=,comm=", "-p", ",".join(_pids(ns))],
         capture_output=True,
@@ -131,7 +138,9 @@ def test_each_pod_has_its_own_namespace_on_the_bridge(cluster: Cluster, bookinfo
     ).stdout
     seen = {tuple(line.split()) for line in owners.splitlines() if line.strip()}
     assert ("1000", "0", "python") in seen  # productpage's image runs as USER 1000
-    assert ("0", "1337", "envoy") in seen
+    assert ("1337", "1337", "envoy") in seen
+    assert ("1337", "1337", "python") in seen  # pilot-agent
+    assert not any(uid == "0" for uid, _, _ in seen)
     # Every version answers through the gateway, from the pods behind the bridge.
     versions = {page.reviews_version for page in cluster.pages(30)}
     assert versions == {"v1", "v2", "v3"}

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 from tools.local.mesh import Mesh
@@ -57,6 +61,18 @@ class Page:
         colors = set(re.findall(r'<font color="(\w+)">', self.body))
         assert colors == ({stars} if stars else set()), f"{version} page shows star colors {colors}"
         return version
+
+
+@contextlib.contextmanager
+def reachable_run_dir(prefix: str) -> Iterator[pathlib.Path]:
+    """A run folder the sidecars (uid 1337, as Istio's istio-proxy) can reach: pytest's own
+    live under root's 0700 /tmp/pytest-of-root. Removed afterwards, also on failure."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def captured_pods(network: NodeNetwork) -> dict[str, Any]:

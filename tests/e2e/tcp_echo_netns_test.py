@@ -26,7 +26,13 @@ import yaml
 
 from pkg.testing.wait import poll
 from tests.e2e.kube_platform_test import POD_START, Cluster
-from tests.e2e.meshtest import ROOT, MeshUnderTest, captured_pods, loopback_subnet
+from tests.e2e.meshtest import (
+    ROOT,
+    MeshUnderTest,
+    captured_pods,
+    loopback_subnet,
+    reachable_run_dir,
+)
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -62,28 +68,32 @@ print(json.dumps(seen))
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    run_dir = tmp_path_factory.mktemp("tcp-echo-mesh")
-    mesh = MeshUnderTest(
-        run_dir,
-        SUBNET,
-        platform="kube",
-        bookinfo=False,
-        **captured_pods(NETWORK),
-    )
-    with mesh:
-        cluster = Cluster(mesh, tmp_path_factory.mktemp("kubectl"))
-        try:
-            cluster.run("label", "namespace", "default", "istio-injection=enabled")
-            cluster.run("apply", "-f", str(TCP_ECHO / "tcp-echo.yaml"), "-f", str(FORTIO))
-            for selector in ("app=tcp-echo,version=v1", "app=tcp-echo,version=v2", "app=fortio"):
-                poll(functools.partial(cluster.ready, selector), f"{selector} ready", POD_START)
-            yield cluster
-        finally:
-            for log in sorted((run_dir / "pods").glob("*/logs/*.log")):
-                if log.parent.parent.name.startswith("default_"):
-                    print(f"--- {log.parent.parent.name}/{log.name} ---")
-                    print(*log.read_text(errors="replace").splitlines()[-15:], sep="\n")
-    assert netnssandbox.namespaces(NETWORK) == []
+    with reachable_run_dir(f"cd{NET}-tcp-echo-mesh") as run_dir:
+        mesh = MeshUnderTest(
+            run_dir,
+            SUBNET,
+            platform="kube",
+            bookinfo=False,
+            **captured_pods(NETWORK),
+        )
+        with mesh:
+            cluster = Cluster(mesh, tmp_path_factory.mktemp("kubectl"))
+            try:
+                cluster.run("label", "namespace", "default", "istio-injection=enabled")
+                cluster.run("apply", "-f", str(TCP_ECHO / "tcp-echo.yaml"), "-f", str(FORTIO))
+                for selector in (
+                    "app=tcp-echo,version=v1",
+                    "app=tcp-echo,version=v2",
+                    "app=fortio",
+                ):
+                    poll(functools.partial(cluster.ready, selector), f"{selector} ready", POD_START)
+                yield cluster
+            finally:
+                for log in sorted((run_dir / "pods").glob("*/logs/*.log")):
+                    if log.parent.parent.name.startswith("default_"):
+                        print(f"--- {log.parent.parent.name}/{log.name} ---")
+                        print(*log.read_text(errors="replace").splitlines()[-15:], sep="\n")
+        assert netnssandbox.namespaces(NETWORK) == []
 
 
 def from_client(cluster: Cluster, count: int, host: str = "tcp-echo", port: int = 9000):

@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e import traffic_resilience_test as resilience
 from tests.e2e.httpbintest import HttpbinMesh
-from tests.e2e.meshtest import MeshUnderTest, captured_pods, loopback_subnet
+from tests.e2e.meshtest import MeshUnderTest, captured_pods, loopback_subnet, reachable_run_dir
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -59,17 +59,17 @@ test_consistent_hash_keeps_each_user_on_one_pod = (
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpbinMesh]:
-    run_dir = tmp_path_factory.mktemp("resilience-netns-mesh")
-    options = dict(
-        resilience.PLATFORM,
-        **captured_pods(NETWORK),
-    )
-    with MeshUnderTest(run_dir, SUBNET, **options) as under_test:
-        httpbin = HttpbinMesh(under_test, tmp_path_factory.mktemp("kubectl"))
-        httpbin.deploy()
-        yield httpbin
-    leftovers = netnssandbox.namespaces(NETWORK) + netnssandbox.links(NETWORK)
-    assert leftovers == []
+    with reachable_run_dir(f"cd{NET}-resilience-netns-mesh") as run_dir:
+        options = dict(
+            resilience.PLATFORM,
+            **captured_pods(NETWORK),
+        )
+        with MeshUnderTest(run_dir, SUBNET, **options) as under_test:
+            httpbin = HttpbinMesh(under_test, tmp_path_factory.mktemp("kubectl"))
+            httpbin.deploy()
+            yield httpbin
+        leftovers = netnssandbox.namespaces(NETWORK) + netnssandbox.links(NETWORK)
+        assert leftovers == []
 
 
 def test_the_pods_are_in_their_own_namespaces(mesh: HttpbinMesh) -> None:

@@ -40,7 +40,7 @@ from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
 from pkg.inject.inject import PROXY
-from tools.local import podhosts, podstatus
+from tools.local import containerfiles, podhosts, podstatus
 from tools.local.images import ImageTable, Program, UnknownImage
 from tools.local.kubeinformer import Informer, Key, Object
 from tools.local.podruntime import ContainerSpec, PodRuntime, PodSpec, RestartPolicy, State
@@ -62,6 +62,7 @@ class KubeletOptions:
     port: int = 10250
     sync_period: float = 0.5  # how often containers are probed and status compared
     credentials: WorkloadCredentials | None = None  # None: pods get no SDS socket of their own
+    nameserver: str = ""  # the node's DNS forwarder, for the pods' resolv.conf ("": none)
 
 
 CREDENTIALS_PREFIX = "kubelet-"  # the kubelet's entries in the workload-credentials folder
@@ -126,7 +127,9 @@ class Kubelet:
         services = podhosts.service_addresses(self.services.cache.values())
         texts = {
             pod.hosts_file: podhosts.render_hosts(pod.ip, pod.name, pod.namespace, services),
-            pod.resolv_file: podhosts.render_resolv(pod.namespace),
+            pod.resolv_file: podhosts.render_resolv(
+                pod.namespace, nameserver=self.options.nameserver
+            ),
         }
         pod.directory.mkdir(parents=True, exist_ok=True)
         for path, text in texts.items():
@@ -214,7 +217,23 @@ class Kubelet:
                 if proxied and not init and not sidecar:
                     # No capture: the app reaches the mesh through its sidecar as HTTP proxy.
                     env.setdefault("http_proxy", f"http://{ip}:{OUTBOUND_PORT}")
-                user, group_id = _identity(spec, container, program, sds=entry is not None)
+                user, group_id = _identity(spec, container, program)
+                if user not in (None, 0) and sidecar:
+                    uid, gid = int(user), int(group_id or 0)
+                    directory.mkdir(parents=True, exist_ok=True)
+                    why = containerfiles.unreachable(directory, uid, gid)
+                    if not why and "sds_socket" in facts:
+                        why = containerfiles.unreachable(
+                            pathlib.Path(facts["sds_socket"]).parent.parent, uid, gid
+                        )
+                    if why:
+                        waiting[container["name"]] = ("CreateContainerConfigError", why)
+                        continue
+                    try:
+                        containerfiles.own_folder(directory, container["name"], uid, gid)
+                    except OSError as error:
+                        waiting[container["name"]] = ("CreateContainerConfigError", str(error))
+                        continue
                 containers.append(
                     ContainerSpec(
                         name=container["name"],
@@ -261,12 +280,16 @@ class Kubelet:
             return None
         uid = pod["metadata"]["uid"]
         entry = f"{CREDENTIALS_PREFIX}{key[0]}_{key[1]}_{uid[:8]}"
+        proxy = next(c for c in containers if c.get("name") == PROXY)
+        user, group = _identity(pod.get("spec") or {}, proxy, None)
         socket = credentials.write(
             entry,
             namespace=key[0],
             service_account=facts["service_account"],
             workload=f"{key[0]}/{key[1]}",
             key=uid[:8],
+            # The socket is made the proxy's user's (root's when it runs as root).
+            owner=(user, group or 0) if user not in (None, 0) else None,
         )
         facts["sds_socket"] = str(socket)
         return entry
@@ -410,21 +433,17 @@ def _intercepted(spec: Mapping[str, Any]) -> bool:
 
 
 def _identity(
-    spec: Mapping[str, Any], container: Mapping[str, Any], program: Program, *, sds: bool
+    spec: Mapping[str, Any], container: Mapping[str, Any], program: Program | None
 ) -> tuple[int | None, int | None]:
     """(uid, gid): the container's securityContext over the pod's, else the image's USER.
 
-    A sidecar with an SDS socket from the node agent runs as root with its group (1337): the
-    node agent makes each socket its own user's only (0600 in a 0700 folder), and Istio's
-    iptables rules leave the proxy's traffic alone by its group as by its user (-g, which
-    defaults to -u's 1337), so the capture is the same."""
+    The sidecar runs as injection says, Istio's istio-proxy 1337:1337; its SDS socket is
+    made that user's by the node agent (the entry's uid/gid), and Istio's iptables rules
+    leave its traffic alone by that uid and gid."""
     pod_context = spec.get("securityContext") or {}
     context = container.get("securityContext") or {}
-    user = context.get("runAsUser", pod_context.get("runAsUser", program.user))
+    user = context.get("runAsUser", pod_context.get("runAsUser", program.user if program else None))
     group = context.get("runAsGroup", pod_context.get("runAsGroup"))
-    if container.get("name") == PROXY and sds and user not in (None, 0):
-        group = user if group is None else group
-        user = 0
     # A uid without a gid keeps group 0, as a container runtime gives an image's `USER n`
     # that /etc/passwd does not name.
     return (

@@ -8,9 +8,13 @@ import asyncio
 import contextlib
 import json
 import pathlib
-from collections.abc import AsyncIterator, Sequence
+import shutil
+import stat
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+import pytest
 from kubernetes.aio import client
 
 from pilot.configstore.server import ConfigStoreServer, Options
@@ -139,9 +143,20 @@ def injected(name: str, mode: str) -> dict[str, Any]:
     return body
 
 
+@pytest.fixture
+def reachable() -> Iterator[pathlib.Path]:
+    """A folder uid 1337 can reach (pytest's are under root's 0700 /tmp/pytest-of-root)."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="kubelet-test-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @run_async(timeout=60)
-async def test_how_a_pods_containers_run_follows_its_injection(tmp_path):
-    async with kubelet(tmp_path) as (core, node):
+async def test_how_a_pods_containers_run_follows_its_injection(reachable):
+    async with kubelet(reachable) as (core, node):
         await core.create_namespaced_pod("default", injected("proxied", "NONE"))
         await core.create_namespaced_pod("default", injected("captured", "REDIRECT"))
         await eventually(lambda: len(node.running) == 2, what="both pods started")
@@ -151,9 +166,16 @@ async def test_how_a_pods_containers_run_follows_its_injection(tmp_path):
         # No capture: the app's HTTP goes to its sidecar as its proxy; with capture it needs none.
         assert dict(proxied["app"].env)["http_proxy"] == f"http://{ip}:15001"
         assert "http_proxy" not in dict(captured["app"].env)
-        # The app as its image's user; the proxy by its group 1337 (its SDS socket is root's).
+        # The app as its image's user; the proxy as Istio's istio-proxy, 1337:1337, with its
+        # SDS socket made that user's and a run folder of its own.
         assert (proxied["app"].user, proxied["app"].group) == (1001, None)
-        assert (proxied["istio-proxy"].user, proxied["istio-proxy"].group) == (0, 1337)
+        assert (proxied["istio-proxy"].user, proxied["istio-proxy"].group) == (1337, 1337)
+        (entry,) = [e for e in entries(reachable / "workloads").values()
+                    if e["workload"] == "default/proxied"]  # fmt: skip
+        assert (entry["uid"], entry["gid"]) == (1337, 1337)
+        run_dir = node.running[("default", "proxied")].spec.directory / "istio-proxy"
+        info = run_dir.stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (1337, 1337, 0o750)
         # istio-init: pilot-agent's istio-iptables as root, with none of the proxy's flags.
         init = captured["istio-init"]
         assert init.init
@@ -238,3 +260,16 @@ def test_prometheus_finds_pods_by_istios_annotations_and_the_sidecars_stats_port
     unannotated = {"metadata": {}, "spec": {"containers": [{"name": "app"}]}}
     assert _scrape_ports(unannotated, "kubernetes-pods") == []
     assert _scrape_ports(unannotated, "envoy-stats") == []
+
+
+@run_async(timeout=60)
+async def test_a_proxy_that_cannot_reach_its_pod_folder_waits_with_the_reason(tmp_path):
+    # tmp_path is under root's 0700 /tmp/pytest-of-root: uid 1337 cannot get through.
+    async with kubelet(tmp_path) as (core, node):
+        await core.create_namespaced_pod("default", injected("captured", "REDIRECT"))
+        await eventually(lambda: ("default", "captured") in node.running, what="pod seen")
+        running = node.running[("default", "captured")]
+        reason, message = running.waiting["istio-proxy"]
+        assert reason == "CreateContainerConfigError"
+        assert "does not let uid 1337 gid 1337 through" in message
+        assert not (running.spec.directory / "istio-proxy").exists()

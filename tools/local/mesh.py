@@ -64,6 +64,10 @@ class Mesh:
         if self.topology.pod_network == "netns":
             self._network_up()
         self._check_ports_free()
+        try:
+            self.topology.stage_mixer_filter()
+        except FileNotFoundError as error:
+            raise launcher.LaunchError(str(error)) from None
         write_credentials(self.topology)
         install_objects = self.install_objects()
         self.topology.mesh_config_path.write_text(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 import pathlib
@@ -27,7 +28,7 @@ from aiohttp import web
 from kubernetes.aio import config
 
 from pkg.aio import program
-from tools.local import kubeletserver, netnssandbox, processruntime
+from tools.local import kubeletserver, netnssandbox, nodedns, processruntime
 from tools.local.images import DEFAULT_TABLE, ImageTable, ImageTableError
 from tools.local.kubelet import CREDENTIALS_PREFIX, Kubelet, KubeletOptions
 from tools.local.podnetwork import DEFAULT_POD_CIDR, DEFAULT_PREFIX, NodeNetwork, PodNetworkError
@@ -48,6 +49,16 @@ async def serve(
             log.info("removed what an earlier kubelet left: %s", ", ".join(removed))
     if options.credentials is not None:
         options.credentials.remove_all(CREDENTIALS_PREFIX)  # its pods were just stopped
+    dns = None
+    if network is not None:
+        try:
+            dns = nodedns.node_dns(network.gateway)
+            await dns.start()
+            options = dataclasses.replace(options, nameserver=network.gateway)
+        except OSError as error:
+            # Pods still get their Service names from their hosts files; others will not resolve.
+            log.warning("no DNS server for the pods on %s:53: %s", network.gateway, error)
+            dns = None
     api = await config.new_client_from_config(config_file=kubeconfig, persist_config=False)
     runner: web.AppRunner | None = None
     try:
@@ -82,6 +93,8 @@ async def serve(
         if runner is not None:
             await runner.cleanup()
         await api.close()
+        if dns is not None:
+            await dns.stop()
 
 
 def _range(text: str) -> tuple[str, str]:

@@ -72,10 +72,14 @@ def render_hosts(
     return "\n".join(lines) + "\n"
 
 
-def render_resolv(namespace: str, domain: str = CLUSTER_DOMAIN) -> str:
-    """Kubernetes' search path and ndots; no nameserver: names come from the hosts file."""
+def render_resolv(namespace: str, domain: str = CLUSTER_DOMAIN, nameserver: str = "") -> str:
+    """Kubernetes' search path and ndots; Service names come from the hosts file. With a
+    `nameserver` (the node's DNS forwarder, nodedns.py, on a namespace pod's gateway) other
+    names resolve as on the host; without one (loopback pods share the host's /etc), none."""
+    server = f"nameserver {nameserver}\n" if nameserver else ""
     return (
-        "# The local kubelet's: no cluster DNS server, Service names are in /etc/hosts.\n"
+        "# The local kubelet's: Service names are in /etc/hosts.\n"
+        f"{server}"
         f"search {namespace}.svc.{domain} svc.{domain} {domain}\n"
         "options ndots:5\n"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import shutil
 import sys
 
 from proxy.extensions.mixer import module as mixer_module
@@ -251,6 +252,29 @@ class Topology:
         return self.run_dir / "nodeagent" / "workloads"
 
     @property
+    def mixer_filter_path(self) -> pathlib.Path:
+        """The Mixer filter module every Envoy loads: the given one, else a copy of Bazel's
+        build in the run folder (stage_mixer_filter), since Bazel's output lives under root's
+        0700 cache and the sidecars' Envoys run as uid 1337."""
+        return (
+            pathlib.Path(self.mixer_filter_wasm)
+            if self.mixer_filter_wasm
+            else self.run_dir / "mixer_filter.wasm"
+        )
+
+    def stage_mixer_filter(self) -> None:
+        """Copy the built module to `mixer_filter_path` (readable by all); raises
+        FileNotFoundError when it is not built."""
+        if self.mixer_filter_wasm:
+            return
+        target = self.mixer_filter_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".tmp")
+        shutil.copyfile(mixer_module.module_path(), temporary)
+        temporary.chmod(0o644)
+        temporary.replace(target)  # whole: an Envoy loading it never reads half a module
+
+    @property
     def sds_sockets(self) -> pathlib.Path:
         return self.run_dir / "sds"
 
@@ -316,7 +340,7 @@ class Topology:
                     "--ca-root", str(self.ca_dir / "root-cert.pem"),
                     "--token-file", str(self.pilot_token),
                     "--mesh-config", str(self.mesh_config_path),
-                    "--mixer-filter-wasm", self.mixer_filter_wasm or str(mixer_module.module_path()),
+                    "--mixer-filter-wasm", str(self.mixer_filter_path),
                     *(() if self.mixer_check_cache else ("--disable-mixer-check-cache",)),
                     *self._registry_flags(),
                 ),

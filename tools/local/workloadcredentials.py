@@ -5,7 +5,8 @@ processes it runs itself) writes one entry into the node agent's workload-creden
 before the workload starts, and removes it when the workload stops:
 
     {"identity": "spiffe://<trust domain>/ns/<namespace>/sa/<service account>",
-     "socket": "<sockets dir>/<key>/sds.sock", "workload": "<namespace>/<name>"}
+     "socket": "<sockets dir>/<key>/sds.sock", "workload": "<namespace>/<name>",
+     "uid": 1337, "gid": 1337}
 
 The identity is the one the workload's service account gives (as Istio's is the pod's
 service-account token's), never what the workload says; the workload is told only its socket
@@ -35,15 +36,25 @@ class WorkloadCredentials:
         return self.sockets / key / "sds.sock"
 
     def write(
-        self, entry: str, *, namespace: str, service_account: str, workload: str, key: str
+        self,
+        entry: str,
+        *,
+        namespace: str,
+        service_account: str,
+        workload: str,
+        key: str,
+        owner: tuple[int, int] | None = None,
     ) -> pathlib.Path:
-        """Bind the workload's socket to its service account's identity; returns the socket."""
+        """Bind the workload's socket to its service account's identity, made `owner`'s
+        (uid, gid: who the proxy runs as) when given; returns the socket."""
         socket = self.socket_for(key)
-        body = {
+        body: dict[str, object] = {
             "identity": f"spiffe://{self.trust_domain}/ns/{namespace}/sa/{service_account}",
             "socket": str(socket),
             "workload": workload,
         }
+        if owner is not None:
+            body["uid"], body["gid"] = owner
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Whole or not at all: the node agent ignores dot-files and never sees half an entry.
         temporary = self.folder / f".{entry}.json.tmp"

@@ -110,6 +110,7 @@ def service(svc: Any, *, domain: str, trust_domain: str) -> Service:
         resolution=resolution,
         mesh_external=external,
         service_accounts=tuple(accounts),
+        registry="Kubernetes",
     )
 
 

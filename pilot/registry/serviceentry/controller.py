@@ -25,7 +25,7 @@ from pilot.model.discovery import (
 from pilot.model.service import Endpoint, Service, labels_match
 from pilot.registry.handlers import Handlers
 from pilot.registry.provider import Provider
-from pilot.registry.serviceentry import conversion
+from pilot.registry.serviceentry import autoallocate, conversion
 from pkg.config.resource import Resource
 
 Key = tuple[str, str]  # (namespace, name)
@@ -215,7 +215,7 @@ class ServiceEntryRegistry:
                 claims = self._claims.setdefault(hostname, [])
                 claims.append(key)
                 claims.sort(key=lambda k: conversion.order(self._entries[k]))
-        changed = set()
+        previous = dict(self._services)
         for hostname in sorted(hosts):
             owner = self._owner(hostname)
             service = self._converted[owner].services[hostname] if owner is not None else None
@@ -223,7 +223,20 @@ class ServiceEntryRegistry:
                 self._services.pop(hostname, None)
             else:
                 self._services[hostname] = service
-            event = _event(*before[hostname], service, self._instances_of(hostname))
+        # An address allocated for a host depends on the other hosts (collisions): a change
+        # may move another host's, which then changes too.
+        for service in autoallocate.with_addresses(self._services.values()):
+            if service is not self._services[service.hostname]:
+                self._services[service.hostname] = service
+                if previous.get(service.hostname) != service:
+                    hosts.add(service.hostname)
+        changed = set()
+        for hostname in sorted(hosts):
+            old_service, old_instances = before.get(
+                hostname, (previous.get(hostname), self._instances_of(hostname))
+            )
+            service = self._services.get(hostname)
+            event = _event(old_service, old_instances, service, self._instances_of(hostname))
             if event is not None:
                 changed.add(hostname)
                 self._handlers.notify(event)

@@ -15,6 +15,8 @@ from api.networking.v1alpha3 import service_entry_pb2, workload_entry_pb2
 from pilot.model.service import Endpoint, Port, Protocol, Resolution, Service, labels_match
 from pkg.config.resource import Resource
 
+EXTERNAL = "External"  # Istio's provider ID for ServiceEntry services
+
 _RESOLUTION = {
     service_entry_pb2.ServiceEntry.NONE: Resolution.PASSTHROUGH,
     service_entry_pb2.ServiceEntry.STATIC: Resolution.CLIENT_SIDE_LB,
@@ -35,6 +37,7 @@ def services_of(entry: Resource) -> list[Service]:
             resolution=_RESOLUTION[spec.resolution],
             mesh_external=spec.location == service_entry_pb2.ServiceEntry.MESH_EXTERNAL,
             service_accounts=tuple(spec.subject_alt_names),
+            registry=EXTERNAL,
         )
         for host in spec.hosts
     ]
