@@ -13,6 +13,7 @@ does not change for either.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import pathlib
@@ -100,4 +101,18 @@ class PodRuntime(Protocol):
 
     async def close(self) -> None:
         """Stops every pod (the node is going away)."""
+        ...
+
+
+class ExecError(RuntimeError):
+    """A command could not be run in a container: why, as Kubernetes words it."""
+
+
+class ContainerExec(Protocol):
+    async def exec(
+        self, uid: str, container: str, command: Sequence[str], *, stdin: bool
+    ) -> asyncio.subprocess.Process:
+        """Starts `command` in the running container's sandbox, as the container's user (a
+        non-root one when the pod names none), with the container's environment; its stdout
+        and stderr are pipes, stdin a pipe when asked for. Raises ExecError."""
         ...
