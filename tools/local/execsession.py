@@ -82,10 +82,16 @@ async def _feed(
     """The client's frames until its connection ends (returns then)."""
     stdin = process.stdin
     async for message in ws:
-        if message.type != aiohttp.WSMsgType.BINARY:
-            continue  # text is the base64 protocols', which are not negotiated here
+        if message.type == aiohttp.WSMsgType.BINARY:
+            data = message.data
+        elif message.type == aiohttp.WSMsgType.TEXT:
+            # The channel protocols read a text message as its bytes, as a binary one (the
+            # Python client sends str stdin as text).
+            data = message.data.encode()
+        else:
+            continue
         try:
-            frame = rc.parse(message.data, protocol)
+            frame = rc.parse(data, protocol)
         except rc.FramingError as error:
             log.info("exec: ignored a frame: %s", error)
             continue
