@@ -67,8 +67,14 @@ def _status(host: str, phase: str = "Running", state: dict[str, Any] | None = No
             "phase": phase,
             "hostIP": host,
             "containerStatuses": [
-                {"name": "sleep", "ready": True, "restartCount": 0, "image": "curl",
-                 "imageID": "", "state": state or {"running": {}}},  # fmt: skip
+                {
+                    "name": "sleep",
+                    "ready": True,
+                    "restartCount": 0,
+                    "image": "curl",
+                    "imageID": "",
+                    "state": state or {"running": {}},
+                },
             ],
         }
     }
@@ -91,7 +97,10 @@ async def node(tmp_path: pathlib.Path) -> AsyncIterator[tuple[aiohttp.ClientSess
                 "sleep-1": (_pod("sleep-1"), _status(HOST)),
                 "two-1": (_pod("two-1", containers=("sleep", "istio-proxy")), _status(HOST)),
                 "pending-1": (_pod("pending-1", node=None), None),
-                "done-1": (_pod("done-1"), _status(HOST, "Failed", {"terminated": {"exitCode": 1}})),
+                "done-1": (
+                    _pod("done-1"),
+                    _status(HOST, "Failed", {"terminated": {"exitCode": 1}}),
+                ),
                 "waiting-1": (_pod("waiting-1"), _status(HOST, state={"waiting": {}})),
                 "far-1": (_pod("far-1"), _status("127.0.0.3")),
             }
@@ -132,8 +141,13 @@ async def test_frames_go_to_the_pods_kubelet_and_back_unchanged(tmp_path):
             assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     ((kubelet_path, kubelet_query, protocol),) = peer.requests
     assert kubelet_path == "/exec/default/sleep-1/sleep"
-    assert kubelet_query == [("command", "sh"), ("command", "-c"), ("command", "cat"),
-                             ("stdin", "true"), ("stdout", "true")]  # fmt: skip
+    assert kubelet_query == [
+        ("command", "sh"),
+        ("command", "-c"),
+        ("command", "cat"),
+        ("stdin", "true"),
+        ("stdout", "true"),
+    ]
     assert protocol == rc.V5
 
 
@@ -150,18 +164,30 @@ async def test_a_client_that_hangs_up_closes_the_kubelets_connection(tmp_path):
     [
         ("nope-1", _query(), 404, 'pods "nope-1" not found'),
         ("sleep-1", _query("other"), 400, "container other is not valid for pod sleep-1"),
-        ("two-1", _query(""), 400,
-         "a container name must be specified for pod two-1, choose one of: [sleep istio-proxy]"),
+        (
+            "two-1",
+            _query(""),
+            400,
+            "a container name must be specified for pod two-1, choose one of: [sleep istio-proxy]",
+        ),
         ("sleep-1", [("stdout", "true")], 400, "you must specify at least 1 command"),
-        ("sleep-1", [("command", "ls")], 400,
-         "you must specify at least 1 of stdin, stdout, stderr"),
+        (
+            "sleep-1",
+            [("command", "ls")],
+            400,
+            "you must specify at least 1 of stdin, stdout, stderr",
+        ),
         ("pending-1", _query(), 400, "pod pending-1 does not have a host assigned"),
-        ("done-1", _query(), 400,
-         "cannot exec into a container in a completed pod; current phase is Failed"),
+        (
+            "done-1",
+            _query(),
+            400,
+            "cannot exec into a container in a completed pod; current phase is Failed",
+        ),
         ("waiting-1", _query(), 400, 'unable to upgrade connection: container not found ("sleep")'),
         ("far-1", _query(), 502, "error dialing backend"),
     ],
-)  # fmt: skip
+)
 def test_refusals_are_kubernetes_statuses_before_any_upgrade(tmp_path, pod, query, code, message):
     @run_async(timeout=30)
     async def scenario() -> None:

@@ -53,8 +53,12 @@ class ExecOptions:
 
     def query(self) -> list[tuple[str, str]]:
         """The options as the query of a request that passes them on (to the kubelet)."""
-        flags = [("stdin", self.stdin), ("stdout", self.stdout), ("stderr", self.stderr),
-                 ("tty", self.tty)]  # fmt: skip
+        flags = [
+            ("stdin", self.stdin),
+            ("stdout", self.stdout),
+            ("stderr", self.stderr),
+            ("tty", self.tty),
+        ]
         return [
             *(("command", c) for c in self.command),
             *((name, "true") for name, on in flags if on),

@@ -60,8 +60,16 @@ def test_a_zero_exit_is_success_and_the_rest_carry_their_code():
 
 
 def test_options_come_from_the_query_with_every_command_argument():
-    query = MultiDict([("command", "sh"), ("command", "-c"), ("command", "exit 3"),
-                       ("container", "sleep"), ("stdout", "true"), ("stderr", "1")])  # fmt: skip
+    query = MultiDict(
+        [
+            ("command", "sh"),
+            ("command", "-c"),
+            ("command", "exit 3"),
+            ("container", "sleep"),
+            ("stdout", "true"),
+            ("stderr", "1"),
+        ]
+    )
     options = rc.parse_options(query, query.getall("command"))
     assert options == rc.ExecOptions(("sh", "-c", "exit 3"), "sleep", stdout=True, stderr=True)
     assert options.query() == [

@@ -67,8 +67,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def _curl_headers(cluster: Cluster, *target: str) -> dict[str, str] | None:
-    done = cluster.kubectl.run("exec", *target, "-c", "sleep", "--",
-                               "curl", "-sS", "http://httpbin:8000/headers", check=False)  # fmt: skip
+    done = cluster.kubectl.run(
+        "exec",
+        *target,
+        "-c",
+        "sleep",
+        "--",
+        "curl",
+        "-sS",
+        "http://httpbin:8000/headers",
+        check=False,
+    )
     if done.returncode != 0:
         return None
     headers = json.loads(done.stdout)["headers"]
@@ -80,6 +89,7 @@ def test_curl_from_the_sleep_pod_reaches_httpbin_through_its_sidecar(cluster: Cl
     headers = poll(
         lambda: _curl_headers(cluster, "deploy/sleep"), "curl from sleep to httpbin", POD_START
     )
+    assert headers is not None
     print(f"httpbin saw: {headers}")
     assert headers["Host"] == "httpbin:8000"
     assert [h for h in ENVOY_HEADERS if h in headers], headers
@@ -90,16 +100,34 @@ def test_curl_from_the_sleep_pod_reaches_httpbin_through_its_sidecar(cluster: Cl
 def test_the_tasks_source_pod_form(cluster: Cluster):
     source = cluster.run("get", "pod", "-l", "app=sleep", "-o", "jsonpath={.items..metadata.name}")
     done = cluster.kubectl.run(
-        "exec", source, "-c", "sleep", "--",
-        "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://httpbin:8000/status/418",
-    )  # fmt: skip
+        "exec",
+        source,
+        "-c",
+        "sleep",
+        "--",
+        "curl",
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "http://httpbin:8000/status/418",
+    )
     assert done.stdout == "418"
 
 
 def test_the_command_runs_in_the_pod_as_the_containers_user(cluster: Cluster):
     (pod,) = cluster.ready("app=sleep")
-    done = cluster.kubectl.run("exec", "deploy/sleep", "-c", "sleep", "--", "sh", "-c",
-                               "id -u; echo $HOSTNAME; cat /etc/hosts")  # fmt: skip
+    done = cluster.kubectl.run(
+        "exec",
+        "deploy/sleep",
+        "-c",
+        "sleep",
+        "--",
+        "sh",
+        "-c",
+        "id -u; echo $HOSTNAME; cat /etc/hosts",
+    )
     user, hostname, hosts = done.stdout.split("\n", 2)
     assert user == CURL_USER
     assert hostname == pod["metadata"]["name"]
@@ -133,10 +161,16 @@ def test_the_python_clients_stream(cluster: Cluster):
     try:
         core = kube.CoreV1Api(api)
         out = stream(
-            core.connect_get_namespaced_pod_exec, pod["metadata"]["name"], "default",
-            command=["curl", "-sS", "http://httpbin:8000/headers"], container="sleep",
-            stderr=True, stdin=False, stdout=True, tty=False,
-        )  # fmt: skip
+            core.connect_get_namespaced_pod_exec,
+            pod["metadata"]["name"],
+            "default",
+            command=["curl", "-sS", "http://httpbin:8000/headers"],
+            container="sleep",
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+        )
     finally:
         api.close()
     assert "httpbin:8000" in out

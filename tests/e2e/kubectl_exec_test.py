@@ -42,8 +42,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def _headers(cluster: Cluster) -> dict[str, str] | None:
-    done = cluster.kubectl.run("exec", "deploy/sleep", "-c", "sleep", "--",
-                               "curl", "-sS", "http://httpbin:8000/headers", check=False)  # fmt: skip
+    done = cluster.kubectl.run(
+        "exec",
+        "deploy/sleep",
+        "-c",
+        "sleep",
+        "--",
+        "curl",
+        "-sS",
+        "http://httpbin:8000/headers",
+        check=False,
+    )
     if done.returncode != 0:
         return None
     headers = json.loads(done.stdout)["headers"]
@@ -52,12 +61,15 @@ def _headers(cluster: Cluster) -> dict[str, str] | None:
 
 def test_curl_from_the_sleep_pod_goes_through_its_sidecar(cluster: Cluster):
     headers = poll(lambda: _headers(cluster), "curl from sleep to httpbin", POD_START)
+    assert headers is not None
     print(f"httpbin saw: {headers}")
     # Only the sleep pod's Envoy, as curl's HTTP proxy, gives the request an id, and its
     # mutual TLS the sleep identity httpbin's sidecar forwards.
     assert headers.get("X-Request-Id"), headers
     assert "URI=spiffe://cluster.local/ns/default/sa/sleep" in headers["X-Forwarded-Client-Cert"]
-    proxy = cluster.kubectl.run("exec", "deploy/sleep", "-c", "sleep", "--", "printenv", "http_proxy")
+    proxy = cluster.kubectl.run(
+        "exec", "deploy/sleep", "-c", "sleep", "--", "printenv", "http_proxy"
+    )
     (pod,) = cluster.ready("app=sleep")
     assert proxy.stdout.strip() == f"http://{pod['status']['podIP']}:15001"
 
@@ -67,6 +79,7 @@ def test_exit_codes_and_stdin(cluster: Cluster):
         "exec", "deploy/sleep", "-c", "sleep", "--", "sh", "-c", "exit 3", check=False
     )
     assert done.returncode == 3, done.stderr
-    echoed = cluster.kubectl.run("exec", "-i", "deploy/sleep", "-c", "sleep", "--", "cat",
-                                 input="hello\n")  # fmt: skip
+    echoed = cluster.kubectl.run(
+        "exec", "-i", "deploy/sleep", "-c", "sleep", "--", "cat", input="hello\n"
+    )
     assert echoed.stdout == "hello\n"

@@ -45,7 +45,9 @@ async def run(
             # The connection is gone before the command ended.
             _kill(process)
             return None
-        code = (await finished)[0]
+        await finished
+        code = process.returncode
+        assert code is not None  # waited for
         exit_status = 128 - code if code < 0 else code  # a signal's, as a shell reports it
         with contextlib.suppress(ConnectionError, RuntimeError):
             await ws.send_bytes(rc.status_frame(rc.exited(exit_status, options.command)))

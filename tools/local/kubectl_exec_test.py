@@ -72,8 +72,14 @@ def _running(
             "hostIP": host,
             "podIP": host,
             "containerStatuses": [
-                {"name": "sleep", "ready": True, "restartCount": 0, "image": "curlimages/curl",
-                 "imageID": "", "state": state or {"running": {}}},  # fmt: skip
+                {
+                    "name": "sleep",
+                    "ready": True,
+                    "restartCount": 0,
+                    "image": "curlimages/curl",
+                    "imageID": "",
+                    "state": state or {"running": {}},
+                },
             ],
         }
     }
@@ -188,16 +194,31 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Kubec
             "far-1": _running(UNREACHABLE_HOST),
         }
         for name, status in statuses.items():
-            kubectl.run("patch", "pod", name, "--subresource=status", "--type=merge",
-                        "-p", json.dumps(status))  # fmt: skip
+            kubectl.run(
+                "patch",
+                "pod",
+                name,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                json.dumps(status),
+            )
         running.run_pod(json.loads(kubectl.run("get", "pod", "sleep-1", "-o", "json").stdout))
         yield running, kubectl
 
 
 def test_kubectl_exec_runs_the_command_in_the_pod(node):
     _, kubectl = node
-    done = kubectl.run("exec", "sleep-1", "-c", "sleep", "--", "sh", "-c",
-                       "echo $GREETING from $HOSTNAME; echo to stderr >&2")  # fmt: skip
+    done = kubectl.run(
+        "exec",
+        "sleep-1",
+        "-c",
+        "sleep",
+        "--",
+        "sh",
+        "-c",
+        "echo $GREETING from $HOSTNAME; echo to stderr >&2",
+    )
     assert done.stdout == "hi from sleep-1\n"
     assert done.stderr == "to stderr\n"
 
@@ -226,17 +247,25 @@ def test_kubectl_exec_i_streams_stdin_until_it_ends(node):
     ("args", "words"),
     [
         (("nope-1", "-c", "sleep"), 'Error from server (NotFound): pods "nope-1" not found'),
-        (("sleep-1", "-c", "other"),
-         "Error from server (BadRequest): container other is not valid for pod sleep-1"),
-        (("pending-1", "-c", "sleep"),
-         "Error from server (BadRequest): pod pending-1 does not have a host assigned"),
-        (("waiting-1", "-c", "sleep"),
-         'unable to upgrade connection: container not found ("sleep")'),
+        (
+            ("sleep-1", "-c", "other"),
+            "Error from server (BadRequest): container other is not valid for pod sleep-1",
+        ),
+        (
+            ("pending-1", "-c", "sleep"),
+            "Error from server (BadRequest): pod pending-1 does not have a host assigned",
+        ),
+        (
+            ("waiting-1", "-c", "sleep"),
+            'unable to upgrade connection: container not found ("sleep")',
+        ),
         (("far-1", "-c", "sleep"), "error dialing backend"),
-        (("sleep-1", "-c", "sleep", "--", "no-such-program"),
-         'exec: "no-such-program": executable file not found in $PATH'),
+        (
+            ("sleep-1", "-c", "sleep", "--", "no-such-program"),
+            'exec: "no-such-program": executable file not found in $PATH',
+        ),
     ],
-)  # fmt: skip
+)
 def test_kubectl_exec_shows_kubernetes_refusals(node, args, words):
     _, kubectl = node
     command = args if "--" in args else (*args, "--", "true")
@@ -272,8 +301,11 @@ def test_spdy_is_refused_with_a_status_saying_so(node):
         conn.request(
             "POST",
             "/api/v1/namespaces/default/pods/sleep-1/exec?command=ls&stdout=1&container=sleep",
-            headers={"Connection": "Upgrade", "Upgrade": "SPDY/3.1",
-                     "X-Stream-Protocol-Version": "v4.channel.k8s.io"},  # fmt: skip
+            headers={
+                "Connection": "Upgrade",
+                "Upgrade": "SPDY/3.1",
+                "X-Stream-Protocol-Version": "v4.channel.k8s.io",
+            },
         )
         answer = conn.getresponse()
         status = json.loads(answer.read())
@@ -293,19 +325,32 @@ def core(node) -> Iterator[kube.CoreV1Api]:
 
 def test_the_python_client_streams_an_exec(core):
     out = stream(
-        core.connect_get_namespaced_pod_exec, "sleep-1", "default",
-        command=["sh", "-c", "echo $GREETING"], container="sleep",
-        stderr=True, stdin=False, stdout=True, tty=False,
-    )  # fmt: skip
+        core.connect_get_namespaced_pod_exec,
+        "sleep-1",
+        "default",
+        command=["sh", "-c", "echo $GREETING"],
+        container="sleep",
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+    )
     assert out == "hi\n"
 
 
 def test_the_python_client_reads_the_exit_code_and_writes_stdin(core):
     session = stream(
-        core.connect_get_namespaced_pod_exec, "sleep-1", "default",
-        command=["sh", "-c", "read line; echo got $line; exit 4"], container="sleep",
-        stderr=True, stdin=True, stdout=True, tty=False, _preload_content=False,
-    )  # fmt: skip
+        core.connect_get_namespaced_pod_exec,
+        "sleep-1",
+        "default",
+        command=["sh", "-c", "read line; echo got $line; exit 4"],
+        container="sleep",
+        stderr=True,
+        stdin=True,
+        stdout=True,
+        tty=False,
+        _preload_content=False,
+    )
     try:
         session.write_stdin("mesh\n")
         session.run_forever(timeout=20)
