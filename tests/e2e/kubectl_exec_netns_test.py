@@ -174,3 +174,9 @@ def test_the_python_clients_stream(cluster: Cluster):
     finally:
         api.close()
     assert "httpbin:8000" in out
+
+
+def test_without_c_kubectl_picks_the_app_by_injections_default_container(cluster: Cluster):
+    # Injection names the app `kubectl.kubernetes.io/default-container`, so `-c sleep` may go.
+    done = cluster.kubectl.run("exec", "deploy/sleep", "--", "id", "-u")
+    assert done.stdout.strip() == CURL_USER
