@@ -180,3 +180,25 @@ def test_without_c_kubectl_picks_the_app_by_injections_default_container(cluster
     # Injection names the app `kubectl.kubernetes.io/default-container`, so `-c sleep` may go.
     done = cluster.kubectl.run("exec", "deploy/sleep", "--", "id", "-u")
     assert done.stdout.strip() == CURL_USER
+
+
+def test_a_terminal_inside_the_pods_namespace(cluster: Cluster):
+    (pod,) = cluster.ready("app=sleep")
+    api = kubeconfig.new_client_from_config(config_file=str(cluster.kubectl.kubeconfig))
+    try:
+        out = stream(
+            kube.CoreV1Api(api).connect_get_namespaced_pod_exec,
+            pod["metadata"]["name"],
+            "default",
+            command=["sh", "-c", "tty && id -u"],
+            container="sleep",
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=True,
+        )
+    finally:
+        api.close()
+    terminal, user = out.split("\r\n")[:2]
+    assert terminal.startswith("/dev/pts/")
+    assert user == CURL_USER

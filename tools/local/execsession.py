@@ -5,6 +5,10 @@ it, so `cat` ends); its stdout and stderr go back as frames, in order per stream
 process has exited and both are drained, its exit status goes on the error channel and the
 WebSocket is closed. A connection that ends first (the client hung up, or killed) takes the
 process's whole session with it: SIGKILL, then reaped, so nothing outlives its caller.
+
+With `tty`, the process's three streams are one pseudo-terminal (`terminal.py`): what it
+writes goes back on stdout (a terminal has no stderr of its own), stdin frames are typed into
+it, a resize frame sets its size, and stdin's close is an end-of-file typed (^D).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import aiohttp
 from aiohttp import web
 
 from pkg.kube import remotecommand as rc
+from tools.local.podruntime import ExecProcess
+from tools.local.terminal import EOF, Terminal
 
 log = logging.getLogger("kubelet.exec")
 
@@ -28,16 +34,21 @@ REAP_TIMEOUT = 5.0  # seconds to wait for a killed process to be gone
 
 async def run(
     ws: web.WebSocketResponse,
-    process: asyncio.subprocess.Process,
+    session: ExecProcess,
     options: rc.ExecOptions,
 ) -> int | None:
     """Streams until the process ends (its exit code) or the connection does (None)."""
     protocol = ws.ws_protocol or rc.V4
-    outputs = [
-        asyncio.create_task(_pump(process.stdout, ws, rc.STDOUT, options.stdout)),
-        asyncio.create_task(_pump(process.stderr, ws, rc.STDERR, options.stderr)),
-    ]
-    inputs = asyncio.create_task(_feed(ws, process, protocol))
+    process = session.process
+    tty = Terminal(session.terminal) if session.terminal is not None else None
+    if tty is not None:
+        outputs = [asyncio.create_task(_pump_terminal(tty, ws, options.stdout))]
+    else:
+        outputs = [
+            asyncio.create_task(_pump(process.stdout, ws, rc.STDOUT, options.stdout)),
+            asyncio.create_task(_pump(process.stderr, ws, rc.STDERR, options.stderr)),
+        ]
+    inputs = asyncio.create_task(_feed(ws, process, tty, protocol))
     finished = asyncio.gather(process.wait(), *outputs)
     try:
         await asyncio.wait((finished, inputs), return_when=asyncio.FIRST_COMPLETED)
@@ -61,6 +72,8 @@ async def run(
             async with asyncio.timeout(REAP_TIMEOUT):
                 await process.wait()
         await asyncio.gather(inputs, finished, return_exceptions=True)
+        if tty is not None:
+            tty.close()
         with contextlib.suppress(ConnectionError, RuntimeError):
             await ws.close()
 
@@ -78,10 +91,23 @@ async def _pump(
                 await ws.send_bytes(rc.frame(channel, chunk))
 
 
+async def _pump_terminal(tty: Terminal, ws: web.WebSocketResponse, wanted: bool) -> None:
+    while chunk := await tty.read(CHUNK):
+        if wanted and not ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_bytes(rc.frame(rc.STDOUT, chunk))
+
+
 async def _feed(
-    ws: web.WebSocketResponse, process: asyncio.subprocess.Process, protocol: str
+    ws: web.WebSocketResponse,
+    process: asyncio.subprocess.Process,
+    tty: Terminal | None,
+    protocol: str,
 ) -> None:
     """The client's frames until its connection ends (returns then)."""
+    if tty is not None:
+        await _feed_terminal(ws, tty, protocol)
+        return
     stdin = process.stdin
     async for message in ws:
         if message.type == aiohttp.WSMsgType.BINARY:
@@ -108,6 +134,23 @@ async def _feed(
             await stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
             stdin = None  # the command stopped reading; what it wrote still goes back
+
+
+async def _feed_terminal(ws: web.WebSocketResponse, tty: Terminal, protocol: str) -> None:
+    async for message in ws:
+        data = message.data.encode() if message.type == aiohttp.WSMsgType.TEXT else message.data
+        if message.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+            continue
+        try:
+            frame = rc.parse(data, protocol)
+            if frame.channel == rc.RESIZE:
+                tty.resize(rc.parse_resize(frame.data))
+            elif frame.channel == rc.STDIN:
+                await tty.write(EOF if frame.closes else frame.data)
+        except rc.FramingError as error:
+            log.info("exec: ignored a frame: %s", error)
+        except OSError:
+            return  # the terminal is gone with its process; the output says the rest
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:

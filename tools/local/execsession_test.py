@@ -165,7 +165,41 @@ async def test_refusals_come_before_the_upgrade(tmp_path):
                 assert words in await answer.text(), path
         # A WebSocket with no subprotocol of the protocol's (the base64 one is not served).
         assert await _refused(client, PATH, _query("ls"), ("base64.channel.k8s.io",)) == 400
-        assert await _refused(client, PATH, [*_query("sh"), ("tty", "true")], (rc.V5,)) == 400
+
+
+@run_async(timeout=30)
+async def test_a_tty_is_a_terminal_of_the_size_the_client_says(tmp_path):
+    options = rc.ExecOptions(
+        ("sh", "-c", "test -t 0 && test -t 2 && read go && stty size && echo err >&2; exit 5"),
+        stdin=True,
+        stdout=True,
+        stderr=True,
+        tty=True,
+    )
+    async with (
+        kubelet(tmp_path) as (client, _),
+        client.ws_connect(PATH, params=options.query(), protocols=(rc.V5,)) as ws,
+    ):
+        await ws.send_bytes(rc.frame(rc.RESIZE, b'{"Width": 100, "Height": 40}'))
+        await ws.send_bytes(rc.frame(rc.STDIN, b"go\n"))
+        seen, status = await _collect(ws)
+    # One stream, as a terminal shows it: the typed line echoed, then the output, \r\n each.
+    assert seen == {rc.STDOUT: b"go\r\n40 100\r\nerr\r\n"}
+    assert rc.exit_code(status) == 5
+
+
+@run_async(timeout=30)
+async def test_a_ttys_end_of_input_ends_cat(tmp_path):
+    options = rc.ExecOptions(("cat",), stdin=True, stdout=True, tty=True)
+    async with (
+        kubelet(tmp_path) as (client, _),
+        client.ws_connect(PATH, params=options.query(), protocols=(rc.V5,)) as ws,
+    ):
+        await ws.send_bytes(rc.frame(rc.STDIN, b"typed\n"))
+        await ws.send_bytes(rc.close_frame(rc.STDIN))
+        seen, status = await _collect(ws)
+    assert seen == {rc.STDOUT: b"typed\r\ntyped\r\n"}  # echoed by the terminal, then by cat
+    assert status == rc.success()
 
 
 def _gone(pid: int) -> bool:

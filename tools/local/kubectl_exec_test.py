@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import http.client
 import json
+import os
 import pathlib
+import select
 import socket
+import struct
+import subprocess
+import termios
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +29,7 @@ from kubernetes import config as kubeconfig
 from kubernetes.stream import stream
 
 from pilot.configstore.server import ConfigStoreServer, Options
-from pilot.configstore.testing import Kubectl
+from pilot.configstore.testing import KUBECTL, Kubectl
 from pkg.kube import remotecommand as rc
 from pkg.testing.wait import poll
 from tools.local import kubeletserver
@@ -311,6 +318,62 @@ def test_spdy_is_refused_with_a_status_saying_so(node):
         status = json.loads(answer.read())
     assert answer.status == 400
     assert "SPDY/3.1 is not served here" in status["message"]
+
+
+def test_kubectl_exec_it_gives_a_terminal(node):
+    """kubectl on a terminal of its own (a pty this test holds), as a person types at it."""
+    _, kubectl = node
+    ours, theirs = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [
+                KUBECTL,
+                f"--kubeconfig={kubectl.kubeconfig}",
+                "exec",
+                "-it",
+                "sleep-1",
+                "-c",
+                "sleep",
+                "--",
+                "sh",
+                "-c",
+                "stty size; read line; echo got $line; tty; exit 5",
+            ],
+            stdin=theirs,
+            stdout=theirs,
+            stderr=theirs,
+            start_new_session=True,
+            env={"PATH": os.environ.get("PATH", "/usr/bin"), "HOME": str(kubectl.home)},
+        )
+    finally:
+        os.close(theirs)
+    try:
+        fcntl.ioctl(ours, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+        seen = _read_until(ours, b"33 111")
+        os.write(ours, b"mesh\r")
+        seen += _read_until(ours, b"/dev/pts/")
+        assert process.wait(timeout=20) == 5
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        os.close(ours)
+    assert b"got mesh" in seen
+
+
+def _read_until(fd: int, wanted: bytes, timeout: float = 20.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in seen:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(left, 0))
+        assert ready, f"{wanted!r} not seen within {timeout}s: {seen!r}"
+        try:
+            seen += os.read(fd, 4096)
+        except OSError:
+            break
+    assert wanted in seen, seen
+    return seen
 
 
 @pytest.fixture

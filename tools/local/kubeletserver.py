@@ -16,9 +16,9 @@ lines as they are written, until the container's pod stops or the client hangs u
 
 An exec is Kubernetes' remote command protocol (pkg/kube/remotecommand.py), upgraded here as
 the kubelet's streaming server upgrades it: the command runs in the container's sandbox as
-its user (the runtime's `exec`) and streams as execsession.py says. A pod or container this
-kubelet does not run is refused before the upgrade; a command that cannot start after it, as
-a Failure status on the error channel.
+its user (the runtime's `exec`, on a terminal with `tty`) and streams as execsession.py
+says. A pod or container this kubelet does not run is refused before the upgrade; a command
+that cannot start after it, as a Failure status on the error channel.
 """
 
 from __future__ import annotations
@@ -159,9 +159,6 @@ async def _exec(request: web.Request) -> web.StreamResponse:
     container = info["container"]
     if container not in {c.name for c in pod.containers if not c.init}:
         raise web.HTTPBadRequest(text=f'container not found ("{container}")')
-    if options.tty:
-        # No terminal is allocated here (see the README): refused rather than faked.
-        raise web.HTTPBadRequest(text="tty: this kubelet allocates no terminal; exec without -t")
     ws = web.WebSocketResponse(protocols=rc.PROTOCOLS, max_msg_size=4 * 1024 * 1024)
     if not ws.can_prepare(request).ok or ws.can_prepare(request).protocol is None:
         offered = request.headers.get("Sec-WebSocket-Protocol", "")
@@ -171,12 +168,12 @@ async def _exec(request: web.Request) -> web.StreamResponse:
         )
     await ws.prepare(request)
     try:
-        process = await request.app[EXEC].exec(
-            pod.uid, container, options.command, stdin=options.stdin
+        session = await request.app[EXEC].exec(
+            pod.uid, container, options.command, stdin=options.stdin, tty=options.tty
         )
     except ExecError as error:
         await ws.send_bytes(rc.status_frame(rc.failure(str(error))))
         await ws.close()
         return ws
-    await execsession.run(ws, process, options)
+    await execsession.run(ws, session, options)
     return ws

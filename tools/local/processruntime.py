@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import os
 import pathlib
 import shutil
 import signal
+import termios
 import time
 from collections.abc import Sequence
 from typing import Protocol
@@ -33,6 +35,7 @@ from tools.local.podruntime import (
     ContainerSpec,
     ContainerStatus,
     ExecError,
+    ExecProcess,
     PodSpec,
     RestartPolicy,
     State,
@@ -214,8 +217,8 @@ class ProcessRuntime:
         await asyncio.gather(*(self.stop(uid, 5.0) for uid in list(self._pods)))
 
     async def exec(
-        self, uid: str, container: str, command: Sequence[str], *, stdin: bool
-    ) -> asyncio.subprocess.Process:
+        self, uid: str, container: str, command: Sequence[str], *, stdin: bool, tty: bool = False
+    ) -> ExecProcess:
         pod = self._pods.get(uid)
         entry = pod.containers.get(container) if pod is not None else None
         if pod is None or pod.stopping or entry is None or entry.status.state != State.RUNNING:
@@ -225,21 +228,40 @@ class ProcessRuntime:
         if shutil.which(command[0], path=env.get("PATH")) is None:
             raise ExecError(f'exec: "{command[0]}": executable file not found in $PATH')
         user, group = exec_identity(entry.spec)
+        argv = self.sandbox.exec_command(pod.spec, command, user, group)
+        terminal: int | None = None
         try:
-            process = await asyncio.create_subprocess_exec(
-                *self.sandbox.exec_command(pod.spec, command, user, group),
-                cwd="/",
-                env=env,
-                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            if tty:
+                terminal, end = os.openpty()
+                try:
+                    process = await asyncio.create_subprocess_exec(
+                        *argv,
+                        cwd="/",
+                        env=env,
+                        stdin=end,
+                        stdout=end,
+                        stderr=end,
+                        preexec_fn=_take_terminal,
+                    )
+                finally:
+                    os.close(end)
+            else:
+                process = await asyncio.create_subprocess_exec(
+                    *argv,
+                    cwd="/",
+                    env=env,
+                    stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True,
+                )
         except OSError as error:
+            if terminal is not None:
+                os.close(terminal)
             raise ExecError(f"exec: {command[0]}: {error}") from None
         pod.execs.add(process)
         self._tasks.create_task(_forget(pod.execs, process), name=f"exec-{pod.spec.name}")
-        return process
+        return ExecProcess(process, terminal)
 
     # One container.
 
@@ -390,6 +412,13 @@ def exec_identity(container: ContainerSpec) -> tuple[int, int | None]:
     if container.user is None:
         return NOBODY, NOBODY if container.group is None else container.group
     return container.user, container.group
+
+
+def _take_terminal() -> None:
+    """In the child, before exec: its own session (so its group is killed whole), with the
+    terminal on its stdin as the controlling one (so a shell has job control, ^C a target)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _container_env(pod: PodSpec, container: ContainerSpec) -> dict[str, str]:
