@@ -84,6 +84,7 @@ _SUBRESOURCES: dict[str, tuple[tuple[str, str, str] | None, list[str]]] = {
     "status": (None, ["get", "patch", "update"]),
     "scale": (("autoscaling", "v1", "Scale"), ["get", "patch", "update"]),
     "log": (None, ["get"]),
+    "exec": (("", "v1", "PodExecOptions"), ["create", "get"]),
     "binding": (("", "v1", "Binding"), ["create"]),
 }
 

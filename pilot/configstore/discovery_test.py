@@ -92,6 +92,7 @@ def test_aggregated_discovery_when_asked_for(tmp_path):
         assert {s["subresource"] for s in resources["pods"]["subresources"]} == {
             "status",
             "log",
+            "exec",
             "binding",
         }
         # A client that prefers plain JSON gets the classic document.

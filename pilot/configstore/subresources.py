@@ -8,6 +8,8 @@
                               (its status.hostIP, at the kubelet's port), as the API server
                               proxies it; `container`, `follow`, `tailLines`, `limitBytes`,
                               `timestamps`, `previous` pass through
+.../pods/<name>/exec          GET, POST upgraded to a WebSocket: a command in a container,
+                              streamed through the pod's kubelet (podexec.py)
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from pilot.configstore import codec, conversion, options, patches, paths, status, strategy
+from pilot.configstore import (
+    codec,
+    conversion,
+    options,
+    patches,
+    paths,
+    podexec,
+    status,
+    strategy,
+)
 from pilot.configstore.store import Store
 from pkg.config.kinds import KindSchema
 
@@ -44,6 +55,8 @@ async def handle(request: web.Request, target: paths.Target) -> web.StreamRespon
             return await _bind(request, target)
         case "log", "GET":
             return await _log(request, target)
+        case "exec", "GET" | "POST":
+            return await podexec.handle(request, target, _store(request), request.app[KUBELET_PORT])
     raise status.StatusError(
         405, "MethodNotAllowed", f"{request.method} is not supported on {request.path}"
     )

@@ -37,6 +37,9 @@ class Program:
     image: str
     python: str = ""  # a file of the repository, run with this Python
     module: str = ""  # or a module, run with -m
+    # or a program of this machine: the image's ENTRYPOINT, which a container's `command`
+    # replaces (a client image, whose container runs what the pod says: the host's sleep)
+    entrypoint: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     # Added after the args: for every command (key ""), or only when the args start with the
     # key (an image whose program has subcommands: pilot-agent's `proxy`, `istio-iptables`).
@@ -49,24 +52,31 @@ class Program:
         container_args: Sequence[str] | None,
         container_env: Mapping[str, str],
         facts: Mapping[str, str],
+        container_command: Sequence[str] | None = None,
     ) -> tuple[list[str], dict[str, str]]:
         """(argv, env): the image's program with the container's args (else the image's), the
         image's env under the container's, pod facts filled in and `$(VAR)` expanded as
-        Kubernetes expands a container's env and args."""
+        Kubernetes expands a container's env and args. Only a host program's entrypoint is
+        the container's `command` to replace (and then, as Kubernetes, the image's args go
+        too); a repository program is what plays the image, whatever the pod says."""
         env = {k: fill(v, facts) for k, v in self.env}
         env.update(expand(dict(container_env), env))
-        args = (
-            [fill(a, facts) for a in self.args] if container_args is None else list(container_args)
-        )
+        replaced = bool(self.entrypoint) and container_command is not None
+        if container_args is not None:
+            args = list(container_args)
+        else:
+            args = [] if replaced else [fill(a, facts) for a in self.args]
         args = [expand_one(a, env) for a in args]
         for first, extra in self.append:
             if not first or args[:1] == [first]:
                 args += [fill(a, facts) for a in extra]
-        head = (
-            [sys.executable, "-m", self.module]
-            if self.module
-            else [sys.executable, str(ROOT / self.python)]
-        )
+        if self.entrypoint:
+            chosen = container_command if container_command is not None else self.entrypoint
+            head = [expand_one(a, env) for a in chosen]
+        elif self.module:
+            head = [sys.executable, "-m", self.module]
+        else:
+            head = [sys.executable, str(ROOT / self.python)]
         return head + args, env
 
 
@@ -141,8 +151,11 @@ def repository_of(image: str) -> str:
 def _program(entry: Any, where: str) -> Program:
     if not isinstance(entry, dict) or not entry.get("image"):
         raise ImageTableError(f"{where}: an entry needs an image")
-    if bool(entry.get("python")) == bool(entry.get("module")):
-        raise ImageTableError(f"{where}: give exactly one of python and module")
+    if sum(bool(entry.get(k)) for k in ("python", "module", "entrypoint")) != 1:
+        raise ImageTableError(f"{where}: give exactly one of python, module and entrypoint")
+    entrypoint = entry.get("entrypoint") or []
+    if not isinstance(entrypoint, list) or not all(isinstance(a, str) for a in entrypoint):
+        raise ImageTableError(f"{where}: entrypoint must be a list of strings")
     if entry.get("python") and not (ROOT / entry["python"]).is_file():
         raise ImageTableError(f"{where}: {entry['python']} is not a file of the repository")
     env = entry.get("env") or {}
@@ -160,6 +173,7 @@ def _program(entry: Any, where: str) -> Program:
         image=str(entry["image"]),
         python=str(entry.get("python") or ""),
         module=str(entry.get("module") or ""),
+        entrypoint=tuple(entrypoint),
         args=tuple(str(a) for a in entry.get("args") or ()),
         append=tuple((str(k), tuple(str(a) for a in v)) for k, v in append.items()),
         env=tuple((str(k), str(v)) for k, v in env.items()),

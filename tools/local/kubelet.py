@@ -207,7 +207,9 @@ class Kubelet:
                 try:
                     program = self.options.images.resolve(str(container.get("image") or ""))
                     env = _env(container, downward)
-                    argv, env = program.command(container.get("args"), env, facts)
+                    argv, env = program.command(
+                        container.get("args"), env, facts, container.get("command")
+                    )
                 except UnknownImage as error:
                     waiting[container["name"]] = ("ErrImagePull", str(error))
                     continue

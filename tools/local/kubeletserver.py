@@ -1,6 +1,8 @@
-"""The kubelet's HTTP port: containers' logs for the API server's `pods/<name>/log`, and health.
+"""The kubelet's HTTP port: containers' logs and commands for the API server's `pods/<name>/log`
+and `pods/<name>/exec`, and health.
 
     GET /containerLogs/<namespace>/<pod>/<container>?follow=&tailLines=&limitBytes=
+    GET /exec/<namespace>/<pod>/<container>?command=...&stdin=&stdout=&stderr=   (WebSocket)
     GET /healthz
     GET /prometheus/targets?job=kubernetes-pods|envoy-stats
 
@@ -11,6 +13,12 @@ without): the pods by their `prometheus.io/*` annotations, and the sidecars' 150
 As a kubelet answers the API server's proxied request (plain HTTP here, on the node's address):
 the log as text, the last `tailLines` lines, at most `limitBytes`, and with `follow` the new
 lines as they are written, until the container's pod stops or the client hangs up.
+
+An exec is Kubernetes' remote command protocol (pkg/kube/remotecommand.py), upgraded here as
+the kubelet's streaming server upgrades it: the command runs in the container's sandbox as
+its user (the runtime's `exec`, on a terminal with `tty`) and streams as execsession.py
+says. A pod or container this kubelet does not run is refused before the upgrade; a command
+that cannot start after it, as a Failure status on the error channel.
 """
 
 from __future__ import annotations
@@ -23,21 +31,30 @@ from typing import Any
 
 from aiohttp import web
 
-from tools.local.podruntime import PodSpec
+from pkg.kube import remotecommand as rc
+from tools.local import execsession
+from tools.local.podruntime import ContainerExec, ExecError, PodSpec
 
 FOLLOW_POLL = 0.2  # seconds between looks at a followed log
 Lookup = Callable[[str, str], PodSpec | None]
 Targets = Callable[[str], list[dict[str, Any]]]  # job -> Prometheus target groups
 LOOKUP: web.AppKey[Lookup] = web.AppKey("lookup")
+EXEC: web.AppKey[ContainerExec] = web.AppKey("exec")
 TARGETS: web.AppKey[Targets] = web.AppKey("targets")
 SCRAPE_JOBS = ("kubernetes-pods", "envoy-stats")
 
 
-def make_app(lookup: Lookup, targets: Targets | None = None) -> web.Application:
+def make_app(
+    lookup: Lookup, targets: Targets | None = None, runtime: ContainerExec | None = None
+) -> web.Application:
     app = web.Application()
     app[LOOKUP] = lookup
     app[TARGETS] = targets or (lambda job: [])
     app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", _logs)
+    if runtime is not None:
+        app[EXEC] = runtime
+        for method in ("GET", "POST"):
+            app.router.add_route(method, "/exec/{namespace}/{pod}/{container}", _exec)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/prometheus/targets", _targets)
     return app
@@ -128,3 +145,35 @@ def _since(path: pathlib.Path, offset: int) -> tuple[bytes, int]:
     except FileNotFoundError:
         return b"", offset
     return more, offset + len(more)
+
+
+async def _exec(request: web.Request) -> web.StreamResponse:
+    info = request.match_info
+    try:
+        options = rc.parse_options(request.query, request.query.getall("command", []))
+    except rc.ExecOptionsError as error:
+        raise web.HTTPBadRequest(text=str(error)) from None
+    pod = request.app[LOOKUP](info["namespace"], info["pod"])
+    if pod is None:
+        raise web.HTTPNotFound(text=f'pod "{info["pod"]}" is not running on this node')
+    container = info["container"]
+    if container not in {c.name for c in pod.containers if not c.init}:
+        raise web.HTTPBadRequest(text=f'container not found ("{container}")')
+    ws = web.WebSocketResponse(protocols=rc.PROTOCOLS, max_msg_size=4 * 1024 * 1024)
+    if not ws.can_prepare(request).ok or ws.can_prepare(request).protocol is None:
+        offered = request.headers.get("Sec-WebSocket-Protocol", "")
+        raise web.HTTPBadRequest(
+            text=f"exec needs a WebSocket upgrade with subprotocol {' or '.join(rc.PROTOCOLS)} "
+            f"(offered: {offered or 'none'}); SPDY is not served"
+        )
+    await ws.prepare(request)
+    try:
+        session = await request.app[EXEC].exec(
+            pod.uid, container, options.command, stdin=options.stdin, tty=options.tty
+        )
+    except ExecError as error:
+        await ws.send_bytes(rc.status_frame(rc.failure(str(error))))
+        await ws.close()
+        return ws
+    await execsession.run(ws, session, options)
+    return ws

@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 
 from tools.local.podnetwork import Command, NodeNetwork, parse_link_names, parse_netns_list
 from tools.local.podruntime import ContainerSpec, PodSpec
@@ -148,6 +149,11 @@ class NetnsSandbox:
 
     def command(self, pod: PodSpec, container: ContainerSpec) -> list[str]:
         return self.network.exec_in(pod.uid, container.argv, container.user, container.group)
+
+    def exec_command(
+        self, pod: PodSpec, argv: Sequence[str], user: int, group: int | None
+    ) -> list[str]:
+        return self.network.exec_in(pod.uid, tuple(argv), user, group)
 
     async def remove(self, pod: PodSpec) -> None:
         await asyncio.to_thread(self._remove, pod)

@@ -7,7 +7,7 @@
         [--runtime netns --pod-cidr 10.244.0.0/24 --netns-prefix mesh-]
 
 The kubelet (kubelet.py) with the process runtime (processruntime.py) and its HTTP port
-(kubeletserver.py: containers' logs, /healthz once its pods are known). `--runtime process`
+(kubeletserver.py: containers' logs and exec, /healthz once its pods are known). `--runtime process`
 runs each pod on its own loopback address; `--runtime netns` (root) in its own network
 namespace on the node's bridge (netnssandbox.py; the bridge is the platform's, made before the
 kubelet starts). What a previous kubelet of this node left running (processes, and with netns
@@ -75,7 +75,7 @@ async def serve(
             work = tasks.create_task(kubelet.run(started), name="kubelet")
             await started.wait()
             runner = web.AppRunner(
-                kubeletserver.make_app(lookup, kubelet.scrape_targets), access_log=None
+                kubeletserver.make_app(lookup, kubelet.scrape_targets, runtime), access_log=None
             )
             await runner.setup()
             await web.TCPSite(runner, options.address, options.port).start()

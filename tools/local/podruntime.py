@@ -13,6 +13,7 @@ does not change for either.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import pathlib
@@ -100,4 +101,27 @@ class PodRuntime(Protocol):
 
     async def close(self) -> None:
         """Stops every pod (the node is going away)."""
+        ...
+
+
+class ExecError(RuntimeError):
+    """A command could not be run in a container: why, as Kubernetes words it."""
+
+
+@dataclasses.dataclass
+class ExecProcess:
+    process: asyncio.subprocess.Process
+    # With a terminal: the pseudo-terminal's master, the session's to read, write and close
+    # (the process's stdin, stdout and stderr are its other end). Without: the pipes.
+    terminal: int | None = None
+
+
+class ContainerExec(Protocol):
+    async def exec(
+        self, uid: str, container: str, command: Sequence[str], *, stdin: bool, tty: bool = False
+    ) -> ExecProcess:
+        """Starts `command` in the running container's sandbox, as the container's user (a
+        non-root one when the pod names none), with the container's environment; its stdout
+        and stderr are pipes, stdin a pipe when asked for, or all three a new terminal that
+        is the process's controlling one. Raises ExecError."""
         ...

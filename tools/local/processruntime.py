@@ -19,16 +19,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import os
 import pathlib
+import shutil
 import signal
+import termios
 import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from tools.local.podruntime import ContainerSpec, ContainerStatus, PodSpec, RestartPolicy, State
+from tools.local.podruntime import (
+    ContainerSpec,
+    ContainerStatus,
+    ExecError,
+    ExecProcess,
+    PodSpec,
+    RestartPolicy,
+    State,
+)
 from tools.local.topology import ROOT, base_env
 
 log = logging.getLogger("kubelet.runtime")
@@ -49,6 +60,12 @@ class Sandbox(Protocol):
         """The command line that runs the container inside the sandbox."""
         ...
 
+    def exec_command(
+        self, pod: PodSpec, argv: Sequence[str], user: int, group: int | None
+    ) -> list[str]:
+        """The command line that runs `argv` beside the pod's containers, as `user`."""
+        ...
+
     async def remove(self, pod: PodSpec) -> None:
         """Remove the sandbox (its containers have stopped)."""
         ...
@@ -62,6 +79,15 @@ class LoopbackSandbox:
 
     def command(self, pod: PodSpec, container: ContainerSpec) -> list[str]:
         return list(container.argv)
+
+    def exec_command(
+        self, pod: PodSpec, argv: Sequence[str], user: int, group: int | None
+    ) -> list[str]:
+        # Its containers run as the kubelet's user; a command run by hand may not be root's
+        # even where the kubelet is root (unless the pod says so).
+        if os.geteuid() != 0 or user == 0 or shutil.which("setpriv") is None:
+            return list(argv)
+        return setpriv(argv, user, group)
 
     async def remove(self, pod: PodSpec) -> None:
         return None
@@ -81,6 +107,7 @@ class _Pod:
     supervisors: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
     stopping: bool = False
     sandbox_ready: bool = False
+    execs: set[asyncio.subprocess.Process] = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +185,8 @@ class ProcessRuntime:
         pod.stopping = True
         for task in pod.supervisors:
             task.cancel()
+        for process in pod.execs:
+            _signal_group(process.pid, signal.SIGKILL)  # a session's connection ends with it
         await asyncio.gather(*pod.supervisors, return_exceptions=True)
         processes = [c.process for c in pod.containers.values() if c.process is not None]
         for process in processes:
@@ -187,13 +216,58 @@ class ProcessRuntime:
     async def close(self) -> None:
         await asyncio.gather(*(self.stop(uid, 5.0) for uid in list(self._pods)))
 
+    async def exec(
+        self, uid: str, container: str, command: Sequence[str], *, stdin: bool, tty: bool = False
+    ) -> ExecProcess:
+        pod = self._pods.get(uid)
+        entry = pod.containers.get(container) if pod is not None else None
+        if pod is None or pod.stopping or entry is None or entry.status.state != State.RUNNING:
+            # The kubelet's words for a container it does not run (now).
+            raise ExecError(f'container not found ("{container}")')
+        env = _container_env(pod.spec, entry.spec)
+        if shutil.which(command[0], path=env.get("PATH")) is None:
+            raise ExecError(f'exec: "{command[0]}": executable file not found in $PATH')
+        user, group = exec_identity(entry.spec)
+        argv = self.sandbox.exec_command(pod.spec, command, user, group)
+        terminal: int | None = None
+        try:
+            if tty:
+                terminal, end = os.openpty()
+                try:
+                    process = await asyncio.create_subprocess_exec(
+                        *argv,
+                        cwd="/",
+                        env=env,
+                        stdin=end,
+                        stdout=end,
+                        stderr=end,
+                        preexec_fn=_take_terminal,
+                    )
+                finally:
+                    os.close(end)
+            else:
+                process = await asyncio.create_subprocess_exec(
+                    *argv,
+                    cwd="/",
+                    env=env,
+                    stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True,
+                )
+        except OSError as error:
+            if terminal is not None:
+                os.close(terminal)
+            raise ExecError(f"exec: {command[0]}: {error}") from None
+        pod.execs.add(process)
+        self._tasks.create_task(_forget(pod.execs, process), name=f"exec-{pod.spec.name}")
+        return ExecProcess(process, terminal)
+
     # One container.
 
     async def _launch(self, pod: _Pod, container: _Container) -> None:
         spec = container.spec
-        env = base_env()
-        env["HOSTNAME"] = pod.spec.name  # a container's hostname is its pod's name
-        env.update(dict(spec.env))
+        env = _container_env(pod.spec, spec)
         log_path = pod.spec.log_path(spec.name)
         with await asyncio.to_thread(open, log_path, "ab") as out:
             try:
@@ -326,6 +400,48 @@ def reap(pods_dir: pathlib.Path) -> list[str]:
         state.unlink(missing_ok=True)
         cleaned.append(state.parent.name)
     return cleaned
+
+
+NOBODY = 65534  # who runs a command in a container that names no user
+
+
+def exec_identity(container: ContainerSpec) -> tuple[int, int | None]:
+    """Who runs a command in the container: its user and group (its runAsUser, else its
+    image's USER), else nobody. Never root unless the pod asks (runAsUser: 0), though a
+    container without a user runs as the kubelet's: a command typed by hand gets no more."""
+    if container.user is None:
+        return NOBODY, NOBODY if container.group is None else container.group
+    return container.user, container.group
+
+
+def _take_terminal() -> None:
+    """In the child, before exec: its own session (so its group is killed whole), with the
+    terminal on its stdin as the controlling one (so a shell has job control, ^C a target)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _container_env(pod: PodSpec, container: ContainerSpec) -> dict[str, str]:
+    env = base_env()
+    env["HOSTNAME"] = pod.name  # a container's hostname is its pod's name
+    env.update(dict(container.env))
+    return env
+
+
+async def _forget(
+    execs: set[asyncio.subprocess.Process], process: asyncio.subprocess.Process
+) -> None:
+    try:
+        await process.wait()
+    finally:
+        execs.discard(process)
+
+
+def setpriv(argv: Sequence[str], user: int | None, group: int | None) -> list[str]:
+    """`argv` as `user` and `group` (with no supplementary groups), through util-linux's setpriv."""
+    ids = [] if user is None else [f"--reuid={user}"]
+    ids += [] if group is None else [f"--regid={group}"]
+    return ["setpriv", *ids, "--clear-groups", "--", *argv]
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
