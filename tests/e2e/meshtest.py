@@ -67,8 +67,8 @@ class Page:
 def reachable_run_dir(prefix: str) -> Iterator[pathlib.Path]:
     """A run folder the sidecars (uid 1337, as Istio's istio-proxy) can reach: pytest's own
     live under root's 0700 /tmp/pytest-of-root. Removed afterwards, also on failure."""
-    folder = pathlib.Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
-    folder.chmod(0o755)
+    folder = pathlib.Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir="/tmp"))  # not $TMPDIR:
+    folder.chmod(0o755)  # under Bazel that is in root's home
     try:
         yield folder
     finally:
@@ -87,11 +87,28 @@ def captured_pods(network: NodeNetwork) -> dict[str, Any]:
     }
 
 
+def _reachable_by_anyone(path: pathlib.Path) -> bool:
+    return all(p.stat().st_mode & 0o001 for p in (path, *path.parents))
+
+
 class MeshUnderTest:
     def __init__(self, run_dir: pathlib.Path, subnet: str, **options: Any) -> None:
         # Prometheus, Zipkin and the mesh page only for the tests that look at them.
         options.setdefault("observability", False)
         options.setdefault("control_address", f"{subnet}.100")
+        self._stand_in: pathlib.Path | None = None
+        if not _reachable_by_anyone(run_dir):
+            # The kubelet's sidecars run as uid 1337, which cannot get through pytest's 0700
+            # folders: the mesh runs in a reachable folder, `run_dir` a link to it.
+            self._stand_in = pathlib.Path(
+                tempfile.mkdtemp(prefix=f"mesh-{run_dir.name}-", dir="/tmp")
+            )
+            self._stand_in.chmod(0o755)
+            if run_dir.is_dir() and not any(run_dir.iterdir()):
+                run_dir.rmdir()
+            if not run_dir.exists():
+                run_dir.symlink_to(self._stand_in)
+            run_dir = self._stand_in
         self.topology = Topology(run_dir=run_dir, subnet=subnet, **options)
         self.mesh = Mesh(self.topology, ready_timeout=90)
 
@@ -108,6 +125,8 @@ class MeshUnderTest:
             self.dump_logs()
         self.mesh.down()
         left = self.leftovers()
+        if self._stand_in is not None:
+            shutil.rmtree(self._stand_in, ignore_errors=True)
         if left:
             raise AssertionError(f"processes left after down: {left}")
 
