@@ -97,14 +97,17 @@ class MeshUnderTest:
         options.setdefault("observability", False)
         options.setdefault("control_address", f"{subnet}.100")
         self._stand_in: pathlib.Path | None = None
-        if not _reachable_by_anyone(run_dir):
+        if options.get("platform") == "kube" and not _reachable_by_anyone(run_dir):
             # The kubelet's sidecars run as uid 1337, which cannot get through pytest's 0700
-            # folders: the mesh runs in a reachable folder, `run_dir` a link to it.
+            # folders: the mesh runs in a reachable folder (with what the test put in its
+            # own), and `run_dir` becomes a link to it.
             self._stand_in = pathlib.Path(
                 tempfile.mkdtemp(prefix=f"mesh-{run_dir.name}-", dir="/tmp")
             )
             self._stand_in.chmod(0o755)
-            if run_dir.is_dir() and not any(run_dir.iterdir()):
+            if run_dir.is_dir() and not run_dir.is_symlink():
+                for child in run_dir.iterdir():
+                    shutil.move(child, self._stand_in / child.name)
                 run_dir.rmdir()
             if not run_dir.exists():
                 run_dir.symlink_to(self._stand_in)

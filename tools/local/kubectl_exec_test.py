@@ -324,6 +324,9 @@ def test_kubectl_exec_it_gives_a_terminal(node):
     """kubectl on a terminal of its own (a pty this test holds), as a person types at it."""
     _, kubectl = node
     ours, theirs = os.openpty()
+    # Sized before kubectl starts, so its first resize frame carries it; the shell asks for
+    # the size only after a typed line, which reaches it after that frame.
+    fcntl.ioctl(ours, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
     try:
         process = subprocess.Popen(
             [
@@ -337,7 +340,7 @@ def test_kubectl_exec_it_gives_a_terminal(node):
                 "--",
                 "sh",
                 "-c",
-                "stty size; read line; echo got $line; tty; exit 5",
+                "read line; stty size; echo got $line; tty; exit 5",
             ],
             stdin=theirs,
             stdout=theirs,
@@ -348,9 +351,8 @@ def test_kubectl_exec_it_gives_a_terminal(node):
     finally:
         os.close(theirs)
     try:
-        fcntl.ioctl(ours, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
-        seen = _read_until(ours, b"33 111")
         os.write(ours, b"mesh\r")
+        seen = _read_until(ours, b"33 111")
         seen += _read_until(ours, b"/dev/pts/")
         assert process.wait(timeout=20) == 5
     finally:
