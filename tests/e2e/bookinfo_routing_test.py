@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from pilot.configstore.testing import Kubectl
+from pkg.testing.wait import poll
 from tests.e2e.meshtest import NETWORKING, MeshUnderTest, loopback_subnet
 
 SUBNET = loopback_subnet(3)
@@ -274,6 +275,9 @@ def test_kubectl_with_the_kubeconfig_the_launcher_wrote(mesh, tmp_path):
         before = mesh.pushes()
         kubectl.run("apply", "-f", str(samples / sample))
         mesh.wait_synced(after=before)
+    # kubectl creates all-v1's four VirtualServices one by one, so Pilot may push them in two
+    # debounced pushes, the second counted as reviews-v3's: wait for reviews-v3 itself.
+    poll(lambda: mesh.versions(10) == {"v3": 10}, "reviews-v3 in force", timeout=15)
     assert mesh.versions(20) == {"v3": 20}
     table = kubectl.run("get", "vs", "bookinfo", "reviews").stdout.splitlines()
     assert table[0].split() == ["NAME", "GATEWAYS", "HOSTS", "AGE"]
