@@ -54,7 +54,15 @@ test_forward_original_token_lets_the_next_hop_check_it_again = (
 @pytest.fixture(scope="module")
 def mesh() -> Iterator[MeshUnderTest]:
     with reachable_run_dir(f"jw{NET}-jwt-netns-mesh") as run_dir:
-        options = dict(platform="kube", heal=False, **captured_pods(NETWORK))
+        # A filter-chain change leaves the gateway's pooled connections to productpage on the
+        # old chain until Envoy drains them, over ProxyConfig drainDuration (Istio's 45 s by
+        # default, as the injected sidecars here take it): the task's checks wait for 10 s.
+        options = dict(
+            platform="kube",
+            heal=False,
+            mesh_config_extra="defaultConfig:\n  drainDuration: 2s\n",
+            **captured_pods(NETWORK),
+        )
         with MeshUnderTest(run_dir, SUBNET, **options) as under_test:
             yield under_test
         leftovers = netnssandbox.namespaces(NETWORK) + netnssandbox.links(NETWORK)

@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import pathlib
 import sys
 
-from tools.local import launcher, netnssandbox, observability
+from tools.local import containerfiles, launcher, netnssandbox, observability
 from tools.local.mesh import Mesh
 from tools.local.podnetwork import DEFAULT_POD_CIDR, NodeNetwork, PodNetworkError
 from tools.local.topology import PLATFORMS, REGISTRY_DOMAINS, ROOT, Topology
@@ -87,6 +88,17 @@ def choose_pod_network(
     captured = network == "netns" and interception != "off"
     control = control_address or (gateway if network == "netns" else "127.0.0.1")
     return PodNetworkChoice(network, control, captured, notice)
+
+
+SIDECAR_UID = 1337  # Istio's istio-proxy: the injected sidecars' runAsUser and runAsGroup
+
+
+def sidecar_reach_problem(topology: Topology, euid: int) -> str:
+    """Why the kube platform's sidecars, which a root kubelet runs as uid 1337, cannot reach
+    the run folder ("" when they can, or when they run as the kubelet's own user)."""
+    if topology.platform != "kube" or euid != 0:
+        return ""
+    return containerfiles.unreachable(topology.run_dir, SIDECAR_UID, SIDECAR_UID)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,6 +205,16 @@ def main(argv: list[str] | None = None) -> int:
             status = "Running" if proc.alive() else "Stopped"
             print(f"{proc.name:28} {status:9} {proc.restarts:<9} {proc.pid}")
         return 0
+    why = sidecar_reach_problem(topology, os.geteuid())
+    if why:
+        # Said now, not as pods that never start (CreateContainerConfigError in the kubelet).
+        print(
+            f"mesh: the sidecars run as uid {SIDECAR_UID} (Istio's istio-proxy) and cannot "
+            f"reach the run folder {topology.run_dir}: {why}. Give --run-dir a folder they "
+            "can reach (every folder above it open to others, e.g. under /tmp or /srv).",
+            file=sys.stderr,
+        )
+        return 1
     try:
         started = asyncio.run(mesh.up())
     except launcher.LaunchError as error:

@@ -3,9 +3,14 @@ allows them, else loopback addresses, said in one line; what cannot work is refu
 
 from __future__ import annotations
 
+import pathlib
+import shutil
+import tempfile
+
 import pytest
 
-from tools.local.main import PodNetworkChoice, choose_pod_network
+from tools.local.main import PodNetworkChoice, choose_pod_network, sidecar_reach_problem
+from tools.local.topology import Topology
 
 NOT_ROOT = "not root (network namespaces and iptables need NET_ADMIN)"
 
@@ -66,3 +71,22 @@ def test_a_control_address_off_the_bridge_keeps_loopback() -> None:
 def test_what_cannot_work_is_refused(wanted, options, message) -> None:
     with pytest.raises(ValueError, match=message):
         choose(wanted, **options)
+
+
+def test_a_run_folder_the_sidecars_cannot_reach_is_said_before_anything_starts() -> None:
+    top = pathlib.Path(tempfile.mkdtemp(dir="/tmp"))  # /tmp: every folder above is open
+    try:
+        top.chmod(0o755)
+        closed = top / "home"
+        closed.mkdir(mode=0o700)
+        closed.chmod(0o700)
+        inside = Topology(run_dir=closed / "run", platform="kube")
+        assert str(closed) in sidecar_reach_problem(inside, euid=0)
+        reachable = Topology(run_dir=top / "run", platform="kube")
+        assert sidecar_reach_problem(reachable, euid=0) == ""
+        # Not root: the kubelet runs every container as its own user, which reaches it.
+        assert sidecar_reach_problem(inside, euid=1000) == ""
+        # The local platform's launcher runs the sidecars as itself too.
+        assert sidecar_reach_problem(Topology(run_dir=closed / "run"), euid=0) == ""
+    finally:
+        shutil.rmtree(top)
