@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 from cryptography import x509
 
+from pkg.testing.wait import poll
 from security.ca.testing import write_plugged_in
 from tests.e2e.meshtest import ROOT, MeshUnderTest, loopback_subnet
 
@@ -101,7 +102,9 @@ def test_permissive_by_default_takes_mesh_mtls_and_outside_plaintext(mesh):
 def test_strict_refuses_plaintext_and_the_server_sees_the_caller(mesh):
     mesh.apply(_security("peer-authentication-mesh-strict"))
     try:
-        assert _plaintext_inbound(mesh, "details-v1") is None
+        # Envoy acknowledges the new listener before it has warmed (its TLS secret comes over
+        # SDS): until then new connections still reach the old, permissive one.
+        poll(lambda: _plaintext_inbound(mesh, "details-v1") is None, "plaintext refused", 15)
         pages = [mesh.page() for _ in range(10)]
         assert {p.status for p in pages} == {200}
         assert all("William Shakespeare" in p.body for p in pages)
