@@ -34,6 +34,7 @@ from pkg.testing.wait import poll
 from tests.e2e.externalhost import external_http_server
 from tests.e2e.kube_platform_test import POD_START, Cluster
 from tests.e2e.meshtest import (
+    NEEDS_NETNS,
     ROOT,
     MeshUnderTest,
     captured_pods,
@@ -52,11 +53,7 @@ EXTERNAL_NS = f"cd{NET}-x64"
 EXTERNAL_IP = str(NETWORK.network.broadcast_address - 1)
 HOST = "external.example.test"
 
-pytestmark = pytest.mark.skipif(
-    bool(netnssandbox.unavailable()),
-    reason=f"pods in network namespaces need root, ip, iptables and setpriv: "
-    f"{netnssandbox.unavailable()}",
-)
+pytestmark = NEEDS_NETNS
 
 ENTRIES = f"""\
 apiVersion: networking.istio.io/v1

@@ -27,6 +27,7 @@ from pkg.testing.wait import poll
 from tests.e2e.externalhost import external_http_server
 from tests.e2e.kube_platform_test import POD_START, Cluster
 from tests.e2e.meshtest import (
+    NEEDS_NETNS,
     ROOT,
     MeshUnderTest,
     captured_pods,
@@ -47,11 +48,7 @@ EXTERNAL_NS = f"cd{NET}-x57"
 EXTERNAL_IP = str(NETWORK.network.broadcast_address - 1)
 EXTERNAL_HOST = "edition.external.test"
 
-pytestmark = pytest.mark.skipif(
-    bool(netnssandbox.unavailable()),
-    reason=f"pods in network namespaces need root, ip, iptables and setpriv: "
-    f"{netnssandbox.unavailable()}",
-)
+pytestmark = NEEDS_NETNS
 
 # Istio's task (edition.cnn.com there), with the server's address as the entry's endpoint:
 # the pods' names are the kubelet's hosts files, which know Services only.

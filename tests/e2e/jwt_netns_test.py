@@ -13,7 +13,13 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e import jwt_test as jwt
-from tests.e2e.meshtest import MeshUnderTest, captured_pods, loopback_subnet, reachable_run_dir
+from tests.e2e.meshtest import (
+    NEEDS_NETNS,
+    MeshUnderTest,
+    captured_pods,
+    loopback_subnet,
+    reachable_run_dir,
+)
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -21,11 +27,7 @@ NET = int(os.environ.get("MESH_TEST_NET", "0"))
 SUBNET = loopback_subnet(68)
 NETWORK = NodeNetwork(prefix=f"jw{NET}-68-", cidr=f"10.{100 + NET}.68.0/24")
 
-pytestmark = pytest.mark.skipif(
-    bool(netnssandbox.unavailable()),
-    reason=f"pods in network namespaces need root, ip, iptables and setpriv: "
-    f"{netnssandbox.unavailable()}",
-)
+pytestmark = NEEDS_NETNS
 
 
 def test_productpage_is_captured_in_its_own_namespace(mesh: MeshUnderTest) -> None:

@@ -45,6 +45,7 @@ from tests.e2e.kube_platform_test import (
     test_scale_reviews_v3_to_zero_and_back,
 )
 from tests.e2e.meshtest import (
+    NEEDS_NETNS,
     ROOT,
     MeshUnderTest,
     captured_pods,
@@ -65,11 +66,7 @@ NET = int(os.environ.get("MESH_TEST_NET", "0"))
 SUBNET = loopback_subnet(47)
 NETWORK = NodeNetwork(prefix=f"pn{NET}-47-", cidr=f"10.{100 + NET}.47.0/24")
 
-pytestmark = pytest.mark.skipif(
-    bool(netnssandbox.unavailable()),
-    reason=f"pods in network namespaces need root, ip, iptables and setpriv: "
-    f"{netnssandbox.unavailable()}",
-)
+pytestmark = NEEDS_NETNS
 
 
 def _leftovers() -> list[str]:

@@ -25,7 +25,7 @@ from kubernetes.stream import stream
 
 from pkg.testing.wait import poll
 from tests.e2e.kube_platform_test import POD_START, Cluster
-from tests.e2e.meshtest import ROOT, MeshUnderTest, captured_pods, loopback_subnet
+from tests.e2e.meshtest import NEEDS_NETNS, ROOT, MeshUnderTest, captured_pods, loopback_subnet
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -39,11 +39,7 @@ CURL_USER = "100"  # curlimages/curl's USER, from the image table
 # sidecar under mutual TLS (the client's certificate).
 ENVOY_HEADERS = ("X-Envoy-Attempt-Count", "X-B3-Traceid", "X-Forwarded-Client-Cert")
 
-pytestmark = pytest.mark.skipif(
-    bool(netnssandbox.unavailable()),
-    reason=f"pods in network namespaces need root, ip, iptables and setpriv: "
-    f"{netnssandbox.unavailable()}",
-)
+pytestmark = NEEDS_NETNS
 
 
 @pytest.fixture(scope="module")

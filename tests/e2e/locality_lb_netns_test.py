@@ -26,7 +26,7 @@ import pytest
 
 from pkg.testing.wait import poll
 from tests.e2e.httpbintest import HTTPBIN, POD_START, HttpbinMesh
-from tests.e2e.meshtest import MeshUnderTest, captured_pods, loopback_subnet
+from tests.e2e.meshtest import NEEDS_NETNS, MeshUnderTest, captured_pods, loopback_subnet
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -37,11 +37,7 @@ LOCALITY = HTTPBIN / "locality"
 ZONES = ("region1.zone1", "region1.zone2", "region2.zone3", "region3.zone4")
 PLATFORM = {"platform": "kube", "bookinfo": False, "mixer": False}
 
-pytestmark = pytest.mark.skipif(
-    bool(netnssandbox.unavailable()),
-    reason=f"pods in network namespaces need root, ip, iptables and setpriv: "
-    f"{netnssandbox.unavailable()}",
-)
+pytestmark = NEEDS_NETNS
 
 
 class LocalityMesh(HttpbinMesh):

@@ -25,6 +25,9 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+from tools.local import netnssandbox
 from tools.local.mesh import Mesh
 from tools.local.podnetwork import NodeNetwork
 from tools.local.topology import ROOT, Topology
@@ -85,6 +88,15 @@ def captured_pods(network: NodeNetwork) -> dict[str, Any]:
         "control_address": network.gateway,
         "interception": True,
     }
+
+
+# A module whose pods run in network namespaces: skipped, saying what is missing, where the
+# machine cannot (CI runs as root, so there it runs).
+NEEDS_NETNS = pytest.mark.skipif(
+    bool(netnssandbox.unavailable()),
+    reason=f"pods in network namespaces need root, ip, iptables and setpriv: "
+    f"{netnssandbox.unavailable()}",
+)
 
 
 def _reachable_by_anyone(path: pathlib.Path) -> bool:

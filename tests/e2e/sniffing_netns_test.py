@@ -33,7 +33,7 @@ import pytest
 
 from pkg.testing.wait import poll
 from tests.e2e.kube_platform_test import POD_START, Cluster
-from tests.e2e.meshtest import ROOT, MeshUnderTest, captured_pods, loopback_subnet
+from tests.e2e.meshtest import NEEDS_NETNS, ROOT, MeshUnderTest, captured_pods, loopback_subnet
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -43,11 +43,7 @@ NETWORK = NodeNetwork(prefix=f"cd{NET}-63-", cidr=f"10.{100 + NET}.63.0/24")
 FORTIO = ROOT / "samples/httpbin/sample-client/fortio-deploy.yaml"
 APP_USER = "1000"  # as the kubelet runs an image USER 1000 (its group stays 0)
 
-pytestmark = pytest.mark.skipif(
-    bool(netnssandbox.unavailable()),
-    reason=f"pods in network namespaces need root, ip, iptables and setpriv: "
-    f"{netnssandbox.unavailable()}",
-)
+pytestmark = NEEDS_NETNS
 
 APPS = """
 apiVersion: v1

@@ -31,7 +31,7 @@ import pytest
 
 from pkg.testing.wait import poll
 from tests.e2e.kube_platform_test import POD_START, Cluster
-from tests.e2e.meshtest import ROOT, MeshUnderTest, captured_pods, loopback_subnet
+from tests.e2e.meshtest import NEEDS_NETNS, ROOT, MeshUnderTest, captured_pods, loopback_subnet
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -43,11 +43,7 @@ FORTIO = ROOT / "samples/httpbin/sample-client/fortio-deploy.yaml"
 APP_USER = "1000"  # as the kubelet runs an image USER 1000 (its group stays 0)
 ANSWERS = {"one", "two"}  # what tcp-echo v1 and v2 answer; anything else is a refusal
 
-pytestmark = pytest.mark.skipif(
-    bool(netnssandbox.unavailable()),
-    reason=f"pods in network namespaces need root, ip, iptables and setpriv: "
-    f"{netnssandbox.unavailable()}",
-)
+pytestmark = NEEDS_NETNS
 
 # One connection per line sent: what answered first (its prefix), or how it ended.
 _CONNECT = """

@@ -27,6 +27,7 @@ import yaml
 from pkg.testing.wait import poll
 from tests.e2e.kube_platform_test import POD_START, Cluster
 from tests.e2e.meshtest import (
+    NEEDS_NETNS,
     ROOT,
     MeshUnderTest,
     captured_pods,
@@ -43,11 +44,7 @@ TCP_ECHO = ROOT / "samples/tcp-echo"
 FORTIO = ROOT / "samples/httpbin/sample-client/fortio-deploy.yaml"
 APP_USER = "1000"  # as the kubelet runs an image USER 1000 (its group stays 0)
 
-pytestmark = pytest.mark.skipif(
-    bool(netnssandbox.unavailable()),
-    reason=f"pods in network namespaces need root, ip, iptables and setpriv: "
-    f"{netnssandbox.unavailable()}",
-)
+pytestmark = NEEDS_NETNS
 
 # One connection per line sent: what answered first (its prefix), counted.
 _CONNECT = """

@@ -21,7 +21,13 @@ import pytest
 
 from tests.e2e import traffic_resilience_test as resilience
 from tests.e2e.httpbintest import HttpbinMesh
-from tests.e2e.meshtest import MeshUnderTest, captured_pods, loopback_subnet, reachable_run_dir
+from tests.e2e.meshtest import (
+    NEEDS_NETNS,
+    MeshUnderTest,
+    captured_pods,
+    loopback_subnet,
+    reachable_run_dir,
+)
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -29,11 +35,7 @@ NET = int(os.environ.get("MESH_TEST_NET", "0"))
 SUBNET = loopback_subnet(51)
 NETWORK = NodeNetwork(prefix=f"pn{NET}-51-", cidr=f"10.{100 + NET}.51.0/24")
 
-pytestmark = pytest.mark.skipif(
-    bool(netnssandbox.unavailable()),
-    reason=f"pods in network namespaces need root, ip, iptables and setpriv: "
-    f"{netnssandbox.unavailable()}",
-)
+pytestmark = NEEDS_NETNS
 
 # The same checks, against this module's mesh.
 healthy = resilience.healthy
