@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import collections
 import functools
-import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -32,6 +29,7 @@ import pytest
 from pkg.testing.wait import poll
 from tests.e2e.kube_platform_test import POD_START, Cluster
 from tests.e2e.meshtest import NEEDS_NETNS, ROOT, MeshUnderTest, captured_pods, loopback_subnet
+from tests.e2e.podclient import tcp_from_pod
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -45,21 +43,6 @@ ANSWERS = {"one", "two"}  # what tcp-echo v1 and v2 answer; anything else is a r
 
 pytestmark = NEEDS_NETNS
 
-# One connection per line sent: what answered first (its prefix), or how it ended.
-_CONNECT = """
-import collections, json, socket, sys
-host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-seen = collections.Counter()
-for _ in range(count):
-    try:
-        with socket.create_connection((host, port), timeout=5) as conn:
-            conn.sendall(b"hello\\n")
-            line = conn.makefile("rb").readline().decode()
-            seen[line.split(" ")[0] if line else "closed"] += 1
-    except OSError as error:
-        seen[type(error).__name__] += 1
-print(json.dumps(seen))
-"""
 
 ALLOW_9000 = """
 apiVersion: security.istio.io/v1beta1
@@ -115,13 +98,7 @@ def connect(cluster: Cluster, host: str, port: int, count: int = 10) -> collecti
     """`count` connections from fortio's pod, as its app: its user, nothing in its
     environment (`env -i`), so only the pod's iptables can send them to the sidecar."""
     (client,) = cluster.ready("app=fortio")
-    ns = NETWORK.netns(client["metadata"]["uid"])
-    command = ["ip", "netns", "exec", ns, "env", "-i", "setpriv", f"--reuid={APP_USER}",
-               "--clear-groups", "--", sys.executable, "-c", _CONNECT, host, str(port),
-               str(count)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return collections.Counter(json.loads(done.stdout))
+    return tcp_from_pod(NETWORK.netns(client["metadata"]["uid"]), APP_USER, host, port, count)
 
 
 def pod_ip(cluster: Cluster) -> str:

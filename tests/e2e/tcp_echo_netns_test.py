@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import collections
 import functools
-import json
 import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -34,6 +31,7 @@ from tests.e2e.meshtest import (
     loopback_subnet,
     reachable_run_dir,
 )
+from tests.e2e.podclient import tcp_from_pod
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
 
@@ -45,22 +43,6 @@ FORTIO = ROOT / "samples/httpbin/sample-client/fortio-deploy.yaml"
 APP_USER = "1000"  # as the kubelet runs an image USER 1000 (its group stays 0)
 
 pytestmark = NEEDS_NETNS
-
-# One connection per line sent: what answered first (its prefix), counted.
-_CONNECT = """
-import collections, json, socket, sys
-host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-seen = collections.Counter()
-for _ in range(count):
-    try:
-        with socket.create_connection((host, port), timeout=5) as conn:
-            conn.sendall(b"hello\\n")
-            line = conn.makefile("rb").readline().decode()
-            seen[line.split(" ")[0] if line else "closed"] += 1
-    except OSError as error:
-        seen[type(error).__name__] += 1
-print(json.dumps(seen))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +79,7 @@ def from_client(cluster: Cluster, count: int, host: str = "tcp-echo", port: int 
     """`count` connections from fortio's pod, as its app: its user, nothing in its
     environment (`env -i`), so only the pod's iptables can send them to the sidecar."""
     (client,) = cluster.ready("app=fortio")
-    ns = NETWORK.netns(client["metadata"]["uid"])
-    command = ["ip", "netns", "exec", ns, "env", "-i", "setpriv", f"--reuid={APP_USER}",
-               "--clear-groups", "--", sys.executable, "-c", _CONNECT, host, str(port),
-               str(count)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return collections.Counter(json.loads(done.stdout))
+    return tcp_from_pod(NETWORK.netns(client["metadata"]["uid"]), APP_USER, host, port, count)
 
 
 def from_outside(address: str, port: int, count: int) -> collections.Counter[str]:
