@@ -14,7 +14,6 @@ httpbin's. Also the task's `$SOURCE_POD` form, exit codes, stdin, the Python cli
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Iterator
 
@@ -25,6 +24,7 @@ from kubernetes.stream import stream
 
 from pkg.testing.wait import poll
 from tests.e2e.kube_platform_test import POD_START, Cluster
+from tests.e2e.kubectl_exec_test import curl_headers
 from tests.e2e.meshtest import NEEDS_NETNS, ROOT, MeshUnderTest, captured_pods, loopback_subnet
 from tools.local import netnssandbox
 from tools.local.podnetwork import NodeNetwork
@@ -62,29 +62,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     assert netnssandbox.namespaces(NETWORK) == []
 
 
-def _curl_headers(cluster: Cluster, *target: str) -> dict[str, str] | None:
-    done = cluster.kubectl.run(
-        "exec",
-        *target,
-        "-c",
-        "sleep",
-        "--",
-        "curl",
-        "-sS",
-        "http://httpbin:8000/headers",
-        check=False,
-    )
-    if done.returncode != 0:
-        return None
-    headers = json.loads(done.stdout)["headers"]
-    # go-httpbin answers each header as a list of values.
-    return {k: v[0] if isinstance(v, list) else v for k, v in headers.items()}
-
-
 def test_curl_from_the_sleep_pod_reaches_httpbin_through_its_sidecar(cluster: Cluster):
-    headers = poll(
-        lambda: _curl_headers(cluster, "deploy/sleep"), "curl from sleep to httpbin", POD_START
-    )
+    headers = poll(lambda: curl_headers(cluster), "curl from sleep to httpbin", POD_START)
     assert headers is not None
     print(f"httpbin saw: {headers}")
     assert headers["Host"] == "httpbin:8000"

@@ -41,10 +41,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                     print(*log.read_text(errors="replace").splitlines()[-15:], sep="\n")
 
 
-def _headers(cluster: Cluster) -> dict[str, str] | None:
+def curl_headers(cluster: Cluster, target: str = "deploy/sleep") -> dict[str, str] | None:
+    """What httpbin saw of `kubectl exec <target> -c sleep -- curl .../headers`; None when
+    the exec or curl failed (the pods may not be up yet)."""
     done = cluster.kubectl.run(
         "exec",
-        "deploy/sleep",
+        target,
         "-c",
         "sleep",
         "--",
@@ -56,11 +58,12 @@ def _headers(cluster: Cluster) -> dict[str, str] | None:
     if done.returncode != 0:
         return None
     headers = json.loads(done.stdout)["headers"]
+    # go-httpbin answers each header as a list of values.
     return {k: v[0] if isinstance(v, list) else v for k, v in headers.items()}
 
 
 def test_curl_from_the_sleep_pod_goes_through_its_sidecar(cluster: Cluster):
-    headers = poll(lambda: _headers(cluster), "curl from sleep to httpbin", POD_START)
+    headers = poll(lambda: curl_headers(cluster), "curl from sleep to httpbin", POD_START)
     assert headers is not None
     print(f"httpbin saw: {headers}")
     # Only the sleep pod's Envoy, as curl's HTTP proxy, gives the request an id, and its
