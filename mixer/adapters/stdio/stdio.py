@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mixer.adapter.api import AdapterInfo, ConfigError, Env
-from mixer.adapters.stdio.encoding import JsonableCache, encode_line
+from mixer.adapters.stdio.encoding import LineEncoder, encode_line
 from mixer.adapters.stdio.params import Level, Options, Stream, parse
 from mixer.adapters.stdio.sink import FileSink, LineWriter, RotatingFileSink, Sink, StreamSink
 from mixer.template.templates import LogEntry, Metric
@@ -31,7 +31,8 @@ class StdioHandler:
         self._options = options
         self._writer = writer
         self._clock = clock
-        self._values = JsonableCache()  # used on the event loop only
+        # Per log entry instance, as each has its own variables (used on the event loop only).
+        self._encoders: dict[str, LineEncoder] = {}
 
     @property
     def writer(self) -> LineWriter:
@@ -39,19 +40,21 @@ class StdioHandler:
 
     async def handle_log_entry(self, instances: Sequence[LogEntry]) -> None:
         options = self._options
+        encoders = self._encoders
         lines: list[str] = []
         for instance in instances:
             level = options.level_of(instance.severity)
             if level < options.output_level:
                 continue
+            encoder = encoders.get(instance.name)
+            if encoder is None:
+                encoder = encoders[instance.name] = LineEncoder(as_json=options.output_as_json)
             lines.append(
-                encode_line(
+                encoder.encode(
                     level=level.label,
                     moment=instance.timestamp or self._clock(),
                     instance=instance.name,
-                    fields=sorted(instance.variables.items()),
-                    as_json=options.output_as_json,
-                    cache=self._values,
+                    variables=instance.variables,
                 )
             )
         if lines:
