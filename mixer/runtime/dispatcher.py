@@ -94,6 +94,7 @@ class Dispatcher:
         (reuse.py); without them every entry is evaluated in full. Either way the adapters
         get the same instances."""
         self.counters.reports += 1
+        counters = self.counters
         evaluator = ReportEvaluator()
         batches: dict[tuple[str, str], tuple[HandlerEntry, list[Any]]] = {}
         for i, bag in enumerate(bags):
@@ -103,20 +104,19 @@ class Dispatcher:
                 if not matched:
                     if matched is None:
                         # An attribute the match needs is absent: the rule does not apply (Istio).
-                        self.counters.match_errors += 1
+                        counters.match_errors += 1
                     continue
-                for action in rule.actions:
-                    for instance in action.instances:
-                        if instance.template.variety is not Variety.REPORT:
-                            continue
-                        try:
-                            built = evaluator.build(instance, bag)
-                        except EvalError as error:
-                            self.counters.instance_errors += 1
-                            log.debug("instance %s not built: %s", instance.qualified, error)
-                            continue
-                        key = (action.handler.qualified, instance.template.name)
-                        batches.setdefault(key, (action.handler, []))[1].append(built)
+                for target in rule.report_instances:
+                    try:
+                        built = evaluator.build(target.instance, bag)
+                    except EvalError as error:
+                        counters.instance_errors += 1
+                        log.debug("instance %s not built: %s", target.instance.qualified, error)
+                        continue
+                    batch = batches.get(target.batch)
+                    if batch is None:
+                        batch = batches[target.batch] = (target.handler, [])
+                    batch[1].append(built)
         calls = [
             self._report_call(handler, adapter_api.HANDLER_METHODS[template], instances)
             for (_, template), (handler, instances) in batches.items()

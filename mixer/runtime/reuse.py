@@ -45,6 +45,10 @@ class InstancePlan:
     readers: Mapping[str, tuple[int, ...]]  # attribute -> the expressions that may read it
     map_of: tuple[int, ...]  # per expression: which of `maps` it fills, -1 for a scalar
     read: frozenset[str]  # every attribute some expression may read
+    # stale() per delta's names: a flow's deltas come in a few shapes (times, ids, headers).
+    _stale: dict[frozenset[str], Stale] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, instance: CompiledInstance) -> InstancePlan:
@@ -72,25 +76,36 @@ class InstancePlan:
         """Every expression's value, in order; raises EvalError."""
         return [expression.evaluate(bag) for expression in self.expressions]
 
-    def stale(self, changed: Collection[str]) -> list[int]:
-        """The expressions that read one of `changed`, in order."""
-        readers = self.readers
-        read = self.read.intersection(changed)  # in C: most of a delta is read by none
-        if not read:
-            return []
-        if len(read) == 1:
-            (name,) = read
-            return list(readers[name])
+    def stale(self, changed: frozenset[str]) -> Stale:
+        """The expressions that read one of `changed`, in order, and the maps they fill."""
+        known = self._stale.get(changed)
+        if known is not None:
+            return known
         found: set[int] = set()
-        for name in read:
-            found.update(readers[name])
-        return sorted(found)
+        for name in self.read.intersection(changed):  # in C: most of a delta is read by none
+            found.update(self.readers[name])
+        slots = tuple(sorted(found))
+        known = Stale(slots, tuple(sorted({self.map_of[i] for i in slots} - {-1})))
+        if len(self._stale) < _STALE_SHAPES:
+            self._stale[changed] = known
+        return known
 
     def map_values(self, values: Sequence[Any]) -> list[dict[str, Any]]:
         return [
             dict(zip(keys, values[start : start + len(keys)], strict=True))
             for _, keys, start in self.maps
         ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Stale:
+    expressions: tuple[int, ...]  # indexes into InstancePlan.expressions, in order
+    maps: tuple[int, ...]  # indexes into InstancePlan.maps
+
+
+# Delta shapes remembered per instance; past this (a client whose deltas never repeat)
+# stale() is computed each time rather than remembered.
+_STALE_SHAPES = 256
 
 
 class _Memo:
@@ -119,14 +134,15 @@ class ReportEvaluator:
 
     def __init__(self) -> None:
         self._entry = -1
-        self._changed: Changed = None
+        self._changed: frozenset[str] | None = None
         self._instances: dict[int, _Memo] = {}  # by id(): the snapshot outlives the Report
         self._matches: dict[int, tuple[int, object]] = {}
 
     def begin(self, changed: Changed) -> None:
         """The next entry, whose delta set `changed` anew (None: it stands alone)."""
         self._entry += 1
-        self._changed = changed
+        # One frozenset an entry, for every instance's stale() to look up.
+        self._changed = None if changed is None else frozenset(changed)
 
     def match(self, rule: CompiledRule, bag: Any) -> bool | None:
         """Whether the rule's match holds; None if it could not be evaluated (an absent
@@ -170,22 +186,21 @@ class ReportEvaluator:
             self._instances[key] = _Memo(entry, values, maps, built)
             return built
         stale = plan.stale(changed)
-        if not stale:
+        if not stale.expressions:
             memo.entry = entry
             return memo.built
         values = memo.values.copy()
         expressions = plan.expressions
         try:
-            for i in stale:
+            for i in stale.expressions:
                 values[i] = expressions[i].evaluate(bag)
         except EvalError:
             del self._instances[key]
             raise
         maps = memo.maps.copy()
-        for m in {plan.map_of[i] for i in stale}:
-            if m >= 0:
-                _, keys, start = plan.maps[m]
-                maps[m] = dict(zip(keys, values[start : start + len(keys)], strict=True))
+        for m in stale.maps:
+            _, keys, start = plan.maps[m]
+            maps[m] = dict(zip(keys, values[start : start + len(keys)], strict=True))
         built = _assemble(instance, plan, values, maps)
         self._instances[key] = _Memo(entry, values, maps, built)
         return built

@@ -44,8 +44,8 @@ class CompiledInstance:
     scalars: Mapping[str, Expression]
     maps: Mapping[str, Mapping[str, Expression]]
 
-    @property
-    def qualified(self) -> str:
+    @functools.cached_property
+    def qualified(self) -> str:  # named in every instance built: kept, not formatted each time
         return refs.key(self.name, self.namespace)
 
     def build(self, bag: Any) -> Any:
@@ -92,6 +92,26 @@ class CompiledRule:
     def varieties(self) -> frozenset[Variety]:
         """Which requests the rule can act on: a check-only rule never needs evaluating for a Report."""
         return frozenset(i.template.variety for a in self.actions for i in a.instances)
+
+    @functools.cached_property
+    def report_instances(self) -> tuple[ReportTarget, ...]:
+        """Its REPORT instances in action order, each with the handler that hears of it and
+        the batch it joins: what a Report walks for every entry, laid out once."""
+        return tuple(
+            ReportTarget(
+                instance, action.handler, (action.handler.qualified, instance.template.name)
+            )
+            for action in self.actions
+            for instance in action.instances
+            if instance.template.variety is Variety.REPORT
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportTarget:
+    instance: CompiledInstance
+    handler: HandlerEntry
+    batch: tuple[str, str]  # (handler, template): one adapter call per batch and Report
 
 
 @dataclasses.dataclass(frozen=True)

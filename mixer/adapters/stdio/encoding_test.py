@@ -139,13 +139,15 @@ def _streams(draw: st.DrawFn) -> list[tuple[str, dict[str, object]]]:
     """Log entries as Mixer hands them over: each entry's variables are the previous
     entry's dict with a few values replaced (the rest the very same objects), now and then
     with a name added or dropped; the level changes too."""
-    variables = draw(st.dictionaries(_NAMES, _VALUES, max_size=5))
+    variables: dict[str, object] = draw(st.dictionaries(_NAMES, _VALUES, max_size=5))
     stream = []
     for _ in range(draw(st.integers(1, 8))):
         variables = {**variables, **draw(st.dictionaries(_NAMES, _VALUES, max_size=3))}
-        if variables and draw(st.booleans()) and draw(st.booleans()):
+        drop: int = draw(st.integers(0, 3))
+        if variables and drop == 0:
             variables.pop(draw(st.sampled_from(sorted(variables))))
-        stream.append((draw(st.sampled_from(["info", "warn"])), variables))
+        level: str = draw(st.sampled_from(["info", "warn"]))
+        stream.append((level, variables))
     return stream
 
 
