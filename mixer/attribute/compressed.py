@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import cast
+from typing import NoReturn, cast
 
 from api.mixer.v1 import attributes_pb2, check_pb2, report_pb2
 from mixer.attribute.bag import Bag, Value, same_value
@@ -46,6 +46,7 @@ __all__ = [
 
 _UTC = datetime.UTC
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
+_timedelta = datetime.timedelta  # (days, seconds, microseconds)
 # google.protobuf.Timestamp: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z.
 _MIN_TIMESTAMP_SECONDS = -62_135_596_800
 _MAX_TIMESTAMP_SECONDS = 253_402_300_799
@@ -140,20 +141,15 @@ def _decode_values(
     if table is None:
         table = _word_table(words, gw, count)
 
-    def name_of(index: int, field: str) -> str:
-        if low <= index < count:
-            return table[index]
-        raise AttributeDecodeError(
-            f"{field}: attribute name: {describe_index(index, len(words), count)}"
-        )
-
-    # upb maps iterate keys much faster than items(), so every loop indexes by key.
+    # upb maps iterate keys much faster than items(), so every loop indexes by key; names
+    # are range-checked inline (a call per attribute cost a sixth of the decode).
     values: dict[str, Value] = {}
     strings = attrs.strings
     for ni in strings:
         vi = strings[ni]
         if not (low <= ni < count and low <= vi < count):
-            name_of(ni, "strings")
+            if not low <= ni < count:
+                _check_name(ni, "strings", words, count)
             raise AttributeDecodeError(
                 f"strings[{table[ni]}]: value: {describe_index(vi, len(words), count)}"
             )
@@ -168,23 +164,25 @@ def _decode_values(
         entries = getattr(attrs, field)
         if not entries:
             continue
-        if convert is None:
-            for ni in entries:
-                values[name_of(ni, field)] = entries[ni]
-        else:
-            for ni in entries:
-                name = name_of(ni, field)
-                try:
-                    values[name] = convert(entries[ni])
-                except _Invalid as e:
-                    raise AttributeDecodeError(f"{field}[{name}]: {e}") from None
+        for ni in entries:
+            if not low <= ni < count:
+                _check_name(ni, field, words, count)
+            if convert is None:
+                values[table[ni]] = entries[ni]
+                continue
+            try:
+                values[table[ni]] = convert(entries[ni])
+            except _Invalid as e:
+                raise AttributeDecodeError(f"{field}[{table[ni]}]: {e}") from None
         expected += len(entries)
         if len(values) != expected:
             _raise_duplicate(attrs, words, gw, count)
 
     string_maps = attrs.string_maps
     for ni in string_maps:
-        name = name_of(ni, "string_maps")
+        if not low <= ni < count:
+            _check_name(ni, "string_maps", words, count)
+        name = table[ni]
         entries = string_maps[ni].entries
         mapped: dict[str, str] = {}
         for ki in entries:
@@ -200,6 +198,13 @@ def _decode_values(
     return values
 
 
+def _check_name(index: int, field: str, words: Sequence[str], count: int) -> NoReturn:
+    """Raise for an attribute name index outside both dictionaries."""
+    raise AttributeDecodeError(
+        f"{field}: attribute name: {describe_index(index, len(words), count)}"
+    )
+
+
 def _timestamp(ts: object) -> datetime.datetime:
     seconds, nanos = ts.seconds, ts.nanos  # type: ignore[attr-defined]
     if not _MIN_TIMESTAMP_SECONDS <= seconds <= _MAX_TIMESTAMP_SECONDS:
@@ -207,7 +212,7 @@ def _timestamp(ts: object) -> datetime.datetime:
     if not 0 <= nanos <= _MAX_NANOS:
         raise _Invalid(f"invalid timestamp: nanos {nanos} outside [0, {_MAX_NANOS}]")
     # Python keeps microseconds: sub-microsecond precision is dropped (floor, as nanos >= 0).
-    return _EPOCH + datetime.timedelta(seconds=seconds, microseconds=nanos // 1000)
+    return _EPOCH + _timedelta(0, seconds, nanos // 1000)  # positional: faster
 
 
 def _duration(d: object) -> datetime.timedelta:
@@ -219,7 +224,7 @@ def _duration(d: object) -> datetime.timedelta:
     if (seconds < 0 < nanos) or (nanos < 0 < seconds):
         raise _Invalid(f"invalid duration: seconds {seconds} and nanos {nanos} differ in sign")
     micros = nanos // 1000 if nanos >= 0 else -(-nanos // 1000)  # truncate toward zero
-    return datetime.timedelta(seconds=seconds, microseconds=micros)
+    return _timedelta(0, seconds, micros)
 
 
 class _Invalid(AttributeDecodeError):
