@@ -17,7 +17,7 @@ import bisect
 import logging
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import prometheus_client
 from prometheus_client.core import (
@@ -51,22 +51,30 @@ class Family:
         self._values: dict[tuple[str, ...], float] = {}  # COUNTER, GAUGE
         self._histograms: dict[tuple[str, ...], _Histogram] = {}  # DISTRIBUTION
 
-    def record(self, labels: tuple[str, ...], value: float) -> None:
-        """Add (COUNTER), set (GAUGE) or observe (DISTRIBUTION) one value."""
-        if self.kind is Kind.COUNTER:
-            if value < 0:
-                raise ValueError(f"{self.name}: a counter cannot decrease (value {value})")
-            with self._lock:
-                self._values[labels] = self._values.get(labels, 0.0) + value
-        elif self.kind is Kind.GAUGE:
-            with self._lock:
-                self._values[labels] = value
-        else:
-            with self._lock:
-                histogram = self._histograms.get(labels)
-                if histogram is None:
-                    histogram = self._histograms[labels] = _Histogram(len(self.buckets))
-                histogram.observe(bisect.bisect_left(self.buckets, value), value)
+    def record_all(self, samples: Sequence[tuple[tuple[str, ...], float]]) -> list[str]:
+        """Add (COUNTER), set (GAUGE) or observe (DISTRIBUTION) each (labels, value) in order,
+        under one lock: a Report's batch. Returns why the samples that could not be recorded
+        were refused (a counter cannot decrease)."""
+        refused: list[str] = []
+        with self._lock:
+            if self.kind is Kind.COUNTER:
+                counts = self._values
+                for labels, value in samples:
+                    if value < 0:
+                        refused.append(f"a counter cannot decrease (value {value})")
+                    else:
+                        counts[labels] = counts.get(labels, 0.0) + value
+            elif self.kind is Kind.GAUGE:
+                for labels, value in samples:
+                    self._values[labels] = value
+            else:
+                histograms, buckets = self._histograms, self.buckets
+                for labels, value in samples:
+                    histogram = histograms.get(labels)
+                    if histogram is None:
+                        histogram = histograms[labels] = _Histogram(len(buckets))
+                    histogram.observe(bisect.bisect_left(buckets, value), value)
+        return refused
 
     def describe(self) -> list[Metric]:
         # Lets the registry learn our names without collecting the series.

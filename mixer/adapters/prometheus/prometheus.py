@@ -65,6 +65,8 @@ class PrometheusHandler:
 
     async def handle_metric(self, instances: Sequence[Metric]) -> None:
         failures: list[str] = []
+        # Per binding, its samples in order: each family takes its lock once a Report.
+        samples: dict[int, tuple[_Binding, list[tuple[tuple[str, ...], float]]]] = {}
         for instance in instances:
             bindings = self._resolve(instance.name)
             if not bindings:
@@ -72,11 +74,22 @@ class PrometheusHandler:
                 continue
             for binding in bindings:
                 try:
-                    binding.family.record(
-                        self._labels(binding, instance.dimensions), values.to_number(instance.value)
+                    sample = (
+                        self._labels(binding, instance.dimensions),
+                        values.to_number(instance.value),
                     )
                 except ValueError as e:
                     failures.append(f"{instance.name} -> {binding.spec.full_name}: {e}")
+                    continue
+                batch = samples.get(id(binding))
+                if batch is None:
+                    batch = samples[id(binding)] = (binding, [])
+                batch[1].append(sample)
+        for binding, taken in samples.values():
+            failures.extend(
+                f"{binding.spec.full_name}: {refused}"
+                for refused in binding.family.record_all(taken)
+            )
         if failures:
             raise MetricError("; ".join(failures))
 
