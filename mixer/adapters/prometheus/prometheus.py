@@ -66,12 +66,21 @@ class PrometheusHandler:
     async def handle_metric(self, instances: Sequence[Metric]) -> None:
         failures: list[str] = []
         # Per binding, its samples in order: each family takes its lock once a Report.
-        samples: dict[int, tuple[_Binding, list[tuple[tuple[str, ...], float]]]] = {}
+        samples: dict[int, tuple[_Binding, list[Sample]]] = {}
+        # An entry whose delta left a metric alone hands over the previous entry's very
+        # instance (mixer/runtime/reuse.py): its samples are the ones taken for that one.
+        remembered: dict[str, tuple[Metric, list[tuple[_Binding, Sample]]]] = {}
         for instance in instances:
+            known = remembered.get(instance.name)
+            if known is not None and known[0] is instance:
+                for binding, sample in known[1]:
+                    samples[id(binding)][1].append(sample)
+                continue
             bindings = self._resolve(instance.name)
             if not bindings:
                 failures.append(f"{instance.name}: no metric of this handler takes this instance")
                 continue
+            taken: list[tuple[_Binding, Sample]] = []
             for binding in bindings:
                 try:
                     sample = (
@@ -81,14 +90,19 @@ class PrometheusHandler:
                 except ValueError as e:
                     failures.append(f"{instance.name} -> {binding.spec.full_name}: {e}")
                     continue
+                taken.append((binding, sample))
                 batch = samples.get(id(binding))
                 if batch is None:
                     batch = samples[id(binding)] = (binding, [])
                 batch[1].append(sample)
-        for binding, taken in samples.values():
+            if len(taken) == len(bindings):  # a failure is reported as often as it recurs
+                remembered[instance.name] = (instance, taken)
+            else:
+                remembered.pop(instance.name, None)
+        for binding, recorded in samples.values():
             failures.extend(
                 f"{binding.spec.full_name}: {refused}"
-                for refused in binding.family.record_all(taken)
+                for refused in binding.family.record_all(recorded)
             )
         if failures:
             raise MetricError("; ".join(failures))
@@ -128,6 +142,9 @@ class PrometheusHandler:
             # Bounded by the instance names config can produce, so it need not be evicted.
             self._resolved[instance_name] = found
         return found
+
+
+Sample = tuple[tuple[str, ...], float]  # (label values, value)
 
 
 def _label_values(family: Family, dimensions: Mapping[str, Any]) -> tuple[str, ...]:

@@ -220,6 +220,28 @@ def test_bad_instances_fail_alone_and_are_reported_together():
     asyncio.run(main())
 
 
+def test_an_instance_handed_over_again_counts_again():
+    """Mixer hands consecutive entries the very same instance when their deltas left it
+    alone; each is still one request (the handler reuses its sample, not its count)."""
+
+    async def main() -> None:
+        registry = prometheus_client.CollectorRegistry()
+        handler = await build(registry, REQUESTS)
+        name = "requestcount.instance.istio-system"
+        same = metric(name, 1, **SERIES)
+        other = metric(name, 2, **SERIES)
+        await handler.handle_metric([same, same, other, same])
+        await handler.handle_metric([same])
+        assert scrape(registry)["istio_requests"] == {key("istio_requests_total", **SERIES): 6.0}
+        bad = metric(name, "many", **SERIES)
+        with pytest.raises(MetricError) as raised:
+            await handler.handle_metric([bad, bad])
+        assert str(raised.value).count("'many' is not a number") == 2
+        await handler.close()
+
+    asyncio.run(main())
+
+
 def test_extra_dimensions_are_ignored():
     async def main() -> None:
         registry = prometheus_client.CollectorRegistry()
