@@ -105,6 +105,7 @@ class Topology:
     mixer_check_cache: bool = True  # False: the filters ask mixs on every request (benchmarks)
     policy_check_fail_open: bool = False  # MeshConfig policyCheckFailOpen
     mixer_filter_wasm: str = ""  # the filter module; "" is the one Bazel built
+    mixer_report_address: str = ""  # MeshConfig mixerReportServer; "" is mixs (benchmarks)
     mesh_config_extra: str = ""  # more MeshConfig YAML (e.g. "reportBatchMaxEntries: 1\n")
     # Prometheus, Zipkin and the mesh page (observability.py).
     observability: bool = True
@@ -198,8 +199,9 @@ class Topology:
     def mesh_config(self) -> str:
         """Istio's mesh config (MeshConfig YAML) Pilot starts with: policy checks on, one mixs
         for checks and reports."""
+        reports = self.mixer_report_address or self.mixer_address
         servers = (
-            f"mixerCheckServer: {self.mixer_address}\nmixerReportServer: {self.mixer_address}\n"
+            f"mixerCheckServer: {self.mixer_address}\nmixerReportServer: {reports}\n"
             if self.mixer
             else ""
         )
