@@ -155,11 +155,16 @@ class LineEncoder:
         self._names, self._values, self._pieces = names, (), []
 
     def _value(self, value: Any) -> str:
+        # The types that change from entry to entry first: ids, sizes, times, durations.
         kind = type(value)
         if kind is str:
             return _json_str(value)
         if kind is int:
             return int.__repr__(value)
+        if kind is datetime.datetime:
+            return _json_str(format_time(value))
+        if kind is datetime.timedelta:
+            return _json_str(format_duration(value))
         return self._encoder.encode(jsonable(value))
 
     def _head(self, level: str, instance: str) -> tuple[str, str]:
