@@ -59,9 +59,7 @@ Value& Attributes::Slot(const AttributeName::Key& key) {
   return entries_.back().second;
 }
 
-void Attributes::Set(std::string_view name, Value value) { Slot(name) = std::move(value); }
-
-void Attributes::SetString(std::string_view name, std::string_view value) {
+void Attributes::SetString(const Key& name, std::string_view value) {
   Value& slot = Slot(name);
   if (std::string* s = std::get_if<std::string>(&slot)) {
     s->assign(value.data(), value.size());  // in place: no temporary Value
@@ -69,39 +67,26 @@ void Attributes::SetString(std::string_view name, std::string_view value) {
     slot.emplace<std::string>(value);
   }
 }
-void Attributes::SetInt64(std::string_view name, int64_t value) { Slot(name) = value; }
-void Attributes::SetDouble(std::string_view name, double value) { Slot(name) = value; }
-void Attributes::SetBool(std::string_view name, bool value) { Slot(name) = value; }
-void Attributes::SetBytes(std::string_view name, std::string_view value) {
-  Slot(name) = Bytes{std::string(value)};
-}
-void Attributes::SetTimestamp(std::string_view name, Timestamp value) { Slot(name) = value; }
-void Attributes::SetDuration(std::string_view name, Duration value) { Slot(name) = value; }
-void Attributes::SetStringMap(std::string_view name, StringMap value) {
-  Slot(name) = std::move(value);
-}
 
-void Attributes::SetStringMapEntry(std::string_view name, std::string_view key,
-                                   std::string_view value) {
+void Attributes::SetStringMapEntry(const Key& name, std::string_view key, std::string_view value) {
   Value& slot = Slot(name);
   if (!std::holds_alternative<StringMap>(slot)) slot = StringMap();
   std::get_if<StringMap>(&slot)->insert_or_assign(std::string(key), std::string(value));
 }
 
-const Value* Attributes::Get(std::string_view name) const {
-  const Entry* entry = Find(AttributeName::KeyFor(name));
+const Value* Attributes::Get(const Key& name) const {
+  const Entry* entry = Find(name);
   return entry == nullptr ? nullptr : &entry->second;
 }
 
-const std::string* Attributes::GetString(std::string_view name) const {
+const std::string* Attributes::GetString(const Key& name) const {
   const Value* v = Get(name);
   return v == nullptr ? nullptr : std::get_if<std::string>(v);
 }
 
-bool Attributes::Erase(std::string_view name) {
-  const AttributeName::Key key = AttributeName::KeyFor(name);
-  const size_t at = LowerBound(key);
-  if (at == order_.size() || CompareNames(entries_[order_[at]].first.key(), key) != 0) return false;
+bool Attributes::Erase(const Key& name) {
+  const size_t at = LowerBound(name);
+  if (at == order_.size() || CompareNames(entries_[order_[at]].first.key(), name) != 0) return false;
   const uint32_t gone = order_[at];
   entries_.erase(entries_.begin() + gone);
   order_.erase(order_.begin() + static_cast<std::ptrdiff_t>(at));

@@ -91,25 +91,47 @@ class Attributes {
     const uint32_t* end_;
   };
 
-  // Setting a name again replaces its value (of any type).
-  void Set(std::string_view name, Value value);
-  void SetString(std::string_view name, std::string_view value);
-  void SetInt64(std::string_view name, int64_t value);
-  void SetDouble(std::string_view name, double value);
-  void SetBool(std::string_view name, bool value);
-  void SetBytes(std::string_view name, std::string_view value);
-  void SetTimestamp(std::string_view name, Timestamp value);
-  void SetDuration(std::string_view name, Duration value);
-  void SetStringMap(std::string_view name, StringMap value);
+  // Setting a name again replaces its value (of any type). Each takes the name as text
+  // (looked up in the global dictionary) or as a Key made once (AttributeName::KeyFor), which
+  // spares the lookup: what a filter's fixed names use.
+  using Key = AttributeName::Key;
+  void Set(const Key& name, Value value) { Slot(name) = std::move(value); }
+  void SetString(const Key& name, std::string_view value);
+  void SetInt64(const Key& name, int64_t value) { Slot(name) = value; }
+  void SetDouble(const Key& name, double value) { Slot(name) = value; }
+  void SetBool(const Key& name, bool value) { Slot(name) = value; }
+  void SetBytes(const Key& name, std::string_view value) { Slot(name) = Bytes{std::string(value)}; }
+  void SetTimestamp(const Key& name, Timestamp value) { Slot(name) = value; }
+  void SetDuration(const Key& name, Duration value) { Slot(name) = value; }
+  void SetStringMap(const Key& name, StringMap value) { Slot(name) = std::move(value); }
   // Adds one key to a string map, creating the map (or replacing a non-map value).
-  void SetStringMapEntry(std::string_view name, std::string_view key, std::string_view value);
+  void SetStringMapEntry(const Key& name, std::string_view key, std::string_view value);
+
+  void Set(std::string_view name, Value value) { Set(AttributeName::KeyFor(name), std::move(value)); }
+  void SetString(std::string_view name, std::string_view value) { SetString(AttributeName::KeyFor(name), value); }
+  void SetInt64(std::string_view name, int64_t value) { SetInt64(AttributeName::KeyFor(name), value); }
+  void SetDouble(std::string_view name, double value) { SetDouble(AttributeName::KeyFor(name), value); }
+  void SetBool(std::string_view name, bool value) { SetBool(AttributeName::KeyFor(name), value); }
+  void SetBytes(std::string_view name, std::string_view value) { SetBytes(AttributeName::KeyFor(name), value); }
+  void SetTimestamp(std::string_view name, Timestamp value) { SetTimestamp(AttributeName::KeyFor(name), value); }
+  void SetDuration(std::string_view name, Duration value) { SetDuration(AttributeName::KeyFor(name), value); }
+  void SetStringMap(std::string_view name, StringMap value) {
+    SetStringMap(AttributeName::KeyFor(name), std::move(value));
+  }
+  void SetStringMapEntry(std::string_view name, std::string_view key, std::string_view value) {
+    SetStringMapEntry(AttributeName::KeyFor(name), key, value);
+  }
 
   // nullptr if absent.
-  const Value* Get(std::string_view name) const;
+  const Value* Get(const Key& name) const;
+  const Value* Get(std::string_view name) const { return Get(AttributeName::KeyFor(name)); }
   // The string value, or nullptr if absent or not a string.
-  const std::string* GetString(std::string_view name) const;
+  const std::string* GetString(const Key& name) const;
+  const std::string* GetString(std::string_view name) const { return GetString(AttributeName::KeyFor(name)); }
+  bool Has(const Key& name) const { return Get(name) != nullptr; }
   bool Has(std::string_view name) const { return Get(name) != nullptr; }
-  bool Erase(std::string_view name);
+  bool Erase(const Key& name);
+  bool Erase(std::string_view name) { return Erase(AttributeName::KeyFor(name)); }
   // Keeps the capacity, so a bag refilled for the next request need not allocate it again.
   void Clear() {
     entries_.clear();
@@ -143,7 +165,6 @@ class Attributes {
   const Entry* Find(const AttributeName::Key& key) const;
   // The value for `key`, added (an empty string) if absent.
   Value& Slot(const AttributeName::Key& key);
-  Value& Slot(std::string_view name) { return Slot(AttributeName::KeyFor(name)); }
 
   // A request's bag gets ~50 attributes in no particular order, then is read in name order
   // (the delta against the previous report, compression). So the entries stay where they

@@ -19,6 +19,9 @@ using proxy_wasm::LogLevel;
 
 namespace {
 
+// About what a report carries (~50 attributes), with room to spare.
+constexpr size_t kReportCapacity = 64;
+
 // The local reply's response code details (Envoy's %RESPONSE_CODE_DETAILS%), Istio's name.
 constexpr char kAccessDenied[] = "mixer_access_denied";
 
@@ -239,11 +242,10 @@ FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool end_of_st
   report_ = !service.config->disable_report_calls;
 
   // Precedence, lowest first: forwarded, static, the request's own.
-  if (attributes_.empty()) {
-    attributes_ = *service.static_attributes;  // one tree copy instead of inserts
-  } else {
-    attributes_.Merge(*service.static_attributes);
-  }
+  // Room for all a report carries, so adding the request's and the response's attributes
+  // never moves the bag (a merge into an empty bag is a copy into this room).
+  attributes_.Reserve(kReportCapacity);
+  attributes_.Merge(*service.static_attributes);
   facts_.request_header_bytes = HeaderBytes(headers);
   AddRequestHeaderAttributes(std::move(headers), &attributes_);
   root_->downstream().Add(host(), &attributes_);
