@@ -205,8 +205,12 @@ FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool end_of_st
   if (service.config == nullptr ||
       (service.config->disable_check_calls && service.config->disable_report_calls)) {
     // Nothing to check or report: only the next hop's x-istio-attributes to take care of,
-    // without reading the headers (one host call instead of the whole map).
-    host().RemoveHeader(HeaderMapType::kRequestHeaders, kIstioAttributesHeader);
+    // without reading the whole map. Envoy re-resolves the route after any change to the
+    // request headers, so the header is removed only when it is there (asking is cheap).
+    std::string incoming;
+    if (host().GetHeader(HeaderMapType::kRequestHeaders, kIstioAttributesHeader, &incoming)) {
+      host().RemoveHeader(HeaderMapType::kRequestHeaders, kIstioAttributesHeader);
+    }
     if (service.forward_header != nullptr) {
       host().ReplaceHeader(HeaderMapType::kRequestHeaders, kIstioAttributesHeader,
                            *service.forward_header);
