@@ -75,7 +75,7 @@ void ApplyHeaderOperations(proxy_wasm::Host& host, HeaderMapType map,
 
 HttpRootContext::HttpRootContext(uint32_t id, std::string_view root_id, proxy_wasm::Host* host,
                                  const mixerclient::TimeSource* time)
-    : RootContext(id, root_id, host), time_(time) {}
+    : RootContext(id, root_id, host), clock_(time) {}
 
 HttpRootContext::~HttpRootContext() {
   client_.reset();  // before the transport it uses
@@ -143,7 +143,7 @@ bool HttpRootContext::Configure(std::string_view json, std::string* error) {
   if (fixed_service.has_value()) fixed_service_ = FindService(*fixed_service);
   client_ = std::make_unique<mixerclient::Client>(
       ClientOptionsFor(config_->transport, uid != nullptr ? *uid : "", host(), id()),
-      transport_.get(), time_);
+      transport_.get(), &clock_);
   stats_.Define(&host(), prefix);
   host().SetTickPeriod(kTickPeriodMs);
   return true;
@@ -196,6 +196,7 @@ HttpRootContext::Service HttpRootContext::FindService(std::string_view cluster) 
 
 FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool end_of_stream) {
   if (root_->client() == nullptr) return FilterHeadersStatus::kContinue;
+  CallbackClock::Hold hold(&root_->clock());  // the check and quota caches read it
   // The cluster picks the service config (unless only one can apply) and gives an inbound
   // request its destination.port.
   std::string cluster;
@@ -333,9 +334,10 @@ FilterHeadersStatus HttpStreamContext::OnResponseHeaders(uint32_t, bool) {
 
 void HttpStreamContext::OnLog() {
   if (!report_ || state_ == State::kStart || root_->client() == nullptr) return;
+  CallbackClock::Hold hold(&root_->clock());  // the upstream cache and the batch read it
   AddReportAttributes(host(), facts_, &attributes_);
   // A client (outbound) report names the server's workload; a server's config names its own.
-  root_->upstream().Add(host(), root_->time().NowNanos(),
+  root_->upstream().Add(host(), root_->clock().NowNanos(),
                         !attributes_.Has(attr::kDestinationWorkloadName), &attributes_);
   if (!check_status_.ok()) {
     attributes_.SetInt64(attr::kResponseCode, mixerclient::HttpStatusFor(check_status_.code()));
