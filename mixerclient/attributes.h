@@ -20,7 +20,8 @@ namespace mixerclient {
 class AttributeName {
  public:
   // What a bag looks a name up by: the name, and its rank (-1: not a global word, compare
-  // the bytes). For a global word `name` views the dictionary's copy.
+  // the bytes). For a global word `name` views the dictionary's copy, which a bag then keeps
+  // without copying it: make keys with KeyFor, not by hand.
   struct Key {
     std::string_view name;
     int32_t rank = -1;
