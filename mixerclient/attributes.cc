@@ -1,7 +1,10 @@
 #include "mixerclient/attributes.h"
 
 #include <cstring>
+#include <tuple>
 #include <utility>
+
+#include "mixerclient/global_dictionary.h"
 
 namespace mixerclient {
 
@@ -14,69 +17,103 @@ bool SameValue(const Value& a, const Value& b) {
   return a == b;
 }
 
-void Attributes::Set(std::string_view name, Value value) {
-  // One search: where the name is or would go (emplace alone would search again).
-  auto it = values_.lower_bound(name);
-  if (it == values_.end() || it->first != name) {
-    values_.emplace_hint(it, std::string(name), std::move(value));
+AttributeName::Key AttributeName::KeyFor(std::string_view name) {
+  Key key{name, -1};
+  std::string_view stored;
+  const int32_t rank = GlobalDictionary::Rank(name, &stored);
+  if (rank >= 0) key = Key{stored, rank};
+  return key;
+}
+
+size_t Attributes::LowerBound(const AttributeName::Key& key) const {
+  // Bags are often filled in name order (copies, decoded messages): try the end first.
+  if (order_.empty() || CompareNames(entries_[order_.back()].first.key(), key) < 0) return order_.size();
+  size_t lo = 0;
+  size_t hi = order_.size();
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (CompareNames(entries_[order_[mid]].first.key(), key) < 0) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+const Attributes::Entry* Attributes::Find(const AttributeName::Key& key) const {
+  const size_t at = LowerBound(key);
+  if (at == order_.size()) return nullptr;
+  const Entry& entry = entries_[order_[at]];
+  return CompareNames(entry.first.key(), key) == 0 ? &entry : nullptr;
+}
+
+Value& Attributes::Slot(const AttributeName::Key& key) {
+  const size_t at = LowerBound(key);
+  if (at < order_.size()) {
+    Entry& entry = entries_[order_[at]];
+    if (CompareNames(entry.first.key(), key) == 0) return entry.second;
+  }
+  order_.insert(order_.begin() + static_cast<std::ptrdiff_t>(at), static_cast<uint32_t>(entries_.size()));
+  entries_.emplace_back(std::piecewise_construct, std::forward_as_tuple(key), std::forward_as_tuple());
+  return entries_.back().second;
+}
+
+void Attributes::SetString(const Key& name, std::string_view value) {
+  Value& slot = Slot(name);
+  if (std::string* s = std::get_if<std::string>(&slot)) {
+    s->assign(value.data(), value.size());  // in place: no temporary Value
   } else {
-    it->second = std::move(value);
+    slot.emplace<std::string>(value);
   }
 }
 
-void Attributes::SetString(std::string_view name, std::string_view value) {
-  Set(name, Value(std::in_place_type<std::string>, value));
-}
-void Attributes::SetInt64(std::string_view name, int64_t value) { Set(name, Value(value)); }
-void Attributes::SetDouble(std::string_view name, double value) { Set(name, Value(value)); }
-void Attributes::SetBool(std::string_view name, bool value) { Set(name, Value(value)); }
-void Attributes::SetBytes(std::string_view name, std::string_view value) {
-  Set(name, Value(Bytes{std::string(value)}));
-}
-void Attributes::SetTimestamp(std::string_view name, Timestamp value) { Set(name, Value(value)); }
-void Attributes::SetDuration(std::string_view name, Duration value) { Set(name, Value(value)); }
-void Attributes::SetStringMap(std::string_view name, StringMap value) {
-  Set(name, Value(std::move(value)));
+void Attributes::SetStringMapEntry(const Key& name, std::string_view key, std::string_view value) {
+  Value& slot = Slot(name);
+  if (!std::holds_alternative<StringMap>(slot)) slot = StringMap();
+  std::get_if<StringMap>(&slot)->insert_or_assign(std::string(key), std::string(value));
 }
 
-void Attributes::SetStringMapEntry(std::string_view name, std::string_view key,
-                                   std::string_view value) {
-  auto it = values_.lower_bound(name);
-  if (it == values_.end() || it->first != name) {
-    it = values_.emplace_hint(it, std::string(name), Value(StringMap()));
-  } else if (!std::holds_alternative<StringMap>(it->second)) {
-    it->second = StringMap();
-  }
-  std::get_if<StringMap>(&it->second)->insert_or_assign(std::string(key), std::string(value));
+const Value* Attributes::Get(const Key& name) const {
+  const Entry* entry = Find(name);
+  return entry == nullptr ? nullptr : &entry->second;
 }
 
-const Value* Attributes::Get(std::string_view name) const {
-  auto it = values_.find(name);
-  return it == values_.end() ? nullptr : &it->second;
-}
-
-const std::string* Attributes::GetString(std::string_view name) const {
+const std::string* Attributes::GetString(const Key& name) const {
   const Value* v = Get(name);
   return v == nullptr ? nullptr : std::get_if<std::string>(v);
 }
 
-bool Attributes::Erase(std::string_view name) {
-  auto it = values_.find(name);
-  if (it == values_.end()) return false;
-  values_.erase(it);
+bool Attributes::Erase(const Key& name) {
+  const size_t at = LowerBound(name);
+  if (at == order_.size() || CompareNames(entries_[order_[at]].first.key(), name) != 0) return false;
+  const uint32_t gone = order_[at];
+  entries_.erase(entries_.begin() + gone);
+  order_.erase(order_.begin() + static_cast<std::ptrdiff_t>(at));
+  for (uint32_t& i : order_) {
+    if (i > gone) --i;
+  }
   return true;
 }
 
 void Attributes::Merge(const Attributes& other) {
-  for (const auto& [name, value] : other.values_) Set(name, value);
+  if (empty()) {
+    entries_ = other.entries_;
+    order_ = other.order_;
+    return;
+  }
+  // The names come with their ranks: no dictionary lookups.
+  for (const auto& [name, value] : other.values()) Slot(name.key()) = value;
 }
 
 bool Attributes::operator==(const Attributes& other) const {
-  if (values_.size() != other.values_.size()) return false;
-  auto a = values_.begin();
-  auto b = other.values_.begin();
-  for (; a != values_.end(); ++a, ++b) {
-    if (a->first != b->first || !SameValue(a->second, b->second)) return false;
+  if (size() != other.size()) return false;
+  const View mine = values();
+  const View theirs = other.values();
+  auto a = mine.begin();
+  auto b = theirs.begin();
+  for (; a != mine.end(); ++a, ++b) {
+    if (CompareNames(a->first.key(), b->first.key()) != 0 || !SameValue(a->second, b->second)) return false;
   }
   return true;
 }
@@ -132,10 +169,10 @@ void AppendValue(std::string* out, const Value& value) {
 std::string Attributes::DebugString() const {
   std::string out = "{";
   bool first = true;
-  for (const auto& [name, value] : values_) {
+  for (const auto& [name, value] : values()) {
     if (!first) out += ", ";
     first = false;
-    out += name;
+    out += name.view();
     out += ": ";
     AppendValue(&out, value);
   }

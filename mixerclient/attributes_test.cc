@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -73,6 +75,85 @@ TEST(AttributesTest, MergeAndErase) {
   EXPECT_FALSE(a.Erase("x"));
   EXPECT_FALSE(a.Has("x"));
   EXPECT_EQ(a.DebugString(), "{y: \"3\"}");
+}
+
+std::vector<std::string> Names(const Attributes& a) {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : a.values()) out.push_back(name.str());
+  return out;
+}
+
+TEST(AttributesTest, IteratesInByteOrderWhateverTheNames) {
+  // Global words (request.*, source.ip) order by rank, the rest by bytes; together, bytewise.
+  Attributes a;
+  a.SetString("source.ip", "x");
+  a.SetString("zzz.own", "x");
+  a.SetString("request.path", "x");
+  a.SetString("request.pathz", "x");  // not a global word, between two that are
+  a.SetString("request.headers", "x");
+  a.SetString("", "x");
+  a.SetString("request.path", "y");  // replaced in place
+  EXPECT_EQ(Names(a), (std::vector<std::string>{"", "request.headers", "request.path", "request.pathz",
+                                                "source.ip", "zzz.own"}));
+  EXPECT_EQ(*a.GetString("request.path"), "y");
+  EXPECT_EQ(a.size(), 6u);
+}
+
+TEST(AttributesTest, KeysAndTextFindTheSameEntries) {
+  Attributes a;
+  const AttributeName::Key global = AttributeName::KeyFor("request.path");
+  const AttributeName::Key own = AttributeName::KeyFor("my.own");
+  EXPECT_GE(global.rank, 0);
+  EXPECT_EQ(own.rank, -1);
+  a.SetString(global, "/a");
+  a.SetInt64(own, 3);
+  EXPECT_EQ(*a.GetString("request.path"), "/a");
+  EXPECT_EQ(std::get<int64_t>(*a.Get("my.own")), 3);
+  EXPECT_TRUE(a.Has(global));
+  EXPECT_TRUE(a.Erase(own));
+  EXPECT_FALSE(a.Has("my.own"));
+}
+
+TEST(AttributesTest, MergeIntoEmptyAndFullBags) {
+  Attributes statics;
+  statics.SetString("destination.uid", "d");
+  statics.SetString("my.static", "s");
+  Attributes empty;
+  empty.Reserve(64);
+  empty.Merge(statics);
+  EXPECT_EQ(empty, statics);
+
+  Attributes full;
+  full.SetString("my.static", "old");
+  full.SetInt64("request.size", 1);
+  full.Merge(statics);
+  EXPECT_EQ(Names(full), (std::vector<std::string>{"destination.uid", "my.static", "request.size"}));
+  EXPECT_EQ(*full.GetString("my.static"), "s");
+}
+
+TEST(AttributesTest, CopiesOwnTheirNames) {
+  auto make = [] {
+    Attributes a;
+    std::string name = "a.name.that.is.not.global.and.not.short";
+    a.SetString(name, "v");
+    name.assign(name.size(), 'x');  // the bag kept its own copy
+    return a;
+  };
+  Attributes a = make();
+  Attributes b = a;
+  a.Clear();
+  EXPECT_EQ(Names(b), (std::vector<std::string>{"a.name.that.is.not.global.and.not.short"}));
+  EXPECT_TRUE(b.Has("a.name.that.is.not.global.and.not.short"));
+}
+
+TEST(AttributesTest, EraseKeepsTheOrder) {
+  Attributes a;
+  for (const char* name : {"c", "a", "d", "b"}) a.SetString(name, name);
+  EXPECT_TRUE(a.Erase("a"));
+  EXPECT_EQ(Names(a), (std::vector<std::string>{"b", "c", "d"}));
+  EXPECT_EQ(*a.GetString("d"), "d");
+  a.SetString("a", "again");
+  EXPECT_EQ(Names(a), (std::vector<std::string>{"a", "b", "c", "d"}));
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 namespace mixerclient {
 namespace codec {
 
-bool StringKeyBefore(const std::string& a, const std::string& b) {
+bool StringKeyBefore(std::string_view a, std::string_view b) {
   const int c = std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()));
   if (c != 0) return c < 0;
   return a.size() > b.size();
@@ -278,7 +278,7 @@ std::string EncodeAttributesMessage(const Attributes& attributes) {
   std::string out;
   WireWriter w(&out);
   using codec::WriteMessage;
-  codec::ForEachInWireOrder(attributes.values(), [&](const std::string& name, const Value& value) {
+  codec::ForEachInWireOrder(attributes.values(), [&](std::string_view name, const Value& value) {
     WriteMessage(w, 1, [&](WireWriter& entry) {
       entry.BytesField(1, name);
       WriteMessage(entry, 2, [&](WireWriter& v) {

@@ -9,9 +9,11 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mixerclient/attribute_value.h"
+#include "mixerclient/attributes.h"
 #include "mixerclient/global_dictionary.h"
 #include "mixerclient/messages.h"
 #include "mixerclient/wire.h"
@@ -145,7 +147,7 @@ void ForEachInWireOrder(const std::map<int32_t, V>& map, Visit&& visit) {
   for (auto it = map.rbegin(); it != std::make_reverse_iterator(zero); ++it) visit(it->first, it->second);
 }
 
-bool StringKeyBefore(const std::string& a, const std::string& b);
+bool StringKeyBefore(std::string_view a, std::string_view b);
 
 template <typename V, typename Compare, typename Visit>
 void ForEachInWireOrder(const std::map<std::string, V, Compare>& map, Visit&& visit) {
@@ -154,6 +156,18 @@ void ForEachInWireOrder(const std::map<std::string, V, Compare>& map, Visit&& vi
   for (const auto& entry : map) entries.push_back(&entry);
   std::sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) { return StringKeyBefore(a->first, b->first); });
   for (const auto* entry : entries) visit(entry->first, entry->second);
+}
+
+// The same for an attribute bag's entries.
+template <typename Visit>
+void ForEachInWireOrder(const Attributes::View& entries, Visit&& visit) {
+  std::vector<const Attributes::Entry*> order;
+  order.reserve(entries.size());
+  for (const auto& entry : entries) order.push_back(&entry);
+  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+    return StringKeyBefore(a->first.view(), b->first.view());
+  });
+  for (const auto* entry : order) visit(entry->first.view(), entry->second);
 }
 
 // Writes message `field` holding `body(w)`.

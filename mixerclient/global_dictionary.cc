@@ -23,26 +23,37 @@ std::string_view GlobalDictionary::Word(int32_t index) { return kGlobalWords[ind
 
 namespace {
 
-// Word -> index, built on first use from the generated table (a hash lookup costs one
-// string compare; the binary search below, about eight).
-const std::unordered_map<std::string_view, int32_t>& WordIndex() {
-  static const auto* index = [] {
+// Word -> rank (its place in kSortedWordIndexes), built on first use from the generated
+// table (a hash lookup costs one string compare; the binary search below, about eight).
+const std::unordered_map<std::string_view, int32_t>& WordRanks() {
+  static const auto* ranks = [] {
     auto* map = new std::unordered_map<std::string_view, int32_t>();
-    map->reserve(static_cast<size_t>(kWordCount) * 2);
-    for (int32_t i = kWordCount - 1; i >= 0; --i) (*map)[kGlobalWords[i]] = i;  // first index wins
+    map->reserve(static_cast<size_t>(kSortedCount) * 2);
+    for (int32_t rank = 0; rank < kSortedCount; ++rank) (*map)[kGlobalWords[kSortedWordIndexes[rank]]] = rank;
     return map;
   }();
-  return *index;
+  return *ranks;
 }
 
 }  // namespace
 
 int32_t GlobalDictionary::Find(std::string_view word, int32_t count) {
-  const auto& index = WordIndex();
-  const auto it = index.find(word);
-  if (it == index.end()) return -1;
-  return it->second < count ? it->second : -1;
+  const auto& ranks = WordRanks();
+  const auto it = ranks.find(word);
+  if (it == ranks.end()) return -1;
+  const int32_t index = kSortedWordIndexes[it->second];  // the first index of the word
+  return index < count ? index : -1;
 }
+
+int32_t GlobalDictionary::Rank(std::string_view word, std::string_view* stored) {
+  const auto& ranks = WordRanks();
+  const auto it = ranks.find(word);
+  if (it == ranks.end()) return -1;
+  *stored = it->first;
+  return it->second;
+}
+
+int32_t GlobalDictionary::IndexOfRank(int32_t rank) { return kSortedWordIndexes[rank]; }
 
 int32_t GlobalDictionary::FindBySearch(std::string_view word, int32_t count) {
   int32_t lo = 0;

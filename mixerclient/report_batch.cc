@@ -14,14 +14,14 @@ bool ReportBatch::Due(int64_t now) const {
   return size() > 0 && now - started_nanos_ >= static_cast<int64_t>(options_.max_batch_time_ms) * kNanosPerMilli;
 }
 
-bool ReportBatch::Changes(const Attributes& attributes, std::vector<const Attributes::Map::value_type*>* changed) const {
+bool ReportBatch::Changes(const Attributes& attributes, std::vector<const Attributes::Entry*>* changed) const {
   // Both are sorted by name: one merge walk, one three-way compare per step.
   changed->clear();
   auto old = previous_.values().begin();
   const auto old_end = previous_.values().end();
   for (const auto& entry : attributes.values()) {
     if (old != old_end) {
-      const int order = old->first.compare(entry.first);
+      const int order = CompareNames(old->first.key(), entry.first.key());
       if (order < 0) return false;  // the previous report's attribute is gone
       if (order == 0) {
         const bool same = SameValue(old->second, entry.second);

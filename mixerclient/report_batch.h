@@ -45,7 +45,7 @@ class ReportBatch {
   bool Due(int64_t now) const;
   // Whether every attribute of the previous report is in `attributes` (a delta can follow);
   // if so, *changed holds the entries of `attributes` that are new or differ from it.
-  bool Changes(const Attributes& attributes, std::vector<const Attributes::Map::value_type*>* changed) const;
+  bool Changes(const Attributes& attributes, std::vector<const Attributes::Entry*>* changed) const;
 
   ReportOptions options_;
   const TimeSource* time_;
@@ -56,7 +56,7 @@ class ReportBatch {
   MessageDictionary dict_{0};
   CompressedWriter writer_;
   Attributes previous_;
-  std::vector<const Attributes::Map::value_type*> changed_;  // scratch, kept between reports
+  std::vector<const Attributes::Entry*> changed_;  // scratch, kept between reports
   int64_t started_nanos_ = 0;
 };
 

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "mixerclient/client.h"
@@ -142,7 +143,7 @@ Attributes ToAttributes(nb::handle mapping) {
   return out;
 }
 
-nb::object Text(const std::string& s) {
+nb::object Text(std::string_view s) {
   return nb::steal(PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace"));
 }
 

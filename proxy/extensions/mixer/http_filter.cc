@@ -19,6 +19,9 @@ using proxy_wasm::LogLevel;
 
 namespace {
 
+// About what a report carries (~50 attributes), with room to spare.
+constexpr size_t kReportCapacity = 64;
+
 // The local reply's response code details (Envoy's %RESPONSE_CODE_DETAILS%), Istio's name.
 constexpr char kAccessDenied[] = "mixer_access_denied";
 
@@ -72,7 +75,7 @@ void ApplyHeaderOperations(proxy_wasm::Host& host, HeaderMapType map,
 
 HttpRootContext::HttpRootContext(uint32_t id, std::string_view root_id, proxy_wasm::Host* host,
                                  const mixerclient::TimeSource* time)
-    : RootContext(id, root_id, host), time_(time) {}
+    : RootContext(id, root_id, host), clock_(time) {}
 
 HttpRootContext::~HttpRootContext() {
   client_.reset();  // before the transport it uses
@@ -140,7 +143,7 @@ bool HttpRootContext::Configure(std::string_view json, std::string* error) {
   if (fixed_service.has_value()) fixed_service_ = FindService(*fixed_service);
   client_ = std::make_unique<mixerclient::Client>(
       ClientOptionsFor(config_->transport, uid != nullptr ? *uid : "", host(), id()),
-      transport_.get(), time_);
+      transport_.get(), &clock_);
   stats_.Define(&host(), prefix);
   host().SetTickPeriod(kTickPeriodMs);
   return true;
@@ -193,6 +196,7 @@ HttpRootContext::Service HttpRootContext::FindService(std::string_view cluster) 
 
 FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool end_of_stream) {
   if (root_->client() == nullptr) return FilterHeadersStatus::kContinue;
+  CallbackClock::Hold hold(&root_->clock());  // the check and quota caches read it
   // The cluster picks the service config (unless only one can apply) and gives an inbound
   // request its destination.port.
   std::string cluster;
@@ -202,8 +206,12 @@ FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool end_of_st
   if (service.config == nullptr ||
       (service.config->disable_check_calls && service.config->disable_report_calls)) {
     // Nothing to check or report: only the next hop's x-istio-attributes to take care of,
-    // without reading the headers (one host call instead of the whole map).
-    host().RemoveHeader(HeaderMapType::kRequestHeaders, kIstioAttributesHeader);
+    // without reading the whole map. Envoy re-resolves the route after any change to the
+    // request headers, so the header is removed only when it is there (asking is cheap).
+    std::string incoming;
+    if (host().GetHeader(HeaderMapType::kRequestHeaders, kIstioAttributesHeader, &incoming)) {
+      host().RemoveHeader(HeaderMapType::kRequestHeaders, kIstioAttributesHeader);
+    }
     if (service.forward_header != nullptr) {
       host().ReplaceHeader(HeaderMapType::kRequestHeaders, kIstioAttributesHeader,
                            *service.forward_header);
@@ -239,11 +247,10 @@ FilterHeadersStatus HttpStreamContext::OnRequestHeaders(uint32_t, bool end_of_st
   report_ = !service.config->disable_report_calls;
 
   // Precedence, lowest first: forwarded, static, the request's own.
-  if (attributes_.empty()) {
-    attributes_ = *service.static_attributes;  // one tree copy instead of inserts
-  } else {
-    attributes_.Merge(*service.static_attributes);
-  }
+  // Room for all a report carries, so adding the request's and the response's attributes
+  // never moves the bag (a merge into an empty bag is a copy into this room).
+  attributes_.Reserve(kReportCapacity);
+  attributes_.Merge(*service.static_attributes);
   facts_.request_header_bytes = HeaderBytes(headers);
   AddRequestHeaderAttributes(std::move(headers), &attributes_);
   root_->downstream().Add(host(), &attributes_);
@@ -327,9 +334,10 @@ FilterHeadersStatus HttpStreamContext::OnResponseHeaders(uint32_t, bool) {
 
 void HttpStreamContext::OnLog() {
   if (!report_ || state_ == State::kStart || root_->client() == nullptr) return;
+  CallbackClock::Hold hold(&root_->clock());  // the upstream cache and the batch read it
   AddReportAttributes(host(), facts_, &attributes_);
   // A client (outbound) report names the server's workload; a server's config names its own.
-  root_->upstream().Add(host(), root_->time().NowNanos(),
+  root_->upstream().Add(host(), root_->clock().NowNanos(),
                         !attributes_.Has(attr::kDestinationWorkloadName), &attributes_);
   if (!check_status_.ok()) {
     attributes_.SetInt64(attr::kResponseCode, mixerclient::HttpStatusFor(check_status_.code()));

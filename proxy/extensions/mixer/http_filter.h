@@ -20,6 +20,7 @@
 
 #include "mixerclient/client.h"
 #include "mixerclient/time_source.h"
+#include "proxy/extensions/mixer/callback_clock.h"
 #include "proxy/extensions/mixer/config.h"
 #include "proxy/extensions/mixer/grpc_transport.h"
 #include "proxy/extensions/mixer/http_attributes.h"
@@ -69,12 +70,13 @@ class HttpRootContext : public proxy_wasm::RootContext {
   FilterStats& stats() { return stats_; }
   DownstreamCache& downstream() { return downstream_; }
   UpstreamCache& upstream() { return upstream_; }
-  const mixerclient::TimeSource& time() const { return *time_; }
+  // The clock the client and the caches read; streams hold it for a callback's length.
+  CallbackClock& clock() { return clock_; }
 
  private:
   struct Configured;
 
-  const mixerclient::TimeSource* time_;
+  CallbackClock clock_;
   std::unique_ptr<HttpClientConfig> config_;
   std::map<std::string, std::string> forward_headers_;  // by service config key
   std::map<std::string, mixerclient::Attributes> static_attributes_;  // by service config key

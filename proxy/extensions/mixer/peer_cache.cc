@@ -54,8 +54,10 @@ void UpstreamCache::Add(proxy_wasm::Host& host, int64_t now_nanos, bool workload
   for (const auto& [name, value] : it->second.attributes.values()) {
     // A server's own config names its workload (and its labels); the upstream's never
     // overrides that, only its address does.
-    if (name == attr::kDestinationIp || name == attr::kDestinationPort || !out->Has(name)) {
-      out->Set(name, value);
+    const mixerclient::AttributeName::Key key = name.key();
+    if (mixerclient::CompareNames(key, attr::kDestinationIp) == 0 ||
+        mixerclient::CompareNames(key, attr::kDestinationPort) == 0 || !out->Has(key)) {
+      out->Set(key, value);
     }
   }
 }

@@ -1,0 +1,7 @@
+#include "proxy/extensions/mixer/callback_clock.h"
+
+namespace mixer_filter {
+
+CallbackClock::~CallbackClock() = default;
+
+}  // namespace mixer_filter
