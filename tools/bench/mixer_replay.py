@@ -158,6 +158,8 @@ async def replay(reports_path: pathlib.Path, repeats: int) -> dict[str, Any]:
     from mixer.server.server import MixerOptions, MixerServer, standard_types
     from tools.bench import mixer_workload
 
+    # Built here as mixer_inprocess builds it, not through it: the replay runs against older
+    # trees too, so it uses only what theirs have (mixer_workload, the mixer packages).
     folder = pathlib.Path(tempfile.mkdtemp(prefix="mixer-replay-"))
     configs: dict[str, list[Any]] = {}
     for resource in mixer_workload.config_set(0, folder / "access.log"):
