@@ -39,6 +39,7 @@ import json
 import os
 import pathlib
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -371,83 +372,114 @@ def bookinfo_hit_ratio(bench: benchmesh.BenchMesh, seconds: float, rate: float) 
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+    rounds: list[dict[str, Any]] = []
     with benchmesh.running_mesh(NAME, args.subnet, mixer=False, **DEFAULT_PROFILE) as bench:
-        details = bench.ip("details-v1")
-        app = bench.process("details-v1").pid
-        mixs = bench.process("mixs").pid
-
-        def sidecar_pids() -> dict[str, int]:
-            pids = {
-                "client_envoy": procmem.envoy_of(
-                    bench.process("productpage-v1-proxy").pid,
-                    bench.bootstrap_path("productpage-v1"),
-                ),
-                "server_envoy": procmem.envoy_of(
-                    bench.process("details-v1-proxy").pid, bench.bootstrap_path("details-v1")
-                ),
-                "mixs": mixs,
-                "app": app,
-            }
-            missing = [role for role, pid in pids.items() if pid is None]
-            if missing:
-                raise RuntimeError(f"no process for {missing}")
-            return pids  # type: ignore[return-value]
-
-        results["direct"] = measure(
-            Path("direct", f"http://{details}:9080/details/0"), {"app": app}, args
-        )
-        _print("direct", results["direct"])
-
-        results["floor"] = measure_floor("floor", args, details, app)
-        _print("floor", results["floor"])
         material = floortls.write_material(bench.topology.run_dir / "floor-tls")
-        results["floor_mtls"] = measure_floor("floor_mtls", args, details, app, material)
-        _print("floor_mtls", results["floor_mtls"])
-
-        sidecar_path = Path(
-            "sidecars",
-            "http://details:9080/details/0",
-            proxy=f"http://{bench.ip('productpage-v1')}:15001",
-            envoys=("client_envoy", "server_envoy"),
-        )
-        pods = ["productpage-v1", "details-v1"]
-        wait_filters(bench, pods, present=False)
-        results["sidecars"] = measure(sidecar_path, sidecar_pids(), args)
-        _print("sidecars", results["sidecars"])
-
-        restart_pilot(bench, **DEMO_PROFILE)
-        wait_listeners(bench, pods, lambda dump: ACCESS_LOGGER in dump, "the access log")
-        results["sidecars_demo"] = measure(sidecar_path, sidecar_pids(), args)
-        _print("sidecars_demo", results["sidecars_demo"])
-
-        restart_pilot(bench, mixer=True, mixer_check_cache=False)
-        wait_filters(
-            bench, ["productpage-v1", "details-v1"], present=True, marker="disableCheckCache"
-        )
-        results["mixer_nocache"] = measure(sidecar_path, sidecar_pids(), args)
-        _print("mixer_nocache", results["mixer_nocache"])
-
-        restart_pilot(bench, mixer=True, mixer_check_cache=True)
-        wait_filters(bench, ["productpage-v1", "details-v1"], present=True)
-        results["mixer"] = measure(sidecar_path, sidecar_pids(), args)
-        _print("mixer", results["mixer"])
-
-        results["bookinfo_check_cache"] = bookinfo_hit_ratio(
-            bench, args.pages_seconds, args.pages_rate
-        )
-        print(f"bookinfo check cache: {json.dumps(results['bookinfo_check_cache'])}", flush=True)
-    return {
+        for number in range(args.rounds):
+            if args.rounds > 1:
+                print(f"round {number + 1} of {args.rounds}", flush=True)
+            if number:
+                restart_pilot(bench)  # the mesh as it started: no Mixer, default profile
+            rounds.append(one_round(bench, args, material))
+        check_cache = bookinfo_hit_ratio(bench, args.pages_seconds, args.pages_rate)
+        print(f"bookinfo check cache: {json.dumps(check_cache)}", flush=True)
+    result: dict[str, Any] = {
         "config": {
             "rate": args.rate,
             "duration_s": args.duration,
             "warm_up_s": args.warm_up,
+            "rounds": args.rounds,
             "generator": f"hey, {WORKERS} workers at {args.rate / WORKERS:g} req/s each",
             "backend": "Bookinfo details (Python)",
         },
-        "paths": results,
-        "figures": figures(results),
+        # The last round's paths and figures; every round's, and each figure's median over
+        # them, when there are several.
+        "paths": {**rounds[-1], "bookinfo_check_cache": check_cache},
+        "figures": figures(rounds[-1]),
     }
+    if args.rounds > 1:
+        result["rounds"] = [{"paths": r, "figures": figures(r)} for r in rounds]
+        result["median_figures"] = median_figures([figures(r) for r in rounds])
+    return result
+
+
+def one_round(
+    bench: benchmesh.BenchMesh, args: argparse.Namespace, material: floortls.Material
+) -> dict[str, Any]:
+    """Every path once, in order; Pilot restarted between the mesh's paths."""
+    results: dict[str, Any] = {}
+    details = bench.ip("details-v1")
+    app = bench.process("details-v1").pid
+    mixs = bench.process("mixs").pid
+
+    def sidecar_pids() -> dict[str, int]:
+        pids = {
+            "client_envoy": procmem.envoy_of(
+                bench.process("productpage-v1-proxy").pid,
+                bench.bootstrap_path("productpage-v1"),
+            ),
+            "server_envoy": procmem.envoy_of(
+                bench.process("details-v1-proxy").pid, bench.bootstrap_path("details-v1")
+            ),
+            "mixs": mixs,
+            "app": app,
+        }
+        missing = [role for role, pid in pids.items() if pid is None]
+        if missing:
+            raise RuntimeError(f"no process for {missing}")
+        return pids  # type: ignore[return-value]
+
+    results["direct"] = measure(
+        Path("direct", f"http://{details}:9080/details/0"), {"app": app}, args
+    )
+    _print("direct", results["direct"])
+
+    results["floor"] = measure_floor("floor", args, details, app)
+    _print("floor", results["floor"])
+    results["floor_mtls"] = measure_floor("floor_mtls", args, details, app, material)
+    _print("floor_mtls", results["floor_mtls"])
+
+    sidecar_path = Path(
+        "sidecars",
+        "http://details:9080/details/0",
+        proxy=f"http://{bench.ip('productpage-v1')}:15001",
+        envoys=("client_envoy", "server_envoy"),
+    )
+    pods = ["productpage-v1", "details-v1"]
+    wait_filters(bench, pods, present=False)
+    wait_listeners(bench, pods, lambda dump: ACCESS_LOGGER not in dump, "no access log")
+    results["sidecars"] = measure(sidecar_path, sidecar_pids(), args)
+    _print("sidecars", results["sidecars"])
+
+    restart_pilot(bench, **DEMO_PROFILE)
+    wait_listeners(bench, pods, lambda dump: ACCESS_LOGGER in dump, "the access log")
+    results["sidecars_demo"] = measure(sidecar_path, sidecar_pids(), args)
+    _print("sidecars_demo", results["sidecars_demo"])
+
+    restart_pilot(bench, mixer=True, mixer_check_cache=False)
+    wait_filters(bench, pods, present=True, marker="disableCheckCache")
+    results["mixer_nocache"] = measure(sidecar_path, sidecar_pids(), args)
+    _print("mixer_nocache", results["mixer_nocache"])
+
+    restart_pilot(bench, mixer=True, mixer_check_cache=True)
+    wait_filters(bench, pods, present=True)
+    results["mixer"] = measure(sidecar_path, sidecar_pids(), args)
+    _print("mixer", results["mixer"])
+    return results
+
+
+def median_figures(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each numeric figure's median over the rounds, the rounds' values beside it."""
+    out: dict[str, Any] = {}
+    for key, first in rounds[0].items():
+        if isinstance(first, dict):
+            out[key] = median_figures([r[key] for r in rounds])
+        elif isinstance(first, int | float) and not isinstance(first, bool):
+            values = [r[key] for r in rounds]
+            out[key] = {"median": round(statistics.median(values), 4), "rounds": values}
+        else:
+            out[key] = first
+    return out
 
 
 def _p(result: dict[str, Any], q: str) -> float:
@@ -546,9 +578,18 @@ def print_figures(result: dict[str, Any]) -> None:
             ]
         )
     headers = ["path", "p50 ms", "p90 ms", "p99 ms", "req/s", "envoy 1", "envoy 2", "mixs", "app"]
-    print(f"at {result['config']['rate']} req/s, vCPU per 1000 req/s:")
+    rounds = result["config"]["rounds"]
+    last = f" (the last of {rounds} rounds)" if rounds > 1 else ""
+    print(f"at {result['config']['rate']} req/s{last}, vCPU per 1000 req/s:")
     print(report.table(headers, rows))
     print(json.dumps(result["figures"], indent=1))
+    if "median_figures" in result:
+        medians = result["median_figures"]
+        print(f"the ratios' medians over {rounds} rounds (each round's value in brackets):")
+        for group in ("sidecars_vs_floor", "sidecars_vs_floor_mtls", "mixer_vs_sidecars"):
+            for key, value in medians[group].items():
+                if isinstance(value, dict):
+                    print(f"  {group}.{key}: {value['median']} {value['rounds']}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -559,6 +600,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pages-rate", type=float, default=20.0, help="product pages a second")
     parser.add_argument("--pages-seconds", type=float, default=10.0)
     parser.add_argument("--subnet", default="127.0.12", help="loopback /24 for the mesh")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="every path this many times, medians reported"
+    )
     return parser.parse_args(argv)
 
 
